@@ -1,0 +1,51 @@
+# A thin wrapper over CMake.  `make demo` and `make test` install what is
+# missing (scripts/install-deps.sh), configure, build and run.
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-plain test-asan test-tsan test-long bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build/Makefile: | deps
+	cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
+
+build: deps build/Makefile
+	cmake --build build -j $(JOBS)
+
+demo: build
+	./build/hello
+
+# Three builds: plain, ASan+UBSan, TSan.  Every suite must pass in each.
+test: test-plain test-asan test-tsan
+
+test-plain: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	cmake -S . -B build-asan -DACTO_ASAN=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  CK_TIMEOUT_MULTIPLIER=4 ctest --output-on-failure -j $(JOBS)
+
+test-tsan: deps
+	cmake -S . -B build-tsan -DACTO_TSAN=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  CK_TIMEOUT_MULTIPLIER=10 ctest --output-on-failure -j $(JOBS)
+
+# Long soak and stress runs (not part of `make test`).
+test-long: deps
+	cmake -S . -B build -DACTO_LONG_TESTS=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j $(JOBS)
+	cd build && ctest --output-on-failure
+
+bench: build
+	./bench/run.sh $(SCALE) $(THREADS)
+
+clean:
+	rm -rf build build-asan build-tsan

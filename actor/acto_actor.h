@@ -1,0 +1,278 @@
+/* acto_actor.h - the public API of the local actor runtime: the system,
+ * behaviours, spawn, send, ask, stop, timers, the registry, dead letters
+ * and statistics.
+ *
+ * Conventions (see ACTORS.md):
+ * - Calls return 0 (or a non-negative count) on success and a negative
+ *   ACTO_E* code on failure; acto_strerror() explains it.
+ * - Calls that can wait take a deadline in milliseconds: -1 waits forever,
+ *   0 does not wait, and ACTO_ETIMEDOUT reports an expired deadline.
+ * - Each doc comment ends with who may call it ("thread-safe": any thread;
+ *   "only inside the actor": from the behaviour callbacks of the actor the
+ *   ctx belongs to) and what happens to buffers passed in.
+ */
+#ifndef ACTO_ACTOR_H
+#define ACTO_ACTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acto_error.h"
+#include "acto_mailbox.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct acto_system acto_system; /* opaque */
+typedef struct acto_ctx acto_ctx;       /* opaque: the running actor */
+
+/* A checked handle to an actor: a slot and a generation (id), and the node
+ * the actor lives on (0: this process).  A ref to an actor that stopped
+ * never reaches a newer actor in the same slot: sends fail with
+ * ACTO_ESTALE.  Refs are plain values: copy, compare, store them freely. */
+typedef struct acto_ref {
+  uint64_t id;
+  uint64_t node;
+} acto_ref;
+
+#define ACTO_REF_NONE ((acto_ref){0, 0})
+static inline int acto_ref_is_none(acto_ref r) { return r.id == 0 && r.node == 0; }
+static inline int acto_ref_eq(acto_ref a, acto_ref b) { return a.id == b.id && a.node == b.node; }
+
+/* Message types at or above ACTO_MSG_RESERVED belong to acto. */
+#define ACTO_MSG_RESERVED 0xF0000000u
+#define ACTO_MSG_ASK_TIMEOUT 0xF0000001u /* an ask without continuation expired */
+/* An ask without continuation failed: the target stopped or failed before
+ * replying.  data holds the int32_t status (ACTO_ECLOSED, ACTO_EFAILED). */
+#define ACTO_MSG_ASK_FAILED 0xF0000002u
+
+/* Payloads up to this size travel inside the message block; larger ones
+ * are copied into a separate allocation (or handed over, acto_send_ex). */
+#define ACTO_INLINE_MAX 128u
+/* The largest payload a single message may carry. */
+#define ACTO_MSG_MAX_SIZE ((size_t)1 << 30)
+#define ACTO_NAME_MAX 255u
+
+/* The read-only view of a message passed to a behaviour.  data and the
+ * view itself are borrowed until the handler returns. */
+typedef struct acto_msg {
+  uint32_t type;     /* user-chosen, below ACTO_MSG_RESERVED */
+  uint32_t reserved;
+  size_t size;       /* payload bytes */
+  const void *data;  /* payload (16-byte aligned), NULL when size is 0 */
+  acto_ref sender;   /* the sending actor, ACTO_REF_NONE from a plain thread */
+  uint64_t ask_id;   /* non-zero on a reply or ask timeout delivered as a
+                        message (acto_ask_async without continuation) */
+} acto_msg;
+
+/* A behaviour: the code of an actor.  acto allocates state_size bytes of
+ * zeroed private state per actor (16-byte aligned) and passes it to every
+ * callback.
+ * - init: runs once in acto_spawn, on the spawning thread, before anyone
+ *   can send to the actor (messages it sends to itself are queued).  A
+ *   negative return makes acto_spawn fail with ACTO_EINIT (terminate is
+ *   not called).  May be NULL.
+ * - handle: runs for each message, never on two threads at once.  0 means
+ *   handled; a negative value is a failure: the actor stops with that
+ *   reason and the message is reported as a dead letter (ACTO_DEAD_FAILED).
+ * - terminate: runs once when the actor stops (stop, failure, shutdown),
+ *   with reason 0 for a normal stop.  May be NULL. */
+typedef struct acto_behaviour {
+  const char *name;
+  size_t state_size;
+  int (*init)(acto_ctx *ctx, void *state, const void *arg);
+  int (*handle)(acto_ctx *ctx, void *state, const acto_msg *msg);
+  void (*terminate)(acto_ctx *ctx, void *state, int reason);
+} acto_behaviour;
+
+/* ---- the system ------------------------------------------------------- */
+
+typedef struct acto_config {
+  unsigned threads;           /* workers; 0: online CPUs */
+  unsigned batch;             /* max messages per actor turn; 0: 64 */
+  uint32_t default_capacity;  /* 0: ACTO_MAILBOX_DEFAULT_CAPACITY */
+  size_t default_bytes;       /* 0: ACTO_MAILBOX_DEFAULT_BYTES */
+  unsigned max_actors;        /* 0: 16,777,216 live actors */
+} acto_config;
+
+/* Creates a system and starts its workers and timer thread.  cfg may be
+ * NULL for defaults.  Thread-safe; cfg is borrowed until the call returns. */
+ACTO_API int acto_system_create(const acto_config *cfg, acto_system **out);
+
+/* Stops every actor (their terminate callbacks run on workers), waits for
+ * them, joins the workers and the timer thread and frees the system.
+ * Queued messages become dead letters.  Must not be called from inside an
+ * actor (ACTO_EWRONGTHREAD).  sys is invalid after a 0 return. */
+ACTO_API int acto_system_shutdown(acto_system *sys);
+
+/* ---- actors ----------------------------------------------------------- */
+
+typedef struct acto_spawn_opts {
+  const char *name;       /* register under this name (copied); NULL: none */
+  uint32_t capacity;      /* 0: system default */
+  size_t max_bytes;       /* 0: system default */
+  acto_overflow overflow; /* default ACTO_OVERFLOW_BLOCK */
+} acto_spawn_opts;
+
+/* Spawns an actor.  init runs before the call returns.  opts may be NULL.
+ * Thread-safe; arg is passed to init and borrowed until the call returns. */
+ACTO_API int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
+                        const acto_spawn_opts *opts, acto_ref *out);
+
+/* Asks the actor to stop: after the message it is handling, it runs
+ * terminate(reason 0); queued user messages become dead letters.
+ * Asynchronous (a system message).  ACTO_ESTALE if already gone.
+ * Thread-safe. */
+ACTO_API int acto_stop(acto_system *sys, acto_ref ref);
+
+/* 1 if the actor is alive, 0 if not.  Thread-safe. */
+ACTO_API int acto_alive(acto_system *sys, acto_ref ref);
+
+/* The running actor, the sender of its current message, its system.
+ * Only inside the actor. */
+ACTO_API acto_ref acto_self(const acto_ctx *ctx);
+ACTO_API acto_ref acto_sender(const acto_ctx *ctx);
+ACTO_API acto_system *acto_ctx_system(const acto_ctx *ctx);
+
+/* Stops the running actor once the current callback returns.  Only inside
+ * the actor. */
+ACTO_API int acto_stop_self(acto_ctx *ctx);
+
+/* ---- send ------------------------------------------------------------- */
+
+/* Returned (positive) by a send from inside an actor to a full mailbox with
+ * the block policy: the message is parked in order and the sending actor is
+ * suspended once its current callback returns; it resumes when all its
+ * parked messages are delivered.  A producer should return soon (for
+ * example after sending itself a "continue" message). */
+#define ACTO_PARKED 1
+
+typedef struct acto_send_opts {
+  /* Non-zero: a full mailbox returns ACTO_EFULL whatever the target's
+   * policy (an override towards failing fast). */
+  int fail_fast;
+  /* A plain thread blocked on a full mailbox waits at most this long
+   * (-1: forever, 0: fail at once with ACTO_ETIMEDOUT).  Default -1 when
+   * opts is NULL; ignored inside actors (they park instead). */
+  int64_t deadline_ms;
+  /* Non-NULL: the payload is handed over instead of copied.  On every
+   * return, success or error, ownership has moved to acto, which frees the
+   * payload with this function. */
+  void (*free_fn)(void *data);
+} acto_send_opts;
+
+/* Sends a message: the payload is copied before return (inline up to
+ * ACTO_INLINE_MAX bytes).  Returns 0 when queued, ACTO_PARKED (see above),
+ * or an error: ACTO_ESTALE (actor gone; counted as a dead letter),
+ * ACTO_EFULL (fail policy), ACTO_ETIMEDOUT (plain thread, block policy),
+ * ACTO_ETOOBIG, ACTO_EINVAL.  Drop policies return 0 and count a dead
+ * letter.  Thread-safe. */
+ACTO_API int acto_send(acto_system *sys, acto_ref to, uint32_t type, const void *data,
+                       size_t size);
+
+/* acto_send with options (may be NULL).  Thread-safe; see free_fn for the
+ * ownership of data. */
+ACTO_API int acto_send_ex(acto_system *sys, acto_ref to, uint32_t type, const void *data,
+                          size_t size, const acto_send_opts *opts);
+
+/* ---- ask (request-reply) -------------------------------------------- */
+
+/* A reply received by a plain thread; data is owned by the caller and
+ * freed with acto_reply_release. */
+typedef struct acto_reply_buf {
+  uint32_t type;
+  size_t size;
+  void *data;
+} acto_reply_buf;
+
+/* Sends a request and waits for its reply, at most timeout_ms (-1: forever).
+ * A reply that arrives later is discarded and counted (ACTO_DEAD_LATE_REPLY).
+ * Only from a plain thread (inside an actor: ACTO_EDEADLK, use
+ * acto_ask_async).  data is copied before return; out->data is owned by the
+ * caller. */
+ACTO_API int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data,
+                      size_t size, int64_t timeout_ms, acto_reply_buf *out);
+ACTO_API void acto_reply_release(acto_reply_buf *r);
+
+/* Runs on the asking actor when the reply arrives (status 0, reply set) or
+ * the deadline passes (status ACTO_ETIMEDOUT, reply NULL) or the target is
+ * gone (ACTO_ESTALE / ACTO_ECLOSED, reply NULL).  Exactly one call per ask. */
+typedef void (*acto_reply_fn)(acto_ctx *ctx, void *state, int status, const acto_msg *reply,
+                              void *user);
+
+/* Sends a request from inside an actor without blocking its worker.  With
+ * fn, the outcome runs fn on this actor; with fn NULL, the reply arrives
+ * in handle() as a message whose ask_id is *ask_id_out, or an
+ * ACTO_MSG_ASK_TIMEOUT / ACTO_MSG_ASK_FAILED message with that ask_id.
+ * Returns 0, ACTO_PARKED (the request waits for room, see acto_send), or
+ * an error (then no outcome will be delivered).  timeout_ms must be > 0
+ * (or -1: no deadline).  Only inside the actor; data copied before return. */
+ACTO_API int acto_ask_async(acto_ctx *ctx, acto_ref to, uint32_t type, const void *data,
+                            size_t size, int64_t timeout_ms, acto_reply_fn fn, void *user,
+                            uint64_t *ask_id_out);
+
+/* Replies to the current message, which must be a request (ACTO_ENOTREQUEST)
+ * not yet replied to (ACTO_EALREADY).  Only inside the actor; data copied
+ * before return. */
+ACTO_API int acto_reply(acto_ctx *ctx, uint32_t type, const void *data, size_t size);
+
+/* ---- timers ----------------------------------------------------------- */
+
+typedef uint64_t acto_timer;
+
+/* Delivers the message to `to` after delay_ms (>= 0) like any send (the
+ * sender is the actor that set the timer, if any).  A full mailbox counts a
+ * dead letter (ACTO_DEAD_FULL) instead of blocking.  Thread-safe; data
+ * copied before return. */
+ACTO_API int acto_send_after(acto_system *sys, acto_ref to, uint32_t type, const void *data,
+                             size_t size, int64_t delay_ms, acto_timer *out);
+
+/* Like acto_send_after, then every period_ms (> 0) until cancelled or the
+ * target stops. */
+ACTO_API int acto_send_periodic(acto_system *sys, acto_ref to, uint32_t type,
+                                const void *data, size_t size, int64_t delay_ms,
+                                int64_t period_ms, acto_timer *out);
+
+/* Cancels a timer.  After a 0 return no message of this timer is handled,
+ * even one already queued.  ACTO_ENOENT if unknown or already finished.
+ * Thread-safe. */
+ACTO_API int acto_timer_cancel(acto_system *sys, acto_timer t);
+
+/* ---- registry --------------------------------------------------------- */
+
+/* Names are 1..ACTO_NAME_MAX bytes, copied.  A name is released when its
+ * actor stops.  Thread-safe. */
+ACTO_API int acto_register(acto_system *sys, const char *name, acto_ref ref);
+ACTO_API int acto_unregister(acto_system *sys, const char *name);
+ACTO_API int acto_lookup(acto_system *sys, const char *name, acto_ref *out);
+
+/* ---- dead letters and statistics ------------------------------------ */
+
+/* Called for every dead letter, on the thread that found it; must be quick
+ * and thread-safe.  fn NULL removes the hook.  Thread-safe. */
+typedef void (*acto_dead_letter_fn)(void *user, acto_ref to, uint32_t type, size_t size,
+                                    acto_dead_reason reason);
+ACTO_API int acto_set_dead_letter_hook(acto_system *sys, acto_dead_letter_fn fn, void *user);
+
+typedef struct acto_stats {
+  uint64_t dead_letters[ACTO_DEAD__COUNT];
+  uint64_t dead_letters_total;
+  uint64_t actors_live;
+  uint64_t actors_spawned;
+  uint64_t actors_stopped;
+  uint64_t actors_failed;
+  uint64_t messages_handled;
+  uint64_t parks;      /* actor senders suspended on a full mailbox */
+  uint64_t steals;     /* actors taken from another worker's queue */
+  uint64_t worker_sleeps;
+} acto_stats;
+
+/* A snapshot of the counters (each read atomically, not all at one
+ * instant).  Thread-safe. */
+ACTO_API int acto_get_stats(acto_system *sys, acto_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACTO_ACTOR_H */

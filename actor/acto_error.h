@@ -1,0 +1,59 @@
+/* acto_error.h - the one table of acto error codes.
+ *
+ * Every public call returns 0 (or a non-negative count) on success and a
+ * negative ACTO_E* code on failure.  The enum, acto_strerror() and
+ * acto_err_name() are all generated from the single X-macro list below, so
+ * a code cannot exist without its message.
+ */
+#ifndef ACTO_ERROR_H
+#define ACTO_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(ACTO_BUILDING) && defined(__GNUC__)
+#define ACTO_API __attribute__((visibility("default")))
+#else
+#define ACTO_API
+#endif
+
+/* X(name, value, message) */
+#define ACTO_ERRNO_MAP(X)                                                      \
+  X(EINVAL, -1, "invalid argument")                                            \
+  X(ENOMEM, -2, "out of memory")                                               \
+  X(EFULL, -3, "mailbox is full")                                              \
+  X(ECLOSED, -4, "mailbox is closed: the actor has stopped")                   \
+  X(ESTALE, -5, "stale or unknown actor reference")                            \
+  X(ETIMEDOUT, -6, "deadline expired")                                         \
+  X(EEXIST, -7, "name is already registered")                                  \
+  X(ENOENT, -8, "no such name or entry")                                       \
+  X(ESHUTDOWN, -9, "the system is shutting down")                              \
+  X(ETOOBIG, -10, "message larger than the mailbox byte budget")               \
+  X(EWRONGTHREAD, -11, "call made from a thread where it is not allowed")      \
+  X(ENOTREQUEST, -12, "the current message is not a request")                  \
+  X(EALREADY, -13, "already done (replied, cancelled or stopped)")             \
+  X(EINIT, -14, "the behaviour's init callback failed")                        \
+  X(EFAILED, -15, "the actor failed")                                          \
+  X(ELIMIT, -16, "a configured limit was reached")                             \
+  X(EDEADLK, -17, "the call would block a worker thread")
+
+typedef enum acto_errno {
+  ACTO_OK = 0,
+#define ACTO__ERR_ENUM(name, val, msg) ACTO_##name = (val),
+  ACTO_ERRNO_MAP(ACTO__ERR_ENUM)
+#undef ACTO__ERR_ENUM
+  ACTO__ERR_MIN = -18
+} acto_errno;
+
+/* A readable message for any value (unknown values get a generic text).
+ * Thread-safe; the returned string is static. */
+ACTO_API const char *acto_strerror(int err);
+
+/* The symbolic name ("ACTO_EFULL"); thread-safe; static string. */
+ACTO_API const char *acto_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACTO_ERROR_H */

@@ -1,0 +1,169 @@
+/* actor_internal.h - the internal types of the runtime: actor, worker,
+ * system, and the functions the actor/ files call in each other.
+ *
+ * Thread ownership is written beside each field group.
+ */
+#ifndef ACTO_ACTOR_INTERNAL_H
+#define ACTO_ACTOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "acto_actor.h"
+#include "actor/runq.h"
+#include "mailbox/mailbox.h"
+#include "mailbox/message.h"
+
+/* ---- actor ---------------------------------------------------------------
+ * Actor blocks are type-stable (actor/pool.c): once allocated they stay
+ * actor blocks until the system is destroyed, so a thread holding a stale
+ * pointer can always read rc and id safely and then back out. */
+
+/* park word: number of this actor's sends parked on full mailboxes, plus
+ * the SUSPENDED bit once its turn ended with parked sends outstanding. */
+#define ACTO__PARK_SUSPENDED ((uint32_t)1 << 31)
+
+typedef struct acto__actor_ext {
+  char *name;                 /* registered name, or NULL */
+  struct acto__ask_table *asks; /* pending asks of this actor */
+} acto__actor_ext;
+
+typedef struct acto__actor {
+  acto__mailbox mb;
+  /* Any thread: references held by senders in flight, plus one held by
+   * the live actor itself.  The block is recycled when it reaches zero. */
+  _Atomic uint32_t rc;
+  _Atomic uint32_t park;   /* see ACTO__PARK_SUSPENDED */
+  uint64_t id;             /* the ref id; written before publication */
+  acto_system *sys;
+  const acto_behaviour *b;
+  struct acto__actor *rq_next; /* run-queue link (runq lock) */
+  /* Owned by the thread running the actor. */
+  uint64_t carry;          /* count units still held from a suspended turn */
+  /* Lazily allocated rare-path state; installed by CAS because the
+   * registry (any thread) and the actor itself may both create it.  Its
+   * name is guarded by the registry mutex, its asks by the owner. */
+  _Atomic(acto__actor_ext *) ext;
+  int32_t stop_reason;
+  uint8_t stop_requested;
+  uint8_t failed;
+  uint8_t alive;           /* init done and not yet finalized */
+  uint8_t size_class;
+  alignas(16) unsigned char state[];
+} acto__actor;
+
+/* ---- worker ------------------------------------------------------------- */
+
+typedef struct acto__worker {
+  acto_system *sys;
+  pthread_t thread;
+  unsigned idx;
+  acto__runq q;
+  /* Owner only. */
+  acto__actor *runnext;
+  unsigned runnext_streak;
+  uint64_t rng;
+  /* Written by the owner, read by acto_get_stats (relaxed). */
+  _Atomic uint64_t handled;
+  _Atomic uint64_t steals;
+  _Atomic uint64_t sleeps;
+  char pad[64];
+} acto__worker;
+
+/* The context of the actor a worker is running (acto_ctx is opaque). */
+struct acto_ctx {
+  acto_system *sys;
+  acto__actor *self;
+  acto__worker *worker; /* NULL during init on a plain thread */
+  acto__msg *cur;       /* the message being handled, or NULL */
+};
+
+/* ---- system ------------------------------------------------------------- */
+
+#include "actor/pool.h"
+#include "actor/table.h"
+#include "actor/timer.h"
+#include "actor/registry.h"
+#include "actor/ask.h"
+
+struct acto_system {
+  acto_config cfg;
+  unsigned nworkers;
+  acto__worker *workers;
+
+  /* Parking: idle workers sleep on park_cv; see scheduler.c. */
+  pthread_mutex_t park_mtx;
+  pthread_cond_t park_cv;
+  _Atomic int sleepers;
+  _Atomic int spinners;
+  _Atomic int workers_stop;
+  _Atomic unsigned inject_rr;
+
+  acto__table table;
+  acto__pool pool;
+  acto__timers timers;
+  acto__registry registry;
+  acto__futures futures;
+  _Atomic uint64_t next_ask_id;
+
+  /* Lifecycle. */
+  _Atomic int shutting_down;
+  _Atomic uint64_t live;
+  pthread_mutex_t life_mtx;
+  pthread_cond_t life_cv;
+
+  /* Statistics (relaxed counters). */
+  _Atomic uint64_t dead[ACTO_DEAD__COUNT];
+  _Atomic uint64_t spawned, stopped, failed, parks;
+
+  /* Dead-letter hook, read under hook_mtx. */
+  pthread_mutex_t hook_mtx;
+  acto_dead_letter_fn dead_fn;
+  void *dead_user;
+};
+
+/* The worker and context of the calling thread (NULL on plain threads). */
+extern _Thread_local acto__worker *acto__tls_worker;
+extern _Thread_local acto_ctx *acto__tls_ctx;
+
+/* ---- functions shared between actor/ files ------------------------------ */
+
+/* actor.c */
+acto__actor *acto__actor_acquire(acto_system *sys, acto_ref ref);
+void acto__actor_release(acto__actor *a);
+void acto__actor_finalize(acto__actor *a, acto__worker *w);
+acto__actor_ext *acto__actor_ext_get(acto__actor *a);
+static inline acto__actor_ext *acto__actor_ext_peek(acto__actor *a) {
+  /* acquire: pairs with the CAS that installed it. */
+  return atomic_load_explicit(&a->ext, memory_order_acquire);
+}
+/* The ref of an actor (node 0). */
+static inline acto_ref acto__actor_ref(const acto__actor *a) { return (acto_ref){a->id, 0}; }
+
+/* scheduler.c */
+void acto__sched_schedule(acto_system *sys, acto__actor *a);
+int acto__sched_start(acto_system *sys);
+void acto__sched_stop(acto_system *sys);
+
+/* send.c */
+int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
+                   int64_t deadline_ms, int from_timer);
+int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m);
+void acto__send_drain_parked(acto__actor *t);
+void acto__send_close_parked(acto__actor *t);
+void acto__dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why);
+/* Resolves a parked send: the actor's park word drops by one and the
+ * actor is rescheduled if this was its last parked send. */
+void acto__send_unpark(acto__actor *parker);
+
+/* system.c */
+void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_t size,
+                             acto_dead_reason why);
+int acto__system_validate_ref(acto_ref ref);
+
+/* registry.c: releases the actor's name, if any (it is stopping). */
+void acto__registry_drop_actor(acto_system *sys, acto__actor *a);
+
+#endif /* ACTO_ACTOR_INTERNAL_H */

@@ -1,0 +1,32 @@
+/* ask.h - request-reply: futures of plain threads, ask tables of actors. */
+#ifndef ACTO_ASK_H
+#define ACTO_ASK_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "acto_actor.h"
+
+struct acto__actor;
+struct acto__msg;
+
+#define ACTO__FUTURE_BUCKETS 64
+
+typedef struct acto__future acto__future;
+
+typedef struct acto__futures {
+  pthread_mutex_t mtx;
+  acto__future *buckets[ACTO__FUTURE_BUCKETS];
+} acto__futures;
+
+int acto__futures_init(acto__futures *f);
+void acto__futures_destroy(acto__futures *f);
+
+/* A request message m is being discarded unanswered: tell its asker. */
+void acto__ask_request_failed(acto_system *sys, struct acto__msg *m, int status);
+/* Consumer side: a REPLY or ASK_TIMEOUT block arrived for actor a. */
+void acto__ask_dispatch(acto_ctx *ctx, struct acto__actor *a, struct acto__msg *m);
+/* The actor is stopping: forget its pending asks. */
+void acto__ask_table_free(acto_system *sys, struct acto__actor *a);
+
+#endif /* ACTO_ASK_H */

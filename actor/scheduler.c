@@ -1,0 +1,296 @@
+/* scheduler.c - the workers: where runnable actors come from, an actor's
+ * turn, and parking idle workers.
+ *
+ * DESIGN
+ * Where work comes from.  A worker takes, in order: its run-next slot, its
+ * own run queue, then steals half of another worker's queue.  An actor made
+ * runnable by a send from inside a turn goes into the sending worker's
+ * run-next slot (the previous occupant moves to the queue tail), so a pair
+ * of actors talking to each other stays on one core and never pays for a
+ * cross-core hand-off.  Run-next cannot starve the queue: after 16
+ * consecutive run-next turns the worker takes from its queue first.
+ * Actors made runnable by plain threads (and timers) go round-robin into
+ * the workers' queues.
+ *
+ * A turn.  At most `batch` messages, system lane first.  The count unit of
+ * each message is released only after its handler returned, so the
+ * actor's count word stays non-zero - and nobody else schedules it -
+ * during the whole turn (mailbox.c).  After the last release that brings
+ * the word to zero the worker must not touch the actor again.  A stopping
+ * actor keeps its unit forever; a suspended one keeps it in `carry` and
+ * releases it at the start of its next turn.
+ *
+ * Parking.  A worker that found nothing spins briefly (spinners), then
+ * takes park_mtx, announces itself in `sleepers`, looks at every queue
+ * once more and only then waits on park_cv.  A producer that pushed into a
+ * queue wakes one sleeper when nobody spins.  sleepers, spinners and the
+ * queues' len are seq_cst, so either the producer sees the sleeper or the
+ * sleeper's last look sees the work: no lost wake-up, no timed polling, so
+ * an idle system uses no CPU.
+ */
+#include <stdlib.h>
+
+#include "actor/actor_internal.h"
+
+#define RUNNEXT_STREAK_MAX 16
+#define SPIN_ROUNDS 64
+
+static void wake_one(acto_system *sys) {
+  if (atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) > 0 &&
+      atomic_load_explicit(&sys->spinners, memory_order_seq_cst) == 0) {
+    pthread_mutex_lock(&sys->park_mtx);
+    pthread_cond_signal(&sys->park_cv);
+    pthread_mutex_unlock(&sys->park_mtx);
+  }
+}
+
+void acto__sched_schedule(acto_system *sys, acto__actor *a) {
+  acto__worker *w = acto__tls_worker;
+  if (w && w->sys == sys) {
+    acto__actor *old = w->runnext;
+    w->runnext = a;
+    if (old) {
+      acto__runq_push(&w->q, old);
+      wake_one(sys);
+    }
+    return;
+  }
+  unsigned i = atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) % sys->nworkers;
+  acto__runq_push(&sys->workers[i].q, a);
+  wake_one(sys);
+}
+
+static int any_queued(acto_system *sys) {
+  for (unsigned i = 0; i < sys->nworkers; i++)
+    if (atomic_load_explicit(&sys->workers[i].q.len, memory_order_seq_cst) > 0)
+      return 1;
+  return 0;
+}
+
+static acto__actor *find_work(acto__worker *w) {
+  acto__actor *a = w->runnext;
+  if (a && (w->runnext_streak < RUNNEXT_STREAK_MAX ||
+            atomic_load_explicit(&w->q.len, memory_order_relaxed) == 0)) {
+    w->runnext = NULL;
+    w->runnext_streak++;
+    return a;
+  }
+  w->runnext_streak = 0;
+  a = acto__runq_pop(&w->q);
+  if (a)
+    return a;
+  if (w->runnext) {
+    a = w->runnext;
+    w->runnext = NULL;
+    return a;
+  }
+  acto_system *sys = w->sys;
+  unsigned n = sys->nworkers;
+  if (n > 1) {
+    w->rng = w->rng * 6364136223846793005ull + 1442695040888963407ull;
+    unsigned start = (unsigned)(w->rng >> 33) % n;
+    for (unsigned k = 0; k < n; k++) {
+      acto__worker *v = &sys->workers[(start + k) % n];
+      if (v == w)
+        continue;
+      a = acto__runq_steal(&v->q, &w->q);
+      if (a) {
+        atomic_store_explicit(&w->steals, atomic_load_explicit(&w->steals, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        return a;
+      }
+    }
+  }
+  return NULL;
+}
+
+/* Handles one message (and frees it).  Returns nothing: the outcome is in
+ * the actor's stop/failed flags. */
+static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
+  acto_system *sys = ctx->sys;
+  switch (m->kind) {
+  case ACTO__KIND_USER: {
+    if ((m->flags & ACTO__MF_TIMER) && !acto__timer_msg_live(m->timer)) {
+      acto__msg_free(m);
+      return;
+    }
+    ctx->cur = m;
+    int r = a->b->handle(ctx, a->state, &m->pub);
+    ctx->cur = NULL;
+    if (r < 0) {
+      a->failed = 1;
+      a->stop_reason = r;
+      acto__dead_letter(sys, m, ACTO_DEAD_FAILED);
+      return;
+    }
+    acto__msg_free(m);
+    return;
+  }
+  case ACTO__KIND_STOP:
+    a->stop_requested = 1;
+    acto__msg_free(m);
+    return;
+  default: /* replies and ask timeouts */
+    acto__ask_dispatch(ctx, a, m);
+    return;
+  }
+}
+
+/* After a user unit was released: deliver parked sends now that there may
+ * be room.  If the release left the actor idle, it may run elsewhere at
+ * any moment, so take a reference first (type-stable blocks make the
+ * attempt safe). */
+static void after_user_release(acto_system *sys, acto__actor *a, acto_ref self, uint64_t left) {
+  if (!atomic_load_explicit(&a->mb.has_parked, memory_order_seq_cst))
+    return;
+  if (left != 0) {
+    acto__send_drain_parked(a);
+    return;
+  }
+  acto__actor *again = acto__actor_acquire(sys, self);
+  if (again) {
+    acto__send_drain_parked(again);
+    acto__actor_release(again);
+  }
+}
+
+static void run_actor(acto__worker *w, acto__actor *a) {
+  acto_system *sys = w->sys;
+  acto_ref self = acto__actor_ref(a);
+  acto_ctx ctx = {sys, a, w, NULL};
+  if (a->carry) {
+    /* Resumed after a suspension: release the unit kept since then. */
+    uint64_t units = a->carry;
+    a->carry = 0;
+    uint64_t left = acto__mailbox_release(&a->mb, units, 0);
+    if (units & ACTO__MB_USER_MASK)
+      after_user_release(sys, a, self, left);
+    if (left == 0)
+      return;
+  }
+  acto__tls_ctx = &ctx;
+  unsigned batch = sys->cfg.batch;
+  uint64_t handled = 0;
+  for (unsigned n = 0;; n++) {
+    acto__msg *m = acto__mailbox_pop(&a->mb);
+    if (!m) {
+      /* The count says a message is there: its producer is between its
+       * exchange and its link.  Wait a moment, then come back later. */
+      for (int i = 0; i < 64 && !m; i++) {
+        acto__cpu_relax();
+        m = acto__mailbox_pop(&a->mb);
+      }
+      if (!m) {
+        acto__runq_push(&w->q, a);
+        break;
+      }
+    }
+    uint64_t unit = m->kind == ACTO__KIND_USER ? ACTO__MB_USER_UNIT : ACTO__MB_SYS_UNIT;
+    size_t bytes = m->kind == ACTO__KIND_USER ? m->pub.size : 0;
+    dispatch(&ctx, a, m);
+    handled++;
+    if (a->stop_requested || a->failed) {
+      if (bytes)
+        atomic_fetch_sub_explicit(&a->mb.bytes, bytes, memory_order_relaxed);
+      acto__tls_ctx = NULL;
+      acto__actor_finalize(a, w);
+      goto out;
+    }
+    if (atomic_load_explicit(&a->park, memory_order_relaxed) != 0) {
+      /* acq_rel: pairs with acto__send_unpark's fetch_sub. */
+      uint32_t old = atomic_fetch_or_explicit(&a->park, ACTO__PARK_SUSPENDED, memory_order_acq_rel);
+      if ((old & ~ACTO__PARK_SUSPENDED) != 0) {
+        /* Suspended: keep this message's unit until resumed. */
+        if (bytes)
+          atomic_fetch_sub_explicit(&a->mb.bytes, bytes, memory_order_relaxed);
+        a->carry = unit;
+        break;
+      }
+      atomic_fetch_and_explicit(&a->park, ~ACTO__PARK_SUSPENDED, memory_order_relaxed);
+    }
+    uint64_t left = acto__mailbox_release(&a->mb, unit, bytes);
+    if (unit == ACTO__MB_USER_UNIT)
+      after_user_release(sys, a, self, left);
+    if (left == 0)
+      break; /* idle: the actor is no longer ours */
+    if (n + 1 >= batch) {
+      acto__runq_push(&w->q, a);
+      wake_one(sys);
+      break;
+    }
+  }
+  acto__tls_ctx = NULL;
+out:
+  atomic_store_explicit(&w->handled, atomic_load_explicit(&w->handled, memory_order_relaxed) + handled,
+                        memory_order_relaxed);
+}
+
+static void *worker_main(void *arg) {
+  acto__worker *w = arg;
+  acto_system *sys = w->sys;
+  acto__tls_worker = w;
+  for (;;) {
+    acto__actor *a = find_work(w);
+    if (a) {
+      run_actor(w, a);
+      continue;
+    }
+    atomic_fetch_add_explicit(&sys->spinners, 1, memory_order_seq_cst);
+    for (int i = 0; i < SPIN_ROUNDS && !a; i++) {
+      for (int k = 0; k < 16; k++)
+        acto__cpu_relax();
+      a = find_work(w);
+    }
+    atomic_fetch_sub_explicit(&sys->spinners, 1, memory_order_seq_cst);
+    if (a) {
+      run_actor(w, a);
+      continue;
+    }
+    pthread_mutex_lock(&sys->park_mtx);
+    if (atomic_load_explicit(&sys->workers_stop, memory_order_relaxed)) {
+      pthread_mutex_unlock(&sys->park_mtx);
+      break;
+    }
+    atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
+    if (!any_queued(sys)) {
+      atomic_store_explicit(&w->sleeps, atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
+                            memory_order_relaxed);
+      pthread_cond_wait(&sys->park_cv, &sys->park_mtx);
+    }
+    atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->park_mtx);
+  }
+  acto__tls_worker = NULL;
+  return NULL;
+}
+
+int acto__sched_start(acto_system *sys) {
+  for (unsigned i = 0; i < sys->nworkers; i++) {
+    acto__worker *w = &sys->workers[i];
+    w->sys = sys;
+    w->idx = i;
+    w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+    acto__runq_init(&w->q);
+  }
+  for (unsigned i = 0; i < sys->nworkers; i++) {
+    if (pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]) != 0) {
+      atomic_store(&sys->workers_stop, 1);
+      pthread_mutex_lock(&sys->park_mtx);
+      pthread_cond_broadcast(&sys->park_cv);
+      pthread_mutex_unlock(&sys->park_mtx);
+      for (unsigned j = 0; j < i; j++)
+        pthread_join(sys->workers[j].thread, NULL);
+      return ACTO_ENOMEM;
+    }
+  }
+  return 0;
+}
+
+void acto__sched_stop(acto_system *sys) {
+  atomic_store_explicit(&sys->workers_stop, 1, memory_order_seq_cst);
+  pthread_mutex_lock(&sys->park_mtx);
+  pthread_cond_broadcast(&sys->park_cv);
+  pthread_mutex_unlock(&sys->park_mtx);
+  for (unsigned i = 0; i < sys->nworkers; i++)
+    pthread_join(sys->workers[i].thread, NULL);
+}

@@ -1,0 +1,321 @@
+/* send.c - the send paths: validation, the overflow policies, parked sends
+ * (backpressure without holding a worker), the system lane, dead letters.
+ *
+ * DESIGN: parked sends (the block policy)
+ * A send that finds a block-policy mailbox full does not wait on the
+ * sending thread when the sender is an actor.  The message goes onto the
+ * target's parked list (FIFO, under the target's park_lock) with a pointer
+ * to the sender, the sender's park word goes up by one, and the call
+ * returns ACTO_PARKED.  When the sender's current callback returns, its
+ * turn ends with fetch_or(SUSPENDED): if parked sends are outstanding the
+ * actor is suspended - it keeps its mailbox count unit (carry) so nobody
+ * schedules it, and its worker moves on.  Whoever delivers its last parked
+ * message (fetch_sub that sees SUSPENDED|1) clears the word and schedules
+ * it.  Each parked message is delivered by a drain: the target's consumer
+ * drains after every user message it finishes, and a parker drains right
+ * after appending.  No delivery is lost because the consumer releases its
+ * unit and then loads has_parked, while a parker stores has_parked and
+ * then reserves; both are seq_cst, so one of them sees the other.
+ * While an actor has parked sends outstanding, all its block-policy sends
+ * go through the parked list, which keeps per-pair order.  A plain thread
+ * parks the same way but waits on its own condvar until delivery, the
+ * deadline, or the target closing.
+ */
+#include <stdlib.h>
+
+#include "actor/actor_internal.h"
+#include "actor/clock.h"
+
+typedef struct acto__twaiter {
+  pthread_mutex_t mtx;
+  pthread_cond_t cv;
+  int state; /* 0 waiting, 1 delivered, 2 target closed */
+} acto__twaiter;
+
+void acto__dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why) {
+  acto_ref to = {m->target_id, 0};
+  if (m->kind == ACTO__KIND_USER) {
+    acto__system_count_dead(sys, to, m->pub.type, m->pub.size, why);
+    if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
+      acto__ask_request_failed(sys, m, why == ACTO_DEAD_FAILED ? ACTO_EFAILED : ACTO_ECLOSED);
+  } else if (why == ACTO_DEAD_LATE_REPLY) {
+    acto__system_count_dead(sys, to, m->pub.type, m->pub.size, why);
+  }
+  acto__msg_free(m);
+}
+
+void acto__send_unpark(acto__actor *p) {
+  /* acq_rel: orders the delivery before the parker's next turn. */
+  uint32_t old = atomic_fetch_sub_explicit(&p->park, 1, memory_order_acq_rel);
+  if (old == (ACTO__PARK_SUSPENDED | 1u)) {
+    /* The parker's turn has ended and this was its last parked send: it
+     * is ours to resume.  Nobody else writes park while it is suspended. */
+    atomic_store_explicit(&p->park, 0, memory_order_relaxed);
+    acto__sched_schedule(p->sys, p);
+  }
+}
+
+static void deliver_parked(acto__msg *m) {
+  acto__actor *p = m->parker;
+  acto__twaiter *tw = m->twaiter;
+  m->parker = NULL;
+  m->twaiter = NULL;
+  if (p)
+    acto__send_unpark(p);
+  else if (tw) {
+    pthread_mutex_lock(&tw->mtx);
+    tw->state = 1;
+    pthread_cond_signal(&tw->cv);
+    pthread_mutex_unlock(&tw->mtx);
+  }
+}
+
+/* Moves parked messages into the mailbox while there is room.  Caller
+ * holds t->mb.park_lock. */
+static void drain_locked(acto__actor *t) {
+  acto__msg *m;
+  while ((m = acto__mailbox_park_peek(&t->mb)) != NULL) {
+    int was_empty = 0;
+    if (acto__mailbox_reserve(&t->mb, m->pub.size, &was_empty) != ACTO__MB_OK)
+      break;
+    acto__mailbox_park_take(&t->mb);
+    acto__actor *p = m->parker;
+    acto__twaiter *tw = m->twaiter;
+    m->parker = NULL;
+    m->twaiter = NULL;
+    acto__mailbox_push_reserved(&t->mb, m); /* m may be freed from here on */
+    if (was_empty)
+      acto__sched_schedule(t->sys, t);
+    acto__msg tmp = {0};
+    tmp.parker = p;
+    tmp.twaiter = tw;
+    deliver_parked(&tmp);
+  }
+}
+
+void acto__send_drain_parked(acto__actor *t) {
+  acto__spin_lock(&t->mb.park_lock);
+  drain_locked(t);
+  acto__spin_unlock(&t->mb.park_lock);
+}
+
+void acto__send_close_parked(acto__actor *t) {
+  acto__spin_lock(&t->mb.park_lock);
+  acto__msg *m;
+  while ((m = acto__mailbox_park_peek(&t->mb)) != NULL) {
+    acto__mailbox_park_take(&t->mb);
+    acto__actor *p = m->parker;
+    acto__twaiter *tw = m->twaiter;
+    m->parker = NULL;
+    m->twaiter = NULL;
+    acto__dead_letter(t->sys, m, ACTO_DEAD_CLOSED);
+    if (p)
+      acto__send_unpark(p);
+    else if (tw) {
+      pthread_mutex_lock(&tw->mtx);
+      tw->state = 2;
+      pthread_cond_signal(&tw->cv);
+      pthread_mutex_unlock(&tw->mtx);
+    }
+  }
+  acto__spin_unlock(&t->mb.park_lock);
+}
+
+/* Appends m to t's parked list and drains.  Returns 1 if m is still
+ * parked, 0 if it was delivered at once, ACTO_ESTALE if t closed (m is
+ * then a dead letter). */
+static int park_and_drain(acto__actor *t, acto__msg *m) {
+  acto__spin_lock(&t->mb.park_lock);
+  if (atomic_load_explicit(&t->mb.closed, memory_order_seq_cst)) {
+    acto__spin_unlock(&t->mb.park_lock);
+    return ACTO_ESTALE;
+  }
+  acto__mailbox_park_append(&t->mb, m);
+  drain_locked(t);
+  /* m was appended last, so it is still parked iff the list is not empty. */
+  int still = acto__mailbox_park_peek(&t->mb) != NULL;
+  acto__spin_unlock(&t->mb.park_lock);
+  return still;
+}
+
+static int send_park_actor(acto_system *sys, acto__actor *t, acto__msg *m, acto__actor *self) {
+  m->parker = self;
+  atomic_fetch_add_explicit(&self->park, 1, memory_order_relaxed);
+  int r = park_and_drain(t, m);
+  if (r < 0) {
+    m->parker = NULL;
+    atomic_fetch_sub_explicit(&self->park, 1, memory_order_relaxed);
+    acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+    return ACTO_ESTALE;
+  }
+  if (r == 1) {
+    atomic_fetch_add_explicit(&sys->parks, 1, memory_order_relaxed);
+    return ACTO_PARKED;
+  }
+  return 0;
+}
+
+static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int64_t deadline_ms) {
+  if (deadline_ms == 0) {
+    acto__msg_free(m);
+    return ACTO_ETIMEDOUT;
+  }
+  acto__twaiter tw;
+  pthread_mutex_init(&tw.mtx, NULL);
+  acto__clock_cond_init(&tw.cv);
+  tw.state = 0;
+  m->twaiter = &tw;
+  int r = park_and_drain(t, m);
+  int result;
+  if (r < 0) {
+    m->twaiter = NULL;
+    acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+    result = ACTO_ESTALE;
+  } else {
+    struct timespec ts;
+    if (deadline_ms > 0)
+      acto__clock_deadline(&ts, deadline_ms);
+    pthread_mutex_lock(&tw.mtx);
+    while (tw.state == 0) {
+      if (deadline_ms < 0) {
+        pthread_cond_wait(&tw.cv, &tw.mtx);
+      } else if (pthread_cond_timedwait(&tw.cv, &tw.mtx, &ts) != 0) {
+        break;
+      }
+    }
+    int state = tw.state;
+    pthread_mutex_unlock(&tw.mtx);
+    if (state == 0) {
+      /* Timed out: take the message back unless a drain or the closing
+       * target got to it first, in which case its verdict is on its way. */
+      acto__spin_lock(&t->mb.park_lock);
+      int removed = acto__mailbox_park_remove(&t->mb, m);
+      acto__spin_unlock(&t->mb.park_lock);
+      if (removed) {
+        acto__msg_free(m);
+        state = -1;
+      } else {
+        pthread_mutex_lock(&tw.mtx);
+        while (tw.state == 0)
+          pthread_cond_wait(&tw.cv, &tw.mtx);
+        state = tw.state;
+        pthread_mutex_unlock(&tw.mtx);
+      }
+    }
+    result = state == 1 ? 0 : state == 2 ? ACTO_ECLOSED : ACTO_ETIMEDOUT;
+  }
+  pthread_cond_destroy(&tw.cv);
+  pthread_mutex_destroy(&tw.mtx);
+  return result;
+}
+
+int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
+                   int64_t deadline_ms, int from_timer) {
+  m->target_id = to.id;
+  acto__actor *t = acto__actor_acquire(sys, to);
+  if (!t) {
+    acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+    return ACTO_ESTALE;
+  }
+  if (m->pub.size > t->mb.max_bytes) {
+    acto__actor_release(t);
+    acto__msg_free(m);
+    return ACTO_ETOOBIG;
+  }
+  acto_ctx *ctx = acto__tls_ctx;
+  acto__actor *self = (ctx && ctx->sys == sys && ctx->worker) ? ctx->self : NULL;
+  int policy = t->mb.policy;
+  if (fail_fast)
+    policy = ACTO_OVERFLOW_FAIL;
+  int r = 0;
+  if (policy == ACTO_OVERFLOW_BLOCK && self && !from_timer &&
+      atomic_load_explicit(&self->park, memory_order_relaxed) != 0) {
+    /* Keep order behind this actor's earlier parked sends. */
+    r = send_park_actor(sys, t, m, self);
+    acto__actor_release(t);
+    return r;
+  }
+  int was_empty = 0;
+  if (acto__mailbox_reserve(&t->mb, m->pub.size, &was_empty) == ACTO__MB_OK) {
+    acto__mailbox_push_reserved(&t->mb, m);
+    if (was_empty)
+      acto__sched_schedule(sys, t);
+    acto__actor_release(t);
+    return 0;
+  }
+  if (from_timer) {
+    acto__dead_letter(sys, m, ACTO_DEAD_FULL);
+    r = ACTO_EFULL;
+  } else {
+    switch (policy) {
+    case ACTO_OVERFLOW_FAIL:
+      acto__msg_free(m);
+      r = ACTO_EFULL;
+      break;
+    case ACTO_OVERFLOW_DROP_NEWEST:
+      acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+      break;
+    case ACTO_OVERFLOW_DROP_OLDEST: {
+      acto__msg *old = acto__mailbox_swap_oldest(&t->mb, m);
+      if (old)
+        acto__dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
+      else /* nothing queued to drop (all being handled): drop this one */
+        acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+      break;
+    }
+    default: /* block */
+      if (self)
+        r = send_park_actor(sys, t, m, self);
+      else if (ctx && ctx->sys == sys)
+        /* Inside init on a plain thread: waiting could deadlock on self. */
+        r = send_wait_thread(sys, t, m, deadline_ms < 0 ? 0 : deadline_ms);
+      else
+        r = send_wait_thread(sys, t, m, deadline_ms);
+      break;
+    }
+  }
+  acto__actor_release(t);
+  return r;
+}
+
+int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m) {
+  acto__actor *t = acto__actor_acquire(sys, to);
+  if (!t)
+    return ACTO_ESTALE;
+  m->target_id = to.id;
+  if (acto__mailbox_push_system(&t->mb, m))
+    acto__sched_schedule(sys, t);
+  acto__actor_release(t);
+  return 0;
+}
+
+int acto_send_ex(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
+                 const acto_send_opts *opts) {
+  void (*free_fn)(void *) = opts ? opts->free_fn : NULL;
+  int err = 0;
+  if (!sys || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data))
+    err = ACTO_EINVAL;
+  else if (acto__system_validate_ref(to) != 0)
+    err = ACTO_ESTALE;
+  if (err) {
+    if (free_fn && data)
+      free_fn((void *)data);
+    if (err == ACTO_ESTALE)
+      acto__system_count_dead(sys, to, type, size, ACTO_DEAD_STALE);
+    return err;
+  }
+  acto__msg *m = acto__msg_new(type, data, size, free_fn);
+  if (!m) {
+    if (free_fn && data)
+      free_fn((void *)data);
+    return ACTO_ENOMEM;
+  }
+  acto_ctx *ctx = acto__tls_ctx;
+  if (ctx && ctx->sys == sys && ctx->self)
+    m->pub.sender = acto__actor_ref(ctx->self);
+  return acto__send_msg(sys, to, m, opts ? opts->fail_fast : 0, opts ? opts->deadline_ms : -1, 0);
+}
+
+int acto_send(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size) {
+  return acto_send_ex(sys, to, type, data, size, NULL);
+}

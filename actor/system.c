@@ -1,0 +1,204 @@
+/* system.c - creating and shutting down a system; dead-letter accounting
+ * and the hook; statistics.
+ *
+ * DESIGN: shutdown
+ * 1. Set shutting_down: spawns and timers are refused from here on (a
+ *    spawn racing with it re-checks the flag after inserting itself into
+ *    the table, so the walk below either sees it or it backs out).
+ * 2. Send stop to every actor in the table.  Stops travel on the system
+ *    lane, so full mailboxes do not matter; a stopping actor's parked
+ *    senders are resumed with their messages as dead letters, so chains of
+ *    suspended producers unwind.
+ * 3. Wait until no actor is live (each is destroyed when its last
+ *    reference goes), then stop the timer thread and the workers, and
+ *    free what is left.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actor/actor_internal.h"
+
+int acto__system_validate_ref(acto_ref ref) {
+  return (ref.id == 0 || ref.node != 0) ? ACTO_ESTALE : 0;
+}
+
+void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_t size,
+                             acto_dead_reason why) {
+  atomic_fetch_add_explicit(&sys->dead[why], 1, memory_order_relaxed);
+  pthread_mutex_lock(&sys->hook_mtx);
+  acto_dead_letter_fn fn = sys->dead_fn;
+  void *user = sys->dead_user;
+  pthread_mutex_unlock(&sys->hook_mtx);
+  if (fn)
+    fn(user, to, type, size, why);
+}
+
+int acto_set_dead_letter_hook(acto_system *sys, acto_dead_letter_fn fn, void *user) {
+  if (!sys)
+    return ACTO_EINVAL;
+  pthread_mutex_lock(&sys->hook_mtx);
+  sys->dead_fn = fn;
+  sys->dead_user = fn ? user : NULL;
+  pthread_mutex_unlock(&sys->hook_mtx);
+  return 0;
+}
+
+int acto_system_create(const acto_config *cfg, acto_system **out) {
+  if (!out)
+    return ACTO_EINVAL;
+  acto_config c = {0};
+  if (cfg)
+    c = *cfg;
+  if (c.threads > 1024 || c.batch > 1000000 || c.default_capacity > ACTO_MAILBOX_MAX_CAPACITY ||
+      c.max_actors > ACTO__TABLE_MAX_CHUNKS * ACTO__TABLE_CHUNK)
+    return ACTO_EINVAL;
+  if (c.threads == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c.threads = n > 0 ? (unsigned)n : 1;
+  }
+  if (c.batch == 0)
+    c.batch = 64;
+  if (c.default_capacity == 0)
+    c.default_capacity = ACTO_MAILBOX_DEFAULT_CAPACITY;
+  if (c.default_bytes == 0)
+    c.default_bytes = ACTO_MAILBOX_DEFAULT_BYTES;
+  if (c.max_actors == 0)
+    c.max_actors = ACTO__TABLE_MAX_CHUNKS * ACTO__TABLE_CHUNK;
+
+  acto_system *sys = calloc(1, sizeof(*sys));
+  if (!sys)
+    return ACTO_ENOMEM;
+  sys->cfg = c;
+  sys->nworkers = c.threads;
+  sys->workers = aligned_alloc(64, ((sizeof(acto__worker) * c.threads + 63) / 64) * 64);
+  if (!sys->workers)
+    goto fail_sys;
+  memset(sys->workers, 0, sizeof(acto__worker) * c.threads);
+  if (pthread_mutex_init(&sys->park_mtx, NULL) != 0)
+    goto fail_workers;
+  if (pthread_cond_init(&sys->park_cv, NULL) != 0)
+    goto fail_park_mtx;
+  if (pthread_mutex_init(&sys->life_mtx, NULL) != 0)
+    goto fail_park_cv;
+  if (pthread_cond_init(&sys->life_cv, NULL) != 0)
+    goto fail_life_mtx;
+  if (pthread_mutex_init(&sys->hook_mtx, NULL) != 0)
+    goto fail_life_cv;
+  if (acto__table_init(&sys->table, c.max_actors) != 0)
+    goto fail_hook;
+  if (acto__pool_init(&sys->pool) != 0)
+    goto fail_table;
+  if (acto__registry_init(&sys->registry) != 0)
+    goto fail_pool;
+  if (acto__futures_init(&sys->futures) != 0)
+    goto fail_registry;
+  if (acto__timers_init(&sys->timers, sys) != 0)
+    goto fail_futures;
+  if (acto__timers_start(&sys->timers) != 0)
+    goto fail_timers;
+  if (acto__sched_start(sys) != 0)
+    goto fail_timer_thread;
+  *out = sys;
+  return 0;
+
+fail_timer_thread:
+  acto__timers_stop(&sys->timers);
+fail_timers:
+  acto__timers_destroy(&sys->timers);
+fail_futures:
+  acto__futures_destroy(&sys->futures);
+fail_registry:
+  acto__registry_destroy(&sys->registry);
+fail_pool:
+  acto__pool_destroy(&sys->pool);
+fail_table:
+  acto__table_destroy(&sys->table);
+fail_hook:
+  pthread_mutex_destroy(&sys->hook_mtx);
+fail_life_cv:
+  pthread_cond_destroy(&sys->life_cv);
+fail_life_mtx:
+  pthread_mutex_destroy(&sys->life_mtx);
+fail_park_cv:
+  pthread_cond_destroy(&sys->park_cv);
+fail_park_mtx:
+  pthread_mutex_destroy(&sys->park_mtx);
+fail_workers:
+  free(sys->workers);
+fail_sys:
+  free(sys);
+  return ACTO_ENOMEM;
+}
+
+static void stop_one(acto__actor *a, void *arg) {
+  acto_system *sys = arg;
+  acto__msg *m = acto__msg_new(0, NULL, 0, NULL);
+  if (!m)
+    return; /* it will be retried by the next sweep */
+  m->kind = ACTO__KIND_STOP;
+  if (acto__send_system(sys, (acto_ref){a->id, 0}, m) != 0)
+    acto__msg_free(m);
+}
+
+int acto_system_shutdown(acto_system *sys) {
+  if (!sys)
+    return ACTO_EINVAL;
+  if (acto__tls_worker && acto__tls_worker->sys == sys)
+    return ACTO_EWRONGTHREAD;
+  if (acto__tls_ctx && acto__tls_ctx->sys == sys)
+    return ACTO_EWRONGTHREAD; /* inside init */
+  atomic_store_explicit(&sys->shutting_down, 1, memory_order_seq_cst);
+  /* Sweep until every actor is gone; each sweep stops what the previous
+   * one could not reach (an allocation failure, a slot published late). */
+  pthread_mutex_lock(&sys->life_mtx);
+  while (atomic_load_explicit(&sys->live, memory_order_relaxed) > 0) {
+    pthread_mutex_unlock(&sys->life_mtx);
+    acto__table_each(&sys->table, stop_one, sys);
+    pthread_mutex_lock(&sys->life_mtx);
+    if (atomic_load_explicit(&sys->live, memory_order_relaxed) > 0) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 1;
+      pthread_cond_timedwait(&sys->life_cv, &sys->life_mtx, &ts);
+    }
+  }
+  pthread_mutex_unlock(&sys->life_mtx);
+  acto__timers_stop(&sys->timers);
+  acto__sched_stop(sys);
+  acto__timers_destroy(&sys->timers);
+  acto__futures_destroy(&sys->futures);
+  acto__registry_destroy(&sys->registry);
+  acto__pool_destroy(&sys->pool);
+  acto__table_destroy(&sys->table);
+  pthread_mutex_destroy(&sys->hook_mtx);
+  pthread_cond_destroy(&sys->life_cv);
+  pthread_mutex_destroy(&sys->life_mtx);
+  pthread_cond_destroy(&sys->park_cv);
+  pthread_mutex_destroy(&sys->park_mtx);
+  free(sys->workers);
+  free(sys);
+  return 0;
+}
+
+int acto_get_stats(acto_system *sys, acto_stats *out) {
+  if (!sys || !out)
+    return ACTO_EINVAL;
+  memset(out, 0, sizeof(*out));
+  for (int i = 0; i < ACTO_DEAD__COUNT; i++) {
+    out->dead_letters[i] = atomic_load_explicit(&sys->dead[i], memory_order_relaxed);
+    out->dead_letters_total += out->dead_letters[i];
+  }
+  out->actors_live = atomic_load_explicit(&sys->live, memory_order_relaxed);
+  out->actors_spawned = atomic_load_explicit(&sys->spawned, memory_order_relaxed);
+  out->actors_stopped = atomic_load_explicit(&sys->stopped, memory_order_relaxed);
+  out->actors_failed = atomic_load_explicit(&sys->failed, memory_order_relaxed);
+  out->parks = atomic_load_explicit(&sys->parks, memory_order_relaxed);
+  for (unsigned i = 0; i < sys->nworkers; i++) {
+    acto__worker *w = &sys->workers[i];
+    out->messages_handled += atomic_load_explicit(&w->handled, memory_order_relaxed);
+    out->steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
+    out->worker_sleeps += atomic_load_explicit(&w->sleeps, memory_order_relaxed);
+  }
+  return 0;
+}

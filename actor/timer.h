@@ -1,0 +1,43 @@
+/* timer.h - the timer thread: one-shot and periodic sends, ask deadlines. */
+#ifndef ACTO_TIMER_H
+#define ACTO_TIMER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acto_actor.h"
+
+typedef struct acto__timer_rec acto__timer_rec;
+
+typedef struct acto__timers {
+  acto_system *sys;
+  pthread_mutex_t mtx;
+  pthread_cond_t cv;
+  pthread_t thread;
+  int started;
+  int stop;
+  acto__timer_rec **heap; /* min-heap by due time */
+  size_t n, cap;
+  acto__timer_rec **buckets; /* id -> record */
+  size_t nbuckets, count;
+  uint64_t next_id;
+} acto__timers;
+
+int acto__timers_init(acto__timers *t, acto_system *sys);
+int acto__timers_start(acto__timers *t);
+void acto__timers_stop(acto__timers *t);
+void acto__timers_destroy(acto__timers *t);
+
+/* An ask deadline: after ms, push an ASK_TIMEOUT system message for
+ * req_id to `to`.  Returns the timer id (0 on allocation failure). */
+uint64_t acto__timer_ask_deadline(acto_system *sys, acto_ref to, uint64_t req_id, int64_t ms);
+int acto__timer_cancel_id(acto_system *sys, uint64_t id);
+
+/* Message-side hooks: whether a timer message may still be handled, and
+ * the release of the message's reference on its record. */
+int acto__timer_msg_live(acto__timer_rec *r);
+void acto__timer_unref(acto__timer_rec *r);
+
+#endif /* ACTO_TIMER_H */

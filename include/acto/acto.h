@@ -1,0 +1,17 @@
+/* acto.h - the umbrella header of acto: include this one file.
+ *
+ * acto is an actor framework in C: actors own private state and a bounded
+ * mailbox, a scheduler drains mailboxes on a thread pool.  See ACTORS.md.
+ */
+#ifndef ACTO_H
+#define ACTO_H
+
+#include "acto_error.h"
+#include "acto_mailbox.h"
+#include "acto_actor.h"
+
+#define ACTO_VERSION_MAJOR 0
+#define ACTO_VERSION_MINOR 1
+#define ACTO_VERSION_PATCH 0
+
+#endif /* ACTO_H */

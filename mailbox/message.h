@@ -1,0 +1,65 @@
+/* message.h - the message block: an intrusive queue node first, then the
+ * public view, then routing fields, then (for copied payloads) the payload
+ * itself in the same allocation.
+ *
+ * Ownership: once a send succeeds, the block belongs to the target's
+ * mailbox; the consumer frees it after the handler returns
+ * (acto__msg_free), and every path that discards a message (dead letters,
+ * timeouts, closing) frees it there too.
+ */
+#ifndef ACTO_MESSAGE_H
+#define ACTO_MESSAGE_H
+
+#include <stdalign.h>
+#include <stdint.h>
+
+#include "acto_actor.h"
+#include "mailbox/mpscq.h"
+
+/* What kind of block this is; everything but USER travels on the system
+ * lane. */
+enum {
+  ACTO__KIND_USER = 0,
+  ACTO__KIND_STOP = 1,        /* stop after the current message */
+  ACTO__KIND_REPLY = 2,       /* reply (or failure status) to an actor's ask */
+  ACTO__KIND_ASK_TIMEOUT = 3, /* an actor's ask deadline passed */
+};
+
+enum {
+  ACTO__MF_REQUEST = 1u << 0, /* an ask: acto_reply answers it */
+  ACTO__MF_FUTURE = 1u << 1,  /* the asker is a plain thread (future table) */
+  ACTO__MF_TIMER = 1u << 2,   /* sent by a timer: check cancellation */
+  ACTO__MF_REPLIED = 1u << 3, /* acto_reply already answered it */
+};
+
+struct acto__actor;
+struct acto__twaiter;
+struct acto__timer_rec;
+
+typedef struct acto__msg {
+  acto__mpscq_node node; /* first: the queues link through it */
+  acto_msg pub;          /* what the handler sees */
+  uint16_t kind;
+  uint16_t flags;
+  int32_t status;  /* REPLY: 0 or the failure code */
+  uint64_t req_id; /* REQUEST/REPLY/ASK_TIMEOUT: the ask id */
+  void (*free_fn)(void *); /* handed-over payload: freed with this */
+  /* Set only while the block waits on a full mailbox (mailbox.c's waiter
+   * list): who to resume once it is delivered. */
+  struct acto__actor *parker;
+  struct acto__twaiter *twaiter;
+  struct acto__timer_rec *timer; /* TIMER: the record (holds a reference) */
+  uint64_t target_id;            /* for dead-letter reports */
+  alignas(16) unsigned char inline_data[];
+} acto__msg;
+
+/* Allocates a block for `size` payload bytes: copied into the block when
+ * free_fn is NULL, otherwise `data` is handed over (freed with free_fn on
+ * acto__msg_free).  Returns NULL on allocation failure (the handed-over
+ * payload is then NOT freed: the caller does it). */
+acto__msg *acto__msg_new(uint32_t type, const void *data, size_t size, void (*free_fn)(void *));
+
+/* Frees the block and a handed-over payload.  Drops the timer reference. */
+void acto__msg_free(acto__msg *m);
+
+#endif /* ACTO_MESSAGE_H */
