@@ -197,15 +197,18 @@ static void run_actor(acto__worker *w, acto__actor *a) {
       goto out;
     }
     if (atomic_load_explicit(&a->park, memory_order_relaxed) != 0) {
-      /* acq_rel: pairs with acto__send_unpark's fetch_sub. */
+      /* Everything the resumed turn reads (carry, bytes) is written before
+       * the SUSPENDED bit is published: from the fetch_or on, the worker
+       * that delivers the last parked send may run this actor. */
+      a->carry = unit;
+      if (bytes)
+        atomic_fetch_sub_explicit(&a->mb.bytes, bytes, memory_order_relaxed);
+      /* acq_rel: release pairs with acto__send_unpark's fetch_sub. */
       uint32_t old = atomic_fetch_or_explicit(&a->park, ACTO__PARK_SUSPENDED, memory_order_acq_rel);
-      if ((old & ~ACTO__PARK_SUSPENDED) != 0) {
-        /* Suspended: keep this message's unit until resumed. */
-        if (bytes)
-          atomic_fetch_sub_explicit(&a->mb.bytes, bytes, memory_order_relaxed);
-        a->carry = unit;
-        break;
-      }
+      if ((old & ~ACTO__PARK_SUSPENDED) != 0)
+        break; /* suspended: a is no longer ours */
+      a->carry = 0;
+      bytes = 0;
       atomic_fetch_and_explicit(&a->park, ~ACTO__PARK_SUSPENDED, memory_order_relaxed);
     }
     uint64_t left = acto__mailbox_release(&a->mb, unit, bytes);

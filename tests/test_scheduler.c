@@ -1,0 +1,250 @@
+/* test_scheduler.c - the scheduler through the public API: fairness of the
+ * run-next slot, work stealing, small batches, many actors.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "acto.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define SCALE_DIV 10
+#else
+#define SCALE_DIV 1
+#endif
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int signalled;
+
+static void signal_main(void) {
+  pthread_mutex_lock(&mu);
+  signalled++;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+}
+
+/* Waits until `signalled` reaches n or `secs` pass; returns the count. */
+static int wait_signals(int n, int secs) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += secs;
+  pthread_mutex_lock(&mu);
+  while (signalled < n && pthread_cond_timedwait(&cv, &mu, &ts) == 0)
+    ;
+  int got = signalled;
+  pthread_mutex_unlock(&mu);
+  return got;
+}
+
+/* ---- a ping-pong pair does not starve a third actor on one worker -------- */
+
+enum { T_PEER = 1, T_BALL = 2, T_POKE = 3, T_BUSY = 4, T_SPAWN_BUSY = 5, T_COUNT = 6 };
+
+static _Atomic long balls;
+
+static int pp_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  acto_ref *peer = state;
+  if (m->type == T_PEER) {
+    memcpy(peer, m->data, sizeof *peer);
+    return 0;
+  }
+  atomic_fetch_add(&balls, 1);
+  int r = acto_send(acto_ctx_system(ctx), *peer, T_BALL, NULL, 0);
+  return r < 0 ? r : 0;
+}
+static const acto_behaviour pp_b = {"pp", sizeof(acto_ref), NULL, pp_handle, NULL};
+
+static int poke_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)ctx;
+  (void)state;
+  if (m->type == T_POKE)
+    signal_main();
+  return 0;
+}
+static const acto_behaviour poke_b = {"poke", 0, NULL, poke_handle, NULL};
+
+START_TEST(scheduler_talking_pair_does_not_starve_others_on_one_worker) {
+  acto_system *sys;
+  acto_config cfg = {.threads = 1};
+  ck_assert_int_eq(acto_system_create(&cfg, &sys), 0);
+  acto_ref a, b, c;
+  ck_assert_int_eq(acto_spawn(sys, &pp_b, NULL, NULL, &a), 0);
+  ck_assert_int_eq(acto_spawn(sys, &pp_b, NULL, NULL, &b), 0);
+  ck_assert_int_eq(acto_spawn(sys, &poke_b, NULL, NULL, &c), 0);
+  ck_assert_int_eq(acto_send(sys, a, T_PEER, &b, sizeof b), 0);
+  ck_assert_int_eq(acto_send(sys, b, T_PEER, &a, sizeof a), 0);
+  ck_assert_int_eq(acto_send(sys, a, T_BALL, NULL, 0), 0);
+  /* The pair now bounces forever on the only worker. */
+  while (atomic_load(&balls) < 1000)
+    sched_yield();
+  long before = atomic_load(&balls);
+  for (int i = 1; i <= 20; i++) {
+    ck_assert_int_eq(acto_send(sys, c, T_POKE, NULL, 0), 0);
+    ck_assert_int_eq(wait_signals(i, 10), i);
+  }
+  /* ... and the pair is still running (the pokes may all have been handled
+   * in one turn of the poked actor, so give the pair a moment). */
+  for (int i = 0; i < 500 && atomic_load(&balls) <= before; i++) {
+    struct timespec ms = {0, 10 * 1000 * 1000};
+    nanosleep(&ms, NULL);
+  }
+  ck_assert_int_gt(atomic_load(&balls), before);
+  ck_assert_int_eq(acto_system_shutdown(sys), 0);
+}
+END_TEST
+
+/* ---- work stealing -------------------------------------------------------- */
+
+static void spin_us(long us) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  while ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 < us);
+}
+
+static int busy_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)ctx;
+  (void)state;
+  if (m->type == T_BUSY) {
+    spin_us(500);
+    signal_main();
+  }
+  return 0;
+}
+static const acto_behaviour busy_b = {"busy", 0, NULL, busy_handle, NULL};
+
+#define BUSY_N 200
+
+static int parent_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)state;
+  if (m->type != T_SPAWN_BUSY)
+    return 0;
+  acto_system *sys = acto_ctx_system(ctx);
+  /* All children become runnable on this worker; the other must steal. */
+  for (int i = 0; i < BUSY_N; i++) {
+    acto_ref child;
+    int r = acto_spawn(sys, &busy_b, NULL, NULL, &child);
+    if (r < 0)
+      return r;
+    r = acto_send(sys, child, T_BUSY, NULL, 0);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+static const acto_behaviour parent_b = {"parent", 0, NULL, parent_handle, NULL};
+
+START_TEST(scheduler_idle_worker_steals_from_a_busy_one) {
+  acto_system *sys;
+  acto_config cfg = {.threads = 2};
+  ck_assert_int_eq(acto_system_create(&cfg, &sys), 0);
+  acto_ref p;
+  ck_assert_int_eq(acto_spawn(sys, &parent_b, NULL, NULL, &p), 0);
+  ck_assert_int_eq(acto_send(sys, p, T_SPAWN_BUSY, NULL, 0), 0);
+  ck_assert_int_eq(wait_signals(BUSY_N, 60), BUSY_N);
+  acto_stats st;
+  ck_assert_int_eq(acto_get_stats(sys, &st), 0);
+  ck_assert_uint_gt(st.steals, 0);
+  ck_assert_uint_eq(st.actors_live, BUSY_N + 1);
+  ck_assert_int_eq(acto_system_shutdown(sys), 0);
+}
+END_TEST
+
+/* ---- batch size 1, capacity 1: the stress configuration still delivers --- */
+
+typedef struct counter {
+  long n;
+  long expect;
+} counter;
+
+static int count_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)ctx;
+  ((counter *)state)->expect = *(const long *)arg;
+  return 0;
+}
+
+static int count_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)ctx;
+  counter *c = state;
+  if (m->type != T_COUNT)
+    return 0;
+  long v;
+  memcpy(&v, m->data, sizeof v);
+  if (v != c->n)
+    return -100; /* out of order: fail loudly */
+  if (++c->n == c->expect)
+    signal_main();
+  return 0;
+}
+static const acto_behaviour count_b = {"count", sizeof(counter), count_init, count_handle, NULL};
+
+START_TEST(scheduler_batch_one_capacity_one_keeps_order_from_a_thread) {
+  acto_system *sys;
+  acto_config cfg = {.threads = 2, .batch = 1, .default_capacity = 1};
+  ck_assert_int_eq(acto_system_create(&cfg, &sys), 0);
+  long n = 20000 / SCALE_DIV;
+  acto_ref c;
+  ck_assert_int_eq(acto_spawn(sys, &count_b, &n, NULL, &c), 0);
+  for (long i = 0; i < n; i++) {
+    int r = acto_send(sys, c, T_COUNT, &i, sizeof i);
+    if (r != 0)
+      ck_abort_msg("send %ld returned %s", i, acto_err_name(r));
+  }
+  ck_assert_int_eq(wait_signals(1, 60), 1);
+  acto_stats st;
+  ck_assert_int_eq(acto_get_stats(sys, &st), 0);
+  ck_assert_uint_eq(st.actors_failed, 0);
+  ck_assert_int_eq(acto_system_shutdown(sys), 0);
+}
+END_TEST
+
+/* ---- many actors: spawn, one message each, shutdown frees all ----------- */
+
+START_TEST(scheduler_hundred_thousand_actors_each_handle_one_message) {
+  acto_system *sys;
+  acto_config cfg = {.threads = 2};
+  ck_assert_int_eq(acto_system_create(&cfg, &sys), 0);
+  int n = 100000 / SCALE_DIV;
+  for (int i = 0; i < n; i++) {
+    acto_ref r;
+    if (acto_spawn(sys, &poke_b, NULL, NULL, &r) != 0 || acto_send(sys, r, T_POKE, NULL, 0) != 0)
+      ck_abort_msg("spawn/send %d failed", i);
+  }
+  ck_assert_int_eq(wait_signals(n, 60), n);
+  acto_stats st;
+  ck_assert_int_eq(acto_get_stats(sys, &st), 0);
+  ck_assert_uint_eq(st.actors_live, (uint64_t)n);
+  ck_assert_uint_eq(st.messages_handled, (uint64_t)n);
+  ck_assert_int_eq(acto_system_shutdown(sys), 0);
+}
+END_TEST
+
+static void reset(void) {
+  signalled = 0;
+  atomic_store(&balls, 0);
+}
+
+static Suite *scheduler_suite(void) {
+  Suite *s = suite_create("scheduler");
+  TCase *tc = tcase_create("scheduler");
+  tcase_add_checked_fixture(tc, reset, NULL);
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, scheduler_talking_pair_does_not_starve_others_on_one_worker);
+  tcase_add_test(tc, scheduler_idle_worker_steals_from_a_busy_one);
+  tcase_add_test(tc, scheduler_batch_one_capacity_one_keeps_order_from_a_thread);
+  tcase_add_test(tc, scheduler_hundred_thousand_actors_each_handle_one_message);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(scheduler_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}
