@@ -51,13 +51,13 @@ static void actor_destroy(acto__actor *a) {
   acto__msg *m;
   /* No reference is left, so no push is in flight: the queues are
    * consistent and pop drains them completely. */
-  while ((m = (acto__msg *)acto__mpscq_pop(&a->mb.sys)) != NULL) {
+  while ((m = (acto__msg *)acto__mpscq_pop(&a->mb.sys, &a->mb.sys_tail)) != NULL) {
     if (m->kind == ACTO__KIND_REPLY)
       acto__dead_letter(sys, m, ACTO_DEAD_LATE_REPLY);
     else
       acto__msg_free(m);
   }
-  while ((m = (acto__msg *)acto__mpscq_pop(&a->mb.user)) != NULL)
+  while ((m = (acto__msg *)acto__mpscq_pop(&a->mb.user, &a->mb.user_tail)) != NULL)
     acto__dead_letter(sys, m, ACTO_DEAD_CLOSED);
   acto__actor_ext *ext = acto__actor_ext_peek(a);
   if (ext) {
@@ -98,11 +98,13 @@ acto__actor_ext *acto__actor_ext_get(acto__actor *a) {
 static void actor_close(acto__actor *a, int run_terminate, acto__worker *w) {
   acto_system *sys = a->sys;
   if (run_terminate && a->b->terminate) {
-    acto_ctx ctx = {sys, a, w, NULL};
+    acto_ctx ctx = {sys, a, w, NULL, NULL};
     acto_ctx *saved = acto__tls_ctx;
     acto__tls_ctx = &ctx;
     a->b->terminate(&ctx, a->state, a->stop_reason);
     acto__tls_ctx = saved;
+    if (ctx.held)
+      acto__actor_release(ctx.held);
   }
   a->alive = 0;
   /* seq_cst: a parker checks closed under park_lock; senders that check it
@@ -195,11 +197,13 @@ int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
     rc = ACTO_ESHUTDOWN;
   if (rc == 0 && b->init) {
     acto_ctx ctx = {sys, a, acto__tls_worker && acto__tls_worker->sys == sys ? acto__tls_worker : NULL,
-                    NULL};
+                    NULL, NULL};
     acto_ctx *saved = acto__tls_ctx;
     acto__tls_ctx = &ctx;
     int r = b->init(&ctx, a->state, arg);
     acto__tls_ctx = saved;
+    if (ctx.held)
+      acto__actor_release(ctx.held);
     if (r < 0)
       rc = ACTO_EINIT;
   }

@@ -31,12 +31,14 @@ typedef struct acto__actor_ext {
 } acto__actor_ext;
 
 typedef struct acto__actor {
-  acto__mailbox mb;
+  /* Read by every sender: on the senders' cache line with the mailbox's
+   * first 48 bytes (see mailbox.h). */
+  uint64_t id;             /* the ref id; written before publication */
   /* Any thread: references held by senders in flight, plus one held by
    * the live actor itself.  The block is recycled when it reaches zero. */
   _Atomic uint32_t rc;
   _Atomic uint32_t park;   /* see ACTO__PARK_SUSPENDED */
-  uint64_t id;             /* the ref id; written before publication */
+  acto__mailbox mb;
   acto_system *sys;
   const acto_behaviour *b;
   struct acto__actor *rq_next; /* run-queue link (runq lock) */
@@ -78,6 +80,10 @@ struct acto_ctx {
   acto__actor *self;
   acto__worker *worker; /* NULL during init on a plain thread */
   acto__msg *cur;       /* the message being handled, or NULL */
+  /* The last send target of this callback or turn, with a reference held
+   * until the turn ends: repeated sends to one target skip the lookup and
+   * the contended reference count.  Released when the ctx goes away. */
+  struct acto__actor *held;
 };
 
 /* ---- system ------------------------------------------------------------- */
@@ -92,6 +98,7 @@ struct acto_system {
   acto_config cfg;
   unsigned nworkers;
   acto__worker *workers;
+  acto__msgcache **msgcaches; /* one per worker (message.c) */
 
   /* Parking: idle workers sleep on park_cv; see scheduler.c. */
   pthread_mutex_t park_mtx;
@@ -144,6 +151,9 @@ static inline acto_ref acto__actor_ref(const acto__actor *a) { return (acto_ref)
 
 /* scheduler.c */
 void acto__sched_schedule(acto_system *sys, acto__actor *a);
+/* Like schedule, but into a run queue where an idle worker can take it
+ * (never the run-next slot): for resumed producers. */
+void acto__sched_schedule_shared(acto_system *sys, acto__actor *a);
 int acto__sched_start(acto_system *sys);
 void acto__sched_stop(acto_system *sys);
 

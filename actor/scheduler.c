@@ -60,6 +60,16 @@ void acto__sched_schedule(acto_system *sys, acto__actor *a) {
   wake_one(sys);
 }
 
+void acto__sched_schedule_shared(acto_system *sys, acto__actor *a) {
+  acto__worker *w = acto__tls_worker;
+  if (w && w->sys == sys) {
+    acto__runq_push(&w->q, a);
+    wake_one(sys);
+    return;
+  }
+  acto__sched_schedule(sys, a);
+}
+
 static int any_queued(acto_system *sys) {
   for (unsigned i = 0; i < sys->nworkers; i++)
     if (atomic_load_explicit(&sys->workers[i].q.len, memory_order_seq_cst) > 0)
@@ -123,6 +133,8 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       acto__dead_letter(sys, m, ACTO_DEAD_FAILED);
       return;
     }
+    if (a->stop_requested && (m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
+      acto__ask_request_failed(sys, m, ACTO_ECLOSED); /* no reply can come now */
     acto__msg_free(m);
     return;
   }
@@ -154,26 +166,68 @@ static void after_user_release(acto_system *sys, acto__actor *a, acto_ref self, 
   }
 }
 
+/* Releases count units (and payload bytes) of handled messages; returns
+ * the count word after it.  Zero: the actor is idle, no longer ours. */
+static uint64_t release_units(acto_system *sys, acto__actor *a, acto_ref self, uint64_t units,
+                              size_t bytes) {
+  uint64_t left = acto__mailbox_release(&a->mb, units, bytes);
+  if (units & ACTO__MB_USER_MASK)
+    after_user_release(sys, a, self, left);
+  return left;
+}
+
+/* Releases the units of the messages handled since the last release
+ * (user units minus those producers took over) and their bytes. */
+static uint64_t release_group(acto_system *sys, acto__actor *a, acto_ref self, unsigned *user_acc,
+                              uint64_t *sys_acc, size_t *accb) {
+  uint64_t user = a->mb.policy == ACTO_OVERFLOW_BLOCK ? *user_acc : acto__mailbox_take_handled(&a->mb);
+  uint64_t units = user + *sys_acc;
+  size_t bytes = *accb;
+  *user_acc = 0;
+  *sys_acc = 0;
+  *accb = 0;
+  if (units == 0) {
+    if (bytes)
+      atomic_fetch_sub_explicit(&a->mb.bytes, bytes, memory_order_relaxed);
+    /* Every unit was taken over: the actor still has messages queued. */
+    return 1;
+  }
+  return release_units(sys, a, self, units, bytes);
+}
+
+/* Units are released in groups: a message's slot frees after its handler
+ * returned, at the latest RELEASE_GROUP messages later (or when the queue
+ * looks empty, or at the end of the turn).  Fewer writes to the count
+ * word, which producers on other cores are writing too. */
+#define RELEASE_GROUP 16
+
 static void run_actor(acto__worker *w, acto__actor *a) {
   acto_system *sys = w->sys;
   acto_ref self = acto__actor_ref(a);
-  acto_ctx ctx = {sys, a, w, NULL};
+  acto_ctx ctx = {sys, a, w, NULL, NULL};
   if (a->carry) {
-    /* Resumed after a suspension: release the unit kept since then. */
+    /* Resumed after a suspension: release the units kept since then. */
     uint64_t units = a->carry;
     a->carry = 0;
-    uint64_t left = acto__mailbox_release(&a->mb, units, 0);
-    if (units & ACTO__MB_USER_MASK)
-      after_user_release(sys, a, self, left);
-    if (left == 0)
+    if (release_units(sys, a, self, units, 0) == 0)
       return;
   }
   acto__tls_ctx = &ctx;
   unsigned batch = sys->cfg.batch;
   uint64_t handled = 0;
-  for (unsigned n = 0;; n++) {
+  uint64_t sys_acc = 0; /* system units of handled messages, unreleased */
+  unsigned user_acc = 0; /* user messages handled since the last release */
+  size_t accb = 0;       /* and their payload bytes */
+  unsigned n = 0;
+  for (;;) {
     acto__msg *m = acto__mailbox_pop(&a->mb);
     if (!m) {
+      if (user_acc || sys_acc) {
+        uint64_t left = release_group(sys, a, self, &user_acc, &sys_acc, &accb);
+        if (left == 0)
+          break; /* idle: the actor is no longer ours */
+        continue;
+      }
       /* The count says a message is there: its producer is between its
        * exchange and its link.  Wait a moment, then come back later. */
       for (int i = 0; i < 64 && !m; i++) {
@@ -185,43 +239,65 @@ static void run_actor(acto__worker *w, acto__actor *a) {
         break;
       }
     }
-    uint64_t unit = m->kind == ACTO__KIND_USER ? ACTO__MB_USER_UNIT : ACTO__MB_SYS_UNIT;
-    size_t bytes = m->kind == ACTO__KIND_USER ? m->pub.size : 0;
+    int user = m->kind == ACTO__KIND_USER;
+    size_t bytes = user ? m->pub.size : 0;
     dispatch(&ctx, a, m);
     handled++;
     if (a->stop_requested || a->failed) {
-      if (bytes)
-        atomic_fetch_sub_explicit(&a->mb.bytes, bytes, memory_order_relaxed);
+      /* The units are never released: nobody schedules a stopped actor. */
+      if (ctx.held)
+        acto__actor_release(ctx.held);
       acto__tls_ctx = NULL;
       acto__actor_finalize(a, w);
       goto out;
     }
+    if (user) {
+      /* Only senders of fail and drop policies take slots over (see
+       * mailbox.c); for block-policy mailboxes the count stays local. */
+      if (a->mb.policy != ACTO_OVERFLOW_BLOCK)
+        acto__mailbox_handled(&a->mb);
+      user_acc++;
+      accb += bytes;
+    } else {
+      sys_acc += ACTO__MB_SYS_UNIT;
+    }
     if (atomic_load_explicit(&a->park, memory_order_relaxed) != 0) {
       /* Everything the resumed turn reads (carry, bytes) is written before
        * the SUSPENDED bit is published: from the fetch_or on, the worker
-       * that delivers the last parked send may run this actor. */
-      a->carry = unit;
-      if (bytes)
-        atomic_fetch_sub_explicit(&a->mb.bytes, bytes, memory_order_relaxed);
+       * that delivers the last parked send may run this actor.  The units
+       * of this turn are kept (carry) so that nobody schedules it. */
+      a->carry = (a->mb.policy == ACTO_OVERFLOW_BLOCK ? user_acc : acto__mailbox_take_handled(&a->mb)) +
+                 sys_acc;
+      if (accb)
+        atomic_fetch_sub_explicit(&a->mb.bytes, accb, memory_order_relaxed);
+      user_acc = 0;
+      sys_acc = 0;
+      accb = 0;
       /* acq_rel: release pairs with acto__send_unpark's fetch_sub. */
       uint32_t old = atomic_fetch_or_explicit(&a->park, ACTO__PARK_SUSPENDED, memory_order_acq_rel);
       if ((old & ~ACTO__PARK_SUSPENDED) != 0)
         break; /* suspended: a is no longer ours */
-      a->carry = 0;
-      bytes = 0;
       atomic_fetch_and_explicit(&a->park, ~ACTO__PARK_SUSPENDED, memory_order_relaxed);
+      uint64_t units = a->carry;
+      a->carry = 0;
+      if (release_units(sys, a, self, units, 0) == 0)
+        break;
     }
-    uint64_t left = acto__mailbox_release(&a->mb, unit, bytes);
-    if (unit == ACTO__MB_USER_UNIT)
-      after_user_release(sys, a, self, left);
-    if (left == 0)
-      break; /* idle: the actor is no longer ours */
-    if (n + 1 >= batch) {
-      acto__runq_push(&w->q, a);
-      wake_one(sys);
+    if (++n >= batch) {
+      uint64_t left = release_group(sys, a, self, &user_acc, &sys_acc, &accb);
+      if (left != 0) {
+        acto__runq_push(&w->q, a);
+        wake_one(sys);
+      }
       break;
     }
+    if (user_acc >= RELEASE_GROUP || sys_acc >= RELEASE_GROUP * ACTO__MB_SYS_UNIT) {
+      if (release_group(sys, a, self, &user_acc, &sys_acc, &accb) == 0)
+        break;
+    }
   }
+  if (ctx.held)
+    acto__actor_release(ctx.held);
   acto__tls_ctx = NULL;
 out:
   atomic_store_explicit(&w->handled, atomic_load_explicit(&w->handled, memory_order_relaxed) + handled,
@@ -232,6 +308,7 @@ static void *worker_main(void *arg) {
   acto__worker *w = arg;
   acto_system *sys = w->sys;
   acto__tls_worker = w;
+  acto__tls_msgcache = sys->msgcaches[w->idx];
   for (;;) {
     acto__actor *a = find_work(w);
     if (a) {
@@ -256,6 +333,7 @@ static void *worker_main(void *arg) {
     }
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     if (!any_queued(sys)) {
+      acto__msgcache_flush(acto__tls_msgcache);
       atomic_store_explicit(&w->sleeps, atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
                             memory_order_relaxed);
       pthread_cond_wait(&sys->park_cv, &sys->park_mtx);
@@ -263,11 +341,16 @@ static void *worker_main(void *arg) {
     atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->park_mtx);
   }
+  acto__msgcache_flush(acto__tls_msgcache);
+  acto__tls_msgcache = NULL;
   acto__tls_worker = NULL;
   return NULL;
 }
 
 int acto__sched_start(acto_system *sys) {
+  sys->msgcaches = acto__msgcache_create(sys->nworkers);
+  if (!sys->msgcaches)
+    return ACTO_ENOMEM;
   for (unsigned i = 0; i < sys->nworkers; i++) {
     acto__worker *w = &sys->workers[i];
     w->sys = sys;
@@ -283,6 +366,7 @@ int acto__sched_start(acto_system *sys) {
       pthread_mutex_unlock(&sys->park_mtx);
       for (unsigned j = 0; j < i; j++)
         pthread_join(sys->workers[j].thread, NULL);
+      acto__msgcache_destroy(sys->msgcaches, sys->nworkers);
       return ACTO_ENOMEM;
     }
   }
@@ -296,4 +380,7 @@ void acto__sched_stop(acto_system *sys) {
   pthread_mutex_unlock(&sys->park_mtx);
   for (unsigned i = 0; i < sys->nworkers; i++)
     pthread_join(sys->workers[i].thread, NULL);
+  /* Every actor is gone, so every block is back in some cache. */
+  acto__msgcache_destroy(sys->msgcaches, sys->nworkers);
+  sys->msgcaches = NULL;
 }

@@ -51,7 +51,7 @@ void acto__send_unpark(acto__actor *p) {
     /* The parker's turn has ended and this was its last parked send: it
      * is ours to resume.  Nobody else writes park while it is suspended. */
     atomic_store_explicit(&p->park, 0, memory_order_relaxed);
-    acto__sched_schedule(p->sys, p);
+    acto__sched_schedule_shared(p->sys, p);
   }
 }
 
@@ -76,7 +76,7 @@ static void drain_locked(acto__actor *t) {
   acto__msg *m;
   while ((m = acto__mailbox_park_peek(&t->mb)) != NULL) {
     int was_empty = 0;
-    if (acto__mailbox_reserve(&t->mb, m->pub.size, &was_empty) != ACTO__MB_OK)
+    if (acto__mailbox_reserve(&t->mb, m->pub.size, 0, &was_empty) != ACTO__MB_OK)
       break;
     acto__mailbox_park_take(&t->mb);
     acto__actor *p = m->parker;
@@ -209,72 +209,107 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
   return result;
 }
 
+/* The target of a send, with a reference: inside an actor the reference
+ * is kept in ctx->held until the turn ends (so a burst of sends to one
+ * target takes it once); elsewhere *own is set and the caller releases. */
+static acto__actor *target_get(acto_system *sys, acto_ref to, acto_ctx *ctx, int *own) {
+  *own = 0;
+  if (ctx) {
+    acto__actor *h = ctx->held;
+    if (h && h->id == to.id && to.node == 0) {
+      if (!atomic_load_explicit(&h->mb.closed, memory_order_acquire))
+        return h;
+      ctx->held = NULL;
+      acto__actor_release(h);
+      return NULL;
+    }
+  }
+  acto__actor *t = acto__actor_acquire(sys, to);
+  if (!t)
+    return NULL;
+  if (ctx) {
+    if (ctx->held)
+      acto__actor_release(ctx->held);
+    ctx->held = t;
+  } else {
+    *own = 1;
+  }
+  return t;
+}
+
 int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
                    int64_t deadline_ms, int from_timer) {
   m->target_id = to.id;
-  acto__actor *t = acto__actor_acquire(sys, to);
+  acto_ctx *ctx = acto__tls_ctx;
+  if (ctx && ctx->sys != sys)
+    ctx = NULL;
+  int own;
+  acto__actor *t = target_get(sys, to, ctx, &own);
   if (!t) {
     acto__dead_letter(sys, m, ACTO_DEAD_STALE);
     return ACTO_ESTALE;
   }
-  if (m->pub.size > t->mb.max_bytes) {
-    acto__actor_release(t);
-    acto__msg_free(m);
-    return ACTO_ETOOBIG;
-  }
-  acto_ctx *ctx = acto__tls_ctx;
-  acto__actor *self = (ctx && ctx->sys == sys && ctx->worker) ? ctx->self : NULL;
+  int r = 0;
+  acto__actor *self = (ctx && ctx->worker) ? ctx->self : NULL;
   int policy = t->mb.policy;
   if (fail_fast)
     policy = ACTO_OVERFLOW_FAIL;
-  int r = 0;
-  if (policy == ACTO_OVERFLOW_BLOCK && self && !from_timer &&
-      atomic_load_explicit(&self->park, memory_order_relaxed) != 0) {
+  if (m->pub.size > t->mb.max_bytes) {
+    acto__msg_free(m);
+    r = ACTO_ETOOBIG;
+  } else if (policy == ACTO_OVERFLOW_BLOCK && self && self != t && !from_timer &&
+             atomic_load_explicit(&self->park, memory_order_relaxed) != 0) {
     /* Keep order behind this actor's earlier parked sends. */
     r = send_park_actor(sys, t, m, self);
-    acto__actor_release(t);
-    return r;
-  }
-  int was_empty = 0;
-  if (acto__mailbox_reserve(&t->mb, m->pub.size, &was_empty) == ACTO__MB_OK) {
-    acto__mailbox_push_reserved(&t->mb, m);
-    if (was_empty)
-      acto__sched_schedule(sys, t);
-    acto__actor_release(t);
-    return 0;
-  }
-  if (from_timer) {
-    acto__dead_letter(sys, m, ACTO_DEAD_FULL);
-    r = ACTO_EFULL;
   } else {
-    switch (policy) {
-    case ACTO_OVERFLOW_FAIL:
-      acto__msg_free(m);
+    int was_empty = 0;
+    /* Take over handled-but-unreleased slots where the mailbox's consumer
+     * tracks them (fail and drop mailboxes, mailbox.c). */
+    if (acto__mailbox_reserve(&t->mb, m->pub.size, t->mb.policy != ACTO_OVERFLOW_BLOCK,
+                              &was_empty) == ACTO__MB_OK) {
+      acto__mailbox_push_reserved(&t->mb, m);
+      if (was_empty)
+        acto__sched_schedule(sys, t);
+    } else if (from_timer) {
+      acto__dead_letter(sys, m, ACTO_DEAD_FULL);
       r = ACTO_EFULL;
-      break;
-    case ACTO_OVERFLOW_DROP_NEWEST:
-      acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
-      break;
-    case ACTO_OVERFLOW_DROP_OLDEST: {
-      acto__msg *old = acto__mailbox_swap_oldest(&t->mb, m);
-      if (old)
-        acto__dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
-      else /* nothing queued to drop (all being handled): drop this one */
+    } else {
+      switch (policy) {
+      case ACTO_OVERFLOW_FAIL:
+        acto__msg_free(m);
+        r = ACTO_EFULL;
+        break;
+      case ACTO_OVERFLOW_DROP_NEWEST:
         acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
-      break;
-    }
-    default: /* block */
-      if (self)
-        r = send_park_actor(sys, t, m, self);
-      else if (ctx && ctx->sys == sys)
-        /* Inside init on a plain thread: waiting could deadlock on self. */
-        r = send_wait_thread(sys, t, m, deadline_ms < 0 ? 0 : deadline_ms);
-      else
-        r = send_wait_thread(sys, t, m, deadline_ms);
-      break;
+        break;
+      case ACTO_OVERFLOW_DROP_OLDEST: {
+        acto__msg *old = acto__mailbox_swap_oldest(&t->mb, m);
+        if (old)
+          acto__dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
+        else /* nothing queued to drop (all being handled): drop this one */
+          acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+        break;
+      }
+      default: /* block */
+        if (self == t && self) {
+          /* Room in its own mailbox appears only when this actor's turn
+           * releases it: waiting would never end. */
+          acto__msg_free(m);
+          r = ACTO_EFULL;
+        } else if (self) {
+          r = send_park_actor(sys, t, m, self);
+        } else if (ctx) {
+          /* Inside init on a plain thread: waiting could deadlock on self. */
+          r = send_wait_thread(sys, t, m, deadline_ms < 0 ? 0 : deadline_ms);
+        } else {
+          r = send_wait_thread(sys, t, m, deadline_ms);
+        }
+        break;
+      }
     }
   }
-  acto__actor_release(t);
+  if (own)
+    acto__actor_release(t);
   return r;
 }
 

@@ -131,6 +131,18 @@ fail_sys:
   return ACTO_ENOMEM;
 }
 
+#define SHUTDOWN_CHUNK 16384u
+
+/* Waits on life_cv (held) for at most ms milliseconds. */
+static void wait_ms(acto_system *sys, long ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += ms * 1000000L;
+  ts.tv_sec += ts.tv_nsec / 1000000000L;
+  ts.tv_nsec %= 1000000000L;
+  pthread_cond_timedwait(&sys->life_cv, &sys->life_mtx, &ts);
+}
+
 static void stop_one(acto__actor *a, void *arg) {
   acto_system *sys = arg;
   acto__msg *m = acto__msg_new(0, NULL, 0, NULL);
@@ -150,18 +162,27 @@ int acto_system_shutdown(acto_system *sys) {
     return ACTO_EWRONGTHREAD; /* inside init */
   atomic_store_explicit(&sys->shutting_down, 1, memory_order_seq_cst);
   /* Sweep until every actor is gone; each sweep stops what the previous
-   * one could not reach (an allocation failure, a slot published late). */
+   * one could not reach (an allocation failure, a slot published late).
+   * A sweep goes in chunks and lets each chunk drain a little before the
+   * next, so that a million actors do not hold a million stop messages at
+   * once. */
   pthread_mutex_lock(&sys->life_mtx);
   while (atomic_load_explicit(&sys->live, memory_order_relaxed) > 0) {
-    pthread_mutex_unlock(&sys->life_mtx);
-    acto__table_each(&sys->table, stop_one, sys);
-    pthread_mutex_lock(&sys->life_mtx);
-    if (atomic_load_explicit(&sys->live, memory_order_relaxed) > 0) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_sec += 1;
-      pthread_cond_timedwait(&sys->life_cv, &sys->life_mtx, &ts);
+    uint32_t from = 0;
+    for (;;) {
+      uint64_t before = atomic_load_explicit(&sys->live, memory_order_relaxed);
+      pthread_mutex_unlock(&sys->life_mtx);
+      long sent = acto__table_each(&sys->table, &from, SHUTDOWN_CHUNK, stop_one, sys);
+      pthread_mutex_lock(&sys->life_mtx);
+      if (sent < 0)
+        break;
+      /* Up to 50 ms for three quarters of this chunk to be gone. */
+      uint64_t goal = before > (uint64_t)sent * 3 / 4 ? before - (uint64_t)sent * 3 / 4 : 0;
+      for (int i = 0; i < 10 && atomic_load_explicit(&sys->live, memory_order_relaxed) > goal; i++)
+        wait_ms(sys, 5);
     }
+    if (atomic_load_explicit(&sys->live, memory_order_relaxed) > 0)
+      wait_ms(sys, 1000);
   }
   pthread_mutex_unlock(&sys->life_mtx);
   acto__timers_stop(&sys->timers);

@@ -100,12 +100,23 @@ struct acto__actor *acto__table_get(acto__table *t, uint64_t id) {
   return atomic_load_explicit(&s->actor, memory_order_acquire);
 }
 
-void acto__table_each(acto__table *t, void (*fn)(struct acto__actor *, void *), void *arg) {
+long acto__table_each(acto__table *t, uint32_t *from, uint32_t n,
+                      void (*fn)(struct acto__actor *, void *), void *arg) {
   pthread_mutex_lock(&t->mtx);
-  for (uint32_t i = 0; i < t->nslots; i++) {
-    struct acto__actor *a = atomic_load_explicit(&slot_at(t, i)->actor, memory_order_relaxed);
-    if (a)
-      fn(a, arg);
+  if (*from >= t->nslots) {
+    pthread_mutex_unlock(&t->mtx);
+    return -1;
   }
+  uint32_t end = t->nslots - *from < n ? t->nslots : *from + n;
+  long calls = 0;
+  for (uint32_t i = *from; i < end; i++) {
+    struct acto__actor *a = atomic_load_explicit(&slot_at(t, i)->actor, memory_order_relaxed);
+    if (a) {
+      fn(a, arg);
+      calls++;
+    }
+  }
+  *from = end;
   pthread_mutex_unlock(&t->mtx);
+  return calls;
 }

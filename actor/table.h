@@ -35,7 +35,10 @@ uint64_t acto__table_insert(acto__table *t, struct acto__actor *a, int *err);
 void acto__table_remove(acto__table *t, uint64_t id);
 /* The block in id's slot, or NULL; the caller checks the id. */
 struct acto__actor *acto__table_get(acto__table *t, uint64_t id);
-/* Calls fn for each occupied slot, under the table mutex. */
-void acto__table_each(acto__table *t, void (*fn)(struct acto__actor *, void *), void *arg);
+/* Calls fn for each occupied slot with index in [*from, *from + n), under
+ * the table mutex; advances *from.  Returns the number of calls, or -1
+ * when *from was already past the last slot. */
+long acto__table_each(acto__table *t, uint32_t *from, uint32_t n,
+                      void (*fn)(struct acto__actor *, void *), void *arg);
 
 #endif /* ACTO_TABLE_H */

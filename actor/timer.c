@@ -202,9 +202,12 @@ static void fire(acto__timers *t, acto__timer_rec *r) {
   m->flags = ACTO__MF_TIMER;
   m->timer = r; /* the reference taken by the caller moves to m */
   m->pub.sender = r->sender;
+  /* r may be freed once m is (a one-shot timer ends with its message). */
+  uint64_t id = r->id;
+  int periodic = r->period != 0;
   int rc = acto__send_msg(sys, r->to, m, 1, 0, 1);
-  if (rc == ACTO_ESTALE && r->period)
-    acto__timer_cancel_id(sys, r->id);
+  if (rc == ACTO_ESTALE && periodic)
+    acto__timer_cancel_id(sys, id); /* the target is gone for good */
 }
 
 static void *timer_main(void *arg) {

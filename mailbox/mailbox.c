@@ -20,6 +20,21 @@
  *   u == C            full: user reservations fail, system pushes pass.
  * Only the consumer moves the word down (release); producers move it up.
  *
+ * Grouped release.  The consumer releases units in groups to write the
+ * shared word less often.  To keep the capacity exact, a handled message
+ * whose unit is not yet released is counted in `handled`, and a producer
+ * that finds the word at the capacity takes one of those units over (CAS
+ * on `handled`, the word unchanged) instead of failing; the consumer then
+ * releases only the units nobody took (exchange on `handled`).  This is
+ * done for fail and drop mailboxes, where "full" is an answer the sender
+ * sees.  A block-policy mailbox does not track `handled` (its consumer
+ * counts locally, saving an atomic per message in the streaming case): a
+ * sender that finds it full parks and is delivered at the next group
+ * release, at most 16 handled messages later; a fail-fast send to it may
+ * see ACTO_EFULL that early (documented in ACTORS.md).  The
+ * byte budget is released with the group: it may refuse a send for up to
+ * one group's handled bytes (a soft memory bound, documented).
+ *
  * Memory orders: the reserve CAS and the release fetch_sub are seq_cst
  * because the parked-sender protocol (actor/send.c) relies on a store-load
  * order between "count went down, then look at has_parked" and "set
@@ -31,8 +46,9 @@ void acto__mailbox_init(acto__mailbox *mb, uint32_t capacity, size_t max_bytes,
                         acto_overflow policy) {
   atomic_init(&mb->count, 0);
   atomic_init(&mb->bytes, 0);
-  acto__mpscq_init(&mb->user);
-  acto__mpscq_init(&mb->sys);
+  atomic_init(&mb->handled, 0);
+  acto__mpscq_init(&mb->user, &mb->user_tail);
+  acto__mpscq_init(&mb->sys, &mb->sys_tail);
   mb->capacity = capacity;
   mb->policy = (uint8_t)policy;
   atomic_init(&mb->closed, 0);
@@ -43,7 +59,7 @@ void acto__mailbox_init(acto__mailbox *mb, uint32_t capacity, size_t max_bytes,
   mb->parked_head = mb->parked_tail = NULL;
 }
 
-int acto__mailbox_reserve(acto__mailbox *mb, size_t size, int *was_empty) {
+int acto__mailbox_reserve(acto__mailbox *mb, size_t size, int take_over, int *was_empty) {
   if (size > 0) {
     size_t b = atomic_fetch_add_explicit(&mb->bytes, size, memory_order_relaxed);
     if (b + size > mb->max_bytes) {
@@ -54,6 +70,17 @@ int acto__mailbox_reserve(acto__mailbox *mb, size_t size, int *was_empty) {
   uint64_t c = atomic_load_explicit(&mb->count, memory_order_relaxed);
   for (;;) {
     if ((c & ACTO__MB_USER_MASK) >= mb->capacity) {
+      /* Full, unless a handled message's unit is still unreleased: take
+       * it over (the count stays as it is; the actor is running, so there
+       * is nobody to schedule). */
+      uint32_t h = take_over ? atomic_load_explicit(&mb->handled, memory_order_relaxed) : 0;
+      while (h > 0) {
+        if (atomic_compare_exchange_weak_explicit(&mb->handled, &h, h - 1, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+          *was_empty = 0;
+          return ACTO__MB_OK;
+        }
+      }
       if (size > 0)
         atomic_fetch_sub_explicit(&mb->bytes, size, memory_order_relaxed);
       return ACTO__MB_FULL;
@@ -68,39 +95,39 @@ int acto__mailbox_reserve(acto__mailbox *mb, size_t size, int *was_empty) {
 }
 
 void acto__mailbox_push_reserved(acto__mailbox *mb, acto__msg *m) {
-  acto__mpscq_push(&mb->user, &m->node);
+  acto__mpscq_push(&mb->user_tail, &m->node);
 }
 
 int acto__mailbox_push_system(acto__mailbox *mb, acto__msg *m) {
   /* The unit is counted before the node is linked, so the consumer never
    * releases a unit it was not given (see mpscq.h on in-flight links). */
   uint64_t c = atomic_fetch_add_explicit(&mb->count, ACTO__MB_SYS_UNIT, memory_order_seq_cst);
-  acto__mpscq_push(&mb->sys, &m->node);
+  acto__mpscq_push(&mb->sys_tail, &m->node);
   return c == 0;
 }
 
 acto__msg *acto__mailbox_swap_oldest(acto__mailbox *mb, acto__msg *m) {
   acto__spin_lock(&mb->pop_lock);
-  acto__msg *old = (acto__msg *)acto__mpscq_pop(&mb->user);
+  acto__msg *old = (acto__msg *)acto__mpscq_pop(&mb->user, &mb->user_tail);
   if (old != NULL) {
     atomic_fetch_sub_explicit(&mb->bytes, old->pub.size, memory_order_relaxed);
     atomic_fetch_add_explicit(&mb->bytes, m->pub.size, memory_order_relaxed);
-    acto__mpscq_push(&mb->user, &m->node);
+    acto__mpscq_push(&mb->user_tail, &m->node);
   }
   acto__spin_unlock(&mb->pop_lock);
   return old;
 }
 
 acto__msg *acto__mailbox_pop(acto__mailbox *mb) {
-  acto__mpscq_node *n = acto__mpscq_pop(&mb->sys);
+  acto__mpscq_node *n = acto__mpscq_pop(&mb->sys, &mb->sys_tail);
   if (n != NULL)
     return (acto__msg *)n;
   if (mb->policy == ACTO_OVERFLOW_DROP_OLDEST) {
     acto__spin_lock(&mb->pop_lock);
-    n = acto__mpscq_pop(&mb->user);
+    n = acto__mpscq_pop(&mb->user, &mb->user_tail);
     acto__spin_unlock(&mb->pop_lock);
   } else {
-    n = acto__mpscq_pop(&mb->user);
+    n = acto__mpscq_pop(&mb->user, &mb->user_tail);
   }
   return (acto__msg *)n;
 }

@@ -25,18 +25,34 @@
 #define ACTO__MB_SYS_UNIT ((uint64_t)1 << 32)
 #define ACTO__MB_USER_MASK ((uint64_t)0xffffffffu)
 
+/* Layout: the first 48 bytes are what senders write (count, bytes, the
+ * tails) and read (the bounds, closed); the consumer's fields follow.
+ * The actor puts 16 bytes of sender-read fields before it, so that the
+ * senders' cache line holds nothing the consumer writes per message and a
+ * consumer on another core does not bounce it on every message.  Actor
+ * blocks are 64-byte aligned (actor/pool.c). */
 typedef struct acto__mailbox {
-  _Atomic uint64_t count; /* written by producers and the consumer */
+  /* Senders (any thread). */
+  _Atomic uint64_t count; /* see ACTO__MB_* */
   _Atomic size_t bytes;   /* payload bytes of counted user messages */
-  acto__mpscq user;
-  acto__mpscq sys;
+  acto__mpscq_tail user_tail;
+  acto__mpscq_tail sys_tail;
   uint32_t capacity;
-  uint8_t policy;  /* acto_overflow */
+  uint8_t policy; /* acto_overflow */
   _Atomic uint8_t closed;
   _Atomic uint8_t has_parked; /* parked list non-empty */
   acto__spin park_lock;       /* guards parked_head/parked_tail */
-  acto__spin pop_lock;        /* drop_oldest only: producers may pop */
   size_t max_bytes;
+  /* The consumer (the thread running the actor). */
+  acto__mpscq_head user;
+  acto__mpscq_head sys;
+  /* User messages whose handler returned but whose unit the consumer has
+   * not yet released (it releases in groups).  A fail- or drop-policy
+   * sender that finds the mailbox full takes one over instead, so the
+   * capacity stays exact: it counts messages queued or being handled. */
+  _Atomic uint32_t handled;
+  acto__spin pop_lock; /* drop_oldest only: senders may pop */
+  /* Parkers and the consumer, under park_lock (rare path). */
   acto__msg *parked_head, *parked_tail; /* FIFO of waiting sends */
 } acto__mailbox;
 
@@ -48,8 +64,9 @@ void acto__mailbox_init(acto__mailbox *mb, uint32_t capacity, size_t max_bytes,
 /* Reserves room for one user message of `size` bytes.  ACTO__MB_OK with
  * *was_empty set when this reservation moved the count from zero (the
  * caller must then schedule the actor after pushing); ACTO__MB_FULL when
- * the capacity or the byte budget is used up. */
-int acto__mailbox_reserve(acto__mailbox *mb, size_t size, int *was_empty);
+ * the capacity or the byte budget is used up.  take_over: when full, take
+ * over the unit of a handled message not yet released (mailbox.c). */
+int acto__mailbox_reserve(acto__mailbox *mb, size_t size, int take_over, int *was_empty);
 
 /* Links a message whose room was reserved. */
 void acto__mailbox_push_reserved(acto__mailbox *mb, acto__msg *m);
@@ -67,6 +84,17 @@ acto__msg *acto__mailbox_swap_oldest(acto__mailbox *mb, acto__msg *m);
 /* Consumer: the next message, system lane first.  NULL when nothing is
  * linked yet (see mpscq.h). */
 acto__msg *acto__mailbox_pop(acto__mailbox *mb);
+
+/* Consumer: a user message's handler returned; its unit becomes
+ * releasable (and can be taken over by a producer). */
+static inline void acto__mailbox_handled(acto__mailbox *mb) {
+  atomic_fetch_add_explicit(&mb->handled, 1, memory_order_relaxed);
+}
+
+/* Consumer: the user units to release now (those no producer took over). */
+static inline uint64_t acto__mailbox_take_handled(acto__mailbox *mb) {
+  return atomic_exchange_explicit(&mb->handled, 0, memory_order_relaxed);
+}
 
 /* Consumer: releases the count unit(s) (and bytes) of handled messages.
  * Returns the count word after the release: zero means the actor is now

@@ -50,8 +50,43 @@ typedef struct acto__msg {
   struct acto__twaiter *twaiter;
   struct acto__timer_rec *timer; /* TIMER: the record (holds a reference) */
   uint64_t target_id;            /* for dead-letter reports */
+  struct acto__msgcache *cache;  /* owning worker cache, NULL: plain malloc */
   alignas(16) unsigned char inline_data[];
 } acto__msg;
+
+/* ---- per-worker block caches ---------------------------------------------
+ * Small blocks (payload up to ACTO_INLINE_MAX) come from the allocating
+ * worker's cache and go back to it: directly when that worker frees them,
+ * otherwise in batches through its lock-free return stack.  Plain threads
+ * allocate with malloc; blocks they free return to their owner one by one. */
+
+#define ACTO__MSG_BATCH 32
+
+typedef struct acto__msg_chain {
+  acto__msg *head, *tail;
+  uint32_t n;
+} acto__msg_chain;
+
+typedef struct acto__msgcache {
+  /* Owner only. */
+  acto__msg *local;
+  uint32_t nlocal;
+  acto__msg_chain *pending; /* per owner index: blocks to give back */
+  struct acto__msgcache **all;
+  unsigned nall, idx;
+  /* Any thread pushes (CAS), the owner takes all (exchange). */
+  _Atomic(acto__msg *) remote;
+} acto__msgcache;
+
+/* The calling thread's cache (set by worker threads), or NULL. */
+extern _Thread_local acto__msgcache *acto__tls_msgcache;
+
+/* Creates n caches that know each other; NULL on allocation failure. */
+acto__msgcache **acto__msgcache_create(unsigned n);
+/* Gives back every pending batch of this (the caller's) cache. */
+void acto__msgcache_flush(acto__msgcache *c);
+/* Frees every cached block of all n caches.  No block may be in use. */
+void acto__msgcache_destroy(acto__msgcache **all, unsigned n);
 
 /* Allocates a block for `size` payload bytes: copied into the block when
  * free_fn is NULL, otherwise `data` is handed over (freed with free_fn on

@@ -19,44 +19,44 @@
  */
 #include "mailbox/mpscq.h"
 
-void acto__mpscq_init(acto__mpscq *q) {
-  atomic_init(&q->stub.next, NULL);
-  atomic_init(&q->tail, &q->stub);
-  q->head = &q->stub;
+void acto__mpscq_init(acto__mpscq_head *h, acto__mpscq_tail *t) {
+  atomic_init(&h->stub.next, NULL);
+  h->head = &h->stub;
+  atomic_init(&t->tail, &h->stub);
 }
 
-void acto__mpscq_push(acto__mpscq *q, acto__mpscq_node *n) {
+void acto__mpscq_push(acto__mpscq_tail *t, acto__mpscq_node *n) {
   atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
   /* acq_rel: release publishes n (and the payload written before the
    * push); acquire pairs with the previous producer's release. */
-  acto__mpscq_node *prev = atomic_exchange_explicit(&q->tail, n, memory_order_acq_rel);
+  acto__mpscq_node *prev = atomic_exchange_explicit(&t->tail, n, memory_order_acq_rel);
   /* release: pairs with the acquire load of next in pop. */
   atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
-acto__mpscq_node *acto__mpscq_pop(acto__mpscq *q) {
-  acto__mpscq_node *head = q->head;
+acto__mpscq_node *acto__mpscq_pop(acto__mpscq_head *h, acto__mpscq_tail *t) {
+  acto__mpscq_node *head = h->head;
   acto__mpscq_node *next = atomic_load_explicit(&head->next, memory_order_acquire);
-  if (head == &q->stub) {
+  if (head == &h->stub) {
     if (next == NULL)
       return NULL;
-    q->head = next;
+    h->head = next;
     head = next;
     next = atomic_load_explicit(&next->next, memory_order_acquire);
   }
   if (next != NULL) {
-    q->head = next;
+    h->head = next;
     return head;
   }
   /* head is the last linked node.  If a producer already exchanged tail
    * past it, the link is in flight: report empty for now. */
-  acto__mpscq_node *tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+  acto__mpscq_node *tail = atomic_load_explicit(&t->tail, memory_order_acquire);
   if (tail != head)
     return NULL;
-  acto__mpscq_push(q, &q->stub);
+  acto__mpscq_push(t, &h->stub);
   next = atomic_load_explicit(&head->next, memory_order_acquire);
   if (next != NULL) {
-    q->head = next;
+    h->head = next;
     return head;
   }
   return NULL;

@@ -62,7 +62,7 @@ static void *producer(void *arg) {
   for (uint32_t i = 0; i < f->per_producer; i++) {
     acto__msg *m = new_msg(pa->id, i);
     int was_empty = 0;
-    while (acto__mailbox_reserve(&f->mb, m->pub.size, &was_empty) != ACTO__MB_OK) {
+    while (acto__mailbox_reserve(&f->mb, m->pub.size, 0, &was_empty) != ACTO__MB_OK) {
       atomic_fetch_add(&f->full_seen, 1);
       sched_yield();
     }
@@ -132,10 +132,10 @@ START_TEST(mailbox_reserve_reports_was_empty_only_from_zero) {
   acto__mailbox mb;
   acto__mailbox_init(&mb, 4, 1024, ACTO_OVERFLOW_BLOCK);
   int we = -1;
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_OK);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_OK);
   ck_assert_int_eq(we, 1);
   acto__mailbox_push_reserved(&mb, new_msg(0, 0));
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_OK);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_OK);
   ck_assert_int_eq(we, 0);
   acto__mailbox_push_reserved(&mb, new_msg(0, 1));
   for (int i = 0; i < 2; i++) {
@@ -146,7 +146,7 @@ START_TEST(mailbox_reserve_reports_was_empty_only_from_zero) {
     ck_assert_uint_eq(left, (uint64_t)(1 - i));
     acto__msg_free(m);
   }
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_OK);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_OK);
   ck_assert_int_eq(we, 1);
   acto__mailbox_release(&mb, ACTO__MB_USER_UNIT, 8);
 }
@@ -157,21 +157,52 @@ START_TEST(mailbox_full_at_capacity_and_room_after_release) {
   acto__mailbox_init(&mb, 3, 1 << 20, ACTO_OVERFLOW_FAIL);
   int we;
   for (int i = 0; i < 3; i++) {
-    ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_OK);
+    ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_OK);
     acto__mailbox_push_reserved(&mb, new_msg(0, (uint32_t)i));
   }
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_FULL);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_FULL);
   ck_assert_uint_eq(atomic_load(&mb.count), 3);
   ck_assert_uint_eq(atomic_load(&mb.bytes), 24); /* the failed reserve undid its bytes */
   acto__msg *m = acto__mailbox_pop(&mb);
   /* Taken but still being handled: still counted. */
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_FULL);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_FULL);
   acto__mailbox_release(&mb, ACTO__MB_USER_UNIT, m->pub.size);
   acto__msg_free(m);
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_OK);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_OK);
   acto__mailbox_push_reserved(&mb, new_msg(0, 3));
   while ((m = acto__mailbox_pop(&mb)) != NULL) {
     acto__mailbox_release(&mb, ACTO__MB_USER_UNIT, m->pub.size);
+    acto__msg_free(m);
+  }
+  ck_assert_uint_eq(atomic_load(&mb.count), 0);
+}
+END_TEST
+
+START_TEST(mailbox_full_sender_takes_over_a_handled_unreleased_slot) {
+  acto__mailbox mb;
+  acto__mailbox_init(&mb, 2, 1 << 20, ACTO_OVERFLOW_FAIL);
+  int we;
+  for (uint32_t i = 0; i < 2; i++) {
+    ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_OK);
+    acto__mailbox_push_reserved(&mb, new_msg(0, i));
+  }
+  /* The consumer handles one message but releases in groups, later. */
+  acto__msg *m = acto__mailbox_pop(&mb);
+  acto__mailbox_handled(&mb);
+  /* A block-policy sender does not take over (it parks instead)... */
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_FULL);
+  /* ...a fail-policy sender does: the capacity counts only messages
+   * queued or being handled. */
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 1, &we), ACTO__MB_OK);
+  ck_assert_int_eq(we, 0);
+  acto__mailbox_push_reserved(&mb, new_msg(0, 2));
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 1, &we), ACTO__MB_FULL);
+  ck_assert_uint_eq(atomic_load(&mb.count), 2);
+  /* Nothing left for the consumer to release for the taken slot. */
+  ck_assert_uint_eq(acto__mailbox_take_handled(&mb), 0);
+  acto__msg_free(m);
+  while ((m = acto__mailbox_pop(&mb)) != NULL) {
+    acto__mailbox_release(&mb, ACTO__MB_USER_UNIT, 0);
     acto__msg_free(m);
   }
   ck_assert_uint_eq(atomic_load(&mb.count), 0);
@@ -182,11 +213,11 @@ START_TEST(mailbox_byte_budget_refuses_and_undoes) {
   acto__mailbox mb;
   acto__mailbox_init(&mb, 100, 20, ACTO_OVERFLOW_FAIL);
   int we;
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 16, &we), ACTO__MB_OK);
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_FULL);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 16, 0, &we), ACTO__MB_OK);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_FULL);
   ck_assert_uint_eq(atomic_load(&mb.bytes), 16);
   ck_assert_uint_eq(atomic_load(&mb.count), 1);
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 4, &we), ACTO__MB_OK);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 4, 0, &we), ACTO__MB_OK);
   ck_assert_uint_eq(atomic_load(&mb.bytes), 20);
   acto__mailbox_release(&mb, 2 * ACTO__MB_USER_UNIT, 20);
   ck_assert_uint_eq(atomic_load(&mb.bytes), 0);
@@ -197,10 +228,10 @@ START_TEST(mailbox_system_lane_never_refused_and_drained_first) {
   acto__mailbox mb;
   acto__mailbox_init(&mb, 1, 1 << 20, ACTO_OVERFLOW_FAIL);
   int we;
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_OK);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_OK);
   ck_assert_int_eq(we, 1);
   acto__mailbox_push_reserved(&mb, new_msg(0, 100));
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_FULL);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_FULL);
   for (uint32_t i = 0; i < 1000; i++) {
     acto__msg *s = new_msg(1, i);
     s->kind = ACTO__KIND_STOP;
@@ -230,10 +261,10 @@ START_TEST(mailbox_swap_oldest_replaces_the_oldest_queued) {
   acto__mailbox_init(&mb, 2, 1 << 20, ACTO_OVERFLOW_DROP_OLDEST);
   int we;
   for (uint32_t i = 0; i < 2; i++) {
-    ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_OK);
+    ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_OK);
     acto__mailbox_push_reserved(&mb, new_msg(0, i));
   }
-  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, &we), ACTO__MB_FULL);
+  ck_assert_int_eq(acto__mailbox_reserve(&mb, 8, 0, &we), ACTO__MB_FULL);
   acto__msg *old = acto__mailbox_swap_oldest(&mb, new_msg(0, 2));
   ck_assert_ptr_nonnull(old);
   ck_assert_uint_eq(((const payload *)old->pub.data)->seq, 0);
@@ -287,6 +318,7 @@ static Suite *mailbox_suite(void) {
   TCase *tu = tcase_create("semantics");
   tcase_add_test(tu, mailbox_reserve_reports_was_empty_only_from_zero);
   tcase_add_test(tu, mailbox_full_at_capacity_and_room_after_release);
+  tcase_add_test(tu, mailbox_full_sender_takes_over_a_handled_unreleased_slot);
   tcase_add_test(tu, mailbox_byte_budget_refuses_and_undoes);
   tcase_add_test(tu, mailbox_system_lane_never_refused_and_drained_first);
   tcase_add_test(tu, mailbox_swap_oldest_replaces_the_oldest_queued);
