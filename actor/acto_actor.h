@@ -148,6 +148,8 @@ ACTO_API int acto_stop_self(acto_ctx *ctx);
  * example after sending itself a "continue" message). */
 #define ACTO_PARKED 1
 
+/* Options of acto_send_ex.  Start from ACTO_SEND_OPTS_INIT: a zeroed
+ * struct has deadline_ms 0, which means "do not wait". */
 typedef struct acto_send_opts {
   /* Non-zero: a full mailbox returns ACTO_EFULL whatever the target's
    * policy (an override towards failing fast). */
@@ -161,6 +163,8 @@ typedef struct acto_send_opts {
    * payload with this function. */
   void (*free_fn)(void *data);
 } acto_send_opts;
+
+#define ACTO_SEND_OPTS_INIT {0, -1, NULL}
 
 /* Sends a message: the payload is copied before return (inline up to
  * ACTO_INLINE_MAX bytes).  Returns 0 when queued, ACTO_PARKED (see above),
@@ -188,6 +192,9 @@ typedef struct acto_reply_buf {
 
 /* Sends a request and waits for its reply, at most timeout_ms (-1: forever).
  * A reply that arrives later is discarded and counted (ACTO_DEAD_LATE_REPLY).
+ * If the target stops (ACTO_ECLOSED) or fails (ACTO_EFAILED) before
+ * replying, or the request is discarded unanswered, the call returns at
+ * once with that code instead of waiting for the deadline.
  * Only from a plain thread (inside an actor: ACTO_EDEADLK, use
  * acto_ask_async).  data is copied before return; out->data is owned by the
  * caller. */
@@ -241,8 +248,11 @@ ACTO_API int acto_timer_cancel(acto_system *sys, acto_timer t);
 
 /* ---- registry --------------------------------------------------------- */
 
-/* Names are 1..ACTO_NAME_MAX bytes, copied.  A name is released when its
- * actor stops.  Thread-safe. */
+/* Names are 1..ACTO_NAME_MAX bytes, copied.  An actor has at most one
+ * name (a second acto_register for it returns ACTO_EALREADY); a name held
+ * by another live actor gives ACTO_EEXIST.  A name is released when its
+ * actor stops: as soon as acto_alive reports the actor gone, lookup fails
+ * with ACTO_ENOENT and the name can be registered again.  Thread-safe. */
 ACTO_API int acto_register(acto_system *sys, const char *name, acto_ref ref);
 ACTO_API int acto_unregister(acto_system *sys, const char *name);
 ACTO_API int acto_lookup(acto_system *sys, const char *name, acto_ref *out);
@@ -269,7 +279,10 @@ typedef struct acto_stats {
 } acto_stats;
 
 /* A snapshot of the counters (each read atomically, not all at one
- * instant).  Thread-safe. */
+ * instant).  Counters follow events by a moment: messages_handled is
+ * published when a turn ends, the actor counters when an actor's
+ * finalisation completes (a little after acto_alive turns 0).
+ * Thread-safe. */
 ACTO_API int acto_get_stats(acto_system *sys, acto_stats *out);
 
 #ifdef __cplusplus

@@ -36,14 +36,15 @@ extern "C" {
   X(EINIT, -14, "the behaviour's init callback failed")                        \
   X(EFAILED, -15, "the actor failed")                                          \
   X(ELIMIT, -16, "a configured limit was reached")                             \
-  X(EDEADLK, -17, "the call would block a worker thread")
+  X(EDEADLK, -17, "the call would block a worker thread")                      \
+  X(EIO, -18, "input/output error (see errno)")
 
 typedef enum acto_errno {
   ACTO_OK = 0,
 #define ACTO__ERR_ENUM(name, val, msg) ACTO_##name = (val),
   ACTO_ERRNO_MAP(ACTO__ERR_ENUM)
 #undef ACTO__ERR_ENUM
-  ACTO__ERR_MIN = -18
+  ACTO__ERR_MIN = -19
 } acto_errno;
 
 /* A readable message for any value (unknown values get a generic text).

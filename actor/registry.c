@@ -6,6 +6,9 @@
  * that finalisation can release it; register and finalisation both hold
  * the registry mutex while they look at the actor's closed flag and name,
  * so a name is never left behind by an actor that stopped concurrently.
+ * A name whose actor is no longer alive counts as released at once (lookup
+ * and register check liveness), so that it is free as soon as
+ * acto_alive says the actor is gone, not only after finalisation.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +90,26 @@ static void grow(acto__registry *r) {
   r->nbuckets = nb;
 }
 
+/* Whether name can be taken: unused, or still held by an actor that has
+ * already stopped (its finalisation drops the entry a moment later; the
+ * name counts as released as soon as the actor is no longer alive).
+ * Caller holds r->mtx. */
+static int name_free(acto_system *sys, acto__registry *r, const char *name, size_t len) {
+  acto__reg_entry **pp = find(r, name, len);
+  acto__reg_entry *e = *pp;
+  if (!e)
+    return 1;
+  acto__actor *a = acto__actor_acquire(sys, e->ref);
+  if (a) {
+    acto__actor_release(a);
+    return 0;
+  }
+  *pp = e->next;
+  r->count--;
+  free(e);
+  return 1;
+}
+
 int acto_register(acto_system *sys, const char *name, acto_ref ref) {
   size_t len;
   if (!sys || !valid_name(name, &len))
@@ -103,7 +126,7 @@ int acto_register(acto_system *sys, const char *name, acto_ref ref) {
     rc = ACTO_ESTALE;
   } else if (acto__actor_ext_peek(a) && acto__actor_ext_peek(a)->name) {
     rc = ACTO_EALREADY; /* one name per actor */
-  } else if (*find(r, name, len)) {
+  } else if (!name_free(sys, r, name, len)) {
     rc = ACTO_EEXIST;
   } else {
     acto__reg_entry *e = malloc(sizeof(*e) + len + 1);
@@ -166,11 +189,11 @@ int acto_lookup(acto_system *sys, const char *name, acto_ref *out) {
     return ACTO_EINVAL;
   acto__registry *r = &sys->registry;
   pthread_mutex_lock(&r->mtx);
-  acto__reg_entry *e = *find(r, name, len);
-  if (e)
-    *out = e->ref;
+  int rc = name_free(sys, r, name, len) ? ACTO_ENOENT : 0;
+  if (rc == 0)
+    *out = (*find(r, name, len))->ref;
   pthread_mutex_unlock(&r->mtx);
-  return e ? 0 : ACTO_ENOENT;
+  return rc;
 }
 
 void acto__registry_drop_actor(acto_system *sys, acto__actor *a) {

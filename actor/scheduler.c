@@ -200,6 +200,7 @@ static uint64_t release_group(acto_system *sys, acto__actor *a, acto_ref self, u
  * looks empty, or at the end of the turn).  Fewer writes to the count
  * word, which producers on other cores are writing too. */
 #define RELEASE_GROUP 16
+#define RELEASE_EXACT_BELOW 64
 
 static void run_actor(acto__worker *w, acto__actor *a) {
   acto_system *sys = w->sys;
@@ -219,6 +220,12 @@ static void run_actor(acto__worker *w, acto__actor *a) {
   unsigned user_acc = 0; /* user messages handled since the last release */
   size_t accb = 0;       /* and their payload bytes */
   unsigned n = 0;
+  /* Block-policy mailboxes have no take-over (mailbox.c): a small one
+   * releases every message at once so its bound stays exact; a large one
+   * may hold back up to RELEASE_GROUP - 1 handled slots (documented). */
+  unsigned group = (a->mb.policy == ACTO_OVERFLOW_BLOCK && a->mb.capacity < RELEASE_EXACT_BELOW)
+                       ? 1
+                       : RELEASE_GROUP;
   for (;;) {
     acto__msg *m = acto__mailbox_pop(&a->mb);
     if (!m) {
@@ -291,7 +298,7 @@ static void run_actor(acto__worker *w, acto__actor *a) {
       }
       break;
     }
-    if (user_acc >= RELEASE_GROUP || sys_acc >= RELEASE_GROUP * ACTO__MB_SYS_UNIT) {
+    if (user_acc >= group || sys_acc >= RELEASE_GROUP * ACTO__MB_SYS_UNIT) {
       if (release_group(sys, a, self, &user_acc, &sys_acc, &accb) == 0)
         break;
     }

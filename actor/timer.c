@@ -14,7 +14,8 @@
  * is already queued is discarded when its turn comes (the consumer checks
  * acto__timer_msg_live), so after a successful cancel nothing of that timer
  * is handled.  A one-shot timer stays registered until its message is
- * handled or discarded, so it can be cancelled up to that moment.  A
+ * about to be handled (or is discarded), so it can be cancelled up to that
+ * moment and not after: cancel and dispatch race for one mutex.  A
  * periodic timer whose target is gone cancels itself.
  */
 #include <stdlib.h>
@@ -43,6 +44,8 @@ struct acto__timer_rec {
 };
 
 #define NOT_IN_HEAP ((size_t)-1)
+
+static void table_unlink(acto__timers *t, acto__timer_rec *r);
 
 static void rec_free(acto__timer_rec *r) {
   free(r->data);
@@ -76,7 +79,24 @@ void acto__timer_unref(acto__timer_rec *r) {
 }
 
 int acto__timer_msg_live(acto__timer_rec *r) {
-  return !atomic_load_explicit(&r->cancelled, memory_order_acquire);
+  if (r->period != 0)
+    return !atomic_load_explicit(&r->cancelled, memory_order_acquire);
+  /* A one-shot timer is consumed when its message is about to be handled:
+   * from here on cancel answers ACTO_ENOENT; before, cancel wins. */
+  acto__timers *t = r->owner;
+  int live = 0, drop = 0;
+  pthread_mutex_lock(&t->mtx);
+  if (!atomic_load_explicit(&r->cancelled, memory_order_relaxed)) {
+    live = 1;
+    if (r->registered) {
+      table_unlink(t, r);
+      drop = 1;
+    }
+  }
+  pthread_mutex_unlock(&t->mtx);
+  if (drop)
+    atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel); /* m still holds one */
+  return live;
 }
 
 /* ---- heap (owner mtx) ---------------------------------------------------- */

@@ -30,8 +30,10 @@
  * sees.  A block-policy mailbox does not track `handled` (its consumer
  * counts locally, saving an atomic per message in the streaming case): a
  * sender that finds it full parks and is delivered at the next group
- * release, at most 16 handled messages later; a fail-fast send to it may
- * see ACTO_EFULL that early (documented in ACTORS.md).  The
+ * release.  Such mailboxes release every message at once below capacity
+ * 64 (exact bound); from 64 up, up to 15 handled slots may be held back
+ * until 16 are handled, the queue looks empty, or the turn ends, so a
+ * fail-fast send may see ACTO_EFULL that early (documented in ACTORS.md).  The
  * byte budget is released with the group: it may refuse a send for up to
  * one group's handled bytes (a soft memory bound, documented).
  *

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs acto's benchmarks and the peers' (Erlang/OTP, CAF) in one run on
+# this machine and prints every RESULT line, then a table of acto's rate
+# against the best peer's for each workload.
+#
+#   bench/compare.sh [scale] [threads]      (defaults 1.0 and 2)
+#
+# The peers live in ../shared/bench/peers (PEERS_DIR overrides); their
+# run.sh installs and builds what they need on first use.  Only the local
+# workloads are compared (BENCH_WORKLOADS narrows them).
+set -u
+SCALE=${1:-1.0}
+THREADS=${2:-2}
+DIR=$(cd "$(dirname "$0")" && pwd)
+PEERS_DIR=${PEERS_DIR:-$DIR/../../shared/bench/peers}
+WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big"}
+OUT=$(mktemp /tmp/acto-compare.XXXXXX)
+trap 'rm -f "$OUT"' EXIT
+
+echo "== acto (scale $SCALE, threads $THREADS)" >&2
+BENCH_WORKLOADS="$WL" "$DIR/run.sh" "$SCALE" "$THREADS" | tee -a "$OUT"
+rc=${PIPESTATUS[0]}
+if [[ -x $PEERS_DIR/run.sh ]]; then
+  echo "== peers" >&2
+  PEER_WORKLOADS="$WL" "$PEERS_DIR/run.sh" "$SCALE" "$THREADS" | tee -a "$OUT"
+  [[ ${PIPESTATUS[0]} == 0 ]] || rc=1
+else
+  echo "compare.sh: no peers at $PEERS_DIR" >&2
+  rc=1
+fi
+
+# field NAME LINE: the value of NAME=... in a RESULT line.
+awk '
+  function field(name,   i, kv) {
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] }
+    return ""
+  }
+  $1 == "RESULT" {
+    w = field("workload"); impl = field("impl"); r = field("rate") + 0
+    rate[w, impl] = r; rss[w, impl] = field("rss_kb")
+    bpa[w, impl] = field("bytes_per_actor"); aps[w, impl] = field("actors_per_s")
+    if (impl != "acto" && r > best[w]) { best[w] = r; bestimpl[w] = impl }
+    seen[w] = 1
+  }
+  END {
+    printf "\n%-10s %14s %14s %-8s %7s %10s %10s\n", "workload", "acto msgs/s", "best peer", "peer", "ratio", "acto rss", "peer rss"
+    n = split("pingpong ring counting fanin spawn big", order, " ")
+    for (k = 1; k <= n; k++) {
+      w = order[k]; if (!(w in seen)) continue
+      b = best[w]; a = rate[w, "acto"]
+      printf "%-10s %14.0f %14.0f %-8s %7.2f %10s %10s\n", w, a, b, bestimpl[w], (b > 0 ? a / b : 0), rss[w, "acto"], rss[w, bestimpl[w]]
+    }
+    if (("spawn", "acto") in bpa)
+      printf "\nspawn: acto %s B/actor, %s actors/s; caf %s B/actor, %s actors/s; erlang %s B/actor\n", bpa["spawn", "acto"], aps["spawn", "acto"], bpa["spawn", "caf"], aps["spawn", "caf"], bpa["spawn", "erlang"]
+  }' "$OUT"
+exit "$rc"

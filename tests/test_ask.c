@@ -1,0 +1,629 @@
+/* test_ask.c - request-reply: blocking acto_ask from plain threads,
+ * acto_ask_async from actors (continuation or reply message), deadlines,
+ * late replies, acto_reply's rules, and targets that are gone.
+ */
+#include "testutil.h"
+
+enum {
+  MSG_Q = 1,   /* a request: the echo replies MSG_Q + REPLY_OFFSET */
+  MSG_START,   /* payload: the acto_ref to ask */
+  MSG_PING,
+  MSG_PLAIN,
+};
+#define REPLY_OFFSET 100u
+
+static tu_dead g_dead;
+
+static acto_system *setup_system(unsigned threads) {
+  tu_dead_init(&g_dead);
+  acto_system *sys = tu_system(threads);
+  ck_assert_ok(acto_set_dead_letter_hook(sys, tu_dead_hook, &g_dead));
+  return sys;
+}
+
+/* ---- targets -------------------------------------------------------------------- */
+
+/* Replies with the request's type + REPLY_OFFSET and the payload, whose
+ * first 8 bytes (a counter) are incremented. */
+static int echo_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type != MSG_Q) return 0;
+  unsigned char buf[8192];
+  size_t n = msg->size < sizeof buf ? msg->size : sizeof buf;
+  if (n) memcpy(buf, msg->data, n);
+  if (n >= 8) {
+    uint64_t v;
+    memcpy(&v, buf, 8);
+    v++;
+    memcpy(buf, &v, 8);
+  }
+  TU_EXPECT_RC(acto_reply(ctx, msg->type + REPLY_OFFSET, n ? buf : NULL, n), 0);
+  memset(buf, 0, n); /* the reply was copied */
+  return 0;
+}
+static const acto_behaviour echo = {.name = "echo", .handle = echo_handle};
+
+/* Handles requests without ever replying. */
+static tu_counter g_silent_got;
+static int silent_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)ctx, (void)state, (void)msg;
+  tu_counter_add(&g_silent_got, 1);
+  return 0;
+}
+static const acto_behaviour silent = {.name = "silent", .handle = silent_handle};
+
+/* Waits for g_gate (first request only), then replies like echo. */
+static tu_gate g_gate;
+static tu_counter g_gated_entered;
+static tu_counter g_gated_replied;
+static atomic_int g_gated_reply_rc = -999;
+
+static int gated_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type != MSG_Q) return 0;
+  tu_counter_add(&g_gated_entered, 1);
+  TU_EXPECT(tu_gate_wait(&g_gate, TU_WAIT_MS), "gate never opened");
+  uint64_t v = 0;
+  if (msg->size >= 8) memcpy(&v, msg->data, 8);
+  v++;
+  atomic_store(&g_gated_reply_rc, acto_reply(ctx, msg->type + REPLY_OFFSET, &v, sizeof v));
+  tu_counter_add(&g_gated_replied, 1);
+  return 0;
+}
+static const acto_behaviour gated = {.name = "gated", .handle = gated_handle};
+
+static acto_ref spawn(acto_system *sys, const acto_behaviour *b) {
+  acto_ref r = ACTO_REF_NONE;
+  ck_assert_ok(acto_spawn(sys, b, NULL, NULL, &r));
+  return r;
+}
+
+/* ---- blocking ask ---------------------------------------------------------------- */
+
+START_TEST(ask_from_a_plain_thread_returns_the_reply_type_and_data) {
+  acto_system *sys = setup_system(2);
+  acto_ref e = spawn(sys, &echo);
+  uint64_t v = 41;
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+
+  ck_assert_ok(acto_ask(sys, e, MSG_Q, &v, sizeof v, TU_WAIT_MS, &rep));
+
+  ck_assert_uint_eq(rep.type, MSG_Q + REPLY_OFFSET);
+  ck_assert_uint_eq(rep.size, sizeof v);
+  ck_assert_ptr_nonnull(rep.data);
+  uint64_t got;
+  memcpy(&got, rep.data, sizeof got);
+  ck_assert_uint_eq(got, 42);
+  acto_reply_release(&rep);
+
+  /* A payload far above ACTO_INLINE_MAX, and an empty one, with no deadline. */
+  static unsigned char big[5000];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 13u);
+  ck_assert_ok(acto_ask(sys, e, MSG_Q, big, sizeof big, -1, &rep));
+  ck_assert_uint_eq(rep.size, sizeof big);
+  ck_assert_int_eq(memcmp((unsigned char *)rep.data + 8, big + 8, sizeof big - 8), 0);
+  acto_reply_release(&rep);
+  ck_assert_ok(acto_ask(sys, e, MSG_Q, NULL, 0, -1, &rep));
+  ck_assert_uint_eq(rep.type, MSG_Q + REPLY_OFFSET);
+  ck_assert_uint_eq(rep.size, 0);
+  acto_reply_release(&rep);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(ask_to_a_target_that_never_replies_times_out_after_its_deadline) {
+  tu_counter_init(&g_silent_got);
+  acto_system *sys = setup_system(2);
+  acto_ref s = spawn(sys, &silent);
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+
+  int64_t t0 = tu_now_ns();
+  ck_assert_rc(acto_ask(sys, s, MSG_Q, NULL, 0, 100, &rep), ACTO_ETIMEDOUT);
+  int64_t waited = (tu_now_ns() - t0) / 1000000;
+
+  ck_assert_msg(waited >= 99, "gave up after %" PRId64 " ms, deadline was 100 ms", waited);
+  ck_assert_msg(waited < TU_WAIT_MS, "waited %" PRId64 " ms for a 100 ms deadline", waited);
+  ck_assert_int_eq(tu_counter_get(&g_silent_got), 1); /* the request was delivered */
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(late_reply_to_a_blocking_ask_is_counted_and_never_delivered) {
+  tu_gate_init(&g_gate);
+  tu_counter_init(&g_gated_entered);
+  tu_counter_init(&g_gated_replied);
+  acto_system *sys = setup_system(2);
+  acto_ref g = spawn(sys, &gated);
+  uint64_t v = 1;
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+
+  ck_assert_rc(acto_ask(sys, g, MSG_Q, &v, sizeof v, 50, &rep), ACTO_ETIMEDOUT);
+  tu_gate_open(&g_gate);
+
+  ck_assert_counter_reaches(&g_gated_replied, 1);
+  ck_assert_rc(atomic_load(&g_gated_reply_rc), 0); /* the replier cannot know */
+  ck_assert_dead_hook_reaches(&g_dead, ACTO_DEAD_LATE_REPLY, 1);
+  pthread_mutex_lock(&g_dead.mu);
+  ck_assert_uint_eq(g_dead.log[0].type, MSG_Q + REPLY_OFFSET);
+  pthread_mutex_unlock(&g_dead.mu);
+  ck_assert_dead_stat(sys, ACTO_DEAD_LATE_REPLY, 1);
+
+  /* The next ask from this thread gets its own reply, not the late one. */
+  v = 10;
+  ck_assert_ok(acto_ask(sys, g, MSG_Q, &v, sizeof v, TU_WAIT_MS, &rep));
+  uint64_t got;
+  memcpy(&got, rep.data, sizeof got);
+  ck_assert_uint_eq(got, 11);
+  acto_reply_release(&rep);
+  ck_assert_uint_eq(tu_stats(sys).dead_letters[ACTO_DEAD_LATE_REPLY], 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(ask_to_a_stopped_actor_returns_estale) {
+  acto_system *sys = setup_system(2);
+  acto_ref e = spawn(sys, &echo);
+  ck_assert_ok(acto_stop(sys, e));
+  ck_assert_becomes_dead(sys, e);
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+
+  ck_assert_rc(acto_ask(sys, e, MSG_Q, NULL, 0, TU_WAIT_MS, &rep), ACTO_ESTALE);
+  ck_assert_rc(acto_ask(sys, e, MSG_Q, NULL, 0, -1, &rep), ACTO_ESTALE);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* Stops itself on a request, without replying. */
+static int quitter_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type == MSG_Q) TU_EXPECT_RC(acto_stop_self(ctx), 0);
+  return 0;
+}
+static const acto_behaviour quitter = {.name = "quitter", .handle = quitter_handle};
+
+/* Fails on a request, without replying. */
+static int crasher_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)ctx, (void)state;
+  return msg->type == MSG_Q ? -9 : 0;
+}
+static const acto_behaviour crasher = {.name = "crasher", .handle = crasher_handle};
+
+START_TEST(ask_to_a_target_that_stops_without_replying_fails_before_its_deadline) {
+  acto_system *sys = setup_system(2);
+  acto_ref q = spawn(sys, &quitter);
+  acto_ref c = spawn(sys, &crasher);
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+
+  int rc = acto_ask(sys, q, MSG_Q, NULL, 0, TU_SHORT_WAIT_MS, &rep);
+  ck_assert_msg(rc == ACTO_ECLOSED || rc == ACTO_ESTALE,
+                "ask to an actor that stopped: %d (%s), expected ACTO_ECLOSED", rc, tu_name(rc));
+  rc = acto_ask(sys, c, MSG_Q, NULL, 0, TU_SHORT_WAIT_MS, &rep);
+  ck_assert_msg(rc == ACTO_EFAILED || rc == ACTO_ECLOSED,
+                "ask to an actor that failed: %d (%s), expected ACTO_EFAILED", rc, tu_name(rc));
+  tu_shutdown(sys);
+}
+END_TEST
+
+static atomic_int g_inner_ask_rc = -999;
+static tu_counter g_inner_done;
+
+static int inner_asker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type != MSG_START) return 0;
+  acto_ref to;
+  memcpy(&to, msg->data, sizeof to);
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+  atomic_store(&g_inner_ask_rc, acto_ask(acto_ctx_system(ctx), to, MSG_Q, NULL, 0, 100, &rep));
+  tu_counter_add(&g_inner_done, 1);
+  return 0;
+}
+static const acto_behaviour inner_asker = {.name = "inner_asker", .handle = inner_asker_handle};
+
+START_TEST(blocking_ask_from_inside_a_handler_returns_edeadlk) {
+  tu_counter_init(&g_inner_done);
+  acto_system *sys = setup_system(2);
+  acto_ref e = spawn(sys, &echo);
+  acto_ref a = spawn(sys, &inner_asker);
+
+  ck_assert_ok(acto_send(sys, a, MSG_START, &e, sizeof e));
+
+  ck_assert_counter_reaches(&g_inner_done, 1);
+  ck_assert_rc(atomic_load(&g_inner_ask_rc), ACTO_EDEADLK);
+  tu_shutdown(sys);
+}
+END_TEST
+
+typedef struct asker_thread {
+  acto_system *sys;
+  acto_ref to;
+  uint64_t base;
+  long n;
+} asker_thread;
+
+static void *ask_many(void *p) {
+  asker_thread *a = p;
+  for (long i = 0; i < a->n; i++) {
+    uint64_t v = a->base + (uint64_t)i, got = 0;
+    acto_reply_buf rep;
+    memset(&rep, 0, sizeof rep);
+    int rc = acto_ask(a->sys, a->to, MSG_Q, &v, sizeof v, TU_WAIT_MS, &rep);
+    TU_EXPECT_RC(rc, 0);
+    if (rc != 0) return NULL;
+    if (rep.size == sizeof got) memcpy(&got, rep.data, sizeof got);
+    TU_EXPECT(got == v + 1, "asked %" PRIu64 ", got the reply %" PRIu64, v, got);
+    acto_reply_release(&rep);
+  }
+  return NULL;
+}
+
+START_TEST(concurrent_asks_from_many_threads_each_get_their_own_reply) {
+  acto_system *sys = setup_system(2);
+  acto_ref e = spawn(sys, &echo);
+  enum { THREADS = 4 };
+  const long n = TU_N(2000, 1000, 500);
+  pthread_t th[THREADS];
+  asker_thread args[THREADS];
+
+  for (int i = 0; i < THREADS; i++) {
+    args[i] = (asker_thread){sys, e, (uint64_t)i << 40, n};
+    ck_assert_int_eq(pthread_create(&th[i], NULL, ask_many, &args[i]), 0);
+  }
+  for (int i = 0; i < THREADS; i++) ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+
+  tu_assert_no_expect_failures();
+  ck_assert_uint_eq(tu_stats(sys).dead_letters_total, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* ---- asynchronous ask ------------------------------------------------------------- */
+
+/* The asking actor.  On MSG_START (payload: target ref) it asks with the
+ * continuation on_reply (or none, if g_use_fn is 0) and g_timeout_ms;
+ * MSG_PING counts that it keeps handling messages while the ask is
+ * pending; any other message is recorded as a reply/timeout message. */
+typedef struct asker_state {
+  int busy;
+  uint64_t ask_id;
+} asker_state;
+
+static int g_use_fn;
+static int64_t g_timeout_ms;
+static int g_user_token;
+
+static atomic_int g_ask_rc = -999;
+static _Atomic uint64_t g_ask_id;
+static _Atomic(void *) g_asker_state;
+static _Atomic uint64_t g_asker_id;
+static tu_counter g_asked;
+static tu_counter g_pings;
+
+static tu_counter g_outcomes; /* continuation calls or reply/timeout messages */
+static atomic_int g_out_status = -999;
+static _Atomic uint32_t g_out_type;
+static _Atomic uint64_t g_out_value;
+static _Atomic uint64_t g_out_msg_ask_id;
+static _Atomic uint64_t g_out_sender_id;
+static atomic_int g_out_reply_null = -1;
+static atomic_int g_out_bad_context;
+
+static void on_reply(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
+  asker_state *s = state;
+  if (s->busy || state != atomic_load(&g_asker_state) || user != &g_user_token ||
+      acto_self(ctx).id != atomic_load(&g_asker_id))
+    atomic_fetch_add(&g_out_bad_context, 1);
+  atomic_store(&g_out_status, status);
+  atomic_store(&g_out_reply_null, reply == NULL);
+  if (reply) {
+    uint64_t v = 0;
+    if (reply->size >= 8) memcpy(&v, reply->data, 8);
+    atomic_store(&g_out_type, reply->type);
+    atomic_store(&g_out_value, v);
+  }
+  tu_counter_add(&g_outcomes, 1);
+}
+
+static int asker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  asker_state *s = state;
+  s->busy = 1;
+  if (msg->type == MSG_START) {
+    acto_ref to;
+    memcpy(&to, msg->data, sizeof to);
+    atomic_store(&g_asker_state, state);
+    atomic_store(&g_asker_id, acto_self(ctx).id);
+    uint64_t v = 500, id = 0;
+    int rc = acto_ask_async(ctx, to, MSG_Q, &v, sizeof v, g_timeout_ms,
+                            g_use_fn ? on_reply : NULL, &g_user_token, &id);
+    s->ask_id = id;
+    atomic_store(&g_ask_id, id);
+    atomic_store(&g_ask_rc, rc);
+    tu_counter_add(&g_asked, 1);
+  } else if (msg->type == MSG_PING) {
+    tu_counter_add(&g_pings, 1);
+  } else {
+    uint64_t v = 0;
+    if (msg->type == ACTO_MSG_ASK_FAILED && msg->size >= 4) {
+      int32_t st;
+      memcpy(&st, msg->data, 4);
+      atomic_store(&g_out_status, st);
+    } else if (msg->size >= 8) {
+      memcpy(&v, msg->data, 8);
+    }
+    atomic_store(&g_out_type, msg->type);
+    atomic_store(&g_out_value, v);
+    atomic_store(&g_out_msg_ask_id, msg->ask_id);
+    atomic_store(&g_out_sender_id, msg->sender.id);
+    tu_counter_add(&g_outcomes, 1);
+  }
+  s->busy = 0;
+  return 0;
+}
+
+static const acto_behaviour asker = {
+    .name = "asker", .state_size = sizeof(asker_state), .handle = asker_handle};
+
+static acto_ref start_asker(acto_system *sys, acto_ref target, int use_fn, int64_t timeout_ms) {
+  g_use_fn = use_fn;
+  g_timeout_ms = timeout_ms;
+  tu_counter_init(&g_asked);
+  tu_counter_init(&g_pings);
+  tu_counter_init(&g_outcomes);
+  acto_ref a = spawn(sys, &asker);
+  ck_assert_ok(acto_send(sys, a, MSG_START, &target, sizeof target));
+  ck_assert_counter_reaches(&g_asked, 1);
+  return a;
+}
+
+static void init_gated(void) {
+  tu_gate_init(&g_gate);
+  tu_counter_init(&g_gated_entered);
+  tu_counter_init(&g_gated_replied);
+}
+
+START_TEST(ask_async_runs_the_continuation_on_the_asking_actor_with_the_reply) {
+  init_gated();
+  acto_system *sys = setup_system(2);
+  acto_ref g = spawn(sys, &gated);
+
+  acto_ref a = start_asker(sys, g, 1, -1);
+
+  ck_assert_rc(atomic_load(&g_ask_rc), 0);
+  ck_assert_uint_ne(atomic_load(&g_ask_id), 0);
+  /* While the reply is pending, the asker keeps handling messages. */
+  ck_assert_counter_reaches(&g_gated_entered, 1);
+  ck_assert_ok(acto_send(sys, a, MSG_PING, NULL, 0));
+  ck_assert_counter_reaches(&g_pings, 1);
+  ck_assert_int_eq(tu_counter_get(&g_outcomes), 0);
+  tu_gate_open(&g_gate);
+
+  ck_assert_counter_reaches(&g_outcomes, 1);
+  ck_assert_rc(atomic_load(&g_out_status), 0);
+  ck_assert_int_eq(atomic_load(&g_out_reply_null), 0);
+  ck_assert_uint_eq(atomic_load(&g_out_type), MSG_Q + REPLY_OFFSET);
+  ck_assert_uint_eq(atomic_load(&g_out_value), 501);
+  ck_assert_int_eq(atomic_load(&g_out_bad_context), 0);
+  tu_sleep_ms(20);
+  ck_assert_int_eq(tu_counter_get(&g_outcomes), 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(ask_async_timeout_runs_the_continuation_once_and_the_late_reply_is_discarded) {
+  init_gated();
+  acto_system *sys = setup_system(2);
+  acto_ref g = spawn(sys, &gated);
+
+  start_asker(sys, g, 1, 50);
+
+  ck_assert_rc(atomic_load(&g_ask_rc), 0);
+  ck_assert_counter_reaches(&g_outcomes, 1);
+  ck_assert_rc(atomic_load(&g_out_status), ACTO_ETIMEDOUT);
+  ck_assert_int_eq(atomic_load(&g_out_reply_null), 1);
+  ck_assert_int_eq(atomic_load(&g_out_bad_context), 0);
+  tu_gate_open(&g_gate);
+  ck_assert_counter_reaches(&g_gated_replied, 1);
+  ck_assert_dead_hook_reaches(&g_dead, ACTO_DEAD_LATE_REPLY, 1);
+  ck_assert_dead_stat(sys, ACTO_DEAD_LATE_REPLY, 1);
+  tu_sleep_ms(20);
+  ck_assert_int_eq(tu_counter_get(&g_outcomes), 1);
+  ck_assert_rc(atomic_load(&g_out_status), ACTO_ETIMEDOUT);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(ask_async_without_continuation_delivers_the_reply_as_a_message_with_its_ask_id) {
+  acto_system *sys = setup_system(2);
+  acto_ref e = spawn(sys, &echo);
+
+  start_asker(sys, e, 0, TU_WAIT_MS);
+
+  ck_assert_rc(atomic_load(&g_ask_rc), 0);
+  ck_assert_counter_reaches(&g_outcomes, 1);
+  ck_assert_uint_ne(atomic_load(&g_ask_id), 0);
+  ck_assert_uint_eq(atomic_load(&g_out_msg_ask_id), atomic_load(&g_ask_id));
+  ck_assert_uint_eq(atomic_load(&g_out_type), MSG_Q + REPLY_OFFSET);
+  ck_assert_uint_eq(atomic_load(&g_out_value), 501);
+  ck_assert_uint_eq(atomic_load(&g_out_sender_id), e.id);
+  tu_sleep_ms(20);
+  ck_assert_int_eq(tu_counter_get(&g_outcomes), 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(ask_async_without_continuation_delivers_a_timeout_message_with_its_ask_id) {
+  init_gated();
+  acto_system *sys = setup_system(2);
+  acto_ref g = spawn(sys, &gated);
+
+  start_asker(sys, g, 0, 50);
+
+  ck_assert_rc(atomic_load(&g_ask_rc), 0);
+  ck_assert_counter_reaches(&g_outcomes, 1);
+  ck_assert_uint_eq(atomic_load(&g_out_type), ACTO_MSG_ASK_TIMEOUT);
+  ck_assert_uint_ne(atomic_load(&g_ask_id), 0);
+  ck_assert_uint_eq(atomic_load(&g_out_msg_ask_id), atomic_load(&g_ask_id));
+  tu_gate_open(&g_gate);
+  ck_assert_dead_hook_reaches(&g_dead, ACTO_DEAD_LATE_REPLY, 1);
+  tu_sleep_ms(20);
+  ck_assert_int_eq(tu_counter_get(&g_outcomes), 1); /* the late reply is not delivered */
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(ask_async_to_a_stopped_actor_fails_exactly_once) {
+  acto_system *sys = setup_system(2);
+  acto_ref e = spawn(sys, &echo);
+  ck_assert_ok(acto_stop(sys, e));
+  ck_assert_becomes_dead(sys, e);
+
+  start_asker(sys, e, 1, -1);
+
+  /* Refused at once (then no outcome), or accepted and failed once. */
+  int rc = atomic_load(&g_ask_rc);
+  if (rc == 0) {
+    ck_assert_counter_reaches(&g_outcomes, 1);
+    int st = atomic_load(&g_out_status);
+    ck_assert_msg(st == ACTO_ESTALE || st == ACTO_ECLOSED, "status %d (%s)", st, tu_name(st));
+    ck_assert_int_eq(atomic_load(&g_out_reply_null), 1);
+  } else {
+    ck_assert_rc(rc, ACTO_ESTALE);
+  }
+  tu_sleep_ms(20);
+  ck_assert_int_eq(tu_counter_get(&g_outcomes), rc == 0 ? 1 : 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(ask_async_to_a_target_that_stops_without_replying_reports_it_once) {
+  acto_system *sys = setup_system(2);
+  acto_ref q = spawn(sys, &quitter);
+
+  start_asker(sys, q, 1, -1);
+
+  ck_assert_rc(atomic_load(&g_ask_rc), 0);
+  ck_assert_msg(tu_counter_wait_ge(&g_outcomes, 1, TU_SHORT_WAIT_MS),
+                "the continuation never ran although the target stopped");
+  int st = atomic_load(&g_out_status);
+  ck_assert_msg(st == ACTO_ECLOSED || st == ACTO_ESTALE, "status %d (%s)", st, tu_name(st));
+  ck_assert_int_eq(atomic_load(&g_out_reply_null), 1);
+  tu_sleep_ms(20);
+  ck_assert_int_eq(tu_counter_get(&g_outcomes), 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(ask_async_without_continuation_to_a_failing_target_delivers_ask_failed) {
+  acto_system *sys = setup_system(2);
+  acto_ref c = spawn(sys, &crasher);
+
+  start_asker(sys, c, 0, -1);
+
+  ck_assert_rc(atomic_load(&g_ask_rc), 0);
+  ck_assert_counter_reaches(&g_outcomes, 1);
+  ck_assert_uint_eq(atomic_load(&g_out_type), ACTO_MSG_ASK_FAILED);
+  ck_assert_uint_eq(atomic_load(&g_out_msg_ask_id), atomic_load(&g_ask_id));
+  ck_assert_rc(atomic_load(&g_out_status), ACTO_EFAILED);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* ---- acto_reply's rules ------------------------------------------------------------- */
+
+static tu_counter g_rule_done;
+static atomic_int g_reply_in_plain = -999;
+static atomic_int g_reply_in_init = -999;
+static atomic_int g_reply_first = -999;
+static atomic_int g_reply_second = -999;
+
+static int rules_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)state, (void)arg;
+  atomic_store(&g_reply_in_init, acto_reply(ctx, MSG_PLAIN, NULL, 0));
+  return 0;
+}
+
+static int rules_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type == MSG_PLAIN) {
+    atomic_store(&g_reply_in_plain, acto_reply(ctx, MSG_PLAIN, NULL, 0));
+    tu_counter_add(&g_rule_done, 1);
+  } else if (msg->type == MSG_Q) {
+    uint64_t first = 1, second = 2;
+    atomic_store(&g_reply_first, acto_reply(ctx, MSG_Q, &first, sizeof first));
+    atomic_store(&g_reply_second, acto_reply(ctx, MSG_Q, &second, sizeof second));
+    tu_counter_add(&g_rule_done, 1);
+  }
+  return 0;
+}
+
+static const acto_behaviour rules = {.name = "rules", .init = rules_init, .handle = rules_handle};
+
+START_TEST(reply_to_a_message_that_is_not_a_request_returns_enotrequest) {
+  tu_counter_init(&g_rule_done);
+  acto_system *sys = setup_system(2);
+  acto_ref r = spawn(sys, &rules);
+
+  ck_assert_ok(acto_send(sys, r, MSG_PLAIN, NULL, 0));
+
+  ck_assert_counter_reaches(&g_rule_done, 1);
+  ck_assert_rc(atomic_load(&g_reply_in_plain), ACTO_ENOTREQUEST);
+  ck_assert_rc(atomic_load(&g_reply_in_init), ACTO_ENOTREQUEST);
+  ck_assert_uint_eq(tu_stats(sys).dead_letters_total, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(second_reply_to_a_request_returns_ealready_and_the_first_is_delivered) {
+  tu_counter_init(&g_rule_done);
+  acto_system *sys = setup_system(2);
+  acto_ref r = spawn(sys, &rules);
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+
+  ck_assert_ok(acto_ask(sys, r, MSG_Q, NULL, 0, TU_WAIT_MS, &rep));
+
+  ck_assert_counter_reaches(&g_rule_done, 1);
+  ck_assert_rc(atomic_load(&g_reply_first), 0);
+  ck_assert_rc(atomic_load(&g_reply_second), ACTO_EALREADY);
+  uint64_t got = 0;
+  ck_assert_uint_eq(rep.size, sizeof got);
+  memcpy(&got, rep.data, sizeof got);
+  ck_assert_uint_eq(got, 1);
+  acto_reply_release(&rep);
+  tu_shutdown(sys);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("ask");
+  TCase *tc = tu_tcase("blocking", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, ask_from_a_plain_thread_returns_the_reply_type_and_data);
+  tcase_add_test(tc, ask_to_a_target_that_never_replies_times_out_after_its_deadline);
+  tcase_add_test(tc, late_reply_to_a_blocking_ask_is_counted_and_never_delivered);
+  tcase_add_test(tc, ask_to_a_stopped_actor_returns_estale);
+  tcase_add_test(tc, ask_to_a_target_that_stops_without_replying_fails_before_its_deadline);
+  tcase_add_test(tc, blocking_ask_from_inside_a_handler_returns_edeadlk);
+  tcase_add_test(tc, concurrent_asks_from_many_threads_each_get_their_own_reply);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("async", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, ask_async_runs_the_continuation_on_the_asking_actor_with_the_reply);
+  tcase_add_test(tc, ask_async_timeout_runs_the_continuation_once_and_the_late_reply_is_discarded);
+  tcase_add_test(tc, ask_async_without_continuation_delivers_the_reply_as_a_message_with_its_ask_id);
+  tcase_add_test(tc, ask_async_without_continuation_delivers_a_timeout_message_with_its_ask_id);
+  tcase_add_test(tc, ask_async_to_a_stopped_actor_fails_exactly_once);
+  tcase_add_test(tc, ask_async_to_a_target_that_stops_without_replying_reports_it_once);
+  tcase_add_test(tc, ask_async_without_continuation_to_a_failing_target_delivers_ask_failed);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("reply", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, reply_to_a_message_that_is_not_a_request_returns_enotrequest);
+  tcase_add_test(tc, second_reply_to_a_request_returns_ealready_and_the_first_is_delivered);
+  suite_add_tcase(s, tc);
+  return tu_run(s);
+}
