@@ -113,6 +113,9 @@ typedef struct acto_spawn_opts {
   uint32_t capacity;      /* 0: system default */
   size_t max_bytes;       /* 0: system default */
   acto_overflow overflow; /* default ACTO_OVERFLOW_BLOCK */
+  /* Non-zero: link the new actor with the spawning actor before anything
+   * can happen to it (only inside an actor: ACTO_EWRONGTHREAD else). */
+  int link;
 } acto_spawn_opts;
 
 /* Spawns an actor.  init runs before the call returns.  opts may be NULL.
@@ -224,6 +227,28 @@ ACTO_API int acto_ask_async(acto_ctx *ctx, acto_ref to, uint32_t type, const voi
  * before return. */
 ACTO_API int acto_reply(acto_ctx *ctx, uint32_t type, const void *data, size_t size);
 
+/* A request kept for a later answer (acto_reply_later).  A plain value:
+ * store it in the actor's state; answer it exactly once. */
+typedef struct acto_reply_token {
+  uint64_t ask_id;
+  acto_ref asker;
+  uint32_t flags;
+  uint32_t reserved;
+} acto_reply_token;
+
+/* Takes the current request out of the handler's hands: returning from
+ * the handler no longer answers it, and *tok can be answered later with
+ * acto_reply_to, from this actor or any thread (the asker's deadline still
+ * applies).  ACTO_ENOTREQUEST / ACTO_EALREADY as acto_reply.  Only inside
+ * the actor. */
+ACTO_API int acto_reply_later(acto_ctx *ctx, acto_reply_token *tok);
+
+/* Answers a kept request.  A second answer, or one after the asker gave
+ * up, is discarded (a late reply is counted).  Thread-safe; data copied
+ * before return. */
+ACTO_API int acto_reply_to(acto_system *sys, const acto_reply_token *tok, uint32_t type,
+                           const void *data, size_t size);
+
 /* ---- timers ----------------------------------------------------------- */
 
 typedef uint64_t acto_timer;
@@ -256,6 +281,78 @@ ACTO_API int acto_timer_cancel(acto_system *sys, acto_timer t);
 ACTO_API int acto_register(acto_system *sys, const char *name, acto_ref ref);
 ACTO_API int acto_unregister(acto_system *sys, const char *name);
 ACTO_API int acto_lookup(acto_system *sys, const char *name, acto_ref *out);
+
+/* ---- exits, links and monitors -------------------------------------- */
+
+/* Why an actor stopped.  0 is a normal stop; small positive values are
+ * acto's; negative values are failures (a callback's negative return, or
+ * acto_exit_self with a negative reason).  Other positive values are free
+ * for users and count as abnormal. */
+#define ACTO_REASON_NORMAL 0       /* acto_stop, acto_stop_self */
+#define ACTO_REASON_SHUTDOWN 1     /* stopped by its supervisor or shutdown */
+#define ACTO_REASON_KILLED 2       /* acto_kill: untrappable */
+#define ACTO_REASON_NOPROC 3       /* the linked/monitored actor did not exist */
+#define ACTO_REASON_NOCONNECTION 4 /* its node went away (transport) */
+
+/* Delivered to handle() on the system lane (never refused for capacity). */
+#define ACTO_MSG_DOWN 0xF0000003u /* data: acto_down */
+#define ACTO_MSG_EXIT 0xF0000004u /* data: acto_exit_signal (trapping actors) */
+
+typedef struct acto_down {
+  acto_ref who;     /* the monitored actor */
+  uint64_t monitor; /* the id acto_monitor returned */
+  int32_t reason;   /* why it stopped (ACTO_REASON_NOPROC: never existed) */
+} acto_down;
+
+typedef struct acto_exit_signal {
+  acto_ref from;  /* the linked actor that stopped, or the acto_exit caller */
+  int32_t reason;
+} acto_exit_signal;
+
+/* Monitors `target` from the running actor: exactly one ACTO_MSG_DOWN
+ * arrives when it stops, also if it is already gone (reason
+ * ACTO_REASON_NOPROC).  Only inside the actor. */
+ACTO_API int acto_monitor(acto_ctx *ctx, acto_ref target, uint64_t *monitor_out);
+
+/* Cancels a monitor: no DOWN of it is delivered after this returns (one
+ * already queued is discarded).  ACTO_ENOENT if unknown or already fired.
+ * Only inside the actor. */
+ACTO_API int acto_demonitor(acto_ctx *ctx, uint64_t monitor);
+
+/* Links the running actor with `other`, both ways.  When one stops with a
+ * reason other than ACTO_REASON_NORMAL, the other receives an exit
+ * signal: a trapping actor gets ACTO_MSG_EXIT, any other stops with the
+ * same reason.  Linking to an actor that is gone delivers an exit signal
+ * with ACTO_REASON_NOPROC.  Idempotent.  Only inside the actor. */
+ACTO_API int acto_link(acto_ctx *ctx, acto_ref other);
+ACTO_API int acto_unlink(acto_ctx *ctx, acto_ref other);
+
+/* Makes exit signals arrive as ACTO_MSG_EXIT messages (on != 0) instead of
+ * stopping the running actor.  Only inside the actor. */
+ACTO_API int acto_trap_exit(acto_ctx *ctx, int on);
+
+/* Sends an exit signal to `target` as if a linked actor had stopped with
+ * `reason`: a trapping target gets ACTO_MSG_EXIT; otherwise reason NORMAL
+ * is ignored and any other reason stops it.  Thread-safe. */
+ACTO_API int acto_exit(acto_system *sys, acto_ref target, int reason);
+
+/* Stops `target` with ACTO_REASON_KILLED whether it traps exits or not
+ * (after its current callback: acto cannot interrupt running code).
+ * Thread-safe. */
+ACTO_API int acto_kill(acto_system *sys, acto_ref target);
+
+/* Stops the running actor with `reason` once the current callback returns.
+ * A negative reason is a failure: under a supervisor it is handled like a
+ * handler's negative return (acto_supervisor.h).  Only inside the actor. */
+ACTO_API int acto_exit_self(acto_ctx *ctx, int reason);
+
+/* Reports every failure: the actor, its behaviour's name, the reason and
+ * the type of the message whose handler failed (0: init).  Called on the
+ * failing actor's worker; must be quick and thread-safe.  NULL removes it.
+ * Thread-safe. */
+typedef void (*acto_crash_fn)(void *user, acto_ref actor, const char *behaviour, int reason,
+                              uint32_t msg_type);
+ACTO_API int acto_set_crash_hook(acto_system *sys, acto_crash_fn fn, void *user);
 
 /* ---- dead letters and statistics ------------------------------------ */
 

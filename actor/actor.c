@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "actor/actor_internal.h"
+#include "actor/child.h"
 
 _Thread_local acto__worker *acto__tls_worker;
 _Thread_local acto_ctx *acto__tls_ctx;
@@ -51,18 +52,32 @@ static void actor_destroy(acto__actor *a) {
   acto__msg *m;
   /* No reference is left, so no push is in flight: the queues are
    * consistent and pop drains them completely. */
+  acto_ref self = acto__actor_ref(a);
   while ((m = (acto__msg *)acto__mpscq_pop(&a->mb.sys, &a->mb.sys_tail)) != NULL) {
-    if (m->kind == ACTO__KIND_REPLY)
+    switch (m->kind) {
+    case ACTO__KIND_REPLY:
       acto__dead_letter(sys, m, ACTO_DEAD_LATE_REPLY);
-    else
-      acto__msg_free(m);
+      continue;
+    case ACTO__KIND_LINK:
+    case ACTO__KIND_MONITOR:
+      /* Asked before the close, never seen: answer with the real reason. */
+      acto__link_answer_late(sys, m, self, a->stop_reason);
+      break;
+    case ACTO__KIND_NOTIFY:
+      /* A child waiting for this (dead) supervisor's verdict. */
+      if (m->pub.type == ACTO__MSG_CHILD_FAILED || m->pub.type == ACTO__MSG_CHILD_SUSPENDED)
+        acto__child_stop(sys, m->pub.sender, ACTO_REASON_SHUTDOWN);
+      break;
+    default:
+      break;
+    }
+    acto__msg_free(m);
   }
   while ((m = (acto__msg *)acto__mpscq_pop(&a->mb.user, &a->mb.user_tail)) != NULL)
     acto__dead_letter(sys, m, ACTO_DEAD_CLOSED);
   acto__actor_ext *ext = acto__actor_ext_peek(a);
   if (ext) {
-    free(ext->name);
-    free(ext);
+    acto__ext_free(ext);
     atomic_store_explicit(&a->ext, NULL, memory_order_relaxed);
   }
   acto__pool_free(&sys->pool, a, a->size_class);
@@ -97,7 +112,7 @@ acto__actor_ext *acto__actor_ext_get(acto__actor *a) {
 /* Closes the actor; run_terminate is 0 when init failed. */
 static void actor_close(acto__actor *a, int run_terminate, acto__worker *w) {
   acto_system *sys = a->sys;
-  if (run_terminate && a->b->terminate) {
+  if (run_terminate && !a->terminated && a->b->terminate) {
     acto_ctx ctx = {sys, a, w, NULL, NULL};
     acto_ctx *saved = acto__tls_ctx;
     acto__tls_ctx = &ctx;
@@ -114,9 +129,9 @@ static void actor_close(acto__actor *a, int run_terminate, acto__worker *w) {
   acto__registry_drop_actor(sys, a);
   acto__ask_table_free(sys, a);
   acto__send_close_parked(a);
+  acto__link_on_close(a, a->stop_reason);
+  acto__monitor_on_close(a, a->stop_reason);
   atomic_fetch_add_explicit(&sys->stopped, 1, memory_order_relaxed);
-  if (a->failed)
-    atomic_fetch_add_explicit(&sys->failed, 1, memory_order_relaxed);
   acto__actor_release(a);
 }
 
@@ -127,10 +142,17 @@ static int valid_overflow(int p) {
          p == ACTO_OVERFLOW_DROP_OLDEST;
 }
 
-int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
-               const acto_spawn_opts *opts, acto_ref *out) {
+/* parent: the spawning actor's ctx when the child is supervised by it. */
+static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg,
+                      const acto_spawn_opts *opts, acto_ctx *parent, acto_ref *out) {
   if (!sys || !b || !b->handle || !out)
     return ACTO_EINVAL;
+  acto_ctx *linker = NULL;
+  if (parent || (opts && opts->link)) {
+    linker = parent ? parent : acto__tls_ctx;
+    if (!linker || linker->sys != sys || !linker->self || acto__tls_ctx != linker)
+      return ACTO_EWRONGTHREAD;
+  }
   if (b->state_size > ((size_t)1 << 30))
     return ACTO_EINVAL;
   uint32_t cap = sys->cfg.default_capacity;
@@ -168,10 +190,14 @@ int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
   a->carry = 0;
   atomic_store_explicit(&a->ext, NULL, memory_order_relaxed);
   a->stop_reason = 0;
+  a->fail_type = 0;
   a->stop_requested = 0;
   a->failed = 0;
   a->alive = 0;
   a->size_class = (uint8_t)cls;
+  a->trap_exit = 0;
+  a->terminated = 0;
+  a->suspend_req = 0;
   memset(a->state, 0, b->state_size);
 
   int err = 0;
@@ -189,7 +215,16 @@ int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
   acto_ref ref = {id, 0};
 
   int rc = 0;
-  if (name)
+  if (parent) {
+    acto__actor_ext *e = acto__actor_ext_get(a);
+    if (!e)
+      rc = ACTO_ENOMEM;
+    else {
+      e->parent = acto__actor_ref(parent->self);
+      e->init_arg = arg;
+    }
+  }
+  if (rc == 0 && name)
     rc = acto_register(sys, name, ref);
   /* seq_cst: pairs with shutdown setting the flag and then walking the
    * table; either it sees this actor or this spawn sees the flag. */
@@ -204,9 +239,18 @@ int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
     acto__tls_ctx = saved;
     if (ctx.held)
       acto__actor_release(ctx.held);
-    if (r < 0)
+    if (r < 0) {
       rc = ACTO_EINIT;
+      a->stop_reason = r;
+      acto__system_report_crash(sys, a, r, 0);
+    }
   }
+  /* Links are made after init, before the actor can run: both sets belong
+   * to this thread now (the linker is the running actor). */
+  if (rc == 0 && linker &&
+      (acto__link_add(a, acto__actor_ref(linker->self)) != 0 ||
+       acto__link_add(linker->self, ref) != 0))
+    rc = ACTO_ENOMEM;
   if (rc != 0) {
     actor_close(a, 0, NULL);
     return rc;
@@ -226,6 +270,18 @@ int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
   if (acto__mailbox_release(&a->mb, ACTO__MB_SYS_UNIT, 0) != 0)
     acto__sched_schedule(sys, a);
   return 0;
+}
+
+int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
+               const acto_spawn_opts *opts, acto_ref *out) {
+  return spawn_impl(sys, b, arg, opts, NULL, out);
+}
+
+int acto__spawn_child(acto_ctx *ctx, const acto_behaviour *b, const void *arg,
+                      const acto_spawn_opts *opts, acto_ref *out) {
+  if (!ctx)
+    return ACTO_EINVAL;
+  return spawn_impl(ctx->sys, b, arg, opts, ctx, out);
 }
 
 int acto_stop(acto_system *sys, acto_ref ref) {

@@ -25,9 +25,23 @@
  * the SUSPENDED bit once its turn ended with parked sends outstanding. */
 #define ACTO__PARK_SUSPENDED ((uint32_t)1 << 31)
 
+typedef struct acto__mon {
+  uint64_t id;
+  acto_ref ref; /* the target (monitors held) or the watcher (watchers) */
+} acto__mon;
+
 typedef struct acto__actor_ext {
-  char *name;                 /* registered name, or NULL */
+  char *name;                 /* registered name (registry mutex), or NULL */
+  /* The rest belongs to the thread running the actor. */
   struct acto__ask_table *asks; /* pending asks of this actor */
+  acto_ref *links;
+  uint32_t nlinks, caplinks;
+  acto__mon *mons; /* monitors this actor holds */
+  uint32_t nmons, capmons;
+  acto__mon *watchers; /* monitors on this actor */
+  uint32_t nwatchers, capwatchers;
+  acto_ref parent;      /* its supervisor (child.c), or none */
+  const void *init_arg; /* init's argument for restarts in place */
 } acto__actor_ext;
 
 typedef struct acto__actor {
@@ -49,10 +63,14 @@ typedef struct acto__actor {
    * name is guarded by the registry mutex, its asks by the owner. */
   _Atomic(acto__actor_ext *) ext;
   int32_t stop_reason;
+  uint32_t fail_type;      /* type of the message whose handler failed */
   uint8_t stop_requested;
   uint8_t failed;
   uint8_t alive;           /* init done and not yet finalized */
   uint8_t size_class;
+  uint8_t trap_exit;
+  uint8_t terminated;      /* terminate already ran (supervised suspend) */
+  uint8_t suspend_req;     /* a SUSPEND command asks to await a verdict */
   alignas(16) unsigned char state[];
 } acto__actor;
 
@@ -125,10 +143,13 @@ struct acto_system {
   _Atomic uint64_t dead[ACTO_DEAD__COUNT];
   _Atomic uint64_t spawned, stopped, failed, parks;
 
-  /* Dead-letter hook, read under hook_mtx. */
+  /* Hooks, read under hook_mtx. */
   pthread_mutex_t hook_mtx;
   acto_dead_letter_fn dead_fn;
   void *dead_user;
+  acto_crash_fn crash_fn;
+  void *crash_user;
+  _Atomic uint64_t next_monitor_id;
 };
 
 /* The worker and context of the calling thread (NULL on plain threads). */
@@ -172,6 +193,29 @@ void acto__send_unpark(acto__actor *parker);
 void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_t size,
                              acto_dead_reason why);
 int acto__system_validate_ref(acto_ref ref);
+
+/* system.c: calls the crash hook. */
+void acto__system_report_crash(acto_system *sys, acto__actor *a, int reason, uint32_t msg_type);
+
+/* link.c and monitor.c */
+int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m);    /* 1 if handled */
+int acto__monitor_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m); /* 1 if handled */
+void acto__link_on_close(acto__actor *a, int reason);
+void acto__monitor_on_close(acto__actor *a, int reason);
+/* A LINK/MONITOR request found queued when a stopped actor is destroyed. */
+void acto__link_answer_late(acto_system *sys, acto__msg *m, acto_ref self, int reason);
+int acto__link_add(acto__actor *a, acto_ref other); /* owner thread */
+/* Sends a system-lane signal of `kind` to `to` (node-aware later). */
+int acto__signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
+                 int32_t status, uint64_t id);
+void acto__ext_free(acto__actor_ext *ext);
+
+/* child.c (the child side of supervision) */
+int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m); /* 1 if handled */
+/* After a failure or SUSPEND: parks the actor awaiting its supervisor's
+ * verdict.  Returns 1 if it did (the actor is no longer the caller's),
+ * 0 if the actor has no supervisor to ask (the caller finalises it). */
+int acto__child_suspend(acto__worker *w, acto__actor *a, uint64_t units);
 
 /* registry.c: releases the actor's name, if any (it is stopping). */
 void acto__registry_drop_actor(acto_system *sys, acto__actor *a);

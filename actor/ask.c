@@ -235,6 +235,44 @@ int acto_reply(acto_ctx *ctx, uint32_t type, const void *data, size_t size) {
   return 0;
 }
 
+int acto_reply_later(acto_ctx *ctx, acto_reply_token *tok) {
+  if (!ctx || !tok)
+    return ACTO_EINVAL;
+  if (acto__tls_ctx != ctx)
+    return ACTO_EWRONGTHREAD;
+  acto__msg *req = ctx->cur;
+  if (!req || !(req->flags & ACTO__MF_REQUEST))
+    return ACTO_ENOTREQUEST;
+  if (req->flags & ACTO__MF_REPLIED)
+    return ACTO_EALREADY;
+  req->flags |= ACTO__MF_REPLIED;
+  tok->ask_id = req->req_id;
+  tok->asker = req->pub.sender;
+  tok->flags = req->flags & ACTO__MF_FUTURE;
+  tok->reserved = 0;
+  return 0;
+}
+
+int acto_reply_to(acto_system *sys, const acto_reply_token *tok, uint32_t type, const void *data,
+                  size_t size) {
+  if (!sys || !tok || tok->ask_id == 0 || !valid_payload(type, data, size))
+    return ACTO_EINVAL;
+  acto__msg *rm = acto__msg_new(type, data, size, NULL);
+  if (!rm)
+    return ACTO_ENOMEM;
+  acto_ctx *ctx = acto__tls_ctx;
+  if (ctx && ctx->sys == sys && ctx->self)
+    rm->pub.sender = acto__actor_ref(ctx->self);
+  /* A stand-in for the request: route_reply reads only these fields. */
+  acto__msg req;
+  memset(&req, 0, sizeof req);
+  req.flags = (uint16_t)(ACTO__MF_REQUEST | (tok->flags & ACTO__MF_FUTURE));
+  req.req_id = tok->ask_id;
+  req.pub.sender = tok->asker;
+  route_reply(sys, &req, 0, rm);
+  return 0;
+}
+
 static ask_entry *table_find(struct acto__ask_table *t, uint64_t id) {
   if (!t)
     return NULL;

@@ -127,9 +127,12 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     ctx->cur = m;
     int r = a->b->handle(ctx, a->state, &m->pub);
     ctx->cur = NULL;
-    if (r < 0) {
+    if (r < 0 && !a->failed) {
       a->failed = 1;
       a->stop_reason = r;
+      a->fail_type = m->pub.type;
+    }
+    if (a->failed) {
       acto__dead_letter(sys, m, ACTO_DEAD_FAILED);
       return;
     }
@@ -140,10 +143,17 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   }
   case ACTO__KIND_STOP:
     a->stop_requested = 1;
+    a->stop_reason = ACTO_REASON_NORMAL;
     acto__msg_free(m);
     return;
-  default: /* replies and ask timeouts */
+  case ACTO__KIND_REPLY:
+  case ACTO__KIND_ASK_TIMEOUT:
     acto__ask_dispatch(ctx, a, m);
+    return;
+  default:
+    if (!acto__link_dispatch(ctx, a, m) && !acto__monitor_dispatch(ctx, a, m))
+      acto__child_dispatch(ctx, a, m);
+    acto__msg_free(m);
     return;
   }
 }
@@ -250,14 +260,6 @@ static void run_actor(acto__worker *w, acto__actor *a) {
     size_t bytes = user ? m->pub.size : 0;
     dispatch(&ctx, a, m);
     handled++;
-    if (a->stop_requested || a->failed) {
-      /* The units are never released: nobody schedules a stopped actor. */
-      if (ctx.held)
-        acto__actor_release(ctx.held);
-      acto__tls_ctx = NULL;
-      acto__actor_finalize(a, w);
-      goto out;
-    }
     if (user) {
       /* Only senders of fail and drop policies take slots over (see
        * mailbox.c); for block-policy mailboxes the count stays local. */
@@ -267,6 +269,27 @@ static void run_actor(acto__worker *w, acto__actor *a) {
       accb += bytes;
     } else {
       sys_acc += ACTO__MB_SYS_UNIT;
+    }
+    if (a->stop_requested || a->failed || a->suspend_req) {
+      if (a->failed)
+        acto__system_report_crash(sys, a, a->stop_reason, a->fail_type);
+      if (ctx.held)
+        acto__actor_release(ctx.held);
+      acto__tls_ctx = NULL;
+      if (a->failed || a->suspend_req) {
+        /* A supervised child waits for its supervisor's verdict, holding
+         * its units (child.c); others stop. */
+        uint64_t units = (a->mb.policy == ACTO_OVERFLOW_BLOCK ? user_acc
+                                                              : acto__mailbox_take_handled(&a->mb)) +
+                         sys_acc;
+        if (accb)
+          atomic_fetch_sub_explicit(&a->mb.bytes, accb, memory_order_relaxed);
+        if (acto__child_suspend(w, a, units))
+          goto out;
+      }
+      /* The units are never released: nobody schedules a stopped actor. */
+      acto__actor_finalize(a, w);
+      goto out;
     }
     if (atomic_load_explicit(&a->park, memory_order_relaxed) != 0) {
       /* Everything the resumed turn reads (carry, bytes) is written before

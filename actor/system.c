@@ -34,6 +34,26 @@ void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_
     fn(user, to, type, size, why);
 }
 
+void acto__system_report_crash(acto_system *sys, acto__actor *a, int reason, uint32_t msg_type) {
+  atomic_fetch_add_explicit(&sys->failed, 1, memory_order_relaxed);
+  pthread_mutex_lock(&sys->hook_mtx);
+  acto_crash_fn fn = sys->crash_fn;
+  void *user = sys->crash_user;
+  pthread_mutex_unlock(&sys->hook_mtx);
+  if (fn)
+    fn(user, acto__actor_ref(a), a->b->name ? a->b->name : "", reason, msg_type);
+}
+
+int acto_set_crash_hook(acto_system *sys, acto_crash_fn fn, void *user) {
+  if (!sys)
+    return ACTO_EINVAL;
+  pthread_mutex_lock(&sys->hook_mtx);
+  sys->crash_fn = fn;
+  sys->crash_user = fn ? user : NULL;
+  pthread_mutex_unlock(&sys->hook_mtx);
+  return 0;
+}
+
 int acto_set_dead_letter_hook(acto_system *sys, acto_dead_letter_fn fn, void *user) {
   if (!sys)
     return ACTO_EINVAL;

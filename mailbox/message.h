@@ -23,6 +23,15 @@ enum {
   ACTO__KIND_STOP = 1,        /* stop after the current message */
   ACTO__KIND_REPLY = 2,       /* reply (or failure status) to an actor's ask */
   ACTO__KIND_ASK_TIMEOUT = 3, /* an actor's ask deadline passed */
+  ACTO__KIND_EXIT = 4,        /* exit signal: sender = from, status = reason */
+  ACTO__KIND_DOWN = 5,        /* monitor fired: sender = who, req_id = id */
+  ACTO__KIND_LINK = 6,        /* sender wants a link */
+  ACTO__KIND_UNLINK = 7,      /* sender dropped its link */
+  ACTO__KIND_MONITOR = 8,     /* sender monitors: req_id = id */
+  ACTO__KIND_DEMONITOR = 9,   /* req_id = id */
+  ACTO__KIND_SUSPEND = 10,    /* supervisor: terminate, await a verdict */
+  ACTO__KIND_VERDICT = 11,    /* supervisor: restart (flag) or stop(status) */
+  ACTO__KIND_NOTIFY = 12,     /* a system-lane message for handle() */
 };
 
 enum {
@@ -30,6 +39,9 @@ enum {
   ACTO__MF_FUTURE = 1u << 1,  /* the asker is a plain thread (future table) */
   ACTO__MF_TIMER = 1u << 2,   /* sent by a timer: check cancellation */
   ACTO__MF_REPLIED = 1u << 3, /* acto_reply already answered it */
+  ACTO__MF_LINKED = 1u << 4,  /* EXIT: from a link (dropped if unlinked) */
+  ACTO__MF_UNTRAPPABLE = 1u << 5, /* EXIT: acto_kill */
+  ACTO__MF_RESTART = 1u << 6,     /* VERDICT: restart in place */
 };
 
 struct acto__actor;

@@ -9,6 +9,8 @@
 #include "acto_error.h"
 #include "acto_mailbox.h"
 #include "acto_actor.h"
+#include "acto_supervisor.h"
+#include "acto_journal.h"
 
 #define ACTO_VERSION_MAJOR 0
 #define ACTO_VERSION_MINOR 1

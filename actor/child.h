@@ -1,0 +1,39 @@
+/* child.h - the runtime side of supervision, for supervisor/: spawning a
+ * supervised child, and the verdicts a supervisor gives a child that
+ * failed or that it suspended.  Internal (not installed).
+ */
+#ifndef ACTO_CHILD_H
+#define ACTO_CHILD_H
+
+#include "acto_actor.h"
+
+/* Events a supervised child sends its supervisor, delivered to the
+ * supervisor's handle() on its system lane; data is acto__child_event. */
+#define ACTO__MSG_CHILD_FAILED 0xF0000010u    /* failed; awaits a verdict */
+#define ACTO__MSG_CHILD_SUSPENDED 0xF0000011u /* terminated on request; awaits one */
+#define ACTO__MSG_CHILD_STARTED 0xF0000012u   /* restarted in place */
+
+typedef struct acto__child_event {
+  acto_ref child;
+  int32_t reason;    /* failure reason (FAILED) */
+  uint32_t msg_type; /* type of the message whose handler failed, 0: init */
+} acto__child_event;
+
+/* Spawns a child of the running actor (its supervisor): linked to it, and
+ * restartable in place with the same init argument, which must stay valid
+ * for the child's life.  Only inside the supervising actor. */
+int acto__spawn_child(acto_ctx *ctx, const acto_behaviour *b, const void *arg,
+                      const acto_spawn_opts *opts, acto_ref *out);
+
+/* Verdicts for a child that reported FAILED or SUSPENDED and has not had
+ * one since: restart it in place (terminate if not yet done, zeroed state,
+ * init again; its mailbox and ref stay), or stop it with `reason`. */
+int acto__child_restart(acto_system *sys, acto_ref child);
+int acto__child_stop(acto_system *sys, acto_ref child, int reason);
+
+/* Asks a running child to run terminate (reason ACTO_REASON_SHUTDOWN) at
+ * its next message boundary and then await a verdict (it reports
+ * SUSPENDED).  Its queued messages stay. */
+int acto__child_suspend_cmd(acto_system *sys, acto_ref child);
+
+#endif /* ACTO_CHILD_H */

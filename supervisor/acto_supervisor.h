@@ -1,0 +1,169 @@
+/* acto_supervisor.h - supervision trees: child specs, strategies, restart
+ * intensity and backoff, ordered shutdown, introspection.
+ *
+ * A supervisor is an actor (so trees nest) that starts its children in
+ * order, restarts them according to its strategy when they fail or stop,
+ * gives up - stopping its children and failing to its own supervisor with
+ * ACTO_EMAXRESTARTS - when restarts come faster than its intensity allows,
+ * and stops its children in reverse start order when it is shut down.
+ * The semantics follow OTP's supervisor; ACTORS.md has the details.
+ *
+ * Failure and restart.  A supervised child fails when a callback returns
+ * a negative value or calls acto_exit_self with a negative reason.  It is
+ * then restarted IN PLACE: terminate runs with the failure reason, the
+ * state is zeroed, init runs again with the same argument, and the ref,
+ * the registered name, the links and the queued messages all stay; the
+ * message whose handler failed is reported as a dead letter
+ * (ACTO_DEAD_FAILED) and never retried.  A child that stops (normal stop,
+ * exit signal, kill) is gone; if its restart type says so, a new actor is
+ * started from its spec, with a new ref (the name moves to it).
+ */
+#ifndef ACTO_SUPERVISOR_H
+#define ACTO_SUPERVISOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acto_actor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum acto_strategy {
+  ACTO_ONE_FOR_ONE = 0,        /* restart the child that failed */
+  ACTO_ONE_FOR_ALL = 1,        /* restart all children */
+  ACTO_REST_FOR_ONE = 2,       /* restart it and those started after it */
+  ACTO_SIMPLE_ONE_FOR_ONE = 3  /* dynamic children of one spec */
+} acto_strategy;
+
+typedef enum acto_restart {
+  ACTO_PERMANENT = 0, /* always restarted */
+  ACTO_TRANSIENT = 1, /* restarted unless it stopped NORMAL or SHUTDOWN */
+  ACTO_TEMPORARY = 2  /* never restarted */
+} acto_restart;
+
+typedef enum acto_child_kind { ACTO_WORKER = 0, ACTO_SUPERVISOR = 1 } acto_child_kind;
+
+/* acto_child_spec.shutdown_ms: how long a child may take to stop before it
+ * is killed.  0 means "use the default": 5000 ms for workers, infinity
+ * for supervisors. */
+#define ACTO_SHUTDOWN_DEFAULT 0
+#define ACTO_SHUTDOWN_BRUTAL (-1)   /* kill at once, no terminate */
+#define ACTO_SHUTDOWN_INFINITY (-2) /* wait as long as it takes */
+
+typedef struct acto_sup_spec acto_sup_spec;
+
+typedef struct acto_child_spec {
+  const char *id;                  /* unique among siblings (copied) */
+  acto_child_kind kind;
+  const acto_behaviour *behaviour; /* ACTO_WORKER: must outlive the tree */
+  const acto_sup_spec *sup;        /* ACTO_SUPERVISOR: nested spec (copied) */
+  /* init's argument: arg_size bytes copied by the supervisor and kept for
+   * restarts; with arg_size 0 the pointer itself is passed and must stay
+   * valid for the supervisor's life. */
+  const void *arg;
+  size_t arg_size;
+  acto_restart restart;
+  int32_t shutdown_ms;   /* > 0, or ACTO_SHUTDOWN_* */
+  int significant;       /* counts for auto_shutdown */
+  const char *name;      /* register the child under this name (copied) */
+  uint32_t capacity;     /* its mailbox (0: default) */
+  acto_overflow overflow;
+} acto_child_spec;
+
+typedef enum acto_auto_shutdown {
+  ACTO_AUTO_SHUTDOWN_NEVER = 0,
+  ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT = 1, /* stop when one significant child stops */
+  ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT = 2  /* ... when all of them have */
+} acto_auto_shutdown;
+
+/* Events reported to acto_sup_spec.on_event, on the supervisor's worker. */
+typedef enum acto_sup_event {
+  ACTO_SUP_CHILD_STARTED = 0,   /* first start */
+  ACTO_SUP_CHILD_FAILED = 1,    /* failed (reason < 0) */
+  ACTO_SUP_CHILD_EXITED = 2,    /* stopped on its own (reason) */
+  ACTO_SUP_CHILD_RESTARTED = 3, /* running again */
+  ACTO_SUP_CHILD_STOPPED = 4,   /* stopped by the supervisor (shutdown) */
+  ACTO_SUP_GAVE_UP = 5,         /* intensity exceeded (child = the last one) */
+  ACTO_SUP_SHUTDOWN = 6         /* the supervisor stops (reason) */
+} acto_sup_event;
+
+typedef void (*acto_sup_event_fn)(void *user, acto_ref sup, const char *child_id,
+                                  acto_sup_event event, int reason);
+
+struct acto_sup_spec {
+  acto_strategy strategy;
+  uint32_t intensity;   /* at most this many restarts ... (0: 1) */
+  uint32_t period_ms;   /* ... within this many ms (0: 5000) */
+  /* Restart backoff (not in OTP): the n-th restart within the period waits
+   * min(backoff_max_ms, backoff_min_ms * 2^(n-1)) ms, +/- jitter_pct %.
+   * backoff_min_ms 0: restart at once. */
+  uint32_t backoff_min_ms;
+  uint32_t backoff_max_ms;
+  uint32_t jitter_pct;
+  acto_auto_shutdown auto_shutdown;
+  const acto_child_spec *children; /* in start order; SIMPLE: the template */
+  size_t nchildren;
+  acto_sup_event_fn on_event; /* optional */
+  void *event_user;
+};
+
+/* Starts a supervisor (top-level, or a child of the calling actor with
+ * link semantics left to the caller) and its children, in order.  A child
+ * whose init fails makes the start fail with ACTO_ECHILD after the
+ * children already started were stopped.  The spec is copied.  name may be
+ * NULL.  Thread-safe (not from inside the supervisor itself). */
+ACTO_API int acto_supervisor_start(acto_system *sys, const acto_sup_spec *spec, const char *name,
+                                   acto_ref *out);
+
+/* The behaviour of a supervisor, to run one yourself (arg: the spec). */
+ACTO_API const acto_behaviour *acto_supervisor_behaviour(void);
+
+/* Stops a supervisor in order (children in reverse start order, each
+ * within its shutdown time) and waits up to timeout_ms for it to be gone.
+ * Only from a plain thread (ACTO_EDEADLK inside an actor). */
+ACTO_API int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms);
+
+/* SIMPLE_ONE_FOR_ONE: starts a child from the template with init argument
+ * arg (arg_size bytes, copied; 0: the template's).  Plain thread only. */
+ACTO_API int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg,
+                                         size_t arg_size, int64_t timeout_ms, acto_ref *child);
+
+/* Stops one child (within its shutdown time) and forgets it: it is not
+ * restarted.  Returns when it is gone.  Plain thread only. */
+ACTO_API int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref child,
+                                             int64_t timeout_ms);
+
+typedef enum acto_child_state {
+  ACTO_CHILD_RUNNING = 0,
+  ACTO_CHILD_RESTARTING = 1, /* failed; waiting for its restart (or backoff) */
+  ACTO_CHILD_STOPPING = 2,
+  ACTO_CHILD_STOPPED = 3     /* not running and not to be restarted */
+} acto_child_state;
+
+typedef struct acto_child_info {
+  char id[64];        /* truncated copy of the spec id */
+  acto_ref ref;       /* current ref (ACTO_REF_NONE when not running) */
+  acto_child_kind kind;
+  acto_restart restart;
+  acto_child_state state;
+  uint32_t restarts;  /* restarts of this child so far */
+} acto_child_info;
+
+/* Fills up to cap entries in start order; *n gets the number of children.
+ * Plain thread only. */
+ACTO_API int acto_supervisor_which_children(acto_system *sys, acto_ref sup, acto_child_info *out,
+                                            size_t cap, size_t *n, int64_t timeout_ms);
+
+typedef struct acto_child_counts {
+  size_t specs, active, supervisors, workers;
+} acto_child_counts;
+
+ACTO_API int acto_supervisor_count_children(acto_system *sys, acto_ref sup,
+                                            acto_child_counts *out, int64_t timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACTO_SUPERVISOR_H */

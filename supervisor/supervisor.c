@@ -1,0 +1,954 @@
+/* supervisor.c - the supervisor behaviour: starting children, deciding
+ * restarts, intensity, backoff, ordered group restarts and shutdown,
+ * introspection.
+ *
+ * DESIGN
+ * A supervisor is an ordinary actor that traps exits.  It learns about its
+ * children in two ways: a child that FAILS stays alive, parked, and sends
+ * ACTO__MSG_CHILD_FAILED (actor/child.c) - the supervisor answers with a
+ * verdict (restart in place, or stop); a child that STOPS is gone, and its
+ * link delivers ACTO_MSG_EXIT - the supervisor starts a new actor from the
+ * spec if the restart type says so.  Both paths go through child_down(),
+ * which applies the restart type, the intensity window and the strategy.
+ *
+ * Everything that waits (ordered group restarts, ordered shutdown, backoff,
+ * shutdown timeouts, terminate_child) is a step of a small state machine
+ * driven by messages, so the supervisor never blocks its worker:
+ * - group restart (one-for-all, rest-for-one): phase 0 walks the group in
+ *   reverse start order, asking each running child to terminate and wait
+ *   (SUSPEND -> CHILD_SUSPENDED); phase 1 walks it in start order,
+ *   restarting each in place (VERDICT -> CHILD_STARTED) or starting a new
+ *   actor for one that is gone.  Queued messages of every child survive.
+ * - shutdown: children in reverse start order, each with an exit signal
+ *   SHUTDOWN and a timer of its shutdown time, after which it is killed;
+ *   the next child only when the previous one's EXIT arrived.  Dynamic
+ *   (simple-one-for-one) children are stopped all at once, as in OTP.
+ *   After the last child the supervisor stops with the shutdown reason;
+ *   when it gave up (intensity) that reason is ACTO_EMAXRESTARTS, a
+ *   failure, which its own supervisor sees as CHILD_FAILED.
+ * Intensity: the times of the restarts within the last period_ms are kept
+ * (at most `intensity` of them); a restart that would make one more fails
+ * the supervisor.  Times come from the system clock (acto__clock_now_ns),
+ * so the deterministic mode's virtual clock drives them too.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acto_supervisor.h"
+#include "actor/actor_internal.h"
+#include "actor/child.h"
+#include "actor/clock.h"
+
+/* Requests (acto_ask) and timer messages; below ACTO_MSG_RESERVED so that
+ * acto_ask and the timers accept them, in a range users are told to avoid
+ * when talking to a supervisor (ACTORS.md). */
+#define SUP_REQ_WHICH 0xEFFF0001u
+#define SUP_REQ_COUNT 0xEFFF0002u
+#define SUP_REQ_START_CHILD 0xEFFF0003u
+#define SUP_REQ_TERMINATE_CHILD 0xEFFF0004u
+#define SUP_T_KILL 0xEFFF0010u    /* data: child serial */
+#define SUP_T_RESTART 0xEFFF0011u /* data: child serial */
+#define SUP_T_GROUP 0xEFFF0012u   /* data: group generation */
+
+enum { ST_RUNNING, ST_WAIT_VERDICT, ST_SUSPENDING, ST_SUSPENDED, ST_RESTARTING, ST_STOPPING, ST_DEAD };
+enum { OP_NONE, OP_GROUP, OP_SHUTDOWN };
+
+typedef struct sup_child {
+  acto_child_spec cs; /* strings and arg point into the spec copy or own_* */
+  char *own_id;
+  void *own_arg;
+  uint64_t serial;
+  acto_ref ref;
+  int st;
+  uint32_t restarts;
+  acto_timer timer;
+  int removing; /* forget it once it is gone */
+  int has_pending;
+  acto_reply_token pending; /* terminate_child waiting for it to be gone */
+} sup_child;
+
+typedef struct sup {
+  acto_sup_spec *spec;
+  sup_child *c;
+  size_t n, cap;
+  uint64_t *hist; /* restart times (ns) within the period, oldest first */
+  uint32_t hist_n;
+  int op;
+  size_t op_lo, op_i;
+  int op_phase;
+  int op_reason;
+  uint64_t op_gen;
+  uint64_t serial_seq;
+  uint32_t rng;
+} sup;
+
+/* ---- spec copies ----------------------------------------------------------- */
+
+static void spec_free(acto_sup_spec *s);
+
+static char *dup_str(const char *s) {
+  if (!s)
+    return NULL;
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+static int spec_valid(const acto_sup_spec *s, int depth) {
+  if (!s || depth > 32 || (unsigned)s->strategy > ACTO_SIMPLE_ONE_FOR_ONE ||
+      (unsigned)s->auto_shutdown > ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT || s->jitter_pct > 100 ||
+      (s->nchildren > 0 && !s->children) || s->nchildren > 100000)
+    return 0;
+  if (s->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
+    return 0;
+  for (size_t i = 0; i < s->nchildren; i++) {
+    const acto_child_spec *c = &s->children[i];
+    if (!c->id || !c->id[0] || (unsigned)c->restart > ACTO_TEMPORARY ||
+        (unsigned)c->overflow > ACTO_OVERFLOW_DROP_OLDEST || c->capacity > ACTO_MAILBOX_MAX_CAPACITY ||
+        c->shutdown_ms < ACTO_SHUTDOWN_INFINITY || (c->arg_size > 0 && !c->arg))
+      return 0;
+    if (c->kind == ACTO_WORKER) {
+      if (!c->behaviour || !c->behaviour->handle)
+        return 0;
+    } else if (c->kind == ACTO_SUPERVISOR) {
+      if (!spec_valid(c->sup, depth + 1))
+        return 0;
+    } else {
+      return 0;
+    }
+    for (size_t k = 0; k < i; k++)
+      if (strcmp(s->children[k].id, c->id) == 0)
+        return 0;
+  }
+  return 1;
+}
+
+static acto_sup_spec *spec_copy(const acto_sup_spec *s) {
+  acto_sup_spec *d = calloc(1, sizeof(*d));
+  if (!d)
+    return NULL;
+  *d = *s;
+  d->children = NULL;
+  d->nchildren = 0;
+  if (s->nchildren == 0)
+    return d;
+  acto_child_spec *cs = calloc(s->nchildren, sizeof(*cs));
+  if (!cs) {
+    free(d);
+    return NULL;
+  }
+  d->children = cs;
+  for (size_t i = 0; i < s->nchildren; i++) {
+    const acto_child_spec *c = &s->children[i];
+    cs[i] = *c;
+    cs[i].id = dup_str(c->id);
+    cs[i].name = dup_str(c->name);
+    cs[i].sup = NULL;
+    if (c->arg_size > 0) {
+      void *a = malloc(c->arg_size);
+      if (a)
+        memcpy(a, c->arg, c->arg_size);
+      cs[i].arg = a;
+    }
+    if (c->kind == ACTO_SUPERVISOR)
+      cs[i].sup = spec_copy(c->sup);
+    d->nchildren = i + 1;
+    if (!cs[i].id || (c->name && !cs[i].name) || (c->arg_size > 0 && !cs[i].arg) ||
+        (c->kind == ACTO_SUPERVISOR && !cs[i].sup)) {
+      spec_free(d);
+      return NULL;
+    }
+  }
+  return d;
+}
+
+static void spec_free(acto_sup_spec *s) {
+  if (!s)
+    return;
+  acto_child_spec *cs = (acto_child_spec *)s->children;
+  for (size_t i = 0; i < s->nchildren; i++) {
+    free((char *)cs[i].id);
+    free((char *)cs[i].name);
+    if (cs[i].arg_size > 0)
+      free((void *)cs[i].arg);
+    spec_free((acto_sup_spec *)cs[i].sup);
+  }
+  free(cs);
+  free(s);
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static uint64_t now_ns(void) { return acto__clock_now_ns(); }
+
+static void event(acto_ctx *ctx, sup *s, const sup_child *c, acto_sup_event ev, int reason) {
+  if (s->spec->on_event)
+    s->spec->on_event(s->spec->event_user, acto_self(ctx), c ? c->cs.id : "", ev, reason);
+}
+
+static sup_child *find_ref(sup *s, acto_ref r) {
+  if (acto_ref_is_none(r))
+    return NULL;
+  for (size_t i = 0; i < s->n; i++)
+    if (acto_ref_eq(s->c[i].ref, r))
+      return &s->c[i];
+  return NULL;
+}
+
+static sup_child *find_serial(sup *s, uint64_t serial) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->c[i].serial == serial)
+      return &s->c[i];
+  return NULL;
+}
+
+static sup_child *add_child(sup *s, const acto_child_spec *cs) {
+  if (s->n == s->cap) {
+    size_t nc = s->cap ? s->cap * 2 : 8;
+    sup_child *nv = realloc(s->c, nc * sizeof(*nv));
+    if (!nv)
+      return NULL;
+    s->c = nv;
+    s->cap = nc;
+  }
+  sup_child *c = &s->c[s->n++];
+  memset(c, 0, sizeof(*c));
+  c->cs = *cs;
+  c->serial = ++s->serial_seq;
+  c->st = ST_DEAD;
+  return c;
+}
+
+static void remove_child(sup *s, sup_child *c) {
+  free(c->own_id);
+  free(c->own_arg);
+  size_t i = (size_t)(c - s->c);
+  memmove(&s->c[i], &s->c[i + 1], (s->n - i - 1) * sizeof(*c));
+  s->n--;
+  /* Keep the position of a walk in progress on the same child. */
+  if (s->op != OP_NONE && i < s->op_i)
+    s->op_i--;
+}
+
+static int32_t shutdown_ms_of(const sup_child *c) {
+  if (c->cs.shutdown_ms != ACTO_SHUTDOWN_DEFAULT)
+    return c->cs.shutdown_ms;
+  return c->cs.kind == ACTO_SUPERVISOR ? ACTO_SHUTDOWN_INFINITY : 5000;
+}
+
+static int start_fresh(acto_ctx *ctx, sup *s, sup_child *c) {
+  (void)s;
+  acto_spawn_opts o = {.name = c->cs.name, .capacity = c->cs.capacity, .overflow = c->cs.overflow};
+  acto_ref ref;
+  int r;
+  if (c->cs.kind == ACTO_SUPERVISOR)
+    r = acto__spawn_child(ctx, acto_supervisor_behaviour(), c->cs.sup, &o, &ref);
+  else
+    r = acto__spawn_child(ctx, c->cs.behaviour, c->cs.arg, &o, &ref);
+  if (r != 0)
+    return r;
+  c->ref = ref;
+  c->st = ST_RUNNING;
+  return 0;
+}
+
+static void cancel_timer(acto_ctx *ctx, sup_child *c) {
+  if (c->timer) {
+    acto_timer_cancel(acto_ctx_system(ctx), c->timer);
+    c->timer = 0;
+  }
+}
+
+static void set_timer(acto_ctx *ctx, uint32_t type, uint64_t data, int64_t ms, acto_timer *t) {
+  acto_send_after(acto_ctx_system(ctx), acto_self(ctx), type, &data, sizeof data, ms, t);
+}
+
+/* Records a restart; 0 if it exceeds the intensity (the supervisor gives
+ * up). */
+static int intensity_ok(sup *s) {
+  uint64_t now = now_ns();
+  uint64_t period = (uint64_t)s->spec->period_ms * 1000000ull;
+  uint32_t keep = 0;
+  for (uint32_t i = 0; i < s->hist_n; i++)
+    if (now - s->hist[i] < period)
+      s->hist[keep++] = s->hist[i];
+  s->hist_n = keep;
+  if (s->hist_n >= s->spec->intensity)
+    return 0;
+  s->hist[s->hist_n++] = now;
+  return 1;
+}
+
+/* The backoff before the current restart (after intensity_ok recorded it). */
+static int64_t backoff_ms(sup *s) {
+  const acto_sup_spec *sp = s->spec;
+  if (sp->backoff_min_ms == 0)
+    return 0;
+  uint64_t d = sp->backoff_min_ms;
+  for (uint32_t i = 1; i < s->hist_n && d < sp->backoff_max_ms; i++)
+    d *= 2;
+  if (sp->backoff_max_ms && d > sp->backoff_max_ms)
+    d = sp->backoff_max_ms;
+  if (sp->jitter_pct) {
+    s->rng = s->rng * 1103515245u + 12345u;
+    int64_t span = (int64_t)d * sp->jitter_pct / 100;
+    int64_t off = span ? (int64_t)(s->rng >> 8) % (2 * span + 1) - span : 0;
+    d = (uint64_t)((int64_t)d + off);
+  }
+  return (int64_t)d;
+}
+
+static void shutdown_step(acto_ctx *ctx, sup *s);
+static void group_step(acto_ctx *ctx, sup *s);
+static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int alive);
+
+/* Asks a child to stop within its shutdown time. */
+static void stop_child(acto_ctx *ctx, sup *s, sup_child *c) {
+  (void)s;
+  acto_system *sys = acto_ctx_system(ctx);
+  cancel_timer(ctx, c);
+  switch (c->st) {
+  case ST_WAIT_VERDICT:
+  case ST_SUSPENDED:
+    acto__child_stop(sys, c->ref, ACTO_REASON_SHUTDOWN);
+    break;
+  case ST_DEAD:
+  case ST_STOPPING:
+    return;
+  default: {
+    int32_t ms = shutdown_ms_of(c);
+    if (ms == ACTO_SHUTDOWN_BRUTAL) {
+      acto_kill(sys, c->ref);
+    } else {
+      acto_exit(sys, c->ref, ACTO_REASON_SHUTDOWN);
+      if (ms > 0)
+        set_timer(ctx, SUP_T_KILL, c->serial, ms, &c->timer);
+    }
+  }
+  }
+  c->st = ST_STOPPING;
+}
+
+static void begin_shutdown(acto_ctx *ctx, sup *s, int reason) {
+  if (s->op == OP_SHUTDOWN)
+    return;
+  s->op = OP_SHUTDOWN;
+  s->op_reason = reason;
+  s->op_i = s->n;
+  event(ctx, s, NULL, ACTO_SUP_SHUTDOWN, reason);
+  if (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
+    for (size_t i = 0; i < s->n; i++)
+      stop_child(ctx, s, &s->c[i]);
+  shutdown_step(ctx, s);
+}
+
+static void shutdown_step(acto_ctx *ctx, sup *s) {
+  if (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE) {
+    for (size_t i = 0; i < s->n; i++)
+      if (s->c[i].st != ST_DEAD)
+        return;
+  } else {
+    while (s->op_i > 0) {
+      sup_child *c = &s->c[s->op_i - 1];
+      if (c->st == ST_DEAD) {
+        s->op_i--;
+        continue;
+      }
+      if (c->st != ST_STOPPING)
+        stop_child(ctx, s, c);
+      return; /* wait for its EXIT */
+    }
+  }
+  s->op = OP_NONE;
+  acto_exit_self(ctx, s->op_reason);
+}
+
+static void begin_group(acto_ctx *ctx, sup *s, size_t lo) {
+  s->op = OP_GROUP;
+  s->op_lo = lo;
+  s->op_phase = 0;
+  s->op_i = s->n;
+  s->op_gen++;
+  group_step(ctx, s);
+}
+
+static void group_step(acto_ctx *ctx, sup *s) {
+  acto_system *sys = acto_ctx_system(ctx);
+  if (s->op_phase == 0) {
+    while (s->op_i > s->op_lo) {
+      sup_child *c = &s->c[s->op_i - 1];
+      if (c->st == ST_RUNNING || c->st == ST_RESTARTING) {
+        acto__child_suspend_cmd(sys, c->ref);
+        c->st = ST_SUSPENDING;
+        return; /* wait for CHILD_SUSPENDED */
+      }
+      if (c->st == ST_SUSPENDING)
+        return;
+      s->op_i--;
+    }
+    s->op_phase = 1;
+    s->op_i = s->op_lo;
+    int64_t d = backoff_ms(s);
+    if (d > 0) {
+      acto_timer t;
+      s->op_phase = 2;
+      set_timer(ctx, SUP_T_GROUP, s->op_gen, d, &t);
+      return;
+    }
+  }
+  if (s->op_phase == 2)
+    return; /* waiting for the backoff timer */
+  while (s->op_i < s->n) {
+    sup_child *c = &s->c[s->op_i];
+    if (c->st == ST_RESTARTING)
+      return; /* wait for CHILD_STARTED */
+    s->op_i++;
+    if (c->cs.restart == ACTO_TEMPORARY && c->st != ST_RUNNING) {
+      /* Temporary children are not restarted: they go. */
+      c->removing = 1;
+      if (c->st == ST_DEAD)
+        remove_child(s, c);
+      else
+        stop_child(ctx, s, c);
+      continue;
+    }
+    if (c->st == ST_SUSPENDED || c->st == ST_WAIT_VERDICT) {
+      acto__child_restart(sys, c->ref);
+      c->st = ST_RESTARTING;
+      return;
+    }
+    if (c->st == ST_DEAD) {
+      if (start_fresh(ctx, s, c) == 0) {
+        event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
+      } else {
+        child_down(ctx, s, c, ACTO_ECHILD, 0);
+        return;
+      }
+    }
+  }
+  s->op = OP_NONE;
+}
+
+static void restart_one(acto_ctx *ctx, sup *s, sup_child *c) {
+  if (c->st == ST_WAIT_VERDICT) {
+    acto__child_restart(acto_ctx_system(ctx), c->ref);
+    c->st = ST_RUNNING; /* CHILD_STARTED, or CHILD_FAILED if init fails */
+    return;
+  }
+  if (start_fresh(ctx, s, c) == 0)
+    event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
+  else
+    child_down(ctx, s, c, ACTO_ECHILD, 0);
+}
+
+static void check_auto_shutdown(acto_ctx *ctx, sup *s, int significant) {
+  if (!significant || s->op == OP_SHUTDOWN)
+    return;
+  if (s->spec->auto_shutdown == ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT) {
+    begin_shutdown(ctx, s, ACTO_REASON_SHUTDOWN);
+  } else if (s->spec->auto_shutdown == ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT) {
+    for (size_t i = 0; i < s->n; i++)
+      if (s->c[i].cs.significant && s->c[i].st != ST_DEAD)
+        return;
+    begin_shutdown(ctx, s, ACTO_REASON_SHUTDOWN);
+  }
+}
+
+/* A child failed (alive: parked, awaiting a verdict) or is gone. */
+static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int alive) {
+  acto_system *sys = acto_ctx_system(ctx);
+  if (!alive) {
+    c->ref = ACTO_REF_NONE;
+    c->st = ST_DEAD;
+  } else {
+    c->st = ST_WAIT_VERDICT;
+  }
+  cancel_timer(ctx, c);
+  if (s->op == OP_SHUTDOWN) {
+    if (alive)
+      stop_child(ctx, s, c);
+    shutdown_step(ctx, s);
+    return;
+  }
+  int abnormal = reason != ACTO_REASON_NORMAL && reason != ACTO_REASON_SHUTDOWN;
+  int restart = c->cs.restart == ACTO_PERMANENT || (c->cs.restart == ACTO_TRANSIENT && abnormal);
+  if (!restart || c->removing) {
+    int significant = c->cs.significant;
+    if (alive) {
+      c->removing |= c->cs.restart == ACTO_TEMPORARY ||
+                     s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE;
+      acto__child_stop(sys, c->ref, reason);
+      c->st = ST_STOPPING;
+      return; /* its EXIT finishes the job */
+    }
+    if (c->has_pending)
+      acto_reply_to(sys, &c->pending, 0, NULL, 0);
+    if (c->cs.restart == ACTO_TEMPORARY || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE ||
+        c->removing)
+      remove_child(s, c);
+    check_auto_shutdown(ctx, s, significant);
+    if (s->op == OP_GROUP)
+      group_step(ctx, s);
+    return;
+  }
+  if (!intensity_ok(s)) {
+    event(ctx, s, c, ACTO_SUP_GAVE_UP, reason);
+    begin_shutdown(ctx, s, ACTO_EMAXRESTARTS);
+    return;
+  }
+  c->restarts++;
+  switch (s->spec->strategy) {
+  case ACTO_ONE_FOR_ALL:
+    begin_group(ctx, s, 0);
+    return;
+  case ACTO_REST_FOR_ONE:
+    begin_group(ctx, s, (size_t)(c - s->c));
+    return;
+  default: {
+    int64_t d = backoff_ms(s);
+    if (d > 0)
+      set_timer(ctx, SUP_T_RESTART, c->serial, d, &c->timer);
+    else
+      restart_one(ctx, s, c);
+    return;
+  }
+  }
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+static void on_exit_msg(acto_ctx *ctx, sup *s, const acto_exit_signal *es) {
+  sup_child *c = find_ref(s, es->from);
+  if (!c) {
+    /* The parent (or a plain thread) tells the supervisor to stop; exits
+     * from anyone else are ignored, as in OTP. */
+    acto__actor_ext *e = acto__actor_ext_peek(ctx->self);
+    int from_parent = e && acto_ref_eq(e->parent, es->from);
+    if (acto_ref_is_none(es->from) || from_parent)
+      begin_shutdown(ctx, s, es->reason == ACTO_REASON_NORMAL ? ACTO_REASON_SHUTDOWN : es->reason);
+    return;
+  }
+  if (c->st == ST_STOPPING) {
+    cancel_timer(ctx, c);
+    c->st = ST_DEAD;
+    c->ref = ACTO_REF_NONE;
+    event(ctx, s, c, ACTO_SUP_CHILD_STOPPED, es->reason);
+    if (c->has_pending) {
+      acto_reply_to(acto_ctx_system(ctx), &c->pending, 0, NULL, 0);
+      c->has_pending = 0;
+    }
+    int significant = c->cs.significant;
+    if (c->removing || (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->op != OP_SHUTDOWN))
+      remove_child(s, c);
+    if (s->op == OP_SHUTDOWN)
+      shutdown_step(ctx, s);
+    else {
+      check_auto_shutdown(ctx, s, significant);
+      if (s->op == OP_GROUP)
+        group_step(ctx, s);
+    }
+    return;
+  }
+  event(ctx, s, c, ACTO_SUP_CHILD_EXITED, es->reason);
+  child_down(ctx, s, c, es->reason, 0);
+}
+
+static void on_child_event(acto_ctx *ctx, sup *s, uint32_t type, const acto__child_event *ev) {
+  acto_system *sys = acto_ctx_system(ctx);
+  sup_child *c = find_ref(s, ev->child);
+  if (!c) {
+    /* Not (or no longer) ours: never leave a child waiting. */
+    if (type != ACTO__MSG_CHILD_STARTED)
+      acto__child_stop(sys, ev->child, ACTO_REASON_SHUTDOWN);
+    return;
+  }
+  switch (type) {
+  case ACTO__MSG_CHILD_FAILED:
+    event(ctx, s, c, ACTO_SUP_CHILD_FAILED, ev->reason);
+    if (c->st == ST_STOPPING) {
+      acto__child_stop(sys, c->ref, ACTO_REASON_SHUTDOWN);
+      return;
+    }
+    child_down(ctx, s, c, ev->reason, 1);
+    return;
+  case ACTO__MSG_CHILD_SUSPENDED:
+    if (c->st == ST_STOPPING) {
+      acto__child_stop(sys, c->ref, ACTO_REASON_SHUTDOWN);
+      return;
+    }
+    c->st = ST_SUSPENDED;
+    if (s->op == OP_GROUP && s->op_phase == 0) {
+      s->op_i--;
+      group_step(ctx, s);
+    }
+    return;
+  case ACTO__MSG_CHILD_STARTED:
+    event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
+    if (c->st == ST_RESTARTING) {
+      c->st = ST_RUNNING;
+      if (s->op == OP_GROUP)
+        group_step(ctx, s);
+    }
+    return;
+  default:
+    return;
+  }
+}
+
+static void on_timer(acto_ctx *ctx, sup *s, uint32_t type, uint64_t data) {
+  if (type == SUP_T_GROUP) {
+    if (s->op == OP_GROUP && s->op_gen == data && s->op_phase == 2) {
+      s->op_phase = 1;
+      group_step(ctx, s);
+    }
+    return;
+  }
+  sup_child *c = find_serial(s, data);
+  if (!c)
+    return;
+  c->timer = 0;
+  if (type == SUP_T_KILL) {
+    if (c->st == ST_STOPPING)
+      acto_kill(acto_ctx_system(ctx), c->ref);
+  } else if (type == SUP_T_RESTART) {
+    if ((c->st == ST_WAIT_VERDICT || c->st == ST_DEAD) && s->op == OP_NONE)
+      restart_one(ctx, s, c);
+  }
+}
+
+static acto_child_state public_state(int st) {
+  switch (st) {
+  case ST_RUNNING:
+    return ACTO_CHILD_RUNNING;
+  case ST_STOPPING:
+    return ACTO_CHILD_STOPPING;
+  case ST_DEAD:
+    return ACTO_CHILD_STOPPED;
+  default:
+    return ACTO_CHILD_RESTARTING;
+  }
+}
+
+typedef struct start_reply {
+  int32_t status;
+  acto_ref ref;
+} start_reply;
+
+static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
+  switch (m->type) {
+  case SUP_REQ_WHICH: {
+    size_t n = s->n ? s->n : 1;
+    acto_child_info *v = calloc(n, sizeof(*v));
+    if (!v) {
+      acto_reply(ctx, SUP_REQ_WHICH, NULL, 0);
+      return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+      const sup_child *c = &s->c[i];
+      strncpy(v[i].id, c->cs.id, sizeof v[i].id - 1);
+      v[i].ref = c->ref;
+      v[i].kind = c->cs.kind;
+      v[i].restart = c->cs.restart;
+      v[i].state = public_state(c->st);
+      v[i].restarts = c->restarts;
+    }
+    acto_reply(ctx, SUP_REQ_WHICH, v, s->n * sizeof(*v));
+    free(v);
+    return;
+  }
+  case SUP_REQ_COUNT: {
+    acto_child_counts k = {0};
+    k.specs = s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE ? 1 : s->n;
+    for (size_t i = 0; i < s->n; i++) {
+      if (s->c[i].st == ST_RUNNING)
+        k.active++;
+      if (s->c[i].cs.kind == ACTO_SUPERVISOR)
+        k.supervisors++;
+      else
+        k.workers++;
+    }
+    acto_reply(ctx, SUP_REQ_COUNT, &k, sizeof k);
+    return;
+  }
+  case SUP_REQ_START_CHILD: {
+    start_reply rep = {ACTO_EINVAL, ACTO_REF_NONE};
+    if (s->spec->strategy != ACTO_SIMPLE_ONE_FOR_ONE || s->op == OP_SHUTDOWN) {
+      rep.status = s->op == OP_SHUTDOWN ? ACTO_ESHUTDOWN : ACTO_EINVAL;
+      acto_reply(ctx, SUP_REQ_START_CHILD, &rep, sizeof rep);
+      return;
+    }
+    sup_child *c = add_child(s, &s->spec->children[0]);
+    if (!c) {
+      rep.status = ACTO_ENOMEM;
+      acto_reply(ctx, SUP_REQ_START_CHILD, &rep, sizeof rep);
+      return;
+    }
+    c->cs.name = NULL; /* one template, many children: no shared name */
+    if (m->size > 0) {
+      c->own_arg = malloc(m->size);
+      if (!c->own_arg) {
+        remove_child(s, c);
+        rep.status = ACTO_ENOMEM;
+        acto_reply(ctx, SUP_REQ_START_CHILD, &rep, sizeof rep);
+        return;
+      }
+      memcpy(c->own_arg, m->data, m->size);
+      c->cs.arg = c->own_arg;
+      c->cs.arg_size = m->size;
+    }
+    rep.status = start_fresh(ctx, s, c);
+    if (rep.status == 0) {
+      rep.ref = c->ref;
+      event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+    } else {
+      rep.status = ACTO_ECHILD;
+      remove_child(s, c);
+    }
+    acto_reply(ctx, SUP_REQ_START_CHILD, &rep, sizeof rep);
+    return;
+  }
+  case SUP_REQ_TERMINATE_CHILD: {
+    acto_ref r;
+    int32_t st = ACTO_ENOENT;
+    if (m->size != sizeof r) {
+      st = ACTO_EINVAL;
+      acto_reply(ctx, SUP_REQ_TERMINATE_CHILD, &st, sizeof st);
+      return;
+    }
+    memcpy(&r, m->data, sizeof r);
+    sup_child *c = find_ref(s, r);
+    if (!c || c->st == ST_STOPPING) {
+      acto_reply(ctx, SUP_REQ_TERMINATE_CHILD, &st, sizeof st);
+      return;
+    }
+    c->removing = 1;
+    acto_reply_later(ctx, &c->pending);
+    c->has_pending = 1;
+    stop_child(ctx, s, c);
+    return;
+  }
+  default:
+    if (acto_reply(ctx, m->type, NULL, 0) == 0)
+      return; /* an unknown request gets an empty answer */
+    return;
+  }
+}
+
+/* ---- the behaviour ----------------------------------------------------------- */
+
+static void sup_free(sup *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    free(s->c[i].own_id);
+    free(s->c[i].own_arg);
+  }
+  free(s->c);
+  free(s->hist);
+  spec_free(s->spec);
+  memset(s, 0, sizeof(*s));
+}
+
+static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
+  sup *s = state;
+  const acto_sup_spec *spec = arg;
+  if (!spec_valid(spec, 0))
+    return ACTO_EINVAL;
+  s->spec = spec_copy(spec);
+  if (!s->spec)
+    return ACTO_ENOMEM;
+  if (s->spec->intensity == 0)
+    s->spec->intensity = 1;
+  if (s->spec->period_ms == 0)
+    s->spec->period_ms = 5000;
+  s->hist = calloc(s->spec->intensity + 1, sizeof(*s->hist));
+  if (!s->hist) {
+    sup_free(s);
+    return ACTO_ENOMEM;
+  }
+  s->rng = (uint32_t)acto_self(ctx).id ^ 0x9e3779b9u;
+  acto_trap_exit(ctx, 1);
+  if (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
+    return 0;
+  for (size_t i = 0; i < s->spec->nchildren; i++) {
+    sup_child *c = add_child(s, &s->spec->children[i]);
+    if (!c || start_fresh(ctx, s, c) != 0) {
+      /* Stop the children already started; our links make sure of it
+       * even if a signal is lost (init's failure closes this actor). */
+      for (size_t k = 0; k < s->n; k++)
+        if (s->c[k].st == ST_RUNNING)
+          acto_exit(acto_ctx_system(ctx), s->c[k].ref, ACTO_REASON_SHUTDOWN);
+      sup_free(s);
+      return ACTO_ECHILD;
+    }
+    event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+  }
+  return 0;
+}
+
+static int sup_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  sup *s = state;
+  switch (m->type) {
+  case ACTO_MSG_EXIT:
+    if (m->size == sizeof(acto_exit_signal))
+      on_exit_msg(ctx, s, m->data);
+    return 0;
+  case ACTO__MSG_CHILD_FAILED:
+  case ACTO__MSG_CHILD_SUSPENDED:
+  case ACTO__MSG_CHILD_STARTED:
+    if (m->size == sizeof(acto__child_event))
+      on_child_event(ctx, s, m->type, m->data);
+    return 0;
+  case SUP_T_KILL:
+  case SUP_T_RESTART:
+  case SUP_T_GROUP: {
+    if (!acto_ref_eq(m->sender, acto_self(ctx)) || m->size != sizeof(uint64_t))
+      return 0;
+    uint64_t d;
+    memcpy(&d, m->data, sizeof d);
+    on_timer(ctx, s, m->type, d);
+    return 0;
+  }
+  default:
+    if (m->type >= SUP_REQ_WHICH && m->type <= SUP_REQ_TERMINATE_CHILD)
+      on_request(ctx, s, m);
+    return 0;
+  }
+}
+
+static void sup_terminate(acto_ctx *ctx, void *state, int reason) {
+  (void)reason;
+  sup *s = state;
+  acto_system *sys = acto_ctx_system(ctx);
+  /* Stopped without an ordered shutdown (acto_stop, system shutdown, a
+   * failure of its own): children must not outlive it. */
+  for (size_t i = s->n; i > 0; i--) {
+    sup_child *c = &s->c[i - 1];
+    if (c->st == ST_WAIT_VERDICT || c->st == ST_SUSPENDED)
+      acto__child_stop(sys, c->ref, ACTO_REASON_SHUTDOWN);
+    else if (c->st != ST_DEAD)
+      acto_exit(sys, c->ref, ACTO_REASON_SHUTDOWN);
+    if (c->has_pending)
+      acto_reply_to(sys, &c->pending, 0, NULL, 0);
+  }
+  sup_free(s);
+}
+
+static const acto_behaviour sup_behaviour = {
+    .name = "acto.supervisor",
+    .state_size = sizeof(sup),
+    .init = sup_init,
+    .handle = sup_handle,
+    .terminate = sup_terminate,
+};
+
+const acto_behaviour *acto_supervisor_behaviour(void) { return &sup_behaviour; }
+
+/* ---- the plain-thread API ---------------------------------------------------- */
+
+int acto_supervisor_start(acto_system *sys, const acto_sup_spec *spec, const char *name,
+                          acto_ref *out) {
+  if (!sys || !out || !spec)
+    return ACTO_EINVAL;
+  if (!spec_valid(spec, 0))
+    return ACTO_EINVAL;
+  acto_spawn_opts o = {.name = name};
+  int r = acto_spawn(sys, &sup_behaviour, spec, &o, out);
+  return r == ACTO_EINIT ? ACTO_ECHILD : r;
+}
+
+static int wait_gone(acto_system *sys, acto_ref ref, int64_t timeout_ms) {
+  uint64_t deadline = acto__clock_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
+  long sleep_us = 100;
+  while (acto_alive(sys, ref)) {
+    if (timeout_ms >= 0 && acto__clock_now_ns() >= deadline)
+      return ACTO_ETIMEDOUT;
+    struct timespec ts = {0, sleep_us * 1000};
+    nanosleep(&ts, NULL);
+    if (sleep_us < 5000)
+      sleep_us *= 2;
+  }
+  return 0;
+}
+
+int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
+  if (!sys)
+    return ACTO_EINVAL;
+  if (acto__tls_worker && acto__tls_worker->sys == sys)
+    return ACTO_EDEADLK;
+  int r = acto_exit(sys, sup, ACTO_REASON_SHUTDOWN);
+  if (r != 0)
+    return r;
+  return wait_gone(sys, sup, timeout_ms);
+}
+
+int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg, size_t arg_size,
+                                int64_t timeout_ms, acto_ref *child) {
+  if (!sys || !child || (arg_size > 0 && !arg))
+    return ACTO_EINVAL;
+  acto_reply_buf rb;
+  int r = acto_ask(sys, sup, SUP_REQ_START_CHILD, arg, arg_size, timeout_ms, &rb);
+  if (r != 0)
+    return r;
+  start_reply rep;
+  if (rb.size != sizeof rep) {
+    acto_reply_release(&rb);
+    return ACTO_EINVAL;
+  }
+  memcpy(&rep, rb.data, sizeof rep);
+  acto_reply_release(&rb);
+  if (rep.status == 0)
+    *child = rep.ref;
+  return rep.status;
+}
+
+int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref child,
+                                    int64_t timeout_ms) {
+  if (!sys)
+    return ACTO_EINVAL;
+  acto_reply_buf rb;
+  int r = acto_ask(sys, sup, SUP_REQ_TERMINATE_CHILD, &child, sizeof child, timeout_ms, &rb);
+  if (r != 0)
+    return r;
+  int32_t st = 0;
+  if (rb.size == sizeof st)
+    memcpy(&st, rb.data, sizeof st);
+  acto_reply_release(&rb);
+  return st;
+}
+
+int acto_supervisor_which_children(acto_system *sys, acto_ref sup, acto_child_info *out,
+                                   size_t cap, size_t *n, int64_t timeout_ms) {
+  if (!sys || !n || (cap > 0 && !out))
+    return ACTO_EINVAL;
+  acto_reply_buf rb;
+  int r = acto_ask(sys, sup, SUP_REQ_WHICH, NULL, 0, timeout_ms, &rb);
+  if (r != 0)
+    return r;
+  size_t k = rb.size / sizeof(acto_child_info);
+  *n = k;
+  if (k > cap)
+    k = cap;
+  if (k > 0)
+    memcpy(out, rb.data, k * sizeof(acto_child_info));
+  acto_reply_release(&rb);
+  return 0;
+}
+
+int acto_supervisor_count_children(acto_system *sys, acto_ref sup, acto_child_counts *out,
+                                   int64_t timeout_ms) {
+  if (!sys || !out)
+    return ACTO_EINVAL;
+  acto_reply_buf rb;
+  int r = acto_ask(sys, sup, SUP_REQ_COUNT, NULL, 0, timeout_ms, &rb);
+  if (r != 0)
+    return r;
+  if (rb.size != sizeof *out) {
+    acto_reply_release(&rb);
+    return ACTO_EINVAL;
+  }
+  memcpy(out, rb.data, sizeof *out);
+  acto_reply_release(&rb);
+  return 0;
+}
