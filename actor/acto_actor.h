@@ -94,6 +94,14 @@ typedef struct acto_config {
   uint32_t default_capacity;  /* 0: ACTO_MAILBOX_DEFAULT_CAPACITY */
   size_t default_bytes;       /* 0: ACTO_MAILBOX_DEFAULT_BYTES */
   unsigned max_actors;        /* 0: 16,777,216 live actors */
+  /* Deterministic mode (for tests and simulations): no worker or timer
+   * threads; one worker runs on the thread that calls acto_system_run (or
+   * a blocking call such as acto_ask), time is a virtual clock that jumps
+   * to the next timer whenever no actor can run, and the scheduler's
+   * choices come from `seed`.  The same program with the same seed runs
+   * the same way. */
+  int deterministic;
+  uint64_t seed;
 } acto_config;
 
 /* Creates a system and starts its workers and timer thread.  cfg may be
@@ -105,6 +113,23 @@ ACTO_API int acto_system_create(const acto_config *cfg, acto_system **out);
  * Queued messages become dead letters.  Must not be called from inside an
  * actor (ACTO_EWRONGTHREAD).  sys is invalid after a 0 return. */
 ACTO_API int acto_system_shutdown(acto_system *sys);
+
+/* Deterministic mode: runs actors and fires timers on the calling thread
+ * until nothing can run and no timer is due within for_ms of virtual time
+ * (then the clock stands at now + for_ms), or, with for_ms -1, until
+ * nothing can run and no timer is left (never returns while a periodic
+ * timer runs).  Returns the number of messages handled.  ACTO_EINVAL when
+ * the system is not deterministic; not from inside an actor. */
+ACTO_API int64_t acto_system_run(acto_system *sys, int64_t for_ms);
+
+/* The system's clock in ms: virtual in deterministic mode, monotonic
+ * otherwise.  Thread-safe. */
+ACTO_API int64_t acto_now_ms(acto_system *sys);
+
+/* A pseudo-random number from the system's seeded generator (deterministic
+ * mode: part of the reproducible run; otherwise seeded from the clock).
+ * Thread-safe. */
+ACTO_API uint64_t acto_random(acto_system *sys);
 
 /* ---- actors ----------------------------------------------------------- */
 

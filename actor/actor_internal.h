@@ -133,6 +133,12 @@ struct acto_system {
   acto__futures futures;
   _Atomic uint64_t next_ask_id;
 
+  /* Deterministic mode (scheduler.c): virtual time and the seeded
+   * generator; vnow is written only by the driving thread. */
+  int det;
+  _Atomic uint64_t vnow_ns;
+  _Atomic uint64_t rng;
+
   /* Lifecycle. */
   _Atomic int shutting_down;
   _Atomic uint64_t live;
@@ -170,7 +176,14 @@ static inline acto__actor_ext *acto__actor_ext_peek(acto__actor *a) {
 /* The ref of an actor (node 0). */
 static inline acto_ref acto__actor_ref(const acto__actor *a) { return (acto_ref){a->id, 0}; }
 
+/* system.c: the system's clock (virtual in deterministic mode). */
+uint64_t acto__now_ns(acto_system *sys);
+
 /* scheduler.c */
+/* Deterministic mode: runs the single worker on the calling thread until
+ * done(arg) says so, or nothing can run and no timer is due by
+ * vdeadline_ns (UINT64_MAX: any timer).  Returns messages handled. */
+int64_t acto__sched_det_run(acto_system *sys, int (*done)(void *), void *arg, uint64_t vdeadline_ns);
 void acto__sched_schedule(acto_system *sys, acto__actor *a);
 /* Like schedule, but into a run queue where an idle worker can take it
  * (never the run-next slot): for resumed producers. */

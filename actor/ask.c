@@ -82,6 +82,14 @@ static void future_wait_done(acto__future *f) {
   pthread_mutex_unlock(&f->mtx);
 }
 
+static int future_done(void *arg) {
+  acto__future *f = arg;
+  pthread_mutex_lock(&f->mtx);
+  int d = f->done;
+  pthread_mutex_unlock(&f->mtx);
+  return d;
+}
+
 static int valid_payload(uint32_t type, const void *data, size_t size) {
   return type < ACTO_MSG_RESERVED && size <= ACTO_MSG_MAX_SIZE && (size == 0 || data);
 }
@@ -119,6 +127,15 @@ int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data, siz
   uint64_t start = acto__clock_now_ns();
   int r = acto__send_msg(sys, to, m, 0, timeout_ms, 0);
   int result;
+  if (r >= 0 && sys->det) {
+    /* Deterministic mode: this thread is the worker; run the system until
+     * the answer is in or the virtual deadline has passed. */
+    uint64_t end = timeout_ms < 0 ? UINT64_MAX
+                                  : acto__now_ns(sys) + (uint64_t)timeout_ms * 1000000ull;
+    acto__sched_det_run(sys, future_done, &f, end);
+    if (!future_done(&f) && timeout_ms >= 0 && acto__now_ns(sys) < end)
+      atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
+  }
   if (r < 0) {
     if (!future_take(&sys->futures, f.id))
       future_wait_done(&f); /* a failure notice is completing it */

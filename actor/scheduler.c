@@ -27,6 +27,11 @@
  * queues' len are seq_cst, so either the producer sees the sleeper or the
  * sleeper's last look sees the work: no lost wake-up, no timed polling, so
  * an idle system uses no CPU.
+ *
+ * Deterministic mode.  No threads: acto__sched_det_run drives worker 0
+ * on the calling thread, and when no actor can run it moves the virtual
+ * clock to the earliest timer and fires what is due.  The one choice the
+ * scheduler has (run-next slot or queue head) is drawn from the seed.
  */
 #include <stdlib.h>
 
@@ -79,6 +84,12 @@ static int any_queued(acto_system *sys) {
 
 static acto__actor *find_work(acto__worker *w) {
   acto__actor *a = w->runnext;
+  if (a && w->sys->det && atomic_load_explicit(&w->q.len, memory_order_relaxed) > 0 &&
+      (acto_random(w->sys) & 1)) {
+    /* Deterministic mode: the choice between run-next and the queue is
+     * the seed's, so different seeds explore different interleavings. */
+    w->runnext_streak = RUNNEXT_STREAK_MAX;
+  }
   if (a && (w->runnext_streak < RUNNEXT_STREAK_MAX ||
             atomic_load_explicit(&w->q.len, memory_order_relaxed) == 0)) {
     w->runnext = NULL;
@@ -377,6 +388,35 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+int64_t acto__sched_det_run(acto_system *sys, int (*done)(void *), void *arg, uint64_t vdeadline_ns) {
+  acto__worker *w = &sys->workers[0];
+  acto__worker *saved_w = acto__tls_worker;
+  acto__msgcache *saved_c = acto__tls_msgcache;
+  acto__tls_worker = w;
+  acto__tls_msgcache = sys->msgcaches[0];
+  uint64_t before = atomic_load_explicit(&w->handled, memory_order_relaxed);
+  for (;;) {
+    if (done && done(arg))
+      break;
+    acto__actor *a = find_work(w);
+    if (a) {
+      run_actor(w, a);
+      continue;
+    }
+    /* Idle: jump the virtual clock to the next timer, if one is due in
+     * time. */
+    uint64_t due;
+    if (!acto__timers_next_due(&sys->timers, &due) || due > vdeadline_ns)
+      break;
+    if (due > atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed))
+      atomic_store_explicit(&sys->vnow_ns, due, memory_order_relaxed);
+    acto__timers_fire_due(&sys->timers, atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed));
+  }
+  acto__tls_worker = saved_w;
+  acto__tls_msgcache = saved_c;
+  return (int64_t)(atomic_load_explicit(&w->handled, memory_order_relaxed) - before);
+}
+
 int acto__sched_start(acto_system *sys) {
   sys->msgcaches = acto__msgcache_create(sys->nworkers);
   if (!sys->msgcaches)
@@ -388,6 +428,8 @@ int acto__sched_start(acto_system *sys) {
     w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
     acto__runq_init(&w->q);
   }
+  if (sys->det)
+    return 0; /* the driving thread is the worker */
   for (unsigned i = 0; i < sys->nworkers; i++) {
     if (pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]) != 0) {
       atomic_store(&sys->workers_stop, 1);
@@ -404,6 +446,11 @@ int acto__sched_start(acto_system *sys) {
 }
 
 void acto__sched_stop(acto_system *sys) {
+  if (sys->det) {
+    acto__msgcache_destroy(sys->msgcaches, sys->nworkers);
+    sys->msgcaches = NULL;
+    return;
+  }
   atomic_store_explicit(&sys->workers_stop, 1, memory_order_seq_cst);
   pthread_mutex_lock(&sys->park_mtx);
   pthread_cond_broadcast(&sys->park_cv);

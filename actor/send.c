@@ -155,6 +155,14 @@ static int send_park_actor(acto_system *sys, acto__actor *t, acto__msg *m, acto_
   return 0;
 }
 
+static int twaiter_done(void *arg) {
+  acto__twaiter *tw = arg;
+  pthread_mutex_lock(&tw->mtx);
+  int d = tw->state != 0;
+  pthread_mutex_unlock(&tw->mtx);
+  return d;
+}
+
 static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int64_t deadline_ms) {
   if (deadline_ms == 0) {
     acto__msg_free(m);
@@ -172,11 +180,23 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
     acto__dead_letter(sys, m, ACTO_DEAD_STALE);
     result = ACTO_ESTALE;
   } else {
+    if (sys->det) {
+      /* Deterministic mode: run the system (this thread is its worker)
+       * until the message is delivered or the virtual deadline passed. */
+      uint64_t end = deadline_ms < 0 ? UINT64_MAX
+                                     : acto__now_ns(sys) + (uint64_t)deadline_ms * 1000000ull;
+      acto__sched_det_run(sys, twaiter_done, &tw, end);
+      if (!twaiter_done(&tw) && deadline_ms >= 0 && acto__now_ns(sys) < end)
+        atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
+      deadline_ms = 0; /* below: no real waiting */
+    }
     struct timespec ts;
     if (deadline_ms > 0)
       acto__clock_deadline(&ts, deadline_ms);
     pthread_mutex_lock(&tw.mtx);
     while (tw.state == 0) {
+      if (deadline_ms == 0)
+        break;
       if (deadline_ms < 0) {
         pthread_cond_wait(&tw.cv, &tw.mtx);
       } else if (pthread_cond_timedwait(&tw.cv, &tw.mtx, &ts) != 0) {

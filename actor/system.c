@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "actor/actor_internal.h"
+#include "actor/clock.h"
 
 int acto__system_validate_ref(acto_ref ref) {
   return (ref.id == 0 || ref.node != 0) ? ACTO_ESTALE : 0;
@@ -64,6 +65,44 @@ int acto_set_dead_letter_hook(acto_system *sys, acto_dead_letter_fn fn, void *us
   return 0;
 }
 
+uint64_t acto__now_ns(acto_system *sys) {
+  if (sys->det)
+    return atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed);
+  return acto__clock_now_ns();
+}
+
+int64_t acto_now_ms(acto_system *sys) {
+  if (!sys)
+    return ACTO_EINVAL;
+  return (int64_t)(acto__now_ns(sys) / 1000000u);
+}
+
+uint64_t acto_random(acto_system *sys) {
+  if (!sys)
+    return 0;
+  /* splitmix64 over an atomic counter: thread-safe, and reproducible when
+   * a single thread draws (deterministic mode). */
+  uint64_t z = atomic_fetch_add_explicit(&sys->rng, 0x9e3779b97f4a7c15ull, memory_order_relaxed) +
+               0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+int64_t acto_system_run(acto_system *sys, int64_t for_ms) {
+  if (!sys || !sys->det || for_ms < -1)
+    return ACTO_EINVAL;
+  if (acto__tls_worker || (acto__tls_ctx && acto__tls_ctx->sys == sys))
+    return ACTO_EWRONGTHREAD;
+  uint64_t end = for_ms < 0 ? UINT64_MAX
+                            : atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed) +
+                                  (uint64_t)for_ms * 1000000ull;
+  int64_t n = acto__sched_det_run(sys, NULL, NULL, end);
+  if (for_ms >= 0 && atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed) < end)
+    atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
+  return n;
+}
+
 int acto_system_create(const acto_config *cfg, acto_system **out) {
   if (!out)
     return ACTO_EINVAL;
@@ -73,6 +112,8 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
   if (c.threads > 1024 || c.batch > 1000000 || c.default_capacity > ACTO_MAILBOX_MAX_CAPACITY ||
       c.max_actors > ACTO__TABLE_MAX_CHUNKS * ACTO__TABLE_CHUNK)
     return ACTO_EINVAL;
+  if (c.deterministic)
+    c.threads = 1;
   if (c.threads == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c.threads = n > 0 ? (unsigned)n : 1;
@@ -91,6 +132,9 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
     return ACTO_ENOMEM;
   sys->cfg = c;
   sys->nworkers = c.threads;
+  sys->det = c.deterministic != 0;
+  atomic_init(&sys->vnow_ns, 0);
+  atomic_init(&sys->rng, c.deterministic ? c.seed : acto__clock_now_ns() ^ (uintptr_t)sys);
   sys->workers = aligned_alloc(64, ((sizeof(acto__worker) * c.threads + 63) / 64) * 64);
   if (!sys->workers)
     goto fail_sys;
@@ -181,6 +225,17 @@ int acto_system_shutdown(acto_system *sys) {
   if (acto__tls_ctx && acto__tls_ctx->sys == sys)
     return ACTO_EWRONGTHREAD; /* inside init */
   atomic_store_explicit(&sys->shutting_down, 1, memory_order_seq_cst);
+  if (sys->det) {
+    /* No threads to wait for: stop everything and run until it is gone. */
+    uint32_t from = 0;
+    while (atomic_load_explicit(&sys->live, memory_order_relaxed) > 0) {
+      from = 0;
+      while (acto__table_each(&sys->table, &from, SHUTDOWN_CHUNK, stop_one, sys) >= 0)
+        acto__sched_det_run(sys, NULL, NULL, atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed));
+      acto__sched_det_run(sys, NULL, NULL, UINT64_MAX);
+    }
+    goto stopped;
+  }
   /* Sweep until every actor is gone; each sweep stops what the previous
    * one could not reach (an allocation failure, a slot published late).
    * A sweep goes in chunks and lets each chunk drain a little before the
@@ -205,6 +260,7 @@ int acto_system_shutdown(acto_system *sys) {
       wait_ms(sys, 1000);
   }
   pthread_mutex_unlock(&sys->life_mtx);
+stopped:
   acto__timers_stop(&sys->timers);
   acto__sched_stop(sys);
   acto__timers_destroy(&sys->timers);

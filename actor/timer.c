@@ -230,21 +230,49 @@ static void fire(acto__timers *t, acto__timer_rec *r) {
     acto__timer_cancel_id(sys, id); /* the target is gone for good */
 }
 
+/* Takes the earliest record if it is due at `now` (re-arming a periodic
+ * one) with a reference for the firing; caller holds t->mtx. */
+static acto__timer_rec *take_due(acto__timers *t, uint64_t now) {
+  if (t->n == 0 || t->heap[0]->due > now)
+    return NULL;
+  acto__timer_rec *r = t->heap[0];
+  heap_remove(t, r);
+  if (r->period) {
+    r->due += r->period;
+    if (r->due <= now)
+      r->due = now + r->period;
+    heap_push(t, r); /* cannot fail: the slot was just freed */
+  }
+  atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+  return r;
+}
+
+int acto__timers_next_due(acto__timers *t, uint64_t *due) {
+  pthread_mutex_lock(&t->mtx);
+  int any = t->n > 0;
+  if (any)
+    *due = t->heap[0]->due;
+  pthread_mutex_unlock(&t->mtx);
+  return any;
+}
+
+void acto__timers_fire_due(acto__timers *t, uint64_t now) {
+  pthread_mutex_lock(&t->mtx);
+  acto__timer_rec *r;
+  while ((r = take_due(t, now)) != NULL) {
+    pthread_mutex_unlock(&t->mtx);
+    fire(t, r);
+    pthread_mutex_lock(&t->mtx);
+  }
+  pthread_mutex_unlock(&t->mtx);
+}
+
 static void *timer_main(void *arg) {
   acto__timers *t = arg;
   pthread_mutex_lock(&t->mtx);
   while (!t->stop) {
-    uint64_t now = acto__clock_now_ns();
-    if (t->n > 0 && t->heap[0]->due <= now) {
-      acto__timer_rec *r = t->heap[0];
-      heap_remove(t, r);
-      if (r->period) {
-        r->due += r->period;
-        if (r->due <= now)
-          r->due = now + r->period;
-        heap_push(t, r); /* cannot fail: the slot was just freed */
-      }
-      atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    acto__timer_rec *r = take_due(t, acto__clock_now_ns());
+    if (r) {
       pthread_mutex_unlock(&t->mtx);
       fire(t, r);
       pthread_mutex_lock(&t->mtx);
@@ -277,6 +305,8 @@ int acto__timers_init(acto__timers *t, acto_system *sys) {
 }
 
 int acto__timers_start(acto__timers *t) {
+  if (t->sys->det)
+    return 0; /* the driving thread fires timers (scheduler.c) */
   if (pthread_create(&t->thread, NULL, timer_main, t) != 0)
     return -1;
   t->started = 1;
@@ -322,7 +352,7 @@ static uint64_t timer_add(acto_system *sys, acto__timer_rec *r, int64_t delay_ms
     return 0;
   }
   r->id = ++t->next_id;
-  r->due = acto__clock_now_ns() + (uint64_t)delay_ms * 1000000ull;
+  r->due = acto__now_ns(sys) + (uint64_t)delay_ms * 1000000ull;
   if (heap_push(t, r) != 0) {
     pthread_mutex_unlock(&t->mtx);
     return 0;

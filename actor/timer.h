@@ -35,6 +35,11 @@ void acto__timers_destroy(acto__timers *t);
 uint64_t acto__timer_ask_deadline(acto_system *sys, acto_ref to, uint64_t req_id, int64_t ms);
 int acto__timer_cancel_id(acto_system *sys, uint64_t id);
 
+/* Deterministic mode (no timer thread): the earliest due time, and firing
+ * everything due at `now` on the calling thread. */
+int acto__timers_next_due(acto__timers *t, uint64_t *due);
+void acto__timers_fire_due(acto__timers *t, uint64_t now);
+
 /* Message-side hooks: whether a timer message may still be handled, and
  * the release of the message's reference on its record. */
 int acto__timer_msg_live(acto__timer_rec *r);

@@ -28,8 +28,8 @@
  *   failure, which its own supervisor sees as CHILD_FAILED.
  * Intensity: the times of the restarts within the last period_ms are kept
  * (at most `intensity` of them); a restart that would make one more fails
- * the supervisor.  Times come from the system clock (acto__clock_now_ns),
- * so the deterministic mode's virtual clock drives them too.
+ * the supervisor.  Times come from the system clock (acto__now_ns), so
+ * the deterministic mode's virtual clock drives them too.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -182,7 +182,7 @@ static void spec_free(acto_sup_spec *s) {
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static uint64_t now_ns(void) { return acto__clock_now_ns(); }
+static uint64_t now_ns(acto_ctx *ctx) { return acto__now_ns(acto_ctx_system(ctx)); }
 
 static void event(acto_ctx *ctx, sup *s, const sup_child *c, acto_sup_event ev, int reason) {
   if (s->spec->on_event)
@@ -268,8 +268,8 @@ static void set_timer(acto_ctx *ctx, uint32_t type, uint64_t data, int64_t ms, a
 
 /* Records a restart; 0 if it exceeds the intensity (the supervisor gives
  * up). */
-static int intensity_ok(sup *s) {
-  uint64_t now = now_ns();
+static int intensity_ok(acto_ctx *ctx, sup *s) {
+  uint64_t now = now_ns(ctx);
   uint64_t period = (uint64_t)s->spec->period_ms * 1000000ull;
   uint32_t keep = 0;
   for (uint32_t i = 0; i < s->hist_n; i++)
@@ -494,7 +494,7 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
       group_step(ctx, s);
     return;
   }
-  if (!intensity_ok(s)) {
+  if (!intensity_ok(ctx, s)) {
     event(ctx, s, c, ACTO_SUP_GAVE_UP, reason);
     begin_shutdown(ctx, s, ACTO_EMAXRESTARTS);
     return;
@@ -858,7 +858,23 @@ int acto_supervisor_start(acto_system *sys, const acto_sup_spec *spec, const cha
   return r == ACTO_EINIT ? ACTO_ECHILD : r;
 }
 
+typedef struct gone_arg {
+  acto_system *sys;
+  acto_ref ref;
+} gone_arg;
+
+static int is_gone(void *p) {
+  gone_arg *g = p;
+  return !acto_alive(g->sys, g->ref);
+}
+
 static int wait_gone(acto_system *sys, acto_ref ref, int64_t timeout_ms) {
+  if (sys->det) {
+    gone_arg g = {sys, ref};
+    uint64_t end = timeout_ms < 0 ? UINT64_MAX : acto__now_ns(sys) + (uint64_t)timeout_ms * 1000000ull;
+    acto__sched_det_run(sys, is_gone, &g, end);
+    return is_gone(&g) ? 0 : ACTO_ETIMEDOUT;
+  }
   uint64_t deadline = acto__clock_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
   long sleep_us = 100;
   while (acto_alive(sys, ref)) {
