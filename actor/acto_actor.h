@@ -108,8 +108,10 @@ typedef struct acto_config {
  * NULL for defaults.  Thread-safe; cfg is borrowed until the call returns. */
 ACTO_API int acto_system_create(const acto_config *cfg, acto_system **out);
 
-/* Stops every actor (their terminate callbacks run on workers), waits for
- * them, joins the workers and the timer thread and frees the system.
+/* Stops every actor (their terminate callbacks run on workers, with
+ * reason ACTO_REASON_SHUTDOWN; no supervisor restarts anything from here
+ * on), waits for them, joins the workers and the timer thread and frees
+ * the system.  For an ordered stop of a tree, acto_supervisor_stop first.
  * Queued messages become dead letters.  Must not be called from inside an
  * actor (ACTO_EWRONGTHREAD).  sys is invalid after a 0 return. */
 ACTO_API int acto_system_shutdown(acto_system *sys);

@@ -113,7 +113,7 @@ acto__actor_ext *acto__actor_ext_get(acto__actor *a) {
 static void actor_close(acto__actor *a, int run_terminate, acto__worker *w) {
   acto_system *sys = a->sys;
   if (run_terminate && !a->terminated && a->b->terminate) {
-    acto_ctx ctx = {sys, a, w, NULL, NULL};
+    acto_ctx ctx = {sys, a, w, NULL, 0, NULL};
     acto_ctx *saved = acto__tls_ctx;
     acto__tls_ctx = &ctx;
     a->b->terminate(&ctx, a->state, a->stop_reason);
@@ -232,16 +232,19 @@ static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg
     rc = ACTO_ESHUTDOWN;
   if (rc == 0 && b->init) {
     acto_ctx ctx = {sys, a, acto__tls_worker && acto__tls_worker->sys == sys ? acto__tls_worker : NULL,
-                    NULL, NULL};
+                    NULL, 0, NULL};
     acto_ctx *saved = acto__tls_ctx;
     acto__tls_ctx = &ctx;
     int r = b->init(&ctx, a->state, arg);
     acto__tls_ctx = saved;
     if (ctx.held)
       acto__actor_release(ctx.held);
+    if (r >= 0 && a->failed) /* acto_exit_self with a negative reason */
+      r = a->stop_reason;
     if (r < 0) {
       rc = ACTO_EINIT;
       a->stop_reason = r;
+      a->failed = 0;
       acto__system_report_crash(sys, a, r, 0);
     }
   }
@@ -259,11 +262,13 @@ static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg
   atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
   *out = ref;
   if (a->stop_requested) {
-    /* stop_self during init: stop on the first turn. */
+    /* stop_self / exit_self during init: stop on the first turn, with
+     * the reason given. */
     a->stop_requested = 0;
     acto__msg *m = acto__msg_new(0, NULL, 0, NULL);
     if (m) {
       m->kind = ACTO__KIND_STOP;
+      m->status = a->stop_reason;
       acto__mailbox_push_system(&a->mb, m);
     }
   }

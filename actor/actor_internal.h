@@ -98,6 +98,7 @@ struct acto_ctx {
   acto__actor *self;
   acto__worker *worker; /* NULL during init on a plain thread */
   acto__msg *cur;       /* the message being handled, or NULL */
+  uint32_t cur_type;    /* the type handle() sees for it (signals differ) */
   /* The last send target of this callback or turn, with a reference held
    * until the turn ends: repeated sends to one target skip the lookup and
    * the contended reference count.  Released when the ctx goes away. */

@@ -386,6 +386,7 @@ void acto__ask_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   if (m->kind == ACTO__KIND_REPLY && entry.timer)
     acto__timer_cancel_id(sys, entry.timer);
   ctx->cur = m;
+  ctx->cur_type = m->pub.type;
   if (entry.fn) {
     entry.fn(ctx, a->state, status, status == 0 ? &m->pub : NULL, entry.user);
   } else {

@@ -97,6 +97,7 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   }
   case ACTO__KIND_NOTIFY: {
     ctx->cur = m;
+    ctx->cur_type = m->pub.type;
     int r = a->b->handle(ctx, a->state, &m->pub);
     ctx->cur = NULL;
     if (r < 0) {

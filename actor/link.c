@@ -162,7 +162,7 @@ int acto_exit_self(acto_ctx *ctx, int reason) {
   a->stop_reason = reason;
   if (reason < 0) {
     a->failed = 1;
-    a->fail_type = ctx->cur ? ctx->cur->pub.type : 0;
+    a->fail_type = ctx->cur ? ctx->cur_type : 0;
   } else {
     a->stop_requested = 1;
   }
@@ -178,6 +178,7 @@ static void deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type, 
   view.size = size;
   view.ask_id = 0;
   ctx->cur = m;
+  ctx->cur_type = type;
   int r = a->b->handle(ctx, a->state, &view);
   ctx->cur = NULL;
   if (r < 0) {

@@ -111,6 +111,7 @@ int acto__monitor_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     view.size = sizeof d;
     view.ask_id = 0;
     ctx->cur = m;
+    ctx->cur_type = ACTO_MSG_DOWN;
     int r = a->b->handle(ctx, a->state, &view);
     ctx->cur = NULL;
     if (r < 0) {

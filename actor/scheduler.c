@@ -136,6 +136,7 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       return;
     }
     ctx->cur = m;
+    ctx->cur_type = m->pub.type;
     int r = a->b->handle(ctx, a->state, &m->pub);
     ctx->cur = NULL;
     if (r < 0 && !a->failed) {
@@ -154,7 +155,7 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   }
   case ACTO__KIND_STOP:
     a->stop_requested = 1;
-    a->stop_reason = ACTO_REASON_NORMAL;
+    a->stop_reason = m->status; /* NORMAL (acto_stop) or SHUTDOWN (system) */
     acto__msg_free(m);
     return;
   case ACTO__KIND_REPLY:
@@ -226,7 +227,7 @@ static uint64_t release_group(acto_system *sys, acto__actor *a, acto_ref self, u
 static void run_actor(acto__worker *w, acto__actor *a) {
   acto_system *sys = w->sys;
   acto_ref self = acto__actor_ref(a);
-  acto_ctx ctx = {sys, a, w, NULL, NULL};
+  acto_ctx ctx = {sys, a, w, NULL, 0, NULL};
   if (a->carry) {
     /* Resumed after a suspension: release the units kept since then. */
     uint64_t units = a->carry;

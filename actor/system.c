@@ -213,6 +213,7 @@ static void stop_one(acto__actor *a, void *arg) {
   if (!m)
     return; /* it will be retried by the next sweep */
   m->kind = ACTO__KIND_STOP;
+  m->status = ACTO_REASON_SHUTDOWN;
   if (acto__send_system(sys, (acto_ref){a->id, 0}, m) != 0)
     acto__msg_free(m);
 }

@@ -475,6 +475,9 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
   }
   int abnormal = reason != ACTO_REASON_NORMAL && reason != ACTO_REASON_SHUTDOWN;
   int restart = c->cs.restart == ACTO_PERMANENT || (c->cs.restart == ACTO_TRANSIENT && abnormal);
+  /* The whole system is stopping: nothing is restarted. */
+  if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
+    restart = 0;
   if (!restart || c->removing) {
     int significant = c->cs.significant;
     if (alive) {
