@@ -363,8 +363,10 @@ ACTO_API int acto_trap_exit(acto_ctx *ctx, int on);
  * is ignored and any other reason stops it.  Thread-safe. */
 ACTO_API int acto_exit(acto_system *sys, acto_ref target, int reason);
 
-/* Stops `target` with ACTO_REASON_KILLED whether it traps exits or not
- * (after its current callback: acto cannot interrupt running code).
+/* Stops `target` with ACTO_REASON_KILLED whether it traps exits or not,
+ * after its current callback (acto cannot interrupt running code); its
+ * queued messages become dead letters.  Unlike OTP, terminate still runs
+ * (with ACTO_REASON_KILLED): in C it is the actor's destructor.
  * Thread-safe. */
 ACTO_API int acto_kill(acto_system *sys, acto_ref target);
 

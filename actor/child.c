@@ -74,8 +74,11 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     return 1;
   case ACTO__KIND_VERDICT: {
     if (!(m->flags & ACTO__MF_RESTART)) {
+      /* A failed child stops with its own failure reason, whatever the
+       * supervisor's (links and monitors must see why it died). */
       a->stop_requested = 1;
-      a->stop_reason = m->status;
+      if (a->stop_reason >= 0)
+        a->stop_reason = m->status;
       return 1;
     }
     if (!a->terminated && a->b->terminate)

@@ -205,6 +205,9 @@ int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       return 1; /* unlinked meanwhile */
     int reason = m->status;
     if (m->flags & ACTO__MF_UNTRAPPABLE) {
+      /* A kill: untrappable, and the queue is not finished.  terminate
+       * still runs: in C it is the destructor (files, memory), and there
+       * is no garbage collector to do its work. */
       a->stop_requested = 1;
       a->stop_reason = ACTO_REASON_KILLED;
     } else if (a->trap_exit) {

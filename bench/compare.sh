@@ -13,7 +13,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 DIR=$(cd "$(dirname "$0")" && pwd)
 PEERS_DIR=${PEERS_DIR:-$DIR/../../shared/bench/peers}
-WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big"}
+WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart"}
 OUT=$(mktemp /tmp/acto-compare.XXXXXX)
 trap 'rm -f "$OUT"' EXIT
 
@@ -44,7 +44,7 @@ awk '
   }
   END {
     printf "\n%-10s %14s %14s %-8s %7s %10s %10s\n", "workload", "acto msgs/s", "best peer", "peer", "ratio", "acto rss", "peer rss"
-    n = split("pingpong ring counting fanin spawn big", order, " ")
+    n = split("pingpong ring counting fanin spawn big restart", order, " ")
     for (k = 1; k <= n; k++) {
       w = order[k]; if (!(w in seen)) continue
       b = best[w]; a = rate[w, "acto"]

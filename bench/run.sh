@@ -9,7 +9,7 @@
 #
 # Environment (optional):
 #   BENCH_WORKLOADS  workloads to run, separated by spaces
-#                    (default: pingpong ring counting fanin spawn big)
+#                    (default: pingpong ring counting fanin spawn big restart)
 #   BENCH_TIMEOUT    wall-clock limit per process in seconds (default 240);
 #                    each program's own watchdog fires 10 s earlier
 #   BENCH_BUILD_DIR  the build directory (default: <repo>/build, configured
@@ -26,7 +26,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$REPO/build}
-ALL="pingpong ring counting fanin spawn big"
+ALL="pingpong ring counting fanin spawn big restart"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL}
 TMO=${BENCH_TIMEOUT:-240}
 

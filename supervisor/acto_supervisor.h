@@ -49,7 +49,10 @@ typedef enum acto_child_kind { ACTO_WORKER = 0, ACTO_SUPERVISOR = 1 } acto_child
  * is killed.  0 means "use the default": 5000 ms for workers, infinity
  * for supervisors. */
 #define ACTO_SHUTDOWN_DEFAULT 0
-#define ACTO_SHUTDOWN_BRUTAL (-1)   /* kill at once, no terminate */
+/* Kill at once (acto_kill): no exit signal to trap, no waiting; the child
+ * stops at its next message boundary and its terminate runs with
+ * ACTO_REASON_KILLED (the C destructor; there is no graceful phase). */
+#define ACTO_SHUTDOWN_BRUTAL (-1)
 #define ACTO_SHUTDOWN_INFINITY (-2) /* wait as long as it takes */
 
 typedef struct acto_sup_spec acto_sup_spec;

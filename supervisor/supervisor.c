@@ -15,8 +15,9 @@
  * shutdown timeouts, terminate_child) is a step of a small state machine
  * driven by messages, so the supervisor never blocks its worker:
  * - group restart (one-for-all, rest-for-one): phase 0 walks the group in
- *   reverse start order, asking each running child to terminate and wait
- *   (SUSPEND -> CHILD_SUSPENDED); phase 1 walks it in start order,
+ *   reverse start order, asking each running worker to terminate and wait
+ *   (SUSPEND -> CHILD_SUSPENDED) and shutting each nested supervisor down
+ *   in order (its EXIT ends the wait); phase 1 walks it in start order,
  *   restarting each in place (VERDICT -> CHILD_STARTED) or starting a new
  *   actor for one that is gone.  Queued messages of every child survive.
  * - shutdown: children in reverse start order, each with an exit signal
@@ -72,8 +73,8 @@ typedef struct sup {
   acto_sup_spec *spec;
   sup_child *c;
   size_t n, cap;
-  uint64_t *hist; /* restart times (ns) within the period, oldest first */
-  uint32_t hist_n;
+  uint64_t *hist; /* ring of restart times (ns) within the period */
+  uint32_t hist_head, hist_n;
   int op;
   size_t op_lo, op_i;
   int op_phase;
@@ -271,14 +272,17 @@ static void set_timer(acto_ctx *ctx, uint32_t type, uint64_t data, int64_t ms, a
 static int intensity_ok(acto_ctx *ctx, sup *s) {
   uint64_t now = now_ns(ctx);
   uint64_t period = (uint64_t)s->spec->period_ms * 1000000ull;
-  uint32_t keep = 0;
-  for (uint32_t i = 0; i < s->hist_n; i++)
-    if (now - s->hist[i] < period)
-      s->hist[keep++] = s->hist[i];
-  s->hist_n = keep;
-  if (s->hist_n >= s->spec->intensity)
+  uint32_t cap = s->spec->intensity;
+  /* The ring holds the last `intensity` restart times, oldest at head:
+   * drop those that left the window, then there is room or not. */
+  while (s->hist_n > 0 && now - s->hist[s->hist_head] >= period) {
+    s->hist_head = (s->hist_head + 1) % cap;
+    s->hist_n--;
+  }
+  if (s->hist_n >= cap)
     return 0;
-  s->hist[s->hist_n++] = now;
+  s->hist[(s->hist_head + s->hist_n) % cap] = now;
+  s->hist_n++;
   return 1;
 }
 
@@ -304,6 +308,7 @@ static int64_t backoff_ms(sup *s) {
 static void shutdown_step(acto_ctx *ctx, sup *s);
 static void group_step(acto_ctx *ctx, sup *s);
 static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int alive);
+static void retry_later(acto_ctx *ctx, sup *s, sup_child *c);
 
 /* Asks a child to stop within its shutdown time. */
 static void stop_child(acto_ctx *ctx, sup *s, sup_child *c) {
@@ -380,12 +385,19 @@ static void group_step(acto_ctx *ctx, sup *s) {
   if (s->op_phase == 0) {
     while (s->op_i > s->op_lo) {
       sup_child *c = &s->c[s->op_i - 1];
+      if ((c->st == ST_RUNNING || c->st == ST_RESTARTING) && c->cs.kind == ACTO_SUPERVISOR) {
+        /* A nested supervisor is shut down in order and started afresh:
+         * suspending it in place would not wait for its own children, and
+         * old and new grandchildren would overlap. */
+        stop_child(ctx, s, c);
+        return; /* wait for its EXIT */
+      }
       if (c->st == ST_RUNNING || c->st == ST_RESTARTING) {
         acto__child_suspend_cmd(sys, c->ref);
         c->st = ST_SUSPENDING;
         return; /* wait for CHILD_SUSPENDED */
       }
-      if (c->st == ST_SUSPENDING)
+      if (c->st == ST_SUSPENDING || c->st == ST_STOPPING)
         return;
       s->op_i--;
     }
@@ -417,19 +429,38 @@ static void group_step(acto_ctx *ctx, sup *s) {
     }
     if (c->st == ST_SUSPENDED || c->st == ST_WAIT_VERDICT) {
       acto__child_restart(sys, c->ref);
+      c->restarts++;
       c->st = ST_RESTARTING;
       return;
     }
     if (c->st == ST_DEAD) {
       if (start_fresh(ctx, s, c) == 0) {
+        c->restarts++;
         event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
       } else {
-        child_down(ctx, s, c, ACTO_ECHILD, 0);
-        return;
+        /* Finish the group without it; it is retried on its own. */
+        retry_later(ctx, s, c);
       }
     }
   }
   s->op = OP_NONE;
+}
+
+/* A new actor for a child that is gone could not start (its init failed,
+ * or its name is still held by the old one that is stopping): try again
+ * a little later, through a message, counting against the intensity like
+ * any restart (OTP's try_again_restart). */
+#define RETRY_MS 10
+
+static void retry_later(acto_ctx *ctx, sup *s, sup_child *c) {
+  event(ctx, s, c, ACTO_SUP_CHILD_FAILED, ACTO_ECHILD);
+  if (!intensity_ok(ctx, s)) {
+    event(ctx, s, c, ACTO_SUP_GAVE_UP, ACTO_ECHILD);
+    begin_shutdown(ctx, s, ACTO_EMAXRESTARTS);
+    return;
+  }
+  int64_t d = backoff_ms(s);
+  set_timer(ctx, SUP_T_RESTART, c->serial, d > RETRY_MS ? d : RETRY_MS, &c->timer);
 }
 
 static void restart_one(acto_ctx *ctx, sup *s, sup_child *c) {
@@ -441,7 +472,7 @@ static void restart_one(acto_ctx *ctx, sup *s, sup_child *c) {
   if (start_fresh(ctx, s, c) == 0)
     event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
   else
-    child_down(ctx, s, c, ACTO_ECHILD, 0);
+    retry_later(ctx, s, c);
 }
 
 static void check_auto_shutdown(acto_ctx *ctx, sup *s, int significant) {
@@ -502,7 +533,6 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
     begin_shutdown(ctx, s, ACTO_EMAXRESTARTS);
     return;
   }
-  c->restarts++;
   switch (s->spec->strategy) {
   case ACTO_ONE_FOR_ALL:
     begin_group(ctx, s, 0);
@@ -511,6 +541,7 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
     begin_group(ctx, s, (size_t)(c - s->c));
     return;
   default: {
+    c->restarts++; /* group strategies count each child as it restarts */
     int64_t d = backoff_ms(s);
     if (d > 0)
       set_timer(ctx, SUP_T_RESTART, c->serial, d, &c->timer);
