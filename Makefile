@@ -38,11 +38,18 @@ test-tsan: deps
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  CK_TIMEOUT_MULTIPLIER=10 ctest --output-on-failure -j $(JOBS)
 
-# Long soak and stress runs (not part of `make test`).
+# Long soak and stress runs (not part of `make test`): tests/test_soak.c
+# runs ACTO_SOAK_SECONDS (default 300) of mixed load under failures, in the
+# plain and the TSan build; the other suites run as usual.
+SOAK ?= 300
 test-long: deps
 	cmake -S . -B build -DACTO_LONG_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build build -j $(JOBS)
-	cd build && ctest --output-on-failure
+	cd build && ACTO_SOAK_SECONDS=$(SOAK) ctest --output-on-failure
+	cmake -S . -B build-tsan -DACTO_TSAN=ON -DACTO_LONG_TESTS=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-tsan -j $(JOBS) --target test_soak
+	cd build-tsan && ACTO_SOAK_SECONDS=$(SOAK) TSAN_OPTIONS=halt_on_error=1 \
+	  CK_TIMEOUT_MULTIPLIER=10 ctest --output-on-failure -R test_soak
 
 bench: build
 	./bench/run.sh $(SCALE) $(THREADS)
