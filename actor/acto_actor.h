@@ -282,8 +282,9 @@ typedef uint64_t acto_timer;
 
 /* Delivers the message to `to` after delay_ms (>= 0) like any send (the
  * sender is the actor that set the timer, if any).  A full mailbox counts a
- * dead letter (ACTO_DEAD_FULL) instead of blocking.  Thread-safe; data
- * copied before return. */
+ * dead letter (ACTO_DEAD_FULL) instead of blocking.  out may be NULL when
+ * the timer will never be cancelled.  Thread-safe; data copied before
+ * return. */
 ACTO_API int acto_send_after(acto_system *sys, acto_ref to, uint32_t type, const void *data,
                              size_t size, int64_t delay_ms, acto_timer *out);
 

@@ -219,6 +219,8 @@ void acto__monitor_on_close(acto__actor *a, int reason);
 /* A LINK/MONITOR request found queued when a stopped actor is destroyed. */
 void acto__link_answer_late(acto_system *sys, acto__msg *m, acto_ref self, int reason);
 int acto__link_add(acto__actor *a, acto_ref other); /* owner thread */
+/* Drops every monitor the actor holds (a restart in place). */
+void acto__monitor_drop_held(acto__actor *a);
 /* Sends a system-lane signal of `kind` to `to` (node-aware later). */
 int acto__signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
                  int32_t status, uint64_t id);

@@ -83,6 +83,12 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     }
     if (!a->terminated && a->b->terminate)
       a->b->terminate(ctx, a->state, a->stop_reason);
+    /* What the old incarnation asked for belongs to it: its pending asks
+     * are forgotten (their continuations must not run on the new state;
+     * late replies are counted as such) and its monitors dropped.  Links,
+     * name, timers addressed to the ref and queued messages stay. */
+    acto__ask_table_free(ctx->sys, a);
+    acto__monitor_drop_held(a);
     memset(a->state, 0, a->b->state_size);
     a->terminated = 0;
     a->stop_reason = 0;

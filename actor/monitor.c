@@ -135,3 +135,13 @@ void acto__monitor_on_close(acto__actor *a, int reason) {
     acto__signal(a->sys, e->watchers[i].ref, ACTO__KIND_DOWN, 0, self, reason, e->watchers[i].id);
   e->nwatchers = 0;
 }
+
+void acto__monitor_drop_held(acto__actor *a) {
+  acto__actor_ext *e = acto__actor_ext_peek(a);
+  if (!e)
+    return;
+  acto_ref self = acto__actor_ref(a);
+  for (uint32_t i = 0; i < e->nmons; i++)
+    acto__signal(a->sys, e->mons[i].ref, ACTO__KIND_DEMONITOR, 0, self, 0, e->mons[i].id);
+  e->nmons = 0;
+}

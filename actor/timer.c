@@ -402,7 +402,7 @@ int acto__timer_cancel_id(acto_system *sys, uint64_t id) {
 
 static int timer_new(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
                      int64_t delay_ms, int64_t period_ms, acto_timer *out) {
-  if (!sys || !out || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE ||
+  if (!sys || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE ||
       (size > 0 && !data) || delay_ms < 0 || period_ms < 0)
     return ACTO_EINVAL;
   if (acto__system_validate_ref(to) != 0)
@@ -432,7 +432,8 @@ static int timer_new(acto_system *sys, acto_ref to, uint32_t type, const void *d
     rec_free(r);
     return ACTO_ENOMEM;
   }
-  *out = id;
+  if (out)
+    *out = id;
   return 0;
 }
 

@@ -12,9 +12,12 @@
  * a negative value or calls acto_exit_self with a negative reason.  It is
  * then restarted IN PLACE: terminate runs with the failure reason, the
  * state is zeroed, init runs again with the same argument, and the ref,
- * the registered name, the links and the queued messages all stay; the
- * message whose handler failed is reported as a dead letter
- * (ACTO_DEAD_FAILED) and never retried.  A child that stops (normal stop,
+ * the registered name, the links, timers addressed to it and the queued
+ * messages all stay; the message whose handler failed is reported as a
+ * dead letter (ACTO_DEAD_FAILED) and never retried.  The old
+ * incarnation's pending asks are forgotten (their continuations never run
+ * on the new state; replies that come later are late-reply dead letters)
+ * and the monitors it held are dropped.  A child that stops (normal stop,
  * exit signal, kill) is gone; if its restart type says so, a new actor is
  * started from its spec, with a new ref (the name moves to it).
  */
