@@ -1,9 +1,11 @@
 # A thin wrapper over CMake.  `make demo` and `make test` install what is
 # missing (scripts/install-deps.sh), configure, build and run.
 JOBS ?= $(shell nproc)
+SCALE ?= 1.0
+THREADS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-plain test-asan test-tsan test-long bench clean
+.PHONY: all deps build demo test test-plain test-asan test-tsan test-long bench fuzz clean
 
 all: build
 
@@ -54,8 +56,21 @@ test-long: deps
 	cd build-tsan && ACTO_SOAK_SECONDS=$(SOAK) TSAN_OPTIONS=halt_on_error=1 \
 	  CK_TIMEOUT_MULTIPLIER=10 ctest --output-on-failure -R test_soak
 
+# libFuzzer targets (clang): each runs FUZZ_SECONDS (default 60) on its
+# checked-in corpus; new inputs land in build-fuzz/corpus-<name>/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@command -v clang >/dev/null || { echo "make fuzz needs clang"; exit 1; }
+	@dpkg-query -W -f='$${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "install ok" || \
+	  { [ "$$(id -u)" = 0 ] && apt-get install -y -qq libclang-rt-14-dev >/dev/null; } || true
+	CC=clang cmake -S . -B build-fuzz -DACTO_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+	@for f in build-fuzz/fuzz_*; do n=$${f##*/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+	  echo "== fuzz $$n ($(FUZZ_SECONDS) s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
 bench: build
 	./bench/run.sh $(SCALE) $(THREADS)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

@@ -233,8 +233,10 @@ ACTO_API int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *
 ACTO_API void acto_reply_release(acto_reply_buf *r);
 
 /* Runs on the asking actor when the reply arrives (status 0, reply set) or
- * the deadline passes (status ACTO_ETIMEDOUT, reply NULL) or the target is
- * gone (ACTO_ESTALE / ACTO_ECLOSED, reply NULL).  Exactly one call per ask. */
+ * the deadline passes (status ACTO_ETIMEDOUT, reply NULL) or the target
+ * stopped (ACTO_ECLOSED) or failed (ACTO_EFAILED) before replying (reply
+ * NULL).  Exactly one call per ask that acto_ask_async accepted; a target
+ * already gone is reported by acto_ask_async itself (ACTO_ESTALE). */
 typedef void (*acto_reply_fn)(acto_ctx *ctx, void *state, int status, const acto_msg *reply,
                               void *user);
 
@@ -400,7 +402,8 @@ typedef struct acto_stats {
   uint64_t actors_stopped;
   uint64_t actors_failed;
   uint64_t messages_handled;
-  uint64_t parks;      /* actor senders suspended on a full mailbox */
+  uint64_t parks;      /* times an actor was suspended at the end of its
+                          turn because a send of it was parked */
   uint64_t steals;     /* actors taken from another worker's queue */
   uint64_t worker_sleeps;
 } acto_stats;

@@ -317,8 +317,10 @@ static void run_actor(acto__worker *w, acto__actor *a) {
       accb = 0;
       /* acq_rel: release pairs with acto__send_unpark's fetch_sub. */
       uint32_t old = atomic_fetch_or_explicit(&a->park, ACTO__PARK_SUSPENDED, memory_order_acq_rel);
-      if ((old & ~ACTO__PARK_SUSPENDED) != 0)
+      if ((old & ~ACTO__PARK_SUSPENDED) != 0) {
+        atomic_fetch_add_explicit(&sys->parks, 1, memory_order_relaxed);
         break; /* suspended: a is no longer ours */
+      }
       atomic_fetch_and_explicit(&a->park, ~ACTO__PARK_SUSPENDED, memory_order_relaxed);
       uint64_t units = a->carry;
       a->carry = 0;

@@ -148,10 +148,8 @@ static int send_park_actor(acto_system *sys, acto__actor *t, acto__msg *m, acto_
     acto__dead_letter(sys, m, ACTO_DEAD_STALE);
     return ACTO_ESTALE;
   }
-  if (r == 1) {
-    atomic_fetch_add_explicit(&sys->parks, 1, memory_order_relaxed);
+  if (r == 1)
     return ACTO_PARKED;
-  }
   return 0;
 }
 

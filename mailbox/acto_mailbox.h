@@ -42,7 +42,7 @@ typedef enum acto_dead_reason {
   ACTO_DEAD_CLOSED = 1,      /* target stopped with the message queued */
   ACTO_DEAD_DROP_NEWEST = 2, /* discarded by the drop_newest policy */
   ACTO_DEAD_DROP_OLDEST = 3, /* discarded by the drop_oldest policy */
-  ACTO_DEAD_FULL = 4,        /* a timer or reply found the mailbox full */
+  ACTO_DEAD_FULL = 4,        /* a timer's message found the mailbox full */
   ACTO_DEAD_LATE_REPLY = 5,  /* a reply arrived after its ask's deadline */
   ACTO_DEAD_FAILED = 6,      /* the message whose handler failed */
   ACTO_DEAD__COUNT = 7
