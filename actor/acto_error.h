@@ -39,14 +39,15 @@ extern "C" {
   X(EDEADLK, -17, "the call would block a worker thread")                      \
   X(EIO, -18, "input/output error (see errno)")                               \
   X(EMAXRESTARTS, -19, "restart intensity exceeded: the supervisor gave up")   \
-  X(ECHILD, -20, "a child could not be started")
+  X(ECHILD, -20, "a child could not be started")                              \
+  X(EPROTO, -21, "malformed frame or message from a peer")
 
 typedef enum acto_errno {
   ACTO_OK = 0,
 #define ACTO__ERR_ENUM(name, val, msg) ACTO_##name = (val),
   ACTO_ERRNO_MAP(ACTO__ERR_ENUM)
 #undef ACTO__ERR_ENUM
-  ACTO__ERR_MIN = -21
+  ACTO__ERR_MIN = -22
 } acto_errno;
 
 /* A readable message for any value (unknown values get a generic text).

@@ -22,6 +22,7 @@
  * deadline, or the target closing.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
@@ -86,7 +87,8 @@ static void drain_locked(acto__actor *t) {
     acto__mailbox_push_reserved(&t->mb, m); /* m may be freed from here on */
     if (was_empty)
       acto__sched_schedule(t->sys, t);
-    acto__msg tmp = {0};
+    acto__msg tmp;
+    memset(&tmp, 0, sizeof tmp);
     tmp.parker = p;
     tmp.twaiter = tw;
     deliver_parked(&tmp);

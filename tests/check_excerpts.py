@@ -41,4 +41,12 @@ for md in sys.argv[1:]:
             print(f'{md}:{i+1}: C block without excerpt marker'); bad += 1
         i += 1
     print(f'{md}: {nblocks} excerpt blocks checked')
+# The errors table of ACTORS.md is the X-macro list of acto_error.h.
+errs = re.findall(r'X\((\w+), (-\d+), "([^"]*)"\)', open(os.path.join(root, 'actor/acto_error.h')).read())
+guide = open(os.path.join(root, 'ACTORS.md')).read()
+for name, val, msg in errs:
+    row = f'| `ACTO_{name}` | {val} | {msg} |'
+    if row not in guide:
+        print(f'ACTORS.md: errors table lacks: {row}'); bad += 1
+print(f'ACTORS.md: {len(errs)} error codes checked against the table')
 sys.exit(1 if bad else 0)
