@@ -89,6 +89,9 @@ typedef struct acto__worker {
   _Atomic uint64_t handled;
   _Atomic uint64_t steals;
   _Atomic uint64_t sleeps;
+  /* Turns begun (owner writes, thieves read): a thief takes a lone queued
+   * actor only from a worker stuck in one turn for its whole spin. */
+  _Atomic uint64_t turns;
   char pad[64];
 } acto__worker;
 

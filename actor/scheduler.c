@@ -56,6 +56,8 @@ void acto__sched_schedule(acto_system *sys, acto__actor *a) {
     w->runnext = a;
     if (old) {
       acto__runq_push(&w->q, old);
+      /* A woken thief leaves a lone actor to this worker unless this turn
+       * runs long (runq.c), so locality survives the wake-up. */
       wake_one(sys);
     }
     return;
@@ -82,7 +84,12 @@ static int any_queued(acto_system *sys) {
   return 0;
 }
 
-static acto__actor *find_work(acto__worker *w) {
+#define MAX_SNAPSHOT 64
+
+/* turns_seen: NULL, or each worker's turn counter when the thief began to
+ * spin; a worker whose counter has not moved since is stuck in one long
+ * turn and loses even a lone queued actor. */
+static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
   acto__actor *a = w->runnext;
   if (a && w->sys->det && atomic_load_explicit(&w->q.len, memory_order_relaxed) > 0 &&
       (acto_random(w->sys) & 1)) {
@@ -114,7 +121,10 @@ static acto__actor *find_work(acto__worker *w) {
       acto__worker *v = &sys->workers[(start + k) % n];
       if (v == w)
         continue;
-      a = acto__runq_steal(&v->q, &w->q);
+      unsigned vi = (start + k) % n;
+      int lone_ok = turns_seen && vi < MAX_SNAPSHOT &&
+                    atomic_load_explicit(&v->turns, memory_order_relaxed) == turns_seen[vi];
+      a = acto__runq_steal(&v->q, &w->q, lone_ok);
       if (a) {
         atomic_store_explicit(&w->steals, atomic_load_explicit(&w->steals, memory_order_relaxed) + 1,
                               memory_order_relaxed);
@@ -226,6 +236,8 @@ static uint64_t release_group(acto_system *sys, acto__actor *a, acto_ref self, u
 
 static void run_actor(acto__worker *w, acto__actor *a) {
   acto_system *sys = w->sys;
+  atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   acto_ref self = acto__actor_ref(a);
   acto_ctx ctx = {sys, a, w, NULL, 0, NULL};
   if (a->carry) {
@@ -354,16 +366,20 @@ static void *worker_main(void *arg) {
   acto__tls_worker = w;
   acto__tls_msgcache = sys->msgcaches[w->idx];
   for (;;) {
-    acto__actor *a = find_work(w);
+    acto__actor *a = find_work(w, NULL);
     if (a) {
       run_actor(w, a);
       continue;
     }
+    uint64_t seen[MAX_SNAPSHOT];
+    for (unsigned i = 0; i < sys->nworkers && i < MAX_SNAPSHOT; i++)
+      seen[i] = atomic_load_explicit(&sys->workers[i].turns, memory_order_relaxed);
     atomic_fetch_add_explicit(&sys->spinners, 1, memory_order_seq_cst);
     for (int i = 0; i < SPIN_ROUNDS && !a; i++) {
       for (int k = 0; k < 16; k++)
         acto__cpu_relax();
-      a = find_work(w);
+      /* The last round may take an actor left waiting behind a long turn. */
+      a = find_work(w, i == SPIN_ROUNDS - 1 ? seen : NULL);
     }
     atomic_fetch_sub_explicit(&sys->spinners, 1, memory_order_seq_cst);
     if (a) {
@@ -378,9 +394,13 @@ static void *worker_main(void *arg) {
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     if (!any_queued(sys)) {
       acto__msgcache_flush(acto__tls_msgcache);
+      /* seq_cst: a producer that pushes after this sees the flag and a
+       * woken thief may take the lone actor it left here. */
+      atomic_store_explicit(&w->q.owner_parked, 1, memory_order_seq_cst);
       atomic_store_explicit(&w->sleeps, atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
                             memory_order_relaxed);
       pthread_cond_wait(&sys->park_cv, &sys->park_mtx);
+      atomic_store_explicit(&w->q.owner_parked, 0, memory_order_relaxed);
     }
     atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->park_mtx);
@@ -401,7 +421,7 @@ int64_t acto__sched_det_run(acto_system *sys, int (*done)(void *), void *arg, ui
   for (;;) {
     if (done && done(arg))
       break;
-    acto__actor *a = find_work(w);
+    acto__actor *a = find_work(w, NULL);
     if (a) {
       run_actor(w, a);
       continue;
