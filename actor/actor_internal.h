@@ -214,6 +214,12 @@ int acto__system_validate_ref(acto_ref ref);
 /* system.c: calls the crash hook. */
 void acto__system_report_crash(acto_system *sys, acto__actor *a, int reason, uint32_t msg_type);
 
+/* scheduler.c: runs handle() for a system-lane block m as a message of
+ * `type` with the given payload (borrowed), recording a failure like a
+ * user message's. */
+void acto__deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type, const void *data,
+                   size_t size);
+
 /* link.c and monitor.c */
 int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m);    /* 1 if handled */
 int acto__monitor_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m); /* 1 if handled */

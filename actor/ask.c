@@ -233,16 +233,25 @@ void acto__ask_request_failed(acto_system *sys, acto__msg *m, int status) {
   route_reply(sys, m, status, NULL);
 }
 
+/* The unanswered request the running actor is handling, or why not. */
+static int current_request(acto_ctx *ctx, acto__msg **req) {
+  if (acto__tls_ctx != ctx)
+    return ACTO_EWRONGTHREAD;
+  *req = ctx->cur;
+  if (!*req || !((*req)->flags & ACTO__MF_REQUEST))
+    return ACTO_ENOTREQUEST;
+  if ((*req)->flags & ACTO__MF_REPLIED)
+    return ACTO_EALREADY;
+  return 0;
+}
+
 int acto_reply(acto_ctx *ctx, uint32_t type, const void *data, size_t size) {
   if (!ctx || !valid_payload(type, data, size))
     return ACTO_EINVAL;
-  if (acto__tls_ctx != ctx)
-    return ACTO_EWRONGTHREAD;
-  acto__msg *req = ctx->cur;
-  if (!req || !(req->flags & ACTO__MF_REQUEST))
-    return ACTO_ENOTREQUEST;
-  if (req->flags & ACTO__MF_REPLIED)
-    return ACTO_EALREADY;
+  acto__msg *req;
+  int r = current_request(ctx, &req);
+  if (r)
+    return r;
   acto__msg *rm = acto__msg_new(type, data, size, NULL);
   if (!rm)
     return ACTO_ENOMEM;
@@ -255,13 +264,10 @@ int acto_reply(acto_ctx *ctx, uint32_t type, const void *data, size_t size) {
 int acto_reply_later(acto_ctx *ctx, acto_reply_token *tok) {
   if (!ctx || !tok)
     return ACTO_EINVAL;
-  if (acto__tls_ctx != ctx)
-    return ACTO_EWRONGTHREAD;
-  acto__msg *req = ctx->cur;
-  if (!req || !(req->flags & ACTO__MF_REQUEST))
-    return ACTO_ENOTREQUEST;
-  if (req->flags & ACTO__MF_REPLIED)
-    return ACTO_EALREADY;
+  acto__msg *req;
+  int r = current_request(ctx, &req);
+  if (r)
+    return r;
   req->flags |= ACTO__MF_REPLIED;
   tok->ask_id = req->req_id;
   tok->asker = req->pub.sender;

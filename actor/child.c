@@ -104,18 +104,9 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     }
     return 1;
   }
-  case ACTO__KIND_NOTIFY: {
-    ctx->cur = m;
-    ctx->cur_type = m->pub.type;
-    int r = a->b->handle(ctx, a->state, &m->pub);
-    ctx->cur = NULL;
-    if (r < 0) {
-      a->failed = 1;
-      a->stop_reason = r;
-      a->fail_type = m->pub.type;
-    }
+  case ACTO__KIND_NOTIFY:
+    acto__deliver(ctx, a, m, m->pub.type, m->pub.data, m->pub.size);
     return 1;
-  }
   default:
     return 0;
   }

@@ -133,25 +133,23 @@ int acto_trap_exit(acto_ctx *ctx, int on) {
   return 0;
 }
 
-int acto_exit(acto_system *sys, acto_ref target, int reason) {
+/* An exit signal from the calling actor (or from nobody: a plain thread). */
+static int exit_signal(acto_system *sys, acto_ref target, uint16_t flags, int reason) {
   if (!sys)
     return ACTO_EINVAL;
   if (acto__system_validate_ref(target) != 0)
     return ACTO_ESTALE;
   acto_ctx *ctx = acto__tls_ctx;
   acto_ref from = (ctx && ctx->sys == sys && ctx->self) ? acto__actor_ref(ctx->self) : ACTO_REF_NONE;
-  return acto__signal(sys, target, ACTO__KIND_EXIT, 0, from, reason, 0);
+  return acto__signal(sys, target, ACTO__KIND_EXIT, flags, from, reason, 0);
+}
+
+int acto_exit(acto_system *sys, acto_ref target, int reason) {
+  return exit_signal(sys, target, 0, reason);
 }
 
 int acto_kill(acto_system *sys, acto_ref target) {
-  if (!sys)
-    return ACTO_EINVAL;
-  if (acto__system_validate_ref(target) != 0)
-    return ACTO_ESTALE;
-  acto_ctx *ctx = acto__tls_ctx;
-  acto_ref from = (ctx && ctx->sys == sys && ctx->self) ? acto__actor_ref(ctx->self) : ACTO_REF_NONE;
-  return acto__signal(sys, target, ACTO__KIND_EXIT, ACTO__MF_UNTRAPPABLE, from, ACTO_REASON_KILLED,
-                      0);
+  return exit_signal(sys, target, ACTO__MF_UNTRAPPABLE, ACTO_REASON_KILLED);
 }
 
 int acto_exit_self(acto_ctx *ctx, int reason) {
@@ -167,25 +165,6 @@ int acto_exit_self(acto_ctx *ctx, int reason) {
     a->stop_requested = 1;
   }
   return 0;
-}
-
-/* Delivers a system-lane event to handle() as a message of `type`. */
-static void deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type, const void *data,
-                    size_t size) {
-  acto_msg view = m->pub;
-  view.type = type;
-  view.data = data;
-  view.size = size;
-  view.ask_id = 0;
-  ctx->cur = m;
-  ctx->cur_type = type;
-  int r = a->b->handle(ctx, a->state, &view);
-  ctx->cur = NULL;
-  if (r < 0) {
-    a->failed = 1;
-    a->stop_reason = r;
-    a->fail_type = type;
-  }
 }
 
 int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
@@ -212,7 +191,7 @@ int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       a->stop_reason = ACTO_REASON_KILLED;
     } else if (a->trap_exit) {
       acto_exit_signal es = {from, reason};
-      deliver(ctx, a, m, ACTO_MSG_EXIT, &es, sizeof es);
+      acto__deliver(ctx, a, m, ACTO_MSG_EXIT, &es, sizeof es);
     } else if (reason != ACTO_REASON_NORMAL) {
       a->stop_requested = 1;
       a->stop_reason = reason;

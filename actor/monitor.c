@@ -105,20 +105,7 @@ int acto__monitor_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     if (!e || !mons_take(e->mons, &e->nmons, m->req_id, NULL))
       return 1; /* demonitored */
     acto_down d = {m->pub.sender, m->req_id, m->status};
-    acto_msg view = m->pub;
-    view.type = ACTO_MSG_DOWN;
-    view.data = &d;
-    view.size = sizeof d;
-    view.ask_id = 0;
-    ctx->cur = m;
-    ctx->cur_type = ACTO_MSG_DOWN;
-    int r = a->b->handle(ctx, a->state, &view);
-    ctx->cur = NULL;
-    if (r < 0) {
-      a->failed = 1;
-      a->stop_reason = r;
-      a->fail_type = ACTO_MSG_DOWN;
-    }
+    acto__deliver(ctx, a, m, ACTO_MSG_DOWN, &d, sizeof d);
     return 1;
   }
   default:

@@ -135,6 +135,24 @@ static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
   return NULL;
 }
 
+void acto__deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type, const void *data,
+                   size_t size) {
+  acto_msg view = m->pub;
+  view.type = type;
+  view.data = data;
+  view.size = size;
+  view.ask_id = 0;
+  ctx->cur = m;
+  ctx->cur_type = type;
+  int r = a->b->handle(ctx, a->state, &view);
+  ctx->cur = NULL;
+  if (r < 0 && !a->failed) {
+    a->failed = 1;
+    a->stop_reason = r;
+    a->fail_type = type;
+  }
+}
+
 /* Handles one message (and frees it).  Returns nothing: the outcome is in
  * the actor's stop/failed flags. */
 static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
