@@ -82,7 +82,9 @@ typedef struct acto__worker {
   unsigned idx;
   acto__runq q;
   /* Owner only. */
-  acto__actor *runnext;
+  /* Owner writes (exchange); a thief may take it (CAS) only from a worker
+   * stuck in one long turn (scheduler.c). */
+  _Atomic(acto__actor *) runnext;
   unsigned runnext_streak;
   uint64_t rng;
   /* Written by the owner, read by acto_get_stats (relaxed). */
@@ -189,9 +191,6 @@ uint64_t acto__now_ns(acto_system *sys);
  * vdeadline_ns (UINT64_MAX: any timer).  Returns messages handled. */
 int64_t acto__sched_det_run(acto_system *sys, int (*done)(void *), void *arg, uint64_t vdeadline_ns);
 void acto__sched_schedule(acto_system *sys, acto__actor *a);
-/* Like schedule, but into a run queue where an idle worker can take it
- * (never the run-next slot): for resumed producers. */
-void acto__sched_schedule_shared(acto_system *sys, acto__actor *a);
 int acto__sched_start(acto_system *sys);
 void acto__sched_stop(acto_system *sys);
 

@@ -3,7 +3,10 @@
  *
  * DESIGN
  * Where work comes from.  A worker takes, in order: its run-next slot, its
- * own run queue, then steals half of another worker's queue.  An actor made
+ * own run queue, then steals half of another worker's queue (a lone actor,
+ * and the run-next slot itself, only from a worker that stayed inside one
+ * turn for the thief's whole spin, so locality wins unless a long handler
+ * would make them wait).  An actor made
  * runnable by a send from inside a turn goes into the sending worker's
  * run-next slot (the previous occupant moves to the queue tail), so a pair
  * of actors talking to each other stays on one core and never pays for a
@@ -25,8 +28,9 @@
  * once more and only then waits on park_cv.  A producer that pushed into a
  * queue wakes one sleeper when nobody spins.  sleepers, spinners and the
  * queues' len are seq_cst, so either the producer sees the sleeper or the
- * sleeper's last look sees the work: no lost wake-up, no timed polling, so
- * an idle system uses no CPU.
+ * sleeper's last look sees the work: no lost wake-up.  A sleeper also
+ * wakes every PARK_MS (50 ms) to take an actor left behind a worker stuck
+ * in one long turn (find_work); otherwise an idle system does nothing.
  *
  * Deterministic mode.  No threads: acto__sched_det_run drives worker 0
  * on the calling thread, and when no actor can run it moves the virtual
@@ -36,9 +40,11 @@
 #include <stdlib.h>
 
 #include "actor/actor_internal.h"
+#include "actor/clock.h"
 
 #define RUNNEXT_STREAK_MAX 16
 #define SPIN_ROUNDS 64
+#define PARK_MS 50
 
 static void wake_one(acto_system *sys) {
   if (atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) > 0 &&
@@ -52,8 +58,9 @@ static void wake_one(acto_system *sys) {
 void acto__sched_schedule(acto_system *sys, acto__actor *a) {
   acto__worker *w = acto__tls_worker;
   if (w && w->sys == sys) {
-    acto__actor *old = w->runnext;
-    w->runnext = a;
+    /* acq_rel: publishes a to a thief that may take the slot (find_work),
+     * and acquires the displaced actor. */
+    acto__actor *old = atomic_exchange_explicit(&w->runnext, a, memory_order_acq_rel);
     if (old) {
       acto__runq_push(&w->q, old);
       /* A woken thief leaves a lone actor to this worker unless this turn
@@ -65,16 +72,6 @@ void acto__sched_schedule(acto_system *sys, acto__actor *a) {
   unsigned i = atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) % sys->nworkers;
   acto__runq_push(&sys->workers[i].q, a);
   wake_one(sys);
-}
-
-void acto__sched_schedule_shared(acto_system *sys, acto__actor *a) {
-  acto__worker *w = acto__tls_worker;
-  if (w && w->sys == sys) {
-    acto__runq_push(&w->q, a);
-    wake_one(sys);
-    return;
-  }
-  acto__sched_schedule(sys, a);
 }
 
 static int any_queued(acto_system *sys) {
@@ -89,8 +86,19 @@ static int any_queued(acto_system *sys) {
 /* turns_seen: NULL, or each worker's turn counter when the thief began to
  * spin; a worker whose counter has not moved since is stuck in one long
  * turn and loses even a lone queued actor. */
+/* Takes w's run-next actor (the owner, or a thief): NULL if it is empty
+ * or another party took it first. */
+static acto__actor *take_runnext(acto__worker *w) {
+  acto__actor *a = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+  /* acq_rel: pairs with the exchange in acto__sched_schedule. */
+  while (a && !atomic_compare_exchange_weak_explicit(&w->runnext, &a, NULL, memory_order_acq_rel,
+                                                     memory_order_relaxed))
+    ;
+  return a;
+}
+
 static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
-  acto__actor *a = w->runnext;
+  acto__actor *a = atomic_load_explicit(&w->runnext, memory_order_relaxed);
   if (a && w->sys->det && atomic_load_explicit(&w->q.len, memory_order_relaxed) > 0 &&
       (acto_random(w->sys) & 1)) {
     /* Deterministic mode: the choice between run-next and the queue is
@@ -99,19 +107,19 @@ static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
   }
   if (a && (w->runnext_streak < RUNNEXT_STREAK_MAX ||
             atomic_load_explicit(&w->q.len, memory_order_relaxed) == 0)) {
-    w->runnext = NULL;
-    w->runnext_streak++;
-    return a;
+    a = take_runnext(w);
+    if (a) {
+      w->runnext_streak++;
+      return a;
+    }
   }
   w->runnext_streak = 0;
   a = acto__runq_pop(&w->q);
   if (a)
     return a;
-  if (w->runnext) {
-    a = w->runnext;
-    w->runnext = NULL;
+  a = take_runnext(w);
+  if (a)
     return a;
-  }
   acto_system *sys = w->sys;
   unsigned n = sys->nworkers;
   if (n > 1) {
@@ -125,6 +133,10 @@ static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
       int lone_ok = turns_seen && vi < MAX_SNAPSHOT &&
                     atomic_load_explicit(&v->turns, memory_order_relaxed) == turns_seen[vi];
       a = acto__runq_steal(&v->q, &w->q, lone_ok);
+      /* A worker stuck in one long turn cannot run its run-next actor
+       * either: take that one too rather than let it wait. */
+      if (!a && lone_ok)
+        a = take_runnext(v);
       if (a) {
         atomic_store_explicit(&w->steals, atomic_load_explicit(&w->steals, memory_order_relaxed) + 1,
                               memory_order_relaxed);
@@ -417,7 +429,13 @@ static void *worker_main(void *arg) {
       atomic_store_explicit(&w->q.owner_parked, 1, memory_order_seq_cst);
       atomic_store_explicit(&w->sleeps, atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
                             memory_order_relaxed);
-      pthread_cond_wait(&sys->park_cv, &sys->park_mtx);
+      /* At most PARK_MS at a time: a worker stuck in one long turn wakes
+       * nobody, and its run-next actor would wait for the whole turn; a
+       * sleeper that looks now and then bounds that wait (~20 wake-ups a
+       * second per idle worker: no measurable CPU). */
+      struct timespec ts;
+      acto__clock_deadline(&ts, PARK_MS);
+      pthread_cond_timedwait(&sys->park_cv, &sys->park_mtx, &ts);
       atomic_store_explicit(&w->q.owner_parked, 0, memory_order_relaxed);
     }
     atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);

@@ -141,7 +141,7 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
   memset(sys->workers, 0, sizeof(acto__worker) * c.threads);
   if (pthread_mutex_init(&sys->park_mtx, NULL) != 0)
     goto fail_workers;
-  if (pthread_cond_init(&sys->park_cv, NULL) != 0)
+  if (acto__clock_cond_init(&sys->park_cv) != 0) /* CLOCK_MONOTONIC waits */
     goto fail_park_mtx;
   if (pthread_mutex_init(&sys->life_mtx, NULL) != 0)
     goto fail_park_cv;

@@ -154,6 +154,56 @@ START_TEST(scheduler_idle_worker_steals_from_a_busy_one) {
 }
 END_TEST
 
+/* ---- an actor woken into run-next is not stuck behind a long handler ---- */
+
+static _Atomic int g_woken_ran;
+
+static int woken_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)ctx;
+  (void)state;
+  (void)m;
+  atomic_store(&g_woken_ran, 1);
+  return 0;
+}
+static const acto_behaviour woken_b = {"woken", 0, NULL, woken_handle, NULL};
+
+static int waker_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)state;
+  acto_ref target;
+  memcpy(&target, m->data, sizeof target);
+  /* The send wakes `target` into this worker's run-next slot; then this
+   * handler blocks its worker until target has run (at most 10 s). */
+  if (acto_send(acto_ctx_system(ctx), target, T_POKE, NULL, 0) != 0)
+    return -1;
+  for (int i = 0; i < 10000 && !atomic_load(&g_woken_ran); i++) {
+    struct timespec ms = {0, 1000 * 1000};
+    nanosleep(&ms, NULL);
+  }
+  signal_main();
+  return 0;
+}
+static const acto_behaviour waker_b = {"waker", 0, NULL, waker_handle, NULL};
+
+START_TEST(scheduler_actor_woken_behind_a_long_handler_runs_on_another_worker) {
+  acto_system *sys;
+  acto_config cfg = {.threads = 2};
+  ck_assert_int_eq(acto_system_create(&cfg, &sys), 0);
+  acto_ref waker, woken;
+  ck_assert_int_eq(acto_spawn(sys, &waker_b, NULL, NULL, &waker), 0);
+  ck_assert_int_eq(acto_spawn(sys, &woken_b, NULL, NULL, &woken), 0);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ck_assert_int_eq(acto_send(sys, waker, T_SPAWN_BUSY, &woken, sizeof woken), 0);
+  ck_assert_int_eq(wait_signals(1, 30), 1);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  /* The other worker took it from the blocked worker's run-next slot. */
+  ck_assert_int_eq(atomic_load(&g_woken_ran), 1);
+  long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  ck_assert_msg(ms < 5000, "the woken actor waited %ld ms behind the blocked handler", ms);
+  ck_assert_int_eq(acto_system_shutdown(sys), 0);
+}
+END_TEST
+
 /* ---- batch size 1, capacity 1: the stress configuration still delivers --- */
 
 typedef struct counter {
@@ -233,6 +283,7 @@ END_TEST
 
 static void reset(void) {
   signalled = 0;
+  atomic_store(&g_woken_ran, 0);
   atomic_store(&balls, 0);
 }
 
@@ -243,6 +294,7 @@ static Suite *scheduler_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, scheduler_talking_pair_does_not_starve_others_on_one_worker);
   tcase_add_test(tc, scheduler_idle_worker_steals_from_a_busy_one);
+  tcase_add_test(tc, scheduler_actor_woken_behind_a_long_handler_runs_on_another_worker);
   tcase_add_test(tc, scheduler_batch_one_capacity_one_keeps_order_from_a_thread);
   tcase_add_test(tc, scheduler_hundred_thousand_actors_each_handle_one_message);
   suite_add_tcase(s, tc);
