@@ -27,7 +27,7 @@ _Thread_local acto__worker *acto__tls_worker;
 _Thread_local acto_ctx *acto__tls_ctx;
 
 acto__actor *acto__actor_acquire(acto_system *sys, acto_ref ref) {
-  if (ref.node != 0 || ref.id == 0)
+  if (ref.id == 0 || !acto__ref_local(sys, ref))
     return NULL;
   acto__actor *a = acto__table_get(&sys->table, ref.id);
   if (!a)
@@ -212,7 +212,7 @@ static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg
   pthread_mutex_unlock(&sys->life_mtx);
   /* release: publishes every field above to acquiring senders. */
   atomic_store_explicit(&a->rc, 1, memory_order_release);
-  acto_ref ref = {id, 0};
+  acto_ref ref = {id, atomic_load_explicit(&sys->node_id, memory_order_relaxed)};
 
   int rc = 0;
   if (parent) {

@@ -162,11 +162,28 @@ struct acto_system {
   acto_crash_fn crash_fn;
   void *crash_user;
   _Atomic uint64_t next_monitor_id;
+
+  /* Distribution (transport/node.c): this node's id, 0 until
+   * acto_node_start (which refuses once an actor was spawned, so every ref
+   * handed out carries one value), and the node itself. */
+  _Atomic uint64_t node_id;
+  _Atomic(struct acto__node *) node;
 };
 
 /* The worker and context of the calling thread (NULL on plain threads). */
 extern _Thread_local acto__worker *acto__tls_worker;
 extern _Thread_local acto_ctx *acto__tls_ctx;
+
+/* A waiter for a message parked on a full mailbox that has no actor to
+ * resume: a plain thread (condvar) or a node connection (notify, called
+ * on the thread that resolved the message, after state is set). */
+typedef struct acto__twaiter {
+  pthread_mutex_t mtx;
+  pthread_cond_t cv;
+  int state; /* 0 waiting, 1 delivered, 2 target closed */
+  void (*notify)(struct acto__twaiter *tw, int state);
+  void *arg;
+} acto__twaiter;
 
 /* ---- functions shared between actor/ files ------------------------------ */
 
@@ -179,8 +196,14 @@ static inline acto__actor_ext *acto__actor_ext_peek(acto__actor *a) {
   /* acquire: pairs with the CAS that installed it. */
   return atomic_load_explicit(&a->ext, memory_order_acquire);
 }
-/* The ref of an actor (node 0). */
-static inline acto_ref acto__actor_ref(const acto__actor *a) { return (acto_ref){a->id, 0}; }
+/* The ref of an actor: node is this node's id (0 without a node). */
+static inline acto_ref acto__actor_ref(const acto__actor *a) {
+  return (acto_ref){a->id, atomic_load_explicit(&a->sys->node_id, memory_order_relaxed)};
+}
+/* 1 if the ref names an actor of this process (node 0 or this node). */
+static inline int acto__ref_local(acto_system *sys, acto_ref r) {
+  return r.node == 0 || r.node == atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+}
 
 /* system.c: the system's clock (virtual in deterministic mode). */
 uint64_t acto__now_ns(acto_system *sys);
@@ -204,11 +227,25 @@ void acto__dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why);
 /* Resolves a parked send: the actor's park word drops by one and the
  * actor is rescheduled if this was its last parked send. */
 void acto__send_unpark(acto__actor *parker);
+/* The transport delivers message m (from another node) to local `to`
+ * without ever blocking: 0 when queued or disposed of (a dead letter,
+ * requests answered), 1 when parked on a full block-policy mailbox: tw
+ * (notify set) is called once it is delivered or the target closed, and
+ * until then *held keeps a reference to the target for
+ * acto__send_node_cancel. */
+int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twaiter *tw,
+                         acto__actor **held);
+/* Takes a parked message back (its connection closes): 1 if it was still
+ * parked (then freed as a dead letter), 0 if its verdict is on the way.
+ * Releases *held in both cases. */
+int acto__send_node_cancel(acto_system *sys, acto__actor *held, acto__msg *m);
 
 /* system.c */
 void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_t size,
                              acto_dead_reason why);
-int acto__system_validate_ref(acto_ref ref);
+/* 0 if ref can be addressed: a local id, or a remote one while a node
+ * runs; ACTO_ESTALE otherwise. */
+int acto__system_validate_ref(acto_system *sys, acto_ref ref);
 
 /* system.c: calls the crash hook. */
 void acto__system_report_crash(acto_system *sys, acto__actor *a, int reason, uint32_t msg_type);
@@ -229,7 +266,7 @@ void acto__link_answer_late(acto_system *sys, acto__msg *m, acto_ref self, int r
 int acto__link_add(acto__actor *a, acto_ref other); /* owner thread */
 /* Drops every monitor the actor holds (a restart in place). */
 void acto__monitor_drop_held(acto__actor *a);
-/* Sends a system-lane signal of `kind` to `to` (node-aware later). */
+/* Sends a system-lane signal of `kind` to `to`, local or remote. */
 int acto__signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
                  int32_t status, uint64_t id);
 void acto__ext_free(acto__actor_ext *ext);

@@ -24,6 +24,7 @@
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
+#include "transport/node.h"
 
 struct acto__future {
   uint64_t id;
@@ -91,7 +92,10 @@ static int future_done(void *arg) {
 }
 
 static int valid_payload(uint32_t type, const void *data, size_t size) {
-  return type < ACTO_MSG_RESERVED && size <= ACTO_MSG_MAX_SIZE && (size == 0 || data);
+  /* ACTO_MSG_NODE_LOOKUP: the one reserved request a user may send (to a
+   * node service, acto_node.h). */
+  return (type < ACTO_MSG_RESERVED || type == 0xF0000010u) && size <= ACTO_MSG_MAX_SIZE &&
+         (size == 0 || data);
 }
 
 int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
@@ -100,7 +104,7 @@ int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data, siz
     return ACTO_EINVAL;
   if (acto__tls_worker && acto__tls_worker->sys == sys)
     return ACTO_EDEADLK;
-  if (acto__system_validate_ref(to) != 0)
+  if (acto__system_validate_ref(sys, to) != 0)
     return ACTO_ESTALE;
   out->type = 0;
   out->size = 0;
@@ -161,6 +165,8 @@ int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data, siz
       if (future_take(&sys->futures, f.id)) {
         f.status = ACTO_ETIMEDOUT;
         f.reply = NULL;
+        if (!acto__ref_local(sys, to))
+          acto__node_ask_forget(sys, to.node, f.id);
       } else {
         future_wait_done(&f);
       }
@@ -196,6 +202,24 @@ void acto_reply_release(acto_reply_buf *r) {
 
 /* Routes a reply (or a failure status with reply == NULL) for request m. */
 static void route_reply(acto_system *sys, acto__msg *req, int status, acto__msg *reply) {
+  if (!acto__ref_local(sys, req->pub.sender)) {
+    /* The asker is on another node (a plain thread there when FUTURE):
+     * the reply travels back as a REPLY block through the transport. */
+    if (!reply && !(reply = acto__msg_new(0, NULL, 0, NULL)))
+      return;
+    reply->kind = ACTO__KIND_REPLY;
+    reply->status = status;
+    reply->req_id = req->req_id;
+    reply->flags = (uint16_t)(req->flags & ACTO__MF_FUTURE);
+    if (acto__send_system(sys, req->pub.sender, reply) != 0) {
+      reply->target_id = req->pub.sender.id;
+      if (status == 0)
+        acto__dead_letter(sys, reply, ACTO_DEAD_NOCONNECTION);
+      else
+        acto__msg_free(reply);
+    }
+    return;
+  }
   if (req->flags & ACTO__MF_FUTURE) {
     acto__future *f = future_take(&sys->futures, req->req_id);
     if (f) {
@@ -318,7 +342,7 @@ int acto_ask_async(acto_ctx *ctx, acto_ref to, uint32_t type, const void *data, 
     return ACTO_EWRONGTHREAD;
   acto_system *sys = ctx->sys;
   acto__actor *a = ctx->self;
-  if (acto__system_validate_ref(to) != 0)
+  if (acto__system_validate_ref(sys, to) != 0)
     return ACTO_ESTALE;
   acto__actor_ext *ext = acto__actor_ext_get(a);
   if (!ext)
@@ -429,4 +453,17 @@ void acto__ask_table_free(acto_system *sys, acto__actor *a) {
   free(t->e);
   free(t);
   ext->asks = NULL;
+}
+
+int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, acto__msg *reply) {
+  acto__future *f = future_take(&sys->futures, id);
+  if (f) {
+    future_complete(f, status, reply);
+    return 0;
+  }
+  if (reply) {
+    reply->target_id = 0;
+    acto__dead_letter(sys, reply, ACTO_DEAD_LATE_REPLY);
+  }
+  return ACTO_ENOENT;
 }

@@ -26,6 +26,10 @@ void acto__futures_destroy(acto__futures *f);
 void acto__ask_request_failed(acto_system *sys, struct acto__msg *m, int status);
 /* Consumer side: a REPLY or ASK_TIMEOUT block arrived for actor a. */
 void acto__ask_dispatch(acto_ctx *ctx, struct acto__actor *a, struct acto__msg *m);
+/* The transport: completes a plain thread's ask `id` with status and reply
+ * (consumed; NULL for a failure).  ACTO_ENOENT when no one waits any more
+ * (a reply is then counted as late). */
+int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, struct acto__msg *reply);
 /* The actor is stopping: forget its pending asks. */
 void acto__ask_table_free(acto_system *sys, struct acto__actor *a);
 

@@ -105,10 +105,12 @@ int acto_link(acto_ctx *ctx, acto_ref other) {
   if ((r = acto__link_add(a, other)) != 0)
     return r;
   r = acto__signal(ctx->sys, other, ACTO__KIND_LINK, 0, self, 0, 0);
-  if (r == ACTO_ESTALE) {
-    /* Gone already: the link fires at once, as an exit signal to self. */
+  if (r == ACTO_ESTALE || r == ACTO_ENOTCONN) {
+    /* Gone already (or its node is): the link fires at once, as an exit
+     * signal to self. */
     link_remove(a, other);
-    return acto__signal(ctx->sys, self, ACTO__KIND_EXIT, 0, other, ACTO_REASON_NOPROC, 0);
+    return acto__signal(ctx->sys, self, ACTO__KIND_EXIT, 0, other,
+                        r == ACTO_ESTALE ? ACTO_REASON_NOPROC : ACTO_REASON_NOCONNECTION, 0);
   }
   if (r != 0)
     link_remove(a, other);
@@ -122,7 +124,7 @@ int acto_unlink(acto_ctx *ctx, acto_ref other) {
   if (!link_remove(ctx->self, other))
     return 0;
   r = acto__signal(ctx->sys, other, ACTO__KIND_UNLINK, 0, acto__actor_ref(ctx->self), 0, 0);
-  return r == ACTO_ESTALE ? 0 : r;
+  return r == ACTO_ESTALE || r == ACTO_ENOTCONN ? 0 : r;
 }
 
 int acto_trap_exit(acto_ctx *ctx, int on) {
@@ -137,7 +139,7 @@ int acto_trap_exit(acto_ctx *ctx, int on) {
 static int exit_signal(acto_system *sys, acto_ref target, uint16_t flags, int reason) {
   if (!sys)
     return ACTO_EINVAL;
-  if (acto__system_validate_ref(target) != 0)
+  if (acto__system_validate_ref(sys, target) != 0)
     return ACTO_ESTALE;
   acto_ctx *ctx = acto__tls_ctx;
   acto_ref from = (ctx && ctx->sys == sys && ctx->self) ? acto__actor_ref(ctx->self) : ACTO_REF_NONE;

@@ -56,12 +56,13 @@ int acto_monitor(acto_ctx *ctx, acto_ref target, uint64_t *monitor_out) {
   if (r)
     return r;
   acto_ref self = acto__actor_ref(a);
-  r = acto__system_validate_ref(target) != 0
+  r = acto__system_validate_ref(ctx->sys, target) != 0
           ? ACTO_ESTALE
           : acto__signal(ctx->sys, target, ACTO__KIND_MONITOR, 0, self, 0, id);
-  if (r == ACTO_ESTALE)
-    /* Gone already: its DOWN is due at once. */
-    r = acto__signal(ctx->sys, self, ACTO__KIND_DOWN, 0, target, ACTO_REASON_NOPROC, id);
+  if (r == ACTO_ESTALE || r == ACTO_ENOTCONN)
+    /* Gone already (or its node is): its DOWN is due at once. */
+    r = acto__signal(ctx->sys, self, ACTO__KIND_DOWN, 0, target,
+                     r == ACTO_ESTALE ? ACTO_REASON_NOPROC : ACTO_REASON_NOCONNECTION, id);
   if (r != 0) {
     mons_take(e->mons, &e->nmons, id, NULL);
     return r;

@@ -114,8 +114,10 @@ int acto_register(acto_system *sys, const char *name, acto_ref ref) {
   size_t len;
   if (!sys || !valid_name(name, &len))
     return ACTO_EINVAL;
-  if (acto__system_validate_ref(ref) != 0)
+  if (acto__system_validate_ref(sys, ref) != 0)
     return ACTO_ESTALE;
+  if (!acto__ref_local(sys, ref))
+    return ACTO_EINVAL; /* names are registered on the actor's own node */
   acto__registry *r = &sys->registry;
   acto__actor *a = acto__actor_acquire(sys, ref);
   if (!a)

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 
 #include "actor/actor_internal.h"
+#include "transport/node.h"
 #include "actor/clock.h"
 
 #define RUNNEXT_STREAK_MAX 16
@@ -173,6 +174,10 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   case ACTO__KIND_USER: {
     if ((m->flags & ACTO__MF_TIMER) && !acto__timer_msg_live(m->timer)) {
       acto__msg_free(m);
+      return;
+    }
+    if ((m->flags & ACTO__MF_REMOTE) && acto__node_msg_orphaned(m)) {
+      acto__dead_letter(sys, m, ACTO_DEAD_NOCONNECTION);
       return;
     }
     ctx->cur = m;

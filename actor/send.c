@@ -26,12 +26,8 @@
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
+#include "transport/node.h"
 
-typedef struct acto__twaiter {
-  pthread_mutex_t mtx;
-  pthread_cond_t cv;
-  int state; /* 0 waiting, 1 delivered, 2 target closed */
-} acto__twaiter;
 
 void acto__dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why) {
   acto_ref to = {m->target_id, 0};
@@ -56,6 +52,18 @@ void acto__send_unpark(acto__actor *p) {
   }
 }
 
+static void twaiter_resolve(acto__twaiter *tw, int state) {
+  if (tw->notify) {
+    tw->state = state;
+    tw->notify(tw, state);
+    return;
+  }
+  pthread_mutex_lock(&tw->mtx);
+  tw->state = state;
+  pthread_cond_signal(&tw->cv);
+  pthread_mutex_unlock(&tw->mtx);
+}
+
 static void deliver_parked(acto__msg *m) {
   acto__actor *p = m->parker;
   acto__twaiter *tw = m->twaiter;
@@ -63,12 +71,8 @@ static void deliver_parked(acto__msg *m) {
   m->twaiter = NULL;
   if (p)
     acto__send_unpark(p);
-  else if (tw) {
-    pthread_mutex_lock(&tw->mtx);
-    tw->state = 1;
-    pthread_cond_signal(&tw->cv);
-    pthread_mutex_unlock(&tw->mtx);
-  }
+  else if (tw)
+    twaiter_resolve(tw, 1);
 }
 
 /* Moves parked messages into the mailbox while there is room.  Caller
@@ -113,12 +117,8 @@ void acto__send_close_parked(acto__actor *t) {
     acto__dead_letter(t->sys, m, ACTO_DEAD_CLOSED);
     if (p)
       acto__send_unpark(p);
-    else if (tw) {
-      pthread_mutex_lock(&tw->mtx);
-      tw->state = 2;
-      pthread_cond_signal(&tw->cv);
-      pthread_mutex_unlock(&tw->mtx);
-    }
+    else if (tw)
+      twaiter_resolve(tw, 2);
   }
   acto__spin_unlock(&t->mb.park_lock);
 }
@@ -169,6 +169,7 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
     return ACTO_ETIMEDOUT;
   }
   acto__twaiter tw;
+  memset(&tw, 0, sizeof tw);
   pthread_mutex_init(&tw.mtx, NULL);
   acto__clock_cond_init(&tw.cv);
   tw.state = 0;
@@ -236,7 +237,7 @@ static acto__actor *target_get(acto_system *sys, acto_ref to, acto_ctx *ctx, int
   *own = 0;
   if (ctx) {
     acto__actor *h = ctx->held;
-    if (h && h->id == to.id && to.node == 0) {
+    if (h && h->id == to.id && acto__ref_local(sys, to)) {
       if (!atomic_load_explicit(&h->mb.closed, memory_order_acquire))
         return h;
       ctx->held = NULL;
@@ -260,6 +261,8 @@ static acto__actor *target_get(acto_system *sys, acto_ref to, acto_ctx *ctx, int
 int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
                    int64_t deadline_ms, int from_timer) {
   m->target_id = to.id;
+  if (!acto__ref_local(sys, to))
+    return acto__node_send_user(sys, to, m, fail_fast, deadline_ms);
   acto_ctx *ctx = acto__tls_ctx;
   if (ctx && ctx->sys != sys)
     ctx = NULL;
@@ -334,6 +337,12 @@ int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
 }
 
 int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m) {
+  if (!acto__ref_local(sys, to))
+    /* id 0 on another node: a plain thread there, only as an ask's
+     * reply target. */
+    return to.id == 0 && !(m->kind == ACTO__KIND_REPLY && (m->flags & ACTO__MF_FUTURE))
+               ? ACTO_ESTALE
+               : acto__node_send_system(sys, to, m);
   acto__actor *t = acto__actor_acquire(sys, to);
   if (!t)
     return ACTO_ESTALE;
@@ -344,13 +353,82 @@ int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m) {
   return 0;
 }
 
+int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twaiter *tw,
+                         acto__actor **held) {
+  m->target_id = to.id;
+  *held = NULL;
+  acto__actor *t = acto__actor_acquire(sys, to);
+  if (!t) {
+    acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+    return 0;
+  }
+  int parked = 0;
+  int was_empty = 0;
+  if (m->pub.size > t->mb.max_bytes) {
+    acto__dead_letter(sys, m, ACTO_DEAD_FULL);
+  } else if (acto__mailbox_reserve(&t->mb, m->pub.size, t->mb.policy != ACTO_OVERFLOW_BLOCK,
+                                   &was_empty) == ACTO__MB_OK) {
+    acto__mailbox_push_reserved(&t->mb, m);
+    if (was_empty)
+      acto__sched_schedule(sys, t);
+  } else {
+    switch (t->mb.policy) {
+    case ACTO_OVERFLOW_FAIL:
+      acto__dead_letter(sys, m, ACTO_DEAD_FULL);
+      break;
+    case ACTO_OVERFLOW_DROP_NEWEST:
+      acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+      break;
+    case ACTO_OVERFLOW_DROP_OLDEST: {
+      acto__msg *old = acto__mailbox_swap_oldest(&t->mb, m);
+      if (old)
+        acto__dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
+      else
+        acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+      break;
+    }
+    default: {
+      /* Block: park like a plain thread, but be notified instead of
+       * waiting; the connection stops reading until then. */
+      tw->state = 0;
+      m->twaiter = tw;
+      int r = park_and_drain(t, m);
+      if (r < 0) {
+        m->twaiter = NULL;
+        acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+      } else if (r == 1) {
+        parked = 1;
+      }
+      break;
+    }
+    }
+  }
+  if (parked)
+    *held = t;
+  else
+    acto__actor_release(t);
+  return parked;
+}
+
+int acto__send_node_cancel(acto_system *sys, acto__actor *t, acto__msg *m) {
+  acto__spin_lock(&t->mb.park_lock);
+  int removed = acto__mailbox_park_remove(&t->mb, m);
+  acto__spin_unlock(&t->mb.park_lock);
+  if (removed) {
+    m->twaiter = NULL;
+    acto__dead_letter(sys, m, ACTO_DEAD_NOCONNECTION);
+  }
+  acto__actor_release(t);
+  return removed;
+}
+
 int acto_send_ex(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
                  const acto_send_opts *opts) {
   void (*free_fn)(void *) = opts ? opts->free_fn : NULL;
   int err = 0;
   if (!sys || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data))
     err = ACTO_EINVAL;
-  else if (acto__system_validate_ref(to) != 0)
+  else if (acto__system_validate_ref(sys, to) != 0)
     err = ACTO_ESTALE;
   if (err) {
     if (free_fn && data)

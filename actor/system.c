@@ -19,9 +19,14 @@
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
+#include "transport/node.h"
 
-int acto__system_validate_ref(acto_ref ref) {
-  return (ref.id == 0 || ref.node != 0) ? ACTO_ESTALE : 0;
+int acto__system_validate_ref(acto_system *sys, acto_ref ref) {
+  if (ref.id == 0)
+    return ACTO_ESTALE;
+  if (acto__ref_local(sys, ref))
+    return 0;
+  return atomic_load_explicit(&sys->node, memory_order_acquire) ? 0 : ACTO_ESTALE;
 }
 
 void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_t size,
@@ -214,7 +219,7 @@ static void stop_one(acto__actor *a, void *arg) {
     return; /* it will be retried by the next sweep */
   m->kind = ACTO__KIND_STOP;
   m->status = ACTO_REASON_SHUTDOWN;
-  if (acto__send_system(sys, (acto_ref){a->id, 0}, m) != 0)
+  if (acto__send_system(sys, acto__actor_ref(a), m) != 0)
     acto__msg_free(m);
 }
 
@@ -225,6 +230,9 @@ int acto_system_shutdown(acto_system *sys) {
     return ACTO_EWRONGTHREAD;
   if (acto__tls_ctx && acto__tls_ctx->sys == sys)
     return ACTO_EWRONGTHREAD; /* inside init */
+  /* The node goes first: peers see this node down, and nothing arrives
+   * from the network for actors that are being stopped. */
+  acto__node_shutdown(sys);
   atomic_store_explicit(&sys->shutting_down, 1, memory_order_seq_cst);
   if (sys->det) {
     /* No threads to wait for: stop everything and run until it is gone. */
@@ -265,6 +273,7 @@ stopped:
   acto__timers_stop(&sys->timers);
   acto__sched_stop(sys);
   acto__timers_destroy(&sys->timers);
+  acto__node_destroy(sys);
   acto__futures_destroy(&sys->futures);
   acto__registry_destroy(&sys->registry);
   acto__pool_destroy(&sys->pool);

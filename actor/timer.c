@@ -405,7 +405,7 @@ static int timer_new(acto_system *sys, acto_ref to, uint32_t type, const void *d
   if (!sys || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE ||
       (size > 0 && !data) || delay_ms < 0 || period_ms < 0)
     return ACTO_EINVAL;
-  if (acto__system_validate_ref(to) != 0)
+  if (acto__system_validate_ref(sys, to) != 0)
     return ACTO_ESTALE;
   if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
     return ACTO_ESHUTDOWN;

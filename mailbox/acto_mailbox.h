@@ -45,7 +45,8 @@ typedef enum acto_dead_reason {
   ACTO_DEAD_FULL = 4,        /* a timer's message found the mailbox full */
   ACTO_DEAD_LATE_REPLY = 5,  /* a reply arrived after its ask's deadline */
   ACTO_DEAD_FAILED = 6,      /* the message whose handler failed */
-  ACTO_DEAD__COUNT = 7
+  ACTO_DEAD_NOCONNECTION = 7, /* its node (sender's or target's) went down */
+  ACTO_DEAD__COUNT = 8
 } acto_dead_reason;
 
 #ifdef __cplusplus

@@ -119,7 +119,7 @@ acto__msg *acto__msg_new(uint32_t type, const void *data, size_t size, void (*fr
 void acto__msg_free(acto__msg *m) {
   if (m->free_fn)
     m->free_fn((void *)m->pub.data);
-  if (m->timer)
+  if ((m->flags & ACTO__MF_TIMER) && m->timer)
     acto__timer_unref(m->timer);
   block_put(m);
 }

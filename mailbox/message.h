@@ -42,11 +42,13 @@ enum {
   ACTO__MF_LINKED = 1u << 4,  /* EXIT: from a link (dropped if unlinked) */
   ACTO__MF_UNTRAPPABLE = 1u << 5, /* EXIT: acto_kill */
   ACTO__MF_RESTART = 1u << 6,     /* VERDICT: restart in place */
+  ACTO__MF_REMOTE = 1u << 7,      /* arrived from another node: peer set */
 };
 
 struct acto__actor;
 struct acto__twaiter;
 struct acto__timer_rec;
+struct acto__peer;
 
 typedef struct acto__msg {
   acto__mpscq_node node; /* first: the queues link through it */
@@ -60,7 +62,10 @@ typedef struct acto__msg {
    * list): who to resume once it is delivered. */
   struct acto__actor *parker;
   struct acto__twaiter *twaiter;
-  struct acto__timer_rec *timer; /* TIMER: the record (holds a reference) */
+  union {
+    struct acto__timer_rec *timer; /* TIMER: the record (holds a reference) */
+    struct acto__peer *peer;       /* REMOTE: the node it came from */
+  };
   uint64_t target_id;            /* for dead-letter reports */
   struct acto__msgcache *cache;  /* owning worker cache, NULL: plain malloc */
   alignas(16) unsigned char inline_data[];

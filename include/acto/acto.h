@@ -11,6 +11,7 @@
 #include "acto_actor.h"
 #include "acto_supervisor.h"
 #include "acto_journal.h"
+#include "acto_node.h"
 
 #define ACTO_VERSION_MAJOR 0
 #define ACTO_VERSION_MINOR 1

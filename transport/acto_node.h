@@ -1,0 +1,137 @@
+/* acto_node.h - distribution: a node makes this system's actors reachable
+ * from other processes and machines over authenticated TCP, and makes
+ * their actors reachable from here with the same calls as local ones.
+ *
+ * After acto_node_start every ref carries this node's id (node != 0), so a
+ * ref copied into a message payload still names the same actor on any
+ * node that receives it.  send, ask, ask_async, reply, stop, exit, kill,
+ * link, unlink, monitor and demonitor take remote refs exactly like local
+ * ones; the differences are listed in ACTORS.md ("Distribution") and
+ * beside each call below.
+ *
+ * Conventions as in acto_actor.h: 0 or a count on success, a negative
+ * ACTO_E* code on failure; deadlines in ms (-1 forever, 0 no wait).
+ */
+#ifndef ACTO_NODE_H
+#define ACTO_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acto_actor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Node names: 1..ACTO_NODE_NAME_MAX bytes of [A-Za-z0-9._@-]. */
+#define ACTO_NODE_NAME_MAX 64u
+
+typedef struct acto_node_config {
+  const char *name;       /* required: this node's name (copied) */
+  /* The shared secret: either a key file (hex, mode 0600, see ACTORS.md
+   * "Security") or key/key_len (32..64 raw bytes, copied).  Required. */
+  const char *key_file;
+  const uint8_t *key;
+  size_t key_len;
+  const char *listen_host; /* numeric IPv4 address; NULL: "127.0.0.1" */
+  uint16_t listen_port;    /* 0: an ephemeral port (see acto_node_port) */
+  int no_listen;           /* non-zero: only outgoing connections */
+  uint32_t frame_cap;      /* body cap of a frame; 0: 1 MiB */
+  /* Failure detection: a heartbeat is sent after heartbeat_ms without
+   * traffic; a peer silent for heartbeat_timeout_ms is declared down.
+   * 0: 1000 ms and 4 x heartbeat_ms. */
+  int64_t heartbeat_ms;
+  int64_t heartbeat_timeout_ms;
+  int64_t handshake_timeout_ms;    /* 0: 2000 ms */
+  unsigned max_pending_handshakes; /* 0: 64 */
+  unsigned max_peers;              /* known nodes; 0: 256 */
+  size_t out_queue_bytes;          /* per peer, unsent; 0: 8 MiB */
+  /* Reconnection to a peer with a known address: capped exponential
+   * backoff with jitter.  0: 100 ms and 5000 ms. */
+  int64_t reconnect_min_ms;
+  int64_t reconnect_max_ms;
+} acto_node_config;
+
+/* Starts this system's node: loads the key, binds and listens, and starts
+ * the node's I/O thread (libevent; it never runs behaviour code).  Must
+ * come before the first acto_spawn (ACTO_EALREADY after a spawn or a
+ * second start): every ref then carries the node id.  Not in deterministic
+ * mode (ACTO_EINVAL).  ACTO_EIO when the address cannot be bound (errno
+ * kept).  Thread-safe; cfg is borrowed until the call returns. */
+ACTO_API int acto_node_start(acto_system *sys, const acto_node_config *cfg);
+
+/* Stops the node: closes every connection (peers see this node go down)
+ * and joins the I/O thread.  Messages still queued for other nodes become
+ * dead letters (ACTO_DEAD_NOCONNECTION).  acto_system_shutdown does this
+ * first by itself.  Not from inside an actor.  Thread-safe. */
+ACTO_API int acto_node_stop(acto_system *sys);
+
+/* This node's id (name hash and incarnation, see ACTORS.md), its listening
+ * port.  ACTO_ENOTCONN when no node runs.  Thread-safe. */
+ACTO_API int acto_node_self(acto_system *sys, uint64_t *node_out);
+ACTO_API int acto_node_port(acto_system *sys, uint16_t *port_out);
+
+/* Adds the node `name` at host:port (numeric IPv4) to the known nodes and
+ * connects to it; a known node is reconnected with backoff after it goes
+ * down.  Waits up to timeout_ms for the connection to be up (0: return at
+ * once, 0 or ACTO_ETIMEDOUT meaning "not yet").  ACTO_EAUTH when the peer
+ * refused us or we refused it (wrong key, or it is not `name`),
+ * ACTO_ENOTCONN when it cannot be reached, ACTO_ELIMIT past max_peers.
+ * Thread-safe, not from inside an actor when timeout_ms != 0
+ * (ACTO_EDEADLK). */
+ACTO_API int acto_node_connect(acto_system *sys, const char *name, const char *host,
+                               uint16_t port, int64_t timeout_ms);
+
+/* The id of the known node `name` in its current incarnation: ACTO_ENOENT
+ * if unknown, ACTO_ENOTCONN if it is not up.  Thread-safe. */
+ACTO_API int acto_node_id(acto_system *sys, const char *name, uint64_t *node_out);
+
+/* Looks up `name` in the registry of the node `node_name` (connecting on
+ * demand if it is known) and waits up to timeout_ms: 0 and *out,
+ * ACTO_ENOENT (no such name there), ACTO_ENOTCONN, ACTO_ETIMEDOUT.  A
+ * node_name equal to this node's name looks up locally.  Only from a
+ * plain thread (ACTO_EDEADLK); inside an actor ask the node's service
+ * (acto_node_service) with ACTO_MSG_NODE_LOOKUP instead. */
+ACTO_API int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
+                              int64_t timeout_ms, acto_ref *out);
+
+/* The node service of a connected node: an ask to it of type
+ * ACTO_MSG_NODE_LOOKUP with the name as payload (no NUL) is answered, by
+ * the remote node itself, with a reply of that type carrying an acto_ref
+ * (16 bytes), or with size 0 when the name is unknown.  ACTO_ENOTCONN if
+ * the node is not up.  Thread-safe. */
+#define ACTO_MSG_NODE_LOOKUP 0xF0000010u
+ACTO_API int acto_node_service(acto_system *sys, const char *node_name, acto_ref *out);
+
+/* Node events: up (a connection is authenticated and ready) and down
+ * (closed, silent past the heartbeat timeout, or unreachable), with a
+ * static reason text.  Called on the I/O thread: quick, thread-safe, no
+ * blocking acto calls.  fn NULL removes it.  Thread-safe. */
+typedef enum acto_node_event { ACTO_NODE_UP = 1, ACTO_NODE_DOWN = 2 } acto_node_event;
+typedef void (*acto_node_event_fn)(void *user, acto_node_event ev, const char *node_name,
+                                   uint64_t node_id, const char *reason);
+ACTO_API int acto_node_set_event_hook(acto_system *sys, acto_node_event_fn fn, void *user);
+
+typedef struct acto_node_stats {
+  uint64_t peers_up;            /* connections up now */
+  uint64_t connects;            /* connections that came up */
+  uint64_t disconnects;         /* connections that went down after up */
+  uint64_t handshakes_refused;  /* wrong key, bad name, protocol, caps */
+  uint64_t frames_in, frames_out;
+  uint64_t msgs_in, msgs_out;
+  uint64_t bytes_in, bytes_out;
+  uint64_t bad_frames;          /* connections closed for a malformed frame */
+  uint64_t heartbeat_timeouts;
+  uint64_t parks;               /* sends parked on a full outgoing queue */
+} acto_node_stats;
+ACTO_API int acto_node_get_stats(acto_system *sys, acto_node_stats *out);
+
+/* Writes a new random 32-byte key to path (which must not exist), mode
+ * 0600, as 64 hex digits.  ACTO_EEXIST, ACTO_EIO.  Thread-safe. */
+ACTO_API int acto_node_keygen(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ACTO_NODE_H */

@@ -1,0 +1,109 @@
+/* wire.h - the message kinds of the node protocol after authentication:
+ * encoding one message into a growable byte buffer, and checking the
+ * schema of a decoded batch.  ACTORS.md ("Wire protocol") documents every
+ * byte; this file is the reference in code.
+ *
+ * An authenticated frame's payload is one msgpack array:
+ *
+ *   [ 1, msg, msg, ... ]        1 = "batch", at least one msg
+ *
+ * and each msg is an array whose first element is its kind:
+ *
+ *   INFO   [1, node_id, listen_port, frame_cap, heartbeat_timeout_ms]
+ *   SEND   [2, to, from, type, flags, ask_id, payload:bin]
+ *   REPLY  [3, to, ask_id, flags, status:int, type, from, payload:bin]
+ *   SIGNAL [4, signal, to, from, flags, status:int, id]
+ *   PING   [5, token]
+ *   PONG   [6, token]
+ *
+ * Every field without a type is a non-negative integer (any msgpack uint
+ * or positive int encoding); status is any integer in int32 range.
+ *
+ * Thread ownership: pure functions on caller-owned buffers.
+ */
+#ifndef ACTO_WIRE_H
+#define ACTO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#define ACTO__WIRE_BATCH 1u
+
+enum {
+  ACTO__W_INFO = 1,
+  ACTO__W_SEND = 2,
+  ACTO__W_REPLY = 3,
+  ACTO__W_SIGNAL = 4,
+  ACTO__W_PING = 5,
+  ACTO__W_PONG = 6,
+};
+
+/* SEND and REPLY flags. */
+enum {
+  ACTO__WF_REQUEST = 1u, /* SEND: an ask; answer with REPLY */
+  ACTO__WF_FUTURE = 2u,  /* the asker is a plain thread (to/from 0) */
+};
+
+/* SIGNAL kinds (the values are also the runtime's block kinds). */
+enum {
+  ACTO__WS_STOP = 1,
+  ACTO__WS_EXIT = 4,
+  ACTO__WS_DOWN = 5,
+  ACTO__WS_LINK = 6,
+  ACTO__WS_UNLINK = 7,
+  ACTO__WS_MONITOR = 8,
+  ACTO__WS_DEMONITOR = 9,
+};
+
+/* SIGNAL flags. */
+enum {
+  ACTO__WSF_LINKED = 1u,      /* EXIT: from a link */
+  ACTO__WSF_UNTRAPPABLE = 2u, /* EXIT: acto_kill */
+};
+
+/* A growable byte buffer; off is the read position (bytes before it are
+ * consumed). */
+typedef struct acto__buf {
+  uint8_t *p;
+  size_t len, cap, off;
+} acto__buf;
+
+int acto__buf_reserve(acto__buf *b, size_t more); /* 0 or ACTO_ENOMEM */
+int acto__buf_append(acto__buf *b, const void *d, size_t n);
+void acto__buf_consume(acto__buf *b, size_t n); /* advance off; compacts */
+void acto__buf_free(acto__buf *b);
+static inline size_t acto__buf_unread(const acto__buf *b) { return b->len - b->off; }
+
+/* A decoded message, borrowing payload bytes from the frame. */
+typedef struct acto__wmsg {
+  uint32_t kind;
+  uint64_t f[6];         /* the integer fields in order, after the kind */
+  int64_t status;        /* REPLY and SIGNAL */
+  const uint8_t *payload;
+  size_t payload_len;
+} acto__wmsg;
+
+/* Encoders: append one message to b.  Return 0 or ACTO_ENOMEM (b keeps
+ * what it had: a failed append is rolled back). */
+int acto__wire_info(acto__buf *b, uint64_t node_id, uint32_t port, uint32_t cap, uint32_t hb_ms);
+int acto__wire_send(acto__buf *b, uint64_t to, uint64_t from, uint32_t type, uint32_t flags,
+                    uint64_t ask_id, const void *payload, size_t len);
+int acto__wire_reply(acto__buf *b, uint64_t to, uint64_t ask_id, uint32_t flags, int32_t status,
+                     uint32_t type, uint64_t from, const void *payload, size_t len);
+int acto__wire_signal(acto__buf *b, uint32_t sig, uint64_t to, uint64_t from, uint32_t flags,
+                      int32_t status, uint64_t id);
+int acto__wire_ping(acto__buf *b, uint32_t kind, uint64_t token);
+
+/* The prefix of a batch payload holding n messages: the array header of
+ * n + 1 elements and the batch kind.  Writes at most 6 bytes to out and
+ * returns how many. */
+size_t acto__wire_batch_prefix(uint8_t out[6], uint32_t n);
+
+/* Checks one decoded batch element against the schema of its kind and
+ * fills *out.  Returns 0, or ACTO_EPROTO with *reason set (unknown kind,
+ * wrong field count or type, a value out of range). */
+int acto__wire_parse(const msgpack_object *o, acto__wmsg *out, const char **reason);
+
+#endif /* ACTO_WIRE_H */
