@@ -18,10 +18,13 @@
  *   state   DOWN -> CONNECTING (a connect was started, or an inbound
  *           handshake is under way) -> UP (INFO received) -> DOWN ...
  *   inc     the incarnation of the current connection (UP) or of the last
- *           one (DOWN; 0 if never connected).  live_inc mirrors inc while
- *           UP and is 0 otherwise; it is atomic because the scheduler reads
- *           it for every message that came from the network (a message
- *           from an incarnation that went down is never handled).
+ *           one (DOWN; 0 if never connected).
+ *   epoch   counts the peer's connections; live_epoch is the epoch while UP
+ *           and 0 otherwise.  It is atomic because the scheduler reads it
+ *           for every message that came from the network: a message that
+ *           arrived over a connection that has gone down is never handled
+ *           (its sender's watchers may already have their DOWN), even if
+ *           the same incarnation reconnects later (a healed partition).
  *   batch   encoded messages not yet framed; `out` holds sealed frames not
  *           yet written.  Both count against out_queue_bytes.
  *   ovf     sends that found the queue full: parked actors' messages in
@@ -130,8 +133,9 @@ typedef struct acto__peer {
   struct conn *active;
   rel *rels;
   size_t nrels, caprels;
+  uint32_t epoch;
   /* Any thread. */
-  _Atomic uint32_t live_inc;
+  _Atomic uint32_t live_epoch;
   /* I/O thread only. */
   struct conn *connecting; /* our outbound conn before UP */
   struct event *flush_ev;
@@ -190,6 +194,7 @@ typedef struct acto__node {
   pthread_mutex_t dir_mtx; /* appends to peers */
   _Atomic int stopping;
   int stopped;
+  int quiet; /* ACTO_NODE_QUIET set: no log lines */
   pthread_mutex_t hook_mtx;
   acto_node_event_fn hook;
   void *hook_user;
@@ -236,12 +241,7 @@ static int valid_node_name(const char *s) {
 static uint64_t now_ns(void) { return acto__clock_now_ns(); }
 
 static void node_log(acto__node *n, const char *peer, const char *what, const char *reason) {
-  static int quiet = -1;
-  if (quiet < 0) {
-    const char *q = getenv("ACTO_NODE_QUIET");
-    quiet = q && *q && *q != '0';
-  }
-  if (!quiet)
+  if (!n->quiet)
     fprintf(stderr, "acto node %s: %s %s: %s\n", n->name, what, peer ? peer : "(unknown peer)",
             reason);
 }
@@ -484,10 +484,11 @@ static acto__peer *peer_for(acto_system *sys, acto_ref to, int *err) {
     }
     return p;
   }
-  /* Not up.  A ref to an incarnation that already went down is dead. */
-  if (p->inc == inc || (p->pending_inc && p->pending_inc != inc)) {
+  /* Not up: queue and connect on demand, for one incarnation at a time
+   * (messages for another one would be dropped at INFO anyway). */
+  if (p->pending_inc && p->pending_inc != inc) {
     pthread_mutex_unlock(&p->mtx);
-    *err = p->inc == inc ? ACTO_ENOTCONN : ACTO_ESTALE;
+    *err = ACTO_ESTALE;
     return NULL;
   }
   if (!p->has_addr && p->state == P_DOWN) {
@@ -724,9 +725,9 @@ void acto__node_ask_forget(acto_system *sys, uint64_t node, uint64_t ask_id) {
 }
 
 int acto__node_msg_orphaned(const acto__msg *m) {
-  /* The incarnation the message came from is kept in status (unused by
-   * user messages); the peer outlives every message. */
-  return atomic_load_explicit(&m->peer->live_inc, memory_order_acquire) != (uint32_t)m->status;
+  /* The epoch of the connection it came over is kept in status (unused
+   * by user messages); the peer outlives every message. */
+  return atomic_load_explicit(&m->peer->live_epoch, memory_order_acquire) != (uint32_t)m->status;
 }
 
 /* ---- the I/O thread: writing ------------------------------------------------ */
@@ -838,7 +839,7 @@ static void peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   p->active = NULL;
   if (!was_up && pend)
     p->inc = pend; /* the incarnation we tried to reach is unreachable */
-  atomic_store_explicit(&p->live_inc, 0, memory_order_release);
+  atomic_store_explicit(&p->live_epoch, 0, memory_order_release);
   uint32_t dropped = drop_queue_locked(p, &parkers);
   p->flush_pending = 0;
   p->last_error = err;
@@ -905,7 +906,9 @@ static void peer_up(conn *c) {
   p->last_error = 0;
   p->attempts++;
   p->backoff_ms = n->rc_min_ms;
-  atomic_store_explicit(&p->live_inc, p->inc, memory_order_release);
+  if (++p->epoch == 0)
+    p->epoch = 1;
+  atomic_store_explicit(&p->live_epoch, p->epoch, memory_order_release);
   if (c->peer_port && !p->has_addr) {
     p->addr = c->remote;
     p->addr.sin_port = htons((uint16_t)c->peer_port);
@@ -1092,7 +1095,7 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
     }
     m->flags = ACTO__MF_REMOTE;
     m->peer = p;
-    m->status = (int32_t)p->inc;
+    m->status = (int32_t)p->epoch; /* the loop is the only writer */
     if (flags & ACTO__WF_REQUEST) {
       m->flags |= ACTO__MF_REQUEST;
       m->req_id = ask_id;
@@ -1660,6 +1663,14 @@ static void on_stop(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
   (void)ev;
   acto__node *n = arg;
+  if (n->lev) {
+    /* Stop listening at once: a peer trying to reconnect is refused
+     * instead of waiting for a handshake nobody will answer. */
+    event_free(n->lev);
+    n->lev = NULL;
+    close(n->lfd);
+    n->lfd = -1;
+  }
   conn *c = n->conns;
   while (c) {
     conn *next = c->next;
@@ -1706,6 +1717,8 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->sys = sys;
   n->lfd = -1;
   snprintf(n->name, sizeof n->name, "%s", cfg->name);
+  const char *q = getenv("ACTO_NODE_QUIET");
+  n->quiet = q && *q && *q != '0';
   int r;
   if (cfg->key) {
     memcpy(n->key.bytes, cfg->key, cfg->key_len);

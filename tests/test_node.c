@@ -1,0 +1,568 @@
+/* test_node.c - nodes in one process: two or three systems, each with its
+ * own node on 127.0.0.1, talking over real TCP with the real handshake.
+ * (Separate processes, SIGKILL and SIGSTOP are in test_node_procs.c; the
+ * malformed-frame catalogue in test_node_frames.c.)
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static const uint8_t KEY[32] = "0123456789abcdef0123456789abcdef";
+static const uint8_t OTHER_KEY[32] = "ffffffffffffffffffffffffffffffff";
+
+enum { T_ECHO = 1, T_SEQ = 2, T_FAIL = 3, T_SILENT = 4, T_FORWARD = 5, T_WATCH = 6,
+       T_LINK = 7, T_ASK = 8, T_GOT = 9 };
+
+static acto_system *node_sys(const char *name, const uint8_t *key, int64_t hb_timeout) {
+  acto_config c = {0};
+  c.threads = 2;
+  acto_system *s = tu_system_cfg(&c);
+  acto_node_config nc = {0};
+  nc.name = name;
+  nc.key = key;
+  nc.key_len = 32;
+  nc.heartbeat_ms = hb_timeout / 4;
+  nc.heartbeat_timeout_ms = hb_timeout;
+  ck_assert_ok(acto_node_start(s, &nc));
+  return s;
+}
+
+static uint16_t port_of(acto_system *s) {
+  uint16_t p = 0;
+  ck_assert_ok(acto_node_port(s, &p));
+  ck_assert_uint_ne(p, 0);
+  return p;
+}
+
+static void link_nodes(acto_system *from, const char *to_name, acto_system *to) {
+  ck_assert_ok(acto_node_connect(from, to_name, "127.0.0.1", port_of(to), TU_WAIT_MS));
+}
+
+/* ---- a probe actor --------------------------------------------------------- */
+
+typedef struct seq_msg {
+  uint32_t producer;
+  uint32_t pad;
+  uint64_t seq;
+} seq_msg;
+
+#define MAXP 8
+static tu_counter got;       /* T_SEQ messages received */
+static tu_counter events;    /* DOWN / EXIT / ask outcomes */
+static _Atomic long last_reason;
+static _Atomic long last_status;
+static uint64_t next_seq[MAXP];
+static _Atomic long out_of_order;
+
+typedef struct probe {
+  acto_ref target;
+} probe;
+
+static void ask_done(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
+  (void)ctx;
+  (void)state;
+  (void)user;
+  atomic_store(&last_status, status);
+  if (status == 0)
+    TU_EXPECT(reply && reply->type == T_ECHO && reply->size == 5, "bad async reply");
+  tu_counter_add(&events, 1);
+}
+
+static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  probe *p = state;
+  switch (m->type) {
+  case T_ECHO:
+    return acto_reply(ctx, T_ECHO, m->data, m->size);
+  case T_SEQ: {
+    seq_msg s;
+    memcpy(&s, m->data, sizeof s);
+    if (s.producer >= MAXP || s.seq != next_seq[s.producer])
+      atomic_fetch_add(&out_of_order, 1);
+    else
+      next_seq[s.producer]++;
+    tu_counter_add(&got, 1);
+    return 0;
+  }
+  case T_FAIL:
+    return -77;
+  case T_SILENT:
+    return 0; /* a request left unanswered */
+  case T_FORWARD: {
+    /* The payload is a ref (from another node): send it a T_GOT. */
+    acto_ref r;
+    memcpy(&r, m->data, sizeof r);
+    TU_EXPECT_SENT(acto_send(acto_ctx_system(ctx), r, T_GOT, "x", 1));
+    return 0;
+  }
+  case T_GOT:
+    tu_counter_add(&got, 1);
+    return 0;
+  case T_WATCH: {
+    memcpy(&p->target, m->data, sizeof p->target);
+    uint64_t id;
+    TU_EXPECT_RC(acto_monitor(ctx, p->target, &id), 0);
+    return 0;
+  }
+  case T_LINK:
+    memcpy(&p->target, m->data, sizeof p->target);
+    acto_trap_exit(ctx, 1);
+    TU_EXPECT_RC(acto_link(ctx, p->target), 0);
+    return 0;
+  case T_ASK: {
+    memcpy(&p->target, m->data, sizeof p->target);
+    int r = acto_ask_async(ctx, p->target, T_ECHO, "hello", 5, 5000, ask_done, NULL, NULL);
+    TU_EXPECT(r == 0, "ask_async: %s", acto_err_name(r));
+    return 0;
+  }
+  case ACTO_MSG_DOWN: {
+    const acto_down *d = m->data;
+    TU_EXPECT(acto_ref_eq(d->who, p->target), "DOWN of an unexpected actor");
+    atomic_store(&last_reason, d->reason);
+    tu_counter_add(&events, 1);
+    return 0;
+  }
+  case ACTO_MSG_EXIT: {
+    const acto_exit_signal *e = m->data;
+    TU_EXPECT(acto_ref_eq(e->from, p->target), "EXIT from an unexpected actor");
+    atomic_store(&last_reason, e->reason);
+    tu_counter_add(&events, 1);
+    return 0;
+  }
+  default:
+    return 0;
+  }
+}
+
+static const acto_behaviour PROBE = {"probe", sizeof(probe), NULL, probe_handle, NULL};
+
+static acto_ref spawn_named(acto_system *s, const char *name) {
+  acto_ref r;
+  acto_spawn_opts o = {0};
+  o.name = name;
+  ck_assert_ok(acto_spawn(s, &PROBE, NULL, &o, &r));
+  return r;
+}
+
+static void setup(void) {
+  tu_setup();
+  setenv("ACTO_NODE_QUIET", "1", 1);
+  tu_counter_init(&got);
+  tu_counter_init(&events);
+  memset(next_seq, 0, sizeof next_seq);
+  atomic_store(&out_of_order, 0);
+  atomic_store(&last_reason, -1000);
+  atomic_store(&last_status, -1000);
+}
+
+/* ---- start and configuration ------------------------------------------------- */
+
+START_TEST(start_validates_its_arguments_and_must_come_before_spawn) {
+  acto_system *s = tu_system(1);
+  acto_node_config nc = {0};
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL); /* no name */
+  nc.name = "bad name";
+  nc.key = KEY;
+  nc.key_len = 32;
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL);
+  nc.name = "n1";
+  nc.key_len = 16;
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL); /* key too short */
+  nc.key_len = 32;
+  nc.key = NULL;
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL); /* no key */
+  nc.key_file = "/nonexistent/acto.key";
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EIO);
+  nc.key_file = NULL;
+  nc.key = KEY;
+  uint64_t id;
+  ck_assert_rc(acto_node_self(s, &id), ACTO_ENOTCONN);
+  acto_ref r;
+  ck_assert_ok(acto_spawn(s, &PROBE, NULL, NULL, &r));
+  ck_assert_int_eq(r.node, 0);
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EALREADY); /* after a spawn */
+  tu_shutdown(s);
+
+  s = tu_system(1);
+  ck_assert_ok(acto_node_start(s, &nc));
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EALREADY);
+  ck_assert_ok(acto_node_self(s, &id));
+  ck_assert_uint_ne(id >> 32, 0);
+  ck_assert_uint_ne((uint32_t)id, 0);
+  ck_assert_ok(acto_spawn(s, &PROBE, NULL, NULL, &r));
+  ck_assert_uint_eq(r.node, id); /* refs carry the node id */
+  ck_assert_rc(acto_node_connect(s, "n1", "127.0.0.1", 1, 0), ACTO_EINVAL); /* itself */
+  ck_assert_rc(acto_node_connect(s, "n2", "not-an-ip", 1, 0), ACTO_EINVAL);
+  ck_assert_rc(acto_node_connect(s, "n2", "127.0.0.1", 0, 0), ACTO_EINVAL);
+  tu_shutdown(s);
+
+  acto_config dc = {0};
+  dc.deterministic = 1;
+  s = tu_system_cfg(&dc);
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL);
+  tu_shutdown(s);
+}
+END_TEST
+
+START_TEST(a_key_file_with_loose_permissions_is_refused_and_keygen_makes_a_good_one) {
+  char dir[] = "/tmp/acto-key-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[256];
+  snprintf(path, sizeof path, "%s/node.key", dir);
+  ck_assert_ok(acto_node_keygen(path));
+  ck_assert_rc(acto_node_keygen(path), ACTO_EEXIST);
+  acto_system *s = tu_system(1);
+  acto_node_config nc = {0};
+  nc.name = "n1";
+  nc.key_file = path;
+  chmod(path, 0644);
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL);
+  chmod(path, 0600);
+  ck_assert_ok(acto_node_start(s, &nc));
+  tu_shutdown(s);
+  unlink(path);
+  rmdir(dir);
+}
+END_TEST
+
+/* ---- connecting ----------------------------------------------------------------- */
+
+START_TEST(connect_lookup_and_ask_across_nodes) {
+  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  acto_ref echo = spawn_named(b, "echo");
+  link_nodes(a, "beta", b);
+  uint64_t bid, bself;
+  ck_assert_ok(acto_node_id(a, "beta", &bid));
+  ck_assert_ok(acto_node_self(b, &bself));
+  ck_assert_uint_eq(bid, bself);
+  ck_assert_rc(acto_node_id(a, "gamma", &bid), ACTO_ENOENT);
+
+  acto_ref r;
+  ck_assert_ok(acto_node_lookup(a, "beta", "echo", TU_WAIT_MS, &r));
+  ck_assert(acto_ref_eq(r, echo));
+  ck_assert_rc(acto_node_lookup(a, "beta", "nobody", TU_WAIT_MS, &r), ACTO_ENOENT);
+  ck_assert_rc(acto_node_lookup(a, "gamma", "echo", TU_WAIT_MS, &r), ACTO_ENOTCONN);
+  ck_assert_ok(acto_node_lookup(b, "beta", "echo", 0, &r)); /* its own name: local */
+
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(a, echo, T_ECHO, "hello", 5, TU_WAIT_MS, &rb));
+  ck_assert_uint_eq(rb.type, T_ECHO);
+  ck_assert_uint_eq(rb.size, 5);
+  ck_assert_mem_eq(rb.data, "hello", 5);
+  acto_reply_release(&rb);
+  /* A large payload (200 KiB) crosses in one frame. */
+  size_t big = 200 * 1024;
+  char *buf = malloc(big);
+  for (size_t i = 0; i < big; i++)
+    buf[i] = (char)(i * 7);
+  ck_assert_ok(acto_ask(a, echo, T_ECHO, buf, big, TU_WAIT_MS, &rb));
+  ck_assert_uint_eq(rb.size, big);
+  ck_assert_mem_eq(rb.data, buf, big);
+  acto_reply_release(&rb);
+  free(buf);
+  /* The target fails instead of replying: the asker knows at once. */
+  ck_assert_rc(acto_ask(a, echo, T_FAIL, NULL, 0, TU_WAIT_MS, &rb), ACTO_EFAILED);
+  acto_ref echo2 = spawn_named(b, "echo2");
+  /* Unanswered: the deadline. */
+  ck_assert_rc(acto_ask(a, echo2, T_SILENT, NULL, 0, 200, &rb), ACTO_ETIMEDOUT);
+  /* A stale ref on the other node: the request is answered ECLOSED. */
+  ck_assert_rc(acto_ask(a, echo, T_ECHO, "x", 1, TU_WAIT_MS, &rb), ACTO_ECLOSED);
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(a, &st));
+  ck_assert_uint_eq(st.peers_up, 1);
+  ck_assert_uint_ge(st.msgs_out, 5);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+START_TEST(a_wrong_key_is_refused_on_both_sides) {
+  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", OTHER_KEY, 2000);
+  ck_assert_rc(acto_node_connect(a, "beta", "127.0.0.1", port_of(b), TU_WAIT_MS), ACTO_EAUTH);
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(a, &st));
+  ck_assert_uint_eq(st.peers_up, 0);
+  ck_assert_uint_ge(st.handshakes_refused, 1);
+  /* A node that answers under another name is refused too. */
+  acto_system *c = node_sys("gamma", KEY, 2000);
+  ck_assert_rc(acto_node_connect(a, "delta", "127.0.0.1", port_of(c), TU_WAIT_MS), ACTO_EAUTH);
+  /* Nobody listening. */
+  acto_system *d = node_sys("delta2", KEY, 2000);
+  uint16_t dead = port_of(d);
+  ck_assert_ok(acto_node_stop(d));
+  ck_assert_rc(acto_node_connect(a, "delta2", "127.0.0.1", dead, TU_WAIT_MS), ACTO_ENOTCONN);
+  tu_shutdown(a);
+  tu_shutdown(b);
+  tu_shutdown(c);
+  tu_shutdown(d);
+}
+END_TEST
+
+/* ---- delivery -------------------------------------------------------------------- */
+
+typedef struct producer_arg {
+  acto_system *sys;
+  acto_ref to;
+  uint32_t id;
+  long n;
+} producer_arg;
+
+static void *producer(void *p_) {
+  producer_arg *p = p_;
+  for (long i = 0; i < p->n; i++) {
+    seq_msg m = {p->id, 0, (uint64_t)i};
+    int r = acto_send(p->sys, p->to, T_SEQ, &m, sizeof m);
+    if (r != 0) {
+      TU_EXPECT(0, "send: %s", acto_err_name(r));
+      break;
+    }
+  }
+  return NULL;
+}
+
+START_TEST(order_per_sender_holds_under_load_with_a_small_mailbox_and_queue) {
+  acto_system *a, *b;
+  {
+    acto_config c = {0};
+    c.threads = 2;
+    a = tu_system_cfg(&c);
+    b = tu_system_cfg(&c);
+    acto_node_config nc = {0};
+    nc.key = KEY;
+    nc.key_len = 32;
+    nc.out_queue_bytes = 4096; /* the queue fills: senders wait */
+    nc.name = "alpha";
+    ck_assert_ok(acto_node_start(a, &nc));
+    nc.name = "beta";
+    ck_assert_ok(acto_node_start(b, &nc));
+  }
+  acto_ref sink;
+  acto_spawn_opts o = {0};
+  o.capacity = 16; /* the mailbox fills: the connection pauses */
+  ck_assert_ok(acto_spawn(b, &PROBE, NULL, &o, &sink));
+  link_nodes(a, "beta", b);
+  enum { P = 4 };
+  long n = TU_N(50000, 10000, 3000);
+  pthread_t th[P];
+  producer_arg pa[P];
+  for (int i = 0; i < P; i++) {
+    pa[i] = (producer_arg){a, sink, (uint32_t)i, n};
+    pthread_create(&th[i], NULL, producer, &pa[i]);
+  }
+  for (int i = 0; i < P; i++)
+    pthread_join(th[i], NULL);
+  ck_assert_counter_reaches(&got, P * n);
+  ck_assert_int_eq(atomic_load(&out_of_order), 0);
+  for (int i = 0; i < P; i++)
+    ck_assert_uint_eq(next_seq[i], (uint64_t)n);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+START_TEST(refs_travel_inside_payloads_and_actors_ask_remote_actors) {
+  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  acto_ref pa = spawn_named(a, "pa");
+  acto_ref pb = spawn_named(b, "pb");
+  link_nodes(a, "beta", b);
+  /* pa's ref, inside a payload, is used by pb on the other node. */
+  ck_assert_ok(acto_send(a, pb, T_FORWARD, &pa, sizeof pa));
+  ck_assert_counter_reaches(&got, 1);
+  /* An actor asks a remote actor (continuation). */
+  ck_assert_ok(acto_send(a, pa, T_ASK, &pb, sizeof pb));
+  ck_assert_counter_reaches(&events, 1);
+  ck_assert_int_eq(atomic_load(&last_status), 0);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+/* ---- monitors, links, node down --------------------------------------------------- */
+
+START_TEST(a_remote_monitor_gets_down_with_the_real_reason) {
+  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  acto_ref watcher = spawn_named(a, "w");
+  acto_ref target = spawn_named(b, "t");
+  link_nodes(a, "beta", b);
+  ck_assert_ok(acto_send(a, watcher, T_WATCH, &target, sizeof target));
+  /* Make sure the MONITOR arrived before the failure: an ask orders it
+   * (same connection, same pair? no: different senders) - wait a moment
+   * by a round trip from the watcher's node instead. */
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(a, target, T_ECHO, "x", 1, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  ck_assert_ok(acto_send(b, target, T_FAIL, NULL, 0));
+  ck_assert_counter_reaches(&events, 1);
+  ck_assert_int_eq(atomic_load(&last_reason), -77);
+  /* Monitoring a remote actor that is gone: NOPROC. */
+  ck_assert_ok(acto_send(a, watcher, T_WATCH, &target, sizeof target));
+  ck_assert_counter_reaches(&events, 2);
+  ck_assert_int_eq(atomic_load(&last_reason), ACTO_REASON_NOPROC);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+START_TEST(node_stop_fires_noconnection_to_monitors_links_and_asks) {
+  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  acto_ref watcher = spawn_named(a, "w");
+  acto_ref linker = spawn_named(a, "l");
+  acto_ref target = spawn_named(b, "t");
+  acto_ref target2 = spawn_named(b, "t2");
+  link_nodes(a, "beta", b);
+  ck_assert_ok(acto_send(a, watcher, T_WATCH, &target, sizeof target));
+  ck_assert_ok(acto_send(a, linker, T_LINK, &target2, sizeof target2));
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(a, target, T_ECHO, "x", 1, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  ck_assert_ok(acto_ask(a, target2, T_ECHO, "x", 1, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  int64_t t0 = tu_now_ms();
+  ck_assert_ok(acto_node_stop(b)); /* closes the connection: at once */
+  ck_assert_counter_reaches(&events, 2);
+  ck_assert_int_lt(tu_now_ms() - t0, 1000);
+  ck_assert_int_eq(atomic_load(&last_reason), ACTO_REASON_NOCONNECTION);
+  /* Sends to the gone node fail (and count a dead letter). */
+  int r = acto_send(a, target, T_ECHO, "x", 1);
+  ck_assert(r == ACTO_ENOTCONN || r == 0);
+  ck_assert_rc(acto_ask(a, target, T_ECHO, "x", 1, 2000, &rb), ACTO_ENOTCONN);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+START_TEST(an_idle_link_is_kept_up_by_heartbeats) {
+  /* (A silent peer - SIGSTOP - is in test_node_procs.)  Here: with no
+   * traffic for several timeouts, heartbeats keep the link up. */
+  acto_system *a = node_sys("alpha", KEY, 400), *b = node_sys("beta", KEY, 400);
+  link_nodes(a, "beta", b);
+  tu_sleep_ms(1500); /* several heartbeat timeouts of idleness */
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(a, &st));
+  ck_assert_uint_eq(st.peers_up, 1);
+  ck_assert_uint_eq(st.heartbeat_timeouts, 0);
+  ck_assert_uint_eq(st.disconnects, 0);
+  ck_assert_ok(acto_node_get_stats(b, &st));
+  ck_assert_uint_eq(st.peers_up, 1);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+static _Atomic int ups, downs;
+static void on_event(void *user, acto_node_event ev, const char *name, uint64_t id,
+                     const char *reason) {
+  (void)user;
+  (void)id;
+  (void)reason;
+  TU_EXPECT(strcmp(name, "beta") == 0, "event for %s", name);
+  atomic_fetch_add(ev == ACTO_NODE_UP ? &ups : &downs, 1);
+}
+
+START_TEST(a_restarted_node_is_a_new_incarnation_and_old_refs_are_stale) {
+  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  ck_assert_ok(acto_node_set_event_hook(a, on_event, NULL));
+  acto_ref old = spawn_named(b, "t");
+  uint16_t port = port_of(b);
+  link_nodes(a, "beta", b);
+  uint64_t id1;
+  ck_assert_ok(acto_node_id(a, "beta", &id1));
+  tu_shutdown(b);
+  /* beta again, on the same port: a reconnects by itself (backoff). */
+  acto_config c = {0};
+  c.threads = 2;
+  b = tu_system_cfg(&c);
+  acto_node_config nc = {0};
+  nc.name = "beta";
+  nc.key = KEY;
+  nc.key_len = 32;
+  nc.listen_port = port;
+  ck_assert_ok(acto_node_start(b, &nc));
+  acto_ref fresh = spawn_named(b, "t");
+  acto_ref r;
+  int64_t deadline = tu_now_ms() + TU_WAIT_MS;
+  int rc;
+  while ((rc = acto_node_lookup(a, "beta", "t", 500, &r)) != 0 && tu_now_ms() < deadline)
+    tu_sleep_ms(20);
+  ck_assert_ok(rc);
+  ck_assert(acto_ref_eq(r, fresh));
+  uint64_t id2;
+  ck_assert_ok(acto_node_id(a, "beta", &id2));
+  ck_assert_uint_eq(id1 >> 32, id2 >> 32); /* same name */
+  ck_assert_uint_ne(id1, id2);             /* new incarnation */
+  ck_assert_uint_ne(old.node, fresh.node);
+  acto_reply_buf rb;
+  ck_assert_rc(acto_ask(a, old, T_ECHO, "x", 1, 2000, &rb), ACTO_ESTALE);
+  ck_assert_ok(acto_ask(a, fresh, T_ECHO, "x", 1, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  ck_assert_int_ge(atomic_load(&ups), 2);
+  ck_assert_int_ge(atomic_load(&downs), 1);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+START_TEST(three_nodes_connecting_to_each_other_at_once_settle_on_one_connection_each) {
+  acto_system *s[3] = {node_sys("n1", KEY, 2000), node_sys("n2", KEY, 2000),
+                       node_sys("n3", KEY, 2000)};
+  const char *names[3] = {"n1", "n2", "n3"};
+  acto_ref e[3];
+  for (int i = 0; i < 3; i++)
+    e[i] = spawn_named(s[i], "echo");
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++)
+      if (i != j)
+        ck_assert_ok(acto_node_connect(s[i], names[j], "127.0.0.1", port_of(s[j]), 0));
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++) {
+      if (i == j)
+        continue;
+      acto_reply_buf rb;
+      int64_t deadline = tu_now_ms() + TU_WAIT_MS;
+      int rc;
+      while ((rc = acto_ask(s[i], e[j], T_ECHO, "x", 1, 1000, &rb)) != 0 &&
+             tu_now_ms() < deadline)
+        tu_sleep_ms(20);
+      ck_assert_ok(rc);
+      acto_reply_release(&rb);
+    }
+  for (int i = 0; i < 3; i++) {
+    acto_node_stats st;
+    ck_assert_ok(acto_node_get_stats(s[i], &st));
+    ck_assert_uint_eq(st.peers_up, 2);
+  }
+  for (int i = 0; i < 3; i++)
+    tu_shutdown(s[i]);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("node");
+  TCase *tc = tu_tcase("start", TU_TCASE_TIMEOUT);
+  tcase_add_checked_fixture(tc, setup, tu_teardown);
+  tcase_add_test(tc, start_validates_its_arguments_and_must_come_before_spawn);
+  tcase_add_test(tc, a_key_file_with_loose_permissions_is_refused_and_keygen_makes_a_good_one);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("connect", TU_TCASE_TIMEOUT);
+  tcase_add_checked_fixture(tc, setup, tu_teardown);
+  tcase_add_test(tc, connect_lookup_and_ask_across_nodes);
+  tcase_add_test(tc, a_wrong_key_is_refused_on_both_sides);
+  tcase_add_test(tc, three_nodes_connecting_to_each_other_at_once_settle_on_one_connection_each);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("delivery", 60);
+  tcase_add_checked_fixture(tc, setup, tu_teardown);
+  tcase_add_test(tc, order_per_sender_holds_under_load_with_a_small_mailbox_and_queue);
+  tcase_add_test(tc, refs_travel_inside_payloads_and_actors_ask_remote_actors);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("failure", TU_TCASE_TIMEOUT);
+  tcase_add_checked_fixture(tc, setup, tu_teardown);
+  tcase_add_test(tc, a_remote_monitor_gets_down_with_the_real_reason);
+  tcase_add_test(tc, node_stop_fires_noconnection_to_monitors_links_and_asks);
+  tcase_add_test(tc, an_idle_link_is_kept_up_by_heartbeats);
+  tcase_add_test(tc, a_restarted_node_is_a_new_incarnation_and_old_refs_are_stale);
+  suite_add_tcase(s, tc);
+  return tu_run(s);
+}

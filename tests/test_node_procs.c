@@ -1,0 +1,359 @@
+/* test_node_procs.c - nodes as separate processes (tools/acto_node), on
+ * 127.0.0.1 with port 0, always reaped by pid: remote send and ask, order,
+ * monitors when a node is killed (SIGKILL: p99 of the DOWN delay within
+ * 100 ms) or stopped (SIGSTOP: within 1.25 x the heartbeat timeout),
+ * reconnection to a restarted node (a new incarnation), a wrong key.
+ *
+ * The test process is a node itself (an in-process system) and watches
+ * the child nodes' actors from an actor of its own.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static const char *KEYHEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char *BADHEX = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+static uint8_t KEY[32];
+
+#define HB_MS 100
+#define HB_TIMEOUT_MS 400
+
+static char g_prog[PATH_MAX];
+
+static void find_prog(void) {
+  const char *env = getenv("ACTO_NODE_PROG");
+  if (env) {
+    snprintf(g_prog, sizeof g_prog, "%s", env);
+    return;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  ck_assert_int_gt(n, 0);
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash)
+    *slash = '\0';
+  size_t dl = strlen(self);
+  ck_assert_uint_lt(dl + 11, sizeof g_prog);
+  memcpy(g_prog, self, dl);
+  memcpy(g_prog + dl, "/acto_node", 11);
+}
+
+typedef struct child {
+  pid_t pid;
+  uint16_t port;
+  uint64_t node;
+} child;
+
+/* Starts acto_node NAME with the key, reads its READY line. */
+static child node_start(const char *name, const char *keyhex, uint16_t port) {
+  ck_assert_msg(access(g_prog, X_OK) == 0, "%s is missing: build the acto_node target", g_prog);
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  char portbuf[16], hb[16], to[16];
+  snprintf(portbuf, sizeof portbuf, "%u", port);
+  snprintf(hb, sizeof hb, "%d", HB_MS);
+  snprintf(to, sizeof to, "%d", HB_TIMEOUT_MS);
+  char *argv[] = {g_prog, "--name", (char *)name, "--key-hex", (char *)keyhex, "--port", portbuf,
+                  "--heartbeat-ms", hb, "--timeout-ms", to, NULL};
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    setenv("ACTO_NODE_QUIET", "1", 1);
+    execv(g_prog, argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  child c = {pid, 0, 0};
+  char line[128];
+  size_t len = 0;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  while (len < sizeof line - 1 && tu_now_ms() < end) {
+    ssize_t k = read(fds[0], line + len, sizeof line - 1 - len);
+    if (k > 0) {
+      len += (size_t)k;
+      line[len] = 0;
+      if (strchr(line, '\n'))
+        break;
+    } else if (k == 0) {
+      break;
+    } else {
+      tu_sleep_ms(5);
+    }
+  }
+  close(fds[0]);
+  line[len] = 0;
+  unsigned p = 0;
+  unsigned long long id = 0;
+  if (sscanf(line, "READY port=%u node=%llx", &p, &id) != 2) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    ck_abort_msg("acto_node %s did not start: '%s'", name, line);
+  }
+  c.port = (uint16_t)p;
+  c.node = id;
+  return c;
+}
+
+static void node_reap(child *c, int sig) {
+  if (c->pid <= 0)
+    return;
+  if (sig)
+    kill(c->pid, sig);
+  int st;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while (waitpid(c->pid, &st, WNOHANG) == 0) {
+    if (tu_now_ms() > end) {
+      kill(c->pid, SIGKILL);
+      waitpid(c->pid, &st, 0);
+      break;
+    }
+    tu_sleep_ms(5);
+  }
+  c->pid = 0;
+}
+
+/* Every test keeps its children here so the teardown reaps them even
+ * when an assertion failed. */
+static child kids[4];
+
+static void setup(void) {
+  tu_setup();
+  setenv("ACTO_NODE_QUIET", "1", 1);
+  find_prog();
+  for (int i = 0; i < 32; i++) {
+    unsigned v;
+    sscanf(KEYHEX + 2 * i, "%2x", &v);
+    KEY[i] = (uint8_t)v;
+  }
+  memset(kids, 0, sizeof kids);
+}
+
+static void teardown(void) {
+  for (int i = 0; i < 4; i++) {
+    if (kids[i].pid > 0) {
+      kill(kids[i].pid, SIGCONT);
+      node_reap(&kids[i], SIGKILL);
+    }
+  }
+  tu_teardown();
+}
+
+static acto_system *me(void) {
+  acto_config c = {0};
+  c.threads = 2;
+  acto_system *s = tu_system_cfg(&c);
+  acto_node_config nc = {0};
+  nc.name = "tester";
+  nc.key = KEY;
+  nc.key_len = 32;
+  nc.heartbeat_ms = HB_MS;
+  nc.heartbeat_timeout_ms = HB_TIMEOUT_MS;
+  nc.reconnect_min_ms = 20;
+  nc.reconnect_max_ms = 200;
+  ck_assert_ok(acto_node_start(s, &nc));
+  return s;
+}
+
+/* ---- a watcher actor: monitors what it is told to, timestamps DOWNs ---------- */
+
+enum { W_WATCH = 1 };
+static tu_counter downs;
+static _Atomic int64_t down_at_ns;
+static _Atomic int down_reason;
+
+static int watcher_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)state;
+  if (m->type == W_WATCH) {
+    acto_ref t;
+    memcpy(&t, m->data, sizeof t);
+    uint64_t id;
+    TU_EXPECT_RC(acto_monitor(ctx, t, &id), 0);
+    return acto_reply(ctx, W_WATCH, NULL, 0);
+  }
+  if (m->type == ACTO_MSG_DOWN) {
+    const acto_down *d = m->data;
+    atomic_store(&down_at_ns, tu_now_ns());
+    atomic_store(&down_reason, d->reason);
+    tu_counter_add(&downs, 1);
+  }
+  return 0;
+}
+static const acto_behaviour WATCHER = {"watcher", 0, NULL, watcher_handle, NULL};
+
+static acto_ref watch(acto_system *s, acto_ref w, acto_ref target) {
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(s, w, W_WATCH, &target, sizeof target, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  /* The MONITOR signal travels before any later message of this node to
+   * the target's node; a round trip makes sure it arrived. */
+  ck_assert_ok(acto_ask(s, target, 1, "sync", 4, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  return w;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+START_TEST(remote_send_and_ask_keep_order_across_processes) {
+  kids[0] = node_start("n1", KEYHEX, 0);
+  acto_system *s = me();
+  ck_assert_ok(acto_node_connect(s, "n1", "127.0.0.1", kids[0].port, TU_WAIT_MS));
+  acto_ref echo;
+  ck_assert_ok(acto_node_lookup(s, "n1", "echo", TU_WAIT_MS, &echo));
+  ck_assert_uint_eq(echo.node, kids[0].node);
+  long n = TU_N(20000, 5000, 2000);
+  /* Interleave plain sends with asks: every ask's reply proves that all
+   * earlier messages of this thread arrived (one connection, FIFO), and
+   * the echo's payload proves the data. */
+  for (long i = 0; i < n; i++) {
+    uint64_t v = (uint64_t)i;
+    ck_assert_ok(acto_send(s, echo, 2, &v, sizeof v));
+    if (i % 1000 == 999) {
+      acto_reply_buf rb;
+      ck_assert_ok(acto_ask(s, echo, 3, &v, sizeof v, TU_WAIT_MS, &rb));
+      ck_assert_uint_eq(rb.size, sizeof v);
+      ck_assert_mem_eq(rb.data, &v, sizeof v);
+      acto_reply_release(&rb);
+    }
+  }
+  acto_ref fail;
+  ck_assert_ok(acto_node_lookup(s, "n1", "fail", TU_WAIT_MS, &fail));
+  acto_reply_buf rb;
+  ck_assert_rc(acto_ask(s, fail, 1, NULL, 0, TU_WAIT_MS, &rb), ACTO_EFAILED);
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+}
+END_TEST
+
+START_TEST(sigkill_of_a_node_fires_monitors_within_100_ms_p99) {
+  acto_system *s = me();
+  acto_ref w;
+  ck_assert_ok(acto_spawn(s, &WATCHER, NULL, NULL, &w));
+  int rounds = TU_N(20, 10, 6);
+  int64_t delays[32];
+  for (int i = 0; i < rounds; i++) {
+    tu_counter_init(&downs);
+    kids[0] = node_start("victim", KEYHEX, 0);
+    int64_t deadline = tu_now_ms() + TU_WAIT_MS;
+    int rc;
+    while ((rc = acto_node_connect(s, "victim", "127.0.0.1", kids[0].port, TU_WAIT_MS)) != 0 &&
+           tu_now_ms() < deadline)
+      tu_sleep_ms(10);
+    ck_assert_ok(rc);
+    acto_ref echo;
+    ck_assert_ok(acto_node_lookup(s, "victim", "echo", TU_WAIT_MS, &echo));
+    watch(s, w, echo);
+    int64_t t0 = tu_now_ns();
+    kill(kids[0].pid, SIGKILL);
+    ck_assert_counter_reaches(&downs, 1);
+    delays[i] = (atomic_load(&down_at_ns) - t0) / 1000;
+    ck_assert_int_eq(atomic_load(&down_reason), ACTO_REASON_NOCONNECTION);
+    node_reap(&kids[0], 0);
+  }
+  /* nearest-rank p99 */
+  for (int i = 0; i < rounds; i++)
+    for (int j = i + 1; j < rounds; j++)
+      if (delays[j] < delays[i]) {
+        int64_t t = delays[i];
+        delays[i] = delays[j];
+        delays[j] = t;
+      }
+  int idx = (99 * rounds + 99) / 100 - 1;
+  fprintf(stderr, "SIGKILL -> DOWN: p50 %lld us, p99 %lld us over %d kills\n",
+          (long long)delays[rounds / 2], (long long)delays[idx], rounds);
+  ck_assert_int_le(delays[idx], 100000 * (TU_SANITIZED ? 3 : 1));
+  tu_shutdown(s);
+}
+END_TEST
+
+START_TEST(sigstop_of_a_node_fires_monitors_within_1_25_heartbeat_timeouts) {
+  acto_system *s = me();
+  acto_ref w;
+  ck_assert_ok(acto_spawn(s, &WATCHER, NULL, NULL, &w));
+  tu_counter_init(&downs);
+  kids[0] = node_start("sleeper", KEYHEX, 0);
+  ck_assert_ok(acto_node_connect(s, "sleeper", "127.0.0.1", kids[0].port, TU_WAIT_MS));
+  acto_ref echo;
+  ck_assert_ok(acto_node_lookup(s, "sleeper", "echo", TU_WAIT_MS, &echo));
+  watch(s, w, echo);
+  int64_t t0 = tu_now_ns();
+  kill(kids[0].pid, SIGSTOP);
+  ck_assert_counter_reaches(&downs, 1);
+  int64_t delay_ms = (atomic_load(&down_at_ns) - t0) / 1000000;
+  fprintf(stderr, "SIGSTOP -> DOWN: %lld ms (heartbeat timeout %d ms)\n", (long long)delay_ms,
+          HB_TIMEOUT_MS);
+  ck_assert_int_eq(atomic_load(&down_reason), ACTO_REASON_NOCONNECTION);
+  ck_assert_int_ge(delay_ms, HB_TIMEOUT_MS - HB_MS - 10); /* not before silence */
+  ck_assert_int_le(delay_ms, HB_TIMEOUT_MS * 125 / 100 * (TU_SANITIZED ? 2 : 1));
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(s, &st));
+  ck_assert_uint_eq(st.heartbeat_timeouts, 1);
+  kill(kids[0].pid, SIGCONT);
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGKILL);
+}
+END_TEST
+
+START_TEST(a_restarted_node_process_is_reconnected_as_a_new_incarnation) {
+  acto_system *s = me();
+  kids[0] = node_start("phoenix", KEYHEX, 0);
+  uint16_t port = kids[0].port;
+  uint64_t first = kids[0].node;
+  ck_assert_ok(acto_node_connect(s, "phoenix", "127.0.0.1", port, TU_WAIT_MS));
+  acto_ref old;
+  ck_assert_ok(acto_node_lookup(s, "phoenix", "echo", TU_WAIT_MS, &old));
+  node_reap(&kids[0], SIGKILL);
+  kids[0] = node_start("phoenix", KEYHEX, port); /* same port: reconnect finds it */
+  ck_assert_uint_ne(kids[0].node, first);
+  ck_assert_uint_eq(kids[0].node >> 32, first >> 32);
+  /* The explicit peer is reconnected with backoff, by itself. */
+  uint64_t id = 0;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while ((acto_node_id(s, "phoenix", &id) != 0 || id != kids[0].node) && tu_now_ms() < end)
+    tu_sleep_ms(10);
+  ck_assert_uint_eq(id, kids[0].node);
+  acto_reply_buf rb;
+  ck_assert_rc(acto_ask(s, old, 1, "x", 1, 1000, &rb), ACTO_ESTALE);
+  acto_ref fresh;
+  ck_assert_ok(acto_node_lookup(s, "phoenix", "echo", TU_WAIT_MS, &fresh));
+  ck_assert_uint_eq(fresh.node, kids[0].node);
+  ck_assert_ok(acto_ask(s, fresh, 1, "x", 1, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+}
+END_TEST
+
+START_TEST(a_node_with_a_wrong_key_is_refused) {
+  kids[0] = node_start("stranger", BADHEX, 0);
+  acto_system *s = me();
+  ck_assert_rc(acto_node_connect(s, "stranger", "127.0.0.1", kids[0].port, TU_WAIT_MS),
+               ACTO_EAUTH);
+  acto_ref r;
+  ck_assert_rc(acto_node_lookup(s, "stranger", "echo", 1000, &r), ACTO_EAUTH);
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("node_procs");
+  TCase *tc = tu_tcase("procs", 120);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, remote_send_and_ask_keep_order_across_processes);
+  tcase_add_test(tc, sigkill_of_a_node_fires_monitors_within_100_ms_p99);
+  tcase_add_test(tc, sigstop_of_a_node_fires_monitors_within_1_25_heartbeat_timeouts);
+  tcase_add_test(tc, a_restarted_node_process_is_reconnected_as_a_new_incarnation);
+  tcase_add_test(tc, a_node_with_a_wrong_key_is_refused);
+  suite_add_tcase(s, tc);
+  return tu_run(s);
+}

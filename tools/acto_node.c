@@ -1,0 +1,148 @@
+/* acto_node.c - a stand-alone node process: the node of the multi-process
+ * tests, and a small tool to poke a cluster by hand.
+ *
+ *   acto_node --name NAME (--key-hex HEX | --key-file PATH)
+ *             [--port P] [--heartbeat-ms H] [--timeout-ms T]
+ *             [--connect NAME@127.0.0.1:PORT]...
+ *
+ * It starts a system with a node on 127.0.0.1:P (0: ephemeral), spawns
+ *   "echo"  replies to every request with the request's payload,
+ *           and counts plain messages;
+ *   "fail"  fails (reason -77) on any message;
+ * connects to the given peers, then prints one line on stdout
+ *   READY port=<port> node=<hex id>
+ * and runs until SIGTERM or SIGINT (clean shutdown, exit 0).  It never
+ * reads stdin.  Used by tests/test_node_procs.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acto.h"
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
+
+static int echo_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  uint64_t *count = state;
+  if (acto_reply(ctx, m->type, m->data, m->size) == ACTO_ENOTREQUEST)
+    (*count)++;
+  return 0;
+}
+
+static int fail_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)ctx;
+  (void)state;
+  (void)m;
+  return -77;
+}
+
+static const acto_behaviour ECHO = {"echo", sizeof(uint64_t), NULL, echo_handle, NULL};
+static const acto_behaviour FAIL = {"fail", 0, NULL, fail_handle, NULL};
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: acto_node --name NAME (--key-hex HEX | --key-file PATH) [--port P]\n"
+                  "                 [--heartbeat-ms H] [--timeout-ms T] [--connect NAME@IP:PORT]...\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  acto_node_config nc = {0};
+  uint8_t key[64];
+  const char *connects[16];
+  int nconnects = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v)
+      usage();
+    i++;
+    if (!strcmp(a, "--name")) {
+      nc.name = v;
+    } else if (!strcmp(a, "--key-file")) {
+      nc.key_file = v;
+    } else if (!strcmp(a, "--key-hex")) {
+      size_t n = strlen(v);
+      if (n % 2 || n / 2 < 32 || n / 2 > 64)
+        usage();
+      for (size_t k = 0; k < n / 2; k++) {
+        int hi = hexval(v[2 * k]), lo = hexval(v[2 * k + 1]);
+        if (hi < 0 || lo < 0)
+          usage();
+        key[k] = (uint8_t)(hi * 16 + lo);
+      }
+      nc.key = key;
+      nc.key_len = n / 2;
+    } else if (!strcmp(a, "--port")) {
+      nc.listen_port = (uint16_t)atoi(v);
+    } else if (!strcmp(a, "--heartbeat-ms")) {
+      nc.heartbeat_ms = atoll(v);
+    } else if (!strcmp(a, "--timeout-ms")) {
+      nc.heartbeat_timeout_ms = atoll(v);
+    } else if (!strcmp(a, "--connect") && nconnects < 16) {
+      connects[nconnects++] = v;
+    } else {
+      usage();
+    }
+  }
+  if (!nc.name || (!nc.key && !nc.key_file))
+    usage();
+  signal(SIGTERM, on_signal);
+  signal(SIGINT, on_signal);
+
+  acto_config cfg = {0};
+  cfg.threads = 2;
+  acto_system *sys;
+  int r = acto_system_create(&cfg, &sys);
+  if (r == 0)
+    r = acto_node_start(sys, &nc);
+  if (r != 0) {
+    fprintf(stderr, "acto_node: %s\n", acto_strerror(r));
+    return 1;
+  }
+  acto_ref ref;
+  acto_spawn_opts o = {0};
+  o.name = "echo";
+  if ((r = acto_spawn(sys, &ECHO, NULL, &o, &ref)) == 0) {
+    o.name = "fail";
+    r = acto_spawn(sys, &FAIL, NULL, &o, &ref);
+  }
+  for (int i = 0; r == 0 && i < nconnects; i++) {
+    char name[80], host[64];
+    unsigned port;
+    if (sscanf(connects[i], "%79[^@]@%63[^:]:%u", name, host, &port) != 3)
+      usage();
+    r = acto_node_connect(sys, name, host, (uint16_t)port, 5000);
+  }
+  if (r != 0) {
+    fprintf(stderr, "acto_node: %s\n", acto_strerror(r));
+    acto_system_shutdown(sys);
+    return 1;
+  }
+  uint16_t port = 0;
+  uint64_t id = 0;
+  acto_node_port(sys, &port);
+  acto_node_self(sys, &id);
+  printf("READY port=%u node=%016llx\n", port, (unsigned long long)id);
+  fflush(stdout);
+  while (!stop_flag)
+    usleep(20000);
+  acto_system_shutdown(sys);
+  return 0;
+}
