@@ -156,6 +156,7 @@ typedef struct conn {
   uint64_t t_start, t_rx, t_tx;
   struct sockaddr_in remote;
   uint32_t peer_port; /* from INFO */
+  char why[160];      /* the detail of a refused payload, for the log */
   /* A delivery parked on a full mailbox: reading pauses until tw fires.
    * resume_at: messages of the frame at the head of `in` already handled
    * (0: none; the frame's tag was checked). paused 2: closed while the
@@ -1257,7 +1258,9 @@ static int process_payload(conn *c, const uint8_t *pl, size_t len, size_t *resum
   int r = acto__prescan_decode(pl, len, 2, ACTO__PRESCAN_KIND, &u, &res);
   if (r != 0) {
     msgpack_unpacked_destroy(&u);
-    *reason = res.reason ? res.reason : "malformed msgpack";
+    snprintf(c->why, sizeof c->why, "%s", res.detail[0] ? res.detail : res.reason ? res.reason
+                                                                      : "malformed msgpack");
+    *reason = c->why;
     return -1;
   }
   const msgpack_object *root = &u.data;
