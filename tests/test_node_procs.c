@@ -2,12 +2,18 @@
  * 127.0.0.1 with port 0, always reaped by pid: remote send and ask, order,
  * monitors when a node is killed (SIGKILL: p99 of the DOWN delay within
  * 100 ms) or stopped (SIGSTOP: within 1.25 x the heartbeat timeout),
- * reconnection to a restarted node (a new incarnation), a wrong key.
+ * reconnection to a restarted node (a new incarnation), a wrong key; and,
+ * through the fault proxy (tools/faultproxy): a partition (blackhole), a
+ * reset link, a slow (throttled) link.
  *
  * The test process is a node itself (an in-process system) and watches
  * the child nodes' actors from an actor of its own.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -125,6 +131,7 @@ static void node_reap(child *c, int sig) {
 /* Every test keeps its children here so the teardown reaps them even
  * when an assertion failed. */
 static child kids[4];
+static child proxy; /* the fault proxy, when a test starts one */
 
 static void setup(void) {
   tu_setup();
@@ -136,9 +143,12 @@ static void setup(void) {
     KEY[i] = (uint8_t)v;
   }
   memset(kids, 0, sizeof kids);
+  memset(&proxy, 0, sizeof proxy);
 }
 
 static void teardown(void) {
+  if (proxy.pid > 0)
+    node_reap(&proxy, SIGKILL);
   for (int i = 0; i < 4; i++) {
     if (kids[i].pid > 0) {
       kill(kids[i].pid, SIGCONT);
@@ -148,7 +158,7 @@ static void teardown(void) {
   tu_teardown();
 }
 
-static acto_system *me(void) {
+static acto_system *me_with(int64_t hb_timeout_ms, size_t out_queue) {
   acto_config c = {0};
   c.threads = 2;
   acto_system *s = tu_system_cfg(&c);
@@ -157,12 +167,15 @@ static acto_system *me(void) {
   nc.key = KEY;
   nc.key_len = 32;
   nc.heartbeat_ms = HB_MS;
-  nc.heartbeat_timeout_ms = HB_TIMEOUT_MS;
+  nc.heartbeat_timeout_ms = hb_timeout_ms;
+  nc.out_queue_bytes = out_queue;
   nc.reconnect_min_ms = 20;
   nc.reconnect_max_ms = 200;
   ck_assert_ok(acto_node_start(s, &nc));
   return s;
 }
+
+static acto_system *me(void) { return me_with(HB_TIMEOUT_MS, 0); }
 
 /* ---- a watcher actor: monitors what it is told to, timestamps DOWNs ---------- */
 
@@ -199,6 +212,82 @@ static acto_ref watch(acto_system *s, acto_ref w, acto_ref target) {
   ck_assert_ok(acto_ask(s, target, 1, "sync", 4, TU_WAIT_MS, &rb));
   acto_reply_release(&rb);
   return w;
+}
+
+/* ---- the fault proxy (tools/faultproxy) between this node and a child ---------- */
+
+static int proxy_control;
+
+/* Starts faultproxy in front of `target_port`; returns its listen port. */
+static uint16_t proxy_start(uint16_t target_port) {
+  char px[PATH_MAX], target[64];
+  size_t dl = strlen(g_prog) - strlen("acto_node");
+  ck_assert_uint_lt(dl + 12, sizeof px);
+  memcpy(px, g_prog, dl);
+  memcpy(px + dl, "faultproxy", 11);
+  snprintf(target, sizeof target, "127.0.0.1:%u", target_port);
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  char *argv[] = {px, "--listen", "127.0.0.1:0", "--target", target, NULL};
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execv(px, argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  proxy.pid = pid;
+  char line[256];
+  size_t len = 0;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while (len < sizeof line - 1 && tu_now_ms() < end) {
+    ssize_t k = read(fds[0], line + len, 1);
+    if (k <= 0)
+      break;
+    if (line[len++] == '\n')
+      break;
+  }
+  close(fds[0]);
+  line[len] = 0;
+  int lp = 0, cp = 0;
+  ck_assert_msg(sscanf(line, "faultproxy listen=127.0.0.1:%d control=127.0.0.1:%d", &lp, &cp) ==
+                    2,
+                "faultproxy: '%s'", line);
+  proxy_control = cp;
+  return (uint16_t)lp;
+}
+
+/* Sends one control command and checks the "ok" answer. */
+static void proxy_cmd(const char *cmd) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)proxy_control);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  char buf[256];
+  int n = snprintf(buf, sizeof buf, "%s\n", cmd);
+  ck_assert_int_eq(write(fd, buf, (size_t)n), n);
+  ssize_t k = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  ck_assert_int_gt(k, 0);
+  buf[k] = 0;
+  ck_assert_msg(strncmp(buf, "ok", 2) == 0, "faultproxy '%s': %s", cmd, buf);
+}
+
+static uint64_t echo_count(acto_system *s, acto_ref echo) {
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(s, echo, 99, NULL, 0, TU_WAIT_MS, &rb));
+  uint64_t v = 0;
+  ck_assert_uint_eq(rb.size, sizeof v);
+  memcpy(&v, rb.data, sizeof v);
+  acto_reply_release(&rb);
+  return v;
 }
 
 /* ---- tests ------------------------------------------------------------------------ */
@@ -345,6 +434,144 @@ START_TEST(a_node_with_a_wrong_key_is_refused) {
 }
 END_TEST
 
+START_TEST(a_partition_fires_monitors_by_heartbeat_timeout_and_heals_after) {
+  kids[0] = node_start("island", KEYHEX, 0);
+  uint16_t via = proxy_start(kids[0].port);
+  acto_system *s = me();
+  acto_ref w;
+  ck_assert_ok(acto_spawn(s, &WATCHER, NULL, NULL, &w));
+  tu_counter_init(&downs);
+  ck_assert_ok(acto_node_connect(s, "island", "127.0.0.1", via, TU_WAIT_MS));
+  acto_ref echo;
+  ck_assert_ok(acto_node_lookup(s, "island", "echo", TU_WAIT_MS, &echo));
+  watch(s, w, echo);
+  int64_t t0 = tu_now_ns();
+  proxy_cmd("mode blackhole both");
+  ck_assert_counter_reaches(&downs, 1);
+  int64_t ms = (atomic_load(&down_at_ns) - t0) / 1000000;
+  fprintf(stderr, "partition -> DOWN: %lld ms\n", (long long)ms);
+  ck_assert_int_eq(atomic_load(&down_reason), ACTO_REASON_NOCONNECTION);
+  ck_assert_int_le(ms, HB_TIMEOUT_MS * 125 / 100 * (TU_SANITIZED ? 2 : 1));
+  /* Healed: the same incarnation is reconnected (by backoff) and works. */
+  proxy_cmd("mode pass both");
+  acto_reply_buf rb;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  int rc;
+  while ((rc = acto_ask(s, echo, 1, "x", 1, 500, &rb)) != 0 && tu_now_ms() < end)
+    tu_sleep_ms(20);
+  ck_assert_ok(rc);
+  acto_reply_release(&rb);
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+  node_reap(&proxy, SIGKILL);
+}
+END_TEST
+
+START_TEST(a_reset_link_fires_monitors_at_once) {
+  kids[0] = node_start("flaky", KEYHEX, 0);
+  uint16_t via = proxy_start(kids[0].port);
+  acto_system *s = me();
+  acto_ref w;
+  ck_assert_ok(acto_spawn(s, &WATCHER, NULL, NULL, &w));
+  tu_counter_init(&downs);
+  ck_assert_ok(acto_node_connect(s, "flaky", "127.0.0.1", via, TU_WAIT_MS));
+  acto_ref echo;
+  ck_assert_ok(acto_node_lookup(s, "flaky", "echo", TU_WAIT_MS, &echo));
+  watch(s, w, echo);
+  int64_t t0 = tu_now_ns();
+  proxy_cmd("mode reset both");
+  ck_assert_counter_reaches(&downs, 1);
+  int64_t ms = (atomic_load(&down_at_ns) - t0) / 1000000;
+  ck_assert_int_lt(ms, HB_TIMEOUT_MS); /* the reset, not the timeout */
+  proxy_cmd("mode pass both");
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+  node_reap(&proxy, SIGKILL);
+}
+END_TEST
+
+START_TEST(a_slow_link_keeps_order_and_loses_nothing) {
+  kids[0] = node_start("far", KEYHEX, 0);
+  uint16_t via = proxy_start(kids[0].port);
+  acto_system *s = me_with(4000, 16 * 1024); /* slow is not dead; a tiny queue */
+  ck_assert_ok(acto_node_connect(s, "far", "127.0.0.1", via, TU_WAIT_MS));
+  acto_ref echo;
+  ck_assert_ok(acto_node_lookup(s, "far", "echo", TU_WAIT_MS, &echo));
+  proxy_cmd("mode throttle 500kB/s both");
+  proxy_cmd("mode fragment 100 up");
+  static char blob[1024];
+  int n = TU_N(200, 100, 60);
+  int64_t t0 = tu_now_ms();
+  for (int i = 0; i < n; i++)
+    ck_assert_ok(acto_send(s, echo, 2, blob, sizeof blob));
+  uint64_t got = echo_count(s, echo); /* FIFO: all of them are in before */
+  fprintf(stderr, "slow link: %d KiB and a round trip in %lld ms\n", n,
+          (long long)(tu_now_ms() - t0));
+  ck_assert_uint_eq(got, (uint64_t)n);
+  proxy_cmd("mode pass both");
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+  node_reap(&proxy, SIGKILL);
+}
+END_TEST
+
+/* Parks a send on the full outgoing queue, from inside an actor. */
+static _Atomic int parked_rc = 1000;
+static int pusher_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)state;
+  acto_ref to;
+  memcpy(&to, m->data, sizeof to);
+  static char big[64 * 1024];
+  atomic_store(&parked_rc, acto_send(acto_ctx_system(ctx), to, 2, big, sizeof big));
+  return 0;
+}
+static const acto_behaviour PUSHER = {"pusher", 0, NULL, pusher_handle, NULL};
+
+START_TEST(a_stopped_receiver_fills_the_queue_senders_wait_and_then_all_arrive) {
+  kids[0] = node_start("frozen", KEYHEX, 0);
+  acto_system *s = me_with(20000, 256 * 1024);
+  ck_assert_ok(acto_node_connect(s, "frozen", "127.0.0.1", kids[0].port, TU_WAIT_MS));
+  acto_ref echo;
+  ck_assert_ok(acto_node_lookup(s, "frozen", "echo", TU_WAIT_MS, &echo));
+  kill(kids[0].pid, SIGSTOP);
+  static char big[64 * 1024];
+  /* Socket buffers fill first, then the 256 KiB queue: a plain thread's
+   * send with a deadline then times out. */
+  int accepted = 0, timed_out = 0;
+  for (int i = 0; i < 2000 && !timed_out; i++) {
+    acto_send_opts o = ACTO_SEND_OPTS_INIT;
+    o.deadline_ms = 100;
+    int r = acto_send_ex(s, echo, 2, big, sizeof big, &o);
+    if (r == ACTO_ETIMEDOUT)
+      timed_out = 1;
+    else {
+      ck_assert_ok(r);
+      accepted++;
+    }
+  }
+  ck_assert_msg(timed_out, "the queue never filled (%d x 64 KiB accepted)", accepted);
+  /* fail_fast gives EFULL; an actor sender is parked (ACTO_PARKED). */
+  acto_send_opts ff = ACTO_SEND_OPTS_INIT;
+  ff.fail_fast = 1;
+  ck_assert_rc(acto_send_ex(s, echo, 2, big, sizeof big, &ff), ACTO_EFULL);
+  acto_ref pusher;
+  ck_assert_ok(acto_spawn(s, &PUSHER, NULL, NULL, &pusher));
+  ck_assert_ok(acto_send(s, pusher, 1, &echo, sizeof echo));
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while (atomic_load(&parked_rc) == 1000 && tu_now_ms() < end)
+    tu_sleep_ms(5);
+  ck_assert_int_eq(atomic_load(&parked_rc), ACTO_PARKED);
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(s, &st));
+  ck_assert_uint_ge(st.parks, 1);
+  kill(kids[0].pid, SIGCONT);
+  /* Everything accepted arrives, the parked one included, in order. */
+  ck_assert_uint_eq(echo_count(s, echo), (uint64_t)accepted + 1);
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node_procs");
   TCase *tc = tu_tcase("procs", 120);
@@ -354,6 +581,10 @@ int main(void) {
   tcase_add_test(tc, sigstop_of_a_node_fires_monitors_within_1_25_heartbeat_timeouts);
   tcase_add_test(tc, a_restarted_node_process_is_reconnected_as_a_new_incarnation);
   tcase_add_test(tc, a_node_with_a_wrong_key_is_refused);
+  tcase_add_test(tc, a_partition_fires_monitors_by_heartbeat_timeout_and_heals_after);
+  tcase_add_test(tc, a_reset_link_fires_monitors_at_once);
+  tcase_add_test(tc, a_slow_link_keeps_order_and_loses_nothing);
+  tcase_add_test(tc, a_stopped_receiver_fills_the_queue_senders_wait_and_then_all_arrive);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -7,7 +7,8 @@
  *
  * It starts a system with a node on 127.0.0.1:P (0: ephemeral), spawns
  *   "echo"  replies to every request with the request's payload,
- *           and counts plain messages;
+ *           and counts plain messages (a request of type 99 is answered
+ *           with that count, a uint64_t);
  *   "fail"  fails (reason -77) on any message;
  * connects to the given peers, then prints one line on stdout
  *   READY port=<port> node=<hex id>
@@ -31,6 +32,8 @@ static void on_signal(int sig) {
 
 static int echo_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   uint64_t *count = state;
+  if (m->type == 99) /* a request: how many plain messages so far */
+    return acto_reply(ctx, 99, count, sizeof *count);
   if (acto_reply(ctx, m->type, m->data, m->size) == ACTO_ENOTREQUEST)
     (*count)++;
   return 0;

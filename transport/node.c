@@ -196,6 +196,7 @@ typedef struct acto__node {
   _Atomic int stopping;
   int stopped;
   int quiet; /* ACTO_NODE_QUIET set: no log lines */
+  uint64_t last_tick_ns; /* I/O thread */
   pthread_mutex_t hook_mtx;
   acto_node_event_fn hook;
   void *hook_user;
@@ -1625,6 +1626,10 @@ static void on_tick(evutil_socket_t fd, short ev, void *arg) {
   (void)ev;
   acto__node *n = arg;
   uint64_t t = now_ns();
+  /* This process itself was not running for a while (SIGSTOP, a paused
+   * VM): the silence was ours, not the peers'.  Give them a new period. */
+  int we_slept = n->last_tick_ns && t - n->last_tick_ns > n->hb_timeout_ns / 2;
+  n->last_tick_ns = t;
   conn *c = n->conns;
   while (c) {
     conn *next = c->next;
@@ -1632,6 +1637,8 @@ static void on_tick(evutil_socket_t fd, short ev, void *arg) {
       if (t - c->t_start > n->hs_timeout_ns)
         conn_close(c, "handshake timeout", 0);
     } else if (c->state == C_UP) {
+      if (we_slept)
+        c->t_rx = t;
       if (!c->paused && t - c->t_rx > n->hb_timeout_ns) {
         ST_ADD(n, hb_timeouts, 1);
         conn_close(c, "heartbeat timeout: the peer is silent", 0);
