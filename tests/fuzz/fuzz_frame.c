@@ -21,13 +21,15 @@
  *     accepts a payload exactly when msgpack_unpack_next decodes all of it
  *     (msgpack-c only runs on a refused payload when it cannot reserve much:
  *     worst_reserve);
- *   - a failed decode never blames msgpack-c (the pre-scan caught it).
+ *   - a failed decode never blames msgpack-c (the pre-scan caught it);
+ *   - a decoded batch's messages go through the schema check of wire.c
+ *     (transport/wire.c), which accepts or refuses with a reason.
  * A violated check calls abort(), which the fuzzer reports as a crash.
  *
  * Payloads and reader views are copied into exactly-sized heap blocks so
  * that AddressSanitizer sees any read past their end.
  *
- * The two sources are included here rather than linked from acto_static:
+ * The three sources are included here rather than linked from acto_static:
  * the fuzz build compiles only this file with -fsanitize=fuzzer,address,
  * so this is how the code under test gets coverage feedback and ASan
  * checks.  The archive's copies are then never pulled in (their symbols
@@ -41,6 +43,7 @@
 
 #include "transport/frame.c"
 #include "transport/prescan.c"
+#include "transport/wire.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -96,6 +99,16 @@ static void check_payload(const uint8_t *src, size_t n, unsigned max_depth) {
     CHECK(u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 1);
     CHECK(u.data.via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER);
     CHECK(u.data.via.array.ptr[0].via.u64 == res.kind);
+    /* The node's next step on a batch: the schema of each message. */
+    if (res.kind == ACTO__WIRE_BATCH) {
+      for (uint32_t i = 1; i < u.data.via.array.size; i++) {
+        acto__wmsg w;
+        const char *why = NULL;
+        int wr = acto__wire_parse(&u.data.via.array.ptr[i], &w, &why);
+        CHECK(wr == 0 || (wr == ACTO_EPROTO && why != NULL));
+        CHECK(wr != 0 || w.payload_len <= n);
+      }
+    }
   } else {
     CHECK(rc == ACTO__EPROTO || rc == ACTO_ELIMIT);
     CHECK(res.reason != NULL && res.reason != R_MSGPACK && u.zone == NULL);
