@@ -134,13 +134,13 @@ typedef struct acto__peer {
   rel *rels;
   size_t nrels, caprels;
   uint32_t epoch;
+  uint64_t next_reconnect_ns; /* backoff of an explicit peer */
+  int64_t backoff_ms;
   /* Any thread. */
   _Atomic uint32_t live_epoch;
   /* I/O thread only. */
   struct conn *connecting; /* our outbound conn before UP */
   struct event *flush_ev;
-  uint64_t next_reconnect_ns;
-  int64_t backoff_ms;
 } acto__peer;
 
 typedef struct conn {
@@ -881,14 +881,17 @@ static void peer_down(acto__peer *p, const char *reason, int err, int was_up) {
     atomic_fetch_sub_explicit(&n->st.peers_up, 1, memory_order_relaxed);
     fire_hook(n, ACTO_NODE_DOWN, p, inc, reason);
   }
+  uint64_t jitter = 0;
+  RAND_bytes((unsigned char *)&jitter, sizeof jitter);
+  pthread_mutex_lock(&p->mtx);
   if (p->explicit_peer && p->has_addr && !atomic_load(&n->stopping)) {
-    uint64_t jitter = 0;
-    RAND_bytes((unsigned char *)&jitter, sizeof jitter);
+    /* Next attempt after the backoff plus up to half of it (jitter). */
     int64_t b = p->backoff_ms;
     p->next_reconnect_ns = now_ns() + (uint64_t)b * 1000000ull +
                            (jitter % ((uint64_t)b * 500000ull + 1));
     p->backoff_ms = b * 2 > n->rc_max_ms ? n->rc_max_ms : b * 2;
   }
+  pthread_mutex_unlock(&p->mtx);
 }
 
 static void peer_up(conn *c) {
