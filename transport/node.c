@@ -130,6 +130,8 @@ typedef struct acto__peer {
   ovf *ovf_head, *ovf_tail;
   uint32_t thread_waiters;
   int flush_pending;
+  int direct_ok;          /* the active conn has nothing pending to write */
+  uint64_t last_write_ns; /* the last write to the active conn */
   struct conn *active;
   rel *rels;
   size_t nrels, caprels;
@@ -408,6 +410,35 @@ static void kick_locked(acto__peer *p) {
   }
 }
 
+/* A sender's write: at once, on the sender's thread, when the link is
+ * idle (nothing else pending, and no write for DIRECT_IDLE_NS: a lone message,
+ * as in a request-reply, pays no thread hand-off); otherwise the I/O
+ * thread is asked, and what accumulates until it runs goes out as one
+ * frame.  All writes to the active conn's socket happen under p->mtx, and
+ * the loop closes the socket only after clearing p->active under it.
+ * Caller holds p->mtx. */
+#define DIRECT_IDLE_NS 20000u
+static void flush_locked(acto__peer *p) {
+  if (p->state == P_UP && p->active && p->direct_ok && !p->flush_pending && p->batch_n == 1 &&
+      acto__buf_unread(&p->out) == 0) {
+    uint64_t t = now_ns();
+    if (t - p->last_write_ns > DIRECT_IDLE_NS && seal_batch_locked(p) == 0) {
+      p->last_write_ns = t;
+      ssize_t k = send(p->active->fd, p->out.p + p->out.off, acto__buf_unread(&p->out),
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (k > 0) {
+        acto__buf_consume(&p->out, (size_t)k);
+        ST_ADD(p->node, bytes_out, (uint64_t)k);
+      }
+      if (acto__buf_unread(&p->out) == 0) {
+        p->out_msgs = 0;
+        return;
+      }
+    }
+  }
+  kick_locked(p);
+}
+
 /* Counts n messages as dead letters of reason NOCONNECTION. */
 static void dead_n(acto_system *sys, uint32_t n) {
   for (uint32_t i = 0; i < n; i++)
@@ -519,7 +550,7 @@ static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint3
     if (r == 0) {
       p->batch_n += nmsgs - 1;
       batch_added_locked(p);
-      kick_locked(p);
+      flush_locked(p);
     }
     pthread_mutex_unlock(&p->mtx);
     return r;
@@ -584,7 +615,7 @@ static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint3
     if (r == 0) {
       p->batch_n += nmsgs - 1;
       batch_added_locked(p);
-      kick_locked(p);
+      flush_locked(p);
     }
   }
   pthread_mutex_unlock(&p->mtx);
@@ -705,7 +736,7 @@ int acto__node_send_system(acto_system *sys, acto_ref to, acto__msg *m) {
   r = acto__buf_append(&p->batch, tmp.p, tmp.len);
   if (r == 0) {
     batch_added_locked(p);
-    kick_locked(p);
+    flush_locked(p);
   }
   pthread_mutex_unlock(&p->mtx);
   acto__buf_free(&tmp);
@@ -778,6 +809,7 @@ static void conn_try_write(conn *c) {
         return;
       }
       r = write_buf(c, &p->out);
+      p->last_write_ns = now_ns();
       if (acto__buf_unread(&p->out) == 0)
         p->out_msgs = 0;
       if (r >= 0) {
@@ -794,6 +826,7 @@ static void conn_try_write(conn *c) {
         if (p->thread_waiters)
           pthread_cond_broadcast(&p->cv);
       }
+      p->direct_ok = r == 0 && !more;
     }
     pthread_mutex_unlock(&p->mtx);
     resume_parkers(resumed);
@@ -839,6 +872,7 @@ static void peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   uint32_t pend = p->pending_inc;
   p->state = P_DOWN;
   p->active = NULL;
+  p->direct_ok = 0;
   if (!was_up && pend)
     p->inc = pend; /* the incarnation we tried to reach is unreachable */
   atomic_store_explicit(&p->live_epoch, 0, memory_order_release);
