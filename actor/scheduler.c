@@ -39,6 +39,8 @@
  */
 #include <stdlib.h>
 
+#include <sched.h>
+
 #include "actor/actor_internal.h"
 #include "transport/node.h"
 #include "actor/clock.h"
@@ -410,9 +412,15 @@ static void *worker_main(void *arg) {
     for (unsigned i = 0; i < sys->nworkers && i < MAX_SNAPSHOT; i++)
       seen[i] = atomic_load_explicit(&sys->workers[i].turns, memory_order_relaxed);
     atomic_fetch_add_explicit(&sys->spinners, 1, memory_order_seq_cst);
+    /* With a node running, the node's I/O thread needs this CPU to hand
+     * us the next message: spin politely (yield) instead of hogging it. */
+    int yield = atomic_load_explicit(&sys->node, memory_order_relaxed) != NULL;
     for (int i = 0; i < SPIN_ROUNDS && !a; i++) {
-      for (int k = 0; k < 16; k++)
-        acto__cpu_relax();
+      if (yield && (i & 7) == 7)
+        sched_yield();
+      else
+        for (int k = 0; k < 16; k++)
+          acto__cpu_relax();
       /* The last round may take an actor left waiting behind a long turn. */
       a = find_work(w, i == SPIN_ROUNDS - 1 ? seen : NULL);
     }

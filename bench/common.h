@@ -15,7 +15,9 @@
  * library; there is nothing to share at link time.  A failure anywhere, on
  * the main thread or inside an actor on a worker, goes through bench_fail(),
  * which prints the RESULT_FAILED line and ends the process with _exit(), so
- * a broken run never waits for a shutdown that may itself be broken.  The
+ * a broken run never waits for a shutdown that may itself be broken; only
+ * the first failure reports, and a two-node run's server process is killed
+ * and reaped first (see "two-node runs" at the end).  The
  * main thread waits for the end of a timed section on a bench_latch (a
  * mutex, a condition variable and a counter) that the last actor signals.
  * Only the public API of acto is used.
@@ -24,15 +26,22 @@
 #define BENCH_COMMON_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h> /* isfinite, a macro: no libm needed */
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +64,32 @@ typedef struct bench_run {
 
 static bench_run bench_cur = {"unknown", 1.0, 2, BENCH_DEFAULT_TIMEOUT_S};
 
+/* The server process of a two-node run (0: none; see "two-node runs"
+ * below).  bench_fail and the watchdog kill and reap it before they end
+ * the process, so that no run leaves a server behind.  Whoever exchanges
+ * it to 0 reaps it, exactly once; relaxed is enough, since the exchange
+ * only decides who that is. */
+static _Atomic int bench_child_pid = 0;
+
+/* Set by the first failure (bench_fail or the watchdog): only the first
+ * one reports and ends the process.  A second failure on another thread
+ * (for example a server node that goes down because the first one killed
+ * it) waits for the first to finish.  Relaxed: the exchange only decides
+ * who goes first. */
+static _Atomic int bench_failing = 0;
+
+/* Kills (SIGKILL) and reaps the server process, if any.  Thread-safe and
+ * async-signal-safe. */
+static inline void bench_child_kill(void) {
+  int pid = atomic_exchange_explicit(&bench_child_pid, 0, memory_order_relaxed);
+
+  if (pid > 0) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
 /* Reports a failure and ends the process with status 2.  The RESULT_FAILED
  * line goes to stdout (where the runner collects results), the reason also
  * to stderr.  Callable from any thread, including inside an actor. */
@@ -63,6 +98,9 @@ static inline void bench_fail(const char *fmt, ...) {
   char why[512];
   va_list ap;
 
+  if (atomic_exchange_explicit(&bench_failing, 1, memory_order_relaxed) != 0)
+    for (;;)
+      pause(); /* the first failure ends the process */
   va_start(ap, fmt);
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
@@ -72,6 +110,7 @@ static inline void bench_fail(const char *fmt, ...) {
   fflush(stdout);
   fprintf(stderr, "bench_%s: FAILED: %s\n", bench_cur.workload, why);
   fflush(stderr);
+  bench_child_kill();
   _exit(2);
 }
 
@@ -150,6 +189,15 @@ static inline void *bench_watchdog_main(void *arg) {
   /* Sleep the whole limit; an interrupted sleep resumes with the rest. */
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
+  if (atomic_exchange_explicit(&bench_failing, 1, memory_order_relaxed) != 0) {
+    /* A failure is being reported: give it a moment, then end anyway. */
+    ts.tv_sec = 5;
+    ts.tv_nsec = 0;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    bench_child_kill();
+    _exit(3);
+  }
   len = snprintf(line, sizeof line,
                  "RESULT_FAILED workload=%s impl=acto threads=%u reason=watchdog timeout "
                  "after %u s\n",
@@ -162,6 +210,7 @@ static inline void *bench_watchdog_main(void *arg) {
                  bench_cur.workload, secs);
   if (len > 0 && write(STDERR_FILENO, line, (size_t)len) < 0) {
   }
+  bench_child_kill();
   _exit(3);
   return NULL;
 }
@@ -318,6 +367,232 @@ static inline uint64_t bench_send_burst(acto_ctx *ctx, acto_ref to, uint32_t typ
     }
   }
   return sent;
+}
+
+/* ---- two-node runs ------------------------------------------------------ */
+
+/* The remote workloads run two nodes in two OS processes on loopback: the
+ * program forks itself first thing in main, while it has no other thread,
+ * and the child runs the server node.  The client (the parent) measures
+ * and prints the RESULT line; the server's stdout goes to stderr, so that
+ * a failure there is visible but only the parent reports on stdout.
+ *
+ * DESIGN: two pipes join the processes.  The server writes its real port
+ * (it binds 127.0.0.1 port 0) on the port pipe once its actor is
+ * registered; the client reads it and connects.  The server's main thread
+ * then blocks reading the control pipe; the client closes its end when it
+ * is done (or dies, which closes it too), and the server shuts its system
+ * down and exits 0, or 2 after a failed check.  Both nodes share a random
+ * 32-byte key generated before the fork.  The client always reaps the
+ * server by pid: bench_pair_finish on success, bench_child_kill from
+ * bench_fail and the watchdog otherwise; the server also asks the kernel
+ * for SIGKILL when its parent dies (PR_SET_PDEATHSIG). */
+
+#define BENCH_SERVER_NODE "bench_server"
+#define BENCH_CLIENT_NODE "bench_client"
+#define BENCH_PAIR_WAIT_MS 20000 /* setup and teardown steps, each */
+
+/* Set by bench_pair_start; read-only afterwards (the fds are the main
+ * thread's). */
+typedef struct bench_pair {
+  int server;      /* 1 in the server process */
+  int port_fd;     /* server: write end; client: read end */
+  int ctl_fd;      /* server: read end; client: write end (-1 once closed) */
+  uint8_t key[32]; /* the shared secret of both nodes */
+} bench_pair;
+
+static bench_pair bench_pair_cur = {0, -1, -1, {0}};
+
+/* Forks the server process and calls bench_start in both: call first in
+ * main, before any thread exists.  Returns 1 in the server process, 0 in
+ * the client.  The server runs with the workload name "<workload>_server"
+ * (for its messages on stderr). */
+static inline int bench_pair_start(const char *workload, const char *server_name, int argc,
+                                   char **argv) {
+  int port_p[2], ctl_p[2];
+  size_t got = 0;
+  pid_t parent = getpid(), pid;
+
+  bench_cur.workload = workload;
+  /* Connection-close messages at teardown are expected here; the user's
+   * own setting wins. */
+  setenv("ACTO_NODE_QUIET", "1", 0);
+  while (got < sizeof bench_pair_cur.key) {
+    ssize_t k = getrandom(bench_pair_cur.key + got, sizeof bench_pair_cur.key - got, 0);
+
+    if (k < 0 && errno != EINTR)
+      bench_fail("getrandom: %s", strerror(errno));
+    if (k > 0)
+      got += (size_t)k;
+  }
+  if (pipe2(port_p, O_CLOEXEC) != 0 || pipe2(ctl_p, O_CLOEXEC) != 0)
+    bench_fail("pipe2: %s", strerror(errno));
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0)
+    bench_fail("fork: %s", strerror(errno));
+  if (pid == 0) {
+    /* The server: die with the client, and report only on stderr. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+      _exit(2);
+    if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+      _exit(2);
+    close(port_p[0]);
+    close(ctl_p[1]);
+    bench_pair_cur.server = 1;
+    bench_pair_cur.port_fd = port_p[1];
+    bench_pair_cur.ctl_fd = ctl_p[0];
+    /* The server's watchdog fires 10 s after the client's, so that a
+     * timeout is reported by the client, which kills the server. */
+    char *sargv[4] = {argv[0], argc > 1 ? argv[1] : "1.0", argc > 2 ? argv[2] : "2", NULL};
+    char tmo[24];
+    long t = argc > 3 ? strtol(argv[3], NULL, 10) : BENCH_DEFAULT_TIMEOUT_S;
+    snprintf(tmo, sizeof tmo, "%ld", t > 0 && t <= 86400 - 10 ? t + 10 : t);
+    sargv[3] = tmo;
+    bench_start(server_name, 4, sargv);
+    return 1;
+  }
+  atomic_store_explicit(&bench_child_pid, (int)pid, memory_order_relaxed);
+  close(port_p[1]);
+  close(ctl_p[0]);
+  bench_pair_cur.port_fd = port_p[0];
+  bench_pair_cur.ctl_fd = ctl_p[1];
+  bench_start(workload, argc, argv);
+  return 0;
+}
+
+/* Starts this process's node (before the first spawn): the server listens
+ * on 127.0.0.1, port 0; the client only connects out. */
+static inline void bench_pair_node(acto_system *sys) {
+  acto_node_config nc;
+
+  memset(&nc, 0, sizeof nc);
+  nc.name = bench_pair_cur.server ? BENCH_SERVER_NODE : BENCH_CLIENT_NODE;
+  nc.key = bench_pair_cur.key;
+  nc.key_len = sizeof bench_pair_cur.key;
+  nc.listen_host = "127.0.0.1";
+  nc.listen_port = 0;
+  nc.no_listen = !bench_pair_cur.server;
+  BENCH_CHECK(acto_node_start(sys, &nc));
+}
+
+/* Server: reports the real port to the client, then blocks until the
+ * client closes the control pipe (done, or dead).  Main thread only. */
+static inline void bench_pair_serve(acto_system *sys) {
+  uint16_t port = 0;
+  char c;
+
+  BENCH_CHECK(acto_node_port(sys, &port));
+  BENCH_EXPECT(write(bench_pair_cur.port_fd, &port, sizeof port) == (ssize_t)sizeof port,
+               "cannot report the port to the client: %s", strerror(errno));
+  close(bench_pair_cur.port_fd);
+  for (;;) {
+    ssize_t k = read(bench_pair_cur.ctl_fd, &c, 1);
+
+    if (k == 0 || (k < 0 && errno != EINTR))
+      break;
+  }
+  close(bench_pair_cur.ctl_fd);
+}
+
+/* Client, node events: the server going down during the run fails it at
+ * once rather than at the watchdog.  Runs on the I/O thread. */
+static inline void bench_pair_on_event(void *user, acto_node_event ev, const char *node_name,
+                                       uint64_t node_id, const char *reason) {
+  (void)user;
+  (void)node_id;
+  if (ev == ACTO_NODE_DOWN)
+    bench_fail("node %s went down: %s", node_name, reason);
+}
+
+/* Client: waits for the server's port, connects to its node and looks up
+ * the actor registered there as `name`.  Main thread only. */
+static inline acto_ref bench_pair_connect(acto_system *sys, const char *name) {
+  struct pollfd pfd = {bench_pair_cur.port_fd, POLLIN, 0};
+  uint16_t port = 0;
+  acto_ref ref = ACTO_REF_NONE;
+  ssize_t k;
+  int r;
+
+  while ((r = poll(&pfd, 1, BENCH_PAIR_WAIT_MS)) < 0 && errno == EINTR) {
+  }
+  BENCH_EXPECT(r == 1, "the server did not report its port within %d ms", BENCH_PAIR_WAIT_MS);
+  while ((k = read(bench_pair_cur.port_fd, &port, sizeof port)) < 0 && errno == EINTR) {
+  }
+  BENCH_EXPECT(k == (ssize_t)sizeof port && port != 0,
+               "the server exited before it reported its port");
+  close(bench_pair_cur.port_fd);
+  BENCH_CHECK(acto_node_connect(sys, BENCH_SERVER_NODE, "127.0.0.1", port, BENCH_PAIR_WAIT_MS));
+  BENCH_CHECK(acto_node_set_event_hook(sys, bench_pair_on_event, NULL));
+  BENCH_CHECK(acto_node_lookup(sys, BENCH_SERVER_NODE, name, BENCH_PAIR_WAIT_MS, &ref));
+  BENCH_EXPECT(ref.node != 0, "lookup of %s returned a local ref", name);
+  return ref;
+}
+
+/* Client, at the end: stops watching for node-down (call before shutting
+ * the client's system down). */
+static inline void bench_pair_unwatch(acto_system *sys) {
+  BENCH_CHECK(acto_node_set_event_hook(sys, NULL, NULL));
+}
+
+/* Client, at the end: closes the control pipe, waits (bounded) for the
+ * server to exit and reaps it; a server that exits non-zero, or not in
+ * time, fails the run.  Main thread only. */
+static inline void bench_pair_finish(void) {
+  int pid = atomic_load_explicit(&bench_child_pid, memory_order_relaxed);
+  double deadline = bench_now() + BENCH_PAIR_WAIT_MS / 1000.0;
+  int status = 0, exited = 0;
+  siginfo_t si;
+
+  close(bench_pair_cur.ctl_fd);
+  bench_pair_cur.ctl_fd = -1;
+  if (pid <= 0)
+    return;
+  /* Watch for the exit without reaping (WNOWAIT), so that the pid stays
+   * ours until the exchange below decides who reaps it. */
+  while (bench_now() < deadline) {
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+      exited = 1;
+      break;
+    }
+    usleep(1000);
+  }
+  if (!exited)
+    bench_fail("the server did not exit within %d ms of the end", BENCH_PAIR_WAIT_MS);
+  if (atomic_exchange_explicit(&bench_child_pid, 0, memory_order_relaxed) != pid)
+    return; /* bench_fail on another thread is reaping it */
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  BENCH_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "the server process ended with %s %d (see its messages on stderr)",
+               WIFEXITED(status) ? "status" : "signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+/* Sorts n latencies (ns) and returns the nearest-rank q-quantile in us:
+ * the value at rank ceil(q n), as the peers compute it. */
+static inline int bench_cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+static inline double bench_quantile_us(const uint64_t *sorted, uint64_t n, double q) {
+  uint64_t rank;
+  double r;
+
+  if (n == 0)
+    return 0.0;
+  r = q * (double)n;
+  rank = (uint64_t)r;
+  if ((double)rank < r)
+    rank++; /* ceil */
+  if (rank < 1)
+    rank = 1;
+  if (rank > n)
+    rank = n;
+  return (double)sorted[rank - 1] / 1000.0;
 }
 
 #endif /* BENCH_COMMON_H */

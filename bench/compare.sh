@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Runs acto's benchmarks and the peers' (Erlang/OTP, CAF) in one run on
 # this machine and prints every RESULT line, then a table of acto's rate
-# against the best peer's for each workload.
+# against the best peer's for each workload (and, for remote_pingpong,
+# every implementation's p50/p99 round-trip latency).
 #
 #   bench/compare.sh [scale] [threads]      (defaults 1.0 and 2)
 #
 # The peers live in ../shared/bench/peers (PEERS_DIR overrides); their
-# run.sh installs and builds what they need on first use.  Only the local
-# workloads are compared (BENCH_WORKLOADS narrows them).
+# run.sh installs and builds what they need on first use.  Every workload
+# is compared, the two-node ones included; BENCH_WORKLOADS narrows them
+# (it is passed to the peers as PEER_WORKLOADS).
 set -u
 SCALE=${1:-1.0}
 THREADS=${2:-2}
 DIR=$(cd "$(dirname "$0")" && pwd)
 PEERS_DIR=${PEERS_DIR:-$DIR/../../shared/bench/peers}
-WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart"}
+WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart remote_pingpong remote_stream"}
 OUT=$(mktemp /tmp/acto-compare.XXXXXX)
 trap 'rm -f "$OUT"' EXIT
 
@@ -39,18 +41,21 @@ awk '
     w = field("workload"); impl = field("impl"); r = field("rate") + 0
     rate[w, impl] = r; rss[w, impl] = field("rss_kb")
     bpa[w, impl] = field("bytes_per_actor"); aps[w, impl] = field("actors_per_s")
+    p50[w, impl] = field("p50_us"); p99[w, impl] = field("p99_us")
     if (impl != "acto" && r > best[w]) { best[w] = r; bestimpl[w] = impl }
     seen[w] = 1
   }
   END {
-    printf "\n%-10s %14s %14s %-8s %7s %10s %10s\n", "workload", "acto msgs/s", "best peer", "peer", "ratio", "acto rss", "peer rss"
-    n = split("pingpong ring counting fanin spawn big restart", order, " ")
+    printf "\n%-16s %14s %14s %-8s %7s %10s %10s\n", "workload", "acto msgs/s", "best peer", "peer", "ratio", "acto rss", "peer rss"
+    n = split("pingpong ring counting fanin spawn big restart remote_pingpong remote_stream", order, " ")
     for (k = 1; k <= n; k++) {
       w = order[k]; if (!(w in seen)) continue
       b = best[w]; a = rate[w, "acto"]
-      printf "%-10s %14.0f %14.0f %-8s %7.2f %10s %10s\n", w, a, b, bestimpl[w], (b > 0 ? a / b : 0), rss[w, "acto"], rss[w, bestimpl[w]]
+      printf "%-16s %14.0f %14.0f %-8s %7.2f %10s %10s\n", w, a, b, bestimpl[w], (b > 0 ? a / b : 0), rss[w, "acto"], rss[w, bestimpl[w]]
     }
     if (("spawn", "acto") in bpa)
       printf "\nspawn: acto %s B/actor, %s actors/s; caf %s B/actor, %s actors/s; erlang %s B/actor\n", bpa["spawn", "acto"], aps["spawn", "acto"], bpa["spawn", "caf"], aps["spawn", "caf"], bpa["spawn", "erlang"]
+    if (("remote_pingpong", "acto") in p50)
+      printf "\nremote_pingpong p50/p99 us: acto %s/%s; erlang %s/%s; caf %s/%s\n", p50["remote_pingpong", "acto"], p99["remote_pingpong", "acto"], p50["remote_pingpong", "erlang"], p99["remote_pingpong", "erlang"], p50["remote_pingpong", "caf"], p99["remote_pingpong", "caf"]
   }' "$OUT"
 exit "$rc"

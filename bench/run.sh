@@ -9,7 +9,8 @@
 #
 # Environment (optional):
 #   BENCH_WORKLOADS  workloads to run, separated by spaces
-#                    (default: pingpong ring counting fanin spawn big restart)
+#                    (default: pingpong ring counting fanin spawn big restart
+#                    remote_pingpong remote_stream)
 #   BENCH_TIMEOUT    wall-clock limit per process in seconds (default 240);
 #                    each program's own watchdog fires 10 s earlier
 #   BENCH_BUILD_DIR  the build directory (default: <repo>/build, configured
@@ -26,7 +27,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$REPO/build}
-ALL="pingpong ring counting fanin spawn big restart"
+ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL}
 TMO=${BENCH_TIMEOUT:-240}
 
@@ -85,7 +86,7 @@ for w in $WORKLOADS; do
     rc=1
   fi
   awk -v w="$w" -v rc="$rc" -v a="$t0" -v b="$t1" \
-    'BEGIN { printf "run.sh: %-10s rc=%d wall=%.1fs\n", w, rc, b - a }' >&2
+    'BEGIN { printf "run.sh: %-15s rc=%d wall=%.1fs\n", w, rc, b - a }' >&2
   if (( rc != 0 )); then
     status=1
     if ! grep -q '^RESULT_FAILED ' <<<"$out"; then

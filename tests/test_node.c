@@ -102,13 +102,15 @@ static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
     memcpy(&p->target, m->data, sizeof p->target);
     uint64_t id;
     TU_EXPECT_RC(acto_monitor(ctx, p->target, &id), 0);
-    return 0;
+    /* Answering after the MONITOR left orders it before the asker's
+     * next message to the target's node. */
+    return acto_reply(ctx, T_WATCH, NULL, 0);
   }
   case T_LINK:
     memcpy(&p->target, m->data, sizeof p->target);
     acto_trap_exit(ctx, 1);
     TU_EXPECT_RC(acto_link(ctx, p->target), 0);
-    return 0;
+    return acto_reply(ctx, T_LINK, NULL, 0);
   case T_ASK: {
     memcpy(&p->target, m->data, sizeof p->target);
     int r = acto_ask_async(ctx, p->target, T_ECHO, "hello", 5, 5000, ask_done, NULL, NULL);
@@ -142,6 +144,13 @@ static acto_ref spawn_named(acto_system *s, const char *name) {
   o.name = name;
   ck_assert_ok(acto_spawn(s, &PROBE, NULL, &o, &r));
   return r;
+}
+
+/* Asks `who` to watch or link `target` and waits until it did. */
+static void command(acto_system *s, acto_ref who, uint32_t type, acto_ref target) {
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(s, who, type, &target, sizeof target, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
 }
 
 static void setup(void) {
@@ -384,10 +393,9 @@ START_TEST(a_remote_monitor_gets_down_with_the_real_reason) {
   acto_ref watcher = spawn_named(a, "w");
   acto_ref target = spawn_named(b, "t");
   link_nodes(a, "beta", b);
-  ck_assert_ok(acto_send(a, watcher, T_WATCH, &target, sizeof target));
-  /* Make sure the MONITOR arrived before the failure: an ask orders it
-   * (same connection, same pair? no: different senders) - wait a moment
-   * by a round trip from the watcher's node instead. */
+  command(a, watcher, T_WATCH, target);
+  /* The MONITOR left before this ask (command): a round trip on the same
+   * connection proves it arrived before the failure below. */
   acto_reply_buf rb;
   ck_assert_ok(acto_ask(a, target, T_ECHO, "x", 1, TU_WAIT_MS, &rb));
   acto_reply_release(&rb);
@@ -395,7 +403,7 @@ START_TEST(a_remote_monitor_gets_down_with_the_real_reason) {
   ck_assert_counter_reaches(&events, 1);
   ck_assert_int_eq(atomic_load(&last_reason), -77);
   /* Monitoring a remote actor that is gone: NOPROC. */
-  ck_assert_ok(acto_send(a, watcher, T_WATCH, &target, sizeof target));
+  command(a, watcher, T_WATCH, target);
   ck_assert_counter_reaches(&events, 2);
   ck_assert_int_eq(atomic_load(&last_reason), ACTO_REASON_NOPROC);
   tu_shutdown(a);
@@ -410,8 +418,8 @@ START_TEST(node_stop_fires_noconnection_to_monitors_links_and_asks) {
   acto_ref target = spawn_named(b, "t");
   acto_ref target2 = spawn_named(b, "t2");
   link_nodes(a, "beta", b);
-  ck_assert_ok(acto_send(a, watcher, T_WATCH, &target, sizeof target));
-  ck_assert_ok(acto_send(a, linker, T_LINK, &target2, sizeof target2));
+  command(a, watcher, T_WATCH, target);
+  command(a, linker, T_LINK, target2);
   acto_reply_buf rb;
   ck_assert_ok(acto_ask(a, target, T_ECHO, "x", 1, TU_WAIT_MS, &rb));
   acto_reply_release(&rb);
