@@ -1,0 +1,100 @@
+/* worker.c - the spawner service and the workers of the cluster sample.
+ *
+ * Every node runs one spawner, registered as CLUSTER_SPAWNER under the
+ * node's supervisor.  Asked with CLUSTER_SPAWN (from any node: the
+ * coordinator finds it with ACTO_MSG_NODE_LOOKUP), it starts a worker on
+ * its own node and answers with the worker's ref, which carries the node
+ * id and so works from wherever the reply lands.
+ *
+ * A worker answers each CLUSTER_WORK item with a CLUSTER_RESULT sent back
+ * to the item's sender.  An item takes work_ms: the worker sets a timer
+ * (CLUSTER_DONE, carrying the item and whom to answer) instead of holding
+ * its thread, so it works on many items at once, as a worker waiting on a
+ * database or a remote service would, and a node killed mid-run takes
+ * the items in its timers with it.  With faults set a worker fails on
+ * about one item in `faults` (its handler returns -1): the item becomes a
+ * dead letter, the worker stops, and the coordinator's monitor sees the
+ * failure.  Workers
+ * are not supervised on their node: the coordinator decides where their
+ * replacements run.
+ */
+#include <string.h>
+
+#include "cluster.h"
+
+typedef struct worker_state {
+  cluster_spawner_arg a;
+  uint64_t done;
+} worker_state;
+
+/* An item being worked on: the payload of CLUSTER_DONE. */
+typedef struct pending {
+  cluster_item item;
+  acto_ref reply_to;
+} pending;
+
+static int worker_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)ctx;
+  worker_state *w = state;
+  memcpy(&w->a, arg, sizeof w->a);
+  return 0;
+}
+
+static int finish(worker_state *w, acto_system *sys, const pending *p) {
+  if (w->a.faults && acto_random(sys) % w->a.faults == 0) return -1; /* an injected fault */
+  cluster_result r = {p->item.id, cluster_value(p->item.id)};
+  w->done++;
+  /* 0 or ACTO_PARKED; an error means the coordinator is gone: its next
+   * incarnation sends the item again. */
+  (void)acto_send(sys, p->reply_to, CLUSTER_RESULT, &r, sizeof r);
+  return 0;
+}
+
+static int worker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  worker_state *w = state;
+  acto_system *sys = acto_ctx_system(ctx);
+  pending p;
+  if (msg->type == CLUSTER_WORK && msg->size == sizeof(cluster_item)) {
+    memcpy(&p.item, msg->data, sizeof p.item);
+    p.reply_to = msg->sender;
+    if (w->a.work_ms == 0) return finish(w, sys, &p);
+    return acto_send_after(sys, acto_self(ctx), CLUSTER_DONE, &p, sizeof p, w->a.work_ms, NULL);
+  }
+  if (msg->type == CLUSTER_DONE && msg->size == sizeof p) {
+    memcpy(&p, msg->data, sizeof p);
+    return finish(w, sys, &p);
+  }
+  return 0;
+}
+
+const acto_behaviour cluster_worker_behaviour = {"cluster.worker", sizeof(worker_state),
+                                                 worker_init, worker_handle, NULL};
+
+typedef struct spawner_state {
+  cluster_spawner_arg arg;
+  uint64_t spawned;
+} spawner_state;
+
+static int spawner_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)ctx;
+  spawner_state *s = state;
+  memcpy(&s->arg, arg, sizeof s->arg);
+  return 0;
+}
+
+static int spawner_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  spawner_state *s = state;
+  if (msg->type != CLUSTER_SPAWN) return 0;
+  acto_ref ref = ACTO_REF_NONE;
+  int rc = acto_spawn(acto_ctx_system(ctx), &cluster_worker_behaviour, &s->arg, NULL, &ref);
+  if (rc < 0) { /* an empty reply: the coordinator places the worker elsewhere */
+    (void)acto_reply(ctx, CLUSTER_SPAWNED, NULL, 0);
+    return 0;
+  }
+  s->spawned++;
+  (void)acto_reply(ctx, CLUSTER_SPAWNED, &ref, sizeof ref);
+  return 0;
+}
+
+const acto_behaviour cluster_spawner_behaviour = {"cluster.spawner", sizeof(spawner_state),
+                                                  spawner_init, spawner_handle, NULL};

@@ -1,0 +1,261 @@
+/* test_cluster.c - the cluster sample (samples/cluster): three node
+ * processes on loopback, a pool of workers spread over them, a client
+ * sending numbered items.  Killing a node with SIGKILL (or freezing it with
+ * SIGSTOP) makes the coordinator restart its workers on the survivors, and
+ * no acknowledged item is lost; the launcher leaves no node process
+ * behind, however it ends.
+ *
+ * Each test runs the `cluster` program that the same build made, found
+ * next to this test's own executable (or at $ACTO_CLUSTER), as a child
+ * process with its output in a temporary file and a deadline, and reads
+ * the timeline and the verdict line it prints:
+ *
+ *   node n3 down detected at +0.7 ms (...)
+ *   workers restarted at +1.0 ms (2 workers: 1 on n1, 1 on n2)
+ *   work resumed at +20.9 ms (...)
+ *   acked=2000/2000 lost=0 duplicates=0 redispatched=8 retries=0 wrong=0 double_acks=0
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char g_prog[PATH_MAX + 16]; /* the cluster program */
+static char g_out[64];             /* its output, one file per test process */
+
+static void find_prog(void) {
+  const char *env = getenv("ACTO_CLUSTER");
+  if (env) {
+    snprintf(g_prog, sizeof g_prog, "%s", env);
+    return;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    snprintf(g_prog, sizeof g_prog, "./cluster");
+    return;
+  }
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash) *slash = '\0';
+  snprintf(g_prog, sizeof g_prog, "%s/cluster", self);
+}
+
+/* ---- running the program ----------------------------------------------------------- */
+
+/* Starts `cluster args...` with stdout and stderr to a fresh g_out. */
+static pid_t prog_start(const char *const *args) {
+  ck_assert_msg(access(g_prog, X_OK) == 0,
+                "%s is missing: build the cluster target (make cluster)", g_prog);
+  snprintf(g_out, sizeof g_out, "/tmp/acto_cluster_test.XXXXXX");
+  int fd = mkstemp(g_out);
+  ck_assert_int_ge(fd, 0);
+  char *argv[32];
+  int n = 0;
+  argv[n++] = g_prog;
+  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+    execv(g_prog, argv);
+    _exit(127);
+  }
+  close(fd);
+  return pid;
+}
+
+static const char *read_out(void) {
+  static char buf[1 << 16];
+  FILE *f = fopen(g_out, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* Reaps pid within timeout_ms; past it, kills it and fails the test. */
+static int prog_reap(pid_t pid, long timeout_ms) {
+  int st;
+  int64_t end = tu_now_ms() + timeout_ms;
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) return st;
+    ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
+    if (tu_now_ms() > end) {
+      kill(pid, SIGKILL); /* its nodes die with it (PR_SET_PDEATHSIG) */
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      ck_abort_msg("cluster (pid %d) did not finish within %ld ms; output:\n%s", (int)pid,
+                   timeout_ms, read_out());
+    }
+    tu_sleep_ms(10);
+  }
+}
+
+/* Runs the program to its end; asserts its exit status and that no
+ * sanitizer reported anything; returns its output. */
+static const char *prog_run(const char *const *args, int want_exit) {
+  pid_t pid = prog_start(args);
+  int st = prog_reap(pid, 60000 * tu_multiplier());
+  const char *text = read_out();
+  unlink(g_out);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == want_exit,
+                "cluster exited with status %#x (want exit %d); output:\n%s", st, want_exit, text);
+  ck_assert_msg(!strstr(text, "Sanitizer") && !strstr(text, "runtime error"),
+                "a sanitizer reported:\n%s", text);
+  return text;
+}
+
+/* ---- reading the output -------------------------------------------------------------- */
+
+typedef struct verdict {
+  unsigned long long acked, items, lost, duplicates, redispatched, retries, wrong, double_acks;
+} verdict;
+
+static verdict parse_verdict(const char *text) {
+  verdict v;
+  const char *p = strstr(text, "acked=");
+  ck_assert_msg(p, "no verdict line in:\n%s", text);
+  ck_assert_msg(sscanf(p, "acked=%llu/%llu lost=%llu duplicates=%llu redispatched=%llu "
+                          "retries=%llu wrong=%llu double_acks=%llu",
+                       &v.acked, &v.items, &v.lost, &v.duplicates, &v.redispatched, &v.retries,
+                       &v.wrong, &v.double_acks) == 8,
+                "a malformed verdict line in:\n%s", text);
+  return v;
+}
+
+/* The offset in ms of a timeline line "<prefix>+X ms". */
+static double timeline_ms(const char *text, const char *prefix) {
+  const char *p = strstr(text, prefix);
+  ck_assert_msg(p, "no \"%s\" line in:\n%s", prefix, text);
+  double ms;
+  ck_assert_msg(sscanf(p + strlen(prefix), "%lf ms", &ms) == 1, "a malformed \"%s\" line in:\n%s",
+                prefix, text);
+  return ms;
+}
+
+/* The node pids of the "nodes up and connected" line. */
+static int node_pids(const char *text, pid_t *pids, int cap) {
+  const char *p = strstr(text, "nodes up and connected:");
+  const char *eol = p ? strchr(p, '\n') : NULL;
+  int n = 0;
+  while (eol && n < cap && (p = strstr(p, "(pid ")) && p < eol) {
+    pids[n++] = (pid_t)strtol(p + 5, NULL, 10);
+    p += 5;
+  }
+  return n;
+}
+
+static void assert_gone(const pid_t *pids, int n, const char *text) {
+  for (int i = 0; i < n; i++)
+    ck_assert_msg(kill(pids[i], 0) < 0 && errno == ESRCH,
+                  "node process %d outlived the launcher; output:\n%s", (int)pids[i], text);
+}
+
+static void assert_no_item_lost(const verdict *v, unsigned long long items, const char *text) {
+  ck_assert_msg(v->items == items && v->acked == items && v->lost == 0,
+                "items lost: %llu/%llu acknowledged, lost=%llu; output:\n%s", v->acked, v->items,
+                v->lost, text);
+  ck_assert_msg(v->wrong == 0 && v->double_acks == 0, "wrong=%llu double_acks=%llu; output:\n%s",
+                v->wrong, v->double_acks, text);
+}
+
+/* ---- the tests ------------------------------------------------------------------------- */
+
+START_TEST(a_node_killed_with_sigkill_has_its_workers_restarted_elsewhere_and_loses_no_item) {
+  const char *args[] = {"--kill", "n3", "--after-ms", "1500", "--items", "2000", "--quiet", NULL};
+  const char *text = prog_run(args, 0);
+  verdict v = parse_verdict(text);
+  assert_no_item_lost(&v, 2000, text);
+  ck_assert_msg(strstr(text, "verdict: OK"), "%s", text);
+
+  /* The timeline: detection within a second of the kill (a killed
+   * process's connections are closed by the kernel: no heartbeat wait),
+   * then the restart and the resumption, both after the kill. */
+  double down = timeline_ms(text, "node n3 down detected at ");
+  double restarted = timeline_ms(text, "workers restarted at ");
+  double resumed = timeline_ms(text, "work resumed at ");
+  ck_assert_msg(down >= 0 && down < 1000, "down detected at %+.1f ms:\n%s", down, text);
+  ck_assert_msg(restarted >= down && restarted < 5000, "restarted at %+.1f ms:\n%s", restarted,
+                text);
+  ck_assert_msg(resumed >= 0 && resumed < 5000, "resumed at %+.1f ms:\n%s", resumed, text);
+  /* n3's two workers now run on the survivors. */
+  ck_assert_msg(strstr(text, "(2 workers: 1 on n1, 1 on n2)"), "%s", text);
+  ck_assert_msg(strstr(text, "3 on n1, 3 on n2 at the end"), "%s", text);
+
+  pid_t pids[8];
+  ck_assert_int_eq(node_pids(text, pids, 8), 3);
+  assert_gone(pids, 3, text);
+}
+END_TEST
+
+START_TEST(a_frozen_node_is_found_by_the_heartbeat_timeout_and_loses_no_item) {
+  const char *args[] = {"--kill", "n2", "--signal", "STOP", "--after-ms", "1000", "--items",
+                        "2000", "--quiet", NULL};
+  const char *text = prog_run(args, 0);
+  verdict v = parse_verdict(text);
+  assert_no_item_lost(&v, 2000, text);
+  /* Silent, not closed: found after heartbeat_timeout_ms (400 ms). */
+  double down = timeline_ms(text, "node n2 down detected at ");
+  ck_assert_msg(down >= 300 && down < 400 + 1000, "down detected at %+.1f ms:\n%s", down, text);
+  ck_assert_msg(strstr(text, "heartbeat timeout"), "%s", text);
+  (void)timeline_ms(text, "workers restarted at ");
+  (void)timeline_ms(text, "work resumed at ");
+  pid_t pids[8];
+  ck_assert_int_eq(node_pids(text, pids, 8), 3);
+  assert_gone(pids, 3, text);
+}
+END_TEST
+
+START_TEST(failing_workers_and_a_failing_coordinator_lose_no_item) {
+  /* Workers fail on about one item in 150; the coordinator fails once and
+   * is restarted in place by its supervisor; n3 is killed too. */
+  const char *args[] = {"--kill", "n3", "--after-ms", "1200", "--items", "2000",
+                        "--worker-faults", "150", "--crash-coordinator-ms", "600", "--quiet",
+                        NULL};
+  const char *text = prog_run(args, 0);
+  verdict v = parse_verdict(text);
+  assert_no_item_lost(&v, 2000, text);
+  ck_assert_msg(strstr(text, "coordinator restarted 1 time(s)"), "%s", text);
+  ck_assert_msg(strstr(text, "worker failures"), "%s", text);
+  (void)timeline_ms(text, "node n3 down detected at ");
+}
+END_TEST
+
+START_TEST(a_launcher_stopped_by_sigterm_leaves_no_node_process) {
+  const char *args[] = {"--items", "100000", "--quiet", NULL};
+  pid_t pid = prog_start(args);
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  pid_t pids[8];
+  int n = 0;
+  while ((n = node_pids(read_out(), pids, 8)) < 3 && tu_now_ms() < end) tu_sleep_ms(10);
+  ck_assert_msg(n == 3, "the nodes did not come up:\n%s", read_out());
+  tu_sleep_ms(300); /* let the work start */
+  ck_assert_int_eq(kill(pid, SIGTERM), 0);
+  int st = prog_reap(pid, TU_WAIT_MS);
+  const char *text = read_out();
+  unlink(g_out);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGTERM, "status %#x:\n%s", st, text);
+  assert_gone(pids, 3, text);
+}
+END_TEST
+
+int main(void) {
+  find_prog();
+  Suite *s = suite_create("cluster");
+  TCase *tc = tu_tcase("program", 120);
+  tcase_add_test(tc,
+                 a_node_killed_with_sigkill_has_its_workers_restarted_elsewhere_and_loses_no_item);
+  tcase_add_test(tc, a_frozen_node_is_found_by_the_heartbeat_timeout_and_loses_no_item);
+  tcase_add_test(tc, failing_workers_and_a_failing_coordinator_lose_no_item);
+  tcase_add_test(tc, a_launcher_stopped_by_sigterm_leaves_no_node_process);
+  suite_add_tcase(s, tc);
+  return tu_run(s);
+}
