@@ -132,6 +132,7 @@ typedef struct acto__peer {
   int flush_pending;
   int direct_ok;          /* the active conn has nothing pending to write */
   uint64_t last_write_ns; /* the last write to the active conn */
+  uint64_t progress_ns;   /* the last write that moved bytes (or UP) */
   struct conn *active;
   rel *rels;
   size_t nrels, caprels;
@@ -165,6 +166,10 @@ typedef struct conn {
    * verdict on the parked message was still on its way (a zombie). */
   int paused;
   size_t resume_at;
+  /* Reading stopped because our queue to this peer is over its bound (the
+   * peer sends but does not read: its PINGs and asks would make us queue
+   * PONGs and replies without end).  Resumed below half. */
+  int out_paused;
   acto__twaiter tw;
   _Atomic int tw_fired;
   acto__actor *held;
@@ -213,6 +218,7 @@ typedef struct acto__node {
 static void conn_close(conn *c, const char *reason, int bad_frame);
 static void conn_try_write(conn *c);
 static void tw_notify(acto__twaiter *tw, int state);
+static void conn_process(conn *c);
 static acto__peer *peer_ready(acto__node *n, const char *name, int *err);
 static void start_connect(acto__peer *p);
 
@@ -429,6 +435,7 @@ static void flush_locked(acto__peer *p) {
       if (k > 0) {
         acto__buf_consume(&p->out, (size_t)k);
         ST_ADD(p->node, bytes_out, (uint64_t)k);
+        p->progress_ns = t;
       }
       if (acto__buf_unread(&p->out) == 0) {
         p->out_msgs = 0;
@@ -808,8 +815,11 @@ static void conn_try_write(conn *c) {
         conn_close(c, "cannot seal a frame", 0);
         return;
       }
+      size_t before = acto__buf_unread(&p->out);
       r = write_buf(c, &p->out);
       p->last_write_ns = now_ns();
+      if (acto__buf_unread(&p->out) < before)
+        p->progress_ns = p->last_write_ns;
       if (acto__buf_unread(&p->out) == 0)
         p->out_msgs = 0;
       if (r >= 0) {
@@ -828,11 +838,21 @@ static void conn_try_write(conn *c) {
       }
       p->direct_ok = r == 0 && !more;
     }
+    int resume = c->out_paused && queued_locked(p) <= c->node->out_bytes / 2;
     pthread_mutex_unlock(&p->mtx);
     resume_parkers(resumed);
     if (r < 0) {
       conn_close(c, "write failed (peer closed or reset)", 0);
       return;
+    }
+    if (resume) {
+      c->out_paused = 0;
+      if (!c->paused) {
+        event_add(c->rev, NULL);
+        conn_process(c);
+        if (c->state == C_CLOSED)
+          return;
+      }
     }
   }
   if (more)
@@ -945,6 +965,7 @@ static void peer_up(conn *c) {
   p->last_error = 0;
   p->attempts++;
   p->backoff_ms = n->rc_min_ms;
+  p->progress_ns = now_ns();
   if (++p->epoch == 0)
     p->epoch = 1;
   atomic_store_explicit(&p->live_epoch, p->epoch, memory_order_release);
@@ -1414,9 +1435,25 @@ static int process_handshake(conn *c, const uint8_t *pl, size_t len, const char 
 }
 
 /* Processes every complete frame in c->in. */
+static int out_full(conn *c) {
+  acto__peer *p = c->peer;
+  if (c->state != C_UP || !p)
+    return 0;
+  pthread_mutex_lock(&p->mtx);
+  int full = queued_locked(p) > c->node->out_bytes;
+  pthread_mutex_unlock(&p->mtx);
+  return full;
+}
+
 static void conn_process(conn *c) {
   size_t resume_at;
   while (c->state != C_CLOSED && !c->paused) {
+    if (!c->out_paused && out_full(c)) {
+      c->out_paused = 1;
+      event_del(c->rev);
+    }
+    if (c->out_paused)
+      return;
     int authed = c->state == C_WAIT_INFO || c->state == C_UP;
     uint32_t cap = authed ? c->node->cap : ACTO__FRAME_CAP_PREAUTH;
     acto__frame f;
@@ -1454,7 +1491,9 @@ static void conn_process(conn *c) {
       c->resume_at = 0;
     }
     if (pr < 0) {
-      conn_close(c, reason ? reason : "protocol error", 1);
+      /* A refused handshake is counted as such (handshakes_refused), not
+       * as a bad frame as well. */
+      conn_close(c, reason ? reason : "protocol error", authed);
       return;
     }
     if (c->state == C_CLOSED)
@@ -1468,7 +1507,7 @@ static void on_read(evutil_socket_t fd, short ev, void *arg) {
   (void)ev;
   conn *c = arg;
   size_t budget = READ_BUDGET;
-  while (budget > 0 && c->state != C_CLOSED && !c->paused) {
+  while (budget > 0 && c->state != C_CLOSED && !c->paused && !c->out_paused) {
     if (acto__buf_reserve(&c->in, READ_CHUNK) != 0) {
       conn_close(c, "out of memory for the input buffer", 0);
       return;
@@ -1671,14 +1710,27 @@ static void on_tick(evutil_socket_t fd, short ev, void *arg) {
   while (c) {
     conn *next = c->next;
     if (c->state == C_TCP || c->state == C_HANDSHAKE || c->state == C_WAIT_INFO) {
-      if (t - c->t_start > n->hs_timeout_ns)
+      if (t - c->t_start > n->hs_timeout_ns) {
+        ST_ADD(n, refused, 1);
         conn_close(c, "handshake timeout", 0);
+      }
     } else if (c->state == C_UP) {
       if (we_slept)
         c->t_rx = t;
-      if (!c->paused && t - c->t_rx > n->hb_timeout_ns) {
+      acto__peer *pp = c->peer;
+      pthread_mutex_lock(&pp->mtx);
+      int stuck = acto__buf_unread(&pp->out) > 0 && t - pp->progress_ns > n->hb_timeout_ns;
+      pthread_mutex_unlock(&pp->mtx);
+      if (we_slept)
+        stuck = 0;
+      if (!c->paused && !c->out_paused && t - c->t_rx > n->hb_timeout_ns) {
         ST_ADD(n, hb_timeouts, 1);
         conn_close(c, "heartbeat timeout: the peer is silent", 0);
+      } else if (stuck) {
+        /* Our frames have not moved for a whole timeout: the peer (or
+         * the path to it) does not read. */
+        ST_ADD(n, hb_timeouts, 1);
+        conn_close(c, "heartbeat timeout: the peer does not read", 0);
       } else if (t - c->t_tx >= n->hb_ns) {
         acto__peer *p = c->peer;
         acto__buf tmp = {0};
