@@ -117,12 +117,13 @@ typedef struct acto_node_stats {
   uint64_t peers_up;            /* connections up now */
   uint64_t connects;            /* connections that came up */
   uint64_t disconnects;         /* connections that went down after up */
-  uint64_t handshakes_refused;  /* wrong key, bad name, protocol, caps */
+  uint64_t handshakes_refused;  /* wrong key, bad name, protocol, caps,
+                                   handshake timeouts */
   uint64_t frames_in, frames_out;
   uint64_t msgs_in, msgs_out;
   uint64_t bytes_in, bytes_out;
   uint64_t bad_frames;          /* connections closed for a malformed frame */
-  uint64_t heartbeat_timeouts;
+  uint64_t heartbeat_timeouts;  /* silent peers, and peers that do not read */
   uint64_t parks;               /* sends parked on a full outgoing queue */
 } acto_node_stats;
 ACTO_API int acto_node_get_stats(acto_system *sys, acto_node_stats *out);
