@@ -1,0 +1,182 @@
+/* chat.h - the chat sample (ACTORS.md, "The chat sample"): a chat server
+ * speaking a line protocol over TCP (nc or telnet), one actor per
+ * connection and one per room, and two or more servers linked into one
+ * chat through acto's nodes.
+ *
+ * The pieces, one file each:
+ *   io.c         the TCP side: its own libevent loop on its own thread,
+ *                line framing, each connection's bounded outbox
+ *   session.c    a session actor per connection: the commands, their
+ *                replies, the user's nick and rooms
+ *   directory.c  the directory actor: nicks, rooms and who is in them
+ *   room.c       a room actor: broadcasts its members' lines in one order
+ *   main.c       options, the node, the link, start and shutdown
+ *
+ * DESIGN
+ * One directory.  A chat server alone, or the first of a linked group
+ * (the hub), runs the directory, registered as "chat.dir".  A server
+ * started with --link NAME@HOST:PORT connects its node to the hub NAME and
+ * runs no directory: its sessions find the hub's directory through the
+ * hub's node service and talk to it and to its rooms with remote refs.  So
+ * every nick is unique across all the servers, and every room is one actor
+ * on the hub, which gives each room one order of lines that every member,
+ * on any server, sees.  When the hub goes down, the sessions of the other
+ * servers lose their nick and rooms (they are told) until it is back.
+ *
+ * Nobody waits on a session.  Sessions never block and never park: every
+ * send of a session uses fail_fast, and one that finds a full mailbox is
+ * retried from a timer while the session holds its client's next commands.
+ * The directory and the rooms may park on a session's mailbox (block
+ * policy), which a session drains quickly whatever its client does: a
+ * line for a client that reads too slowly is dropped into a count, not
+ * waited for (io.c, "outbox").  Blocking sends thus only go directory ->
+ * room -> session and directory -> session, never in a cycle.
+ *
+ * One command at a time.  A session handles its client's commands in
+ * order, one at a time: while one waits for the directory, later lines
+ * wait in the session (at most CHAT_INFLIGHT, the I/O thread's credit), so
+ * replies come in the order of the commands.
+ *
+ * Messages between nodes are these C structs as bytes: every server of a
+ * linked group runs the same chat binary.
+ */
+#ifndef CHAT_H
+#define CHAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acto.h"
+
+/* ---- limits --------------------------------------------------------------- */
+
+#define CHAT_LINE_MAX 510u        /* text bytes of a client line (CR LF excluded) */
+#define CHAT_NICK_MAX 16u         /* bytes of a nick */
+#define CHAT_ROOM_MAX 33u         /* bytes of a room name, '#' included */
+#define CHAT_ROOMS_PER_USER 16u   /* rooms one session may be in */
+#define CHAT_MAX_USERS 4096u      /* nicks in the directory */
+#define CHAT_MAX_ROOMS 1024u      /* rooms in the directory */
+#define CHAT_MAX_CONNS 1024u      /* client connections per server */
+#define CHAT_INFLIGHT 16u         /* commands read but not yet answered */
+#define CHAT_OUTBOX_DEFAULT 65536u /* the outbox bound, bytes (--outbox) */
+#define CHAT_OUTBOX_HARD 4u       /* replies may fill the outbox to 4 x bound */
+#define CHAT_OUT_CHUNK 16384u     /* bytes handed to libevent at a time */
+#define CHAT_SNDBUF 32768         /* SO_SNDBUF of client sockets */
+#define CHAT_REQ_TIMEOUT_MS 5000  /* a directory request unanswered: error */
+#define CHAT_RETRY_MS 5           /* retry of a send that found a full mailbox */
+#define CHAT_RETRY_MAX 1000       /* ... at most this many times (5 s) */
+#define CHAT_LINGER_MS 2000       /* a closing connection flushes at most this long */
+#define CHAT_DIR_NAME "chat.dir"
+
+/* ---- messages ---------------------------------------------------------------- */
+
+enum chat_msg {
+  /* to a session */
+  CHAT_LINE = 1,    /* from the I/O thread: a command line, no newline */
+  CHAT_TOOLONG = 2, /* from the I/O thread: a line longer than CHAT_LINE_MAX */
+  CHAT_DELIVER = 3, /* a line for the client (room line, private, notice) */
+  CHAT_REPLY = 4,   /* chat_reply: the answer to a directory request */
+  CHAT_RETRY = 5,   /* from itself: retry the send that found a full mailbox */
+  CHAT_TIMEOUT = 6, /* from itself, uint64_t req: a request's deadline */
+  /* to the directory: chat_dreq (+ text for D_PRIV) */
+  CHAT_D_NICK = 100,  /* arg: the nick */
+  CHAT_D_JOIN = 101,  /* arg: the room; answered by the room */
+  CHAT_D_PART = 102,  /* arg: the room */
+  CHAT_D_PRIV = 103,  /* arg: the nick; then the text */
+  CHAT_D_ROOMS = 104, /* no arg */
+  CHAT_D_USERS = 105, /* arg: a room, or empty for everybody */
+  /* to a room */
+  CHAT_R_JOIN = 200,  /* chat_rjoin, from the directory */
+  CHAT_R_PART = 201,  /* chat_rpart, from the directory */
+  CHAT_R_POST = 202,  /* the text, from a member session */
+  CHAT_R_CLOSE = 203  /* from the directory: the room is empty, stop */
+};
+
+/* A request to the directory.  req identifies the session's request in
+ * the reply; arg is NUL-terminated. */
+typedef struct chat_dreq {
+  uint64_t req;
+  char arg[CHAT_ROOM_MAX + 1];
+} chat_dreq;
+
+/* The answer to a request: req, status 0 (ok) or 1 (error), the room
+ * (JOIN), its canonical name (JOIN, PART) and len bytes of text after the
+ * struct: the reply lines for the client, '\n'-separated. */
+typedef struct chat_reply {
+  uint64_t req;
+  acto_ref ref;
+  int32_t status;
+  uint32_t len;
+  char name[CHAT_ROOM_MAX + 1];
+} chat_reply;
+
+typedef struct chat_rjoin {
+  uint64_t req;
+  acto_ref session;
+  char nick[CHAT_NICK_MAX + 1];
+} chat_rjoin;
+
+/* Why a member leaves a room. */
+enum chat_part_why { CHAT_PART_LEFT = 0, CHAT_PART_QUIT = 1, CHAT_PART_LOST = 2 };
+
+typedef struct chat_rpart {
+  acto_ref session;
+  int32_t why;
+} chat_rpart;
+
+/* ---- the server ------------------------------------------------------------------ */
+
+typedef struct chat_io chat_io;
+typedef struct chat_conn chat_conn;
+
+/* What every session reads; set up by main() before the first client and
+ * read-only from then on. */
+typedef struct chat_server {
+  acto_system *sys;
+  const char *node;  /* this server's node name; NULL: no node */
+  const char *hub;   /* the hub's node name; NULL: this server has the directory */
+  acto_ref dir;      /* the local directory (hub NULL) */
+  size_t outbox;     /* the outbox bound in bytes */
+} chat_server;
+
+/* Replies are sent with this helper by the directory and the rooms: a
+ * chat_reply with the text appended.  Returns acto_send's code. */
+int chat_send_reply(acto_system *sys, acto_ref to, uint64_t req, int status, acto_ref ref,
+                    const char *name, const char *text, size_t len);
+
+/* Nick and room names (session.c): 1 when valid. */
+int chat_valid_nick(const char *s, size_t n);
+int chat_valid_room(const char *s, size_t n);
+
+/* ---- actors ---------------------------------------------------------------------- */
+
+extern const acto_behaviour chat_session_behaviour; /* arg: chat_conn * */
+extern const acto_behaviour chat_directory_behaviour; /* arg: NULL */
+extern const acto_behaviour chat_room_behaviour;    /* arg: the room name (char *) */
+
+/* ---- the I/O thread (io.c) -------------------------------------------------------- */
+
+/* Binds host:port (a numeric IPv4 address; port 0: ephemeral) and starts
+ * the I/O thread (calling evthread_use_pthreads first).  Returns 0 or
+ * -errno. */
+int chat_io_start(chat_server *srv, const char *host, uint16_t port, chat_io **out);
+uint16_t chat_io_port(const chat_io *io);
+/* Stops accepting and stops the I/O thread's acto calls (before
+ * acto_system_shutdown); waits for it. */
+void chat_io_quiesce(chat_io *io);
+/* Stops the thread and frees every connection (after the shutdown). */
+void chat_io_stop(chat_io *io);
+
+/* For the session of the connection, from its callbacks: */
+chat_server *chat_conn_server(chat_conn *c);
+/* Queues one line (without its newline) for the client.  A reply (forced)
+ * is queued up to CHAT_OUTBOX_HARD x the bound; other lines are dropped
+ * and counted once the outbox holds the bound (io.c, "outbox"). */
+void chat_conn_write(chat_conn *c, const char *line, size_t len, int forced);
+/* A line the I/O thread handed over is answered (or ignored): gives it
+ * one line of credit back (io.c, "Input"). */
+void chat_conn_done(chat_conn *c);
+/* The session is gone: flush what is queued, close, free (terminate). */
+void chat_conn_release(chat_conn *c);
+
+#endif /* CHAT_H */

@@ -1,0 +1,964 @@
+/* test_chat.c - the chat sample (samples/chat, ACTORS.md "The chat
+ * sample"), as its users see it: real `chat` processes on 127.0.0.1 with
+ * ephemeral ports and real TCP clients.
+ *
+ * What is checked: nicks are unique (without regard to case); JOIN and
+ * PART are announced to the room; a room line reaches every other member
+ * and nobody else; private messages; the ROOMS and USERS listings; bad
+ * commands, control characters and over-long lines get an error line and
+ * the connection stays open; QUIT answers and closes; a client that stops
+ * reading delays nobody, loses only what overflowed its outbox, and is
+ * told exactly how much once it reads again; and two linked servers share
+ * nicks and rooms, with one order of lines per room on both, and tell
+ * their users when the hub goes away.
+ *
+ * The program is the `chat` binary built next to this test (or $ACTO_CHAT).
+ * Each server runs as a child process with its output in a temporary file;
+ * every test stops its servers with SIGTERM and reaps them (exit 0, no
+ * sanitizer report), and a server whose test died is killed by the kernel
+ * (PR_SET_PDEATHSIG).
+ *
+ * "Not delivered" is checked without sleeping: after the line that must
+ * not arrive, the client gets a private message, which goes through the
+ * directory after the room's sends; the next line the client sees must be
+ * that private message.
+ *
+ * Client lines are sorted as the protocol defines them: replies ("ok ...",
+ * "error: ...", and the "= ..." lines of a listing) and events (everything
+ * else: "* ...", "#room <nick> ...", "private <nick> ...", "! ...").  A
+ * client reads both in order, each with its own cursor.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define KEY_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define BAD_KEY_HEX "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+static char g_chat[PATH_MAX + 8];
+static char g_base[128];
+
+/* ---- chat servers -------------------------------------------------------------------- */
+
+typedef struct server {
+  pid_t pid;
+  char out[256];
+  unsigned port, node_port;
+} server;
+
+static void find_chat(void) {
+  const char *env = getenv("ACTO_CHAT");
+  if (env) {
+    snprintf(g_chat, sizeof g_chat, "%s", env);
+    return;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    snprintf(g_chat, sizeof g_chat, "./chat");
+    return;
+  }
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash) *slash = '\0';
+  snprintf(g_chat, sizeof g_chat, "%s/chat", self);
+}
+
+static char *read_text(const char *path) {
+  static char buf[1 << 16];
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* Reaps pid within timeout_ms (then kills it and fails). */
+static int reap(pid_t pid, long timeout_ms) {
+  int st;
+  int64_t end = tu_now_ms() + timeout_ms;
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) return st;
+    ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
+    if (tu_now_ms() > end) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      ck_abort_msg("chat (pid %d) did not stop within %ld ms", (int)pid, timeout_ms);
+    }
+    tu_sleep_ms(5);
+  }
+}
+
+/* Starts `chat args...` and waits for its "ready" line; want_exit >= 0
+ * expects it to exit with that status instead (returns 0 then). */
+static int server_run(server *s, const char *const *args, int want_exit) {
+  static int seq;
+  ck_assert_msg(access(g_chat, X_OK) == 0,
+                "%s is missing: build the chat target (cmake --build <dir> --target chat)",
+                g_chat);
+  memset(s, 0, sizeof *s);
+  snprintf(s->out, sizeof s->out, "%s/chat.%d.%d.out", g_base, (int)getpid(), seq++);
+  char *argv[32];
+  int n = 0;
+  argv[n++] = g_chat;
+  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+  fflush(NULL);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) { /* only async-signal-safe calls from here */
+    /* Dies with the test, whatever happens to the test. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
+    int fd = open(s->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+    execv(g_chat, argv);
+    _exit(127);
+  }
+  s->pid = pid;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  for (;;) {
+    int st;
+    const char *text = read_text(s->out);
+    if (want_exit < 0 && strstr(text, "ready\n")) break;
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+      s->pid = 0;
+      text = read_text(s->out);
+      ck_assert_msg(want_exit >= 0, "chat exited with status %#x before it was ready:\n%s", st,
+                    text);
+      ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == want_exit,
+                    "chat exited with status %#x, wanted exit %d:\n%s", st, want_exit, text);
+      return 0;
+    }
+    if (tu_now_ms() > end) {
+      kill(pid, SIGKILL);
+      reap(pid, TU_WAIT_MS);
+      s->pid = 0;
+      ck_abort_msg("chat did not get ready:\n%s", read_text(s->out));
+    }
+    tu_sleep_ms(2);
+  }
+  const char *text = read_text(s->out);
+  const char *p = strstr(text, "chat-port ");
+  ck_assert_msg(p && sscanf(p, "chat-port %u", &s->port) == 1 && s->port > 0, "%s", text);
+  p = strstr(text, "node-port ");
+  if (p) ck_assert_int_eq(sscanf(p, "node-port %u", &s->node_port), 1);
+  return 1;
+}
+
+static void server_start(server *s, const char *const *args) { (void)server_run(s, args, -1); }
+
+/* SIGTERM, then it must exit 0 without a sanitizer report. */
+static void server_stop(server *s) {
+  if (!s->pid) return;
+  ck_assert_int_eq(kill(s->pid, SIGTERM), 0);
+  int st = reap(s->pid, TU_WAIT_MS);
+  s->pid = 0;
+  const char *text = read_text(s->out);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "chat exited with status %#x:\n%s", st,
+                text);
+  ck_assert_msg(!strstr(text, "Sanitizer") && !strstr(text, "runtime error"),
+                "a sanitizer reported:\n%s", text);
+  unlink(s->out);
+}
+
+static void server_kill(server *s) {
+  ck_assert_int_eq(kill(s->pid, SIGKILL), 0);
+  int st = reap(s->pid, TU_WAIT_MS);
+  ck_assert(WIFSIGNALED(st));
+  s->pid = 0;
+  unlink(s->out);
+}
+
+/* ---- clients ----------------------------------------------------------------------------- */
+
+typedef struct client {
+  int fd;
+  int wake[2]; /* a pipe that interrupts the reader's poll */
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char **lines; /* every line received, CR LF removed */
+  int n, cap;
+  int eof, hold, stop;
+  /* The reader thread's partial line. */
+  char part[8192];
+  size_t plen;
+  /* The test's cursors: the next reply, the next event. */
+  int rcur, ecur;
+} client;
+
+static void push_line(client *c, const char *p, size_t n) {
+  if (n > 0 && p[n - 1] == '\r') n--;
+  char *l = strndup(p, n);
+  pthread_mutex_lock(&c->mu);
+  if (c->n == c->cap) {
+    c->cap = c->cap ? c->cap * 2 : 64;
+    c->lines = realloc(c->lines, (size_t)c->cap * sizeof *c->lines);
+  }
+  c->lines[c->n++] = l;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void *reader(void *arg) {
+  client *c = arg;
+  char buf[4096];
+  for (;;) {
+    pthread_mutex_lock(&c->mu);
+    while (c->hold && !c->stop) pthread_cond_wait(&c->cv, &c->mu);
+    int stop = c->stop;
+    pthread_mutex_unlock(&c->mu);
+    if (stop) break;
+    struct pollfd pf[2] = {{c->fd, POLLIN, 0}, {c->wake[0], POLLIN, 0}};
+    if (poll(pf, 2, -1) < 0) continue;
+    if (pf[1].revents) { /* hold or stop changed */
+      char b[16];
+      (void)!read(c->wake[0], b, sizeof b);
+      continue;
+    }
+    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; i++) {
+      if (buf[i] == '\n') {
+        push_line(c, c->part, c->plen);
+        c->plen = 0;
+      } else if (c->plen < sizeof c->part) {
+        c->part[c->plen++] = buf[i];
+      }
+    }
+  }
+  pthread_mutex_lock(&c->mu);
+  c->eof = 1;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  return NULL;
+}
+
+/* Connects; rcvbuf > 0 sets a small receive buffer first. */
+static client *cl_connect(const server *s, int rcvbuf) {
+  client *c = calloc(1, sizeof *c);
+  ck_assert_ptr_nonnull(c);
+  c->fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(c->fd, 0);
+  if (rcvbuf > 0)
+    ck_assert_int_eq(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)s->port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_msg(connect(c->fd, (struct sockaddr *)&sin, sizeof sin) == 0, "connect: %s",
+                strerror(errno));
+  ck_assert_int_eq(pipe(c->wake), 0);
+  pthread_mutex_init(&c->mu, NULL);
+  tu_cond_init(&c->cv);
+  ck_assert_int_eq(pthread_create(&c->th, NULL, reader, c), 0);
+  return c;
+}
+
+static void cl_poke(client *c) { (void)!write(c->wake[1], "x", 1); }
+
+/* Stops (1) or resumes (0) reading from the socket. */
+static void cl_hold(client *c, int hold) {
+  pthread_mutex_lock(&c->mu);
+  c->hold = hold;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  cl_poke(c);
+}
+
+static void cl_close(client *c) {
+  pthread_mutex_lock(&c->mu);
+  c->stop = 1;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  cl_poke(c);
+  pthread_join(c->th, NULL);
+  close(c->fd);
+  close(c->wake[0]);
+  close(c->wake[1]);
+  for (int i = 0; i < c->n; i++) free(c->lines[i]);
+  free(c->lines);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->cv);
+  free(c);
+}
+
+static void cl_send_raw(client *c, const void *p, size_t n) {
+  const char *q = p;
+  while (n > 0) {
+    ssize_t w = send(c->fd, q, n, MSG_NOSIGNAL);
+    ck_assert_msg(w > 0, "send: %s", strerror(errno));
+    q += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Sends one line (LF added). */
+static void cl_send(client *c, const char *fmt, ...) {
+  char line[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  va_end(ap);
+  ck_assert(n >= 0 && (size_t)n < sizeof line - 1);
+  line[n++] = '\n';
+  cl_send_raw(c, line, (size_t)n);
+}
+
+static int is_reply(const char *l) {
+  return (strncmp(l, "ok", 2) == 0 && (l[2] == '\0' || l[2] == ' ')) ||
+         strncmp(l, "error: ", 7) == 0 || strncmp(l, "= ", 2) == 0;
+}
+
+/* The next line of the kind (reply or event) from *cur, waiting at most
+ * TU_WAIT_MS; NULL at EOF or the deadline. */
+static const char *next_of(client *c, int *cur, int reply, long ms) {
+  struct timespec dl = tu_deadline(ms);
+  const char *l = NULL;
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    while (*cur < c->n && is_reply(c->lines[*cur]) != reply) (*cur)++;
+    if (*cur < c->n) {
+      l = c->lines[(*cur)++];
+      break;
+    }
+    if (c->eof) break;
+    if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT) break;
+  }
+  pthread_mutex_unlock(&c->mu);
+  return l;
+}
+
+static const char *cl_reply(client *c) { return next_of(c, &c->rcur, 1, TU_WAIT_MS); }
+static const char *cl_event(client *c) { return next_of(c, &c->ecur, 0, TU_WAIT_MS); }
+
+#define expect_reply(c, want)                                                              \
+  do {                                                                                     \
+    const char *got_ = cl_reply(c);                                                        \
+    ck_assert_msg(got_ && strcmp(got_, (want)) == 0, "%s: reply \"%s\", expected \"%s\"", \
+                  #c, got_ ? got_ : "(none)", (want));                                     \
+  } while (0)
+
+#define expect_event(c, want)                                                              \
+  do {                                                                                     \
+    const char *got_ = cl_event(c);                                                        \
+    ck_assert_msg(got_ && strcmp(got_, (want)) == 0, "%s: event \"%s\", expected \"%s\"", \
+                  #c, got_ ? got_ : "(none)", (want));                                     \
+  } while (0)
+
+/* Waits for EOF from the server. */
+static void expect_eof(client *c) {
+  struct timespec dl = tu_deadline(TU_WAIT_MS);
+  pthread_mutex_lock(&c->mu);
+  while (!c->eof && pthread_cond_timedwait(&c->cv, &c->mu, &dl) != ETIMEDOUT) {
+  }
+  int eof = c->eof;
+  pthread_mutex_unlock(&c->mu);
+  ck_assert_msg(eof, "the server did not close the connection");
+}
+
+/* A client with the greeting read and a nick set. */
+static client *user(const server *s, const char *nick) {
+  client *c = cl_connect(s, 0);
+  const char *g = cl_event(c);
+  ck_assert_msg(g && strncmp(g, "* welcome to acto chat", 22) == 0, "greeting: %s",
+                g ? g : "(none)");
+  if (nick) {
+    cl_send(c, "NICK %s", nick);
+    char want[64];
+    snprintf(want, sizeof want, "ok nick %s", nick);
+    expect_reply(c, want);
+  }
+  return c;
+}
+
+/* `to` gets a private marker from `from` as its very next event: proof
+ * that nothing else reached it before. */
+static void expect_nothing_before_marker(client *from, client *to, const char *to_nick,
+                                         const char *from_nick, const char *marker) {
+  cl_send(from, "MSG %s %s", to_nick, marker);
+  char want[128];
+  snprintf(want, sizeof want, "ok msg %s", to_nick);
+  expect_reply(from, want);
+  snprintf(want, sizeof want, "private <%s> %s", from_nick, marker);
+  expect_event(to, want);
+}
+
+/* ---- one server ------------------------------------------------------------------------- */
+
+static const char *const plain_args[] = {NULL};
+
+START_TEST(nicks_are_unique_regardless_of_case_and_released_on_change) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice");
+  client *b = user(&s, NULL);
+  cl_send(b, "NICK alice");
+  expect_reply(b, "error: nick alice is taken");
+  cl_send(b, "NICK ALICE");
+  expect_reply(b, "error: nick alice is taken");
+  cl_send(b, "NICK 9lives");
+  expect_reply(b, "error: bad nick \"9lives\": 1-16 of A-Z a-z 0-9 _ -, a letter first");
+  cl_send(b, "NICK abcdefghijklmnopq");
+  expect_reply(b, "error: bad nick \"abcdefghijklmnopq\": 1-16 of A-Z a-z 0-9 _ -, a letter first");
+  cl_send(b, "NICK");
+  expect_reply(b, "error: usage: NICK <nick>");
+  cl_send(b, "JOIN #x");
+  expect_reply(b, "error: choose a nick first: NICK <nick>");
+  cl_send(b, "nick bob");
+  expect_reply(b, "ok nick bob");
+  /* A nick change releases the old one. */
+  cl_send(a, "NICK alicia");
+  expect_reply(a, "ok nick alicia");
+  cl_send(b, "NICK alice");
+  expect_reply(b, "ok nick alice");
+  cl_send(a, "NICK bob");
+  expect_reply(a, "ok nick bob");
+  /* Not while in a room. */
+  cl_send(a, "JOIN #x");
+  expect_reply(a, "ok join #x");
+  cl_send(a, "NICK carol");
+  expect_reply(a, "error: part your rooms before changing your nick");
+  cl_close(a);
+  cl_close(b);
+  server_stop(&s);
+}
+END_TEST
+
+START_TEST(join_part_and_room_lines_reach_the_members_and_nobody_else) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob"), *c = user(&s, "carol");
+  cl_send(a, "JOIN #general");
+  expect_reply(a, "ok join #general");
+  cl_send(b, "join #General"); /* rooms, too, ignore case */
+  expect_reply(b, "ok join #general");
+  expect_event(a, "* bob joined #general");
+  cl_send(c, "JOIN #other");
+  expect_reply(c, "ok join #other");
+  cl_send(b, "JOIN #general");
+  expect_reply(b, "error: you are already in #general");
+
+  cl_send(a, "MSG #general hello,   world ");
+  expect_reply(a, "ok msg #general");
+  expect_event(b, "#general <alice> hello,   world ");
+  cl_send(b, "MSG #GENERAL hi alice");
+  expect_reply(b, "ok msg #general");
+  expect_event(a, "#general <bob> hi alice");
+  /* Not carol (in another room), and not the sender itself. */
+  expect_nothing_before_marker(a, c, "carol", "alice", "m1");
+  expect_nothing_before_marker(c, a, "alice", "carol", "m2");
+  cl_send(c, "MSG #general let me in");
+  expect_reply(c, "error: you are not in #general");
+
+  cl_send(b, "PART #general");
+  expect_reply(b, "ok part #general");
+  expect_event(a, "* bob left #general");
+  cl_send(b, "PART #general");
+  expect_reply(b, "error: you are not in #general");
+  cl_send(a, "MSG #general anyone?");
+  expect_reply(a, "ok msg #general");
+  expect_nothing_before_marker(a, b, "bob", "alice", "m3");
+  cl_close(a);
+  cl_close(b);
+  cl_close(c);
+  server_stop(&s);
+}
+END_TEST
+
+START_TEST(private_messages_reach_one_user) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob"), *c = user(&s, "carol");
+  client *d = user(&s, NULL);
+  cl_send(a, "MSG Bob psst, bob");
+  expect_reply(a, "ok msg bob");
+  expect_event(b, "private <alice> psst, bob");
+  cl_send(b, "MSG alice got it");
+  expect_reply(b, "ok msg alice");
+  expect_event(a, "private <bob> got it");
+  expect_nothing_before_marker(b, c, "carol", "bob", "m1");
+  cl_send(a, "MSG nobody hello");
+  expect_reply(a, "error: no such nick nobody");
+  cl_send(a, "MSG bob");
+  expect_reply(a, "error: usage: MSG <#room|nick> <text>");
+  cl_send(d, "MSG bob hello");
+  expect_reply(d, "error: choose a nick first: NICK <nick>");
+  cl_close(a);
+  cl_close(b);
+  cl_close(c);
+  cl_close(d);
+  server_stop(&s);
+}
+END_TEST
+
+START_TEST(rooms_and_users_are_listed_and_empty_rooms_close) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob"), *c = user(&s, NULL);
+  cl_send(c, "ROOMS");
+  expect_reply(c, "ok rooms 0");
+  cl_send(b, "JOIN #general");
+  expect_reply(b, "ok join #general");
+  cl_send(a, "JOIN #general");
+  expect_reply(a, "ok join #general");
+  cl_send(b, "JOIN #random");
+  expect_reply(b, "ok join #random");
+  cl_send(c, "ROOMS");
+  expect_reply(c, "= #general 2");
+  expect_reply(c, "= #random 1");
+  expect_reply(c, "ok rooms 2");
+  cl_send(c, "USERS #general");
+  expect_reply(c, "= alice");
+  expect_reply(c, "= bob");
+  expect_reply(c, "ok users #general 2");
+  cl_send(c, "NAMES #random");
+  expect_reply(c, "= bob");
+  expect_reply(c, "ok users #random 1");
+  cl_send(c, "USERS");
+  expect_reply(c, "= alice");
+  expect_reply(c, "= bob");
+  expect_reply(c, "ok users 2");
+  cl_send(c, "USERS #nope");
+  expect_reply(c, "error: no such room #nope");
+  /* The last one out closes the room. */
+  cl_send(b, "PART #random");
+  expect_reply(b, "ok part #random");
+  cl_send(c, "ROOMS");
+  expect_reply(c, "= #general 2");
+  expect_reply(c, "ok rooms 1");
+  cl_close(a);
+  cl_close(b);
+  cl_close(c);
+  server_stop(&s);
+}
+END_TEST
+
+START_TEST(bad_commands_and_long_lines_get_an_error_and_the_connection_stays) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice");
+  cl_send(a, "FOO bar");
+  expect_reply(a, "error: unknown command \"FOO\"; HELP lists the commands");
+  cl_send(a, "JOIN general");
+  expect_reply(a, "error: bad room name \"general\": # and 1-32 of A-Z a-z 0-9 _ -");
+  cl_send(a, "JOIN #a b");
+  expect_reply(a, "error: usage: JOIN <#room>");
+  cl_send(a, "NICK bad\001nick");
+  expect_reply(a, "error: control characters are not allowed");
+  cl_send(a, "");   /* an empty line: no reply */
+  cl_send(a, "  "); /* nor a blank one */
+  /* 510 bytes is the most a line may have (CR LF excluded). */
+  char line[200001];
+  memset(line, 'x', sizeof line);
+  memcpy(line, "MSG alice ", 10);
+  line[510] = '\0';
+  cl_send(a, "%s", line);
+  expect_reply(a, "ok msg alice");
+  char pm[600];
+  snprintf(pm, sizeof pm, "private <alice> %.500s", line + 10);
+  expect_event(a, pm);
+  line[510] = 'x';
+  line[511] = '\0';
+  cl_send(a, "%s", line);
+  expect_reply(a, "error: line too long (more than 510 bytes); ignored");
+  /* A line far longer than any buffer: one error, and on with the next. */
+  line[sizeof line - 2] = '\n';
+  cl_send_raw(a, line, sizeof line - 1);
+  cl_send(a, "ROOMS");
+  expect_reply(a, "error: line too long (more than 510 bytes); ignored");
+  expect_reply(a, "ok rooms 0");
+  /* CR LF is as good as LF, and HELP lists the commands. */
+  cl_send_raw(a, "HELP\r\n", 6);
+  int listed = 0;
+  const char *r;
+  while ((r = cl_reply(a)) && strncmp(r, "= ", 2) == 0) listed++;
+  ck_assert_msg(r && strcmp(r, "ok help") == 0, "%s", r ? r : "(none)");
+  ck_assert_int_ge(listed, 8);
+  cl_close(a);
+  server_stop(&s);
+}
+END_TEST
+
+START_TEST(quit_answers_and_closes_and_the_rooms_are_told) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob");
+  cl_send(a, "JOIN #g");
+  expect_reply(a, "ok join #g");
+  cl_send(b, "JOIN #g");
+  expect_reply(b, "ok join #g");
+  expect_event(a, "* bob joined #g");
+  cl_send(a, "QUIT");
+  expect_reply(a, "ok bye");
+  expect_eof(a);
+  expect_event(b, "* alice left #g (quit)");
+  cl_close(a);
+  /* A client that just goes away leaves too, and its nick is free again. */
+  client *c = user(&s, "carol");
+  cl_send(c, "JOIN #g");
+  expect_reply(c, "ok join #g");
+  expect_event(b, "* carol joined #g");
+  cl_close(b);
+  expect_event(c, "* bob left #g (quit)");
+  client *d = user(&s, "bob");
+  /* A client that sends its commands and EOF (nc -N, a script) gets
+   * every answer, the last line counting without its LF, then EOF. */
+  client *e = user(&s, NULL);
+  const char *script = "NICK eve\nJOIN #g\nUSERS #g";
+  cl_send_raw(e, script, strlen(script));
+  ck_assert_int_eq(shutdown(e->fd, SHUT_WR), 0);
+  expect_reply(e, "ok nick eve");
+  expect_reply(e, "ok join #g");
+  expect_reply(e, "= carol");
+  expect_reply(e, "= eve");
+  expect_reply(e, "ok users #g 2");
+  expect_eof(e);
+  expect_event(c, "* eve joined #g");
+  expect_event(c, "* eve left #g (quit)");
+  cl_close(c);
+  cl_close(d);
+  cl_close(e);
+  server_stop(&s);
+}
+END_TEST
+
+/* The flood: FLOOD lines of about 330 bytes (500 KB), far more than a
+ * stuck client's outbox (64 KiB) and socket buffers hold. */
+#define FLOOD 1500
+#define BURST 50
+
+START_TEST(a_stuck_client_delays_nobody_and_is_told_what_it_missed) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *c = user(&s, "carol");
+  client *z = cl_connect(&s, 4096); /* a small receive buffer */
+  ck_assert_ptr_nonnull(cl_event(z));
+  cl_send(z, "NICK zed");
+  expect_reply(z, "ok nick zed");
+  cl_send(a, "JOIN #flood");
+  expect_reply(a, "ok join #flood");
+  cl_send(c, "JOIN #flood");
+  expect_reply(c, "ok join #flood");
+  cl_send(z, "JOIN #flood");
+  expect_reply(z, "ok join #flood");
+  expect_event(a, "* carol joined #flood");
+  expect_event(a, "* zed joined #flood");
+  expect_event(c, "* zed joined #flood");
+  cl_hold(z, 1); /* zed stops reading */
+
+  char pad[301];
+  memset(pad, 'p', 300);
+  pad[300] = '\0';
+  /* In bursts that carol's outbox holds (a burst bigger than that could
+   * overflow a reading client too, if it read slower than it came). */
+  int64_t t0 = tu_now_ms();
+  char want[512];
+  for (int i = 0; i < FLOOD; i += BURST) {
+    for (int k = i; k < i + BURST; k++) cl_send(a, "MSG #flood %05d %s", k, pad);
+    for (int k = i; k < i + BURST; k++) expect_reply(a, "ok msg #flood");
+    for (int k = i; k < i + BURST; k++) {
+      snprintf(want, sizeof want, "#flood <alice> %05d %s", k, pad);
+      expect_event(c, want);
+    }
+  }
+  int64_t flood_ms = tu_now_ms() - t0;
+  /* While zed is still stuck, a line gets through at once. */
+  t0 = tu_now_ms();
+  cl_send(a, "MSG #flood ping");
+  expect_reply(a, "ok msg #flood");
+  expect_event(c, "#flood <alice> ping");
+  int64_t ping_ms = tu_now_ms() - t0;
+  ck_assert_msg(ping_ms < TU_SHORT_WAIT_MS, "a line took %lld ms past a stuck client",
+                (long long)ping_ms);
+  fprintf(stderr, "test_chat: %d lines past a stuck client in %lld ms, then one in %lld ms\n",
+          FLOOD, (long long)flood_ms, (long long)ping_ms);
+
+  /* zed reads again: the lines that fitted, in order, then the notice
+   * with the exact count of the rest. */
+  cl_hold(z, 0);
+  int got = 0;
+  unsigned long long dropped = 0;
+  for (;;) {
+    const char *l = cl_event(z);
+    ck_assert_msg(l, "zed: no drop notice after %d lines", got);
+    if (sscanf(l, "! dropped %llu lines: you are reading too slowly", &dropped) == 1) break;
+    snprintf(want, sizeof want, "#flood <alice> %05d %s", got, pad);
+    ck_assert_msg(strcmp(l, want) == 0, "zed: line %d is \"%.40s...\"", got, l);
+    got++;
+  }
+  ck_assert_msg(got > 0 && dropped > 0, "got %d, dropped %llu", got, dropped);
+  ck_assert_int_eq((unsigned long long)got + dropped, FLOOD + 1); /* the ping too */
+  fprintf(stderr, "test_chat: the stuck client got %d lines and was told %llu were dropped\n",
+          got, dropped);
+  /* And after the notice, delivery is back to normal. */
+  cl_send(a, "MSG #flood after");
+  expect_reply(a, "ok msg #flood");
+  expect_event(z, "#flood <alice> after");
+  expect_event(c, "#flood <alice> after");
+  cl_send(z, "ROOMS");
+  expect_reply(z, "= #flood 3");
+  expect_reply(z, "ok rooms 1");
+  cl_close(a);
+  cl_close(c);
+  cl_close(z);
+  server_stop(&s);
+}
+END_TEST
+
+/* ---- linked servers ------------------------------------------------------------------------- */
+
+static void start_pair(server *hub, server *sat) {
+  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, NULL};
+  server_start(hub, hub_args);
+  ck_assert_uint_gt(hub->node_port, 0);
+  char link[64];
+  snprintf(link, sizeof link, "hub@127.0.0.1:%u", hub->node_port);
+  const char *sat_args[] = {"--node", "sat", "--key-hex", KEY_HEX, "--link", link, NULL};
+  server_start(sat, sat_args);
+  ck_assert_msg(strstr(read_text(sat->out), "link hub up\n"), "%s", read_text(sat->out));
+}
+
+START_TEST(two_linked_servers_share_nicks_and_rooms_in_one_order) {
+  server hub, sat;
+  start_pair(&hub, &sat);
+  client *a = user(&hub, "alice");
+  client *b = user(&sat, NULL);
+  cl_send(b, "NICK Alice");
+  expect_reply(b, "error: nick alice is taken");
+  cl_send(b, "NICK bob");
+  expect_reply(b, "ok nick bob");
+  client *c = user(&hub, "carol"), *d = user(&sat, "dave");
+  cl_send(a, "NICK dave");
+  expect_reply(a, "error: nick dave is taken");
+
+  cl_send(a, "JOIN #x");
+  expect_reply(a, "ok join #x");
+  cl_send(b, "JOIN #x");
+  expect_reply(b, "ok join #x");
+  expect_event(a, "* bob joined #x");
+  cl_send(b, "MSG #x hello from sat");
+  expect_reply(b, "ok msg #x");
+  expect_event(a, "#x <bob> hello from sat");
+  cl_send(a, "MSG #x hello from hub");
+  expect_reply(a, "ok msg #x");
+  expect_event(b, "#x <alice> hello from hub");
+  cl_send(b, "MSG alice psst");
+  expect_reply(b, "ok msg alice");
+  expect_event(a, "private <bob> psst");
+  cl_send(a, "MSG bob back");
+  expect_reply(a, "ok msg bob");
+  expect_event(b, "private <alice> back");
+
+  /* Listeners on both servers see the same order of lines that alice
+   * and bob send at the same time from different servers. */
+  cl_send(c, "JOIN #x");
+  expect_reply(c, "ok join #x");
+  cl_send(d, "JOIN #x");
+  expect_reply(d, "ok join #x");
+  expect_event(c, "* dave joined #x");
+  expect_event(a, "* carol joined #x");
+  expect_event(a, "* dave joined #x");
+  expect_event(b, "* carol joined #x");
+  expect_event(b, "* dave joined #x");
+  enum { N = 200 };
+  for (int i = 0; i < N; i++) {
+    cl_send(a, "MSG #x a%d", i);
+    cl_send(b, "MSG #x b%d", i);
+  }
+  for (int i = 0; i < N; i++) {
+    expect_reply(a, "ok msg #x");
+    expect_reply(b, "ok msg #x");
+  }
+  int na = 0, nb = 0;
+  for (int i = 0; i < 2 * N; i++) {
+    const char *lc = cl_event(c), *ld = cl_event(d);
+    ck_assert_msg(lc && ld && strcmp(lc, ld) == 0, "line %d: carol \"%s\", dave \"%s\"", i,
+                  lc ? lc : "(none)", ld ? ld : "(none)");
+    char want[64];
+    if (strncmp(lc, "#x <alice> ", 11) == 0) snprintf(want, sizeof want, "#x <alice> a%d", na++);
+    else snprintf(want, sizeof want, "#x <bob> b%d", nb++);
+    ck_assert_str_eq(lc, want); /* each sender's lines in its order */
+  }
+  ck_assert_int_eq(na, N);
+  ck_assert_int_eq(nb, N);
+
+  cl_send(d, "USERS #x");
+  expect_reply(d, "= alice");
+  expect_reply(d, "= bob");
+  expect_reply(d, "= carol");
+  expect_reply(d, "= dave");
+  expect_reply(d, "ok users #x 4");
+  cl_send(b, "QUIT");
+  expect_reply(b, "ok bye");
+  expect_eof(b);
+  /* a's lines: its own 200 were not echoed, bob's 200 were. */
+  for (int i = 0; i < N; i++) {
+    char want[64];
+    snprintf(want, sizeof want, "#x <bob> b%d", i);
+    expect_event(a, want);
+  }
+  expect_event(a, "* bob left #x (quit)");
+  client *e = user(&hub, "bob"); /* bob's nick is free on both */
+  cl_close(a);
+  cl_close(b);
+  cl_close(c);
+  cl_close(d);
+  cl_close(e);
+  server_stop(&sat);
+  server_stop(&hub);
+}
+END_TEST
+
+START_TEST(when_the_hub_dies_the_linked_server_says_so_and_recovers_when_it_is_back) {
+  server hub, sat;
+  start_pair(&hub, &sat);
+  client *a = user(&hub, "alice");
+  client *b = user(&sat, "bob");
+  cl_send(a, "JOIN #x");
+  expect_reply(a, "ok join #x");
+  cl_send(b, "JOIN #x");
+  expect_reply(b, "ok join #x");
+  expect_event(a, "* bob joined #x");
+  server_kill(&hub);
+  expect_event(b, "! lost the chat directory (node hub): your nick and rooms are gone; NICK and "
+                  "JOIN again");
+  cl_send(b, "MSG #x anyone?");
+  expect_reply(b, "error: choose a nick first: NICK <nick>");
+  cl_send(b, "NICK bob");
+  expect_reply(b, "error: the chat hub (node hub) is unreachable");
+  cl_send(b, "ROOMS");
+  expect_reply(b, "error: the chat hub (node hub) is unreachable");
+  cl_send(b, "HELP");
+  const char *r;
+  while ((r = cl_reply(b)) && strncmp(r, "= ", 2) == 0) {
+  }
+  ck_assert_msg(r && strcmp(r, "ok help") == 0, "%s", r ? r : "(none)");
+  cl_close(a);
+
+  /* The hub comes back at the same node address: the linked server
+   * reconnects by itself, and its users start over. */
+  char port[16];
+  snprintf(port, sizeof port, "%u", hub.node_port);
+  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, "--node-port", port, NULL};
+  server_start(&hub, hub_args);
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  for (;;) {
+    cl_send(b, "NICK bob");
+    r = cl_reply(b);
+    ck_assert_ptr_nonnull(r);
+    if (strcmp(r, "ok nick bob") == 0) break;
+    ck_assert_str_eq(r, "error: the chat hub (node hub) is unreachable");
+    ck_assert_msg(tu_now_ms() < end, "the linked server did not reconnect");
+    tu_sleep_ms(50);
+  }
+  a = user(&hub, "alice");
+  cl_send(a, "JOIN #x");
+  expect_reply(a, "ok join #x");
+  cl_send(b, "JOIN #x");
+  expect_reply(b, "ok join #x");
+  expect_event(a, "* bob joined #x");
+  cl_send(b, "MSG #x back again");
+  expect_reply(b, "ok msg #x");
+  expect_event(a, "#x <bob> back again");
+  cl_close(a);
+  cl_close(b);
+  server_stop(&sat);
+  server_stop(&hub);
+}
+END_TEST
+
+START_TEST(when_a_linked_server_dies_its_users_leave_their_rooms_and_nicks) {
+  server hub, sat;
+  start_pair(&hub, &sat);
+  client *a = user(&hub, "alice");
+  client *b = user(&sat, "bob");
+  cl_send(a, "JOIN #x");
+  expect_reply(a, "ok join #x");
+  cl_send(b, "JOIN #x");
+  expect_reply(b, "ok join #x");
+  expect_event(a, "* bob joined #x");
+  server_kill(&sat);
+  expect_event(a, "* bob left #x (connection lost)");
+  cl_send(a, "USERS");
+  expect_reply(a, "= alice");
+  expect_reply(a, "ok users 1");
+  client *c = user(&hub, "bob");
+  cl_close(a);
+  cl_close(b);
+  cl_close(c);
+  server_stop(&hub);
+}
+END_TEST
+
+START_TEST(a_link_with_the_wrong_key_is_refused_at_start) {
+  server hub, sat;
+  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, NULL};
+  server_start(&hub, hub_args);
+  char link[64];
+  snprintf(link, sizeof link, "hub@127.0.0.1:%u", hub.node_port);
+  const char *sat_args[] = {"--node", "sat", "--key-hex", BAD_KEY_HEX, "--link", link, NULL};
+  ck_assert_int_eq(server_run(&sat, sat_args, 2), 0);
+  ck_assert_msg(strstr(read_text(sat.out), "link hub"), "%s", read_text(sat.out));
+  unlink(sat.out);
+  const char *bad[] = {"--link", link, NULL}; /* a link needs a node */
+  ck_assert_int_eq(server_run(&sat, bad, 2), 0);
+  unlink(sat.out);
+  server_stop(&hub);
+}
+END_TEST
+
+int main(void) {
+  find_chat();
+  setenv("ACTO_NODE_QUIET", "1", 1); /* for the servers: no connection logs */
+  snprintf(g_base, sizeof g_base, "/tmp/acto_chat_test.XXXXXX");
+  if (!mkdtemp(g_base)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  Suite *s = suite_create("chat");
+  TCase *tc = tu_tcase("one server", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, nicks_are_unique_regardless_of_case_and_released_on_change);
+  tcase_add_test(tc, join_part_and_room_lines_reach_the_members_and_nobody_else);
+  tcase_add_test(tc, private_messages_reach_one_user);
+  tcase_add_test(tc, rooms_and_users_are_listed_and_empty_rooms_close);
+  tcase_add_test(tc, bad_commands_and_long_lines_get_an_error_and_the_connection_stays);
+  tcase_add_test(tc, quit_answers_and_closes_and_the_rooms_are_told);
+  tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);
+  suite_add_tcase(s, tc);
+  tc = tu_tcase("linked servers", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, two_linked_servers_share_nicks_and_rooms_in_one_order);
+  tcase_add_test(tc, when_the_hub_dies_the_linked_server_says_so_and_recovers_when_it_is_back);
+  tcase_add_test(tc, when_a_linked_server_dies_its_users_leave_their_rooms_and_nicks);
+  tcase_add_test(tc, a_link_with_the_wrong_key_is_refused_at_start);
+  suite_add_tcase(s, tc);
+  int rc = tu_run(s);
+  /* Outputs of failed tests stay until here (printed in their failures). */
+  DIR *d = opendir(g_base);
+  struct dirent *e;
+  char path[PATH_MAX];
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%.200s", g_base, e->d_name);
+    unlink(path);
+  }
+  if (d) closedir(d);
+  rmdir(g_base);
+  return rc;
+}
