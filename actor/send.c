@@ -230,6 +230,20 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
   return result;
 }
 
+/* A full drop-policy mailbox: m, or the oldest queued message in its
+ * place, becomes a dead letter. */
+static void drop_for_room(acto_system *sys, acto__actor *t, acto__msg *m, int policy) {
+  if (policy == ACTO_OVERFLOW_DROP_OLDEST) {
+    acto__msg *old = acto__mailbox_swap_oldest(&t->mb, m);
+    if (old) {
+      acto__dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
+      return;
+    }
+    /* nothing queued to drop (all being handled): drop this one */
+  }
+  acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+}
+
 /* The target of a send, with a reference: inside an actor the reference
  * is kept in ctx->held until the turn ends (so a burst of sends to one
  * target takes it once); elsewhere *own is set and the caller releases. */
@@ -303,16 +317,9 @@ int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
         r = ACTO_EFULL;
         break;
       case ACTO_OVERFLOW_DROP_NEWEST:
-        acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+      case ACTO_OVERFLOW_DROP_OLDEST:
+        drop_for_room(sys, t, m, policy);
         break;
-      case ACTO_OVERFLOW_DROP_OLDEST: {
-        acto__msg *old = acto__mailbox_swap_oldest(&t->mb, m);
-        if (old)
-          acto__dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
-        else /* nothing queued to drop (all being handled): drop this one */
-          acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
-        break;
-      }
       default: /* block */
         if (self == t && self) {
           /* Room in its own mailbox appears only when this actor's turn
@@ -377,16 +384,9 @@ int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twai
       acto__dead_letter(sys, m, ACTO_DEAD_FULL);
       break;
     case ACTO_OVERFLOW_DROP_NEWEST:
-      acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+    case ACTO_OVERFLOW_DROP_OLDEST:
+      drop_for_room(sys, t, m, t->mb.policy);
       break;
-    case ACTO_OVERFLOW_DROP_OLDEST: {
-      acto__msg *old = acto__mailbox_swap_oldest(&t->mb, m);
-      if (old)
-        acto__dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
-      else
-        acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
-      break;
-    }
     default: {
       /* Block: park like a plain thread, but be notified instead of
        * waiting; the connection stops reading until then. */

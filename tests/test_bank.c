@@ -70,23 +70,7 @@ static uint64_t acks_logged(const char *data) {
 
 /* ---- running the bank program ------------------------------------------------------ */
 
-static void find_bank(void) {
-  const char *env = getenv("ACTO_BANK");
-  if (env) {
-    snprintf(g_bank, sizeof g_bank, "%s", env);
-    return;
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) {
-    snprintf(g_bank, sizeof g_bank, "./bank");
-    return;
-  }
-  self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  if (slash) *slash = '\0';
-  snprintf(g_bank, sizeof g_bank, "%s/bank", self);
-}
+static void find_bank(void) { tu_find_program(g_bank, sizeof g_bank, "ACTO_BANK", "bank"); }
 
 /* Starts `bank args...` with stdout and stderr to `out`. */
 static pid_t prog_start(const char *out, const char *const *args) {
@@ -110,23 +94,7 @@ static pid_t prog_start(const char *out, const char *const *args) {
   return pid;
 }
 
-/* Reaps pid within timeout_ms (then kills it and fails). */
-static int prog_reap(pid_t pid, long timeout_ms) {
-  int st;
-  int64_t end = tu_now_ms() + timeout_ms;
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid) return st;
-    ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-    if (tu_now_ms() > end) {
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-      }
-      ck_abort_msg("bank (pid %d) did not finish within %ld ms", (int)pid, timeout_ms);
-    }
-    tu_sleep_ms(5);
-  }
-}
+static int prog_reap(pid_t pid, long timeout_ms) { return tu_reap(pid, timeout_ms, "bank"); }
 
 static char *read_text(const char *path) {
   static char buf[1 << 16];

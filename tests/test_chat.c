@@ -58,23 +58,7 @@ typedef struct server {
   unsigned port, node_port;
 } server;
 
-static void find_chat(void) {
-  const char *env = getenv("ACTO_CHAT");
-  if (env) {
-    snprintf(g_chat, sizeof g_chat, "%s", env);
-    return;
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) {
-    snprintf(g_chat, sizeof g_chat, "./chat");
-    return;
-  }
-  self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  if (slash) *slash = '\0';
-  snprintf(g_chat, sizeof g_chat, "%s/chat", self);
-}
+static void find_chat(void) { tu_find_program(g_chat, sizeof g_chat, "ACTO_CHAT", "chat"); }
 
 static char *read_text(const char *path) {
   static char buf[1 << 16];
@@ -85,23 +69,7 @@ static char *read_text(const char *path) {
   return buf;
 }
 
-/* Reaps pid within timeout_ms (then kills it and fails). */
-static int reap(pid_t pid, long timeout_ms) {
-  int st;
-  int64_t end = tu_now_ms() + timeout_ms;
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid) return st;
-    ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-    if (tu_now_ms() > end) {
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-      }
-      ck_abort_msg("chat (pid %d) did not stop within %ld ms", (int)pid, timeout_ms);
-    }
-    tu_sleep_ms(5);
-  }
-}
+static int reap(pid_t pid, long timeout_ms) { return tu_reap(pid, timeout_ms, "chat"); }
 
 /* Starts `chat args...` and waits for its "ready" line; want_exit >= 0
  * expects it to exit with that status instead (returns 0 then). */

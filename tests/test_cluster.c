@@ -28,21 +28,7 @@ static char g_prog[PATH_MAX + 16]; /* the cluster program */
 static char g_out[64];             /* its output, one file per test process */
 
 static void find_prog(void) {
-  const char *env = getenv("ACTO_CLUSTER");
-  if (env) {
-    snprintf(g_prog, sizeof g_prog, "%s", env);
-    return;
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) {
-    snprintf(g_prog, sizeof g_prog, "./cluster");
-    return;
-  }
-  self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  if (slash) *slash = '\0';
-  snprintf(g_prog, sizeof g_prog, "%s/cluster", self);
+  tu_find_program(g_prog, sizeof g_prog, "ACTO_CLUSTER", "cluster");
 }
 
 /* ---- running the program ----------------------------------------------------------- */

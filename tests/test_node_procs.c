@@ -31,22 +31,7 @@ static uint8_t KEY[32];
 static char g_prog[PATH_MAX];
 
 static void find_prog(void) {
-  const char *env = getenv("ACTO_NODE_PROG");
-  if (env) {
-    snprintf(g_prog, sizeof g_prog, "%s", env);
-    return;
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  ck_assert_int_gt(n, 0);
-  self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  if (slash)
-    *slash = '\0';
-  size_t dl = strlen(self);
-  ck_assert_uint_lt(dl + 11, sizeof g_prog);
-  memcpy(g_prog, self, dl);
-  memcpy(g_prog + dl, "/acto_node", 11);
+  tu_find_program(g_prog, sizeof g_prog, "ACTO_NODE_PROG", "acto_node");
 }
 
 typedef struct child {

@@ -35,6 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "acto.h"
 
@@ -654,6 +658,57 @@ static inline int tu_run(Suite *s) {
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+
+/* ---- child programs ------------------------------------------------------ */
+
+/* The program `name` built next to this test's executable, or $env when
+ * set (for running a test by hand against another build). */
+static inline void tu_find_program(char *out, size_t size, const char *env, const char *name) {
+  const char *e = env ? getenv(env) : NULL;
+  if (e) {
+    snprintf(out, size, "%s", e);
+    return;
+  }
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    snprintf(out, size, "./%s", name);
+    return;
+  }
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash)
+    *slash = '\0';
+  size_t dl = strlen(self), nl = strlen(name);
+  if (dl + nl + 2 > size) {
+    snprintf(out, size, "./%s", name);
+    return;
+  }
+  memcpy(out, self, dl);
+  out[dl] = '/';
+  memcpy(out + dl + 1, name, nl + 1);
+}
+
+/* Reaps pid within timeout_ms and returns its wait status; past the
+ * deadline it kills the child, reaps it and fails the test, naming it. */
+static inline int tu_reap(pid_t pid, long timeout_ms, const char *what) {
+  int st;
+  int64_t end = tu_now_ms() + timeout_ms;
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return st;
+    ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
+    if (tu_now_ms() > end) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      ck_abort_msg("%s (pid %d) did not finish within %ld ms", what, (int)pid, timeout_ms);
+    }
+    tu_sleep_ms(5);
+  }
 }
 
 #endif /* ACTO_TESTUTIL_H */
