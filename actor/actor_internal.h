@@ -202,7 +202,12 @@ static inline acto_ref acto__actor_ref(const acto__actor *a) {
 }
 /* 1 if the ref names an actor of this process (node 0 or this node). */
 static inline int acto__ref_local(acto_system *sys, acto_ref r) {
-  return r.node == 0 || r.node == atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+  return __builtin_expect(r.node == 0, 1) ||
+         r.node == atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+}
+/* acto__actor_ref when the system is at hand (one load less). */
+static inline acto_ref acto__ref_of(acto_system *sys, const acto__actor *a) {
+  return (acto_ref){a->id, atomic_load_explicit(&sys->node_id, memory_order_relaxed)};
 }
 
 /* system.c: the system's clock (virtual in deterministic mode). */

@@ -275,7 +275,7 @@ static void run_actor(acto__worker *w, acto__actor *a) {
   acto_system *sys = w->sys;
   atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, memory_order_relaxed) + 1,
                         memory_order_relaxed);
-  acto_ref self = acto__actor_ref(a);
+  acto_ref self = acto__ref_of(sys, a);
   acto_ctx ctx = {sys, a, w, NULL, 0, NULL};
   if (a->carry) {
     /* Resumed after a suspension: release the units kept since then. */

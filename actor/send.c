@@ -275,7 +275,7 @@ static acto__actor *target_get(acto_system *sys, acto_ref to, acto_ctx *ctx, int
 int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
                    int64_t deadline_ms, int from_timer) {
   m->target_id = to.id;
-  if (!acto__ref_local(sys, to))
+  if (__builtin_expect(!acto__ref_local(sys, to), 0))
     return acto__node_send_user(sys, to, m, fail_fast, deadline_ms);
   acto_ctx *ctx = acto__tls_ctx;
   if (ctx && ctx->sys != sys)
@@ -445,7 +445,7 @@ int acto_send_ex(acto_system *sys, acto_ref to, uint32_t type, const void *data,
   }
   acto_ctx *ctx = acto__tls_ctx;
   if (ctx && ctx->sys == sys && ctx->self)
-    m->pub.sender = acto__actor_ref(ctx->self);
+    m->pub.sender = acto__ref_of(sys, ctx->self);
   return acto__send_msg(sys, to, m, opts ? opts->fail_fast : 0, opts ? opts->deadline_ms : -1, 0);
 }
 
