@@ -28,7 +28,8 @@ typedef struct acto_system acto_system; /* opaque */
 typedef struct acto_ctx acto_ctx;       /* opaque: the running actor */
 
 /* A checked handle to an actor: a slot and a generation (id), and the node
- * the actor lives on (0: this process).  A ref to an actor that stopped
+ * the actor lives on (0 without a node; after acto_node_start, the node's
+ * id, so that the ref means the same actor on every node).  A ref to an actor that stopped
  * never reaches a newer actor in the same slot: sends fail with
  * ACTO_ESTALE.  Refs are plain values: copy, compare, store them freely. */
 typedef struct acto_ref {
@@ -156,7 +157,8 @@ ACTO_API int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *a
  * Thread-safe. */
 ACTO_API int acto_stop(acto_system *sys, acto_ref ref);
 
-/* 1 if the actor is alive, 0 if not.  Thread-safe. */
+/* 1 if the actor is alive, 0 if not (also 0 for an actor on another
+ * node: watch it with a monitor).  Thread-safe. */
 ACTO_API int acto_alive(acto_system *sys, acto_ref ref);
 
 /* The running actor, the sender of its current message, its system.
@@ -307,7 +309,9 @@ ACTO_API int acto_timer_cancel(acto_system *sys, acto_timer t);
  * name (a second acto_register for it returns ACTO_EALREADY); a name held
  * by another live actor gives ACTO_EEXIST.  A name is released when its
  * actor stops: as soon as acto_alive reports the actor gone, lookup fails
- * with ACTO_ENOENT and the name can be registered again.  Thread-safe. */
+ * with ACTO_ENOENT and the name can be registered again.  A name lives on
+ * its actor's node: acto_register takes local refs only (ACTO_EINVAL);
+ * look up names on other nodes with acto_node_lookup.  Thread-safe. */
 ACTO_API int acto_register(acto_system *sys, const char *name, acto_ref ref);
 ACTO_API int acto_unregister(acto_system *sys, const char *name);
 ACTO_API int acto_lookup(acto_system *sys, const char *name, acto_ref *out);

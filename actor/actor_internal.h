@@ -182,7 +182,6 @@ typedef struct acto__twaiter {
   pthread_cond_t cv;
   int state; /* 0 waiting, 1 delivered, 2 target closed */
   void (*notify)(struct acto__twaiter *tw, int state);
-  void *arg;
 } acto__twaiter;
 
 /* ---- functions shared between actor/ files ------------------------------ */

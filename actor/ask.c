@@ -24,6 +24,7 @@
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
+#include "acto_node.h"
 #include "transport/node.h"
 
 struct acto__future {
@@ -94,7 +95,7 @@ static int future_done(void *arg) {
 static int valid_payload(uint32_t type, const void *data, size_t size) {
   /* ACTO_MSG_NODE_LOOKUP: the one reserved request a user may send (to a
    * node service, acto_node.h). */
-  return (type < ACTO_MSG_RESERVED || type == 0xF0000010u) && size <= ACTO_MSG_MAX_SIZE &&
+  return (type < ACTO_MSG_RESERVED || type == ACTO_MSG_NODE_LOOKUP) && size <= ACTO_MSG_MAX_SIZE &&
          (size == 0 || data);
 }
 
@@ -200,53 +201,44 @@ void acto_reply_release(acto_reply_buf *r) {
   r->size = 0;
 }
 
+int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, acto__msg *reply) {
+  acto__future *f = future_take(&sys->futures, id);
+  if (f) {
+    future_complete(f, status, reply);
+    return 0;
+  }
+  if (reply) {
+    reply->target_id = 0;
+    acto__dead_letter(sys, reply, ACTO_DEAD_LATE_REPLY);
+  }
+  return ACTO_ENOENT;
+}
+
 /* Routes a reply (or a failure status with reply == NULL) for request m. */
 static void route_reply(acto_system *sys, acto__msg *req, int status, acto__msg *reply) {
-  if (!acto__ref_local(sys, req->pub.sender)) {
-    /* The asker is on another node (a plain thread there when FUTURE):
-     * the reply travels back as a REPLY block through the transport. */
-    if (!reply && !(reply = acto__msg_new(0, NULL, 0, NULL)))
-      return;
-    reply->kind = ACTO__KIND_REPLY;
-    reply->status = status;
-    reply->req_id = req->req_id;
-    reply->flags = (uint16_t)(req->flags & ACTO__MF_FUTURE);
-    if (acto__send_system(sys, req->pub.sender, reply) != 0) {
-      reply->target_id = req->pub.sender.id;
-      if (status == 0)
-        acto__dead_letter(sys, reply, ACTO_DEAD_NOCONNECTION);
-      else
-        acto__msg_free(reply);
-    }
+  /* An asker on another node (a plain thread there when FUTURE) gets a
+   * REPLY block through the transport, like a local actor asker. */
+  int remote = !acto__ref_local(sys, req->pub.sender);
+  if (!remote && (req->flags & ACTO__MF_FUTURE)) {
+    acto__ask_future_complete(sys, req->req_id, status, reply);
     return;
   }
-  if (req->flags & ACTO__MF_FUTURE) {
-    acto__future *f = future_take(&sys->futures, req->req_id);
-    if (f) {
-      future_complete(f, status, reply);
-    } else if (reply) {
-      reply->target_id = 0;
-      acto__dead_letter(sys, reply, ACTO_DEAD_LATE_REPLY);
-    }
-    return;
-  }
-  if (acto_ref_is_none(req->pub.sender)) {
+  if (!remote && acto_ref_is_none(req->pub.sender)) {
     if (reply)
       acto__msg_free(reply);
     return;
   }
-  if (!reply) {
-    reply = acto__msg_new(0, NULL, 0, NULL);
-    if (!reply)
-      return;
-  }
+  if (!reply && !(reply = acto__msg_new(0, NULL, 0, NULL)))
+    return;
   reply->kind = ACTO__KIND_REPLY;
   reply->status = status;
   reply->req_id = req->req_id;
+  if (remote)
+    reply->flags = (uint16_t)(req->flags & ACTO__MF_FUTURE);
   if (acto__send_system(sys, req->pub.sender, reply) != 0) {
     reply->target_id = req->pub.sender.id;
     if (status == 0)
-      acto__dead_letter(sys, reply, ACTO_DEAD_STALE);
+      acto__dead_letter(sys, reply, remote ? ACTO_DEAD_NOCONNECTION : ACTO_DEAD_STALE);
     else
       acto__msg_free(reply);
   }
@@ -453,17 +445,4 @@ void acto__ask_table_free(acto_system *sys, acto__actor *a) {
   free(t->e);
   free(t);
   ext->asks = NULL;
-}
-
-int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, acto__msg *reply) {
-  acto__future *f = future_take(&sys->futures, id);
-  if (f) {
-    future_complete(f, status, reply);
-    return 0;
-  }
-  if (reply) {
-    reply->target_id = 0;
-    acto__dead_letter(sys, reply, ACTO_DEAD_LATE_REPLY);
-  }
-  return ACTO_ENOENT;
 }

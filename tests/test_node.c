@@ -252,6 +252,11 @@ START_TEST(connect_lookup_and_ask_across_nodes) {
   ck_assert_rc(acto_node_lookup(a, "beta", "nobody", TU_WAIT_MS, &r), ACTO_ENOENT);
   ck_assert_rc(acto_node_lookup(a, "gamma", "echo", TU_WAIT_MS, &r), ACTO_ENOTCONN);
   ck_assert_ok(acto_node_lookup(b, "beta", "echo", 0, &r)); /* its own name: local */
+  /* Names live on their actor's node; liveness of a remote actor is a
+   * monitor's business. */
+  ck_assert_rc(acto_register(a, "remote-echo", echo), ACTO_EINVAL);
+  ck_assert_int_eq(acto_alive(a, echo), 0);
+  ck_assert_int_eq(acto_alive(b, echo), 1);
 
   acto_reply_buf rb;
   ck_assert_ok(acto_ask(a, echo, T_ECHO, "hello", 5, TU_WAIT_MS, &rb));
