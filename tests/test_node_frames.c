@@ -155,6 +155,9 @@ typedef struct nf_world {
 static nf_world W;
 static int verbose;
 static unsigned srv_max_peers; /* 0: default; set before world_start */
+/* 0: the 10 s heartbeat timeout below; set before world_start to test
+ * failure detection (every node of the world then uses it). */
+static int64_t world_hb_timeout_ms;
 
 static acto_node_stats srv_stats(void) {
   acto_node_stats s;
@@ -177,8 +180,8 @@ static acto_system *node_system(const char *name, const uint8_t *key, int64_t hs
   /* Heartbeats: a connection left open by a case must not be closed by a
    * heartbeat timeout during the case (that would not count bad_frames,
    * but keeps timing readable). */
-  nc.heartbeat_ms = 1000;
-  nc.heartbeat_timeout_ms = 10000;
+  nc.heartbeat_ms = world_hb_timeout_ms ? world_hb_timeout_ms / 4 : 1000;
+  nc.heartbeat_timeout_ms = world_hb_timeout_ms ? world_hb_timeout_ms : 10000;
   nc.handshake_timeout_ms = hs_ms;
   nc.max_pending_handshakes = max_pending;
   if (strcmp(name, "srv") == 0)
@@ -1838,6 +1841,59 @@ START_TEST(a_peer_that_never_reads_cannot_grow_the_nodes_queue_without_bound) {
 }
 END_TEST
 
+/* The other half of the same protection: once the node's frames to a
+ * peer have not moved for a whole heartbeat timeout, it closes the
+ * connection ("the peer does not read") and counts a heartbeat timeout,
+ * while the well-behaved peer stays up. */
+START_TEST(a_peer_that_never_reads_is_closed_after_a_heartbeat_timeout) {
+  const int64_t hbt = 600 * tu_multiplier();
+  world_hb_timeout_ms = hbt;
+  world_start(1000 * tu_multiplier(), 4);
+  nc_client c;
+  nc_init(&c);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ck_assert_int_ge(fd, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  struct timeval tv = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(W.port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  c.fd = fd;
+  ck_assert_int_eq(auth_as(&c, RAW_NAME), 0);
+  ck_assert_int_eq(nc_send_info(&c, RAW_NAME, W.next_inc++, 0), 0);
+  acto_node_stats before = srv_stats();
+  /* Lookups whose replies we never read, until our sends stall or fail. */
+  acto__buf m = {0}, p = {0};
+  for (uint32_t i = 0; i < 2000; i++)
+    ck_assert_int_eq(acto__wire_send(&m, UINT64_MAX, 0, ACTO_MSG_NODE_LOOKUP,
+                                     ACTO__WF_REQUEST | ACTO__WF_FUTURE, 1 + i, "echo", 4),
+                     0);
+  ck_assert_int_eq(nc_batch(&p, 2000, m.p, m.len), 0);
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while (nc_send_sealed(&c, p.p, p.len) == 0 && tu_now_ms() < end) {
+  }
+  acto__buf_free(&m);
+  acto__buf_free(&p);
+  /* Without reading a byte, wait for the node's verdict. */
+  acto_node_stats now = srv_stats();
+  while (now.heartbeat_timeouts == before.heartbeat_timeouts && tu_now_ms() < end) {
+    tu_sleep_ms(10);
+    now = srv_stats();
+  }
+  ck_assert_uint_eq(now.heartbeat_timeouts, before.heartbeat_timeouts + 1);
+  ck_assert_int_eq(nc_wait_closed(fd, TU_WAIT_MS), 1);
+  nc_close(&c);
+  peer_check(W.cli, "a peer that never reads");
+  world_stop();
+  world_hb_timeout_ms = 0;
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node_frames");
   TCase *tc = tu_tcase("positive", 60);
@@ -1855,6 +1911,7 @@ int main(void) {
   tc = tu_tcase("flood", 120);
   tcase_add_loop_test(tc, a_peer_that_never_reads_cannot_grow_the_nodes_queue_without_bound, 0,
                       2);
+  tcase_add_test(tc, a_peer_that_never_reads_is_closed_after_a_heartbeat_timeout);
   suite_add_tcase(s, tc);
   tc = tu_tcase("caps", 60);
   tcase_add_test(tc, a_node_with_another_key_is_refused);
