@@ -462,6 +462,24 @@ START_TEST(an_idle_link_is_kept_up_by_heartbeats) {
 }
 END_TEST
 
+START_TEST(nodes_with_different_heartbeat_timeouts_keep_an_idle_link_up) {
+  /* alpha pings only every 2 s, but beta declares silence after 400 ms:
+   * alpha's PONGs to beta's PINGs keep beta hearing from it. */
+  acto_system *a = node_sys("alpha", KEY, 8000), *b = node_sys("beta", KEY, 400);
+  link_nodes(a, "beta", b);
+  tu_sleep_ms(1500);
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(b, &st));
+  ck_assert_uint_eq(st.heartbeat_timeouts, 0);
+  ck_assert_uint_eq(st.disconnects, 0);
+  ck_assert_ok(acto_node_get_stats(a, &st));
+  ck_assert_uint_eq(st.disconnects, 0);
+  ck_assert_uint_eq(st.peers_up, 1);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
 static _Atomic int ups, downs;
 static void on_event(void *user, acto_node_event ev, const char *name, uint64_t id,
                      const char *reason) {
@@ -575,6 +593,7 @@ int main(void) {
   tcase_add_test(tc, a_remote_monitor_gets_down_with_the_real_reason);
   tcase_add_test(tc, node_stop_fires_noconnection_to_monitors_links_and_asks);
   tcase_add_test(tc, an_idle_link_is_kept_up_by_heartbeats);
+  tcase_add_test(tc, nodes_with_different_heartbeat_timeouts_keep_an_idle_link_up);
   tcase_add_test(tc, a_restarted_node_is_a_new_incarnation_and_old_refs_are_stale);
   suite_add_tcase(s, tc);
   return tu_run(s);
