@@ -480,6 +480,32 @@ START_TEST(nodes_with_different_heartbeat_timeouts_keep_an_idle_link_up) {
 }
 END_TEST
 
+START_TEST(nodes_with_different_frame_caps_refuse_to_connect) {
+  /* One node would send frames the other refuses: both close the
+   * connection at INFO, whichever side connected, so it is never up. */
+  acto_system *a = node_sys("alpha", KEY, 2000);
+  acto_config c = {0};
+  c.threads = 2;
+  acto_system *b = tu_system_cfg(&c);
+  acto_node_config nc = {0};
+  nc.name = "beta";
+  nc.key = KEY;
+  nc.key_len = 32;
+  nc.frame_cap = 64 * 1024;
+  ck_assert_ok(acto_node_start(b, &nc));
+  ck_assert_rc(acto_node_connect(a, "beta", "127.0.0.1", port_of(b), TU_WAIT_MS), ACTO_ENOTCONN);
+  ck_assert_rc(acto_node_connect(b, "alpha", "127.0.0.1", port_of(a), TU_WAIT_MS), ACTO_ENOTCONN);
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(a, &st));
+  ck_assert_uint_eq(st.peers_up, 0);
+  ck_assert_uint_eq(st.connects, 0);
+  ck_assert_ok(acto_node_get_stats(b, &st));
+  ck_assert_uint_eq(st.connects, 0);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
 static _Atomic int ups, downs;
 static void on_event(void *user, acto_node_event ev, const char *name, uint64_t id,
                      const char *reason) {
@@ -579,6 +605,7 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, tu_teardown);
   tcase_add_test(tc, connect_lookup_and_ask_across_nodes);
   tcase_add_test(tc, a_wrong_key_is_refused_on_both_sides);
+  tcase_add_test(tc, nodes_with_different_frame_caps_refuse_to_connect);
   tcase_add_test(tc, three_nodes_connecting_to_each_other_at_once_settle_on_one_connection_each);
   suite_add_tcase(s, tc);
 

@@ -37,7 +37,8 @@ typedef struct acto_node_config {
   const char *listen_host; /* numeric IPv4 address; NULL: "127.0.0.1" */
   uint16_t listen_port;    /* 0: an ephemeral port (see acto_node_port) */
   int no_listen;           /* non-zero: only outgoing connections */
-  uint32_t frame_cap;      /* body cap of a frame; 0: 1 MiB */
+  uint32_t frame_cap;      /* body cap of a frame, the same on every node
+                              (others are refused); 0: 1 MiB */
   /* Failure detection: a heartbeat is sent after heartbeat_ms without
    * traffic; a peer silent for heartbeat_timeout_ms is declared down.
    * 0: 1000 ms and 4 x heartbeat_ms. */

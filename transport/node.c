@@ -1284,6 +1284,12 @@ static int handle_info(conn *c, const acto__wmsg *w, const char **reason) {
     *reason = "INFO field out of range";
     return -1;
   }
+  if (w->f[2] != n->cap) {
+    /* One side would send frames up to its cap that the other refuses;
+     * both refuse, so neither ever counts the link as up. */
+    *reason = "frame caps differ (give every node the same frame_cap)";
+    return -1;
+  }
   c->peer_port = (uint32_t)w->f[1];
   uint32_t inc = (uint32_t)id;
   pthread_mutex_lock(&p->mtx);
