@@ -213,6 +213,13 @@ static void world_start(int64_t hs_ms, unsigned max_pending) {
   W.cli = node_system("peer", KEY, 2000, 0);
   ck_assert_ok(acto_node_self(W.cli, &W.cli_id));
   ck_assert_ok(acto_node_connect(W.cli, "srv", "127.0.0.1", W.port, TU_WAIT_MS));
+  /* The connect returns when peer has srv's INFO; srv counts the link up
+   * when it has peer's, a moment later: wait, so that the cases' before
+   * and after snapshots of srv's counters do not straddle it. */
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while (srv_stats().peers_up < 1 && tu_now_ms() < end)
+    tu_sleep_ms(1);
+  ck_assert_uint_eq(srv_stats().peers_up, 1);
 }
 
 static void world_stop(void) {
