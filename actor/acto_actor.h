@@ -419,6 +419,46 @@ typedef struct acto_stats {
  * Thread-safe. */
 ACTO_API int acto_get_stats(acto_system *sys, acto_stats *out);
 
+/* ---- log lines ------------------------------------------------------ */
+
+/* What the library has to say that is not an error code: a peer's
+ * connection closed and why, a key file refused and which rule, a
+ * supervisor spec refused and which rule.  Levels, most severe first; a
+ * system produces the lines at or below its level (default
+ * ACTO_LOG_INFO). */
+typedef enum acto_log_level {
+  ACTO_LOG_OFF = -1, /* for acto_set_log_level: no lines at all */
+  ACTO_LOG_ERROR = 0,
+  ACTO_LOG_WARN = 1,
+  ACTO_LOG_INFO = 2,
+  ACTO_LOG_DEBUG = 3
+} acto_log_level;
+
+/* The longest line text passed to a hook (longer lines are cut). */
+#define ACTO_LOG_LINE_MAX 400u
+
+/* Receives each line: component is a short word ("node", "supervisor",
+ * "system"), text one line without a newline; both are borrowed until
+ * the call returns.  Called on the library thread that produced the line
+ * (a worker, the node's I/O thread, a caller's thread): it must be quick,
+ * thread-safe and must not block, and must not call back into acto. */
+typedef void (*acto_log_fn)(void *user, acto_log_level level, const char *component,
+                            const char *text);
+
+/* Installs the log hook of a system; fn NULL restores the default, which
+ * writes "acto <component>: <text>" to stderr only when stderr can take
+ * the line at once (a pipe nobody reads, a full terminal: the line is
+ * dropped and counted, never waited for).  Whatever the hook, repeated
+ * lines are folded ("last line repeated N times") and at most 50 lines a
+ * second (bursts of 100) are produced; the excess is counted and
+ * reported in one line when lines flow again.  Thread-safe. */
+ACTO_API int acto_set_log_hook(acto_system *sys, acto_log_fn fn, void *user);
+
+/* Lines less severe than `level` are not produced (ACTO_LOG_OFF: none).
+ * ACTO_EINVAL for a level outside ACTO_LOG_OFF..ACTO_LOG_DEBUG.
+ * Thread-safe. */
+ACTO_API int acto_set_log_level(acto_system *sys, acto_log_level level);
+
 #ifdef __cplusplus
 }
 #endif

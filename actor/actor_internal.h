@@ -117,6 +117,7 @@ struct acto_ctx {
 #include "actor/timer.h"
 #include "actor/registry.h"
 #include "actor/ask.h"
+#include "actor/log.h"
 
 struct acto_system {
   acto_config cfg;
@@ -154,6 +155,9 @@ struct acto_system {
   /* Statistics (relaxed counters). */
   _Atomic uint64_t dead[ACTO_DEAD__COUNT];
   _Atomic uint64_t spawned, stopped, failed, parks;
+
+  /* Log lines (log.c): the hook, the level, the rate limit. */
+  acto__logstate log;
 
   /* Hooks, read under hook_mtx. */
   pthread_mutex_t hook_mtx;

@@ -154,8 +154,10 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
     goto fail_life_mtx;
   if (pthread_mutex_init(&sys->hook_mtx, NULL) != 0)
     goto fail_life_cv;
+  if (acto__log_init(&sys->log) != 0)
+    goto fail_hook_mtx;
   if (acto__table_init(&sys->table, c.max_actors) != 0)
-    goto fail_hook;
+    goto fail_log;
   if (acto__pool_init(&sys->pool) != 0)
     goto fail_table;
   if (acto__registry_init(&sys->registry) != 0)
@@ -183,7 +185,9 @@ fail_pool:
   acto__pool_destroy(&sys->pool);
 fail_table:
   acto__table_destroy(&sys->table);
-fail_hook:
+fail_log:
+  acto__log_destroy(&sys->log);
+fail_hook_mtx:
   pthread_mutex_destroy(&sys->hook_mtx);
 fail_life_cv:
   pthread_cond_destroy(&sys->life_cv);
@@ -278,6 +282,7 @@ stopped:
   acto__registry_destroy(&sys->registry);
   acto__pool_destroy(&sys->pool);
   acto__table_destroy(&sys->table);
+  acto__log_destroy(&sys->log);
   pthread_mutex_destroy(&sys->hook_mtx);
   pthread_cond_destroy(&sys->life_cv);
   pthread_mutex_destroy(&sys->life_mtx);

@@ -155,7 +155,6 @@ static void command(acto_system *s, acto_ref who, uint32_t type, acto_ref target
 
 static void setup(void) {
   tu_setup();
-  setenv("ACTO_NODE_QUIET", "1", 1);
   tu_counter_init(&got);
   tu_counter_init(&events);
   memset(next_seq, 0, sizeof next_seq);

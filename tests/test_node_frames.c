@@ -195,7 +195,6 @@ static void world_start(int64_t hs_ms, unsigned max_pending) {
   atomic_store(&canaries, 0);
   atomic_store(&foreign, 0);
   verbose = getenv("NF_VERBOSE") && atoi(getenv("NF_VERBOSE")) > 0;
-  setenv("ACTO_NODE_QUIET", "1", 1);
   memcpy(W.key.bytes, KEY, sizeof KEY);
   W.key.len = sizeof KEY;
   memcpy(W.other_key.bytes, OTHER_KEY, sizeof OTHER_KEY);

@@ -50,7 +50,7 @@ static child node_start(const char *name, const char *keyhex, uint16_t port) {
   snprintf(hb, sizeof hb, "%d", HB_MS);
   snprintf(to, sizeof to, "%d", HB_TIMEOUT_MS);
   char *argv[] = {g_prog, "--name", (char *)name, "--key-hex", (char *)keyhex, "--port", portbuf,
-                  "--heartbeat-ms", hb, "--timeout-ms", to, NULL};
+                  "--heartbeat-ms", hb, "--timeout-ms", to, "--log-level", "off", NULL};
   fflush(NULL);
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
@@ -58,7 +58,6 @@ static child node_start(const char *name, const char *keyhex, uint16_t port) {
     dup2(fds[1], 1);
     close(fds[0]);
     close(fds[1]);
-    setenv("ACTO_NODE_QUIET", "1", 1);
     execv(g_prog, argv);
     _exit(127);
   }
@@ -120,7 +119,6 @@ static child proxy; /* the fault proxy, when a test starts one */
 
 static void setup(void) {
   tu_setup();
-  setenv("ACTO_NODE_QUIET", "1", 1);
   find_prog();
   for (int i = 0; i < 32; i++) {
     unsigned v;

@@ -3,7 +3,7 @@
  *
  *   acto_node --name NAME (--key-hex HEX | --key-file PATH)
  *             [--port P] [--heartbeat-ms H] [--timeout-ms T]
- *             [--connect NAME@127.0.0.1:PORT]...
+ *             [--connect NAME@127.0.0.1:PORT]... [--log-level off|error|warn|info|debug]
  *
  * It starts a system with a node on 127.0.0.1:P (0: ephemeral), spawns
  *   "echo"  replies to every request with the request's payload,
@@ -61,12 +61,14 @@ static int hexval(char c) {
 
 static void usage(void) {
   fprintf(stderr, "usage: acto_node --name NAME (--key-hex HEX | --key-file PATH) [--port P]\n"
-                  "                 [--heartbeat-ms H] [--timeout-ms T] [--connect NAME@IP:PORT]...\n");
+                  "                 [--heartbeat-ms H] [--timeout-ms T] [--connect NAME@IP:PORT]...\n"
+                  "                 [--log-level off|error|warn|info|debug]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   acto_node_config nc = {0};
+  acto_log_level log_level = ACTO_LOG_INFO;
   uint8_t key[64];
   const char *connects[16];
   int nconnects = 0;
@@ -100,6 +102,16 @@ int main(int argc, char **argv) {
       nc.heartbeat_timeout_ms = atoll(v);
     } else if (!strcmp(a, "--connect") && nconnects < 16) {
       connects[nconnects++] = v;
+    } else if (!strcmp(a, "--log-level")) {
+      static const char *names[] = {"off", "error", "warn", "info", "debug"};
+      int found = 0;
+      for (int k = 0; k < 5; k++)
+        if (!strcmp(v, names[k])) {
+          log_level = (acto_log_level)(k - 1);
+          found = 1;
+        }
+      if (!found)
+        usage();
     } else {
       usage();
     }
@@ -113,6 +125,8 @@ int main(int argc, char **argv) {
   cfg.threads = 2;
   acto_system *sys;
   int r = acto_system_create(&cfg, &sys);
+  if (r == 0)
+    r = acto_set_log_level(sys, log_level);
   if (r == 0)
     r = acto_node_start(sys, &nc);
   if (r != 0) {

@@ -202,7 +202,6 @@ typedef struct acto__node {
   pthread_mutex_t dir_mtx; /* appends to peers */
   _Atomic int stopping;
   int stopped;
-  int quiet; /* ACTO_NODE_QUIET set: no log lines */
   uint64_t last_tick_ns; /* I/O thread */
   pthread_mutex_t hook_mtx;
   acto_node_event_fn hook;
@@ -250,10 +249,23 @@ static int valid_node_name(const char *s) {
 
 static uint64_t now_ns(void) { return acto__clock_now_ns(); }
 
-static void node_log(acto__node *n, const char *peer, const char *what, const char *reason) {
-  if (!n->quiet)
-    fprintf(stderr, "acto node %s: %s %s: %s\n", n->name, what, peer ? peer : "(unknown peer)",
-            reason);
+/* One log line about a connection (log.c: rate-limited, never blocks this
+ * thread).  An unauthenticated peer is named by its address. */
+static void node_log(acto__node *n, acto_log_level level, const char *peer,
+                     const struct sockaddr_in *addr, const char *what, const char *reason) {
+  if (!acto__log_on(n->sys, level))
+    return;
+  char who[64];
+  if (peer) {
+    snprintf(who, sizeof who, "%s", peer);
+  } else {
+    char ip[INET_ADDRSTRLEN] = "?";
+    if (addr)
+      inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
+    snprintf(who, sizeof who, "%s:%u (unauthenticated)", ip,
+             addr ? (unsigned)ntohs(addr->sin_port) : 0u);
+  }
+  acto__log(n->sys, level, "node", "%s: %s %s: %s", n->name, what, who, reason);
 }
 
 static void fire_hook(acto__node *n, acto_node_event ev, acto__peer *p, uint32_t inc,
@@ -1025,8 +1037,9 @@ static void conn_close(conn *c, const char *reason, int bad_frame) {
   if (bad_frame)
     ST_ADD(n, bad_frames, 1);
   acto__peer *p = c->peer;
-  node_log(n, p ? p->name : NULL, c->outbound ? "closed connection to" : "closed connection from",
-           reason);
+  int refused = bad_frame || c->auth.state == ACTO__AUTH_S_FAILED;
+  node_log(n, refused ? ACTO_LOG_WARN : ACTO_LOG_INFO, p ? p->name : NULL, &c->remote,
+           c->outbound ? "closed connection to" : "closed connection from", reason);
   if (p) {
     if (prev == C_UP && p->active == c) {
       peer_down(p, reason, ACTO_ENOTCONN, 1);
@@ -1605,7 +1618,8 @@ static void on_accept(evutil_socket_t lfd, short ev, void *arg) {
       return;
     if (n->pending_hs >= n->max_pending) {
       ST_ADD(n, refused, 1);
-      node_log(n, NULL, "refused connection from", "too many pending handshakes");
+      node_log(n, ACTO_LOG_WARN, NULL, &sa, "refused connection from",
+               "too many pending handshakes");
       close(fd);
       continue;
     }
@@ -1822,8 +1836,6 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->sys = sys;
   n->lfd = -1;
   snprintf(n->name, sizeof n->name, "%s", cfg->name);
-  const char *q = getenv("ACTO_NODE_QUIET");
-  n->quiet = q && *q && *q != '0';
   int r;
   if (cfg->key) {
     memcpy(n->key.bytes, cfg->key, cfg->key_len);

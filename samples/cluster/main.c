@@ -63,7 +63,7 @@ static void usage(FILE *f) {
           "  --threads T              acto worker threads per node (default 2)\n"
           "  --timeout-ms T           give up after T ms (default: items/rate + 30 s)\n"
           "  --quiet                  no progress lines\n"
-          "  --verbose                the nodes' connection logs (ACTO_NODE_QUIET unset)\n"
+          "  --verbose                the nodes' connection logs (acto's log lines)\n"
           "\n"
           "Example: cluster --kill n3 --after-ms 1500 --items 2000\n",
           CLUSTER_MAX_NODES);
@@ -213,7 +213,7 @@ static void send_line(child *k, const char *fmt, ...) {
   }
 }
 
-static int start_child(child *k, const char *exe, int argc, char **argv, int verbose) {
+static int start_child(child *k, const char *exe, int argc, char **argv) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) < 0) return -1;
   if (pipe2(out, O_CLOEXEC) < 0) {
@@ -239,7 +239,6 @@ static int start_child(child *k, const char *exe, int argc, char **argv, int ver
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) _exit(126);
     if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0) _exit(126);
     signal(SIGINT, SIG_IGN); /* ^C goes to the launcher, which stops the nodes */
-    if (!verbose) setenv("ACTO_NODE_QUIET", "1", 1);
     execv(exe, args);
     _exit(127);
   }
@@ -405,7 +404,7 @@ static int launcher(const cluster_opts *o, int argc, char **argv) {
     kids[i].in = kids[i].out = -1;
   }
   for (uint32_t i = 0; i < nkids; i++) {
-    if (start_child(&kids[i], exe, argc, argv, o->verbose) < 0) {
+    if (start_child(&kids[i], exe, argc, argv) < 0) {
       perror("cluster: starting a node");
       goto out;
     }

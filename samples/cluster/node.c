@@ -416,6 +416,8 @@ int cluster_node_main(const cluster_opts *o) {
     fprintf(stderr, "cluster: %s: acto_system_create: %s\n", o->node, acto_strerror(rc));
     return 2;
   }
+  /* acto's own lines (connections opened and closed) only with --verbose. */
+  if (!o->verbose) acto_set_log_level(sys, ACTO_LOG_OFF);
   acto_node_config nc = {.name = o->node, .key = key, .key_len = key_len,
                          .listen_host = "127.0.0.1", .listen_port = 0,
                          .heartbeat_ms = o->heartbeat_ms,
