@@ -48,6 +48,12 @@ static inline int acto_ref_eq(acto_ref a, acto_ref b) { return a.id == b.id && a
  * replying.  data holds the int32_t status (ACTO_ECLOSED, ACTO_EFAILED). */
 #define ACTO_MSG_ASK_FAILED 0xF0000002u
 
+/* acto_msg.flags: the message is a request (sent by acto_ask or
+ * acto_ask_async): the handler answers it with acto_reply (or keeps it
+ * with acto_reply_later).  Without it, acto_reply returns
+ * ACTO_ENOTREQUEST. */
+#define ACTO_MSG_FLAG_REQUEST 1u
+
 /* Payloads up to this size travel inside the message block; larger ones
  * are copied into a separate allocation (or handed over, acto_send_ex). */
 #define ACTO_INLINE_MAX 128u
@@ -59,7 +65,7 @@ static inline int acto_ref_eq(acto_ref a, acto_ref b) { return a.id == b.id && a
  * view itself are borrowed until the handler returns. */
 typedef struct acto_msg {
   uint32_t type;     /* user-chosen, below ACTO_MSG_RESERVED */
-  uint32_t reserved;
+  uint32_t flags;    /* ACTO_MSG_FLAG_REQUEST: an ask, answer with acto_reply */
   size_t size;       /* payload bytes */
   const void *data;  /* payload (16-byte aligned), NULL when size is 0 */
   acto_ref sender;   /* the sending actor, ACTO_REF_NONE from a plain thread */

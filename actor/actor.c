@@ -27,9 +27,15 @@ _Thread_local acto__worker *acto__tls_worker;
 _Thread_local acto_ctx *acto__tls_ctx;
 
 acto__actor *acto__actor_acquire(acto_system *sys, acto_ref ref) {
-  if (ref.id == 0 || !acto__ref_local(sys, ref))
+  if (!acto__ref_local(sys, ref))
     return NULL;
-  acto__actor *a = acto__table_get(&sys->table, ref.id);
+  return acto__actor_acquire_id(sys, ref.id);
+}
+
+acto__actor *acto__actor_acquire_id(acto_system *sys, uint64_t id) {
+  if (id == 0)
+    return NULL;
+  acto__actor *a = acto__table_get(&sys->table, id);
   if (!a)
     return NULL;
   uint32_t r = atomic_load_explicit(&a->rc, memory_order_relaxed);
@@ -40,7 +46,7 @@ acto__actor *acto__actor_acquire(acto_system *sys, acto_ref ref) {
      * mailbox written before publication are visible. */
   } while (!atomic_compare_exchange_weak_explicit(&a->rc, &r, r + 1, memory_order_acquire,
                                                   memory_order_relaxed));
-  if (a->id != ref.id || atomic_load_explicit(&a->mb.closed, memory_order_acquire)) {
+  if (a->id != id || atomic_load_explicit(&a->mb.closed, memory_order_acquire)) {
     acto__actor_release(a);
     return NULL;
   }

@@ -167,9 +167,13 @@ struct acto_system {
   void *crash_user;
   _Atomic uint64_t next_monitor_id;
 
-  /* Distribution (transport/node.c): this node's id, 0 until
-   * acto_node_start (which refuses once an actor was spawned, so every ref
-   * handed out carries one value), and the node itself. */
+  /* The identity every ref of this system carries in its node field:
+   * 0 << 32 | a random incarnation, distinct among the systems alive in
+   * this process (system.c); after acto_node_start, the node's id (the
+   * name's hash << 32 | the same incarnation).  acto_node_start refuses
+   * once an actor was spawned, so every ref handed out carries one value.
+   * A ref with any other node field is another system's: remote if it
+   * names a node, refused (ACTO_ESTALE) otherwise. */
   _Atomic uint64_t node_id;
   _Atomic(struct acto__node *) node;
 };
@@ -192,6 +196,8 @@ typedef struct acto__twaiter {
 
 /* actor.c */
 acto__actor *acto__actor_acquire(acto_system *sys, acto_ref ref);
+/* acto__actor_acquire for a ref already known to be local: by its id. */
+acto__actor *acto__actor_acquire_id(acto_system *sys, uint64_t id);
 void acto__actor_release(acto__actor *a);
 void acto__actor_finalize(acto__actor *a, acto__worker *w);
 acto__actor_ext *acto__actor_ext_get(acto__actor *a);
@@ -203,10 +209,9 @@ static inline acto__actor_ext *acto__actor_ext_peek(acto__actor *a) {
 static inline acto_ref acto__actor_ref(const acto__actor *a) {
   return (acto_ref){a->id, atomic_load_explicit(&a->sys->node_id, memory_order_relaxed)};
 }
-/* 1 if the ref names an actor of this process (node 0 or this node). */
+/* 1 if the ref names an actor of this system (its identity, above). */
 static inline int acto__ref_local(acto_system *sys, acto_ref r) {
-  return __builtin_expect(r.node == 0, 1) ||
-         r.node == atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+  return r.node == atomic_load_explicit(&sys->node_id, memory_order_relaxed);
 }
 /* acto__actor_ref when the system is at hand (one load less). */
 static inline acto_ref acto__ref_of(acto_system *sys, const acto__actor *a) {
@@ -231,7 +236,11 @@ int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
 int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m);
 void acto__send_drain_parked(acto__actor *t);
 void acto__send_close_parked(acto__actor *t);
+/* Counts m as a dead letter of a local target (its target_id) and frees
+ * it; a request among them gets its failure answer.  _to: the target is
+ * given in full (a remote one). */
 void acto__dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why);
+void acto__dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why);
 /* Resolves a parked send: the actor's park word drops by one and the
  * actor is rescheduled if this was its last parked send. */
 void acto__send_unpark(acto__actor *parker);

@@ -103,6 +103,13 @@ int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data, siz
              int64_t timeout_ms, acto_reply_buf *out) {
   if (!sys || !out || !valid_payload(type, data, size) || timeout_ms < -1)
     return ACTO_EINVAL;
+  return acto__ask_sync(sys, to, type, data, size, timeout_ms, out);
+}
+
+int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
+                   int64_t timeout_ms, acto_reply_buf *out) {
+  if (!out || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data) || timeout_ms < -1)
+    return ACTO_EINVAL;
   if (acto__tls_worker && acto__tls_worker->sys == sys)
     return ACTO_EDEADLK;
   if (acto__system_validate_ref(sys, to) != 0)
@@ -218,7 +225,7 @@ int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, acto__m
 static void route_reply(acto_system *sys, acto__msg *req, int status, acto__msg *reply) {
   /* An asker on another node (a plain thread there when FUTURE) gets a
    * REPLY block through the transport, like a local actor asker. */
-  int remote = !acto__ref_local(sys, req->pub.sender);
+  int remote = !acto_ref_is_none(req->pub.sender) && !acto__ref_local(sys, req->pub.sender);
   if (!remote && (req->flags & ACTO__MF_FUTURE)) {
     acto__ask_future_complete(sys, req->req_id, status, reply);
     return;
@@ -238,7 +245,8 @@ static void route_reply(acto_system *sys, acto__msg *req, int status, acto__msg 
   if (acto__send_system(sys, req->pub.sender, reply) != 0) {
     reply->target_id = req->pub.sender.id;
     if (status == 0)
-      acto__dead_letter(sys, reply, remote ? ACTO_DEAD_NOCONNECTION : ACTO_DEAD_STALE);
+      acto__dead_letter_to(sys, reply, req->pub.sender,
+                           remote ? ACTO_DEAD_NOCONNECTION : ACTO_DEAD_STALE);
     else
       acto__msg_free(reply);
   }

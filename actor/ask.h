@@ -22,6 +22,10 @@ typedef struct acto__futures {
 int acto__futures_init(acto__futures *f);
 void acto__futures_destroy(acto__futures *f);
 
+/* acto_ask without the check that type is a user type: the runtime's own
+ * requests (the supervisor calls, msgtypes.h). */
+int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
+                   int64_t timeout_ms, acto_reply_buf *out);
 /* A request message m is being discarded unanswered: tell its asker. */
 void acto__ask_request_failed(acto_system *sys, struct acto__msg *m, int status);
 /* Consumer side: a REPLY or ASK_TIMEOUT block arrived for actor a. */

@@ -6,12 +6,11 @@
 #define ACTO_CHILD_H
 
 #include "acto_actor.h"
+#include "actor/msgtypes.h"
 
 /* Events a supervised child sends its supervisor, delivered to the
- * supervisor's handle() on its system lane; data is acto__child_event. */
-#define ACTO__MSG_CHILD_FAILED 0xF0000010u    /* failed; awaits a verdict */
-#define ACTO__MSG_CHILD_SUSPENDED 0xF0000011u /* terminated on request; awaits one */
-#define ACTO__MSG_CHILD_STARTED 0xF0000012u   /* restarted in place */
+ * supervisor's handle() on its system lane; data is acto__child_event.
+ * Their types, ACTO__MSG_CHILD_*, are in the table of msgtypes.h. */
 
 typedef struct acto__child_event {
   acto_ref child;

@@ -154,6 +154,7 @@ void acto__deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type, c
                    size_t size) {
   acto_msg view = m->pub;
   view.type = type;
+  view.flags = 0;
   view.data = data;
   view.size = size;
   view.ask_id = 0;
@@ -184,6 +185,8 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     }
     ctx->cur = m;
     ctx->cur_type = m->pub.type;
+    /* The handler sees whether it is a request (the flag bits agree). */
+    m->pub.flags = m->flags & ACTO__MF_REQUEST;
     int r = a->b->handle(ctx, a->state, &m->pub);
     ctx->cur = NULL;
     if (r < 0 && !a->failed) {

@@ -30,7 +30,12 @@
 
 
 void acto__dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why) {
-  acto_ref to = {m->target_id, 0};
+  acto__dead_letter_to(sys, m,
+                       (acto_ref){m->target_id, atomic_load_explicit(&sys->node_id, memory_order_relaxed)},
+                       why);
+}
+
+void acto__dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why) {
   if (m->kind == ACTO__KIND_USER) {
     acto__system_count_dead(sys, to, m->pub.type, m->pub.size, why);
     if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
@@ -247,11 +252,11 @@ static void drop_for_room(acto_system *sys, acto__actor *t, acto__msg *m, int po
 /* The target of a send, with a reference: inside an actor the reference
  * is kept in ctx->held until the turn ends (so a burst of sends to one
  * target takes it once); elsewhere *own is set and the caller releases. */
-static acto__actor *target_get(acto_system *sys, acto_ref to, acto_ctx *ctx, int *own) {
+static acto__actor *target_get(acto_system *sys, uint64_t to_id, acto_ctx *ctx, int *own) {
   *own = 0;
   if (ctx) {
     acto__actor *h = ctx->held;
-    if (h && h->id == to.id) { /* to is local: acto__send_msg checked */
+    if (h && h->id == to_id) { /* to is local: acto__send_msg checked */
       if (!atomic_load_explicit(&h->mb.closed, memory_order_acquire))
         return h;
       ctx->held = NULL;
@@ -259,7 +264,7 @@ static acto__actor *target_get(acto_system *sys, acto_ref to, acto_ctx *ctx, int
       return NULL;
     }
   }
-  acto__actor *t = acto__actor_acquire(sys, to);
+  acto__actor *t = acto__actor_acquire_id(sys, to_id);
   if (!t)
     return NULL;
   if (ctx) {
@@ -284,14 +289,13 @@ __attribute__((noinline, cold)) static int send_remote(acto_system *sys, uint64_
 int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
                    int64_t deadline_ms, int from_timer) {
   m->target_id = to.id;
-  if (__builtin_expect(to.node != 0, 0) &&
-      to.node != atomic_load_explicit(&sys->node_id, memory_order_relaxed))
+  if (__builtin_expect(to.node != atomic_load_explicit(&sys->node_id, memory_order_relaxed), 0))
     return send_remote(sys, to.id, to.node, m, fail_fast, deadline_ms);
   acto_ctx *ctx = acto__tls_ctx;
   if (ctx && ctx->sys != sys)
     ctx = NULL;
   int own;
-  acto__actor *t = target_get(sys, (acto_ref){to.id, 0}, ctx, &own);
+  acto__actor *t = target_get(sys, to.id, ctx, &own);
   if (!t) {
     acto__dead_letter(sys, m, ACTO_DEAD_STALE);
     return ACTO_ESTALE;
@@ -354,12 +358,17 @@ int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
 }
 
 int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m) {
-  if (!acto__ref_local(sys, to))
-    /* id 0 on another node: a plain thread there, only as an ask's
-     * reply target. */
+  if (!acto__ref_local(sys, to)) {
+    /* Another system's ref: only one that names another node goes out
+     * (acto__system_validate_ref); id 0 there is a plain thread, only as
+     * an ask's reply target. */
+    uint64_t self = atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+    if ((to.node >> 32) == 0 || (to.node >> 32) == (self >> 32))
+      return ACTO_ESTALE;
     return to.id == 0 && !(m->kind == ACTO__KIND_REPLY && (m->flags & ACTO__MF_FUTURE))
                ? ACTO_ESTALE
                : acto__node_send_system(sys, to, m);
+  }
   acto__actor *t = acto__actor_acquire(sys, to);
   if (!t)
     return ACTO_ESTALE;

@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "actor/actor_internal.h"
@@ -26,7 +27,79 @@ int acto__system_validate_ref(acto_system *sys, acto_ref ref) {
     return ACTO_ESTALE;
   if (acto__ref_local(sys, ref))
     return 0;
+  /* Another system's ref: addressable only if it names another node (a
+   * hash part, not this node's: that would be an earlier incarnation of
+   * this node, or a system without a node) and this system runs one. */
+  uint64_t self = atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+  if ((ref.node >> 32) == 0 || (ref.node >> 32) == (self >> 32))
+    return ACTO_ESTALE;
   return atomic_load_explicit(&sys->node, memory_order_acquire) ? 0 : ACTO_ESTALE;
+}
+
+/* ---- identity ------------------------------------------------------------------
+ * Each system draws a random non-zero 32-bit incarnation, distinct from
+ * every other system alive in this process (a short list under a global
+ * mutex), so that a ref of one system is refused by every other one, node
+ * or no node.  It does not use the seeded generator: deterministic runs
+ * stay the same. */
+
+static pthread_mutex_t incs_mtx = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t *incs;
+static size_t nincs, capincs;
+
+static uint32_t random32(void) {
+  uint32_t v = 0;
+  if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+    static _Atomic uint64_t salt;
+    uint64_t z = acto__clock_now_ns() ^ ((uint64_t)getpid() << 32) ^
+                 atomic_fetch_add_explicit(&salt, 0x9e3779b97f4a7c15ull, memory_order_relaxed);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    v = (uint32_t)(z ^ (z >> 31));
+  }
+  return v;
+}
+
+/* A fresh incarnation, or 0 when out of memory. */
+static uint32_t incarnation_take(void) {
+  pthread_mutex_lock(&incs_mtx);
+  if (nincs == capincs) {
+    size_t nc = capincs ? capincs * 2 : 8;
+    uint32_t *nv = realloc(incs, nc * sizeof *nv);
+    if (!nv) {
+      pthread_mutex_unlock(&incs_mtx);
+      return 0;
+    }
+    incs = nv;
+    capincs = nc;
+  }
+  uint32_t v;
+  for (;;) {
+    v = random32();
+    int taken = v == 0;
+    for (size_t i = 0; i < nincs && !taken; i++)
+      taken = incs[i] == v;
+    if (!taken)
+      break;
+  }
+  incs[nincs++] = v;
+  pthread_mutex_unlock(&incs_mtx);
+  return v;
+}
+
+static void incarnation_give(uint32_t v) {
+  pthread_mutex_lock(&incs_mtx);
+  for (size_t i = 0; i < nincs; i++)
+    if (incs[i] == v) {
+      incs[i] = incs[--nincs];
+      break;
+    }
+  if (nincs == 0) {
+    free(incs);
+    incs = NULL;
+    capincs = 0;
+  }
+  pthread_mutex_unlock(&incs_mtx);
 }
 
 void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_t size,
@@ -137,12 +210,16 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
     return ACTO_ENOMEM;
   sys->cfg = c;
   sys->nworkers = c.threads;
+  uint32_t inc = incarnation_take();
+  if (!inc)
+    goto fail_sys;
+  atomic_init(&sys->node_id, inc);
   sys->det = c.deterministic != 0;
   atomic_init(&sys->vnow_ns, 0);
   atomic_init(&sys->rng, c.deterministic ? c.seed : acto__clock_now_ns() ^ (uintptr_t)sys);
   sys->workers = aligned_alloc(64, ((sizeof(acto__worker) * c.threads + 63) / 64) * 64);
   if (!sys->workers)
-    goto fail_sys;
+    goto fail_inc;
   memset(sys->workers, 0, sizeof(acto__worker) * c.threads);
   if (pthread_mutex_init(&sys->park_mtx, NULL) != 0)
     goto fail_workers;
@@ -199,6 +276,8 @@ fail_park_mtx:
   pthread_mutex_destroy(&sys->park_mtx);
 fail_workers:
   free(sys->workers);
+fail_inc:
+  incarnation_give(inc);
 fail_sys:
   free(sys);
   return ACTO_ENOMEM;
@@ -288,6 +367,7 @@ stopped:
   pthread_mutex_destroy(&sys->life_mtx);
   pthread_cond_destroy(&sys->park_cv);
   pthread_mutex_destroy(&sys->park_mtx);
+  incarnation_give((uint32_t)atomic_load_explicit(&sys->node_id, memory_order_relaxed));
   free(sys->workers);
   free(sys);
   return 0;

@@ -402,8 +402,7 @@ int acto__timer_cancel_id(acto_system *sys, uint64_t id) {
 
 static int timer_new(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
                      int64_t delay_ms, int64_t period_ms, acto_timer *out) {
-  if (!sys || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE ||
-      (size > 0 && !data) || delay_ms < 0 || period_ms < 0)
+  if (!sys || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data) || delay_ms < 0 || period_ms < 0)
     return ACTO_EINVAL;
   if (acto__system_validate_ref(sys, to) != 0)
     return ACTO_ESTALE;
@@ -439,12 +438,19 @@ static int timer_new(acto_system *sys, acto_ref to, uint32_t type, const void *d
 
 int acto_send_after(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
                     int64_t delay_ms, acto_timer *out) {
+  if (type >= ACTO_MSG_RESERVED)
+    return ACTO_EINVAL;
+  return timer_new(sys, to, type, data, size, delay_ms, 0, out);
+}
+
+int acto__timer_send_after(acto_system *sys, acto_ref to, uint32_t type, const void *data,
+                           size_t size, int64_t delay_ms, acto_timer *out) {
   return timer_new(sys, to, type, data, size, delay_ms, 0, out);
 }
 
 int acto_send_periodic(acto_system *sys, acto_ref to, uint32_t type, const void *data,
                        size_t size, int64_t delay_ms, int64_t period_ms, acto_timer *out) {
-  if (period_ms <= 0)
+  if (period_ms <= 0 || type >= ACTO_MSG_RESERVED)
     return ACTO_EINVAL;
   return timer_new(sys, to, type, data, size, delay_ms, period_ms, out);
 }

@@ -34,6 +34,9 @@ void acto__timers_destroy(acto__timers *t);
  * req_id to `to`.  Returns the timer id (0 on allocation failure). */
 uint64_t acto__timer_ask_deadline(acto_system *sys, acto_ref to, uint64_t req_id, int64_t ms);
 int acto__timer_cancel_id(acto_system *sys, uint64_t id);
+/* acto_send_after for the runtime's own reserved types (msgtypes.h). */
+int acto__timer_send_after(acto_system *sys, acto_ref to, uint32_t type, const void *data,
+                           size_t size, int64_t delay_ms, acto_timer *out);
 
 /* Deterministic mode (no timer thread): the earliest due time, and firing
  * everything due at `now` on the calling thread. */

@@ -41,16 +41,16 @@
 #include "actor/child.h"
 #include "actor/clock.h"
 
-/* Requests (acto_ask) and timer messages; below ACTO_MSG_RESERVED so that
- * acto_ask and the timers accept them, in a range users are told to avoid
- * when talking to a supervisor (ACTORS.md). */
-#define SUP_REQ_WHICH 0xEFFF0001u
-#define SUP_REQ_COUNT 0xEFFF0002u
-#define SUP_REQ_START_CHILD 0xEFFF0003u
-#define SUP_REQ_TERMINATE_CHILD 0xEFFF0004u
-#define SUP_T_KILL 0xEFFF0010u    /* data: child serial */
-#define SUP_T_RESTART 0xEFFF0011u /* data: child serial */
-#define SUP_T_GROUP 0xEFFF0012u   /* data: group generation */
+/* Requests (asked by the acto_supervisor_* calls) and timer messages:
+ * reserved types (actor/msgtypes.h), which no user message can have, sent
+ * with the runtime's internal ask and timer calls. */
+#define SUP_REQ_WHICH ACTO__MSG_SUP_WHICH
+#define SUP_REQ_COUNT ACTO__MSG_SUP_COUNT
+#define SUP_REQ_START_CHILD ACTO__MSG_SUP_START_CHILD
+#define SUP_REQ_TERMINATE_CHILD ACTO__MSG_SUP_TERMINATE_CHILD
+#define SUP_T_KILL ACTO__MSG_SUP_T_KILL
+#define SUP_T_RESTART ACTO__MSG_SUP_T_RESTART
+#define SUP_T_GROUP ACTO__MSG_SUP_T_GROUP
 
 enum { ST_RUNNING, ST_WAIT_VERDICT, ST_SUSPENDING, ST_SUSPENDED, ST_RESTARTING, ST_STOPPING, ST_DEAD };
 enum { OP_NONE, OP_GROUP, OP_SHUTDOWN };
@@ -264,7 +264,7 @@ static void cancel_timer(acto_ctx *ctx, sup_child *c) {
 }
 
 static void set_timer(acto_ctx *ctx, uint32_t type, uint64_t data, int64_t ms, acto_timer *t) {
-  acto_send_after(acto_ctx_system(ctx), acto_self(ctx), type, &data, sizeof data, ms, t);
+  acto__timer_send_after(acto_ctx_system(ctx), acto_self(ctx), type, &data, sizeof data, ms, t);
 }
 
 /* Records a restart; 0 if it exceeds the intensity (the supervisor gives
@@ -677,7 +677,7 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
     size_t n = s->n ? s->n : 1;
     acto_child_info *v = calloc(n, sizeof(*v));
     if (!v) {
-      acto_reply(ctx, SUP_REQ_WHICH, NULL, 0);
+      acto_reply(ctx, 0, NULL, 0);
       return;
     }
     for (size_t i = 0; i < s->n; i++) {
@@ -689,7 +689,7 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
       v[i].state = public_state(c->st);
       v[i].restarts = c->restarts;
     }
-    acto_reply(ctx, SUP_REQ_WHICH, v, s->n * sizeof(*v));
+    acto_reply(ctx, 0, v, s->n * sizeof(*v));
     free(v);
     return;
   }
@@ -704,20 +704,20 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
       else
         k.workers++;
     }
-    acto_reply(ctx, SUP_REQ_COUNT, &k, sizeof k);
+    acto_reply(ctx, 0, &k, sizeof k);
     return;
   }
   case SUP_REQ_START_CHILD: {
     start_reply rep = {ACTO_EINVAL, ACTO_REF_NONE};
     if (s->spec->strategy != ACTO_SIMPLE_ONE_FOR_ONE || s->op == OP_SHUTDOWN) {
       rep.status = s->op == OP_SHUTDOWN ? ACTO_ESHUTDOWN : ACTO_EINVAL;
-      acto_reply(ctx, SUP_REQ_START_CHILD, &rep, sizeof rep);
+      acto_reply(ctx, 0, &rep, sizeof rep);
       return;
     }
     sup_child *c = add_child(s, &s->spec->children[0]);
     if (!c) {
       rep.status = ACTO_ENOMEM;
-      acto_reply(ctx, SUP_REQ_START_CHILD, &rep, sizeof rep);
+      acto_reply(ctx, 0, &rep, sizeof rep);
       return;
     }
     c->cs.name = NULL; /* one template, many children: no shared name */
@@ -726,7 +726,7 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
       if (!c->own_arg) {
         remove_child(s, c);
         rep.status = ACTO_ENOMEM;
-        acto_reply(ctx, SUP_REQ_START_CHILD, &rep, sizeof rep);
+        acto_reply(ctx, 0, &rep, sizeof rep);
         return;
       }
       memcpy(c->own_arg, m->data, m->size);
@@ -741,7 +741,7 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
       rep.status = ACTO_ECHILD;
       remove_child(s, c);
     }
-    acto_reply(ctx, SUP_REQ_START_CHILD, &rep, sizeof rep);
+    acto_reply(ctx, 0, &rep, sizeof rep);
     return;
   }
   case SUP_REQ_TERMINATE_CHILD: {
@@ -749,13 +749,13 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
     int32_t st = ACTO_ENOENT;
     if (m->size != sizeof r) {
       st = ACTO_EINVAL;
-      acto_reply(ctx, SUP_REQ_TERMINATE_CHILD, &st, sizeof st);
+      acto_reply(ctx, 0, &st, sizeof st);
       return;
     }
     memcpy(&r, m->data, sizeof r);
     sup_child *c = find_ref(s, r);
     if (!c || c->st == ST_STOPPING) {
-      acto_reply(ctx, SUP_REQ_TERMINATE_CHILD, &st, sizeof st);
+      acto_reply(ctx, 0, &st, sizeof st);
       return;
     }
     c->removing = 1;
@@ -765,8 +765,7 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
     return;
   }
   default:
-    if (acto_reply(ctx, m->type, NULL, 0) == 0)
-      return; /* an unknown request gets an empty answer */
+    acto_reply(ctx, 0, NULL, 0); /* an unknown request gets an empty answer */
     return;
   }
 }
@@ -933,12 +932,29 @@ int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
   return wait_gone(sys, sup, timeout_ms);
 }
 
+/* Asks a supervisor: ACTO_EINVAL at once when `sup` is a live actor that
+ * is not a supervisor (it would never understand the request), the
+ * ask's own codes otherwise. */
+static int sup_ask(acto_system *sys, acto_ref sup, uint32_t type, const void *data, size_t size,
+                   int64_t timeout_ms, acto_reply_buf *rb) {
+  if (!acto__ref_local(sys, sup)) /* supervisors are local */
+    return acto__system_validate_ref(sys, sup) != 0 ? ACTO_ESTALE : ACTO_EINVAL;
+  acto__actor *a = acto__actor_acquire(sys, sup);
+  if (!a)
+    return ACTO_ESTALE;
+  int ok = a->b == &sup_behaviour;
+  acto__actor_release(a);
+  if (!ok)
+    return ACTO_EINVAL;
+  return acto__ask_sync(sys, sup, type, data, size, timeout_ms, rb);
+}
+
 int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg, size_t arg_size,
                                 int64_t timeout_ms, acto_ref *child) {
   if (!sys || !child || (arg_size > 0 && !arg))
     return ACTO_EINVAL;
   acto_reply_buf rb;
-  int r = acto_ask(sys, sup, SUP_REQ_START_CHILD, arg, arg_size, timeout_ms, &rb);
+  int r = sup_ask(sys, sup, SUP_REQ_START_CHILD, arg, arg_size, timeout_ms, &rb);
   if (r != 0)
     return r;
   start_reply rep;
@@ -958,7 +974,7 @@ int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref chi
   if (!sys)
     return ACTO_EINVAL;
   acto_reply_buf rb;
-  int r = acto_ask(sys, sup, SUP_REQ_TERMINATE_CHILD, &child, sizeof child, timeout_ms, &rb);
+  int r = sup_ask(sys, sup, SUP_REQ_TERMINATE_CHILD, &child, sizeof child, timeout_ms, &rb);
   if (r != 0)
     return r;
   int32_t st = 0;
@@ -973,7 +989,7 @@ int acto_supervisor_which_children(acto_system *sys, acto_ref sup, acto_child_in
   if (!sys || !n || (cap > 0 && !out))
     return ACTO_EINVAL;
   acto_reply_buf rb;
-  int r = acto_ask(sys, sup, SUP_REQ_WHICH, NULL, 0, timeout_ms, &rb);
+  int r = sup_ask(sys, sup, SUP_REQ_WHICH, NULL, 0, timeout_ms, &rb);
   if (r != 0)
     return r;
   size_t k = rb.size / sizeof(acto_child_info);
@@ -991,7 +1007,7 @@ int acto_supervisor_count_children(acto_system *sys, acto_ref sup, acto_child_co
   if (!sys || !out)
     return ACTO_EINVAL;
   acto_reply_buf rb;
-  int r = acto_ask(sys, sup, SUP_REQ_COUNT, NULL, 0, timeout_ms, &rb);
+  int r = sup_ask(sys, sup, SUP_REQ_COUNT, NULL, 0, timeout_ms, &rb);
   if (r != 0)
     return r;
   if (rb.size != sizeof *out) {

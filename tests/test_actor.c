@@ -516,6 +516,81 @@ START_TEST(old_ref_never_reaches_a_newer_actor_even_in_a_reused_slot) {
 }
 END_TEST
 
+/* A ref of one system, used with another system of the same process, is
+ * refused by every call, even though the other system has a live actor in
+ * the same slot with the same generation. */
+static tu_probe g_other_probe;
+
+static int linker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  acto_ref foreign;
+  if (msg->type != MSG_VALUE || msg->size != sizeof foreign)
+    return 0;
+  memcpy(&foreign, msg->data, sizeof foreign);
+  uint64_t mon = 0;
+  /* Linking or monitoring a ref that is not ours delivers NOPROC. */
+  TU_EXPECT_RC(acto_monitor(ctx, foreign, &mon), 0);
+  return 0;
+}
+static tu_counter g_noproc_downs;
+static int linker_down(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  if (msg->type == ACTO_MSG_DOWN) {
+    acto_down d;
+    TU_EXPECT(msg->size == sizeof d, "DOWN size %zu", msg->size);
+    if (msg->size == sizeof d) {
+      memcpy(&d, msg->data, sizeof d);
+      TU_EXPECT(d.reason == ACTO_REASON_NOPROC, "DOWN reason %d", (int)d.reason);
+      tu_counter_add(&g_noproc_downs, 1);
+    }
+    return 0;
+  }
+  return linker_handle(ctx, state, msg);
+}
+static const acto_behaviour watcher_b = {.name = "watcher", .handle = linker_down};
+
+START_TEST(a_ref_of_another_system_is_refused_even_with_the_same_slot) {
+  tu_probe_init(&g_probe);
+  tu_probe_init(&g_other_probe);
+  tu_counter_init(&g_noproc_downs);
+  acto_system *a = tu_system(1);
+  acto_system *b = tu_system(1);
+  acto_ref ra = tu_spawn_probe(a, &g_probe, NULL);
+  acto_ref rb = tu_spawn_probe(b, &g_other_probe, NULL);
+  /* The same slot and generation: only the system's identity differs. */
+  ck_assert_uint_eq(ra.id, rb.id);
+  ck_assert_uint_ne(ra.node, rb.node);
+  ck_assert_uint_ne((uint32_t)ra.node, 0);
+  ck_assert_int_eq(acto_alive(b, ra), 0);
+  ck_assert_int_eq(acto_alive(a, rb), 0);
+  ck_assert_rc(acto_send(b, ra, MSG_VALUE, NULL, 0), ACTO_ESTALE);
+  acto_reply_buf rep;
+  ck_assert_rc(acto_ask(b, ra, MSG_VALUE, NULL, 0, 100, &rep), ACTO_ESTALE);
+  ck_assert_rc(acto_stop(b, ra), ACTO_ESTALE);
+  ck_assert_rc(acto_kill(b, ra), ACTO_ESTALE);
+  ck_assert_rc(acto_exit(b, ra, -5), ACTO_ESTALE);
+  ck_assert_rc(acto_send_after(b, ra, MSG_VALUE, NULL, 0, 0, NULL), ACTO_ESTALE);
+  ck_assert_rc(acto_register(b, "x", ra), ACTO_ESTALE);
+  /* A ref made by hand with node 0 is nobody's. */
+  acto_ref bare = {rb.id, 0};
+  ck_assert_int_eq(acto_alive(b, bare), 0);
+  ck_assert_rc(acto_send(b, bare, MSG_VALUE, NULL, 0), ACTO_ESTALE);
+  /* A monitor of a foreign ref fires at once with NOPROC. */
+  acto_ref w;
+  ck_assert_ok(acto_spawn(b, &watcher_b, NULL, NULL, &w));
+  ck_assert_ok(acto_send(b, w, MSG_VALUE, &ra, sizeof ra));
+  ck_assert(tu_counter_wait_ge(&g_noproc_downs, 1, TU_WAIT_MS));
+  /* Nothing reached either probe; each still answers its own ref. */
+  ck_assert_ok(acto_send(a, ra, MSG_PING, NULL, 0));
+  ck_assert_ok(acto_send(b, rb, MSG_PING, NULL, 0));
+  ck_assert_probe_reaches(&g_probe, 1);
+  ck_assert_probe_reaches(&g_other_probe, 1);
+  ck_assert_uint_eq(tu_probe_rec(&g_probe, 0).type, MSG_PING);
+  ck_assert_uint_eq(tu_probe_rec(&g_other_probe, 0).type, MSG_PING);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
 /* ---- exclusive execution ------------------------------------------------- */
 
 /* The counter's state is a plain long: if the actor ever ran on two threads
@@ -837,6 +912,7 @@ int main(void) {
   tc = tu_tcase("refs", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, send_to_a_stopped_actor_returns_estale_and_counts_a_stale_dead_letter);
   tcase_add_test(tc, old_ref_never_reaches_a_newer_actor_even_in_a_reused_slot);
+  tcase_add_test(tc, a_ref_of_another_system_is_refused_even_with_the_same_slot);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("concurrency", 60);

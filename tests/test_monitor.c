@@ -703,7 +703,7 @@ typedef struct mass_state {
 static tu_counter g_mass_monitoring;
 static tu_counter g_mass_downs;
 static atomic_int g_mass_bad_rc;
-static _Atomic uint64_t g_mass_target_id;
+static _Atomic uint64_t g_mass_target_id, g_mass_target_node;
 
 static int mass_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   mass_state *s = state;
@@ -715,7 +715,8 @@ static int mass_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     s->downs++;
     TU_EXPECT(s->downs == 1, "watcher handled %d DOWNs for one monitor", s->downs);
     TU_EXPECT(d.monitor == s->id, "DOWN monitor %" PRIu64 ", expected %" PRIu64, d.monitor, s->id);
-    TU_EXPECT(d.who.id == atomic_load(&g_mass_target_id) && d.who.node == 0,
+    TU_EXPECT(d.who.id == atomic_load(&g_mass_target_id) &&
+                  d.who.node == atomic_load(&g_mass_target_node),
               "DOWN from the wrong actor");
     TU_EXPECT(d.reason == ACTO_REASON_NORMAL, "DOWN reason %d", (int)d.reason);
     tu_counter_add(&g_mass_downs, 1);
@@ -741,6 +742,7 @@ START_TEST(a_thousand_watchers_of_one_target_get_exactly_a_thousand_downs) {
   enum { WATCHERS = 1000 };
   acto_ref t = ag_spawn(sys, &g_t);
   atomic_store(&g_mass_target_id, t.id);
+  atomic_store(&g_mass_target_node, t.node);
   cmd c = {t, 0};
   for (int i = 0; i < WATCHERS; i++) {
     acto_ref w = ACTO_REF_NONE;

@@ -187,7 +187,9 @@ START_TEST(start_validates_its_arguments_and_must_come_before_spawn) {
   ck_assert_rc(acto_node_self(s, &id), ACTO_ENOTCONN);
   acto_ref r;
   ck_assert_ok(acto_spawn(s, &PROBE, NULL, NULL, &r));
-  ck_assert_int_eq(r.node, 0);
+  /* Without a node, a ref carries the system's incarnation only. */
+  ck_assert_uint_eq(r.node >> 32, 0);
+  ck_assert_uint_ne((uint32_t)r.node, 0);
   ck_assert_rc(acto_node_start(s, &nc), ACTO_EALREADY); /* after a spawn */
   tu_shutdown(s);
 
@@ -558,6 +560,28 @@ START_TEST(a_restarted_node_is_a_new_incarnation_and_old_refs_are_stale) {
 }
 END_TEST
 
+/* Two systems of one process running nodes of the same name (two
+ * incarnations): a ref of one is refused by the other, never delivered to
+ * its actor in the same slot. */
+START_TEST(a_ref_of_another_incarnation_of_this_node_is_refused) {
+  acto_system *a = node_sys("same", KEY, 2000), *b = node_sys("same", KEY, 2000);
+  acto_ref ra = spawn_named(a, "t");
+  acto_ref rb = spawn_named(b, "t");
+  ck_assert_uint_eq(ra.id, rb.id);
+  ck_assert_uint_eq(ra.node >> 32, rb.node >> 32);
+  ck_assert_uint_ne(ra.node, rb.node);
+  ck_assert_int_eq(acto_alive(b, ra), 0);
+  ck_assert_rc(acto_send(b, ra, T_ECHO, "x", 1), ACTO_ESTALE);
+  acto_reply_buf rep;
+  ck_assert_rc(acto_ask(b, ra, T_ECHO, "x", 1, 100, &rep), ACTO_ESTALE);
+  ck_assert_rc(acto_stop(b, ra), ACTO_ESTALE);
+  ck_assert_ok(acto_ask(b, rb, T_ECHO, "x", 1, TU_WAIT_MS, &rep));
+  acto_reply_release(&rep);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
 START_TEST(three_nodes_connecting_to_each_other_at_once_settle_on_one_connection_each) {
   acto_system *s[3] = {node_sys("n1", KEY, 2000), node_sys("n2", KEY, 2000),
                        node_sys("n3", KEY, 2000)};
@@ -621,6 +645,7 @@ int main(void) {
   tcase_add_test(tc, an_idle_link_is_kept_up_by_heartbeats);
   tcase_add_test(tc, nodes_with_different_heartbeat_timeouts_keep_an_idle_link_up);
   tcase_add_test(tc, a_restarted_node_is_a_new_incarnation_and_old_refs_are_stale);
+  tcase_add_test(tc, a_ref_of_another_incarnation_of_this_node_is_refused);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

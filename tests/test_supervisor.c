@@ -1829,6 +1829,30 @@ START_TEST(simple_transient_and_temporary_children_that_end_are_forgotten) {
 }
 END_TEST
 
+/* The supervisor calls on an actor that is not a supervisor return
+ * ACTO_EINVAL at once, even with no deadline, and the actor never sees a
+ * request it could not understand. */
+START_TEST(calls_on_an_actor_that_is_not_a_supervisor_return_einval_at_once) {
+  static tu_probe p;
+  tu_probe_init(&p);
+  acto_system *sys = tu_system(2);
+  acto_ref a = tu_spawn_probe(sys, &p, NULL);
+  acto_child_counts k;
+  acto_child_info info[2];
+  size_t n;
+  acto_ref c;
+  ck_assert_rc(acto_supervisor_count_children(sys, a, &k, -1), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_which_children(sys, a, info, 2, &n, -1), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_start_child(sys, a, NULL, 0, -1, &c), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child(sys, a, a, -1), ACTO_EINVAL);
+  ck_assert_ok(acto_send(sys, a, 7, NULL, 0));
+  ck_assert_probe_reaches(&p, 1);
+  ck_assert_uint_eq(tu_probe_rec(&p, 0).type, 7);
+  ck_assert_int_eq(acto_alive(sys, a), 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
 START_TEST(start_child_on_a_static_supervisor_returns_einval) {
   acto_system *sys = det_system();
   acto_child_spec cs[1] = {worker("c1", PERM, 0)};
@@ -2348,6 +2372,7 @@ int main(void) {
   tcase_add_test(tc, simple_failing_permanent_child_is_restarted_in_place);
   tcase_add_test(tc, simple_transient_and_temporary_children_that_end_are_forgotten);
   tcase_add_test(tc, start_child_on_a_static_supervisor_returns_einval);
+  tcase_add_test(tc, calls_on_an_actor_that_is_not_a_supervisor_return_einval_at_once);
   tcase_add_test(tc, simple_start_child_whose_init_fails_returns_echild);
   tcase_add_test(tc, ten_thousand_temporary_children_are_all_gone_after_the_supervisor_stops);
   tcase_add_test(tc, many_temporary_children_with_two_worker_threads_are_all_gone_after_stop);

@@ -649,7 +649,7 @@ int acto__node_send_user(acto_system *sys, acto_ref to, acto__msg *m, int fail_f
     m->target_id = to.id;
     if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
       m->flags |= ACTO__MF_REPLIED; /* the error return is the answer */
-    acto__dead_letter(sys, m, err == ACTO_ESTALE ? ACTO_DEAD_STALE : ACTO_DEAD_NOCONNECTION);
+    acto__dead_letter_to(sys, m, to, err == ACTO_ESTALE ? ACTO_DEAD_STALE : ACTO_DEAD_NOCONNECTION);
     return err;
   }
   acto__node *n = p->node;
@@ -1845,10 +1845,10 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     return r;
   }
   n->hash = name_hash(n->name, strlen(n->name));
-  do {
-    if (RAND_bytes((unsigned char *)&n->inc, sizeof n->inc) != 1)
-      n->inc = (uint32_t)now_ns();
-  } while (n->inc == 0);
+  /* The node's incarnation is the system's (random, non-zero): refs keep
+   * their low half, the name's hash fills the high one. */
+  uint64_t before = atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+  n->inc = (uint32_t)before;
   n->id = ((uint64_t)n->hash << 32) | n->inc;
   n->cap = cfg->frame_cap ? cfg->frame_cap : ACTO__FRAME_CAP_DEFAULT;
   int64_t hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 1000;
@@ -1914,7 +1914,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   atomic_store_explicit(&sys->node, n, memory_order_release);
   if (pthread_create(&n->thread, NULL, io_main, n) != 0) {
     atomic_store_explicit(&sys->node, NULL, memory_order_release);
-    atomic_store_explicit(&sys->node_id, 0, memory_order_relaxed);
+    atomic_store_explicit(&sys->node_id, before, memory_order_relaxed);
     goto fail;
   }
   return 0;

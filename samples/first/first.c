@@ -10,9 +10,15 @@ enum { ADD = 1, GET = 2 };
 
 static int counter_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   long *total = state;
-  if (msg->type == ADD) { *total += *(const int *)msg->data; return 0; }
-  if (msg->type == GET) return acto_reply(ctx, GET, total, sizeof *total);
-  return ACTO_EINVAL; /* an unknown message fails the actor */
+  int n;
+  if (msg->type == ADD && msg->size == sizeof n) { /* check the size, then copy */
+    memcpy(&n, msg->data, sizeof n);
+    *total += n;
+    return 0;
+  }
+  if (msg->type == GET && (msg->flags & ACTO_MSG_FLAG_REQUEST))
+    return acto_reply(ctx, GET, total, sizeof *total);
+  return 0; /* anything else (a short ADD, a GET that is not a request) is ignored */
 }
 
 static const acto_behaviour counter = {
