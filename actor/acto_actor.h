@@ -6,7 +6,10 @@
  * - Calls return 0 (or a non-negative count) on success and a negative
  *   ACTO_E* code on failure; acto_strerror() explains it.
  * - Calls that can wait take a deadline in milliseconds: -1 waits forever,
- *   0 does not wait, and ACTO_ETIMEDOUT reports an expired deadline.
+ *   0 does not wait, and ACTO_ETIMEDOUT reports an expired deadline; other
+ *   negative values are ACTO_EINVAL, and deadlines too far to represent
+ *   saturate (INT64_MAX is as good as -1).  Such calls return
+ *   ACTO_EDEADLK on a worker thread and inside any callback.
  * - Each doc comment ends with who may call it ("thread-safe": any thread;
  *   "only inside the actor": from the behaviour callbacks of the actor the
  *   ctx belongs to) and what happens to buffers passed in.
@@ -119,8 +122,11 @@ ACTO_API int acto_system_create(const acto_config *cfg, acto_system **out);
  * reason ACTO_REASON_SHUTDOWN; no supervisor restarts anything from here
  * on), waits for them, joins the workers and the timer thread and frees
  * the system.  For an ordered stop of a tree, acto_supervisor_stop first.
- * Queued messages become dead letters.  Must not be called from inside an
- * actor (ACTO_EWRONGTHREAD).  sys is invalid after a 0 return. */
+ * Queued messages become dead letters.  Plain threads waiting in acto
+ * calls meanwhile (ask, send, supervisor and node calls) are answered
+ * ACTO_ECLOSED, and nothing is freed before each has left the library.
+ * Must not be called from inside an actor (ACTO_EWRONGTHREAD).  sys is
+ * invalid after a 0 return. */
 ACTO_API int acto_system_shutdown(acto_system *sys);
 
 /* Deterministic mode: runs actors and fires timers on the calling thread
@@ -193,8 +199,9 @@ typedef struct acto_send_opts {
    * policy (an override towards failing fast). */
   int fail_fast;
   /* A plain thread blocked on a full mailbox waits at most this long
-   * (-1: forever, 0: fail at once with ACTO_ETIMEDOUT).  Default -1 when
-   * opts is NULL; ignored inside actors (they park instead). */
+   * (-1: forever, 0: fail at once with ACTO_ETIMEDOUT; other negative
+   * values: ACTO_EINVAL).  Default -1 when opts is NULL; ignored inside
+   * actors (they park instead). */
   int64_t deadline_ms;
   /* Non-NULL: the payload is handed over instead of copied.  On every
    * return, success or error, ownership has moved to acto, which frees the
@@ -230,21 +237,27 @@ typedef struct acto_reply_buf {
 
 /* Sends a request and waits for its reply, at most timeout_ms (-1: forever).
  * A reply that arrives later is discarded and counted (ACTO_DEAD_LATE_REPLY).
- * If the target stops (ACTO_ECLOSED) or fails (ACTO_EFAILED) before
- * replying, or the request is discarded unanswered, the call returns at
- * once with that code instead of waiting for the deadline.
- * Only from a plain thread (inside an actor: ACTO_EDEADLK, use
- * acto_ask_async).  data is copied before return; out->data is owned by the
- * caller. */
+ * As soon as no reply can come, the call returns instead of waiting for
+ * the deadline: ACTO_ENOREPLY (the handler returned without replying or
+ * keeping the request), ACTO_ECLOSED (the target, or the actor that kept
+ * the request, stopped; or the system is shutting down), ACTO_EFAILED (it
+ * failed), ACTO_ENOTCONN (its node went away).  Only from a plain thread
+ * (on a worker or inside any callback: ACTO_EDEADLK, use acto_ask_async).
+ * Deterministic mode: the deadline is virtual, and ACTO_EDEADLK when
+ * nothing can answer any more.  data is copied before return; out->data is
+ * owned by the caller. */
 ACTO_API int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data,
                       size_t size, int64_t timeout_ms, acto_reply_buf *out);
 ACTO_API void acto_reply_release(acto_reply_buf *r);
 
 /* Runs on the asking actor when the reply arrives (status 0, reply set) or
- * the deadline passes (status ACTO_ETIMEDOUT, reply NULL) or the target
- * stopped (ACTO_ECLOSED) or failed (ACTO_EFAILED) before replying (reply
- * NULL).  Exactly one call per ask that acto_ask_async accepted; a target
- * already gone is reported by acto_ask_async itself (ACTO_ESTALE). */
+ * the deadline passes (status ACTO_ETIMEDOUT, reply NULL) or no reply can
+ * come (ACTO_ENOREPLY, ACTO_ECLOSED, ACTO_EFAILED, ACTO_ENOTCONN, as for
+ * acto_ask; reply NULL), or the asking actor's incarnation ends first
+ * (ACTO_ECANCELED: it stops, fails, its init fails, or it is restarted in
+ * place; this call runs before terminate, on the intact state).  Exactly
+ * one call per ask that acto_ask_async accepted; a target already gone is
+ * reported by acto_ask_async itself (ACTO_ESTALE). */
 typedef void (*acto_reply_fn)(acto_ctx *ctx, void *state, int status, const acto_msg *reply,
                               void *user);
 
@@ -253,8 +266,9 @@ typedef void (*acto_reply_fn)(acto_ctx *ctx, void *state, int status, const acto
  * in handle() as a message whose ask_id is *ask_id_out, or an
  * ACTO_MSG_ASK_TIMEOUT / ACTO_MSG_ASK_FAILED message with that ask_id.
  * Returns 0, ACTO_PARKED (the request waits for room, see acto_send), or
- * an error (then no outcome will be delivered).  timeout_ms must be > 0
- * (or -1: no deadline).  Only inside the actor; data copied before return. */
+ * an error (then no outcome will be delivered): ACTO_ECLOSED in terminate,
+ * where no outcome could run.  timeout_ms must be > 0 (or -1: no
+ * deadline).  Only inside the actor; data copied before return. */
 ACTO_API int acto_ask_async(acto_ctx *ctx, acto_ref to, uint32_t type, const void *data,
                             size_t size, int64_t timeout_ms, acto_reply_fn fn, void *user,
                             uint64_t *ask_id_out);
@@ -276,13 +290,17 @@ typedef struct acto_reply_token {
 /* Takes the current request out of the handler's hands: returning from
  * the handler no longer answers it, and *tok can be answered later with
  * acto_reply_to, from this actor or any thread (the asker's deadline still
- * applies).  ACTO_ENOTREQUEST / ACTO_EALREADY as acto_reply.  Only inside
- * the actor. */
+ * applies).  If this actor's incarnation ends first, acto answers it:
+ * ACTO_ECLOSED when it stops (after terminate), ACTO_EFAILED when it
+ * fails.  ACTO_ENOTREQUEST / ACTO_EALREADY as acto_reply.  Only inside the
+ * actor. */
 ACTO_API int acto_reply_later(acto_ctx *ctx, acto_reply_token *tok);
 
-/* Answers a kept request.  A second answer, or one after the asker gave
- * up, is discarded (a late reply is counted).  Thread-safe; data copied
- * before return. */
+/* Answers a kept request: 0 when sent (a reply its asker no longer waits
+ * for is discarded and counted late), ACTO_EALREADY when the token was
+ * answered already (by an earlier acto_reply_to, or by its keeper's stop
+ * or failure) or was never kept.  Thread-safe; data copied before
+ * return. */
 ACTO_API int acto_reply_to(acto_system *sys, const acto_reply_token *tok, uint32_t type,
                            const void *data, size_t size);
 
@@ -290,7 +308,8 @@ ACTO_API int acto_reply_to(acto_system *sys, const acto_reply_token *tok, uint32
 
 typedef uint64_t acto_timer;
 
-/* Delivers the message to `to` after delay_ms (>= 0) like any send (the
+/* Delivers the message to `to` after delay_ms (>= 0; a delay too far to
+ * represent saturates: the timer never fires) like any send (the
  * sender is the actor that set the timer, if any).  A full mailbox counts a
  * dead letter (ACTO_DEAD_FULL) instead of blocking.  out may be NULL when
  * the timer will never be cancelled.  Thread-safe; data copied before
@@ -416,6 +435,8 @@ typedef struct acto_stats {
                           turn because a send of it was parked */
   uint64_t steals;     /* actors taken from another worker's queue */
   uint64_t worker_sleeps;
+  uint64_t no_replies; /* requests whose handler returned without replying
+                          (their askers got ACTO_ENOREPLY) */
 } acto_stats;
 
 /* A snapshot of the counters (each read atomically, not all at one

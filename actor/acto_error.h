@@ -42,14 +42,16 @@ extern "C" {
   X(ECHILD, -20, "a child could not be started")                              \
   X(EPROTO, -21, "malformed frame or message from a peer")                    \
   X(ENOTCONN, -22, "no connection to the node (unknown, unreachable or down)") \
-  X(EAUTH, -23, "node authentication failed (wrong key or node name)")
+  X(EAUTH, -23, "node authentication failed (wrong key or node name)")         \
+  X(ENOREPLY, -24, "the request was handled without a reply")                 \
+  X(ECANCELED, -25, "cancelled: the asking actor stopped first")
 
 typedef enum acto_errno {
   ACTO_OK = 0,
 #define ACTO__ERR_ENUM(name, val, msg) ACTO_##name = (val),
   ACTO_ERRNO_MAP(ACTO__ERR_ENUM)
 #undef ACTO__ERR_ENUM
-  ACTO__ERR_MIN = -24
+  ACTO__ERR_MIN = -26
 } acto_errno;
 
 /* A readable message for any value (unknown values get a generic text).

@@ -115,18 +115,23 @@ acto__actor_ext *acto__actor_ext_get(acto__actor *a) {
   return e;
 }
 
-/* Closes the actor; run_terminate is 0 when init failed. */
+/* Closes the actor; run_terminate is 0 when init failed.  The
+ * incarnation's end, in order: its pending asks are cancelled (their
+ * continuations run with ACTO_ECANCELED on the intact state), terminate
+ * runs (it may still answer requests it kept), and what it still keeps is
+ * answered (ECLOSED, or EFAILED after a failure). */
 static void actor_close(acto__actor *a, int run_terminate, acto__worker *w) {
   acto_system *sys = a->sys;
-  if (run_terminate && !a->terminated && a->b->terminate) {
-    acto_ctx ctx = {sys, a, w, NULL, 0, NULL};
-    acto_ctx *saved = acto__tls_ctx;
-    acto__tls_ctx = &ctx;
+  acto_ctx ctx = {sys, a, w, NULL, 0, NULL, ACTO__PHASE_CLOSING};
+  acto_ctx *saved = acto__tls_ctx;
+  acto__tls_ctx = &ctx;
+  acto__ask_cancel_all(&ctx, a);
+  if (run_terminate && !a->terminated && a->b->terminate)
     a->b->terminate(&ctx, a->state, a->stop_reason);
-    acto__tls_ctx = saved;
-    if (ctx.held)
-      acto__actor_release(ctx.held);
-  }
+  acto__tls_ctx = saved;
+  if (ctx.held)
+    acto__actor_release(ctx.held);
+  acto__ask_kept_close(sys, a, a->stop_reason < 0 ? ACTO_EFAILED : ACTO_ECLOSED);
   a->alive = 0;
   /* seq_cst: a parker checks closed under park_lock; senders that check it
    * after their acquire fail from here on. */
@@ -237,8 +242,8 @@ static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg
   if (rc == 0 && atomic_load_explicit(&sys->shutting_down, memory_order_seq_cst))
     rc = ACTO_ESHUTDOWN;
   if (rc == 0 && b->init) {
-    acto_ctx ctx = {sys, a, acto__tls_worker && acto__tls_worker->sys == sys ? acto__tls_worker : NULL,
-                    NULL, 0, NULL};
+    acto_ctx ctx = {sys,  a, acto__tls_worker && acto__tls_worker->sys == sys ? acto__tls_worker : NULL,
+                    NULL, 0, NULL, ACTO__PHASE_INIT};
     acto_ctx *saved = acto__tls_ctx;
     acto__tls_ctx = &ctx;
     int r = b->init(&ctx, a->state, arg);

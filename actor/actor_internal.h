@@ -42,6 +42,9 @@ typedef struct acto__actor_ext {
   uint32_t nwatchers, capwatchers;
   acto_ref parent;      /* its supervisor (child.c), or none */
   const void *init_arg; /* init's argument for restarts in place */
+  /* Requests it kept (acto_reply_later) and has not answered; under the
+   * system's future table mutex (ask.c). */
+  struct acto__kept *kept;
 } acto__actor_ext;
 
 typedef struct acto__actor {
@@ -108,7 +111,12 @@ struct acto_ctx {
    * until the turn ends: repeated sends to one target skip the lookup and
    * the contended reference count.  Released when the ctx goes away. */
   struct acto__actor *held;
+  /* Which callback runs: handle (a turn), init, or the incarnation's end
+   * (terminate, cancelled continuations), where acto_ask_async is refused. */
+  uint8_t phase;
 };
+
+enum { ACTO__PHASE_HANDLE = 0, ACTO__PHASE_INIT = 1, ACTO__PHASE_CLOSING = 2 };
 
 /* ---- system ------------------------------------------------------------- */
 
@@ -146,7 +154,12 @@ struct acto_system {
   _Atomic uint64_t vnow_ns;
   _Atomic uint64_t rng;
 
-  /* Lifecycle. */
+  /* Lifecycle.  closing is set first by acto_system_shutdown: calls that
+   * would wait are refused (ACTO_ECLOSED) from then on, and `waiting`
+   * counts the plain threads inside one (system.c); nothing is freed
+   * before it is back to zero. */
+  _Atomic int closing;
+  _Atomic uint64_t waiting;
   _Atomic int shutting_down;
   _Atomic uint64_t live;
   pthread_mutex_t life_mtx;
@@ -154,7 +167,7 @@ struct acto_system {
 
   /* Statistics (relaxed counters). */
   _Atomic uint64_t dead[ACTO_DEAD__COUNT];
-  _Atomic uint64_t spawned, stopped, failed, parks;
+  _Atomic uint64_t spawned, stopped, failed, parks, noreply;
 
   /* Log lines (log.c): the hook, the level, the rate limit. */
   acto__logstate log;
@@ -181,6 +194,10 @@ struct acto_system {
 /* The worker and context of the calling thread (NULL on plain threads). */
 extern _Thread_local acto__worker *acto__tls_worker;
 extern _Thread_local acto_ctx *acto__tls_ctx;
+
+/* 1 on a worker thread (of any system) or inside any callback (init on a
+ * plain thread included): a call that would wait returns ACTO_EDEADLK. */
+static inline int acto__in_callback(void) { return acto__tls_worker != NULL || acto__tls_ctx != NULL; }
 
 /* A waiter for a message parked on a full mailbox that has no actor to
  * resume: a plain thread (condvar) or a node connection (notify, called
@@ -220,6 +237,15 @@ static inline acto_ref acto__ref_of(acto_system *sys, const acto__actor *a) {
 
 /* system.c: the system's clock (virtual in deterministic mode). */
 uint64_t acto__now_ns(acto_system *sys);
+/* A plain thread is about to wait inside a call (ask, a blocked send, a
+ * supervisor or node call): 0, or ACTO_ECLOSED once the system is closing
+ * (then it must not wait).  Every 0 is paired with one leave. */
+int acto__system_wait_enter(acto_system *sys);
+void acto__system_wait_leave(acto_system *sys);
+/* 1 once acto_system_shutdown has begun (waits end with ACTO_ECLOSED). */
+static inline int acto__system_closing(acto_system *sys) {
+  return atomic_load_explicit(&sys->closing, memory_order_seq_cst);
+}
 
 /* scheduler.c */
 /* Deterministic mode: runs the single worker on the calling thread until

@@ -1,23 +1,49 @@
-/* ask.c - request-reply with deadlines.
+/* ask.c - request-reply with deadlines: the ask lifecycle.
  *
  * DESIGN
  * Every ask gets a system-unique id.  The request is an ordinary user
  * message flagged REQUEST; acto_reply answers the message being handled.
- * - A plain thread waits on a future (on its stack) registered in the
- *   system's future table.  Exactly one party removes a future from the
- *   table - the replier, the failure path, or the waiter when its deadline
- *   passes - and only the remover completes it.  A waiter that fails to
- *   remove its own future waits for the completion that is on its way, so
- *   the future never outlives its stack frame in anyone's hands.  A reply
- *   that finds no future is late: discarded and counted.
- * - An actor keeps a small table of pending asks (allocated on first use).
- *   Replies travel on its system lane as REPLY blocks; the deadline is a
- *   timer that pushes an ASK_TIMEOUT block.  Whichever arrives first
- *   removes the entry and produces the one outcome; the other finds no
- *   entry (a late reply is counted, a stale timeout ignored).
- * - A request discarded unanswered (target stopped, failed, or gone)
- *   completes its ask at once with ACTO_ECLOSED / ACTO_EFAILED instead of
- *   letting it run into its deadline.
+ * The rule is that every request gets exactly one answer, and as soon as
+ * it is known that no real one can come:
+ *   replied        acto_reply, or acto_reply_to of a kept token;
+ *   ENOREPLY       the handler returned without replying and without
+ *                  acto_reply_later (scheduler.c);
+ *   ECLOSED        the target stopped (or is stopping) first, the request
+ *                  was discarded unhandled, or the system shut down;
+ *   EFAILED        the handler, or the keeper of a kept request, failed;
+ *   ENOTCONN       the target's node went away;
+ *   ETIMEDOUT      the asker's deadline passed first (the asker's side).
+ * Answers that come after the one that counted are late: discarded and
+ * counted (ACTO_DEAD_LATE_REPLY).
+ *
+ * Plain threads.  A plain thread waits on a future (on its stack)
+ * registered in the system's future table.  Exactly one party removes a
+ * future from the table - the replier, the failure path, shutdown, or the
+ * waiter when its deadline passes - and only the remover completes it.  A
+ * waiter that fails to remove its own future waits for the completion that
+ * is on its way, so the future never outlives its stack frame in anyone's
+ * hands.  A waiting thread is counted in the system (system.c's
+ * wait_enter / wait_leave): shutdown completes every future still in the
+ * table with ECLOSED and frees nothing before every waiter has left.
+ *
+ * Actors.  An actor keeps a small table of its pending asks (allocated on
+ * first use).  Replies travel on its system lane as REPLY blocks; the
+ * deadline is a timer that pushes an ASK_TIMEOUT block.  Whichever arrives
+ * first removes the entry and produces the one outcome; the other finds no
+ * entry (a late reply is counted, a stale timeout ignored).  When the
+ * asking actor's incarnation ends (stop, failure, restart in place,
+ * suspend) its pending entries are cancelled: a continuation runs once
+ * with ECANCELED, before terminate, so that what its `user` pointer holds
+ * can be released; a message-style ask ends with its actor, as every
+ * message to it does.  In terminate (and while cancelling) a new ask is
+ * refused with ECLOSED: it could have no outcome.
+ *
+ * Kept requests.  acto_reply_later moves the request into the system's kept
+ * table, keyed by (asker, ask id) and linked on its keeper's list, under
+ * the future table's mutex.  acto_reply_to removes the entry and answers;
+ * a token whose entry is gone was answered already (ACTO_EALREADY).  When
+ * the keeper's incarnation ends, whatever it still keeps is answered at
+ * once: ECLOSED when it stops, EFAILED when it fails.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +63,14 @@ struct acto__future {
   acto__future *next;
 };
 
+struct acto__kept {
+  uint64_t ask_id;
+  acto_ref asker;
+  uint16_t flags;                     /* ACTO__MF_FUTURE */
+  acto__kept *hnext;                  /* bucket chain */
+  acto__kept *knext, **kprev;         /* the keeper's list */
+};
+
 typedef struct ask_entry {
   uint64_t id;
   acto_reply_fn fn;
@@ -50,11 +84,23 @@ struct acto__ask_table {
 };
 
 int acto__futures_init(acto__futures *f) {
-  memset(f->buckets, 0, sizeof(f->buckets));
-  return pthread_mutex_init(&f->mtx, NULL) == 0 ? 0 : -1;
+  memset(f, 0, sizeof *f);
+  f->nkept_buckets = 64;
+  f->kept = calloc(f->nkept_buckets, sizeof *f->kept);
+  if (!f->kept)
+    return -1;
+  if (pthread_mutex_init(&f->mtx, NULL) != 0) {
+    free(f->kept);
+    return -1;
+  }
+  return 0;
 }
 
-void acto__futures_destroy(acto__futures *f) { pthread_mutex_destroy(&f->mtx); }
+void acto__futures_destroy(acto__futures *f) {
+  /* Every keeper has closed: the kept table is empty. */
+  free(f->kept);
+  pthread_mutex_destroy(&f->mtx);
+}
 
 static acto__future *future_take(acto__futures *fs, uint64_t id) {
   pthread_mutex_lock(&fs->mtx);
@@ -92,6 +138,25 @@ static int future_done(void *arg) {
   return d;
 }
 
+size_t acto__ask_futures_close(acto_system *sys) {
+  acto__futures *fs = &sys->futures;
+  size_t n = 0;
+  for (;;) {
+    acto__future *f = NULL;
+    pthread_mutex_lock(&fs->mtx);
+    for (size_t b = 0; b < ACTO__FUTURE_BUCKETS && !f; b++) {
+      f = fs->buckets[b];
+      if (f)
+        fs->buckets[b] = f->next;
+    }
+    pthread_mutex_unlock(&fs->mtx);
+    if (!f)
+      return n;
+    future_complete(f, ACTO_ECLOSED, NULL);
+    n++;
+  }
+}
+
 static int valid_payload(uint32_t type, const void *data, size_t size) {
   /* ACTO_MSG_NODE_LOOKUP: the one reserved request a user may send (to a
    * node service, acto_node.h). */
@@ -106,17 +171,37 @@ int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data, siz
   return acto__ask_sync(sys, to, type, data, size, timeout_ms, out);
 }
 
+/* Deterministic mode: this thread drives the system until the answer is in.
+ * Deadlines are virtual; an ask nothing can answer any more (no actor can
+ * run, no timer is left) is a deadlock. */
+static int det_wait(acto_system *sys, acto__future *f, int64_t timeout_ms) {
+  uint64_t end = acto__deadline_after(acto__now_ns(sys), timeout_ms);
+  acto__sched_det_run(sys, future_done, f, end);
+  if (future_done(f))
+    return 0;
+  uint64_t due;
+  if (!acto__timers_next_due(&sys->timers, &due))
+    return ACTO_EDEADLK;
+  if (end != ACTO__NEVER && acto__now_ns(sys) < end)
+    atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
+  return ACTO_ETIMEDOUT;
+}
+
 int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
                    int64_t timeout_ms, acto_reply_buf *out) {
-  if (!out || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data) || timeout_ms < -1)
+  if (!sys || !out || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data) || timeout_ms < -1)
     return ACTO_EINVAL;
-  if (acto__tls_worker && acto__tls_worker->sys == sys)
-    return ACTO_EDEADLK;
-  if (acto__system_validate_ref(sys, to) != 0)
-    return ACTO_ESTALE;
   out->type = 0;
   out->size = 0;
   out->data = NULL;
+  if (acto__in_callback())
+    return ACTO_EDEADLK;
+  if (acto__system_validate_ref(sys, to) != 0)
+    return ACTO_ESTALE;
+  int r = acto__system_wait_enter(sys);
+  if (r != 0)
+    return r;
+  uint64_t deadline = acto__deadline_after(acto__clock_now_ns(), timeout_ms);
   acto__future f;
   memset(&f, 0, sizeof(f));
   f.id = atomic_fetch_add_explicit(&sys->next_ask_id, 1, memory_order_relaxed) + 1;
@@ -126,6 +211,7 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
   if (!m) {
     pthread_cond_destroy(&f.cv);
     pthread_mutex_destroy(&f.mtx);
+    acto__system_wait_leave(sys);
     return ACTO_ENOMEM;
   }
   m->flags = ACTO__MF_REQUEST | ACTO__MF_FUTURE;
@@ -136,18 +222,8 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
   *b = &f;
   pthread_mutex_unlock(&sys->futures.mtx);
 
-  uint64_t start = acto__clock_now_ns();
-  int r = acto__send_msg(sys, to, m, 0, timeout_ms, 0);
+  r = acto__send_msg(sys, to, m, 0, timeout_ms, 0);
   int result;
-  if (r >= 0 && sys->det) {
-    /* Deterministic mode: this thread is the worker; run the system until
-     * the answer is in or the virtual deadline has passed. */
-    uint64_t end = timeout_ms < 0 ? UINT64_MAX
-                                  : acto__now_ns(sys) + (uint64_t)timeout_ms * 1000000ull;
-    acto__sched_det_run(sys, future_done, &f, end);
-    if (!future_done(&f) && timeout_ms >= 0 && acto__now_ns(sys) < end)
-      atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
-  }
   if (r < 0) {
     if (!future_take(&sys->futures, f.id))
       future_wait_done(&f); /* a failure notice is completing it */
@@ -155,23 +231,18 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
       acto__msg_free(f.reply);
     result = r;
   } else {
-    struct timespec ts;
-    if (timeout_ms >= 0) {
-      int64_t spent = (int64_t)((acto__clock_now_ns() - start) / 1000000u);
-      acto__clock_deadline(&ts, timeout_ms > spent ? timeout_ms - spent : 0);
+    int verdict = 0; /* deterministic mode: why the wait ended */
+    if (sys->det) {
+      verdict = det_wait(sys, &f, timeout_ms);
+    } else {
+      pthread_mutex_lock(&f.mtx);
+      while (!f.done && acto__clock_wait(&f.cv, &f.mtx, deadline) == 0)
+        ;
+      pthread_mutex_unlock(&f.mtx);
     }
-    pthread_mutex_lock(&f.mtx);
-    while (!f.done) {
-      if (timeout_ms < 0)
-        pthread_cond_wait(&f.cv, &f.mtx);
-      else if (pthread_cond_timedwait(&f.cv, &f.mtx, &ts) != 0)
-        break;
-    }
-    int done = f.done;
-    pthread_mutex_unlock(&f.mtx);
-    if (!done) {
+    if (!future_done(&f)) {
       if (future_take(&sys->futures, f.id)) {
-        f.status = ACTO_ETIMEDOUT;
+        f.status = verdict ? verdict : ACTO_ETIMEDOUT;
         f.reply = NULL;
         if (!acto__ref_local(sys, to))
           acto__node_ask_forget(sys, to.node, f.id);
@@ -197,6 +268,7 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
   }
   pthread_cond_destroy(&f.cv);
   pthread_mutex_destroy(&f.mtx);
+  acto__system_wait_leave(sys);
   return result;
 }
 
@@ -221,8 +293,9 @@ int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, acto__m
   return ACTO_ENOENT;
 }
 
-/* Routes a reply (or a failure status with reply == NULL) for request m. */
-static void route_reply(acto_system *sys, acto__msg *req, int status, acto__msg *reply) {
+/* Routes a reply (or a failure status with reply == NULL) to the asker of
+ * a request (the fields of req it reads: flags, req_id, pub.sender). */
+static void route_reply(acto_system *sys, const acto__msg *req, int status, acto__msg *reply) {
   /* An asker on another node (a plain thread there when FUTURE) gets a
    * REPLY block through the transport, like a local actor asker. */
   int remote = !acto_ref_is_none(req->pub.sender) && !acto__ref_local(sys, req->pub.sender);
@@ -243,12 +316,17 @@ static void route_reply(acto_system *sys, acto__msg *req, int status, acto__msg 
   if (remote)
     reply->flags = (uint16_t)(req->flags & ACTO__MF_FUTURE);
   if (acto__send_system(sys, req->pub.sender, reply) != 0) {
+    /* The asker is gone (or its node is): a reply is counted - late when
+     * its asker stopped first - a failure notice is dropped. */
     reply->target_id = req->pub.sender.id;
-    if (status == 0)
+    if (status == 0) {
+      reply->kind = ACTO__KIND_USER;
+      reply->flags = 0;
       acto__dead_letter_to(sys, reply, req->pub.sender,
-                           remote ? ACTO_DEAD_NOCONNECTION : ACTO_DEAD_STALE);
-    else
+                           remote ? ACTO_DEAD_NOCONNECTION : ACTO_DEAD_LATE_REPLY);
+    } else {
       acto__msg_free(reply);
+    }
   }
 }
 
@@ -285,6 +363,46 @@ int acto_reply(acto_ctx *ctx, uint32_t type, const void *data, size_t size) {
   return 0;
 }
 
+/* ---- kept requests ------------------------------------------------------------ */
+
+static size_t kept_hash(acto_ref asker, uint64_t ask_id, size_t nb) {
+  uint64_t h = ask_id * 0x9e3779b97f4a7c15ull ^ asker.id * 0xbf58476d1ce4e5b9ull ^ asker.node;
+  return (size_t)((h ^ (h >> 29)) & (nb - 1));
+}
+
+/* Doubles the bucket array (mtx held); on failure the chains just grow. */
+static void kept_grow(acto__futures *fs) {
+  size_t nb = fs->nkept_buckets * 2;
+  acto__kept **b = calloc(nb, sizeof *b);
+  if (!b)
+    return;
+  for (size_t i = 0; i < fs->nkept_buckets; i++) {
+    acto__kept *k = fs->kept[i];
+    while (k) {
+      acto__kept *next = k->hnext;
+      size_t j = kept_hash(k->asker, k->ask_id, nb);
+      k->hnext = b[j];
+      b[j] = k;
+      k = next;
+    }
+  }
+  free(fs->kept);
+  fs->kept = b;
+  fs->nkept_buckets = nb;
+}
+
+/* Unlinks k from its bucket and its keeper's list (mtx held). */
+static void kept_unlink(acto__futures *fs, acto__kept *k) {
+  acto__kept **pp = &fs->kept[kept_hash(k->asker, k->ask_id, fs->nkept_buckets)];
+  while (*pp != k)
+    pp = &(*pp)->hnext;
+  *pp = k->hnext;
+  *k->kprev = k->knext;
+  if (k->knext)
+    k->knext->kprev = k->kprev;
+  fs->nkept--;
+}
+
 int acto_reply_later(acto_ctx *ctx, acto_reply_token *tok) {
   if (!ctx || !tok)
     return ACTO_EINVAL;
@@ -292,12 +410,56 @@ int acto_reply_later(acto_ctx *ctx, acto_reply_token *tok) {
   int r = current_request(ctx, &req);
   if (r)
     return r;
+  acto__actor_ext *ext = acto__actor_ext_get(ctx->self);
+  acto__kept *k = ext ? malloc(sizeof *k) : NULL;
+  if (!k)
+    return ACTO_ENOMEM;
+  k->ask_id = req->req_id;
+  k->asker = req->pub.sender;
+  k->flags = (uint16_t)(req->flags & ACTO__MF_FUTURE);
+  acto__futures *fs = &ctx->sys->futures;
+  pthread_mutex_lock(&fs->mtx);
+  if (fs->nkept >= 2 * fs->nkept_buckets)
+    kept_grow(fs);
+  size_t j = kept_hash(k->asker, k->ask_id, fs->nkept_buckets);
+  k->hnext = fs->kept[j];
+  fs->kept[j] = k;
+  k->knext = ext->kept;
+  k->kprev = &ext->kept;
+  if (ext->kept)
+    ext->kept->kprev = &k->knext;
+  ext->kept = k;
+  fs->nkept++;
+  pthread_mutex_unlock(&fs->mtx);
   req->flags |= ACTO__MF_REPLIED;
   tok->ask_id = req->req_id;
   tok->asker = req->pub.sender;
   tok->flags = req->flags & ACTO__MF_FUTURE;
   tok->reserved = 0;
   return 0;
+}
+
+/* Takes the kept entry of a token out of the table, or NULL if it was
+ * answered already. */
+static acto__kept *kept_take(acto_system *sys, const acto_reply_token *tok) {
+  acto__futures *fs = &sys->futures;
+  pthread_mutex_lock(&fs->mtx);
+  acto__kept *k = fs->kept[kept_hash(tok->asker, tok->ask_id, fs->nkept_buckets)];
+  while (k && !(k->ask_id == tok->ask_id && acto_ref_eq(k->asker, tok->asker)))
+    k = k->hnext;
+  if (k)
+    kept_unlink(fs, k);
+  pthread_mutex_unlock(&fs->mtx);
+  return k;
+}
+
+/* A stand-in for the request a kept entry answers: route_reply reads only
+ * these fields. */
+static void kept_request(const acto__kept *k, acto__msg *req) {
+  memset(req, 0, sizeof *req);
+  req->flags = (uint16_t)(ACTO__MF_REQUEST | k->flags);
+  req->req_id = k->ask_id;
+  req->pub.sender = k->asker;
 }
 
 int acto_reply_to(acto_system *sys, const acto_reply_token *tok, uint32_t type, const void *data,
@@ -307,18 +469,44 @@ int acto_reply_to(acto_system *sys, const acto_reply_token *tok, uint32_t type, 
   acto__msg *rm = acto__msg_new(type, data, size, NULL);
   if (!rm)
     return ACTO_ENOMEM;
+  acto__kept *k = kept_take(sys, tok);
+  if (!k) {
+    /* Answered already: by an earlier acto_reply_to, or by its keeper's
+     * stop or failure. */
+    acto__msg_free(rm);
+    return ACTO_EALREADY;
+  }
   acto_ctx *ctx = acto__tls_ctx;
   if (ctx && ctx->sys == sys && ctx->self)
     rm->pub.sender = acto__actor_ref(ctx->self);
-  /* A stand-in for the request: route_reply reads only these fields. */
   acto__msg req;
-  memset(&req, 0, sizeof req);
-  req.flags = (uint16_t)(ACTO__MF_REQUEST | (tok->flags & ACTO__MF_FUTURE));
-  req.req_id = tok->ask_id;
-  req.pub.sender = tok->asker;
+  kept_request(k, &req);
+  free(k);
   route_reply(sys, &req, 0, rm);
   return 0;
 }
+
+void acto__ask_kept_close(acto_system *sys, acto__actor *a, int status) {
+  acto__actor_ext *ext = acto__actor_ext_peek(a);
+  if (!ext)
+    return;
+  acto__futures *fs = &sys->futures;
+  for (;;) {
+    pthread_mutex_lock(&fs->mtx);
+    acto__kept *k = ext->kept;
+    if (k)
+      kept_unlink(fs, k);
+    pthread_mutex_unlock(&fs->mtx);
+    if (!k)
+      return;
+    acto__msg req;
+    kept_request(k, &req);
+    free(k);
+    route_reply(sys, &req, status, NULL);
+  }
+}
+
+/* ---- asks of actors ------------------------------------------------------------ */
 
 static ask_entry *table_find(struct acto__ask_table *t, uint64_t id) {
   if (!t)
@@ -340,6 +528,8 @@ int acto_ask_async(acto_ctx *ctx, acto_ref to, uint32_t type, const void *data, 
     return ACTO_EINVAL;
   if (acto__tls_ctx != ctx)
     return ACTO_EWRONGTHREAD;
+  if (ctx->phase == ACTO__PHASE_CLOSING)
+    return ACTO_ECLOSED; /* terminate: no outcome could ever run */
   acto_system *sys = ctx->sys;
   acto__actor *a = ctx->self;
   if (acto__system_validate_ref(sys, to) != 0)
@@ -433,13 +623,35 @@ void acto__ask_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       view.data = &st;
     }
     int r = a->b->handle(ctx, a->state, &view);
-    if (r < 0) {
+    if (r < 0 && !a->failed) {
       a->failed = 1;
       a->stop_reason = r;
+      a->fail_type = view.type;
     }
   }
   ctx->cur = NULL;
   acto__msg_free(m);
+}
+
+void acto__ask_cancel_all(acto_ctx *ctx, acto__actor *a) {
+  acto_system *sys = ctx->sys;
+  acto__actor_ext *ext = acto__actor_ext_peek(a);
+  struct acto__ask_table *t = ext ? ext->asks : NULL;
+  if (!t)
+    return;
+  uint8_t phase = ctx->phase;
+  ctx->phase = ACTO__PHASE_CLOSING; /* no new asks from the continuations */
+  acto__msg *cur = ctx->cur;
+  ctx->cur = NULL;
+  while (t->n > 0) {
+    ask_entry entry = t->e[--t->n];
+    if (entry.timer)
+      acto__timer_cancel_id(sys, entry.timer);
+    if (entry.fn)
+      entry.fn(ctx, a->state, ACTO_ECANCELED, NULL, entry.user);
+  }
+  ctx->cur = cur;
+  ctx->phase = phase;
 }
 
 void acto__ask_table_free(acto_system *sys, acto__actor *a) {

@@ -1,4 +1,5 @@
-/* ask.h - request-reply: futures of plain threads, ask tables of actors. */
+/* ask.h - request-reply: futures of plain threads, ask tables of actors,
+ * requests kept for later answers. */
 #ifndef ACTO_ASK_H
 #define ACTO_ASK_H
 
@@ -13,10 +14,15 @@ struct acto__msg;
 #define ACTO__FUTURE_BUCKETS 64
 
 typedef struct acto__future acto__future;
+typedef struct acto__kept acto__kept;
 
 typedef struct acto__futures {
   pthread_mutex_t mtx;
   acto__future *buckets[ACTO__FUTURE_BUCKETS];
+  /* Requests kept with acto_reply_later, by (asker, ask id), each also on
+   * its keeper's list (acto__actor_ext.kept); under mtx. */
+  acto__kept **kept;
+  size_t nkept_buckets, nkept;
 } acto__futures;
 
 int acto__futures_init(acto__futures *f);
@@ -34,7 +40,21 @@ void acto__ask_dispatch(acto_ctx *ctx, struct acto__actor *a, struct acto__msg *
  * (consumed; NULL for a failure).  ACTO_ENOENT when no one waits any more
  * (a reply is then counted as late). */
 int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, struct acto__msg *reply);
-/* The actor is stopping: forget its pending asks. */
+/* Shutdown: completes every plain thread's ask still waiting with
+ * ACTO_ECLOSED.  Returns how many it completed. */
+size_t acto__ask_futures_close(acto_system *sys);
+
+/* The running actor's incarnation ends (stop, failure, restart in place,
+ * a supervisor's suspend): every ask it made that is still pending is
+ * cancelled - its continuation, if any, runs once now with ACTO_ECANCELED
+ * (ctx is the actor's, in its closing phase), its deadline timer is
+ * cancelled; later replies are late.  Owner thread. */
+void acto__ask_cancel_all(acto_ctx *ctx, struct acto__actor *a);
+/* Frees the (empty) ask table of an actor being destroyed. */
 void acto__ask_table_free(acto_system *sys, struct acto__actor *a);
+/* Answers every request the actor kept (acto_reply_later) and has not
+ * answered with `status` (ACTO_ECLOSED, ACTO_EFAILED): its incarnation
+ * ends.  A later acto_reply_to of such a token returns ACTO_EALREADY. */
+void acto__ask_kept_close(acto_system *sys, struct acto__actor *a, int status);
 
 #endif /* ACTO_ASK_H */

@@ -51,6 +51,10 @@ int acto__child_suspend(acto__worker *w, acto__actor *a, uint64_t units) {
     return 0;
   uint32_t type = a->failed ? ACTO__MSG_CHILD_FAILED : ACTO__MSG_CHILD_SUSPENDED;
   int failed = a->failed;
+  /* What the failed incarnation kept can never be answered by it: its
+   * askers learn it now, not after the supervisor's verdict. */
+  if (failed)
+    acto__ask_kept_close(a->sys, a, ACTO_EFAILED);
   a->carry = units;
   a->failed = 0;
   a->suspend_req = 0;
@@ -65,13 +69,20 @@ int acto__child_suspend(acto__worker *w, acto__actor *a, uint64_t units) {
 
 int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   switch (m->kind) {
-  case ACTO__KIND_SUSPEND:
+  case ACTO__KIND_SUSPEND: {
+    /* This incarnation ends here (it is restarted in place later). */
+    uint8_t phase = ctx->phase;
+    ctx->phase = ACTO__PHASE_CLOSING;
+    acto__ask_cancel_all(ctx, a);
     if (!a->terminated && a->b->terminate)
       a->b->terminate(ctx, a->state, ACTO_REASON_SHUTDOWN);
+    ctx->phase = phase;
+    acto__ask_kept_close(ctx->sys, a, ACTO_ECLOSED);
     a->terminated = 1;
     a->suspend_req = 1;
     a->stop_reason = ACTO_REASON_SHUTDOWN;
     return 1;
+  }
   case ACTO__KIND_VERDICT: {
     if (!(m->flags & ACTO__MF_RESTART)) {
       /* A failed child stops with its own failure reason, whatever the
@@ -81,19 +92,25 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
         a->stop_reason = m->status;
       return 1;
     }
+    /* What the old incarnation asked for belongs to it: its pending asks
+     * are cancelled (their continuations run now with ACTO_ECANCELED, on
+     * the old state, never on the new one; late replies are counted as
+     * such), what it kept is answered, and its monitors are dropped.
+     * Links, name, timers addressed to the ref and queued messages stay. */
+    uint8_t phase = ctx->phase;
+    ctx->phase = ACTO__PHASE_CLOSING;
+    acto__ask_cancel_all(ctx, a);
     if (!a->terminated && a->b->terminate)
       a->b->terminate(ctx, a->state, a->stop_reason);
-    /* What the old incarnation asked for belongs to it: its pending asks
-     * are forgotten (their continuations must not run on the new state;
-     * late replies are counted as such) and its monitors dropped.  Links,
-     * name, timers addressed to the ref and queued messages stay. */
-    acto__ask_table_free(ctx->sys, a);
+    acto__ask_kept_close(ctx->sys, a, ACTO_ECLOSED);
     acto__monitor_drop_held(a);
     memset(a->state, 0, a->b->state_size);
     a->terminated = 0;
     a->stop_reason = 0;
     acto__actor_ext *e = acto__actor_ext_peek(a);
+    ctx->phase = ACTO__PHASE_INIT;
     int r = a->b->init ? a->b->init(ctx, a->state, e ? e->init_arg : NULL) : 0;
+    ctx->phase = phase;
     if (r < 0) {
       a->failed = 1;
       a->stop_reason = r;

@@ -198,8 +198,17 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       acto__dead_letter(sys, m, ACTO_DEAD_FAILED);
       return;
     }
-    if (a->stop_requested && (m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
-      acto__ask_request_failed(sys, m, ACTO_ECLOSED); /* no reply can come now */
+    if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED)) {
+      /* The handler returned without replying and without keeping it
+       * (acto_reply_later): no reply can come now.  Its asker learns it at
+       * once instead of waiting out its deadline. */
+      if (a->stop_requested) {
+        acto__ask_request_failed(sys, m, ACTO_ECLOSED);
+      } else {
+        atomic_fetch_add_explicit(&sys->noreply, 1, memory_order_relaxed);
+        acto__ask_request_failed(sys, m, ACTO_ENOREPLY);
+      }
+    }
     acto__msg_free(m);
     return;
   }
@@ -279,7 +288,7 @@ static void run_actor(acto__worker *w, acto__actor *a) {
   atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, memory_order_relaxed) + 1,
                         memory_order_relaxed);
   acto_ref self = acto__ref_of(sys, a);
-  acto_ctx ctx = {sys, a, w, NULL, 0, NULL};
+  acto_ctx ctx = {sys, a, w, NULL, 0, NULL, ACTO__PHASE_HANDLE};
   if (a->carry) {
     /* Resumed after a suspension: release the units kept since then. */
     uint64_t units = a->carry;

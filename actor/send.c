@@ -173,6 +173,13 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
     acto__msg_free(m);
     return ACTO_ETIMEDOUT;
   }
+  int entered = acto__system_wait_enter(sys);
+  if (entered != 0) {
+    acto__msg_free(m);
+    return entered;
+  }
+  uint64_t deadline = acto__deadline_after(acto__clock_now_ns(), deadline_ms);
+  int verdict = ACTO_ETIMEDOUT; /* deterministic mode: why the wait ended */
   acto__twaiter tw;
   memset(&tw, 0, sizeof tw);
   pthread_mutex_init(&tw.mtx, NULL);
@@ -188,27 +195,23 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
   } else {
     if (sys->det) {
       /* Deterministic mode: run the system (this thread is its worker)
-       * until the message is delivered or the virtual deadline passed. */
-      uint64_t end = deadline_ms < 0 ? UINT64_MAX
-                                     : acto__now_ns(sys) + (uint64_t)deadline_ms * 1000000ull;
+       * until the message is delivered or the virtual deadline passed;
+       * with nothing left that could make room (no actor can run, no
+       * timer is left) the send can never complete: a deadlock. */
+      uint64_t end = acto__deadline_after(acto__now_ns(sys), deadline_ms);
       acto__sched_det_run(sys, twaiter_done, &tw, end);
-      if (!twaiter_done(&tw) && deadline_ms >= 0 && acto__now_ns(sys) < end)
-        atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
-      deadline_ms = 0; /* below: no real waiting */
-    }
-    struct timespec ts;
-    if (deadline_ms > 0)
-      acto__clock_deadline(&ts, deadline_ms);
-    pthread_mutex_lock(&tw.mtx);
-    while (tw.state == 0) {
-      if (deadline_ms == 0)
-        break;
-      if (deadline_ms < 0) {
-        pthread_cond_wait(&tw.cv, &tw.mtx);
-      } else if (pthread_cond_timedwait(&tw.cv, &tw.mtx, &ts) != 0) {
-        break;
+      uint64_t due;
+      if (!twaiter_done(&tw)) {
+        if (!acto__timers_next_due(&sys->timers, &due))
+          verdict = ACTO_EDEADLK;
+        else if (end != ACTO__NEVER && acto__now_ns(sys) < end)
+          atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
       }
+      deadline = 0; /* below: no real waiting */
     }
+    pthread_mutex_lock(&tw.mtx);
+    while (tw.state == 0 && acto__clock_wait(&tw.cv, &tw.mtx, deadline) == 0)
+      ;
     int state = tw.state;
     pthread_mutex_unlock(&tw.mtx);
     if (state == 0) {
@@ -228,10 +231,11 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
         pthread_mutex_unlock(&tw.mtx);
       }
     }
-    result = state == 1 ? 0 : state == 2 ? ACTO_ECLOSED : ACTO_ETIMEDOUT;
+    result = state == 1 ? 0 : state == 2 ? ACTO_ECLOSED : verdict;
   }
   pthread_cond_destroy(&tw.cv);
   pthread_mutex_destroy(&tw.mtx);
+  acto__system_wait_leave(sys);
   return result;
 }
 
@@ -342,9 +346,10 @@ int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
           r = ACTO_EFULL;
         } else if (self) {
           r = send_park_actor(sys, t, m, self);
-        } else if (ctx) {
-          /* Inside init on a plain thread: waiting could deadlock on self. */
-          r = send_wait_thread(sys, t, m, deadline_ms < 0 ? 0 : deadline_ms);
+        } else if (ctx || acto__in_callback()) {
+          /* Inside init on a plain thread, or a callback of another
+           * system: waiting would block an actor (maybe on itself). */
+          r = send_wait_thread(sys, t, m, 0);
         } else {
           r = send_wait_thread(sys, t, m, deadline_ms);
         }
@@ -445,7 +450,8 @@ int acto_send_ex(acto_system *sys, acto_ref to, uint32_t type, const void *data,
                  const acto_send_opts *opts) {
   void (*free_fn)(void *) = opts ? opts->free_fn : NULL;
   int err = 0;
-  if (!sys || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data))
+  if (!sys || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data) ||
+      (opts && opts->deadline_ms < -1))
     err = ACTO_EINVAL;
   else if (acto__system_validate_ref(sys, to) != 0)
     err = ACTO_ESTALE;

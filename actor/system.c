@@ -143,6 +143,33 @@ int acto_set_dead_letter_hook(acto_system *sys, acto_dead_letter_fn fn, void *us
   return 0;
 }
 
+int acto__system_wait_enter(acto_system *sys) {
+  /* seq_cst, with shutdown's store of closing and load of waiting: either
+   * shutdown sees this thread counted (and waits for it), or this thread
+   * sees closing (and does not wait). */
+  atomic_fetch_add_explicit(&sys->waiting, 1, memory_order_seq_cst);
+  if (atomic_load_explicit(&sys->closing, memory_order_seq_cst)) {
+    acto__system_wait_leave(sys);
+    return ACTO_ECLOSED;
+  }
+  return 0;
+}
+
+void acto__system_wait_leave(acto_system *sys) {
+  if (atomic_load_explicit(&sys->closing, memory_order_seq_cst)) {
+    /* Shutdown frees the system only after it saw waiting at zero under
+     * life_mtx: decrementing under it keeps sys valid until the unlock. */
+    pthread_mutex_lock(&sys->life_mtx);
+    atomic_fetch_sub_explicit(&sys->waiting, 1, memory_order_seq_cst);
+    pthread_cond_broadcast(&sys->life_cv);
+    pthread_mutex_unlock(&sys->life_mtx);
+    return;
+  }
+  /* Not closing when looked at: once the count drops, this thread does not
+   * touch sys again, so a shutdown that starts meanwhile may free it. */
+  atomic_fetch_sub_explicit(&sys->waiting, 1, memory_order_seq_cst);
+}
+
 uint64_t acto__now_ns(acto_system *sys) {
   if (sys->det)
     return atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed);
@@ -172,9 +199,8 @@ int64_t acto_system_run(acto_system *sys, int64_t for_ms) {
     return ACTO_EINVAL;
   if (acto__tls_worker || (acto__tls_ctx && acto__tls_ctx->sys == sys))
     return ACTO_EWRONGTHREAD;
-  uint64_t end = for_ms < 0 ? UINT64_MAX
-                            : atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed) +
-                                  (uint64_t)for_ms * 1000000ull;
+  uint64_t end = acto__deadline_after(atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed),
+                                      for_ms);
   int64_t n = acto__sched_det_run(sys, NULL, NULL, end);
   if (for_ms >= 0 && atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed) < end)
     atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
@@ -313,8 +339,13 @@ int acto_system_shutdown(acto_system *sys) {
     return ACTO_EWRONGTHREAD;
   if (acto__tls_ctx && acto__tls_ctx->sys == sys)
     return ACTO_EWRONGTHREAD; /* inside init */
-  /* The node goes first: peers see this node down, and nothing arrives
-   * from the network for actors that are being stopped. */
+  /* From here on no call waits: a plain thread that would is answered
+   * ACTO_ECLOSED at once (acto__system_wait_enter), and those already
+   * waiting are answered as what they wait for goes away (below). */
+  atomic_store_explicit(&sys->closing, 1, memory_order_seq_cst);
+  /* The node goes first: peers see this node down, nothing arrives from
+   * the network for actors that are being stopped, and threads waiting
+   * on a peer's queue or connection are woken (ACTO_ECLOSED). */
   acto__node_shutdown(sys);
   atomic_store_explicit(&sys->shutting_down, 1, memory_order_seq_cst);
   if (sys->det) {
@@ -353,6 +384,21 @@ int acto_system_shutdown(acto_system *sys) {
   }
   pthread_mutex_unlock(&sys->life_mtx);
 stopped:
+  /* Every actor is gone: their kept requests were answered, the requests
+   * in their mailboxes failed, the threads parked on their mailboxes were
+   * resumed.  An ask still waiting (a reply token held by a plain thread
+   * that will never answer, say) is answered ECLOSED; then nothing is
+   * freed before every waiting thread has left the library. */
+  pthread_mutex_lock(&sys->life_mtx);
+  for (;;) {
+    pthread_mutex_unlock(&sys->life_mtx);
+    acto__ask_futures_close(sys);
+    pthread_mutex_lock(&sys->life_mtx);
+    if (atomic_load_explicit(&sys->waiting, memory_order_seq_cst) == 0)
+      break;
+    wait_ms(sys, 10);
+  }
+  pthread_mutex_unlock(&sys->life_mtx);
   acto__timers_stop(&sys->timers);
   acto__sched_stop(sys);
   acto__timers_destroy(&sys->timers);
@@ -386,6 +432,7 @@ int acto_get_stats(acto_system *sys, acto_stats *out) {
   out->actors_stopped = atomic_load_explicit(&sys->stopped, memory_order_relaxed);
   out->actors_failed = atomic_load_explicit(&sys->failed, memory_order_relaxed);
   out->parks = atomic_load_explicit(&sys->parks, memory_order_relaxed);
+  out->no_replies = atomic_load_explicit(&sys->noreply, memory_order_relaxed);
   for (unsigned i = 0; i < sys->nworkers; i++) {
     acto__worker *w = &sys->workers[i];
     out->messages_handled += atomic_load_explicit(&w->handled, memory_order_relaxed);

@@ -238,9 +238,10 @@ static acto__timer_rec *take_due(acto__timers *t, uint64_t now) {
   acto__timer_rec *r = t->heap[0];
   heap_remove(t, r);
   if (r->period) {
-    r->due += r->period;
+    /* Saturating: a period too long to represent never comes round. */
+    r->due = acto__sat_add(r->due, r->period);
     if (r->due <= now)
-      r->due = now + r->period;
+      r->due = acto__sat_add(now, r->period);
     heap_push(t, r); /* cannot fail: the slot was just freed */
   }
   atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
@@ -249,7 +250,8 @@ static acto__timer_rec *take_due(acto__timers *t, uint64_t now) {
 
 int acto__timers_next_due(acto__timers *t, uint64_t *due) {
   pthread_mutex_lock(&t->mtx);
-  int any = t->n > 0;
+  /* A timer saturated at ACTO__NEVER never fires: it is not "due". */
+  int any = t->n > 0 && t->heap[0]->due != ACTO__NEVER;
   if (any)
     *due = t->heap[0]->due;
   pthread_mutex_unlock(&t->mtx);
@@ -278,13 +280,7 @@ static void *timer_main(void *arg) {
       pthread_mutex_lock(&t->mtx);
       continue;
     }
-    if (t->n == 0) {
-      pthread_cond_wait(&t->cv, &t->mtx);
-    } else {
-      uint64_t due = t->heap[0]->due;
-      struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
-      pthread_cond_timedwait(&t->cv, &t->mtx, &ts);
-    }
+    acto__clock_wait(&t->cv, &t->mtx, t->n == 0 ? ACTO__NEVER : t->heap[0]->due);
   }
   pthread_mutex_unlock(&t->mtx);
   return NULL;
@@ -352,7 +348,7 @@ static uint64_t timer_add(acto_system *sys, acto__timer_rec *r, int64_t delay_ms
     return 0;
   }
   r->id = ++t->next_id;
-  r->due = acto__now_ns(sys) + (uint64_t)delay_ms * 1000000ull;
+  r->due = acto__deadline_after(acto__now_ns(sys), delay_ms); /* saturates */
   if (heap_push(t, r) != 0) {
     pthread_mutex_unlock(&t->mtx);
     return 0;
@@ -422,7 +418,7 @@ static int timer_new(acto_system *sys, acto_ref to, uint32_t type, const void *d
   r->size = size;
   r->to = to;
   r->type = type;
-  r->period = (uint64_t)period_ms * 1000000ull;
+  r->period = acto__deadline_after(0, period_ms); /* saturates */
   acto_ctx *ctx = acto__tls_ctx;
   if (ctx && ctx->sys == sys && ctx->self)
     r->sender = acto__actor_ref(ctx->self);

@@ -38,7 +38,8 @@ int acto__timer_cancel_id(acto_system *sys, uint64_t id);
 int acto__timer_send_after(acto_system *sys, acto_ref to, uint32_t type, const void *data,
                            size_t size, int64_t delay_ms, acto_timer *out);
 
-/* Deterministic mode (no timer thread): the earliest due time, and firing
+/* Deterministic mode (no timer thread): the earliest due time (0 when no
+ * timer will ever fire: none, or only saturated ones), and firing
  * everything due at `now` on the calling thread. */
 int acto__timers_next_due(acto__timers *t, uint64_t *due);
 void acto__timers_fire_due(acto__timers *t, uint64_t now);

@@ -901,30 +901,50 @@ static int is_gone(void *p) {
   return !acto_alive(g->sys, g->ref);
 }
 
+/* Waits until the actor is gone (a plain thread).  Deterministic mode:
+ * the deadline is virtual, and a wait nothing can end any more (no actor
+ * can run, no timer is left) is a deadlock. */
 static int wait_gone(acto_system *sys, acto_ref ref, int64_t timeout_ms) {
+  gone_arg g = {sys, ref};
   if (sys->det) {
-    gone_arg g = {sys, ref};
-    uint64_t end = timeout_ms < 0 ? UINT64_MAX : acto__now_ns(sys) + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t end = acto__deadline_after(acto__now_ns(sys), timeout_ms);
     acto__sched_det_run(sys, is_gone, &g, end);
-    return is_gone(&g) ? 0 : ACTO_ETIMEDOUT;
+    if (is_gone(&g))
+      return 0;
+    uint64_t due;
+    if (!acto__timers_next_due(&sys->timers, &due))
+      return ACTO_EDEADLK;
+    if (end != ACTO__NEVER && acto__now_ns(sys) < end)
+      atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
+    return ACTO_ETIMEDOUT;
   }
-  uint64_t deadline = acto__clock_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
+  int r = acto__system_wait_enter(sys);
+  if (r != 0)
+    return r;
+  uint64_t deadline = acto__deadline_after(acto__clock_now_ns(), timeout_ms);
   long sleep_us = 100;
-  while (acto_alive(sys, ref)) {
-    if (timeout_ms >= 0 && acto__clock_now_ns() >= deadline)
-      return ACTO_ETIMEDOUT;
+  while (!is_gone(&g)) {
+    if (acto__system_closing(sys)) {
+      r = ACTO_ECLOSED;
+      break;
+    }
+    if (acto__clock_now_ns() >= deadline) {
+      r = ACTO_ETIMEDOUT;
+      break;
+    }
     struct timespec ts = {0, sleep_us * 1000};
     nanosleep(&ts, NULL);
     if (sleep_us < 5000)
       sleep_us *= 2;
   }
-  return 0;
+  acto__system_wait_leave(sys);
+  return r;
 }
 
 int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
-  if (!sys)
+  if (!sys || timeout_ms < -1)
     return ACTO_EINVAL;
-  if (acto__tls_worker && acto__tls_worker->sys == sys)
+  if (acto__in_callback())
     return ACTO_EDEADLK;
   int r = acto_exit(sys, sup, ACTO_REASON_SHUTDOWN);
   if (r != 0)
@@ -937,6 +957,10 @@ int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
  * ask's own codes otherwise. */
 static int sup_ask(acto_system *sys, acto_ref sup, uint32_t type, const void *data, size_t size,
                    int64_t timeout_ms, acto_reply_buf *rb) {
+  if (timeout_ms < -1)
+    return ACTO_EINVAL;
+  if (acto__in_callback())
+    return ACTO_EDEADLK;
   if (!acto__ref_local(sys, sup)) /* supervisors are local */
     return acto__system_validate_ref(sys, sup) != 0 ? ACTO_ESTALE : ACTO_EINVAL;
   acto__actor *a = acto__actor_acquire(sys, sup);

@@ -1,7 +1,12 @@
 /* test_ask.c - request-reply: blocking acto_ask from plain threads,
  * acto_ask_async from actors (continuation or reply message), deadlines,
- * late replies, acto_reply's rules, and targets that are gone.
+ * late replies, acto_reply's rules, targets that are gone, and the
+ * lifecycle: every request gets exactly one answer (ENOREPLY, kept
+ * requests answered when their keeper's incarnation ends, shutdown), every
+ * accepted acto_ask_async exactly one outcome (ECANCELED when the asker
+ * stops first), and no blocking call from a callback.
  */
+#include "actor/clock.h"
 #include "testutil.h"
 
 enum {
@@ -9,16 +14,24 @@ enum {
   MSG_START,   /* payload: the acto_ref to ask */
   MSG_PING,
   MSG_PLAIN,
+  MSG_FAIL,    /* the keeper fails */
 };
 #define REPLY_OFFSET 100u
 
 static tu_dead g_dead;
 
-static acto_system *setup_system(unsigned threads) {
+static acto_system *setup_system_cfg(const acto_config *c) {
   tu_dead_init(&g_dead);
-  acto_system *sys = tu_system(threads);
+  acto_system *sys = tu_system_cfg(c);
   ck_assert_ok(acto_set_dead_letter_hook(sys, tu_dead_hook, &g_dead));
   return sys;
+}
+
+static acto_system *setup_system(unsigned threads) {
+  acto_config c;
+  memset(&c, 0, sizeof c);
+  c.threads = threads;
+  return setup_system_cfg(&c);
 }
 
 /* ---- targets -------------------------------------------------------------------- */
@@ -43,14 +56,33 @@ static int echo_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 }
 static const acto_behaviour echo = {.name = "echo", .handle = echo_handle};
 
-/* Handles requests without ever replying. */
+/* Keeps every request for a later answer (acto_reply_later) and answers
+ * none by itself: the tokens are in g_kept for the test to answer.  Fails
+ * on MSG_FAIL. */
+#define MAX_KEPT 16
+static acto_reply_token g_kept[MAX_KEPT];
+static atomic_int g_nkept;
 static tu_counter g_silent_got;
 static int silent_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  (void)ctx, (void)state, (void)msg;
+  (void)state;
+  if (msg->type == MSG_FAIL)
+    return -9;
+  if (msg->flags & ACTO_MSG_FLAG_REQUEST) {
+    int i = atomic_fetch_add(&g_nkept, 1);
+    if (i < MAX_KEPT)
+      TU_EXPECT_RC(acto_reply_later(ctx, &g_kept[i]), 0);
+  }
   tu_counter_add(&g_silent_got, 1);
   return 0;
 }
 static const acto_behaviour silent = {.name = "silent", .handle = silent_handle};
+
+/* Handles requests and returns without replying or keeping them. */
+static int mute_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)ctx, (void)state, (void)msg;
+  return 0;
+}
+static const acto_behaviour mute = {.name = "mute", .handle = mute_handle};
 
 /* Waits for g_gate (first request only), then replies like echo. */
 static tu_gate g_gate;
@@ -114,6 +146,7 @@ END_TEST
 
 START_TEST(ask_to_a_target_that_never_replies_times_out_after_its_deadline) {
   tu_counter_init(&g_silent_got);
+  atomic_store(&g_nkept, 0);
   acto_system *sys = setup_system(2);
   acto_ref s = spawn(sys, &silent);
   acto_reply_buf rep;
@@ -599,6 +632,461 @@ START_TEST(second_reply_to_a_request_returns_ealready_and_the_first_is_delivered
 }
 END_TEST
 
+/* ---- the lifecycle: exactly one answer, at once ------------------------------------- */
+
+typedef struct bg_ask {
+  acto_system *sys;
+  acto_ref to;
+  int64_t timeout_ms;
+  int rc;
+  acto_reply_buf rep;
+  pthread_t th;
+} bg_ask;
+
+static void *bg_ask_main(void *p) {
+  bg_ask *b = p;
+  memset(&b->rep, 0, sizeof b->rep);
+  b->rc = acto_ask(b->sys, b->to, MSG_Q, NULL, 0, b->timeout_ms, &b->rep);
+  return NULL;
+}
+
+/* Starts an ask on its own thread and waits until the keeper holds it. */
+static void bg_ask_start(bg_ask *b, acto_system *sys, acto_ref to, int64_t timeout_ms, int nth) {
+  b->sys = sys;
+  b->to = to;
+  b->timeout_ms = timeout_ms;
+  b->rc = -999;
+  ck_assert_int_eq(pthread_create(&b->th, NULL, bg_ask_main, b), 0);
+  ck_assert_counter_reaches(&g_silent_got, nth);
+}
+
+static int bg_ask_join(bg_ask *b) {
+  pthread_join(b->th, NULL);
+  acto_reply_release(&b->rep);
+  return b->rc;
+}
+
+static void init_keeper(void) {
+  tu_counter_init(&g_silent_got);
+  atomic_store(&g_nkept, 0);
+  memset(g_kept, 0, sizeof g_kept);
+}
+
+START_TEST(a_request_handled_without_a_reply_is_answered_enoreply_at_once) {
+  acto_system *sys = setup_system(2);
+  acto_ref m = spawn(sys, &mute);
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+  /* No deadline: only the rule can end this wait. */
+  ck_assert_rc(acto_ask(sys, m, MSG_Q, NULL, 0, -1, &rep), ACTO_ENOREPLY);
+  ck_assert_rc(acto_ask(sys, m, MSG_Q, NULL, 0, TU_WAIT_MS, &rep), ACTO_ENOREPLY);
+  ck_assert_uint_eq(tu_stats(sys).no_replies, 2);
+  /* An actor's ask learns it the same way, once. */
+  acto_ref a = start_asker(sys, m, 1, -1);
+  (void)a;
+  ck_assert_counter_reaches(&g_outcomes, 1);
+  ck_assert_rc(atomic_load(&g_out_status), ACTO_ENOREPLY);
+  ck_assert_uint_eq(tu_stats(sys).no_replies, 3);
+  ck_assert_int_eq(acto_alive(sys, m), 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(a_kept_request_is_answered_eclosed_when_its_keeper_stops) {
+  init_keeper();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  bg_ask b;
+  bg_ask_start(&b, sys, k, -1, 1);
+  ck_assert_ok(acto_stop(sys, k));
+  ck_assert_rc(bg_ask_join(&b), ACTO_ECLOSED);
+  /* Answered already: the token is spent. */
+  ck_assert_rc(acto_reply_to(sys, &g_kept[0], 1, NULL, 0), ACTO_EALREADY);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(a_kept_request_is_answered_efailed_when_its_keeper_fails) {
+  init_keeper();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  bg_ask b;
+  bg_ask_start(&b, sys, k, -1, 1);
+  ck_assert_ok(acto_send(sys, k, MSG_FAIL, NULL, 0));
+  ck_assert_rc(bg_ask_join(&b), ACTO_EFAILED);
+  ck_assert_rc(acto_reply_to(sys, &g_kept[0], 1, NULL, 0), ACTO_EALREADY);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* A supervised keeper that fails is restarted only after a long backoff:
+ * its askers learn of the failure at once, not after the restart. */
+START_TEST(a_supervised_keeper_that_fails_answers_efailed_before_its_restart) {
+  init_keeper();
+  acto_system *sys = setup_system(2);
+  acto_child_spec cs = {.id = "keeper", .behaviour = &silent, .restart = ACTO_PERMANENT,
+                        .name = "keeper"};
+  acto_sup_spec sp = {.strategy = ACTO_ONE_FOR_ONE, .intensity = 5, .period_ms = 60000,
+                      .backoff_min_ms = 600000, .backoff_max_ms = 600000,
+                      .children = &cs, .nchildren = 1};
+  acto_ref sup;
+  ck_assert_ok(acto_supervisor_start(sys, &sp, NULL, &sup));
+  acto_ref k;
+  ck_assert_ok(acto_lookup(sys, "keeper", &k));
+  bg_ask b;
+  bg_ask_start(&b, sys, k, -1, 1);
+  ck_assert_ok(acto_send(sys, k, MSG_FAIL, NULL, 0));
+  ck_assert_rc(bg_ask_join(&b), ACTO_EFAILED);
+  /* The answer did not wait for the restart: the supervisor learns of the
+   * failure (maybe a moment after the asker did) and the child then waits
+   * out its ten-minute backoff, not restarted yet. */
+  acto_child_info ci;
+  size_t n = 0;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  do {
+    ck_assert_ok(acto_supervisor_which_children(sys, sup, &ci, 1, &n, TU_WAIT_MS));
+    ck_assert_uint_eq(n, 1);
+  } while (ci.state != ACTO_CHILD_RESTARTING && tu_now_ms() < end && (tu_sleep_ms(2), 1));
+  ck_assert_int_eq(ci.state, ACTO_CHILD_RESTARTING);
+  ck_assert_ok(acto_supervisor_stop(sys, sup, TU_WAIT_MS));
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(reply_to_answers_once_and_a_second_answer_returns_ealready) {
+  init_keeper();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  bg_ask b;
+  bg_ask_start(&b, sys, k, -1, 1);
+  uint64_t v = 77;
+  ck_assert_ok(acto_reply_to(sys, &g_kept[0], MSG_Q + REPLY_OFFSET, &v, sizeof v));
+  pthread_join(b.th, NULL);
+  ck_assert_rc(b.rc, 0);
+  ck_assert_uint_eq(b.rep.type, MSG_Q + REPLY_OFFSET);
+  ck_assert_uint_eq(b.rep.size, sizeof v);
+  ck_assert_mem_eq(b.rep.data, &v, sizeof v);
+  acto_reply_release(&b.rep);
+  ck_assert_rc(acto_reply_to(sys, &g_kept[0], MSG_Q, &v, sizeof v), ACTO_EALREADY);
+  /* A token nobody kept is refused the same way. */
+  acto_reply_token forged = g_kept[0];
+  forged.ask_id += 1000;
+  ck_assert_rc(acto_reply_to(sys, &forged, MSG_Q, NULL, 0), ACTO_EALREADY);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* The use-after-free this prevents: shutdown returned and freed the system
+ * while a thread still waited in acto_ask (ASan: heap-use-after-free). */
+START_TEST(shutdown_answers_threads_blocked_in_ask_with_eclosed_and_waits_for_them) {
+  init_keeper();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  bg_ask b1, b2;
+  bg_ask_start(&b1, sys, k, 3000, 1);
+  bg_ask_start(&b2, sys, k, -1, 2);
+  tu_shutdown(sys);
+  ck_assert_rc(bg_ask_join(&b1), ACTO_ECLOSED);
+  ck_assert_rc(bg_ask_join(&b2), ACTO_ECLOSED);
+}
+END_TEST
+
+/* A reply token handed to a plain thread that never answers: shutdown
+ * still answers the asker. */
+START_TEST(shutdown_answers_an_ask_whose_token_left_its_keeper) {
+  init_keeper();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  bg_ask b;
+  bg_ask_start(&b, sys, k, -1, 1);
+  tu_shutdown(sys);
+  ck_assert_rc(bg_ask_join(&b), ACTO_ECLOSED);
+}
+END_TEST
+
+/* ---- no blocking call from a callback ----------------------------------------------- */
+
+static atomic_int g_init_ask_self = -999, g_init_ask_other = -999, g_init_sup = -999,
+                  g_init_sup_stop = -999, g_term_ask = -999;
+static _Atomic uint64_t g_other_id, g_other_node;
+
+static int blocker_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)state, (void)arg;
+  acto_system *sys = acto_ctx_system(ctx);
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+  acto_ref other = {atomic_load(&g_other_id), atomic_load(&g_other_node)};
+  atomic_store(&g_init_ask_self, acto_ask(sys, acto_self(ctx), MSG_Q, NULL, 0, -1, &rep));
+  atomic_store(&g_init_ask_other, acto_ask(sys, other, MSG_Q, NULL, 0, -1, &rep));
+  acto_child_counts kc;
+  atomic_store(&g_init_sup, acto_supervisor_count_children(sys, other, &kc, -1));
+  atomic_store(&g_init_sup_stop, acto_supervisor_stop(sys, other, -1));
+  return 0;
+}
+
+static void blocker_terminate(acto_ctx *ctx, void *state, int reason) {
+  (void)state, (void)reason;
+  acto_reply_buf rep;
+  memset(&rep, 0, sizeof rep);
+  acto_ref other = {atomic_load(&g_other_id), atomic_load(&g_other_node)};
+  atomic_store(&g_term_ask, acto_ask(acto_ctx_system(ctx), other, MSG_Q, NULL, 0, -1, &rep));
+}
+
+static const acto_behaviour blocker = {
+    .name = "blocker", .init = blocker_init, .handle = mute_handle, .terminate = blocker_terminate};
+
+START_TEST(blocking_calls_from_init_and_terminate_return_edeadlk) {
+  acto_system *sys = setup_system(2);
+  acto_ref e = spawn(sys, &echo);
+  atomic_store(&g_other_id, e.id);
+  atomic_store(&g_other_node, e.node);
+  /* Spawned from a plain thread: init runs here, not on a worker. */
+  acto_ref b = spawn(sys, &blocker);
+  ck_assert_rc(atomic_load(&g_init_ask_self), ACTO_EDEADLK);
+  ck_assert_rc(atomic_load(&g_init_ask_other), ACTO_EDEADLK);
+  ck_assert_rc(atomic_load(&g_init_sup), ACTO_EDEADLK);
+  ck_assert_rc(atomic_load(&g_init_sup_stop), ACTO_EDEADLK);
+  ck_assert_ok(acto_stop(sys, b));
+  ck_assert_becomes_dead(sys, b);
+  ck_assert_rc(atomic_load(&g_term_ask), ACTO_EDEADLK);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* ---- acto_ask_async: refused, or exactly one outcome -------------------------------- */
+
+static tu_counter g_cancel_outcomes;
+static atomic_int g_cancel_status = -999;
+static atomic_int g_cancel_state_seen = -999;
+static char g_order[64];
+static atomic_int g_order_n;
+
+static void order_add(char c) {
+  int i = atomic_fetch_add(&g_order_n, 1);
+  if (i < (int)sizeof g_order - 1)
+    g_order[i] = c;
+}
+
+static void on_cancel(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
+  (void)ctx, (void)reply, (void)user;
+  atomic_store(&g_cancel_status, status);
+  atomic_store(&g_cancel_state_seen, *(int *)state);
+  order_add('c');
+  tu_counter_add(&g_cancel_outcomes, 1);
+}
+
+static atomic_int g_term_async_rc = -999;
+
+/* init asks the target (arg) and fails if the arg says so; MSG_START asks
+ * the target again; terminate tries to ask. */
+typedef struct pend_arg {
+  acto_ref target;
+  int fail_init;
+} pend_arg;
+
+static int pend_init(acto_ctx *ctx, void *state, const void *arg) {
+  const pend_arg *pa = arg;
+  *(int *)state = 7;
+  if (pa) {
+    TU_EXPECT_RC(acto_ask_async(ctx, pa->target, MSG_Q, NULL, 0, -1, on_cancel, NULL, NULL), 0);
+    if (pa->fail_init)
+      return -1;
+  }
+  return 0;
+}
+
+static int pend_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  if (msg->type == MSG_START && msg->size == sizeof(acto_ref)) {
+    acto_ref to;
+    memcpy(&to, msg->data, sizeof to);
+    *(int *)state = 42;
+    TU_EXPECT_RC(acto_ask_async(ctx, to, MSG_Q, NULL, 0, -1, on_cancel, NULL, NULL), 0);
+    tu_counter_add(&g_asked, 1);
+  } else if (msg->type == MSG_FAIL) {
+    return -5;
+  }
+  return 0;
+}
+
+static void pend_terminate(acto_ctx *ctx, void *state, int reason) {
+  (void)state, (void)reason;
+  order_add('t');
+  acto_ref to = {atomic_load(&g_other_id), atomic_load(&g_other_node)};
+  atomic_store(&g_term_async_rc, acto_ask_async(ctx, to, MSG_Q, NULL, 0, -1, on_cancel, NULL, NULL));
+}
+
+static const acto_behaviour pend = {.name = "pend", .state_size = sizeof(int), .init = pend_init,
+                                    .handle = pend_handle, .terminate = pend_terminate};
+
+static void init_cancel(void) {
+  init_keeper();
+  tu_counter_init(&g_cancel_outcomes);
+  tu_counter_init(&g_asked);
+  atomic_store(&g_cancel_status, -999);
+  atomic_store(&g_cancel_state_seen, -999);
+  atomic_store(&g_term_async_rc, -999);
+  memset(g_order, 0, sizeof g_order);
+  atomic_store(&g_order_n, 0);
+}
+
+START_TEST(pending_asks_of_a_stopping_actor_run_their_continuation_once_with_ecanceled) {
+  init_cancel();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  atomic_store(&g_other_id, k.id);
+  atomic_store(&g_other_node, k.node);
+  acto_ref p = spawn(sys, &pend);
+  ck_assert_ok(acto_send(sys, p, MSG_START, &k, sizeof k));
+  ck_assert_counter_reaches(&g_silent_got, 1);
+  ck_assert_ok(acto_stop(sys, p));
+  ck_assert_becomes_dead(sys, p);
+  ck_assert_int_eq(tu_counter_get(&g_cancel_outcomes), 1);
+  ck_assert_rc(atomic_load(&g_cancel_status), ACTO_ECANCELED);
+  ck_assert_int_eq(atomic_load(&g_cancel_state_seen), 42); /* on the intact state */
+  /* Before terminate; and terminate's own ask is refused, not lost. */
+  ck_assert_str_eq(g_order, "ct");
+  ck_assert_rc(atomic_load(&g_term_async_rc), ACTO_ECLOSED);
+  /* The answer that comes later finds its asker gone, and runs nothing. */
+  ck_assert_ok(acto_reply_to(sys, &g_kept[0], MSG_Q, NULL, 0));
+  ck_assert_dead_stat(sys, ACTO_DEAD_LATE_REPLY, 1);
+  ck_assert_int_eq(tu_counter_get(&g_cancel_outcomes), 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(an_ask_made_by_an_init_that_fails_gets_its_outcome_once) {
+  init_cancel();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  atomic_store(&g_other_id, k.id);
+  atomic_store(&g_other_node, k.node);
+  pend_arg pa = {k, 1};
+  acto_ref p;
+  ck_assert_rc(acto_spawn(sys, &pend, &pa, NULL, &p), ACTO_EINIT);
+  /* By the time acto_spawn returns, the continuation has run. */
+  ck_assert_int_eq(tu_counter_get(&g_cancel_outcomes), 1);
+  ck_assert_rc(atomic_load(&g_cancel_status), ACTO_ECANCELED);
+  ck_assert_int_eq(atomic_load(&g_cancel_state_seen), 7);
+  ck_assert_str_eq(g_order, "c"); /* no terminate after a failed init */
+  tu_shutdown(sys);
+  ck_assert_int_eq(tu_counter_get(&g_cancel_outcomes), 1);
+}
+END_TEST
+
+START_TEST(a_restart_in_place_cancels_the_old_incarnations_asks) {
+  init_cancel();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  atomic_store(&g_other_id, k.id);
+  atomic_store(&g_other_node, k.node);
+  acto_child_spec cs = {.id = "p", .behaviour = &pend, .restart = ACTO_PERMANENT, .name = "p"};
+  acto_sup_spec sp = {.strategy = ACTO_ONE_FOR_ONE, .intensity = 5, .period_ms = 60000,
+                      .children = &cs, .nchildren = 1};
+  acto_ref sup, p;
+  ck_assert_ok(acto_supervisor_start(sys, &sp, NULL, &sup));
+  ck_assert_ok(acto_lookup(sys, "p", &p));
+  ck_assert_ok(acto_send(sys, p, MSG_START, &k, sizeof k));
+  ck_assert_counter_reaches(&g_silent_got, 1);
+  ck_assert_ok(acto_send(sys, p, MSG_FAIL, NULL, 0));
+  ck_assert_counter_reaches(&g_cancel_outcomes, 1);
+  ck_assert_rc(atomic_load(&g_cancel_status), ACTO_ECANCELED);
+  ck_assert_int_eq(atomic_load(&g_cancel_state_seen), 42); /* the old state */
+  /* The restarted actor is the same ref; the old answer is late. */
+  ck_assert_ok(acto_reply_to(sys, &g_kept[0], MSG_Q, NULL, 0));
+  ck_assert_dead_stat(sys, ACTO_DEAD_LATE_REPLY, 1);
+  ck_assert_int_eq(tu_counter_get(&g_cancel_outcomes), 1);
+  ck_assert_ok(acto_supervisor_stop(sys, sup, TU_WAIT_MS));
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* ---- deadlines ---------------------------------------------------------------------- */
+
+/* INT64_MAX is as good as no deadline: the ask waits for its answer. */
+START_TEST(ask_deadlines_near_int64_max_saturate_instead_of_expiring) {
+  init_keeper();
+  acto_system *sys = setup_system(2);
+  acto_ref k = spawn(sys, &silent);
+  bg_ask b;
+  bg_ask_start(&b, sys, k, INT64_MAX, 1);
+  bg_ask b2;
+  bg_ask_start(&b2, sys, k, INT64_MAX - 1, 2);
+  uint64_t v = 1;
+  ck_assert_ok(acto_reply_to(sys, &g_kept[0], MSG_Q, &v, sizeof v));
+  ck_assert_ok(acto_reply_to(sys, &g_kept[1], MSG_Q, &v, sizeof v));
+  ck_assert_rc(bg_ask_join(&b), 0);
+  ck_assert_rc(bg_ask_join(&b2), 0);
+  ck_assert_uint_eq(acto__deadline_after(1000, INT64_MAX), ACTO__NEVER);
+  ck_assert_uint_eq(acto__deadline_after(UINT64_MAX - 5, 1), ACTO__NEVER);
+  ck_assert_uint_eq(acto__deadline_after(1000, -1), ACTO__NEVER);
+  ck_assert_uint_eq(acto__deadline_after(1000, 2), 2001000u);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(negative_deadlines_other_than_minus_one_are_einval) {
+  acto_system *sys = setup_system(1);
+  acto_ref e = spawn(sys, &echo);
+  acto_reply_buf rep;
+  ck_assert_rc(acto_ask(sys, e, MSG_Q, NULL, 0, -2, &rep), ACTO_EINVAL);
+  ck_assert_rc(acto_ask(sys, e, MSG_Q, NULL, 0, INT64_MIN, &rep), ACTO_EINVAL);
+  acto_send_opts o = ACTO_SEND_OPTS_INIT;
+  o.deadline_ms = -5;
+  ck_assert_rc(acto_send_ex(sys, e, MSG_PLAIN, NULL, 0, &o), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_stop(sys, e, -5), ACTO_EINVAL);
+  acto_child_counts kc;
+  ck_assert_rc(acto_supervisor_count_children(sys, e, &kc, -5), ACTO_EINVAL);
+  o.deadline_ms = -1;
+  ck_assert_ok(acto_send_ex(sys, e, MSG_PLAIN, NULL, 0, &o));
+  ck_assert_uint_eq(tu_stats(sys).dead_letters_total, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* ---- deterministic mode ------------------------------------------------------------- */
+
+static acto_system *det_sys(void) {
+  acto_config c;
+  memset(&c, 0, sizeof c);
+  c.deterministic = 1;
+  c.seed = 5;
+  return setup_system_cfg(&c);
+}
+
+START_TEST(deterministic_ask_deadlines_are_virtual) {
+  init_keeper();
+  acto_system *sys = det_sys();
+  acto_ref k = spawn(sys, &silent);
+  /* A timer far away keeps the run alive: the deadline can pass. */
+  acto_timer t;
+  ck_assert_ok(acto_send_after(sys, k, MSG_PLAIN, NULL, 0, 3600 * 1000, &t));
+  int64_t v0 = acto_now_ms(sys), t0 = tu_now_ms();
+  acto_reply_buf rep;
+  ck_assert_rc(acto_ask(sys, k, MSG_Q, NULL, 0, 60000, &rep), ACTO_ETIMEDOUT);
+  ck_assert_int_eq(acto_now_ms(sys) - v0, 60000);
+  /* No real minute went by (the old code waited it out). */
+  ck_assert_int_lt(tu_now_ms() - t0, 30000);
+  ck_assert_ok(acto_timer_cancel(sys, t));
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(deterministic_ask_that_nothing_can_answer_returns_edeadlk) {
+  init_keeper();
+  acto_system *sys = det_sys();
+  acto_ref k = spawn(sys, &silent);
+  acto_reply_buf rep;
+  ck_assert_rc(acto_ask(sys, k, MSG_Q, NULL, 0, -1, &rep), ACTO_EDEADLK);
+  ck_assert_rc(acto_ask(sys, k, MSG_Q, NULL, 0, 5000, &rep), ACTO_EDEADLK);
+  ck_assert_int_eq(tu_counter_get(&g_silent_got), 2);
+  /* What can be answered still is. */
+  acto_ref e = spawn(sys, &echo);
+  ck_assert_ok(acto_ask(sys, e, MSG_Q, NULL, 0, -1, &rep));
+  acto_reply_release(&rep);
+  tu_shutdown(sys);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ask");
   TCase *tc = tu_tcase("blocking", TU_TCASE_TIMEOUT);
@@ -624,6 +1112,24 @@ int main(void) {
   tc = tu_tcase("reply", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, reply_to_a_message_that_is_not_a_request_returns_enotrequest);
   tcase_add_test(tc, second_reply_to_a_request_returns_ealready_and_the_first_is_delivered);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("lifecycle", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, a_request_handled_without_a_reply_is_answered_enoreply_at_once);
+  tcase_add_test(tc, a_kept_request_is_answered_eclosed_when_its_keeper_stops);
+  tcase_add_test(tc, a_kept_request_is_answered_efailed_when_its_keeper_fails);
+  tcase_add_test(tc, a_supervised_keeper_that_fails_answers_efailed_before_its_restart);
+  tcase_add_test(tc, reply_to_answers_once_and_a_second_answer_returns_ealready);
+  tcase_add_test(tc, shutdown_answers_threads_blocked_in_ask_with_eclosed_and_waits_for_them);
+  tcase_add_test(tc, shutdown_answers_an_ask_whose_token_left_its_keeper);
+  tcase_add_test(tc, blocking_calls_from_init_and_terminate_return_edeadlk);
+  tcase_add_test(tc, pending_asks_of_a_stopping_actor_run_their_continuation_once_with_ecanceled);
+  tcase_add_test(tc, an_ask_made_by_an_init_that_fails_gets_its_outcome_once);
+  tcase_add_test(tc, a_restart_in_place_cancels_the_old_incarnations_asks);
+  tcase_add_test(tc, ask_deadlines_near_int64_max_saturate_instead_of_expiring);
+  tcase_add_test(tc, negative_deadlines_other_than_minus_one_are_einval);
+  tcase_add_test(tc, deterministic_ask_deadlines_are_virtual);
+  tcase_add_test(tc, deterministic_ask_that_nothing_can_answer_returns_edeadlk);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -11,7 +11,7 @@
 static const uint8_t KEY[32] = "0123456789abcdef0123456789abcdef";
 static const uint8_t OTHER_KEY[32] = "ffffffffffffffffffffffffffffffff";
 
-enum { T_ECHO = 1, T_SEQ = 2, T_FAIL = 3, T_SILENT = 4, T_FORWARD = 5, T_WATCH = 6,
+enum { T_ECHO = 1, T_SEQ = 2, T_FAIL = 3, T_SILENT = 4, T_FORWARD = 5, T_WATCH = 6, T_KEEP = 10,
        T_LINK = 7, T_ASK = 8, T_GOT = 9 };
 
 static acto_system *node_sys(const char *name, const uint8_t *key, int64_t hb_timeout) {
@@ -87,7 +87,12 @@ static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   case T_FAIL:
     return -77;
   case T_SILENT:
-    return 0; /* a request left unanswered */
+    return 0; /* a request left unanswered: its asker gets ACTO_ENOREPLY */
+  case T_KEEP: {
+    acto_reply_token tok; /* kept, never answered */
+    TU_EXPECT_RC(acto_reply_later(ctx, &tok), 0);
+    return 0;
+  }
   case T_FORWARD: {
     /* The payload is a ref (from another node): send it a T_GOT. */
     acto_ref r;
@@ -278,8 +283,10 @@ START_TEST(connect_lookup_and_ask_across_nodes) {
   /* The target fails instead of replying: the asker knows at once. */
   ck_assert_rc(acto_ask(a, echo, T_FAIL, NULL, 0, TU_WAIT_MS, &rb), ACTO_EFAILED);
   acto_ref echo2 = spawn_named(b, "echo2");
-  /* Unanswered: the deadline. */
-  ck_assert_rc(acto_ask(a, echo2, T_SILENT, NULL, 0, 200, &rb), ACTO_ETIMEDOUT);
+  /* Handled without a reply: the asker on the other node knows at once. */
+  ck_assert_rc(acto_ask(a, echo2, T_SILENT, NULL, 0, -1, &rb), ACTO_ENOREPLY);
+  /* Kept and never answered: the deadline. */
+  ck_assert_rc(acto_ask(a, echo2, T_KEEP, NULL, 0, 200, &rb), ACTO_ETIMEDOUT);
   /* A stale ref on the other node: the request is answered ECLOSED. */
   ck_assert_rc(acto_ask(a, echo, T_ECHO, "x", 1, TU_WAIT_MS, &rb), ACTO_ECLOSED);
   acto_node_stats st;

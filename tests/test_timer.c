@@ -381,6 +381,59 @@ START_TEST(shutdown_does_not_wait_for_pending_timers) {
 }
 END_TEST
 
+/* Delays and periods near INT64_MAX saturate: such a timer never fires
+ * (the old arithmetic overflowed: it fired at once, and a periodic one
+ * flooded its target). */
+START_TEST(timers_near_int64_max_never_fire) {
+  acto_system *sys = setup_system(2);
+  acto_ref a = tu_spawn_probe(sys, &g_probe, NULL);
+  acto_timer t1, t2, t3, t4;
+  ck_assert_ok(acto_send_after(sys, a, MSG_LATE, NULL, 0, INT64_MAX, &t1));
+  ck_assert_ok(acto_send_after(sys, a, MSG_LATE, NULL, 0, INT64_MAX / 1000, &t2));
+  ck_assert_ok(acto_send_periodic(sys, a, MSG_TICK, NULL, 0, INT64_MAX, INT64_MAX, &t3));
+  /* Fires once now; its next period never comes. */
+  ck_assert_ok(acto_send_periodic(sys, a, MSG_START, NULL, 0, 0, INT64_MAX, &t4));
+  acto_timer m;
+  ck_assert_ok(acto_send_after(sys, a, MSG_EARLY, NULL, 0, 50, &m));
+  ck_assert_probe_reaches(&g_probe, 2);
+  tu_sleep_ms(200); /* a flood or an early firing would show by now */
+  ck_assert_int_eq(tu_probe_count(&g_probe), 2);
+  ck_assert_uint_eq(tu_probe_rec(&g_probe, 0).type, MSG_START);
+  ck_assert_uint_eq(tu_probe_rec(&g_probe, 1).type, MSG_EARLY);
+  /* Still registered: they can be cancelled. */
+  ck_assert_ok(acto_timer_cancel(sys, t1));
+  ck_assert_ok(acto_timer_cancel(sys, t2));
+  ck_assert_ok(acto_timer_cancel(sys, t3));
+  ck_assert_ok(acto_timer_cancel(sys, t4));
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* The same in deterministic mode, where the virtual clock jumps to the
+ * next timer: a saturated timer is never "next", so running until nothing
+ * is left returns instead of jumping to the end of time. */
+START_TEST(deterministic_timers_near_int64_max_never_fire) {
+  tu_probe_init(&g_probe);
+  acto_config c;
+  memset(&c, 0, sizeof c);
+  c.deterministic = 1;
+  c.seed = 3;
+  acto_system *sys = tu_system_cfg(&c);
+  acto_ref a = tu_spawn_probe(sys, &g_probe, NULL);
+  acto_timer t1, t2;
+  ck_assert_ok(acto_send_after(sys, a, MSG_LATE, NULL, 0, INT64_MAX, &t1));
+  ck_assert_ok(acto_send_periodic(sys, a, MSG_TICK, NULL, 0, INT64_MAX, INT64_MAX, &t2));
+  ck_assert_int_ge(acto_system_run(sys, 3600 * 1000), 0);
+  ck_assert_int_eq(tu_probe_count(&g_probe), 0);
+  ck_assert_int_ge(acto_system_run(sys, -1), 0);
+  ck_assert_int_eq(tu_probe_count(&g_probe), 0);
+  ck_assert_int_lt(acto_now_ms(sys), INT64_MAX / 2);
+  ck_assert_ok(acto_timer_cancel(sys, t1));
+  ck_assert_ok(acto_timer_cancel(sys, t2));
+  tu_shutdown(sys);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("timer");
   TCase *tc = tu_tcase("timer", TU_TCASE_TIMEOUT);
@@ -399,6 +452,8 @@ int main(void) {
   tcase_add_test(tc, timer_finding_a_full_mailbox_counts_a_dead_letter_and_others_keep_firing);
   tcase_add_test(tc, timers_fire_in_the_order_of_their_deadlines);
   tcase_add_test(tc, shutdown_does_not_wait_for_pending_timers);
+  tcase_add_test(tc, timers_near_int64_max_never_fire);
+  tcase_add_test(tc, deterministic_timers_near_int64_max_never_fire);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

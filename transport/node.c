@@ -600,19 +600,27 @@ static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint3
     pthread_mutex_unlock(&p->mtx);
     return ACTO_PARKED;
   }
-  /* A plain thread waits for room (or the peer going down). */
-  if (ctx || deadline_ms == 0) {
+  /* A plain thread waits for room (or the peer going down); inside a
+   * callback (init on a plain thread, another system's actor) it must not
+   * wait. */
+  if (acto__in_callback() || deadline_ms == 0) {
     pthread_mutex_unlock(&p->mtx);
     return ACTO_ETIMEDOUT;
   }
-  struct timespec ts;
-  if (deadline_ms > 0)
-    acto__clock_deadline(&ts, deadline_ms);
+  int r = acto__system_wait_enter(sys);
+  if (r != 0) {
+    pthread_mutex_unlock(&p->mtx);
+    return r;
+  }
+  uint64_t deadline = acto__deadline_after(now_ns(), deadline_ms);
   uint64_t attempts = p->attempts;
   int state = p->state;
-  int r = 0;
   p->thread_waiters++;
   while (p->ovf_head != NULL || queued_locked(p) + len > n->out_bytes) {
+    if (acto__system_closing(sys)) {
+      r = ACTO_ECLOSED;
+      break;
+    }
     if (p->state != state && p->state != P_UP) {
       r = ACTO_ENOTCONN;
       break;
@@ -621,9 +629,7 @@ static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint3
       r = ACTO_ENOTCONN;
       break;
     }
-    if (deadline_ms < 0)
-      pthread_cond_wait(&p->cv, &p->mtx);
-    else if (pthread_cond_timedwait(&p->cv, &p->mtx, &ts) != 0) {
+    if (acto__clock_wait(&p->cv, &p->mtx, deadline) != 0) {
       r = ACTO_ETIMEDOUT;
       break;
     }
@@ -638,6 +644,7 @@ static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint3
     }
   }
   pthread_mutex_unlock(&p->mtx);
+  acto__system_wait_leave(sys);
   return r;
 }
 
@@ -935,7 +942,8 @@ static void peer_down(acto__peer *p, const char *reason, int err, int was_up) {
       break;
     case R_ASK:
       if (r->future)
-        acto__ask_future_complete(sys, r->id, ACTO_ENOTCONN, NULL);
+        acto__ask_future_complete(sys, r->id,
+                                  acto__system_closing(sys) ? ACTO_ECLOSED : ACTO_ENOTCONN, NULL);
       else
         acto__signal(sys, local, ACTO__KIND_REPLY, 0, remote, ACTO_ENOTCONN, r->id);
       break;
@@ -2075,7 +2083,7 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
     return ACTO_ENOTCONN;
   if (strcmp(name, n->name) == 0)
     return ACTO_EINVAL;
-  if (timeout_ms != 0 && acto__tls_worker && acto__tls_worker->sys == sys)
+  if (timeout_ms != 0 && acto__in_callback())
     return ACTO_EDEADLK;
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
@@ -2109,27 +2117,33 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
 /* Waits (p->mtx held, released on return) until p is up, an attempt
  * finished since `attempts` without success, or the deadline. */
 static int connect_wait_unlock(acto__node *n, acto__peer *p, uint64_t attempts, int64_t timeout_ms) {
-  struct timespec ts;
-  if (timeout_ms > 0)
-    acto__clock_deadline(&ts, timeout_ms);
-  int r = 0;
+  acto_system *sys = n->sys;
+  int r = acto__system_wait_enter(sys);
+  if (r != 0) {
+    pthread_mutex_unlock(&p->mtx);
+    return r;
+  }
+  uint64_t deadline = acto__deadline_after(now_ns(), timeout_ms);
   while (p->state != P_UP) {
     if (p->attempts != attempts && p->state == P_DOWN) {
       r = p->last_error ? p->last_error : ACTO_ENOTCONN;
+      break;
+    }
+    if (acto__system_closing(sys)) {
+      r = ACTO_ECLOSED;
       break;
     }
     if (atomic_load(&n->stopping)) {
       r = ACTO_ENOTCONN;
       break;
     }
-    if (timeout_ms < 0)
-      pthread_cond_wait(&p->cv, &p->mtx);
-    else if (pthread_cond_timedwait(&p->cv, &p->mtx, &ts) != 0) {
+    if (acto__clock_wait(&p->cv, &p->mtx, deadline) != 0) {
       r = p->state == P_UP ? 0 : ACTO_ETIMEDOUT;
       break;
     }
   }
   pthread_mutex_unlock(&p->mtx);
+  acto__system_wait_leave(sys);
   return r;
 }
 
@@ -2174,7 +2188,7 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
   size_t len = strnlen(name, ACTO_NAME_MAX + 1);
   if (len == 0 || len > ACTO_NAME_MAX)
     return ACTO_EINVAL;
-  if (acto__tls_worker && acto__tls_worker->sys == sys)
+  if (acto__in_callback())
     return ACTO_EDEADLK;
   acto__node *n = node_of(sys);
   if (!n)
