@@ -518,6 +518,28 @@ START_TEST(rooms_and_users_are_listed_and_empty_rooms_close) {
 }
 END_TEST
 
+/* The last one out closes the room, and the one who left gets "ok part"
+ * and nothing else: never "! you left #t: the room went away" (the room's
+ * DOWN can reach the session before the directory's answer does). */
+START_TEST(the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice");
+  enum { ROUNDS = 50 };
+  for (int i = 0; i < ROUNDS; i++) {
+    cl_send(a, "JOIN #t");
+    cl_send(a, "PART #t");
+    expect_reply(a, "ok join #t");
+    expect_reply(a, "ok part #t");
+  }
+  /* With the fix no such notice exists at all; without it, the notices
+   * of the rounds come long before this private line. */
+  expect_nothing_before_marker(a, a, "alice", "alice", "m1");
+  cl_close(a);
+  server_stop(&s);
+}
+END_TEST
+
 START_TEST(bad_commands_and_long_lines_get_an_error_and_the_connection_stays) {
   server s;
   server_start(&s, plain_args);
@@ -906,6 +928,7 @@ int main(void) {
   tcase_add_test(tc, join_part_and_room_lines_reach_the_members_and_nobody_else);
   tcase_add_test(tc, private_messages_reach_one_user);
   tcase_add_test(tc, rooms_and_users_are_listed_and_empty_rooms_close);
+  tcase_add_test(tc, the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice);
   tcase_add_test(tc, bad_commands_and_long_lines_get_an_error_and_the_connection_stays);
   tcase_add_test(tc, quit_answers_and_closes_and_the_rooms_are_told);
   tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);

@@ -492,7 +492,15 @@ static void on_down(acto_ctx *ctx, session *s, const acto_msg *msg) {
   }
   for (unsigned i = 0; i < s->nrooms; i++) {
     if (s->rooms[i].mon != d.monitor) continue;
-    notice(s, "! you left %s: the room went away", s->rooms[i].name);
+    /* A PART of this room is on its way (or timed out): the directory
+     * closed the room because this session was its last member, and the
+     * room's DOWN may well overtake the directory's "ok part" (DOWN
+     * travels on the system lane).  The client asked to leave; it hears
+     * "ok part" (or the late answer), not that the room went away. */
+    int parting = (s->busy && s->cmd == CMD_PART && strcasecmp(s->arg, s->rooms[i].name) == 0) ||
+                  (s->late_req != 0 && s->late_cmd == CMD_PART &&
+                   strcasecmp(s->late_arg, s->rooms[i].name) == 0);
+    if (!parting) notice(s, "! you left %s: the room went away", s->rooms[i].name);
     if (s->busy && s->cmd == CMD_MSG_ROOM && acto_ref_eq(s->out_to, s->rooms[i].ref))
       finish(ctx, s, "error: %s is gone", s->arg);
     room_remove(s, i);
