@@ -368,6 +368,49 @@ static void expect_nothing_before_marker(client *from, client *to, const char *t
   expect_event(to, want);
 }
 
+/* Plain blocking sockets for tests that need many users: no reader
+ * thread, lines read on demand with a deadline. */
+static int raw_connect(const server *s) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(fd, 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)s->port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0, "connect: %s",
+                strerror(errno));
+  return fd;
+}
+
+static void raw_send(int fd, const char *line) {
+  size_t n = strlen(line);
+  ck_assert_msg(send(fd, line, n, MSG_NOSIGNAL) == (ssize_t)n, "send: %s", strerror(errno));
+}
+
+/* Reads lines (one byte at a time: these sockets carry a few short lines)
+ * until one equals want; fails at EOF or after TU_WAIT_MS. */
+static void raw_expect(int fd, const char *want) {
+  char line[1024];
+  size_t n = 0;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  for (;;) {
+    struct pollfd pf = {fd, POLLIN, 0};
+    int64_t left = end - tu_now_ms();
+    ck_assert_msg(left > 0 && poll(&pf, 1, (int)left) == 1, "no \"%s\" in time", want);
+    char ch;
+    ck_assert_msg(recv(fd, &ch, 1, 0) == 1, "EOF before \"%s\"", want);
+    if (ch != '\n') {
+      if (n < sizeof line - 1) line[n++] = ch;
+      continue;
+    }
+    if (n > 0 && line[n - 1] == '\r') n--;
+    line[n] = '\0';
+    if (strcmp(line, want) == 0) return;
+    n = 0;
+  }
+}
+
 /* ---- one server ------------------------------------------------------------------------- */
 
 static const char *const plain_args[] = {NULL};
@@ -536,6 +579,51 @@ START_TEST(the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice)
    * of the rounds come long before this private line. */
   expect_nothing_before_marker(a, a, "alice", "alice", "m1");
   cl_close(a);
+  server_stop(&s);
+}
+END_TEST
+
+/* A reply always ends with its "ok" or "error:" line.  A listing longer
+ * than CHAT_OUTBOX_HARD x --outbox (here 4 x 1024 bytes; 300 nicks of 16
+ * bytes make 6000) is cut: a prefix of its "= " lines, one marker line
+ * with the exact count of the rest, then the final line. */
+START_TEST(a_listing_too_long_for_the_outbox_is_cut_with_a_marker_and_ends_with_ok) {
+  server s;
+  const char *args[] = {"--outbox", "1024", NULL};
+  server_start(&s, args);
+  enum { USERS = 300 };
+  static int fds[USERS];
+  char line[128];
+  for (int i = 0; i < USERS; i++) {
+    fds[i] = raw_connect(&s);
+    snprintf(line, sizeof line, "NICK u%015d\n", i);
+    raw_send(fds[i], line);
+  }
+  for (int i = 0; i < USERS; i++) {
+    snprintf(line, sizeof line, "ok nick u%015d", i);
+    raw_expect(fds[i], line);
+  }
+  client *c = user(&s, NULL);
+  for (int round = 0; round < 2; round++) {
+    cl_send(c, "USERS");
+    int listed = 0;
+    const char *r;
+    while ((r = cl_reply(c)) && strncmp(r, "= u", 3) == 0) {
+      snprintf(line, sizeof line, "= u%015d", listed);
+      ck_assert_str_eq(r, line); /* a prefix, in order */
+      listed++;
+    }
+    unsigned more = 0;
+    ck_assert_msg(r && sscanf(r, "= ... %u more lines cut: the reply does not fit in your outbox",
+                              &more) == 1,
+                  "after %d names: \"%s\"", listed, r ? r : "(none)");
+    ck_assert_msg(listed > 0 && listed + (int)more == USERS, "listed %d, cut %u", listed, more);
+    expect_reply(c, "ok users 300");
+  }
+  cl_send(c, "ROOMS"); /* and on with the next command */
+  expect_reply(c, "ok rooms 0");
+  for (int i = 0; i < USERS; i++) close(fds[i]);
+  cl_close(c);
   server_stop(&s);
 }
 END_TEST
@@ -929,6 +1017,7 @@ int main(void) {
   tcase_add_test(tc, private_messages_reach_one_user);
   tcase_add_test(tc, rooms_and_users_are_listed_and_empty_rooms_close);
   tcase_add_test(tc, the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice);
+  tcase_add_test(tc, a_listing_too_long_for_the_outbox_is_cut_with_a_marker_and_ends_with_ok);
   tcase_add_test(tc, bad_commands_and_long_lines_get_an_error_and_the_connection_stays);
   tcase_add_test(tc, quit_answers_and_closes_and_the_rooms_are_told);
   tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);

@@ -59,7 +59,7 @@
 #define CHAT_MAX_CONNS 1024u      /* client connections per server */
 #define CHAT_INFLIGHT 16u         /* commands read but not yet answered */
 #define CHAT_OUTBOX_DEFAULT 65536u /* the outbox bound, bytes (--outbox) */
-#define CHAT_OUTBOX_HARD 4u       /* replies may fill the outbox to 4 x bound */
+#define CHAT_OUTBOX_HARD 4u       /* listing lines may fill the outbox to 4 x bound */
 #define CHAT_OUT_CHUNK 16384u     /* bytes handed to libevent at a time */
 #define CHAT_SNDBUF 32768         /* SO_SNDBUF of client sockets */
 #define CHAT_REQ_TIMEOUT_MS 5000  /* a directory request unanswered: error */
@@ -169,10 +169,18 @@ void chat_io_stop(chat_io *io);
 
 /* For the session of the connection, from its callbacks: */
 chat_server *chat_conn_server(chat_conn *c);
-/* Queues one line (without its newline) for the client.  A reply (forced)
- * is queued up to CHAT_OUTBOX_HARD x the bound; other lines are dropped
- * and counted once the outbox holds the bound (io.c, "outbox"). */
-void chat_conn_write(chat_conn *c, const char *line, size_t len, int forced);
+/* What a line for the client is, which decides what may happen to it when
+ * the client reads too slowly (io.c, "Outbox"). */
+enum chat_out_kind {
+  CHAT_OUT_EVENT = 0,   /* not a reply: dropped and counted past the bound */
+  CHAT_OUT_LISTING = 1, /* a "= ..." line of a reply: refused past
+                           CHAT_OUTBOX_HARD x the bound (the session then
+                           cuts the listing, session.c "Replies") */
+  CHAT_OUT_END = 2      /* the line that ends a reply: always queued */
+};
+/* Queues one line (without its newline) for the client.  Returns 0 when
+ * it is queued, -1 when it was dropped or refused. */
+int chat_conn_write(chat_conn *c, const char *line, size_t len, int kind);
 /* A line the I/O thread handed over is answered (or ignored): gives it
  * one line of credit back (io.c, "Input"). */
 void chat_conn_done(chat_conn *c);

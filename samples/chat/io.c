@@ -35,12 +35,19 @@
  *   ! dropped N lines: you are reading too slowly
  * (N counts the lines dropped since the last such notice) and delivery
  * resumes.  The client thus sees one gap, announced where it ends.
- * Replies to the client's own commands are never dropped below
- * CHAT_OUTBOX_HARD times the bound; since no command is read while the
- * outbox is over its bound, only the replies of commands already read can
- * get there.  What a stuck client holds is thus bounded: the outbox, one
- * chunk in libevent, and the socket's send buffer (SO_SNDBUF CHAT_SNDBUF,
- * which Linux doubles).
+ * Replies are never dropped that way.  The line that ends a reply ("ok
+ * ..." or "error: ...", CHAT_OUT_END) is always queued; the "= ..." lines
+ * of a listing (CHAT_OUT_LISTING) are refused once the outbox would pass
+ * CHAT_OUTBOX_HARD times the bound, and the session then ends the listing
+ * with a marker line that counts what was cut (session.c, "Replies").
+ * Since no command is read while the outbox is over its bound, only the
+ * replies of the commands already read (at most CHAT_INFLIGHT) can go
+ * past it.  What a stuck client holds is thus bounded: the outbox
+ * (CHAT_OUTBOX_HARD times the bound, plus the end and marker lines of
+ * CHAT_INFLIGHT replies), one chunk in libevent, and the socket's send
+ * buffer (SO_SNDBUF CHAT_SNDBUF, which Linux doubles).  When the memory
+ * for a reply's end cannot be had, the connection is closed rather than
+ * leave the reply without its end.
  *
  * Lifetime.  A connection is freed by the I/O thread once its session has
  * terminated (chat_conn_release, the session's last touch, under the
@@ -97,6 +104,7 @@ struct chat_conn {
   uint64_t dropped;     /* lines dropped since the last notice */
   int dropping;         /* a gap is open: drop non-replies until drained */
   int wake_pending;     /* wake_ev is active and not yet handled */
+  int broken;           /* a reply's end found no memory: close the connection */
   int gone;             /* the session terminated (its last touch) */
   /* Any thread. */
   _Atomic unsigned inflight; /* lines sent to the session, not yet answered */
@@ -149,20 +157,33 @@ static int out_reserve_locked(chat_conn *c, size_t need) {
   return 0;
 }
 
-void chat_conn_write(chat_conn *c, const char *line, size_t len, int forced) {
+int chat_conn_write(chat_conn *c, const char *line, size_t len, int kind) {
+  int rc = 0;
   pthread_mutex_lock(&c->mu);
-  size_t limit = forced ? c->bound * CHAT_OUTBOX_HARD : c->bound;
-  if ((!forced && c->dropping) || c->out_len + len + 2 > limit ||
-      out_reserve_locked(c, len + 2) != 0) {
+  if (kind == CHAT_OUT_END) {
+    /* Never dropped: without memory the connection is closed instead, so
+     * a client never sees a reply without its end. */
+    if (out_reserve_locked(c, len + 2) != 0) {
+      c->broken = 1;
+      rc = -1;
+    }
+  } else if (kind == CHAT_OUT_LISTING) {
+    if (c->out_len + len + 2 > c->bound * CHAT_OUTBOX_HARD || out_reserve_locked(c, len + 2) != 0)
+      rc = -1; /* the session cuts the listing here */
+  } else if (c->dropping || c->out_len + len + 2 > c->bound ||
+             out_reserve_locked(c, len + 2) != 0) {
     c->dropping = 1;
     c->dropped++;
-  } else {
+    rc = -1;
+  }
+  if (rc == 0) {
     memcpy(c->out + c->out_off + c->out_len, line, len);
     memcpy(c->out + c->out_off + c->out_len + len, "\r\n", 2);
     c->out_len += len + 2;
   }
   wake_locked(c);
   pthread_mutex_unlock(&c->mu);
+  return rc;
 }
 
 void chat_conn_done(chat_conn *c) {
@@ -234,14 +255,21 @@ static void start_closing(chat_conn *c) {
   evtimer_add(c->timer_ev, &tv);
 }
 
+/* The session stops (a system message: never refused) and its terminate
+ * releases the connection, which pump then frees. */
+static void stop_session(chat_conn *c) {
+  if (c->stop_sent) return;
+  c->stop_sent = 1;
+  if (c->has_session && !c->io->acto_off) (void)acto_stop(c->io->srv->sys, c->session);
+}
+
 /* After EOF: once every line is answered, the session stops (a stop
  * would overtake lines still queued for it). */
 static void finish_eof(chat_conn *c) {
   if (!c->eof || c->closing || c->stop_sent || c->retry_armed || !c->bev) return;
   if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) return;
   if (atomic_load_explicit(&c->inflight, memory_order_relaxed) > 0) return;
-  c->stop_sent = 1;
-  if (c->has_session && !c->io->acto_off) (void)acto_stop(c->io->srv->sys, c->session);
+  stop_session(c);
 }
 
 /* May the next line go to the session? */
@@ -356,8 +384,13 @@ static void pump(chat_conn *c) {
     c->out_len = 0; /* nobody to write to */
   }
   if (c->out_len == 0) c->out_off = 0;
+  int broken = c->broken;
   pthread_mutex_unlock(&c->mu);
 
+  if (broken && c->bev && !c->closing) { /* as if the connection had failed */
+    close_socket(c);
+    stop_session(c);
+  }
   if (gone && !c->closing) start_closing(c);
   if (c->closing) {
     if (!c->bev || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) conn_free(c);
@@ -409,9 +442,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     conn_free(c);
     return;
   }
-  /* The session stops (a system message: never refused) and its
-   * terminate releases the connection, which pump then frees. */
-  if (c->has_session && !c->io->acto_off) (void)acto_stop(c->io->srv->sys, c->session);
+  stop_session(c);
 }
 
 static void refuse(evutil_socket_t fd, const char *why) {

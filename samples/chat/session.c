@@ -18,6 +18,17 @@
  * the directory and its rooms: when the directory goes (its node went
  * down), the nick and rooms are gone with it and the client is told.
  *
+ * Replies.  Each command's reply is zero or more listing lines ("= ...")
+ * and one final line ("ok ..." or "error: ...").  The final line always
+ * reaches the client's outbox (io.c, "Outbox").  The listing lines of one
+ * reply may take at most CHAT_OUTBOX_HARD x the outbox bound (counting CR
+ * LF), and the outbox may refuse one when it is that full already; from
+ * the first line that does not fit, the rest of the listing is cut, and
+ * the reply ends with
+ *   = ... N more lines cut: the reply does not fit in your outbox
+ * (N exact) before its final line.  So a client always sees the end of
+ * every reply, and a listing is a prefix of the full one.
+ *
  * On a linked server (srv->hub set) the directory is found on first use
  * through the hub's node service (acto_node_service, an ask of
  * ACTO_MSG_NODE_LOOKUP for "chat.dir").
@@ -77,6 +88,9 @@ typedef struct session {
   int retries;
   size_t out_len;
   char out_buf[sizeof(chat_dreq) + CHAT_LINE_MAX];
+  /* The reply being written: bytes of its listing lines, lines cut. */
+  size_t listed;
+  unsigned cut;
 } session;
 
 /* ---- names ---------------------------------------------------------------------- */
@@ -103,20 +117,40 @@ int chat_valid_room(const char *s, size_t n) {
 
 /* ---- output ----------------------------------------------------------------------- */
 
-static void vwrite_line(session *s, int forced, const char *fmt, va_list ap) {
-  char buf[CHAT_LINE_MAX + 256];
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  if (n < 0) return;
-  if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
-  chat_conn_write(s->conn, buf, (size_t)n, forced);
-}
-
-/* A line that is not a reply (may be dropped, io.c "outbox"). */
+/* A line that is not a reply (may be dropped, io.c "Outbox"). */
 static void notice(session *s, const char *fmt, ...) {
+  char buf[CHAT_LINE_MAX + 256];
   va_list ap;
   va_start(ap, fmt);
-  vwrite_line(s, 0, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
+  (void)chat_conn_write(s->conn, buf, (size_t)n, CHAT_OUT_EVENT);
+}
+
+/* A listing line of the current reply: queued, or cut with all the ones
+ * after it ("Replies" above). */
+static void reply_listing(session *s, const char *line, size_t len) {
+  if (s->cut == 0 && s->listed + len + 2 <= s->srv->outbox * CHAT_OUTBOX_HARD &&
+      chat_conn_write(s->conn, line, len, CHAT_OUT_LISTING) == 0) {
+    s->listed += len + 2;
+    return;
+  }
+  s->cut++;
+}
+
+/* The final line of the current reply, after the marker of a cut. */
+static void reply_end(session *s, const char *line, size_t len) {
+  if (s->cut > 0) {
+    char m[128];
+    int n = snprintf(m, sizeof m, "= ... %u more lines cut: the reply does not fit in your outbox",
+                     s->cut);
+    (void)chat_conn_write(s->conn, m, (size_t)n, CHAT_OUT_END);
+  }
+  (void)chat_conn_write(s->conn, line, len, CHAT_OUT_END);
+  s->listed = 0;
+  s->cut = 0;
 }
 
 /* Ends the current command: its reply lines, the credit back. */
@@ -132,24 +166,30 @@ static void done(acto_ctx *ctx, session *s) {
   chat_conn_done(s->conn);
 }
 
+/* Ends the current command with its final reply line. */
 static void finish(acto_ctx *ctx, session *s, const char *fmt, ...) {
+  char buf[CHAT_LINE_MAX + 256];
   va_list ap;
   va_start(ap, fmt);
-  vwrite_line(s, 1, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
+  reply_end(s, buf, (size_t)n);
   done(ctx, s);
 }
 
-/* Ends the current command with the reply lines of text ('\n'-separated). */
+/* Ends the current command with the reply lines of text ('\n'-separated):
+ * listing lines, then the last one, its final line. */
 static void finish_text(acto_ctx *ctx, session *s, const char *text, size_t len) {
-  while (len > 0) {
+  for (;;) {
     const char *nl = memchr(text, '\n', len);
-    size_t n = nl ? (size_t)(nl - text) : len;
-    chat_conn_write(s->conn, text, n, 1);
     if (!nl) break;
-    len -= n + 1;
+    reply_listing(s, text, (size_t)(nl - text));
+    len -= (size_t)(nl - text) + 1;
     text = nl + 1;
   }
+  reply_end(s, text, len);
   done(ctx, s);
 }
 
@@ -348,7 +388,7 @@ static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
   }
   if (is_cmd(w, wn, "HELP")) {
     for (size_t i = 0; i < sizeof help_lines / sizeof help_lines[0]; i++)
-      chat_conn_write(s->conn, help_lines[i], strlen(help_lines[i]), 1);
+      reply_listing(s, help_lines[i], strlen(help_lines[i]));
     finish(ctx, s, "ok help");
   } else if (is_cmd(w, wn, "QUIT")) {
     finish(ctx, s, "ok bye");
@@ -525,7 +565,7 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   case CHAT_TOOLONG:
     if (s->quitting) return 0;
     if (s->qn == CHAT_INFLIGHT || msg->size > CHAT_LINE_MAX) { /* cannot happen (credit) */
-      chat_conn_write(s->conn, "error: too many commands at once", 32, 1);
+      (void)chat_conn_write(s->conn, "error: too many commands at once", 32, CHAT_OUT_END);
       chat_conn_done(s->conn);
       return 0;
     } else {
@@ -538,7 +578,7 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     }
     break;
   case CHAT_DELIVER:
-    if (msg->size > 0) chat_conn_write(s->conn, msg->data, msg->size, 0);
+    if (msg->size > 0) (void)chat_conn_write(s->conn, msg->data, msg->size, CHAT_OUT_EVENT);
     return 0;
   case CHAT_REPLY:
     on_reply(ctx, s, msg);
