@@ -697,9 +697,11 @@ START_TEST(quit_answers_and_closes_and_the_rooms_are_told) {
   expect_event(c, "* bob left #g (quit)");
   client *d = user(&s, "bob");
   /* A client that sends its commands and EOF (nc -N, a script) gets
-   * every answer, the last line counting without its LF, then EOF. */
+   * every answer, then EOF.  A last line without its LF is not a command
+   * (the server cannot tell a half-close from a client that died in the
+   * middle of a line): it gets an error, and is not posted. */
   client *e = user(&s, NULL);
-  const char *script = "NICK eve\nJOIN #g\nUSERS #g";
+  const char *script = "NICK eve\nJOIN #g\nUSERS #g\nMSG #g cut sh";
   cl_send_raw(e, script, strlen(script));
   ck_assert_int_eq(shutdown(e->fd, SHUT_WR), 0);
   expect_reply(e, "ok nick eve");
@@ -707,12 +709,37 @@ START_TEST(quit_answers_and_closes_and_the_rooms_are_told) {
   expect_reply(e, "= carol");
   expect_reply(e, "= eve");
   expect_reply(e, "ok users #g 2");
+  expect_reply(e, "error: the input ended inside a line (no LF after it); the line was ignored");
   expect_eof(e);
   expect_event(c, "* eve joined #g");
   expect_event(c, "* eve left #g (quit)");
   cl_close(c);
   cl_close(d);
   cl_close(e);
+  server_stop(&s);
+}
+END_TEST
+
+/* A client that goes away in the middle of a line (it crashed, its link
+ * broke) does not have that part of a line executed: only lines with
+ * their LF are commands. */
+START_TEST(a_line_cut_short_by_a_disconnect_is_not_posted) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob");
+  cl_send(a, "JOIN #t");
+  expect_reply(a, "ok join #t");
+  cl_send(b, "JOIN #t");
+  expect_reply(b, "ok join #t");
+  expect_event(a, "* bob joined #t");
+  /* Only the part of a line: nothing is written to bob before its EOF is
+   * handled, so no reset can stop its session early and hide the bug. */
+  const char *text = "MSG #t half of a li";
+  cl_send_raw(b, text, strlen(text));
+  cl_close(b); /* close(): FIN, like a client that died */
+  const char *l = cl_event(a);
+  ck_assert_msg(l && strncmp(l, "* bob left #t", 13) == 0, "alice: \"%s\"", l ? l : "(none)");
+  cl_close(a);
   server_stop(&s);
 }
 END_TEST
@@ -1020,6 +1047,7 @@ int main(void) {
   tcase_add_test(tc, a_listing_too_long_for_the_outbox_is_cut_with_a_marker_and_ends_with_ok);
   tcase_add_test(tc, bad_commands_and_long_lines_get_an_error_and_the_connection_stays);
   tcase_add_test(tc, quit_answers_and_closes_and_the_rooms_are_told);
+  tcase_add_test(tc, a_line_cut_short_by_a_disconnect_is_not_posted);
   tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);
   suite_add_tcase(s, tc);
   tc = tu_tcase("linked servers", TU_TCASE_TIMEOUT);

@@ -78,6 +78,7 @@ enum chat_msg {
   CHAT_REPLY = 4,   /* chat_reply: the answer to a directory request */
   CHAT_RETRY = 5,   /* from itself: retry the send that found a full mailbox */
   CHAT_TIMEOUT = 6, /* from itself, uint64_t req: a request's deadline */
+  CHAT_PARTIAL = 7, /* from the I/O thread: the input ended inside a line */
   /* to the directory: chat_dreq (+ text for D_PRIV) */
   CHAT_D_NICK = 100,  /* arg: the nick */
   CHAT_D_JOIN = 101,  /* arg: the room; answered by the room */

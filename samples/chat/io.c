@@ -54,7 +54,11 @@
  * mutex) and its socket is closed.  An error closes the socket and stops
  * the session.  EOF only ends the input: the lines already received are
  * handed over (the last one even without its LF), and once every one is
- * answered the session is stopped.  A session that stops (QUIT, or after
+ * answered the session is stopped.  Bytes after the last LF at EOF are
+ * not a line: the client may have died in the middle of it (a half-close
+ * and a crash look the same from here), so it is never executed; the
+ * session is told (CHAT_PARTIAL) and answers with an error line, which a
+ * client that only half-closed still reads.  A session that stops (QUIT, or after
  * EOF) has its queued lines flushed for at most CHAT_LINGER_MS before the
  * socket closes.
  */
@@ -320,11 +324,10 @@ static void process_input(chat_conn *c) {
       c->discarding = 0;
       continue;
     }
-    int last = 0; /* at EOF: a last line without its LF */
+    int partial = 0; /* at EOF: bytes without their LF, never a command */
     if (pos < 0 && avail < CHAT_LINE_MAX + 2) {
       if (!c->eof) break; /* a line still arriving */
-      pos = (ev_ssize_t)avail;
-      last = 1;
+      partial = 1;
     }
     if (!can_take(c)) {
       pause_reading(c);
@@ -338,14 +341,19 @@ static void process_input(chat_conn *c) {
       evbuffer_copyout(in, line, n);
       if (len > 0 && line[len - 1] == '\r') len--;
     }
-    if (pos < 0 || len > CHAT_LINE_MAX) rc = dispatch(c, CHAT_TOOLONG, NULL, 0);
+    if (partial) rc = dispatch(c, CHAT_PARTIAL, NULL, 0);
+    else if (pos < 0 || len > CHAT_LINE_MAX) rc = dispatch(c, CHAT_TOOLONG, NULL, 0);
     else rc = dispatch(c, CHAT_LINE, line, len);
     if (rc == ACTO_EFULL) { /* the line stays in the input; later */
       arm_retry(c);
       return;
     }
-    evbuffer_drain(in, pos < 0 || last ? n : n + eol_len);
-    if (pos < 0) c->discarding = 1;
+    if (partial) {
+      evbuffer_drain(in, avail);
+    } else {
+      evbuffer_drain(in, pos < 0 ? n : n + eol_len);
+      if (pos < 0) c->discarding = 1;
+    }
     if (rc < 0) { /* the session is gone (or acto is shutting down) */
       evbuffer_drain(in, evbuffer_get_length(in));
       pause_reading(c);

@@ -41,7 +41,7 @@
 #include "chat.h"
 
 typedef struct pending_line {
-  uint32_t type; /* CHAT_LINE or CHAT_TOOLONG */
+  uint32_t type; /* CHAT_LINE, CHAT_TOOLONG or CHAT_PARTIAL */
   uint32_t len;
   char text[CHAT_LINE_MAX + 1];
 } pending_line;
@@ -373,6 +373,10 @@ static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
     finish(ctx, s, "error: line too long (more than %u bytes); ignored", CHAT_LINE_MAX);
     return;
   }
+  if (l->type == CHAT_PARTIAL) {
+    finish(ctx, s, "error: the input ended inside a line (no LF after it); the line was ignored");
+    return;
+  }
   for (uint32_t i = 0; i < l->len; i++) {
     unsigned char ch = (unsigned char)l->text[i];
     if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
@@ -563,6 +567,7 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   switch (msg->type) {
   case CHAT_LINE:
   case CHAT_TOOLONG:
+  case CHAT_PARTIAL:
     if (s->quitting) return 0;
     if (s->qn == CHAT_INFLIGHT || msg->size > CHAT_LINE_MAX) { /* cannot happen (credit) */
       (void)chat_conn_write(s->conn, "error: too many commands at once", 32, CHAT_OUT_END);
