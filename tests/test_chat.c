@@ -694,7 +694,7 @@ START_TEST(quit_answers_and_closes_and_the_rooms_are_told) {
   expect_reply(c, "ok join #g");
   expect_event(b, "* carol joined #g");
   cl_close(b);
-  expect_event(c, "* bob left #g (quit)");
+  expect_event(c, "* bob left #g (connection lost)");
   client *d = user(&s, "bob");
   /* A client that sends its commands and EOF (nc -N, a script) gets
    * every answer, then EOF.  A last line without its LF is not a command
@@ -712,7 +712,7 @@ START_TEST(quit_answers_and_closes_and_the_rooms_are_told) {
   expect_reply(e, "error: the input ended inside a line (no LF after it); the line was ignored");
   expect_eof(e);
   expect_event(c, "* eve joined #g");
-  expect_event(c, "* eve left #g (quit)");
+  expect_event(c, "* eve left #g (connection lost)"); /* EOF without QUIT */
   cl_close(c);
   cl_close(d);
   cl_close(e);
@@ -740,6 +740,37 @@ START_TEST(a_line_cut_short_by_a_disconnect_is_not_posted) {
   const char *l = cl_event(a);
   ck_assert_msg(l && strncmp(l, "* bob left #t", 13) == 0, "alice: \"%s\"", l ? l : "(none)");
   cl_close(a);
+  server_stop(&s);
+}
+END_TEST
+
+/* "(quit)" means the client sent QUIT; a connection that ends any other
+ * way (EOF, reset) is announced as lost. */
+START_TEST(a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob"), *c = user(&s, "carol");
+  client *d = user(&s, "dave");
+  client *all[] = {a, b, c, d};
+  for (int i = 0; i < 4; i++) {
+    cl_send(all[i], "JOIN #g");
+    expect_reply(all[i], "ok join #g");
+  }
+  expect_event(a, "* bob joined #g");
+  expect_event(a, "* carol joined #g");
+  expect_event(a, "* dave joined #g");
+  cl_send(b, "QUIT");
+  expect_reply(b, "ok bye");
+  expect_eof(b);
+  expect_event(a, "* bob left #g (quit)");
+  cl_close(c); /* FIN */
+  expect_event(a, "* carol left #g (connection lost)");
+  struct linger lg = {1, 0}; /* close() sends a reset */
+  ck_assert_int_eq(setsockopt(d->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  cl_close(d);
+  expect_event(a, "* dave left #g (connection lost)");
+  cl_close(a);
+  cl_close(b);
   server_stop(&s);
 }
 END_TEST
@@ -1048,6 +1079,7 @@ int main(void) {
   tcase_add_test(tc, bad_commands_and_long_lines_get_an_error_and_the_connection_stays);
   tcase_add_test(tc, quit_answers_and_closes_and_the_rooms_are_told);
   tcase_add_test(tc, a_line_cut_short_by_a_disconnect_is_not_posted);
+  tcase_add_test(tc, a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit);
   tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);
   suite_add_tcase(s, tc);
   tc = tu_tcase("linked servers", TU_TCASE_TIMEOUT);

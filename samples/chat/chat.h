@@ -117,6 +117,14 @@ typedef struct chat_rjoin {
   char nick[CHAT_NICK_MAX + 1];
 } chat_rjoin;
 
+/* Why a session stopped, as its exit reason (what the directory's monitor
+ * sees): ACTO_REASON_NORMAL only after QUIT (acto_stop_self); the I/O
+ * thread stops a session whose connection ended any other way with
+ * CHAT_REASON_LOST (acto_exit).  A positive reason of the user's range
+ * (acto_actor.h); nothing is linked to a session, so "abnormal" has no
+ * other effect. */
+#define CHAT_REASON_LOST 100
+
 /* Why a member leaves a room. */
 enum chat_part_why { CHAT_PART_LEFT = 0, CHAT_PART_QUIT = 1, CHAT_PART_LOST = 2 };
 

@@ -9,8 +9,10 @@
  * after it has added the member, so a session never posts to a room that
  * does not know it yet.  The directory monitors every session with a nick
  * (a session on another node too): when one stops, or its node goes down,
- * the nick is released and it leaves its rooms ("(quit)" or "(connection
- * lost)").  It also monitors its rooms, so a room that failed is forgotten.
+ * the nick is released and it leaves its rooms: "(quit)" after QUIT, and
+ * "(connection lost)" for any other end (the session's exit reason says
+ * which, chat.h).  It also monitors its rooms, so a room that failed is
+ * forgotten.
  *
  * Requests from sessions come as chat_dreq with a request number, and are
  * answered with a chat_reply sent to the sender.  A malformed request is
@@ -339,7 +341,9 @@ static void on_down(acto_ctx *ctx, dir_state *d, const acto_msg *msg) {
   for (size_t i = 0; i < d->nusers; i++) {
     dir_user *u = &d->users[i];
     if (u->mon != dn.monitor) continue;
-    int why = dn.reason == ACTO_REASON_NOCONNECTION ? CHAT_PART_LOST : CHAT_PART_QUIT;
+    /* Only a session that got QUIT stops normally (chat.h, CHAT_REASON_LOST);
+     * any other end, its node's too, is a lost connection. */
+    int why = dn.reason == ACTO_REASON_NORMAL ? CHAT_PART_QUIT : CHAT_PART_LOST;
     for (unsigned k = 0; k < u->nrooms; k++) leave(ctx, d, u->rooms[k], u->session, why);
     *u = d->users[--d->nusers];
     return;

@@ -100,7 +100,7 @@ struct chat_conn {
   int retry_armed; /* timer_ev waits to retry a full mailbox */
   int closing;     /* the session is gone: flushing, then closing */
   int eof;         /* the client sent everything (EOF): answer, then stop */
-  int stop_sent;   /* acto_stop went to the session */
+  int stop_sent;   /* the session was told to stop (stop_session) */
   /* Shared with the session, under mu. */
   pthread_mutex_t mu;
   char *out;            /* the outbox: out[out_off, out_off + out_len) */
@@ -259,12 +259,15 @@ static void start_closing(chat_conn *c) {
   evtimer_add(c->timer_ev, &tv);
 }
 
-/* The session stops (a system message: never refused) and its terminate
- * releases the connection, which pump then frees. */
+/* The connection ended without QUIT: the session stops with
+ * CHAT_REASON_LOST (an exit signal, a system message: never refused), so
+ * its rooms hear "(connection lost)", and its terminate releases the
+ * connection, which pump then frees. */
 static void stop_session(chat_conn *c) {
   if (c->stop_sent) return;
   c->stop_sent = 1;
-  if (c->has_session && !c->io->acto_off) (void)acto_stop(c->io->srv->sys, c->session);
+  if (c->has_session && !c->io->acto_off)
+    (void)acto_exit(c->io->srv->sys, c->session, CHAT_REASON_LOST);
 }
 
 /* After EOF: once every line is answered, the session stops (a stop
