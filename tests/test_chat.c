@@ -130,6 +130,43 @@ static int server_run(server *s, const char *const *args, int want_exit) {
 
 static void server_start(server *s, const char *const *args) { (void)server_run(s, args, -1); }
 
+/* Runs `chat args...` to its end, stdout and stderr in files of their
+ * own, read into out and err; returns the wait status. */
+static int run_chat(const char *const *args, char *out, size_t outcap, char *err, size_t errcap) {
+  static int seq;
+  char paths[2][256];
+  for (int i = 0; i < 2; i++)
+    snprintf(paths[i], sizeof paths[i], "%s/run.%d.%d.%d", g_base, (int)getpid(), seq, i);
+  seq++;
+  char *argv[32];
+  int n = 0;
+  argv[n++] = g_chat;
+  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+  fflush(NULL);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
+    int fo = open(paths[0], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fe = open(paths[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
+    execv(g_chat, argv);
+    _exit(127);
+  }
+  int st = reap(pid, TU_WAIT_MS);
+  char *bufs[2] = {out, err};
+  size_t caps[2] = {outcap, errcap};
+  for (int i = 0; i < 2; i++) {
+    snprintf(bufs[i], caps[i], "%s", read_text(paths[i]));
+    unlink(paths[i]);
+  }
+  return st;
+}
+
+
+
 /* SIGTERM, then it must exit 0 without a sanitizer report. */
 static void server_stop(server *s) {
   if (!s->pid) return;
@@ -858,6 +895,27 @@ START_TEST(a_stuck_client_delays_nobody_and_is_told_what_it_missed) {
 }
 END_TEST
 
+START_TEST(help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2) {
+  static char out[8192], err[8192];
+  const char *help[] = {"--help", NULL};
+  int st = run_chat(help, out, sizeof out, err, sizeof err);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x:\n%s%s", st, out, err);
+  ck_assert_msg(strncmp(out, "usage: chat ", 12) == 0, "stdout:\n%s", out);
+  ck_assert_msg(err[0] == '\0', "stderr:\n%s", err);
+  const char *bad[][4] = {{"--bogus", NULL},
+                          {"--outbox", "10", NULL},
+                          {"--port", "65536", NULL},
+                          {"stray", NULL},
+                          {"--key-hex", "00", NULL}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    st = run_chat(bad[i], out, sizeof out, err, sizeof err);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: status %#x", bad[i][0], st);
+    ck_assert_msg(strstr(err, "usage: chat "), "%s: stderr:\n%s", bad[i][0], err);
+    ck_assert_msg(out[0] == '\0', "%s: stdout:\n%s", bad[i][0], out);
+  }
+}
+END_TEST
+
 /* ---- linked servers ------------------------------------------------------------------------- */
 
 static void start_pair(server *hub, server *sat) {
@@ -1081,6 +1139,7 @@ int main(void) {
   tcase_add_test(tc, a_line_cut_short_by_a_disconnect_is_not_posted);
   tcase_add_test(tc, a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit);
   tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);
+  tcase_add_test(tc, help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2);
   suite_add_tcase(s, tc);
   tc = tu_tcase("linked servers", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, two_linked_servers_share_nicks_and_rooms_in_one_order);

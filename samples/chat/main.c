@@ -10,7 +10,8 @@
  * "node-port Q", with a link "link NAME up" (or "link NAME not up yet:
  * why"; the node keeps trying), and last "ready".  Port 0 (the default)
  * picks a free port.  Exit status: 0 after a signal, 2 when it could not
- * start.
+ * start.  --help prints the usage on stdout and exits 0; bad options print
+ * it on stderr and exit 2.
  *
  * The stop: the I/O thread stops accepting and calling acto, then
  * acto_system_shutdown stops every actor (sessions release their
@@ -91,6 +92,7 @@ static int parse_link(const char *s, char *name, size_t ncap, char *host, size_t
   return 0;
 }
 
+/* 0: run; 1: --help; -1: bad options. */
 static int parse_options(int argc, char **argv, options *o) {
   static const struct option longs[] = {
       {"host", required_argument, NULL, 'h'},     {"port", required_argument, NULL, 'p'},
@@ -98,7 +100,7 @@ static int parse_options(int argc, char **argv, options *o) {
       {"node", required_argument, NULL, 'n'},     {"key-file", required_argument, NULL, 'k'},
       {"key-hex", required_argument, NULL, 'x'},  {"node-host", required_argument, NULL, 'H'},
       {"node-port", required_argument, NULL, 'P'}, {"link", required_argument, NULL, 'l'},
-      {"help", no_argument, NULL, '?'},           {NULL, 0, NULL, 0}};
+      {"help", no_argument, NULL, 'u'},           {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->host = "127.0.0.1";
   o->node_host = "127.0.0.1";
@@ -120,6 +122,7 @@ static int parse_options(int argc, char **argv, options *o) {
     case 'H': o->node_host = optarg; break;
     case 'P': if (parse_uint(optarg, 65535, &v)) return -1; o->node_port = (unsigned)v; break;
     case 'l': o->link = optarg; break;
+    case 'u': return 1;
     default: return -1;
     }
   }
@@ -131,7 +134,12 @@ static int parse_options(int argc, char **argv, options *o) {
 
 int main(int argc, char **argv) {
   options o;
-  if (parse_options(argc, argv, &o) != 0) {
+  int prc = parse_options(argc, argv, &o);
+  if (prc == 1) { /* asked for: stdout, success */
+    usage(stdout);
+    return 0;
+  }
+  if (prc != 0) {
     usage(stderr);
     return 2;
   }
