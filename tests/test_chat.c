@@ -895,6 +895,61 @@ START_TEST(a_stuck_client_delays_nobody_and_is_told_what_it_missed) {
 }
 END_TEST
 
+/* The listen backlog follows net.core.somaxconn: while the server accepts
+ * nothing (stopped with SIGSTOP), that many connections still complete
+ * their handshake in the kernel (a fixed backlog of 128 lets 129 in). */
+START_TEST(the_listen_backlog_follows_somaxconn) {
+  long somaxconn = 0;
+  FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &somaxconn) != 1) somaxconn = 0;
+    fclose(f);
+  }
+  enum { MAXN = 300 };
+  int n = somaxconn > 0 && somaxconn < MAXN ? (int)somaxconn : MAXN;
+  if (n <= 129)
+    fprintf(stderr, "test_chat: somaxconn is %ld: the backlog check cannot tell 128 from it\n",
+            somaxconn);
+  server s;
+  server_start(&s, plain_args);
+  ck_assert_int_eq(kill(s.pid, SIGSTOP), 0);
+  static int fds[MAXN];
+  static char up[MAXN];
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)s.port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int nup = 0;
+  for (int i = 0; i < n; i++) {
+    fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    up[i] = 0;
+    if (fds[i] < 0) continue;
+    if (connect(fds[i], (struct sockaddr *)&sin, sizeof sin) == 0) up[i] = 1, nup++;
+  }
+  /* The handshakes complete in the kernel; wait for them with a deadline. */
+  int64_t end = tu_now_ms() + TU_SHORT_WAIT_MS;
+  while (nup < n && tu_now_ms() < end) {
+    for (int i = 0; i < n; i++) {
+      if (up[i] || fds[i] < 0) continue;
+      struct pollfd pf = {fds[i], POLLOUT, 0};
+      int err = 0;
+      socklen_t el = sizeof err;
+      if (poll(&pf, 1, 0) == 1 && getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &el) == 0 &&
+          err == 0)
+        up[i] = 1, nup++;
+    }
+    if (nup < n) tu_sleep_ms(5);
+  }
+  ck_assert_int_eq(kill(s.pid, SIGCONT), 0);
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  ck_assert_msg(nup == n, "%d of %d connections completed while the server accepted none "
+                "(somaxconn %ld)", nup, n, somaxconn);
+  server_stop(&s);
+}
+END_TEST
+
 START_TEST(help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2) {
   static char out[8192], err[8192];
   const char *help[] = {"--help", NULL};
@@ -1139,6 +1194,7 @@ int main(void) {
   tcase_add_test(tc, a_line_cut_short_by_a_disconnect_is_not_posted);
   tcase_add_test(tc, a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit);
   tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);
+  tcase_add_test(tc, the_listen_backlog_follows_somaxconn);
   tcase_add_test(tc, help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2);
   suite_add_tcase(s, tc);
   tc = tu_tcase("linked servers", TU_TCASE_TIMEOUT);

@@ -63,6 +63,7 @@
  * socket closes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -536,6 +537,20 @@ static void accept_again_cb(evutil_socket_t fd, short what, void *arg) {
 
 /* ---- the thread ------------------------------------------------------------------- */
 
+/* The listen backlog: the kernel's own cap, net.core.somaxconn, so that a
+ * burst of connections waits in the kernel's accept queue instead of
+ * having its SYNs dropped (a larger backlog than the cap would be cut to
+ * it anyway); SOMAXCONN when the file cannot be read. */
+static int listen_backlog(void) {
+  long v = 0;
+  FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &v) != 1) v = 0;
+    fclose(f);
+  }
+  return v > 0 && v <= INT_MAX ? (int)v : SOMAXCONN;
+}
+
 static void quiesce_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   chat_io *io = arg;
@@ -574,7 +589,7 @@ int chat_io_start(chat_server *srv, const char *host, uint16_t port, chat_io **o
     goto fail_ev;
   }
   io->lis = evconnlistener_new_bind(io->base, accept_cb, io,
-                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, listen_backlog(),
                                     (struct sockaddr *)&sin, sizeof sin);
   if (!io->lis) {
     err = errno ? -errno : -EADDRINUSE;
