@@ -198,6 +198,7 @@ typedef struct client {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   char **lines; /* every line received, CR LF removed */
+  int64_t *at;  /* when each arrived (tu_now_ms) */
   int n, cap;
   int eof, hold, stop;
   /* The reader thread's partial line. */
@@ -210,11 +211,14 @@ typedef struct client {
 static void push_line(client *c, const char *p, size_t n) {
   if (n > 0 && p[n - 1] == '\r') n--;
   char *l = strndup(p, n);
+  int64_t now = tu_now_ms();
   pthread_mutex_lock(&c->mu);
   if (c->n == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 64;
     c->lines = realloc(c->lines, (size_t)c->cap * sizeof *c->lines);
+    c->at = realloc(c->at, (size_t)c->cap * sizeof *c->at);
   }
+  c->at[c->n] = now;
   c->lines[c->n++] = l;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
@@ -299,6 +303,7 @@ static void cl_close(client *c) {
   close(c->wake[1]);
   for (int i = 0; i < c->n; i++) free(c->lines[i]);
   free(c->lines);
+  free(c->at);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
   free(c);
@@ -332,14 +337,15 @@ static int is_reply(const char *l) {
 }
 
 /* The next line of the kind (reply or event) from *cur, waiting at most
- * TU_WAIT_MS; NULL at EOF or the deadline. */
-static const char *next_of(client *c, int *cur, int reply, long ms) {
+ * ms; NULL at EOF or the deadline.  at (if not NULL) gets its arrival. */
+static const char *next_at(client *c, int *cur, int reply, long ms, int64_t *at) {
   struct timespec dl = tu_deadline(ms);
   const char *l = NULL;
   pthread_mutex_lock(&c->mu);
   for (;;) {
     while (*cur < c->n && is_reply(c->lines[*cur]) != reply) (*cur)++;
     if (*cur < c->n) {
+      if (at) *at = c->at[*cur];
       l = c->lines[(*cur)++];
       break;
     }
@@ -350,8 +356,20 @@ static const char *next_of(client *c, int *cur, int reply, long ms) {
   return l;
 }
 
+static const char *next_of(client *c, int *cur, int reply, long ms) {
+  return next_at(c, cur, reply, ms, NULL);
+}
+
 static const char *cl_reply(client *c) { return next_of(c, &c->rcur, 1, TU_WAIT_MS); }
 static const char *cl_event(client *c) { return next_of(c, &c->ecur, 0, TU_WAIT_MS); }
+
+/* Has the server closed the connection (no waiting)? */
+static int cl_eof(client *c) {
+  pthread_mutex_lock(&c->mu);
+  int eof = c->eof;
+  pthread_mutex_unlock(&c->mu);
+  return eof;
+}
 
 #define expect_reply(c, want)                                                              \
   do {                                                                                     \
@@ -451,6 +469,8 @@ static void raw_expect(int fd, const char *want) {
 /* ---- one server ------------------------------------------------------------------------- */
 
 static const char *const plain_args[] = {NULL};
+/* For tests that send many lines at once: no rate limit. */
+static const char *const fast_args[] = {"--line-rate", "0", NULL};
 
 START_TEST(nicks_are_unique_regardless_of_case_and_released_on_change) {
   server s;
@@ -603,7 +623,7 @@ END_TEST
  * DOWN can reach the session before the directory's answer does). */
 START_TEST(the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice) {
   server s;
-  server_start(&s, plain_args);
+  server_start(&s, fast_args);
   client *a = user(&s, "alice");
   enum { ROUNDS = 50 };
   for (int i = 0; i < ROUNDS; i++) {
@@ -819,7 +839,7 @@ END_TEST
 
 START_TEST(a_stuck_client_delays_nobody_and_is_told_what_it_missed) {
   server s;
-  server_start(&s, plain_args);
+  server_start(&s, fast_args);
   client *a = user(&s, "alice"), *c = user(&s, "carol");
   client *z = cl_connect(&s, 4096); /* a small receive buffer */
   ck_assert_ptr_nonnull(cl_event(z));
@@ -950,6 +970,93 @@ START_TEST(the_listen_backlog_follows_somaxconn) {
 }
 END_TEST
 
+/* An idle client (no line for --idle-timeout-ms while the server waits
+ * for one) is told and closed, not before its time; a client that sends a
+ * line now and then (an empty one will do) is never closed. */
+START_TEST(an_idle_client_is_closed_and_an_active_one_is_not) {
+  long idle_ms = 1000 * tu_multiplier();
+  char idle[32];
+  snprintf(idle, sizeof idle, "%ld", idle_ms);
+  const char *args[] = {"--idle-timeout-ms", idle, "--line-rate", "0", NULL};
+  server s;
+  server_start(&s, args);
+  client *a = user(&s, "alice"), *z = user(&s, "zed");
+  cl_send(a, "JOIN #i");
+  expect_reply(a, "ok join #i");
+  int64_t last_line = tu_now_ms(); /* zed's last line is sent after this */
+  cl_send(z, "JOIN #i");
+  expect_reply(z, "ok join #i");
+  expect_event(a, "* zed joined #i");
+  /* alice sends an empty line (no reply) every 50 ms until zed has been
+   * closed and two idle periods have passed. */
+  int64_t t0 = tu_now_ms(), z_eof = 0;
+  for (;;) {
+    cl_send(a, "");
+    if (!z_eof && cl_eof(z)) z_eof = tu_now_ms();
+    if (z_eof && tu_now_ms() - t0 >= 2 * idle_ms) break;
+    ck_assert_msg(tu_now_ms() - t0 < TU_WAIT_MS + 2 * idle_ms, "zed was not closed");
+    ck_assert_msg(!cl_eof(a), "alice was closed while active");
+    tu_sleep_ms(50);
+  }
+  ck_assert_msg(z_eof - last_line >= idle_ms, "zed closed after %lld ms, the timeout is %ld",
+                (long long)(z_eof - last_line), idle_ms);
+  char want[128];
+  snprintf(want, sizeof want, "! no line from you in %g s: closing the connection",
+           (double)idle_ms / 1000.0);
+  expect_event(z, want);
+  expect_eof(z);
+  expect_event(a, "* zed left #i (idle timeout)");
+  cl_send(a, "ROOMS"); /* alice is still there */
+  expect_reply(a, "= #i 1");
+  expect_reply(a, "ok rooms 1");
+  client *z2 = user(&s, "zed"); /* and zed's nick is free */
+  cl_close(z2);
+  cl_close(z);
+  cl_close(a);
+  server_stop(&s);
+}
+END_TEST
+
+/* Past --line-burst lines at once, a client's lines are read at
+ * --line-rate per second: reading pauses (TCP pushes back), no line is
+ * refused or lost.  The bound holds whatever the machine's speed: the
+ * server handles line k no earlier than (k - burst) / rate after the
+ * client started sending, and its reply arrives later still. */
+START_TEST(a_client_over_the_line_rate_is_slowed_down_and_loses_nothing) {
+  enum { LINE_RATE = 50, LINE_BURST = 5, NLINES = 40 };
+  const char *args[] = {"--line-rate", "50", "--line-burst", "5", NULL};
+  server s;
+  server_start(&s, args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob");
+  cl_send(a, "JOIN #r");
+  expect_reply(a, "ok join #r");
+  cl_send(b, "JOIN #r");
+  expect_reply(b, "ok join #r");
+  expect_event(a, "* bob joined #r");
+  static char buf[NLINES * 16];
+  size_t len = 0;
+  for (int k = 0; k < NLINES; k++) len += (size_t)sprintf(buf + len, "MSG #r n%d\n", k);
+  int64_t t0 = tu_now_ms();
+  cl_send_raw(a, buf, len);
+  for (int k = 1; k <= NLINES; k++) {
+    int64_t at = 0;
+    const char *r = next_at(a, &a->rcur, 1, TU_WAIT_MS, &at);
+    ck_assert_msg(r && strcmp(r, "ok msg #r") == 0, "reply %d: \"%s\"", k, r ? r : "(none)");
+    double most = LINE_BURST + LINE_RATE * (double)(at - t0 + 1) / 1000.0 + 1; /* +1: rounding */
+    ck_assert_msg(k <= most, "%d lines answered %lld ms after the start: at most %.1f allowed", k,
+                  (long long)(at - t0), most);
+  }
+  char want[32];
+  for (int k = 0; k < NLINES; k++) {
+    snprintf(want, sizeof want, "#r <alice> n%d", k);
+    expect_event(b, want);
+  }
+  cl_close(a);
+  cl_close(b);
+  server_stop(&s);
+}
+END_TEST
+
 START_TEST(help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2) {
   static char out[8192], err[8192];
   const char *help[] = {"--help", NULL};
@@ -974,12 +1081,13 @@ END_TEST
 /* ---- linked servers ------------------------------------------------------------------------- */
 
 static void start_pair(server *hub, server *sat) {
-  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, NULL};
+  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, "--line-rate", "0", NULL};
   server_start(hub, hub_args);
   ck_assert_uint_gt(hub->node_port, 0);
   char link[64];
   snprintf(link, sizeof link, "hub@127.0.0.1:%u", hub->node_port);
-  const char *sat_args[] = {"--node", "sat", "--key-hex", KEY_HEX, "--link", link, NULL};
+  const char *sat_args[] = {"--node", "sat",  "--key-hex",   KEY_HEX,
+                            "--link", link,   "--line-rate", "0",     NULL};
   server_start(sat, sat_args);
   ck_assert_msg(strstr(read_text(sat->out), "link hub up\n"), "%s", read_text(sat->out));
 }
@@ -1194,6 +1302,8 @@ int main(void) {
   tcase_add_test(tc, a_line_cut_short_by_a_disconnect_is_not_posted);
   tcase_add_test(tc, a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit);
   tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);
+  tcase_add_test(tc, an_idle_client_is_closed_and_an_active_one_is_not);
+  tcase_add_test(tc, a_client_over_the_line_rate_is_slowed_down_and_loses_nothing);
   tcase_add_test(tc, the_listen_backlog_follows_somaxconn);
   tcase_add_test(tc, help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2);
   suite_add_tcase(s, tc);

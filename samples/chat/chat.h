@@ -66,6 +66,9 @@
 #define CHAT_RETRY_MS 5           /* retry of a send that found a full mailbox */
 #define CHAT_RETRY_MAX 1000       /* ... at most this many times (5 s) */
 #define CHAT_LINGER_MS 2000       /* a closing connection flushes at most this long */
+#define CHAT_IDLE_DEFAULT_MS 600000 /* --idle-timeout-ms: 10 min without a line */
+#define CHAT_RATE_DEFAULT 10u     /* --line-rate: lines per second per client */
+#define CHAT_BURST_DEFAULT 20u    /* --line-burst: lines at once before the rate */
 #define CHAT_DIR_NAME "chat.dir"
 
 /* ---- messages ---------------------------------------------------------------- */
@@ -124,9 +127,17 @@ typedef struct chat_rjoin {
  * (acto_actor.h); nothing is linked to a session, so "abnormal" has no
  * other effect. */
 #define CHAT_REASON_LOST 100
+/* ... and with CHAT_REASON_IDLE when the client sent no line for
+ * --idle-timeout-ms (io.c, "Idle clients"). */
+#define CHAT_REASON_IDLE 101
 
 /* Why a member leaves a room. */
-enum chat_part_why { CHAT_PART_LEFT = 0, CHAT_PART_QUIT = 1, CHAT_PART_LOST = 2 };
+enum chat_part_why {
+  CHAT_PART_LEFT = 0, /* PART */
+  CHAT_PART_QUIT = 1, /* QUIT: "(quit)" */
+  CHAT_PART_LOST = 2, /* the connection ended otherwise: "(connection lost)" */
+  CHAT_PART_IDLE = 3  /* timed out: "(idle timeout)" */
+};
 
 typedef struct chat_rpart {
   acto_ref session;
@@ -146,6 +157,9 @@ typedef struct chat_server {
   const char *hub;   /* the hub's node name; NULL: this server has the directory */
   acto_ref dir;      /* the local directory (hub NULL) */
   size_t outbox;     /* the outbox bound in bytes */
+  int64_t idle_ms;   /* close a client silent this long; 0: never */
+  unsigned line_rate;  /* lines per second per client; 0: no limit */
+  unsigned line_burst; /* lines at once before the rate applies (>= 1) */
 } chat_server;
 
 /* Replies are sent with this helper by the directory and the rooms: a
@@ -185,7 +199,8 @@ enum chat_out_kind {
   CHAT_OUT_LISTING = 1, /* a "= ..." line of a reply: refused past
                            CHAT_OUTBOX_HARD x the bound (the session then
                            cuts the listing, session.c "Replies") */
-  CHAT_OUT_END = 2      /* the line that ends a reply: always queued */
+  CHAT_OUT_END = 2      /* the line that ends a reply (or the connection):
+                           always queued */
 };
 /* Queues one line (without its newline) for the client.  Returns 0 when
  * it is queued, -1 when it was dropped or refused. */

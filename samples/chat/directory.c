@@ -9,9 +9,9 @@
  * after it has added the member, so a session never posts to a room that
  * does not know it yet.  The directory monitors every session with a nick
  * (a session on another node too): when one stops, or its node goes down,
- * the nick is released and it leaves its rooms: "(quit)" after QUIT, and
- * "(connection lost)" for any other end (the session's exit reason says
- * which, chat.h).  It also monitors its rooms, so a room that failed is
+ * the nick is released and it leaves its rooms: "(quit)" after QUIT,
+ * "(idle timeout)" when the server timed it out, and "(connection lost)"
+ * for any other end (the session's exit reason says which, chat.h).  It also monitors its rooms, so a room that failed is
  * forgotten.
  *
  * Requests from sessions come as chat_dreq with a request number, and are
@@ -342,8 +342,11 @@ static void on_down(acto_ctx *ctx, dir_state *d, const acto_msg *msg) {
     dir_user *u = &d->users[i];
     if (u->mon != dn.monitor) continue;
     /* Only a session that got QUIT stops normally (chat.h, CHAT_REASON_LOST);
-     * any other end, its node's too, is a lost connection. */
-    int why = dn.reason == ACTO_REASON_NORMAL ? CHAT_PART_QUIT : CHAT_PART_LOST;
+     * an idle one is timed out; any other end, its node's too, is a lost
+     * connection. */
+    int why = dn.reason == ACTO_REASON_NORMAL     ? CHAT_PART_QUIT
+              : dn.reason == CHAT_REASON_IDLE     ? CHAT_PART_IDLE
+                                                  : CHAT_PART_LOST;
     for (unsigned k = 0; k < u->nrooms; k++) leave(ctx, d, u->rooms[k], u->session, why);
     *u = d->users[--d->nusers];
     return;

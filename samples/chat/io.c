@@ -73,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -92,16 +93,21 @@ struct chat_conn {
   /* I/O thread only. */
   struct bufferevent *bev; /* NULL once the socket is closed */
   struct event *wake_ev;   /* activated by the session (chat_conn_*) */
-  struct event *timer_ev;  /* the retry of a full mailbox; the linger deadline */
+  struct event *timer_ev;  /* input waits (full mailbox, rate); the linger deadline */
+  struct event *idle_ev;   /* the idle check */
   chat_conn *prev, *next;  /* io->conns */
   acto_ref session;
   int has_session;
   int discarding;  /* inside an over-long line: drop up to its LF */
   int paused;      /* reading disabled by us */
-  int retry_armed; /* timer_ev waits to retry a full mailbox */
+  int waiting;     /* timer_ev will go on with the input (full mailbox, rate) */
   int closing;     /* the session is gone: flushing, then closing */
   int eof;         /* the client sent everything (EOF): answer, then stop */
   int stop_sent;   /* the session was told to stop (stop_session) */
+  int answering;   /* lines went to the session since inflight was last seen 0 */
+  int64_t active_ms; /* the idle clock's start (now_ms) */
+  double tokens;     /* the rate limit's bucket: lines that may go now */
+  int64_t tokens_us; /* ... as of this time (now_us) */
   /* Shared with the session, under mu. */
   pthread_mutex_t mu;
   char *out;            /* the outbox: out[out_off, out_off + out_len) */
@@ -133,6 +139,14 @@ struct chat_io {
 
 static void process_input(chat_conn *c);
 static void pump(chat_conn *c);
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void) { return now_us() / 1000; }
 
 /* ---- the session's side (any thread) --------------------------------------------- */
 
@@ -223,6 +237,7 @@ static void conn_free(chat_conn *c) {
   if (c->bev) bufferevent_free(c->bev);
   event_free(c->wake_ev);
   event_free(c->timer_ev);
+  event_free(c->idle_ev);
   pthread_mutex_destroy(&c->mu);
   free(c->out);
   free(c);
@@ -243,9 +258,10 @@ static void pause_reading(chat_conn *c) {
 }
 
 static void resume_reading(chat_conn *c) {
-  if (c->paused && c->bev && !c->closing && !c->eof) {
+  if (c->paused && c->bev && !c->closing && !c->eof && !c->stop_sent) {
     bufferevent_enable(c->bev, EV_READ);
     c->paused = 0;
+    c->active_ms = now_ms(); /* the idle clock starts again */
   }
 }
 
@@ -255,29 +271,29 @@ static void start_closing(chat_conn *c) {
   c->closing = 1;
   pause_reading(c);
   evtimer_del(c->timer_ev);
-  c->retry_armed = 0;
+  evtimer_del(c->idle_ev);
+  c->waiting = 0;
   struct timeval tv = {CHAT_LINGER_MS / 1000, (CHAT_LINGER_MS % 1000) * 1000};
   evtimer_add(c->timer_ev, &tv);
 }
 
-/* The connection ended without QUIT: the session stops with
- * CHAT_REASON_LOST (an exit signal, a system message: never refused), so
- * its rooms hear "(connection lost)", and its terminate releases the
- * connection, which pump then frees. */
-static void stop_session(chat_conn *c) {
+/* The connection ended without QUIT, or timed out: the session stops
+ * with `reason` (CHAT_REASON_LOST or CHAT_REASON_IDLE; an exit signal, a
+ * system message: never refused), so its rooms hear why, and its
+ * terminate releases the connection, which pump then frees. */
+static void stop_session(chat_conn *c, int reason) {
   if (c->stop_sent) return;
   c->stop_sent = 1;
-  if (c->has_session && !c->io->acto_off)
-    (void)acto_exit(c->io->srv->sys, c->session, CHAT_REASON_LOST);
+  if (c->has_session && !c->io->acto_off) (void)acto_exit(c->io->srv->sys, c->session, reason);
 }
 
 /* After EOF: once every line is answered, the session stops (a stop
  * would overtake lines still queued for it). */
 static void finish_eof(chat_conn *c) {
-  if (!c->eof || c->closing || c->stop_sent || c->retry_armed || !c->bev) return;
+  if (!c->eof || c->closing || c->stop_sent || c->waiting || !c->bev) return;
   if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) return;
   if (atomic_load_explicit(&c->inflight, memory_order_relaxed) > 0) return;
-  stop_session(c);
+  stop_session(c, CHAT_REASON_LOST);
 }
 
 /* May the next line go to the session? */
@@ -301,18 +317,35 @@ static int dispatch(chat_conn *c, uint32_t type, const char *text, size_t len) {
   return rc;
 }
 
-static void arm_retry(chat_conn *c) {
+/* Input goes on from timer_ev after us microseconds; meanwhile the
+ * connection reads nothing, and TCP pushes back on the client. */
+static void wait_input(chat_conn *c, int64_t us) {
   pause_reading(c);
-  c->retry_armed = 1;
-  struct timeval tv = {0, CHAT_RETRY_MS * 1000};
+  c->waiting = 1;
+  struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
   evtimer_add(c->timer_ev, &tv);
+}
+
+/* The rate limit, a token bucket: line_burst tokens at most, line_rate
+ * more per second, one per line.  1 when a line may go now; otherwise
+ * reading waits for the next token. */
+static int rate_allows(chat_conn *c) {
+  const chat_server *srv = c->io->srv;
+  if (srv->line_rate == 0) return 1;
+  int64_t now = now_us();
+  c->tokens += (double)(now - c->tokens_us) * srv->line_rate / 1e6;
+  c->tokens_us = now;
+  if (c->tokens > srv->line_burst) c->tokens = srv->line_burst;
+  if (c->tokens >= 1.0) return 1;
+  wait_input(c, (int64_t)((1.0 - c->tokens) * 1e6 / srv->line_rate) + 1);
+  return 0;
 }
 
 /* Cuts complete lines out of the input and hands them to the session, as
  * long as the credit and the outbox allow. */
 static void process_input(chat_conn *c) {
   char line[CHAT_LINE_MAX + 2];
-  if (!c->bev || c->closing || c->retry_armed) return;
+  if (!c->bev || c->closing || c->waiting || c->stop_sent) return;
   struct evbuffer *in = bufferevent_get_input(c->bev);
   for (;;) {
     size_t avail = evbuffer_get_length(in);
@@ -337,6 +370,7 @@ static void process_input(chat_conn *c) {
       pause_reading(c);
       return;
     }
+    if (!rate_allows(c)) return;
     /* pos < 0: no LF within the longest line (CR included). */
     size_t n = pos < 0 ? avail : (size_t)pos;
     size_t len = n;
@@ -349,7 +383,7 @@ static void process_input(chat_conn *c) {
     else if (pos < 0 || len > CHAT_LINE_MAX) rc = dispatch(c, CHAT_TOOLONG, NULL, 0);
     else rc = dispatch(c, CHAT_LINE, line, len);
     if (rc == ACTO_EFULL) { /* the line stays in the input; later */
-      arm_retry(c);
+      wait_input(c, CHAT_RETRY_MS * 1000);
       return;
     }
     if (partial) {
@@ -364,6 +398,9 @@ static void process_input(chat_conn *c) {
       finish_eof(c);
       return;
     }
+    c->tokens -= 1.0;
+    c->answering = 1;
+    c->active_ms = now_ms();
   }
   resume_reading(c);
   finish_eof(c);
@@ -399,9 +436,17 @@ static void pump(chat_conn *c) {
   int broken = c->broken;
   pthread_mutex_unlock(&c->mu);
 
+  /* Every line answered: the idle clock starts now.  (chat_conn_done
+   * wakes this thread at its step to 0, and the mutex orders that step
+   * before this load.) */
+  if (c->answering && atomic_load_explicit(&c->inflight, memory_order_relaxed) == 0) {
+    c->answering = 0;
+    c->active_ms = now_ms();
+  }
+
   if (broken && c->bev && !c->closing) { /* as if the connection had failed */
     close_socket(c);
-    stop_session(c);
+    stop_session(c, CHAT_REASON_LOST);
   }
   if (gone && !c->closing) start_closing(c);
   if (c->closing) {
@@ -423,8 +468,39 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
     conn_free(c);
     return;
   }
-  c->retry_armed = 0;
+  c->waiting = 0;
   process_input(c);
+}
+
+static void arm_idle(chat_conn *c, int64_t ms) {
+  struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+  evtimer_add(c->idle_ev, &tv);
+}
+
+/* The idle check: fires at the earliest when the idle clock could have
+ * run out, and looks again. */
+static void idle_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd, (void)what;
+  chat_conn *c = arg;
+  if (!c->bev || c->closing || c->eof || c->stop_sent) return; /* not waiting for lines */
+  int64_t limit = c->io->srv->idle_ms, now = now_ms();
+  /* Not idle while the server is not reading (it paused: outbox, credit,
+   * rate limit, full mailbox) or has lines still to answer. */
+  if (c->paused || atomic_load_explicit(&c->inflight, memory_order_relaxed) > 0)
+    c->active_ms = now;
+  if (now - c->active_ms < limit) {
+    arm_idle(c, limit - (now - c->active_ms));
+    return;
+  }
+  /* Bytes in the socket that this thread has not read yet (it ran late)
+   * may hold a line: look again once the loop has read them. */
+  char b;
+  if (recv(bufferevent_getfd(c->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+    arm_idle(c, 10);
+    return;
+  }
+  pause_reading(c);
+  stop_session(c, CHAT_REASON_IDLE); /* its terminate says why, then we close */
 }
 
 static void read_cb(struct bufferevent *bev, void *arg) {
@@ -454,7 +530,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     conn_free(c);
     return;
   }
-  stop_session(c);
+  stop_session(c, CHAT_REASON_LOST);
 }
 
 static void refuse(evutil_socket_t fd, const char *why) {
@@ -488,11 +564,13 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
   c->bev = bufferevent_socket_new(io->base, fd, BEV_OPT_CLOSE_ON_FREE);
   c->wake_ev = event_new(io->base, -1, 0, wake_cb, c);
   c->timer_ev = evtimer_new(io->base, timer_cb, c);
-  if (!c->bev || !c->wake_ev || !c->timer_ev) {
+  c->idle_ev = evtimer_new(io->base, idle_cb, c);
+  if (!c->bev || !c->wake_ev || !c->timer_ev || !c->idle_ev) {
     if (c->bev) bufferevent_free(c->bev);
     else evutil_closesocket(fd);
     if (c->wake_ev) event_free(c->wake_ev);
     if (c->timer_ev) event_free(c->timer_ev);
+    if (c->idle_ev) event_free(c->idle_ev);
     pthread_mutex_destroy(&c->mu);
     free(c);
     return;
@@ -517,6 +595,10 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     return;
   }
   c->has_session = 1;
+  c->tokens = io->srv->line_burst;
+  c->tokens_us = now_us();
+  c->active_ms = now_ms();
+  if (io->srv->idle_ms > 0) arm_idle(c, io->srv->idle_ms);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

@@ -84,6 +84,7 @@ static void on_part(acto_ctx *ctx, room_state *r, const chat_rpart *p) {
   r->m[i] = r->m[--r->n];
   const char *why = p->why == CHAT_PART_QUIT   ? " (quit)"
                     : p->why == CHAT_PART_LOST ? " (connection lost)"
+                    : p->why == CHAT_PART_IDLE ? " (idle timeout)"
                                                : "";
   int n = snprintf(line, sizeof line, "* %s left %s%s", nick, r->name, why);
   broadcast(ctx, r, ACTO_REF_NONE, line, n);

@@ -615,8 +615,14 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 }
 
 static void session_terminate(acto_ctx *ctx, void *state, int reason) {
-  (void)ctx, (void)reason;
+  (void)ctx;
   session *s = state;
+  if (reason == CHAT_REASON_IDLE) { /* the I/O thread timed the client out */
+    char line[128];
+    int n = snprintf(line, sizeof line, "! no line from you in %g s: closing the connection",
+                     (double)s->srv->idle_ms / 1000.0);
+    (void)chat_conn_write(s->conn, line, (size_t)n, CHAT_OUT_END); /* the last line */
+  }
   chat_conn_release(s->conn); /* the last touch of the connection */
 }
 
