@@ -44,6 +44,8 @@
 
 #include "testutil.h"
 
+#include "samples/chat/chat.h" /* the messages, for the tests that forge them */
+
 #define KEY_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define BAD_KEY_HEX "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
 
@@ -1092,6 +1094,272 @@ static void start_pair(server *hub, server *sat) {
   ck_assert_msg(strstr(read_text(sat->out), "link hub up\n"), "%s", read_text(sat->out));
 }
 
+/* ---- forged messages: a node in this process ---------------------------------------------
+ *
+ * Any holder of the key can send the chat's actors anything over a node
+ * link.  The probe is an actor of this test process's own node: it records
+ * every message it gets, and sends what the test thread tells it to (so
+ * the chat's actors see it as the sender).  Every chat handler must check
+ * the size of what it gets and ignore a message that does not fit. */
+
+#define PROBE_SEND 0x7e000001u /* test thread -> probe: probe_cmd + bytes */
+#define PROBE_MAX 64
+
+typedef struct probe_cmd {
+  acto_ref to;
+  uint32_t type;
+  uint32_t len;
+} probe_cmd;
+
+typedef struct probe_rec {
+  uint32_t type;
+  acto_ref sender;
+  size_t size;
+  char data[256];
+} probe_rec;
+
+static pthread_mutex_t g_probe_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_probe_cv; /* on CLOCK_MONOTONIC: probe_start */
+static probe_rec g_probe[PROBE_MAX];
+static int g_nprobe, g_probe_send_rc;
+
+static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type == PROBE_SEND) {
+    probe_cmd cmd;
+    if (msg->size < sizeof cmd) return 0;
+    memcpy(&cmd, msg->data, sizeof cmd);
+    if (cmd.len != msg->size - sizeof cmd) return 0;
+    int rc = acto_send(acto_ctx_system(ctx), cmd.to, cmd.type,
+                       cmd.len ? (const char *)msg->data + sizeof cmd : NULL, cmd.len);
+    pthread_mutex_lock(&g_probe_mu);
+    if (rc < 0 && g_probe_send_rc == 0) g_probe_send_rc = rc;
+    pthread_mutex_unlock(&g_probe_mu);
+    return 0;
+  }
+  pthread_mutex_lock(&g_probe_mu);
+  if (g_nprobe < PROBE_MAX) {
+    probe_rec *r = &g_probe[g_nprobe++];
+    r->type = msg->type;
+    r->sender = msg->sender;
+    r->size = msg->size;
+    memcpy(r->data, msg->data, msg->size < sizeof r->data ? msg->size : sizeof r->data);
+  }
+  pthread_cond_broadcast(&g_probe_cv);
+  pthread_mutex_unlock(&g_probe_mu);
+  return 0;
+}
+
+static const acto_behaviour probe_behaviour = {.name = "chat_probe", .handle = probe_handle};
+
+/* A system with a node NAME (the chat tests' key) and the probe, spawned
+ * under `reg` if not NULL. */
+static acto_system *probe_start(const char *name, const char *reg, acto_ref *probe) {
+  uint8_t key[32];
+  for (int i = 0; i < 32; i++) {
+    unsigned v;
+    ck_assert_int_eq(sscanf(KEY_HEX + 2 * i, "%2x", &v), 1);
+    key[i] = (uint8_t)v;
+  }
+  tu_cond_init(&g_probe_cv);
+  acto_system *sys;
+  ck_assert_ok(acto_system_create(NULL, &sys));
+  acto_node_config nc;
+  memset(&nc, 0, sizeof nc);
+  nc.name = name;
+  nc.key = key;
+  nc.key_len = sizeof key;
+  ck_assert_ok(acto_node_start(sys, &nc));
+  acto_spawn_opts so = {.name = reg};
+  ck_assert_ok(acto_spawn(sys, &probe_behaviour, NULL, &so, probe));
+  return sys;
+}
+
+/* The probe sends `type` with len bytes to `to` (in the order of these
+ * calls). */
+static void probe_send(acto_system *sys, acto_ref probe, acto_ref to, uint32_t type,
+                       const void *data, size_t len) {
+  static char buf[sizeof(probe_cmd) + 8192];
+  ck_assert_uint_le(len, sizeof buf - sizeof(probe_cmd));
+  probe_cmd cmd = {to, type, (uint32_t)len};
+  memcpy(buf, &cmd, sizeof cmd);
+  if (len) memcpy(buf + sizeof cmd, data, len);
+  ck_assert_ok(acto_send(sys, probe, PROBE_SEND, buf, sizeof cmd + len));
+}
+
+/* Waits for the probe's next message from *cur on; returns its record. */
+static probe_rec probe_next(int *cur) {
+  struct timespec dl = tu_deadline(TU_WAIT_MS);
+  pthread_mutex_lock(&g_probe_mu);
+  while (*cur >= g_nprobe && pthread_cond_timedwait(&g_probe_cv, &g_probe_mu, &dl) != ETIMEDOUT) {
+  }
+  ck_assert_msg(*cur < g_nprobe, "the probe got no message %d", *cur);
+  ck_assert_int_eq(g_probe_send_rc, 0);
+  probe_rec r = g_probe[(*cur)++];
+  pthread_mutex_unlock(&g_probe_mu);
+  return r;
+}
+
+/* The probe's next message must be a well-formed chat_reply to req;
+ * returns it (text in *text). */
+static chat_reply probe_reply(int *cur, uint64_t req, char *text, size_t cap) {
+  probe_rec m = probe_next(cur);
+  chat_reply r;
+  ck_assert_uint_eq(m.type, CHAT_REPLY);
+  ck_assert_uint_ge(m.size, sizeof r);
+  memcpy(&r, m.data, sizeof r);
+  ck_assert_uint_eq(m.size, sizeof r + r.len);
+  ck_assert_msg(r.req == req, "a reply to request %llu, expected %llu", (unsigned long long)r.req,
+                (unsigned long long)req);
+  snprintf(text, cap, "%.*s", (int)r.len, m.data + sizeof r);
+  return r;
+}
+
+static chat_dreq dreq(uint64_t req, const char *arg) {
+  chat_dreq q;
+  memset(&q, 0, sizeof q);
+  q.req = req;
+  snprintf(q.arg, sizeof q.arg, "%s", arg);
+  return q;
+}
+
+/* The hub's directory and rooms ignore requests of the wrong size. */
+START_TEST(the_directory_and_the_rooms_ignore_messages_of_the_wrong_size) {
+  server hub;
+  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, NULL};
+  server_start(&hub, hub_args);
+  acto_ref probe, dir;
+  acto_system *sys = probe_start("probe", NULL, &probe);
+  ck_assert_ok(acto_node_connect(sys, "hub", "127.0.0.1", (uint16_t)hub.node_port, TU_WAIT_MS));
+  ck_assert_ok(acto_node_lookup(sys, "hub", "chat.dir", TU_WAIT_MS, &dir));
+  int cur = 0;
+  char text[256], big[2048];
+  memset(big, 'x', sizeof big);
+
+  /* The directory: requests with bytes too many or too few, or none. */
+  chat_dreq q = dreq(10, "mallory");
+  memcpy(big, &q, sizeof q);
+  probe_send(sys, probe, dir, CHAT_D_NICK, big, sizeof q + 8);
+  probe_send(sys, probe, dir, CHAT_D_NICK, &q, sizeof q - 1);
+  q = dreq(11, "");
+  probe_send(sys, probe, dir, CHAT_D_ROOMS, NULL, 0);
+  memcpy(big, &q, sizeof q);
+  probe_send(sys, probe, dir, CHAT_D_USERS, big, sizeof q + 3);
+  q = dreq(12, "bob");
+  probe_send(sys, probe, dir, CHAT_D_PRIV, &q, sizeof q); /* no text */
+  memcpy(big, &q, sizeof q);
+  probe_send(sys, probe, dir, CHAT_D_PRIV, big, sizeof q + CHAT_LINE_MAX + 1);
+  q = dreq(13, "");
+  probe_send(sys, probe, dir, CHAT_D_ROOMS, &q, sizeof q); /* well-formed */
+  probe_reply(&cur, 13, text, sizeof text); /* the first answer is to that one */
+  ck_assert_str_eq(text, "ok rooms 0");
+  client *a = user(&hub, "mallory"); /* the nick was never taken */
+
+  /* A room: the probe joins it properly, then sends it junk. */
+  q = dreq(14, "probe");
+  probe_send(sys, probe, dir, CHAT_D_NICK, &q, sizeof q);
+  probe_reply(&cur, 14, text, sizeof text);
+  ck_assert_str_eq(text, "ok nick probe");
+  cl_send(a, "JOIN #v");
+  expect_reply(a, "ok join #v");
+  q = dreq(15, "#v");
+  probe_send(sys, probe, dir, CHAT_D_JOIN, &q, sizeof q);
+  chat_reply r = probe_reply(&cur, 15, text, sizeof text);
+  ck_assert_str_eq(text, "ok join #v");
+  acto_ref room = r.ref;
+  expect_event(a, "* probe joined #v");
+  probe_send(sys, probe, room, CHAT_R_CLOSE, "junk", 4);
+  probe_send(sys, probe, room, CHAT_R_POST, NULL, 0);
+  probe_send(sys, probe, room, CHAT_R_POST, big, CHAT_LINE_MAX + 1);
+  probe_send(sys, probe, room, CHAT_R_POST, "a\r\nok forged", 13); /* not one line */
+  probe_send(sys, probe, room, CHAT_R_JOIN, big, sizeof(chat_rjoin) - 1);
+  chat_rjoin j; /* the right size, but the nick is no nick */
+  memset(&j, 0, sizeof j);
+  j.session = probe;
+  j.session.id ^= 0x5a5a0000u; /* not a member (no actor at all) */
+  snprintf(j.nick, sizeof j.nick, "x\r\nok forged");
+  probe_send(sys, probe, room, CHAT_R_JOIN, &j, sizeof j);
+  probe_send(sys, probe, room, CHAT_R_PART, big, sizeof(chat_rpart) + 1);
+  probe_send(sys, probe, room, CHAT_R_POST, "marker", 6);
+  expect_event(a, "#v <probe> marker"); /* the room is alive, the junk unseen */
+  cl_send(a, "ROOMS");
+  expect_reply(a, "= #v 2");
+  expect_reply(a, "ok rooms 1");
+  ck_assert_ok(acto_system_shutdown(sys));
+  expect_event(a, "* probe left #v (connection lost)");
+  cl_close(a);
+  server_stop(&hub);
+}
+END_TEST
+
+/* A linked server's sessions ignore messages of the wrong size from the
+ * hub.  The "hub" here is this process, whose probe is its chat.dir. */
+START_TEST(a_session_ignores_messages_of_the_wrong_size) {
+  acto_ref probe;
+  acto_system *sys = probe_start("hub", CHAT_DIR_NAME, &probe);
+  uint16_t port = 0;
+  ck_assert_ok(acto_node_port(sys, &port));
+  char link[64];
+  snprintf(link, sizeof link, "hub@127.0.0.1:%u", port);
+  const char *sat_args[] = {"--node", "sat", "--key-hex", KEY_HEX, "--link", link, NULL};
+  server sat;
+  server_start(&sat, sat_args);
+  client *b = user(&sat, NULL);
+  cl_send(b, "NICK bob"); /* goes to the probe, which answers it after the junk */
+  int cur = 0;
+  probe_rec m = probe_next(&cur);
+  ck_assert_uint_eq(m.type, CHAT_D_NICK);
+  ck_assert_uint_eq(m.size, sizeof(chat_dreq));
+  chat_dreq q;
+  memcpy(&q, m.data, sizeof q);
+  ck_assert_str_eq(q.arg, "bob");
+  acto_ref session = m.sender;
+
+  static char buf[8192];
+  chat_reply r;
+  memset(&r, 0, sizeof r);
+  r.req = q.req;
+  const char *junk = "ok nick junk";
+  r.len = (uint32_t)strlen(junk);
+  memcpy(buf, &r, sizeof r);
+  memcpy(buf + sizeof r, junk, r.len);
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len + 5); /* 5 too many */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len - 1); /* 1 too few */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r - 1);
+  const char *two = "ok nick x\rok nick y"; /* the right size, but a CR */
+  r.len = (uint32_t)strlen(two);
+  memcpy(buf, &r, sizeof r);
+  memcpy(buf + sizeof r, two, r.len);
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len);
+  probe_send(sys, probe, session, CHAT_DELIVER, "x\r\nok nick forged", 18); /* not one line */
+  probe_send(sys, probe, session, CHAT_DELIVER, NULL, 0);
+  memset(buf, 'y', sizeof buf);
+  probe_send(sys, probe, session, CHAT_DELIVER, buf, 4000);
+  probe_send(sys, probe, session, CHAT_LINE, buf, CHAT_LINE_MAX + 1);
+  probe_send(sys, probe, session, CHAT_TOOLONG, buf, 5);
+  probe_send(sys, probe, session, CHAT_PARTIAL, buf, 5);
+  probe_send(sys, probe, session, CHAT_RETRY, buf, 8);
+  probe_send(sys, probe, session, CHAT_TIMEOUT, &q.req, sizeof q.req - 1);
+  /* The well-formed answer, then a well-formed line. */
+  const char *ok = "ok nick bob";
+  r.len = (uint32_t)strlen(ok);
+  memcpy(buf, &r, sizeof r);
+  memcpy(buf + sizeof r, ok, r.len);
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len);
+  probe_send(sys, probe, session, CHAT_DELIVER, "private <probe> marker", 22);
+  expect_reply(b, "ok nick bob");
+  expect_event(b, "private <probe> marker");
+  cl_send(b, "HELP"); /* the session and its credit are fine */
+  const char *l;
+  while ((l = cl_reply(b)) && strncmp(l, "= ", 2) == 0) {
+  }
+  ck_assert_msg(l && strcmp(l, "ok help") == 0, "%s", l ? l : "(none)");
+  cl_close(b);
+  server_stop(&sat);
+  ck_assert_ok(acto_system_shutdown(sys));
+}
+END_TEST
+
 START_TEST(two_linked_servers_share_nicks_and_rooms_in_one_order) {
   server hub, sat;
   start_pair(&hub, &sat);
@@ -1312,6 +1580,8 @@ int main(void) {
   tcase_add_test(tc, when_the_hub_dies_the_linked_server_says_so_and_recovers_when_it_is_back);
   tcase_add_test(tc, when_a_linked_server_dies_its_users_leave_their_rooms_and_nicks);
   tcase_add_test(tc, a_link_with_the_wrong_key_is_refused_at_start);
+  tcase_add_test(tc, the_directory_and_the_rooms_ignore_messages_of_the_wrong_size);
+  tcase_add_test(tc, a_session_ignores_messages_of_the_wrong_size);
   suite_add_tcase(s, tc);
   int rc = tu_run(s);
   /* Outputs of failed tests stay until here (printed in their failures). */

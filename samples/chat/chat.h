@@ -38,7 +38,12 @@
  * replies come in the order of the commands.
  *
  * Messages between nodes are these C structs as bytes: every server of a
- * linked group runs the same chat binary.
+ * linked group runs the same chat binary.  Every handler checks the size
+ * of each message against what its type carries (exact sizes for the
+ * structs, bounds for text) and ignores one that does not fit, and text
+ * that becomes a client's line must be one line (chat_one_line): a peer
+ * node holds the key, but a bug or a forged message must not crash a
+ * server nor put a line the protocol does not have on a client's screen.
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -70,18 +75,27 @@
 #define CHAT_RATE_DEFAULT 10u     /* --line-rate: lines per second per client */
 #define CHAT_BURST_DEFAULT 20u    /* --line-burst: lines at once before the rate */
 #define CHAT_DIR_NAME "chat.dir"
+/* The longest line a room or the directory sends a session (CHAT_DELIVER):
+ * "#room <nick> text" and "private <nick> text" with the longest names. */
+#define CHAT_DELIVER_MAX (CHAT_ROOM_MAX + CHAT_NICK_MAX + CHAT_LINE_MAX + 16u)
 
 /* ---- messages ---------------------------------------------------------------- */
 
+/* Each type's payload; a message of another size is ignored. */
 enum chat_msg {
   /* to a session */
-  CHAT_LINE = 1,    /* from the I/O thread: a command line, no newline */
-  CHAT_TOOLONG = 2, /* from the I/O thread: a line longer than CHAT_LINE_MAX */
-  CHAT_DELIVER = 3, /* a line for the client (room line, private, notice) */
-  CHAT_REPLY = 4,   /* chat_reply: the answer to a directory request */
-  CHAT_RETRY = 5,   /* from itself: retry the send that found a full mailbox */
+  CHAT_LINE = 1,    /* from the I/O thread: a command line, no newline
+                       (0..CHAT_LINE_MAX bytes) */
+  CHAT_TOOLONG = 2, /* from the I/O thread: a line longer than CHAT_LINE_MAX
+                       (no payload) */
+  CHAT_DELIVER = 3, /* a line for the client (room line, private, notice):
+                       1..CHAT_DELIVER_MAX bytes, one line */
+  CHAT_REPLY = 4,   /* chat_reply + text: the answer to a directory request */
+  CHAT_RETRY = 5,   /* from itself: retry the send that found a full mailbox
+                       (no payload) */
   CHAT_TIMEOUT = 6, /* from itself, uint64_t req: a request's deadline */
-  CHAT_PARTIAL = 7, /* from the I/O thread: the input ended inside a line */
+  CHAT_PARTIAL = 7, /* from the I/O thread: the input ended inside a line
+                       (no payload) */
   /* to the directory: chat_dreq (+ text for D_PRIV) */
   CHAT_D_NICK = 100,  /* arg: the nick */
   CHAT_D_JOIN = 101,  /* arg: the room; answered by the room */
@@ -92,12 +106,15 @@ enum chat_msg {
   /* to a room */
   CHAT_R_JOIN = 200,  /* chat_rjoin, from the directory */
   CHAT_R_PART = 201,  /* chat_rpart, from the directory */
-  CHAT_R_POST = 202,  /* the text, from a member session */
-  CHAT_R_CLOSE = 203  /* from the directory: the room is empty, stop */
+  CHAT_R_POST = 202,  /* the text (1..CHAT_LINE_MAX bytes, one line), from a
+                         member session */
+  CHAT_R_CLOSE = 203  /* from the directory: the room is empty, stop (no
+                         payload) */
 };
 
-/* A request to the directory.  req identifies the session's request in
- * the reply; arg is NUL-terminated. */
+/* A request to the directory, exactly this size (D_PRIV: followed by
+ * 1..CHAT_LINE_MAX bytes of text).  req identifies the session's request
+ * in the reply; arg is NUL-terminated. */
 typedef struct chat_dreq {
   uint64_t req;
   char arg[CHAT_ROOM_MAX + 1];
@@ -105,7 +122,8 @@ typedef struct chat_dreq {
 
 /* The answer to a request: req, status 0 (ok) or 1 (error), the room
  * (JOIN), its canonical name (JOIN, PART) and len bytes of text after the
- * struct: the reply lines for the client, '\n'-separated. */
+ * struct (the message is exactly sizeof + len): the reply lines for the
+ * client, '\n'-separated. */
 typedef struct chat_reply {
   uint64_t req;
   acto_ref ref;
@@ -170,6 +188,9 @@ int chat_send_reply(acto_system *sys, acto_ref to, uint64_t req, int status, act
 /* Nick and room names (session.c): 1 when valid. */
 int chat_valid_nick(const char *s, size_t n);
 int chat_valid_room(const char *s, size_t n);
+/* 1 when the n bytes hold no control character but tab (no CR, LF, NUL):
+ * text that may go into one line for a client (session.c). */
+int chat_one_line(const char *s, size_t n);
 
 /* ---- actors ---------------------------------------------------------------------- */
 

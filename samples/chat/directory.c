@@ -15,8 +15,10 @@
  * forgotten.
  *
  * Requests from sessions come as chat_dreq with a request number, and are
- * answered with a chat_reply sent to the sender.  A malformed request is
- * ignored: the directory never fails because of what it was sent.
+ * answered with a chat_reply sent to the sender.  A malformed request (of
+ * the wrong size, without a sender, with an arg that is not a string) is
+ * ignored, unanswered: the directory never fails because of what it was
+ * sent.
  *
  * Nicks and rooms are compared without regard to case and kept in the
  * spelling they were first given.  The tables are plain arrays searched
@@ -374,10 +376,14 @@ static int dir_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   if (msg->type < CHAT_D_NICK || msg->type > CHAT_D_USERS || msg->size < sizeof q ||
       acto_ref_is_none(msg->sender))
     return 0; /* not a request: ignored */
-  memcpy(&q, msg->data, sizeof q);
-  q.arg[CHAT_ROOM_MAX] = '\0';
   const char *text = (const char *)msg->data + sizeof q;
   size_t tlen = msg->size - sizeof q;
+  /* Exactly a chat_dreq; D_PRIV with 1..CHAT_LINE_MAX bytes of one line. */
+  if (msg->type == CHAT_D_PRIV ? tlen == 0 || tlen > CHAT_LINE_MAX || !chat_one_line(text, tlen)
+                               : tlen != 0)
+    return 0;
+  memcpy(&q, msg->data, sizeof q);
+  if (!memchr(q.arg, '\0', sizeof q.arg)) return 0; /* arg is not a string */
   switch (msg->type) {
   case CHAT_D_NICK: do_nick(ctx, d, msg->sender, &q); break;
   case CHAT_D_JOIN: do_join(ctx, d, msg->sender, &q); break;

@@ -115,6 +115,14 @@ int chat_valid_room(const char *s, size_t n) {
   return 1;
 }
 
+int chat_one_line(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+  }
+  return 1;
+}
+
 /* ---- output ----------------------------------------------------------------------- */
 
 /* A line that is not a reply (may be dropped, io.c "Outbox"). */
@@ -377,12 +385,9 @@ static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
     finish(ctx, s, "error: the input ended inside a line (no LF after it); the line was ignored");
     return;
   }
-  for (uint32_t i = 0; i < l->len; i++) {
-    unsigned char ch = (unsigned char)l->text[i];
-    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-      finish(ctx, s, "error: control characters are not allowed");
-      return;
-    }
+  if (!chat_one_line(l->text, l->len)) {
+    finish(ctx, s, "error: control characters are not allowed");
+    return;
   }
   const char *p = l->text, *w, *a;
   size_t wn = next_word(&p, &w), an;
@@ -508,9 +513,14 @@ static void on_reply(acto_ctx *ctx, session *s, const acto_msg *msg) {
   chat_reply r;
   if (msg->size < sizeof r) return;
   memcpy(&r, msg->data, sizeof r);
-  if (r.len > msg->size - sizeof r) return;
+  if (r.len == 0 || r.len != msg->size - sizeof r) return; /* not a reply */
   r.name[CHAT_ROOM_MAX] = '\0';
   const char *text = (const char *)msg->data + sizeof r;
+  for (const char *p = text, *end = text + r.len; p < end;) { /* lines, one by one */
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!chat_one_line(p, (size_t)((nl ? nl : end) - p))) return;
+    p = nl ? nl + 1 : end;
+  }
   if (s->late_req != 0 && r.req == s->late_req) {
     /* The answer to a request that timed out: the directory did act on
      * it, so the session follows, and says so (not as a reply). */
@@ -568,8 +578,10 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   case CHAT_LINE:
   case CHAT_TOOLONG:
   case CHAT_PARTIAL:
+    /* Not from the I/O thread if the size is wrong: no credit to give back. */
+    if (msg->type == CHAT_LINE ? msg->size > CHAT_LINE_MAX : msg->size != 0) return 0;
     if (s->quitting) return 0;
-    if (s->qn == CHAT_INFLIGHT || msg->size > CHAT_LINE_MAX) { /* cannot happen (credit) */
+    if (s->qn == CHAT_INFLIGHT) { /* cannot happen (credit) */
       (void)chat_conn_write(s->conn, "error: too many commands at once", 32, CHAT_OUT_END);
       chat_conn_done(s->conn);
       return 0;
@@ -582,14 +594,15 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
       s->qn++;
     }
     break;
-  case CHAT_DELIVER:
-    if (msg->size > 0) (void)chat_conn_write(s->conn, msg->data, msg->size, CHAT_OUT_EVENT);
+  case CHAT_DELIVER: /* one line for the client, or nothing */
+    if (msg->size > 0 && msg->size <= CHAT_DELIVER_MAX && chat_one_line(msg->data, msg->size))
+      (void)chat_conn_write(s->conn, msg->data, msg->size, CHAT_OUT_EVENT);
     return 0;
   case CHAT_REPLY:
     on_reply(ctx, s, msg);
     break;
   case CHAT_RETRY:
-    if (s->busy && s->retrying) send_out(ctx, s);
+    if (msg->size == 0 && s->busy && s->retrying) send_out(ctx, s);
     break;
   case CHAT_TIMEOUT: {
     uint64_t req;
