@@ -1332,6 +1332,7 @@ START_TEST(a_session_ignores_messages_of_the_wrong_size) {
   memcpy(buf + sizeof r, two, r.len);
   probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len);
   probe_send(sys, probe, session, CHAT_DELIVER, "x\r\nok nick forged", 18); /* not one line */
+  probe_send(sys, probe, session, CHAT_DELIVER, "ok nick forged", 14); /* not an event */
   probe_send(sys, probe, session, CHAT_DELIVER, NULL, 0);
   memset(buf, 'y', sizeof buf);
   probe_send(sys, probe, session, CHAT_DELIVER, buf, 4000);

@@ -16,13 +16,35 @@
  * Input.  A line is at most CHAT_LINE_MAX bytes before its LF (a CR
  * before the LF is dropped).  A longer one is discarded up to its LF and
  * reported to the session as CHAT_TOOLONG, so the error reply keeps its
- * place among the replies.  Reading is bounded three ways: libevent's
+ * place among the replies.  Reading is bounded four ways: libevent's
  * input buffer stops at 16 KiB (read high-watermark); at most
  * CHAT_INFLIGHT lines are handed to the session and not yet answered (the
- * credit; chat_conn_done gives it back); and nothing is read while the
- * outbox holds its bound.  Past any of them the connection stops reading
- * and TCP pushes back on the client.  A session mailbox that is full
- * (ACTO_EFULL) is retried after CHAT_RETRY_MS.
+ * credit; chat_conn_done gives it back); nothing is read while the
+ * outbox holds its bound; and the rate limit.  Past any of them the
+ * connection stops reading and TCP pushes back on the client.  A session
+ * mailbox that is full (ACTO_EFULL) is retried after CHAT_RETRY_MS.
+ *
+ * The rate limit.  Each connection has a token bucket: at most
+ * --line-burst tokens, --line-rate more every second (0: no limit), and
+ * each line handed to the session (a command, an empty line, an over-long
+ * one) takes one.  With no token left the connection stops reading until
+ * the next one is due (timer_ev, shared with the retry of a full
+ * mailbox).  So a client past the limit is slowed down, never refused:
+ * its lines wait in its own socket and TCP pushes back on it; and in any
+ * span of t seconds at most burst + rate x t of its lines get through.
+ *
+ * Idle clients.  A client that sends no line for --idle-timeout-ms (0:
+ * never) while the server waits for one is closed.  The idle clock
+ * (active_ms) restarts when a line is handed over (an empty one too; bytes
+ * without their LF do not count), when the last line handed over has been
+ * answered, and when reading resumes; it stands still while reading is
+ * paused (outbox, credit, rate, full mailbox) or lines are unanswered,
+ * since then the client waits for the server.  idle_ev fires when the
+ * clock could have run out and looks again; bytes that wait unread in the
+ * socket (the loop ran late) get another look first.  A timed-out session
+ * stops with CHAT_REASON_IDLE; its terminate queues
+ *   ! no line from you in S s: closing the connection
+ * as its last line, and its rooms hear "(idle timeout)".
  *
  * Outbox.  Lines for the client wait in the connection's outbox; the I/O
  * thread moves them into libevent's output buffer CHAT_OUT_CHUNK bytes at
@@ -53,14 +75,18 @@
  * terminated (chat_conn_release, the session's last touch, under the
  * mutex) and its socket is closed.  An error closes the socket and stops
  * the session.  EOF only ends the input: the lines already received are
- * handed over (the last one even without its LF), and once every one is
- * answered the session is stopped.  Bytes after the last LF at EOF are
- * not a line: the client may have died in the middle of it (a half-close
- * and a crash look the same from here), so it is never executed; the
- * session is told (CHAT_PARTIAL) and answers with an error line, which a
- * client that only half-closed still reads.  A session that stops (QUIT, or after
- * EOF) has its queued lines flushed for at most CHAT_LINGER_MS before the
- * socket closes.
+ * handed over, and once every one is answered the session is stopped.
+ * Bytes after the last LF at EOF are not a line: the client may have died
+ * in the middle of it (a half-close and a crash look the same from here),
+ * so they are never executed; the session is told (CHAT_PARTIAL) and
+ * answers with an error line, which a client that only half-closed still
+ * reads.  The I/O thread stops a session with an exit reason that says
+ * why (CHAT_REASON_LOST after EOF or an error, CHAT_REASON_IDLE), so its
+ * rooms do not announce "(quit)", which is for QUIT alone.  A session
+ * that stops (QUIT, after EOF, timed out) has its queued lines flushed
+ * for at most CHAT_LINGER_MS before the socket closes.
+ *
+ * The listener's backlog is net.core.somaxconn (listen_backlog).
  */
 #include <errno.h>
 #include <limits.h>

@@ -490,6 +490,14 @@ static void run(acto_ctx *ctx, session *s) {
 
 /* ---- answers and events ------------------------------------------------------------------ */
 
+/* Would the client take this line for a reply ("ok", "ok ...", "error:
+ * ...", "= ...")?  Events never look like one, so a delivered line that
+ * does is not an event (ACTORS.md, the protocol). */
+static int reply_shaped(const char *p, size_t n) {
+  return (n >= 2 && memcmp(p, "ok", 2) == 0 && (n == 2 || p[2] == ' ')) ||
+         (n >= 7 && memcmp(p, "error: ", 7) == 0) || (n >= 2 && memcmp(p, "= ", 2) == 0);
+}
+
 /* A successful answer changes the session's state: the nick, the rooms. */
 static void apply(acto_ctx *ctx, session *s, int cmd, const char *arg, const chat_reply *r) {
   if (r->status != 0) return;
@@ -594,8 +602,9 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
       s->qn++;
     }
     break;
-  case CHAT_DELIVER: /* one line for the client, or nothing */
-    if (msg->size > 0 && msg->size <= CHAT_DELIVER_MAX && chat_one_line(msg->data, msg->size))
+  case CHAT_DELIVER: /* one event line for the client, or nothing */
+    if (msg->size > 0 && msg->size <= CHAT_DELIVER_MAX && chat_one_line(msg->data, msg->size) &&
+        !reply_shaped(msg->data, msg->size))
       (void)chat_conn_write(s->conn, msg->data, msg->size, CHAT_OUT_EVENT);
     return 0;
   case CHAT_REPLY:
