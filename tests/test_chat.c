@@ -3,20 +3,34 @@
  * ephemeral ports and real TCP clients.
  *
  * What is checked: nicks are unique (without regard to case); JOIN and
- * PART are announced to the room; a room line reaches every other member
- * and nobody else; private messages; the ROOMS and USERS listings; bad
+ * PART are announced to the room, and the last one out hears only "ok
+ * part"; a room line reaches every other member and nobody else; private
+ * messages; the ROOMS and USERS listings, and a listing too long for the
+ * outbox is cut with an exact count and still ends with its "ok"; bad
  * commands, control characters and over-long lines get an error line and
- * the connection stays open; QUIT answers and closes; a client that stops
- * reading delays nobody, loses only what overflowed its outbox, and is
- * told exactly how much once it reads again; and two linked servers share
- * nicks and rooms, with one order of lines per room on both, and tell
- * their users when the hub goes away.
+ * the connection stays open; QUIT answers and closes and is announced as
+ * "(quit)", any other end of a connection as "(connection lost)", and a
+ * line cut short by the end of the input is never executed; an idle
+ * client is closed, an active one never; a client over its line rate is
+ * slowed down and loses nothing; the listen backlog is somaxconn; --help;
+ * a client that stops reading delays nobody, loses only what overflowed
+ * its outbox, and is told exactly how much once it reads again; two linked
+ * servers share nicks and rooms, with one order of lines per room on both,
+ * and tell their users when the hub goes away; and the directory, the
+ * rooms and the sessions ignore messages of the wrong size, forged over a
+ * node from this process.
  *
  * The program is the `chat` binary built next to this test (or $ACTO_CHAT).
  * Each server runs as a child process with its output in a temporary file;
  * every test stops its servers with SIGTERM and reaps them (exit 0, no
  * sanitizer report), and a server whose test died is killed by the kernel
  * (PR_SET_PDEATHSIG).
+ *
+ * Timing: a test asserts only what the server guarantees.  Bounds that
+ * involve time are one-sided and measured so that a slow machine can
+ * only make them easier (the idle timeout from before the client's last
+ * line, the line rate from before the first line was sent), and the idle
+ * timeout scales with CK_TIMEOUT_MULTIPLIER.
  *
  * "Not delivered" is checked without sleeping: after the line that must
  * not arrive, the client gets a private message, which goes through the
