@@ -41,7 +41,7 @@
  * paused (outbox, credit, rate, full mailbox) or lines are unanswered,
  * since then the client waits for the server.  idle_ev fires when the
  * clock could have run out and looks again; bytes that wait unread in the
- * socket (the loop ran late) get another look first.  A timed-out session
+ * socket (the loop ran late) get one more look first, 10 ms later.  A timed-out session
  * stops with CHAT_REASON_IDLE; its terminate queues
  *   ! no line from you in S s: closing the connection
  * as its last line, and its rooms hear "(idle timeout)".
@@ -132,6 +132,7 @@ struct chat_conn {
   int stop_sent;   /* the session was told to stop (stop_session) */
   int answering;   /* lines went to the session since inflight was last seen 0 */
   int64_t active_ms; /* the idle clock's start (now_ms) */
+  int idle_grace;    /* the idle check gave unread bytes one more look */
   double tokens;     /* the rate limit's bucket: lines that may go now */
   int64_t tokens_us; /* ... as of this time (now_us) */
   /* Shared with the session, under mu. */
@@ -515,13 +516,16 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg) {
   if (c->paused || atomic_load_explicit(&c->inflight, memory_order_relaxed) > 0)
     c->active_ms = now;
   if (now - c->active_ms < limit) {
+    c->idle_grace = 0;
     arm_idle(c, limit - (now - c->active_ms));
     return;
   }
   /* Bytes in the socket that this thread has not read yet (it ran late)
-   * may hold a line: look again once the loop has read them. */
+   * may hold a line: look again once the loop has read them (once: by
+   * then it has, and bytes that never make a line do not count). */
   char b;
-  if (recv(bufferevent_getfd(c->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+  if (!c->idle_grace && recv(bufferevent_getfd(c->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+    c->idle_grace = 1;
     arm_idle(c, 10);
     return;
   }
