@@ -11,8 +11,8 @@
  * (a session on another node too): when one stops, or its node goes down,
  * the nick is released and it leaves its rooms: "(quit)" after QUIT,
  * "(idle timeout)" when the server timed it out, and "(connection lost)"
- * for any other end (the session's exit reason says which, chat.h).  It also monitors its rooms, so a room that failed is
- * forgotten.
+ * for any other end (the session's exit reason says which, chat.h).  It
+ * also monitors its rooms, so a room that failed is forgotten.
  *
  * Requests from sessions come as chat_dreq with a request number, and are
  * answered with a chat_reply sent to the sender.  A malformed request (of
