@@ -369,7 +369,7 @@ static int rate_allows(chat_conn *c) {
 }
 
 /* Cuts complete lines out of the input and hands them to the session, as
- * long as the credit and the outbox allow. */
+ * long as the credit, the outbox and the rate limit allow. */
 static void process_input(chat_conn *c) {
   char line[CHAT_LINE_MAX + 2];
   if (!c->bev || c->closing || c->waiting || c->stop_sent) return;
