@@ -3,20 +3,34 @@
  * ephemeral ports and real TCP clients.
  *
  * What is checked: nicks are unique (without regard to case); JOIN and
- * PART are announced to the room; a room line reaches every other member
- * and nobody else; private messages; the ROOMS and USERS listings; bad
+ * PART are announced to the room, and the last one out hears only "ok
+ * part"; a room line reaches every other member and nobody else; private
+ * messages; the ROOMS and USERS listings, and a listing too long for the
+ * outbox is cut with an exact count and still ends with its "ok"; bad
  * commands, control characters and over-long lines get an error line and
- * the connection stays open; QUIT answers and closes; a client that stops
- * reading delays nobody, loses only what overflowed its outbox, and is
- * told exactly how much once it reads again; and two linked servers share
- * nicks and rooms, with one order of lines per room on both, and tell
- * their users when the hub goes away.
+ * the connection stays open; QUIT answers and closes and is announced as
+ * "(quit)", any other end of a connection as "(connection lost)", and a
+ * line cut short by the end of the input is never executed; an idle
+ * client is closed, an active one never; a client over its line rate is
+ * slowed down and loses nothing; the listen backlog is somaxconn; --help;
+ * a client that stops reading delays nobody, loses only what overflowed
+ * its outbox, and is told exactly how much once it reads again; two linked
+ * servers share nicks and rooms, with one order of lines per room on both,
+ * and tell their users when the hub goes away; and the directory, the
+ * rooms and the sessions ignore messages of the wrong size, forged over a
+ * node from this process.
  *
  * The program is the `chat` binary built next to this test (or $ACTO_CHAT).
  * Each server runs as a child process with its output in a temporary file;
  * every test stops its servers with SIGTERM and reaps them (exit 0, no
  * sanitizer report), and a server whose test died is killed by the kernel
  * (PR_SET_PDEATHSIG).
+ *
+ * Timing: a test asserts only what the server guarantees.  Bounds that
+ * involve time are one-sided and measured so that a slow machine can
+ * only make them easier (the idle timeout from before the client's last
+ * line, the line rate from before the first line was sent), and the idle
+ * timeout scales with CK_TIMEOUT_MULTIPLIER.
  *
  * "Not delivered" is checked without sleeping: after the line that must
  * not arrive, the client gets a private message, which goes through the
@@ -43,6 +57,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
+
+#include "samples/chat/chat.h" /* the messages, for the tests that forge them */
 
 #define KEY_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define BAD_KEY_HEX "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
@@ -130,6 +146,43 @@ static int server_run(server *s, const char *const *args, int want_exit) {
 
 static void server_start(server *s, const char *const *args) { (void)server_run(s, args, -1); }
 
+/* Runs `chat args...` to its end, stdout and stderr in files of their
+ * own, read into out and err; returns the wait status. */
+static int run_chat(const char *const *args, char *out, size_t outcap, char *err, size_t errcap) {
+  static int seq;
+  char paths[2][256];
+  for (int i = 0; i < 2; i++)
+    snprintf(paths[i], sizeof paths[i], "%s/run.%d.%d.%d", g_base, (int)getpid(), seq, i);
+  seq++;
+  char *argv[32];
+  int n = 0;
+  argv[n++] = g_chat;
+  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+  fflush(NULL);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
+    int fo = open(paths[0], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fe = open(paths[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
+    execv(g_chat, argv);
+    _exit(127);
+  }
+  int st = reap(pid, TU_WAIT_MS);
+  char *bufs[2] = {out, err};
+  size_t caps[2] = {outcap, errcap};
+  for (int i = 0; i < 2; i++) {
+    snprintf(bufs[i], caps[i], "%s", read_text(paths[i]));
+    unlink(paths[i]);
+  }
+  return st;
+}
+
+
+
 /* SIGTERM, then it must exit 0 without a sanitizer report. */
 static void server_stop(server *s) {
   if (!s->pid) return;
@@ -161,6 +214,7 @@ typedef struct client {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   char **lines; /* every line received, CR LF removed */
+  int64_t *at;  /* when each arrived (tu_now_ms) */
   int n, cap;
   int eof, hold, stop;
   /* The reader thread's partial line. */
@@ -173,11 +227,14 @@ typedef struct client {
 static void push_line(client *c, const char *p, size_t n) {
   if (n > 0 && p[n - 1] == '\r') n--;
   char *l = strndup(p, n);
+  int64_t now = tu_now_ms();
   pthread_mutex_lock(&c->mu);
   if (c->n == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 64;
     c->lines = realloc(c->lines, (size_t)c->cap * sizeof *c->lines);
+    c->at = realloc(c->at, (size_t)c->cap * sizeof *c->at);
   }
+  c->at[c->n] = now;
   c->lines[c->n++] = l;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
@@ -262,6 +319,7 @@ static void cl_close(client *c) {
   close(c->wake[1]);
   for (int i = 0; i < c->n; i++) free(c->lines[i]);
   free(c->lines);
+  free(c->at);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
   free(c);
@@ -295,14 +353,15 @@ static int is_reply(const char *l) {
 }
 
 /* The next line of the kind (reply or event) from *cur, waiting at most
- * TU_WAIT_MS; NULL at EOF or the deadline. */
-static const char *next_of(client *c, int *cur, int reply, long ms) {
+ * ms; NULL at EOF or the deadline.  at (if not NULL) gets its arrival. */
+static const char *next_at(client *c, int *cur, int reply, long ms, int64_t *at) {
   struct timespec dl = tu_deadline(ms);
   const char *l = NULL;
   pthread_mutex_lock(&c->mu);
   for (;;) {
     while (*cur < c->n && is_reply(c->lines[*cur]) != reply) (*cur)++;
     if (*cur < c->n) {
+      if (at) *at = c->at[*cur];
       l = c->lines[(*cur)++];
       break;
     }
@@ -313,8 +372,20 @@ static const char *next_of(client *c, int *cur, int reply, long ms) {
   return l;
 }
 
+static const char *next_of(client *c, int *cur, int reply, long ms) {
+  return next_at(c, cur, reply, ms, NULL);
+}
+
 static const char *cl_reply(client *c) { return next_of(c, &c->rcur, 1, TU_WAIT_MS); }
 static const char *cl_event(client *c) { return next_of(c, &c->ecur, 0, TU_WAIT_MS); }
+
+/* Has the server closed the connection (no waiting)? */
+static int cl_eof(client *c) {
+  pthread_mutex_lock(&c->mu);
+  int eof = c->eof;
+  pthread_mutex_unlock(&c->mu);
+  return eof;
+}
 
 #define expect_reply(c, want)                                                              \
   do {                                                                                     \
@@ -368,9 +439,54 @@ static void expect_nothing_before_marker(client *from, client *to, const char *t
   expect_event(to, want);
 }
 
+/* Plain blocking sockets for tests that need many users: no reader
+ * thread, lines read on demand with a deadline. */
+static int raw_connect(const server *s) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(fd, 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)s->port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0, "connect: %s",
+                strerror(errno));
+  return fd;
+}
+
+static void raw_send(int fd, const char *line) {
+  size_t n = strlen(line);
+  ck_assert_msg(send(fd, line, n, MSG_NOSIGNAL) == (ssize_t)n, "send: %s", strerror(errno));
+}
+
+/* Reads lines (one byte at a time: these sockets carry a few short lines)
+ * until one equals want; fails at EOF or after TU_WAIT_MS. */
+static void raw_expect(int fd, const char *want) {
+  char line[1024];
+  size_t n = 0;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  for (;;) {
+    struct pollfd pf = {fd, POLLIN, 0};
+    int64_t left = end - tu_now_ms();
+    ck_assert_msg(left > 0 && poll(&pf, 1, (int)left) == 1, "no \"%s\" in time", want);
+    char ch;
+    ck_assert_msg(recv(fd, &ch, 1, 0) == 1, "EOF before \"%s\"", want);
+    if (ch != '\n') {
+      if (n < sizeof line - 1) line[n++] = ch;
+      continue;
+    }
+    if (n > 0 && line[n - 1] == '\r') n--;
+    line[n] = '\0';
+    if (strcmp(line, want) == 0) return;
+    n = 0;
+  }
+}
+
 /* ---- one server ------------------------------------------------------------------------- */
 
 static const char *const plain_args[] = {NULL};
+/* For tests that send many lines at once: no rate limit. */
+static const char *const fast_args[] = {"--line-rate", "0", NULL};
 
 START_TEST(nicks_are_unique_regardless_of_case_and_released_on_change) {
   server s;
@@ -518,6 +634,73 @@ START_TEST(rooms_and_users_are_listed_and_empty_rooms_close) {
 }
 END_TEST
 
+/* The last one out closes the room, and the one who left gets "ok part"
+ * and nothing else: never "! you left #t: the room went away" (the room's
+ * DOWN can reach the session before the directory's answer does). */
+START_TEST(the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice) {
+  server s;
+  server_start(&s, fast_args);
+  client *a = user(&s, "alice");
+  enum { ROUNDS = 50 };
+  for (int i = 0; i < ROUNDS; i++) {
+    cl_send(a, "JOIN #t");
+    cl_send(a, "PART #t");
+    expect_reply(a, "ok join #t");
+    expect_reply(a, "ok part #t");
+  }
+  /* With the fix no such notice exists at all; without it, the notices
+   * of the rounds come long before this private line. */
+  expect_nothing_before_marker(a, a, "alice", "alice", "m1");
+  cl_close(a);
+  server_stop(&s);
+}
+END_TEST
+
+/* A reply always ends with its "ok" or "error:" line.  A listing longer
+ * than CHAT_OUTBOX_HARD x --outbox (here 4 x 1024 bytes; 300 nicks of 16
+ * bytes make 6000) is cut: a prefix of its "= " lines, one marker line
+ * with the exact count of the rest, then the final line. */
+START_TEST(a_listing_too_long_for_the_outbox_is_cut_with_a_marker_and_ends_with_ok) {
+  server s;
+  const char *args[] = {"--outbox", "1024", NULL};
+  server_start(&s, args);
+  enum { USERS = 300 };
+  static int fds[USERS];
+  char line[128];
+  for (int i = 0; i < USERS; i++) {
+    fds[i] = raw_connect(&s);
+    snprintf(line, sizeof line, "NICK u%015d\n", i);
+    raw_send(fds[i], line);
+  }
+  for (int i = 0; i < USERS; i++) {
+    snprintf(line, sizeof line, "ok nick u%015d", i);
+    raw_expect(fds[i], line);
+  }
+  client *c = user(&s, NULL);
+  for (int round = 0; round < 2; round++) {
+    cl_send(c, "USERS");
+    int listed = 0;
+    const char *r;
+    while ((r = cl_reply(c)) && strncmp(r, "= u", 3) == 0) {
+      snprintf(line, sizeof line, "= u%015d", listed);
+      ck_assert_str_eq(r, line); /* a prefix, in order */
+      listed++;
+    }
+    unsigned more = 0;
+    ck_assert_msg(r && sscanf(r, "= ... %u more lines cut: the reply does not fit in your outbox",
+                              &more) == 1,
+                  "after %d names: \"%s\"", listed, r ? r : "(none)");
+    ck_assert_msg(listed > 0 && listed + (int)more == USERS, "listed %d, cut %u", listed, more);
+    expect_reply(c, "ok users 300");
+  }
+  cl_send(c, "ROOMS"); /* and on with the next command */
+  expect_reply(c, "ok rooms 0");
+  for (int i = 0; i < USERS; i++) close(fds[i]);
+  cl_close(c);
+  server_stop(&s);
+}
+END_TEST
+
 START_TEST(bad_commands_and_long_lines_get_an_error_and_the_connection_stays) {
   server s;
   server_start(&s, plain_args);
@@ -584,12 +767,14 @@ START_TEST(quit_answers_and_closes_and_the_rooms_are_told) {
   expect_reply(c, "ok join #g");
   expect_event(b, "* carol joined #g");
   cl_close(b);
-  expect_event(c, "* bob left #g (quit)");
+  expect_event(c, "* bob left #g (connection lost)");
   client *d = user(&s, "bob");
   /* A client that sends its commands and EOF (nc -N, a script) gets
-   * every answer, the last line counting without its LF, then EOF. */
+   * every answer, then EOF.  A last line without its LF is not a command
+   * (the server cannot tell a half-close from a client that died in the
+   * middle of a line): it gets an error, and is not posted. */
   client *e = user(&s, NULL);
-  const char *script = "NICK eve\nJOIN #g\nUSERS #g";
+  const char *script = "NICK eve\nJOIN #g\nUSERS #g\nMSG #g cut sh";
   cl_send_raw(e, script, strlen(script));
   ck_assert_int_eq(shutdown(e->fd, SHUT_WR), 0);
   expect_reply(e, "ok nick eve");
@@ -597,12 +782,68 @@ START_TEST(quit_answers_and_closes_and_the_rooms_are_told) {
   expect_reply(e, "= carol");
   expect_reply(e, "= eve");
   expect_reply(e, "ok users #g 2");
+  expect_reply(e, "error: the input ended inside a line (no LF after it); the line was ignored");
   expect_eof(e);
   expect_event(c, "* eve joined #g");
-  expect_event(c, "* eve left #g (quit)");
+  expect_event(c, "* eve left #g (connection lost)"); /* EOF without QUIT */
   cl_close(c);
   cl_close(d);
   cl_close(e);
+  server_stop(&s);
+}
+END_TEST
+
+/* A client that goes away in the middle of a line (it crashed, its link
+ * broke) does not have that part of a line executed: only lines with
+ * their LF are commands. */
+START_TEST(a_line_cut_short_by_a_disconnect_is_not_posted) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob");
+  cl_send(a, "JOIN #t");
+  expect_reply(a, "ok join #t");
+  cl_send(b, "JOIN #t");
+  expect_reply(b, "ok join #t");
+  expect_event(a, "* bob joined #t");
+  /* Only the part of a line: nothing is written to bob before its EOF is
+   * handled, so no reset can stop its session early and hide the bug. */
+  const char *text = "MSG #t half of a li";
+  cl_send_raw(b, text, strlen(text));
+  cl_close(b); /* close(): FIN, like a client that died */
+  const char *l = cl_event(a);
+  ck_assert_msg(l && strncmp(l, "* bob left #t", 13) == 0, "alice: \"%s\"", l ? l : "(none)");
+  cl_close(a);
+  server_stop(&s);
+}
+END_TEST
+
+/* "(quit)" means the client sent QUIT; a connection that ends any other
+ * way (EOF, reset) is announced as lost. */
+START_TEST(a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit) {
+  server s;
+  server_start(&s, plain_args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob"), *c = user(&s, "carol");
+  client *d = user(&s, "dave");
+  client *all[] = {a, b, c, d};
+  for (int i = 0; i < 4; i++) {
+    cl_send(all[i], "JOIN #g");
+    expect_reply(all[i], "ok join #g");
+  }
+  expect_event(a, "* bob joined #g");
+  expect_event(a, "* carol joined #g");
+  expect_event(a, "* dave joined #g");
+  cl_send(b, "QUIT");
+  expect_reply(b, "ok bye");
+  expect_eof(b);
+  expect_event(a, "* bob left #g (quit)");
+  cl_close(c); /* FIN */
+  expect_event(a, "* carol left #g (connection lost)");
+  struct linger lg = {1, 0}; /* close() sends a reset */
+  ck_assert_int_eq(setsockopt(d->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  cl_close(d);
+  expect_event(a, "* dave left #g (connection lost)");
+  cl_close(a);
+  cl_close(b);
   server_stop(&s);
 }
 END_TEST
@@ -614,7 +855,7 @@ END_TEST
 
 START_TEST(a_stuck_client_delays_nobody_and_is_told_what_it_missed) {
   server s;
-  server_start(&s, plain_args);
+  server_start(&s, fast_args);
   client *a = user(&s, "alice"), *c = user(&s, "carol");
   client *z = cl_connect(&s, 4096); /* a small receive buffer */
   ck_assert_ptr_nonnull(cl_event(z));
@@ -690,18 +931,451 @@ START_TEST(a_stuck_client_delays_nobody_and_is_told_what_it_missed) {
 }
 END_TEST
 
+/* The listen backlog follows net.core.somaxconn: while the server accepts
+ * nothing (stopped with SIGSTOP), that many connections still complete
+ * their handshake in the kernel (a fixed backlog of 128 lets 129 in). */
+START_TEST(the_listen_backlog_follows_somaxconn) {
+  long somaxconn = 0;
+  FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &somaxconn) != 1) somaxconn = 0;
+    fclose(f);
+  }
+  enum { MAXN = 300 };
+  int n = somaxconn > 0 && somaxconn < MAXN ? (int)somaxconn : MAXN;
+  if (n <= 129)
+    fprintf(stderr, "test_chat: somaxconn is %ld: the backlog check cannot tell 128 from it\n",
+            somaxconn);
+  server s;
+  server_start(&s, plain_args);
+  ck_assert_int_eq(kill(s.pid, SIGSTOP), 0);
+  static int fds[MAXN];
+  static char up[MAXN];
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)s.port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int nup = 0;
+  for (int i = 0; i < n; i++) {
+    fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    up[i] = 0;
+    if (fds[i] < 0) continue;
+    if (connect(fds[i], (struct sockaddr *)&sin, sizeof sin) == 0) up[i] = 1, nup++;
+  }
+  /* The handshakes complete in the kernel; wait for them with a deadline. */
+  int64_t end = tu_now_ms() + TU_SHORT_WAIT_MS;
+  while (nup < n && tu_now_ms() < end) {
+    for (int i = 0; i < n; i++) {
+      if (up[i] || fds[i] < 0) continue;
+      struct pollfd pf = {fds[i], POLLOUT, 0};
+      int err = 0;
+      socklen_t el = sizeof err;
+      if (poll(&pf, 1, 0) == 1 && getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &el) == 0 &&
+          err == 0)
+        up[i] = 1, nup++;
+    }
+    if (nup < n) tu_sleep_ms(5);
+  }
+  ck_assert_int_eq(kill(s.pid, SIGCONT), 0);
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  ck_assert_msg(nup == n, "%d of %d connections completed while the server accepted none "
+                "(somaxconn %ld)", nup, n, somaxconn);
+  server_stop(&s);
+}
+END_TEST
+
+/* An idle client (no line for --idle-timeout-ms while the server waits
+ * for one) is told and closed, not before its time; a client that sends a
+ * line now and then (an empty one will do) is never closed. */
+START_TEST(an_idle_client_is_closed_and_an_active_one_is_not) {
+  /* Long enough that the test thread is never stalled that long. */
+  long idle_ms = 2000 * tu_multiplier();
+  char idle[32];
+  snprintf(idle, sizeof idle, "%ld", idle_ms);
+  const char *args[] = {"--idle-timeout-ms", idle, "--line-rate", "0", NULL};
+  server s;
+  server_start(&s, args);
+  client *a = user(&s, "alice"), *z = user(&s, "zed");
+  cl_send(a, "JOIN #i");
+  expect_reply(a, "ok join #i");
+  int64_t last_line = tu_now_ms(); /* zed's last line is sent after this */
+  cl_send(z, "JOIN #i");
+  expect_reply(z, "ok join #i");
+  expect_event(a, "* zed joined #i");
+  /* alice sends an empty line (no reply) every 50 ms until zed has been
+   * closed and one and a half idle periods have passed: her last command
+   * came before zed's, so without the empty lines she would be gone by
+   * then too. */
+  int64_t t0 = tu_now_ms(), z_eof = 0;
+  for (;;) {
+    cl_send(a, "");
+    if (!z_eof && cl_eof(z)) z_eof = tu_now_ms();
+    if (z_eof && tu_now_ms() - t0 >= idle_ms * 3 / 2) break;
+    ck_assert_msg(tu_now_ms() - t0 < TU_WAIT_MS + 2 * idle_ms, "zed was not closed");
+    ck_assert_msg(!cl_eof(a), "alice was closed while active");
+    tu_sleep_ms(50);
+  }
+  ck_assert_msg(z_eof - last_line >= idle_ms, "zed closed after %lld ms, the timeout is %ld",
+                (long long)(z_eof - last_line), idle_ms);
+  char want[128];
+  snprintf(want, sizeof want, "! no line from you in %g s: closing the connection",
+           (double)idle_ms / 1000.0);
+  expect_event(z, want);
+  expect_eof(z);
+  expect_event(a, "* zed left #i (idle timeout)");
+  cl_send(a, "ROOMS"); /* alice is still there */
+  expect_reply(a, "= #i 1");
+  expect_reply(a, "ok rooms 1");
+  client *z2 = user(&s, "zed"); /* and zed's nick is free */
+  cl_close(z2);
+  cl_close(z);
+  cl_close(a);
+  server_stop(&s);
+}
+END_TEST
+
+/* Past --line-burst lines at once, a client's lines are read at
+ * --line-rate per second: reading pauses (TCP pushes back), no line is
+ * refused or lost.  The bound holds whatever the machine's speed: the
+ * server handles line k no earlier than (k - burst) / rate after the
+ * client started sending, and its reply arrives later still. */
+START_TEST(a_client_over_the_line_rate_is_slowed_down_and_loses_nothing) {
+  enum { LINE_RATE = 50, LINE_BURST = 5, NLINES = 40 };
+  const char *args[] = {"--line-rate", "50", "--line-burst", "5", NULL};
+  server s;
+  server_start(&s, args);
+  client *a = user(&s, "alice"), *b = user(&s, "bob");
+  cl_send(a, "JOIN #r");
+  expect_reply(a, "ok join #r");
+  cl_send(b, "JOIN #r");
+  expect_reply(b, "ok join #r");
+  expect_event(a, "* bob joined #r");
+  static char buf[NLINES * 16];
+  size_t len = 0;
+  for (int k = 0; k < NLINES; k++) len += (size_t)sprintf(buf + len, "MSG #r n%d\n", k);
+  int64_t t0 = tu_now_ms();
+  cl_send_raw(a, buf, len);
+  for (int k = 1; k <= NLINES; k++) {
+    int64_t at = 0;
+    const char *r = next_at(a, &a->rcur, 1, TU_WAIT_MS, &at);
+    ck_assert_msg(r && strcmp(r, "ok msg #r") == 0, "reply %d: \"%s\"", k, r ? r : "(none)");
+    double most = LINE_BURST + LINE_RATE * (double)(at - t0 + 1) / 1000.0 + 1; /* +1: rounding */
+    ck_assert_msg(k <= most, "%d lines answered %lld ms after the start: at most %.1f allowed", k,
+                  (long long)(at - t0), most);
+  }
+  char want[32];
+  for (int k = 0; k < NLINES; k++) {
+    snprintf(want, sizeof want, "#r <alice> n%d", k);
+    expect_event(b, want);
+  }
+  cl_close(a);
+  cl_close(b);
+  server_stop(&s);
+}
+END_TEST
+
+START_TEST(help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2) {
+  static char out[8192], err[8192];
+  const char *help[] = {"--help", NULL};
+  int st = run_chat(help, out, sizeof out, err, sizeof err);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x:\n%s%s", st, out, err);
+  ck_assert_msg(strncmp(out, "usage: chat ", 12) == 0, "stdout:\n%s", out);
+  ck_assert_msg(err[0] == '\0', "stderr:\n%s", err);
+  const char *bad[][4] = {{"--bogus", NULL},
+                          {"--outbox", "10", NULL},
+                          {"--port", "65536", NULL},
+                          {"stray", NULL},
+                          {"--key-hex", "00", NULL}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    st = run_chat(bad[i], out, sizeof out, err, sizeof err);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: status %#x", bad[i][0], st);
+    ck_assert_msg(strstr(err, "usage: chat "), "%s: stderr:\n%s", bad[i][0], err);
+    ck_assert_msg(out[0] == '\0', "%s: stdout:\n%s", bad[i][0], out);
+  }
+}
+END_TEST
+
 /* ---- linked servers ------------------------------------------------------------------------- */
 
 static void start_pair(server *hub, server *sat) {
-  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, NULL};
+  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, "--line-rate", "0", NULL};
   server_start(hub, hub_args);
   ck_assert_uint_gt(hub->node_port, 0);
   char link[64];
   snprintf(link, sizeof link, "hub@127.0.0.1:%u", hub->node_port);
-  const char *sat_args[] = {"--node", "sat", "--key-hex", KEY_HEX, "--link", link, NULL};
+  const char *sat_args[] = {"--node", "sat",  "--key-hex",   KEY_HEX,
+                            "--link", link,   "--line-rate", "0",     NULL};
   server_start(sat, sat_args);
   ck_assert_msg(strstr(read_text(sat->out), "link hub up\n"), "%s", read_text(sat->out));
 }
+
+/* ---- forged messages: a node in this process ---------------------------------------------
+ *
+ * Any holder of the key can send the chat's actors anything over a node
+ * link.  The probe is an actor of this test process's own node: it records
+ * every message it gets, and sends what the test thread tells it to (so
+ * the chat's actors see it as the sender).  Every chat handler must check
+ * the size of what it gets and ignore a message that does not fit. */
+
+#define PROBE_SEND 0x7e000001u /* test thread -> probe: probe_cmd + bytes */
+#define PROBE_MAX 64
+
+typedef struct probe_cmd {
+  acto_ref to;
+  uint32_t type;
+  uint32_t len;
+} probe_cmd;
+
+typedef struct probe_rec {
+  uint32_t type;
+  acto_ref sender;
+  size_t size;
+  char data[256];
+} probe_rec;
+
+static pthread_mutex_t g_probe_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_probe_cv; /* on CLOCK_MONOTONIC: probe_start */
+static probe_rec g_probe[PROBE_MAX];
+static int g_nprobe, g_probe_send_rc;
+
+static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type == PROBE_SEND) {
+    probe_cmd cmd;
+    if (msg->size < sizeof cmd) return 0;
+    memcpy(&cmd, msg->data, sizeof cmd);
+    if (cmd.len != msg->size - sizeof cmd) return 0;
+    int rc = acto_send(acto_ctx_system(ctx), cmd.to, cmd.type,
+                       cmd.len ? (const char *)msg->data + sizeof cmd : NULL, cmd.len);
+    pthread_mutex_lock(&g_probe_mu);
+    if (rc < 0 && g_probe_send_rc == 0) g_probe_send_rc = rc;
+    pthread_mutex_unlock(&g_probe_mu);
+    return 0;
+  }
+  pthread_mutex_lock(&g_probe_mu);
+  if (g_nprobe < PROBE_MAX) {
+    probe_rec *r = &g_probe[g_nprobe++];
+    r->type = msg->type;
+    r->sender = msg->sender;
+    r->size = msg->size;
+    memcpy(r->data, msg->data, msg->size < sizeof r->data ? msg->size : sizeof r->data);
+  }
+  pthread_cond_broadcast(&g_probe_cv);
+  pthread_mutex_unlock(&g_probe_mu);
+  return 0;
+}
+
+static const acto_behaviour probe_behaviour = {.name = "chat_probe", .handle = probe_handle};
+
+/* A system with a node NAME (the chat tests' key) and the probe, spawned
+ * under `reg` if not NULL. */
+static acto_system *probe_start(const char *name, const char *reg, acto_ref *probe) {
+  uint8_t key[32];
+  for (int i = 0; i < 32; i++) {
+    unsigned v;
+    ck_assert_int_eq(sscanf(KEY_HEX + 2 * i, "%2x", &v), 1);
+    key[i] = (uint8_t)v;
+  }
+  tu_cond_init(&g_probe_cv);
+  acto_system *sys = tu_system_cfg(NULL); /* logs nothing unless TU_LOG=1 */
+  acto_node_config nc;
+  memset(&nc, 0, sizeof nc);
+  nc.name = name;
+  nc.key = key;
+  nc.key_len = sizeof key;
+  ck_assert_ok(acto_node_start(sys, &nc));
+  acto_spawn_opts so = {.name = reg};
+  ck_assert_ok(acto_spawn(sys, &probe_behaviour, NULL, &so, probe));
+  return sys;
+}
+
+/* The probe sends `type` with len bytes to `to` (in the order of these
+ * calls). */
+static void probe_send(acto_system *sys, acto_ref probe, acto_ref to, uint32_t type,
+                       const void *data, size_t len) {
+  static char buf[sizeof(probe_cmd) + 8192];
+  ck_assert_uint_le(len, sizeof buf - sizeof(probe_cmd));
+  probe_cmd cmd = {to, type, (uint32_t)len};
+  memcpy(buf, &cmd, sizeof cmd);
+  if (len) memcpy(buf + sizeof cmd, data, len);
+  ck_assert_ok(acto_send(sys, probe, PROBE_SEND, buf, sizeof cmd + len));
+}
+
+/* Waits for the probe's next message from *cur on; returns its record. */
+static probe_rec probe_next(int *cur) {
+  struct timespec dl = tu_deadline(TU_WAIT_MS);
+  pthread_mutex_lock(&g_probe_mu);
+  while (*cur >= g_nprobe && pthread_cond_timedwait(&g_probe_cv, &g_probe_mu, &dl) != ETIMEDOUT) {
+  }
+  ck_assert_msg(*cur < g_nprobe, "the probe got no message %d", *cur);
+  ck_assert_int_eq(g_probe_send_rc, 0);
+  probe_rec r = g_probe[(*cur)++];
+  pthread_mutex_unlock(&g_probe_mu);
+  return r;
+}
+
+/* The probe's next message must be a well-formed chat_reply to req;
+ * returns it (text in *text). */
+static chat_reply probe_reply(int *cur, uint64_t req, char *text, size_t cap) {
+  probe_rec m = probe_next(cur);
+  chat_reply r;
+  ck_assert_uint_eq(m.type, CHAT_REPLY);
+  ck_assert_uint_ge(m.size, sizeof r);
+  memcpy(&r, m.data, sizeof r);
+  ck_assert_uint_eq(m.size, sizeof r + r.len);
+  ck_assert_msg(r.req == req, "a reply to request %llu, expected %llu", (unsigned long long)r.req,
+                (unsigned long long)req);
+  snprintf(text, cap, "%.*s", (int)r.len, m.data + sizeof r);
+  return r;
+}
+
+static chat_dreq dreq(uint64_t req, const char *arg) {
+  chat_dreq q;
+  memset(&q, 0, sizeof q);
+  q.req = req;
+  snprintf(q.arg, sizeof q.arg, "%s", arg);
+  return q;
+}
+
+/* The hub's directory and rooms ignore requests of the wrong size. */
+START_TEST(the_directory_and_the_rooms_ignore_messages_of_the_wrong_size) {
+  server hub;
+  const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, NULL};
+  server_start(&hub, hub_args);
+  acto_ref probe, dir;
+  acto_system *sys = probe_start("probe", NULL, &probe);
+  ck_assert_ok(acto_node_connect(sys, "hub", "127.0.0.1", (uint16_t)hub.node_port, TU_WAIT_MS));
+  ck_assert_ok(acto_node_lookup(sys, "hub", "chat.dir", TU_WAIT_MS, &dir));
+  int cur = 0;
+  char text[256], big[2048];
+  memset(big, 'x', sizeof big);
+
+  /* The directory: requests with bytes too many or too few, or none. */
+  chat_dreq q = dreq(10, "mallory");
+  memcpy(big, &q, sizeof q);
+  probe_send(sys, probe, dir, CHAT_D_NICK, big, sizeof q + 8);
+  probe_send(sys, probe, dir, CHAT_D_NICK, &q, sizeof q - 1);
+  q = dreq(11, "");
+  probe_send(sys, probe, dir, CHAT_D_ROOMS, NULL, 0);
+  memcpy(big, &q, sizeof q);
+  probe_send(sys, probe, dir, CHAT_D_USERS, big, sizeof q + 3);
+  q = dreq(12, "bob");
+  probe_send(sys, probe, dir, CHAT_D_PRIV, &q, sizeof q); /* no text */
+  memcpy(big, &q, sizeof q);
+  probe_send(sys, probe, dir, CHAT_D_PRIV, big, sizeof q + CHAT_LINE_MAX + 1);
+  q = dreq(13, "");
+  probe_send(sys, probe, dir, CHAT_D_ROOMS, &q, sizeof q); /* well-formed */
+  probe_reply(&cur, 13, text, sizeof text); /* the first answer is to that one */
+  ck_assert_str_eq(text, "ok rooms 0");
+  client *a = user(&hub, "mallory"); /* the nick was never taken */
+
+  /* A room: the probe joins it properly, then sends it junk. */
+  q = dreq(14, "probe");
+  probe_send(sys, probe, dir, CHAT_D_NICK, &q, sizeof q);
+  probe_reply(&cur, 14, text, sizeof text);
+  ck_assert_str_eq(text, "ok nick probe");
+  cl_send(a, "JOIN #v");
+  expect_reply(a, "ok join #v");
+  q = dreq(15, "#v");
+  probe_send(sys, probe, dir, CHAT_D_JOIN, &q, sizeof q);
+  chat_reply r = probe_reply(&cur, 15, text, sizeof text);
+  ck_assert_str_eq(text, "ok join #v");
+  acto_ref room = r.ref;
+  expect_event(a, "* probe joined #v");
+  probe_send(sys, probe, room, CHAT_R_CLOSE, "junk", 4);
+  probe_send(sys, probe, room, CHAT_R_POST, NULL, 0);
+  probe_send(sys, probe, room, CHAT_R_POST, big, CHAT_LINE_MAX + 1);
+  probe_send(sys, probe, room, CHAT_R_POST, "a\r\nok forged", 13); /* not one line */
+  probe_send(sys, probe, room, CHAT_R_JOIN, big, sizeof(chat_rjoin) - 1);
+  chat_rjoin j; /* the right size, but the nick is no nick */
+  memset(&j, 0, sizeof j);
+  j.session = probe;
+  j.session.id ^= 0x5a5a0000u; /* not a member (no actor at all) */
+  snprintf(j.nick, sizeof j.nick, "x\r\nok forged");
+  probe_send(sys, probe, room, CHAT_R_JOIN, &j, sizeof j);
+  probe_send(sys, probe, room, CHAT_R_PART, big, sizeof(chat_rpart) + 1);
+  probe_send(sys, probe, room, CHAT_R_POST, "marker", 6);
+  expect_event(a, "#v <probe> marker"); /* the room is alive, the junk unseen */
+  cl_send(a, "ROOMS");
+  expect_reply(a, "= #v 2");
+  expect_reply(a, "ok rooms 1");
+  ck_assert_ok(acto_system_shutdown(sys));
+  expect_event(a, "* probe left #v (connection lost)");
+  cl_close(a);
+  server_stop(&hub);
+}
+END_TEST
+
+/* A linked server's sessions ignore messages of the wrong size from the
+ * hub.  The "hub" here is this process, whose probe is its chat.dir. */
+START_TEST(a_session_ignores_messages_of_the_wrong_size) {
+  acto_ref probe;
+  acto_system *sys = probe_start("hub", CHAT_DIR_NAME, &probe);
+  uint16_t port = 0;
+  ck_assert_ok(acto_node_port(sys, &port));
+  char link[64];
+  snprintf(link, sizeof link, "hub@127.0.0.1:%u", port);
+  const char *sat_args[] = {"--node", "sat", "--key-hex", KEY_HEX, "--link", link, NULL};
+  server sat;
+  server_start(&sat, sat_args);
+  client *b = user(&sat, NULL);
+  cl_send(b, "NICK bob"); /* goes to the probe, which answers it after the junk */
+  int cur = 0;
+  probe_rec m = probe_next(&cur);
+  ck_assert_uint_eq(m.type, CHAT_D_NICK);
+  ck_assert_uint_eq(m.size, sizeof(chat_dreq));
+  chat_dreq q;
+  memcpy(&q, m.data, sizeof q);
+  ck_assert_str_eq(q.arg, "bob");
+  acto_ref session = m.sender;
+
+  static char buf[8192];
+  chat_reply r;
+  memset(&r, 0, sizeof r);
+  r.req = q.req;
+  const char *junk = "ok nick junk";
+  r.len = (uint32_t)strlen(junk);
+  memcpy(buf, &r, sizeof r);
+  memcpy(buf + sizeof r, junk, r.len);
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len + 5); /* 5 too many */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len - 1); /* 1 too few */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r - 1);
+  const char *two = "ok nick x\rok nick y"; /* the right size, but a CR */
+  r.len = (uint32_t)strlen(two);
+  memcpy(buf, &r, sizeof r);
+  memcpy(buf + sizeof r, two, r.len);
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len);
+  probe_send(sys, probe, session, CHAT_DELIVER, "x\r\nok nick forged", 18); /* not one line */
+  probe_send(sys, probe, session, CHAT_DELIVER, "ok nick forged", 14); /* not an event */
+  probe_send(sys, probe, session, CHAT_DELIVER, NULL, 0);
+  memset(buf, 'y', sizeof buf);
+  probe_send(sys, probe, session, CHAT_DELIVER, buf, 4000);
+  probe_send(sys, probe, session, CHAT_LINE, buf, CHAT_LINE_MAX + 1);
+  probe_send(sys, probe, session, CHAT_TOOLONG, buf, 5);
+  probe_send(sys, probe, session, CHAT_PARTIAL, buf, 5);
+  probe_send(sys, probe, session, CHAT_RETRY, buf, 8);
+  probe_send(sys, probe, session, CHAT_TIMEOUT, &q.req, sizeof q.req - 1);
+  /* The well-formed answer, then a well-formed line. */
+  const char *ok = "ok nick bob";
+  r.len = (uint32_t)strlen(ok);
+  memcpy(buf, &r, sizeof r);
+  memcpy(buf + sizeof r, ok, r.len);
+  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len);
+  probe_send(sys, probe, session, CHAT_DELIVER, "private <probe> marker", 22);
+  expect_reply(b, "ok nick bob");
+  expect_event(b, "private <probe> marker");
+  cl_send(b, "HELP"); /* the session and its credit are fine */
+  const char *l;
+  while ((l = cl_reply(b)) && strncmp(l, "= ", 2) == 0) {
+  }
+  ck_assert_msg(l && strcmp(l, "ok help") == 0, "%s", l ? l : "(none)");
+  cl_close(b);
+  server_stop(&sat);
+  ck_assert_ok(acto_system_shutdown(sys));
+}
+END_TEST
 
 START_TEST(two_linked_servers_share_nicks_and_rooms_in_one_order) {
   server hub, sat;
@@ -894,7 +1568,6 @@ END_TEST
 
 int main(void) {
   find_chat();
-  setenv("ACTO_NODE_QUIET", "1", 1); /* for the servers: no connection logs */
   snprintf(g_base, sizeof g_base, "/tmp/acto_chat_test.XXXXXX");
   if (!mkdtemp(g_base)) {
     perror("mkdtemp");
@@ -906,15 +1579,25 @@ int main(void) {
   tcase_add_test(tc, join_part_and_room_lines_reach_the_members_and_nobody_else);
   tcase_add_test(tc, private_messages_reach_one_user);
   tcase_add_test(tc, rooms_and_users_are_listed_and_empty_rooms_close);
+  tcase_add_test(tc, the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice);
+  tcase_add_test(tc, a_listing_too_long_for_the_outbox_is_cut_with_a_marker_and_ends_with_ok);
   tcase_add_test(tc, bad_commands_and_long_lines_get_an_error_and_the_connection_stays);
   tcase_add_test(tc, quit_answers_and_closes_and_the_rooms_are_told);
+  tcase_add_test(tc, a_line_cut_short_by_a_disconnect_is_not_posted);
+  tcase_add_test(tc, a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit);
   tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);
+  tcase_add_test(tc, an_idle_client_is_closed_and_an_active_one_is_not);
+  tcase_add_test(tc, a_client_over_the_line_rate_is_slowed_down_and_loses_nothing);
+  tcase_add_test(tc, the_listen_backlog_follows_somaxconn);
+  tcase_add_test(tc, help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2);
   suite_add_tcase(s, tc);
   tc = tu_tcase("linked servers", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, two_linked_servers_share_nicks_and_rooms_in_one_order);
   tcase_add_test(tc, when_the_hub_dies_the_linked_server_says_so_and_recovers_when_it_is_back);
   tcase_add_test(tc, when_a_linked_server_dies_its_users_leave_their_rooms_and_nicks);
   tcase_add_test(tc, a_link_with_the_wrong_key_is_refused_at_start);
+  tcase_add_test(tc, the_directory_and_the_rooms_ignore_messages_of_the_wrong_size);
+  tcase_add_test(tc, a_session_ignores_messages_of_the_wrong_size);
   suite_add_tcase(s, tc);
   int rc = tu_run(s);
   /* Outputs of failed tests stay until here (printed in their failures). */

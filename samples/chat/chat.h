@@ -38,7 +38,12 @@
  * replies come in the order of the commands.
  *
  * Messages between nodes are these C structs as bytes: every server of a
- * linked group runs the same chat binary.
+ * linked group runs the same chat binary.  Every handler checks the size
+ * of each message against what its type carries (exact sizes for the
+ * structs, bounds for text) and ignores one that does not fit, and text
+ * that becomes a client's line must be one line (chat_one_line): a peer
+ * node holds the key, but a bug or a forged message must not crash a
+ * server nor put a line the protocol does not have on a client's screen.
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -59,25 +64,38 @@
 #define CHAT_MAX_CONNS 1024u      /* client connections per server */
 #define CHAT_INFLIGHT 16u         /* commands read but not yet answered */
 #define CHAT_OUTBOX_DEFAULT 65536u /* the outbox bound, bytes (--outbox) */
-#define CHAT_OUTBOX_HARD 4u       /* replies may fill the outbox to 4 x bound */
+#define CHAT_OUTBOX_HARD 4u       /* listing lines may fill the outbox to 4 x bound */
 #define CHAT_OUT_CHUNK 16384u     /* bytes handed to libevent at a time */
 #define CHAT_SNDBUF 32768         /* SO_SNDBUF of client sockets */
 #define CHAT_REQ_TIMEOUT_MS 5000  /* a directory request unanswered: error */
 #define CHAT_RETRY_MS 5           /* retry of a send that found a full mailbox */
 #define CHAT_RETRY_MAX 1000       /* ... at most this many times (5 s) */
 #define CHAT_LINGER_MS 2000       /* a closing connection flushes at most this long */
+#define CHAT_IDLE_DEFAULT_MS 600000 /* --idle-timeout-ms: 10 min without a line */
+#define CHAT_RATE_DEFAULT 10u     /* --line-rate: lines per second per client */
+#define CHAT_BURST_DEFAULT 20u    /* --line-burst: lines at once before the rate */
 #define CHAT_DIR_NAME "chat.dir"
+/* The longest line a room or the directory sends a session (CHAT_DELIVER):
+ * "#room <nick> text" and "private <nick> text" with the longest names. */
+#define CHAT_DELIVER_MAX (CHAT_ROOM_MAX + CHAT_NICK_MAX + CHAT_LINE_MAX + 16u)
 
 /* ---- messages ---------------------------------------------------------------- */
 
+/* Each type's payload; a message of another size is ignored. */
 enum chat_msg {
   /* to a session */
-  CHAT_LINE = 1,    /* from the I/O thread: a command line, no newline */
-  CHAT_TOOLONG = 2, /* from the I/O thread: a line longer than CHAT_LINE_MAX */
-  CHAT_DELIVER = 3, /* a line for the client (room line, private, notice) */
-  CHAT_REPLY = 4,   /* chat_reply: the answer to a directory request */
-  CHAT_RETRY = 5,   /* from itself: retry the send that found a full mailbox */
+  CHAT_LINE = 1,    /* from the I/O thread: a command line, no newline
+                       (0..CHAT_LINE_MAX bytes) */
+  CHAT_TOOLONG = 2, /* from the I/O thread: a line longer than CHAT_LINE_MAX
+                       (no payload) */
+  CHAT_DELIVER = 3, /* a line for the client (room line, private, notice):
+                       1..CHAT_DELIVER_MAX bytes, one line */
+  CHAT_REPLY = 4,   /* chat_reply + text: the answer to a directory request */
+  CHAT_RETRY = 5,   /* from itself: retry the send that found a full mailbox
+                       (no payload) */
   CHAT_TIMEOUT = 6, /* from itself, uint64_t req: a request's deadline */
+  CHAT_PARTIAL = 7, /* from the I/O thread: the input ended inside a line
+                       (no payload) */
   /* to the directory: chat_dreq (+ text for D_PRIV) */
   CHAT_D_NICK = 100,  /* arg: the nick */
   CHAT_D_JOIN = 101,  /* arg: the room; answered by the room */
@@ -88,12 +106,15 @@ enum chat_msg {
   /* to a room */
   CHAT_R_JOIN = 200,  /* chat_rjoin, from the directory */
   CHAT_R_PART = 201,  /* chat_rpart, from the directory */
-  CHAT_R_POST = 202,  /* the text, from a member session */
-  CHAT_R_CLOSE = 203  /* from the directory: the room is empty, stop */
+  CHAT_R_POST = 202,  /* the text (1..CHAT_LINE_MAX bytes, one line), from a
+                         member session */
+  CHAT_R_CLOSE = 203  /* from the directory: the room is empty, stop (no
+                         payload) */
 };
 
-/* A request to the directory.  req identifies the session's request in
- * the reply; arg is NUL-terminated. */
+/* A request to the directory, exactly this size (D_PRIV: followed by
+ * 1..CHAT_LINE_MAX bytes of text).  req identifies the session's request
+ * in the reply; arg is NUL-terminated. */
 typedef struct chat_dreq {
   uint64_t req;
   char arg[CHAT_ROOM_MAX + 1];
@@ -101,7 +122,8 @@ typedef struct chat_dreq {
 
 /* The answer to a request: req, status 0 (ok) or 1 (error), the room
  * (JOIN), its canonical name (JOIN, PART) and len bytes of text after the
- * struct: the reply lines for the client, '\n'-separated. */
+ * struct (the message is exactly sizeof + len): the reply lines for the
+ * client, '\n'-separated. */
 typedef struct chat_reply {
   uint64_t req;
   acto_ref ref;
@@ -116,8 +138,24 @@ typedef struct chat_rjoin {
   char nick[CHAT_NICK_MAX + 1];
 } chat_rjoin;
 
+/* Why a session stopped, as its exit reason (what the directory's monitor
+ * sees): ACTO_REASON_NORMAL only after QUIT (acto_stop_self); the I/O
+ * thread stops a session whose connection ended any other way with
+ * CHAT_REASON_LOST (acto_exit).  A positive reason of the user's range
+ * (acto_actor.h); nothing is linked to a session, so "abnormal" has no
+ * other effect. */
+#define CHAT_REASON_LOST 100
+/* ... and with CHAT_REASON_IDLE when the client sent no line for
+ * --idle-timeout-ms (io.c, "Idle clients"). */
+#define CHAT_REASON_IDLE 101
+
 /* Why a member leaves a room. */
-enum chat_part_why { CHAT_PART_LEFT = 0, CHAT_PART_QUIT = 1, CHAT_PART_LOST = 2 };
+enum chat_part_why {
+  CHAT_PART_LEFT = 0, /* PART */
+  CHAT_PART_QUIT = 1, /* QUIT: "(quit)" */
+  CHAT_PART_LOST = 2, /* the connection ended otherwise: "(connection lost)" */
+  CHAT_PART_IDLE = 3  /* timed out: "(idle timeout)" */
+};
 
 typedef struct chat_rpart {
   acto_ref session;
@@ -137,6 +175,9 @@ typedef struct chat_server {
   const char *hub;   /* the hub's node name; NULL: this server has the directory */
   acto_ref dir;      /* the local directory (hub NULL) */
   size_t outbox;     /* the outbox bound in bytes */
+  int64_t idle_ms;   /* close a client silent this long; 0: never */
+  unsigned line_rate;  /* lines per second per client; 0: no limit */
+  unsigned line_burst; /* lines at once before the rate applies (>= 1) */
 } chat_server;
 
 /* Replies are sent with this helper by the directory and the rooms: a
@@ -147,6 +188,9 @@ int chat_send_reply(acto_system *sys, acto_ref to, uint64_t req, int status, act
 /* Nick and room names (session.c): 1 when valid. */
 int chat_valid_nick(const char *s, size_t n);
 int chat_valid_room(const char *s, size_t n);
+/* 1 when the n bytes hold no control character but tab (no CR, LF, NUL):
+ * text that may go into one line for a client (session.c). */
+int chat_one_line(const char *s, size_t n);
 
 /* ---- actors ---------------------------------------------------------------------- */
 
@@ -169,10 +213,19 @@ void chat_io_stop(chat_io *io);
 
 /* For the session of the connection, from its callbacks: */
 chat_server *chat_conn_server(chat_conn *c);
-/* Queues one line (without its newline) for the client.  A reply (forced)
- * is queued up to CHAT_OUTBOX_HARD x the bound; other lines are dropped
- * and counted once the outbox holds the bound (io.c, "outbox"). */
-void chat_conn_write(chat_conn *c, const char *line, size_t len, int forced);
+/* What a line for the client is, which decides what may happen to it when
+ * the client reads too slowly (io.c, "Outbox"). */
+enum chat_out_kind {
+  CHAT_OUT_EVENT = 0,   /* not a reply: dropped and counted past the bound */
+  CHAT_OUT_LISTING = 1, /* a "= ..." line of a reply: refused past
+                           CHAT_OUTBOX_HARD x the bound (the session then
+                           cuts the listing, session.c "Replies") */
+  CHAT_OUT_END = 2      /* the line that ends a reply (or the connection):
+                           always queued */
+};
+/* Queues one line (without its newline) for the client.  Returns 0 when
+ * it is queued, -1 when it was dropped or refused. */
+int chat_conn_write(chat_conn *c, const char *line, size_t len, int kind);
 /* A line the I/O thread handed over is answered (or ignored): gives it
  * one line of credit back (io.c, "Input"). */
 void chat_conn_done(chat_conn *c);

@@ -9,12 +9,16 @@
  * after it has added the member, so a session never posts to a room that
  * does not know it yet.  The directory monitors every session with a nick
  * (a session on another node too): when one stops, or its node goes down,
- * the nick is released and it leaves its rooms ("(quit)" or "(connection
- * lost)").  It also monitors its rooms, so a room that failed is forgotten.
+ * the nick is released and it leaves its rooms: "(quit)" after QUIT,
+ * "(idle timeout)" when the server timed it out, and "(connection lost)"
+ * for any other end (the session's exit reason says which, chat.h).  It
+ * also monitors its rooms, so a room that failed is forgotten.
  *
  * Requests from sessions come as chat_dreq with a request number, and are
- * answered with a chat_reply sent to the sender.  A malformed request is
- * ignored: the directory never fails because of what it was sent.
+ * answered with a chat_reply sent to the sender.  A malformed request (of
+ * the wrong size, without a sender, with an arg that is not a string) is
+ * ignored, unanswered: the directory never fails because of what it was
+ * sent.
  *
  * Nicks and rooms are compared without regard to case and kept in the
  * spelling they were first given.  The tables are plain arrays searched
@@ -339,7 +343,12 @@ static void on_down(acto_ctx *ctx, dir_state *d, const acto_msg *msg) {
   for (size_t i = 0; i < d->nusers; i++) {
     dir_user *u = &d->users[i];
     if (u->mon != dn.monitor) continue;
-    int why = dn.reason == ACTO_REASON_NOCONNECTION ? CHAT_PART_LOST : CHAT_PART_QUIT;
+    /* Only a session that got QUIT stops normally (chat.h, CHAT_REASON_LOST);
+     * an idle one is timed out; any other end, its node's too, is a lost
+     * connection. */
+    int why = dn.reason == ACTO_REASON_NORMAL     ? CHAT_PART_QUIT
+              : dn.reason == CHAT_REASON_IDLE     ? CHAT_PART_IDLE
+                                                  : CHAT_PART_LOST;
     for (unsigned k = 0; k < u->nrooms; k++) leave(ctx, d, u->rooms[k], u->session, why);
     *u = d->users[--d->nusers];
     return;
@@ -367,10 +376,14 @@ static int dir_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   if (msg->type < CHAT_D_NICK || msg->type > CHAT_D_USERS || msg->size < sizeof q ||
       acto_ref_is_none(msg->sender))
     return 0; /* not a request: ignored */
-  memcpy(&q, msg->data, sizeof q);
-  q.arg[CHAT_ROOM_MAX] = '\0';
   const char *text = (const char *)msg->data + sizeof q;
   size_t tlen = msg->size - sizeof q;
+  /* Exactly a chat_dreq; D_PRIV with 1..CHAT_LINE_MAX bytes of one line. */
+  if (msg->type == CHAT_D_PRIV ? tlen == 0 || tlen > CHAT_LINE_MAX || !chat_one_line(text, tlen)
+                               : tlen != 0)
+    return 0;
+  memcpy(&q, msg->data, sizeof q);
+  if (!memchr(q.arg, '\0', sizeof q.arg)) return 0; /* arg is not a string */
   switch (msg->type) {
   case CHAT_D_NICK: do_nick(ctx, d, msg->sender, &q); break;
   case CHAT_D_JOIN: do_join(ctx, d, msg->sender, &q); break;

@@ -3,6 +3,7 @@
  * SIGTERM.
  *
  *   chat [--host H] [--port P] [--threads N] [--outbox BYTES]
+ *        [--idle-timeout-ms MS] [--line-rate N] [--line-burst N]
  *        [--node NAME (--key-file F | --key-hex HEX) [--node-host H]
  *         [--node-port Q] [--link NAME@HOST:PORT]]
  *
@@ -10,7 +11,8 @@
  * "node-port Q", with a link "link NAME up" (or "link NAME not up yet:
  * why"; the node keeps trying), and last "ready".  Port 0 (the default)
  * picks a free port.  Exit status: 0 after a signal, 2 when it could not
- * start.
+ * start.  --help prints the usage on stdout and exits 0; bad options print
+ * it on stderr and exit 2.
  *
  * The stop: the I/O thread stops accepting and calling acto, then
  * acto_system_shutdown stops every actor (sessions release their
@@ -27,22 +29,38 @@
 
 typedef struct options {
   const char *host, *node, *key_file, *key_hex, *node_host, *link;
-  unsigned port, node_port, threads;
+  unsigned port, node_port, threads, line_rate, line_burst;
   size_t outbox;
+  int64_t idle_ms;
 } options;
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: chat [--host H] [--port P] [--threads N] [--outbox BYTES]\n"
+          "            [--idle-timeout-ms MS] [--line-rate N] [--line-burst N]\n"
           "            [--node NAME (--key-file F | --key-hex HEX) [--node-host H]\n"
           "             [--node-port Q] [--link NAME@HOST:PORT]]\n"
           "A chat server speaking a line protocol (try: nc HOST PORT, then HELP).\n"
           "  --host, --port     the chat address (default 127.0.0.1, port 0: any free port)\n"
-          "  --outbox BYTES     per-client outbox bound (default %u)\n"
+          "  --threads N        acto worker threads (default: one per online CPU)\n"
+          "  --outbox BYTES     per-client outbox bound, at least 1024 (default %u);\n"
+          "                     a client that reads too slowly loses the room lines,\n"
+          "                     private lines and notices past it (and is told how\n"
+          "                     many); a listing longer than 4 x BYTES is cut, with a\n"
+          "                     count of the rest (its ok line always comes)\n"
+          "  --idle-timeout-ms MS  close a client that sends no line for MS while the\n"
+          "                     server waits for one (default %u; 0: never); any line,\n"
+          "                     even an empty one, counts\n"
+          "  --line-rate N      lines per second a client may send (default %u; 0: no\n"
+          "                     limit); past it the server stops reading from the\n"
+          "                     client for a while (TCP pushes back), nothing is refused\n"
+          "  --line-burst N     lines a client may send at once before the rate applies\n"
+          "                     (default %u)\n"
           "  --node NAME        start an acto node NAME (key from --key-file or --key-hex)\n"
           "  --node-host/-port  the node's address (default 127.0.0.1, port 0)\n"
-          "  --link NAME@H:P    join the chat of the node NAME at H:P (the hub)\n",
-          CHAT_OUTBOX_DEFAULT);
+          "  --link NAME@H:P    join the chat of the node NAME at H:P (the hub)\n"
+          "  --help             this text\n",
+          CHAT_OUTBOX_DEFAULT, CHAT_IDLE_DEFAULT_MS, CHAT_RATE_DEFAULT, CHAT_BURST_DEFAULT);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
@@ -91,6 +109,7 @@ static int parse_link(const char *s, char *name, size_t ncap, char *host, size_t
   return 0;
 }
 
+/* 0: run; 1: --help; -1: bad options. */
 static int parse_options(int argc, char **argv, options *o) {
   static const struct option longs[] = {
       {"host", required_argument, NULL, 'h'},     {"port", required_argument, NULL, 'p'},
@@ -98,11 +117,16 @@ static int parse_options(int argc, char **argv, options *o) {
       {"node", required_argument, NULL, 'n'},     {"key-file", required_argument, NULL, 'k'},
       {"key-hex", required_argument, NULL, 'x'},  {"node-host", required_argument, NULL, 'H'},
       {"node-port", required_argument, NULL, 'P'}, {"link", required_argument, NULL, 'l'},
-      {"help", no_argument, NULL, '?'},           {NULL, 0, NULL, 0}};
+      {"idle-timeout-ms", required_argument, NULL, 'i'},
+      {"line-rate", required_argument, NULL, 'r'}, {"line-burst", required_argument, NULL, 'b'},
+      {"help", no_argument, NULL, 'u'},           {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->host = "127.0.0.1";
   o->node_host = "127.0.0.1";
   o->outbox = CHAT_OUTBOX_DEFAULT;
+  o->idle_ms = CHAT_IDLE_DEFAULT_MS;
+  o->line_rate = CHAT_RATE_DEFAULT;
+  o->line_burst = CHAT_BURST_DEFAULT;
   int c;
   unsigned long v;
   while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -120,6 +144,16 @@ static int parse_options(int argc, char **argv, options *o) {
     case 'H': o->node_host = optarg; break;
     case 'P': if (parse_uint(optarg, 65535, &v)) return -1; o->node_port = (unsigned)v; break;
     case 'l': o->link = optarg; break;
+    case 'i': /* at most a week */
+      if (parse_uint(optarg, 7ul * 24 * 3600 * 1000, &v)) return -1;
+      o->idle_ms = (int64_t)v;
+      break;
+    case 'r': if (parse_uint(optarg, 1000000, &v)) return -1; o->line_rate = (unsigned)v; break;
+    case 'b':
+      if (parse_uint(optarg, 1000000, &v) || v < 1) return -1;
+      o->line_burst = (unsigned)v;
+      break;
+    case 'u': return 1;
     default: return -1;
     }
   }
@@ -131,7 +165,12 @@ static int parse_options(int argc, char **argv, options *o) {
 
 int main(int argc, char **argv) {
   options o;
-  if (parse_options(argc, argv, &o) != 0) {
+  int prc = parse_options(argc, argv, &o);
+  if (prc == 1) { /* asked for: stdout, success */
+    usage(stdout);
+    return 0;
+  }
+  if (prc != 0) {
     usage(stderr);
     return 2;
   }
@@ -161,6 +200,9 @@ int main(int argc, char **argv) {
 
   static chat_server srv; /* read by sessions until the shutdown */
   srv.outbox = o.outbox;
+  srv.idle_ms = o.idle_ms;
+  srv.line_rate = o.line_rate;
+  srv.line_burst = o.line_burst;
   srv.node = o.node;
   srv.hub = o.link ? link_name : NULL;
   int status = 2, rc;

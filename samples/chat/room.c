@@ -6,7 +6,8 @@
  * last member leaves; joins and parts come from the directory
  * (CHAT_R_JOIN, CHAT_R_PART, CHAT_R_CLOSE), posts straight from member
  * sessions (CHAT_R_POST; a post from a session that is not a member is
- * ignored).  The room sends each line to every other member in the order
+ * ignored, as is every message of the wrong size for its type).  The room
+ * sends each line to every other member in the order
  * it handles them, so all members, local or remote, see one order.  A send
  * to a session may park the room for a moment (block policy), never for
  * long: sessions drain their mailboxes whatever their clients do.
@@ -84,6 +85,7 @@ static void on_part(acto_ctx *ctx, room_state *r, const chat_rpart *p) {
   r->m[i] = r->m[--r->n];
   const char *why = p->why == CHAT_PART_QUIT   ? " (quit)"
                     : p->why == CHAT_PART_LOST ? " (connection lost)"
+                    : p->why == CHAT_PART_IDLE ? " (idle timeout)"
                                                : "";
   int n = snprintf(line, sizeof line, "* %s left %s%s", nick, r->name, why);
   broadcast(ctx, r, ACTO_REF_NONE, line, n);
@@ -91,7 +93,9 @@ static void on_part(acto_ctx *ctx, room_state *r, const chat_rpart *p) {
 
 static void on_post(acto_ctx *ctx, room_state *r, acto_ref from, const char *text, size_t len) {
   int i = find(r, from);
-  if (i < 0 || len == 0 || len > CHAT_LINE_MAX) return; /* not a member: ignored */
+  /* From a member, 1..CHAT_LINE_MAX bytes of one line; anything else is
+   * ignored. */
+  if (i < 0 || len == 0 || len > CHAT_LINE_MAX || !chat_one_line(text, len)) return;
   char line[CHAT_LINE_MAX + 64];
   int n = snprintf(line, sizeof line, "%s <%s> %.*s", r->name, r->m[i].nick, (int)len, text);
   if (n >= (int)sizeof line) n = (int)sizeof line - 1;
@@ -106,7 +110,7 @@ static int room_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
       chat_rjoin j;
       memcpy(&j, msg->data, sizeof j);
       j.nick[CHAT_NICK_MAX] = '\0';
-      on_join(ctx, r, &j);
+      if (chat_valid_nick(j.nick, strlen(j.nick))) on_join(ctx, r, &j);
     }
     break;
   case CHAT_R_PART:
@@ -120,7 +124,7 @@ static int room_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     on_post(ctx, r, msg->sender, msg->data, msg->size);
     break;
   case CHAT_R_CLOSE:
-    (void)acto_stop_self(ctx);
+    if (msg->size == 0) (void)acto_stop_self(ctx);
     break;
   default:
     break; /* ignored */

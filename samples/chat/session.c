@@ -18,6 +18,17 @@
  * the directory and its rooms: when the directory goes (its node went
  * down), the nick and rooms are gone with it and the client is told.
  *
+ * Replies.  Each command's reply is zero or more listing lines ("= ...")
+ * and one final line ("ok ..." or "error: ...").  The final line always
+ * reaches the client's outbox (io.c, "Outbox").  The listing lines of one
+ * reply may take at most CHAT_OUTBOX_HARD x the outbox bound (counting CR
+ * LF), and the outbox may refuse one when it is that full already; from
+ * the first line that does not fit, the rest of the listing is cut, and
+ * the reply ends with
+ *   = ... N more lines cut: the reply does not fit in your outbox
+ * (N exact) before its final line.  So a client always sees the end of
+ * every reply, and a listing is a prefix of the full one.
+ *
  * On a linked server (srv->hub set) the directory is found on first use
  * through the hub's node service (acto_node_service, an ask of
  * ACTO_MSG_NODE_LOOKUP for "chat.dir").
@@ -30,7 +41,7 @@
 #include "chat.h"
 
 typedef struct pending_line {
-  uint32_t type; /* CHAT_LINE or CHAT_TOOLONG */
+  uint32_t type; /* CHAT_LINE, CHAT_TOOLONG or CHAT_PARTIAL */
   uint32_t len;
   char text[CHAT_LINE_MAX + 1];
 } pending_line;
@@ -77,6 +88,9 @@ typedef struct session {
   int retries;
   size_t out_len;
   char out_buf[sizeof(chat_dreq) + CHAT_LINE_MAX];
+  /* The reply being written: bytes of its listing lines, lines cut. */
+  size_t listed;
+  unsigned cut;
 } session;
 
 /* ---- names ---------------------------------------------------------------------- */
@@ -101,22 +115,50 @@ int chat_valid_room(const char *s, size_t n) {
   return 1;
 }
 
-/* ---- output ----------------------------------------------------------------------- */
-
-static void vwrite_line(session *s, int forced, const char *fmt, va_list ap) {
-  char buf[CHAT_LINE_MAX + 256];
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  if (n < 0) return;
-  if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
-  chat_conn_write(s->conn, buf, (size_t)n, forced);
+int chat_one_line(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+  }
+  return 1;
 }
 
-/* A line that is not a reply (may be dropped, io.c "outbox"). */
+/* ---- output ----------------------------------------------------------------------- */
+
+/* A line that is not a reply (may be dropped, io.c "Outbox"). */
 static void notice(session *s, const char *fmt, ...) {
+  char buf[CHAT_LINE_MAX + 256];
   va_list ap;
   va_start(ap, fmt);
-  vwrite_line(s, 0, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
+  (void)chat_conn_write(s->conn, buf, (size_t)n, CHAT_OUT_EVENT);
+}
+
+/* A listing line of the current reply: queued, or cut with all the ones
+ * after it ("Replies" above). */
+static void reply_listing(session *s, const char *line, size_t len) {
+  if (s->cut == 0 && s->listed + len + 2 <= s->srv->outbox * CHAT_OUTBOX_HARD &&
+      chat_conn_write(s->conn, line, len, CHAT_OUT_LISTING) == 0) {
+    s->listed += len + 2;
+    return;
+  }
+  s->cut++;
+}
+
+/* The final line of the current reply, after the marker of a cut. */
+static void reply_end(session *s, const char *line, size_t len) {
+  if (s->cut > 0) {
+    char m[128];
+    int n = snprintf(m, sizeof m, "= ... %u more lines cut: the reply does not fit in your outbox",
+                     s->cut);
+    (void)chat_conn_write(s->conn, m, (size_t)n, CHAT_OUT_END);
+  }
+  (void)chat_conn_write(s->conn, line, len, CHAT_OUT_END);
+  s->listed = 0;
+  s->cut = 0;
 }
 
 /* Ends the current command: its reply lines, the credit back. */
@@ -132,24 +174,30 @@ static void done(acto_ctx *ctx, session *s) {
   chat_conn_done(s->conn);
 }
 
+/* Ends the current command with its final reply line. */
 static void finish(acto_ctx *ctx, session *s, const char *fmt, ...) {
+  char buf[CHAT_LINE_MAX + 256];
   va_list ap;
   va_start(ap, fmt);
-  vwrite_line(s, 1, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
+  reply_end(s, buf, (size_t)n);
   done(ctx, s);
 }
 
-/* Ends the current command with the reply lines of text ('\n'-separated). */
+/* Ends the current command with the reply lines of text ('\n'-separated):
+ * listing lines, then the last one, its final line. */
 static void finish_text(acto_ctx *ctx, session *s, const char *text, size_t len) {
-  while (len > 0) {
+  for (;;) {
     const char *nl = memchr(text, '\n', len);
-    size_t n = nl ? (size_t)(nl - text) : len;
-    chat_conn_write(s->conn, text, n, 1);
     if (!nl) break;
-    len -= n + 1;
+    reply_listing(s, text, (size_t)(nl - text));
+    len -= (size_t)(nl - text) + 1;
     text = nl + 1;
   }
+  reply_end(s, text, len);
   done(ctx, s);
 }
 
@@ -333,12 +381,13 @@ static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
     finish(ctx, s, "error: line too long (more than %u bytes); ignored", CHAT_LINE_MAX);
     return;
   }
-  for (uint32_t i = 0; i < l->len; i++) {
-    unsigned char ch = (unsigned char)l->text[i];
-    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-      finish(ctx, s, "error: control characters are not allowed");
-      return;
-    }
+  if (l->type == CHAT_PARTIAL) {
+    finish(ctx, s, "error: the input ended inside a line (no LF after it); the line was ignored");
+    return;
+  }
+  if (!chat_one_line(l->text, l->len)) {
+    finish(ctx, s, "error: control characters are not allowed");
+    return;
   }
   const char *p = l->text, *w, *a;
   size_t wn = next_word(&p, &w), an;
@@ -348,7 +397,7 @@ static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
   }
   if (is_cmd(w, wn, "HELP")) {
     for (size_t i = 0; i < sizeof help_lines / sizeof help_lines[0]; i++)
-      chat_conn_write(s->conn, help_lines[i], strlen(help_lines[i]), 1);
+      reply_listing(s, help_lines[i], strlen(help_lines[i]));
     finish(ctx, s, "ok help");
   } else if (is_cmd(w, wn, "QUIT")) {
     finish(ctx, s, "ok bye");
@@ -441,6 +490,14 @@ static void run(acto_ctx *ctx, session *s) {
 
 /* ---- answers and events ------------------------------------------------------------------ */
 
+/* Would the client take this line for a reply ("ok", "ok ...", "error:
+ * ...", "= ...")?  Events never look like one, so a delivered line that
+ * does is not an event (ACTORS.md, the protocol). */
+static int reply_shaped(const char *p, size_t n) {
+  return (n >= 2 && memcmp(p, "ok", 2) == 0 && (n == 2 || p[2] == ' ')) ||
+         (n >= 7 && memcmp(p, "error: ", 7) == 0) || (n >= 2 && memcmp(p, "= ", 2) == 0);
+}
+
 /* A successful answer changes the session's state: the nick, the rooms. */
 static void apply(acto_ctx *ctx, session *s, int cmd, const char *arg, const chat_reply *r) {
   if (r->status != 0) return;
@@ -464,9 +521,14 @@ static void on_reply(acto_ctx *ctx, session *s, const acto_msg *msg) {
   chat_reply r;
   if (msg->size < sizeof r) return;
   memcpy(&r, msg->data, sizeof r);
-  if (r.len > msg->size - sizeof r) return;
+  if (r.len == 0 || r.len != msg->size - sizeof r) return; /* not a reply */
   r.name[CHAT_ROOM_MAX] = '\0';
   const char *text = (const char *)msg->data + sizeof r;
+  for (const char *p = text, *end = text + r.len; p < end;) { /* lines, one by one */
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!chat_one_line(p, (size_t)((nl ? nl : end) - p))) return;
+    p = nl ? nl + 1 : end;
+  }
   if (s->late_req != 0 && r.req == s->late_req) {
     /* The answer to a request that timed out: the directory did act on
      * it, so the session follows, and says so (not as a reply). */
@@ -492,7 +554,15 @@ static void on_down(acto_ctx *ctx, session *s, const acto_msg *msg) {
   }
   for (unsigned i = 0; i < s->nrooms; i++) {
     if (s->rooms[i].mon != d.monitor) continue;
-    notice(s, "! you left %s: the room went away", s->rooms[i].name);
+    /* A PART of this room is on its way (or timed out): the directory
+     * closed the room because this session was its last member, and the
+     * room's DOWN may well overtake the directory's "ok part" (DOWN
+     * travels on the system lane).  The client asked to leave; it hears
+     * "ok part" (or the late answer), not that the room went away. */
+    int parting = (s->busy && s->cmd == CMD_PART && strcasecmp(s->arg, s->rooms[i].name) == 0) ||
+                  (s->late_req != 0 && s->late_cmd == CMD_PART &&
+                   strcasecmp(s->late_arg, s->rooms[i].name) == 0);
+    if (!parting) notice(s, "! you left %s: the room went away", s->rooms[i].name);
     if (s->busy && s->cmd == CMD_MSG_ROOM && acto_ref_eq(s->out_to, s->rooms[i].ref))
       finish(ctx, s, "error: %s is gone", s->arg);
     room_remove(s, i);
@@ -515,9 +585,12 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   switch (msg->type) {
   case CHAT_LINE:
   case CHAT_TOOLONG:
+  case CHAT_PARTIAL:
+    /* Not from the I/O thread if the size is wrong: no credit to give back. */
+    if (msg->type == CHAT_LINE ? msg->size > CHAT_LINE_MAX : msg->size != 0) return 0;
     if (s->quitting) return 0;
-    if (s->qn == CHAT_INFLIGHT || msg->size > CHAT_LINE_MAX) { /* cannot happen (credit) */
-      chat_conn_write(s->conn, "error: too many commands at once", 32, 1);
+    if (s->qn == CHAT_INFLIGHT) { /* cannot happen (credit) */
+      (void)chat_conn_write(s->conn, "error: too many commands at once", 32, CHAT_OUT_END);
       chat_conn_done(s->conn);
       return 0;
     } else {
@@ -529,14 +602,16 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
       s->qn++;
     }
     break;
-  case CHAT_DELIVER:
-    if (msg->size > 0) chat_conn_write(s->conn, msg->data, msg->size, 0);
+  case CHAT_DELIVER: /* one event line for the client, or nothing */
+    if (msg->size > 0 && msg->size <= CHAT_DELIVER_MAX && chat_one_line(msg->data, msg->size) &&
+        !reply_shaped(msg->data, msg->size))
+      (void)chat_conn_write(s->conn, msg->data, msg->size, CHAT_OUT_EVENT);
     return 0;
   case CHAT_REPLY:
     on_reply(ctx, s, msg);
     break;
   case CHAT_RETRY:
-    if (s->busy && s->retrying) send_out(ctx, s);
+    if (msg->size == 0 && s->busy && s->retrying) send_out(ctx, s);
     break;
   case CHAT_TIMEOUT: {
     uint64_t req;
@@ -562,8 +637,14 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 }
 
 static void session_terminate(acto_ctx *ctx, void *state, int reason) {
-  (void)ctx, (void)reason;
+  (void)ctx;
   session *s = state;
+  if (reason == CHAT_REASON_IDLE) { /* the I/O thread timed the client out */
+    char line[128];
+    int n = snprintf(line, sizeof line, "! no line from you in %g s: closing the connection",
+                     (double)s->srv->idle_ms / 1000.0);
+    (void)chat_conn_write(s->conn, line, (size_t)n, CHAT_OUT_END); /* the last line */
+  }
   chat_conn_release(s->conn); /* the last touch of the connection */
 }
 
