@@ -74,7 +74,7 @@ typedef struct sup {
   sup_child *c;
   size_t n, cap;
   uint64_t *hist; /* ring of restart times (ns) within the period */
-  uint32_t hist_head, hist_n;
+  uint32_t hist_head, hist_n, hist_cap;
   int op;
   size_t op_lo, op_i;
   int op_phase;
@@ -272,16 +272,36 @@ static void set_timer(acto_ctx *ctx, uint32_t type, uint64_t data, int64_t ms, a
 static int intensity_ok(acto_ctx *ctx, sup *s) {
   uint64_t now = now_ns(ctx);
   uint64_t period = (uint64_t)s->spec->period_ms * 1000000ull;
-  uint32_t cap = s->spec->intensity;
-  /* The ring holds the last `intensity` restart times, oldest at head:
-   * drop those that left the window, then there is room or not. */
+  /* The ring holds the restart times still inside the window, oldest at
+   * head: drop those that left it, then there is room or not. */
   while (s->hist_n > 0 && now - s->hist[s->hist_head] >= period) {
-    s->hist_head = (s->hist_head + 1) % cap;
+    s->hist_head = (s->hist_head + 1) % s->hist_cap;
     s->hist_n--;
   }
-  if (s->hist_n >= cap)
+  if (s->hist_n >= s->spec->intensity)
     return 0;
-  s->hist[(s->hist_head + s->hist_n) % cap] = now;
+  if (s->hist_n == s->hist_cap) {
+    /* The ring grows with the restarts actually inside one period, never
+     * past intensity.  It used to be sized to intensity up front: with a
+     * large intensity (the soak's 1,000,000: 8 MB) the ring's head walked
+     * through the lazily zeroed allocation and touched a new page every
+     * 512 restarts, so RSS grew for as long as restarts went on.  Out of
+     * memory here counts as too many restarts: the supervisor gives up
+     * rather than restart without counting. */
+    uint64_t nc = (uint64_t)s->hist_cap * 2;
+    if (nc > s->spec->intensity)
+      nc = s->spec->intensity;
+    uint64_t *nh = nc <= SIZE_MAX / sizeof(*nh) ? malloc((size_t)nc * sizeof(*nh)) : NULL;
+    if (!nh)
+      return 0;
+    for (uint32_t i = 0; i < s->hist_n; i++)
+      nh[i] = s->hist[(s->hist_head + i) % s->hist_cap];
+    free(s->hist);
+    s->hist = nh;
+    s->hist_cap = (uint32_t)nc;
+    s->hist_head = 0;
+  }
+  s->hist[(s->hist_head + s->hist_n) % s->hist_cap] = now;
   s->hist_n++;
   return 1;
 }
@@ -795,7 +815,8 @@ static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
     s->spec->intensity = 1;
   if (s->spec->period_ms == 0)
     s->spec->period_ms = 5000;
-  s->hist = calloc(s->spec->intensity + 1, sizeof(*s->hist));
+  s->hist_cap = s->spec->intensity < 16 ? s->spec->intensity : 16; /* grows: intensity_ok */
+  s->hist = calloc(s->hist_cap, sizeof(*s->hist));
   if (!s->hist) {
     sup_free(s);
     return ACTO_ENOMEM;
