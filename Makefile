@@ -5,7 +5,7 @@ SCALE ?= 1.0
 THREADS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-plain test-asan test-tsan test-long bench fuzz clean
+.PHONY: all deps build demo test test-plain test-asan test-tsan test-long build-matrix bench fuzz clean
 
 all: build
 
@@ -71,8 +71,14 @@ fuzz: deps
 	  echo "== fuzz $$n ($(FUZZ_SECONDS) s)"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
 
+# Every standard build type (Debug, Release, RelWithDebInfo, MinSizeRel)
+# with gcc and clang, everything built with -Werror: optimisation levels
+# change what the compilers warn about.  CI runs it after make test.
+build-matrix: deps
+	./scripts/build-matrix.sh
+
 bench: build
 	./bench/run.sh $(SCALE) $(THREADS)
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz build-matrix

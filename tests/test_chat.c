@@ -1175,7 +1175,7 @@ static acto_system *probe_start(const char *name, const char *reg, acto_ref *pro
   uint8_t key[32];
   for (int i = 0; i < 32; i++) {
     unsigned v;
-    ck_assert_int_eq(sscanf(KEY_HEX + 2 * i, "%2x", &v), 1);
+    ck_assert_int_eq(sscanf(&KEY_HEX[2 * i], "%2x", &v), 1);
     key[i] = (uint8_t)v;
   }
   tu_cond_init(&g_probe_cv);

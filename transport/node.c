@@ -255,7 +255,7 @@ static void node_log(acto__node *n, acto_log_level level, const char *peer,
                      const struct sockaddr_in *addr, const char *what, const char *reason) {
   if (!acto__log_on(n->sys, level))
     return;
-  char who[64];
+  char who[ACTO__AUTH_NAME_MAX + 64];
   if (peer) {
     snprintf(who, sizeof who, "%s", peer);
   } else {

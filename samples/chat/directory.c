@@ -191,7 +191,7 @@ static void do_nick(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq 
     if (u->nrooms > 0)
       ANSWER_RETURN(ctx, from, q->req, 1, NULL,
                     "error: part your rooms before changing your nick");
-    snprintf(u->nick, sizeof u->nick, "%s", nick);
+    snprintf(u->nick, sizeof u->nick, "%.*s", (int)CHAT_NICK_MAX, nick);
     ANSWER_RETURN(ctx, from, q->req, 0, NULL, "ok nick %s", nick);
   }
   if (d->nusers >= CHAT_MAX_USERS)
@@ -206,7 +206,7 @@ static void do_nick(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq 
   }
   u = &d->users[d->nusers];
   memset(u, 0, sizeof *u);
-  snprintf(u->nick, sizeof u->nick, "%s", nick);
+  snprintf(u->nick, sizeof u->nick, "%.*s", (int)CHAT_NICK_MAX, nick);
   u->session = from;
   if (acto_monitor(ctx, from, &u->mon) < 0)
     ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: cannot watch your session");

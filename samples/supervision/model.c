@@ -449,7 +449,7 @@ static int set_backoff(parser *p, const char *v, model_conf *c) {
   } else {
     snprintf(a, sizeof a, "%s", v);
   }
-  uint32_t lo, hi;
+  uint32_t lo = 0, hi = 0; /* set by parse_ms_u32 on success (-O3 cannot tell) */
   if (parse_ms_u32(p, "backoff", a, 0, &lo) != 0 || parse_ms_u32(p, "backoff", b, 0, &hi) != 0)
     return -1;
   if (lo > hi)
@@ -835,7 +835,7 @@ static int parse_line(parser *p, char *line) {
     if ((unsigned char)*c < 0x20 && *c != '\t')
       return perr(p, "a control character (0x%02x) in the line", (unsigned char)*c);
   char copy[MODEL_LINE_MAX + 1];
-  snprintf(copy, sizeof copy, "%s", line + indent);
+  snprintf(copy, sizeof copy, "%.*s", (int)MODEL_LINE_MAX, line + indent);
   char *w[MAX_WORDS];
   int nw = 0;
   char *save = NULL;
