@@ -215,6 +215,7 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
     return ACTO_ENOMEM;
   }
   m->flags = ACTO__MF_REQUEST | ACTO__MF_FUTURE;
+  m->pub.flags = ACTO_MSG_FLAG_REQUEST;
   m->req_id = f.id;
   pthread_mutex_lock(&sys->futures.mtx);
   acto__future **b = &sys->futures.buckets[f.id % ACTO__FUTURE_BUCKETS];
@@ -556,6 +557,7 @@ int acto_ask_async(acto_ctx *ctx, acto_ref to, uint32_t type, const void *data, 
     return ACTO_ENOMEM;
   uint64_t id = atomic_fetch_add_explicit(&sys->next_ask_id, 1, memory_order_relaxed) + 1;
   m->flags = ACTO__MF_REQUEST;
+  m->pub.flags = ACTO_MSG_FLAG_REQUEST;
   m->req_id = id;
   m->pub.sender = acto__actor_ref(a);
   uint64_t timer = 0;

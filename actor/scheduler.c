@@ -185,8 +185,6 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     }
     ctx->cur = m;
     ctx->cur_type = m->pub.type;
-    /* The handler sees whether it is a request (the flag bits agree). */
-    m->pub.flags = m->flags & ACTO__MF_REQUEST;
     int r = a->b->handle(ctx, a->state, &m->pub);
     ctx->cur = NULL;
     if (r < 0 && !a->failed) {

@@ -35,7 +35,9 @@ enum {
 };
 
 enum {
-  ACTO__MF_REQUEST = 1u << 0, /* an ask: acto_reply answers it (= ACTO_MSG_FLAG_REQUEST) */
+  ACTO__MF_REQUEST = 1u << 0, /* an ask: acto_reply answers it; whoever sets it
+                                 also sets pub.flags' ACTO_MSG_FLAG_REQUEST, which
+                                 the handler sees (blocks start zeroed) */
   ACTO__MF_FUTURE = 1u << 1,  /* the asker is a plain thread (future table) */
   ACTO__MF_TIMER = 1u << 2,   /* sent by a timer: check cancellation */
   ACTO__MF_REPLIED = 1u << 3, /* acto_reply already answered it */
@@ -45,8 +47,6 @@ enum {
   ACTO__MF_REMOTE = 1u << 7,      /* arrived from another node: peer set */
 };
 
-_Static_assert(ACTO__MF_REQUEST == ACTO_MSG_FLAG_REQUEST,
-               "the handler's request flag is the block's (scheduler.c copies it)");
 
 struct acto__actor;
 struct acto__twaiter;

@@ -1179,6 +1179,7 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
     m->status = (int32_t)p->epoch; /* the loop is the only writer */
     if (flags & ACTO__WF_REQUEST) {
       m->flags |= ACTO__MF_REQUEST;
+      m->pub.flags = ACTO_MSG_FLAG_REQUEST;
       m->req_id = ask_id;
       if (flags & ACTO__WF_FUTURE)
         m->flags |= ACTO__MF_FUTURE;
