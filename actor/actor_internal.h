@@ -252,6 +252,12 @@ static inline int acto__system_closing(acto_system *sys) {
  * done(arg) says so, or nothing can run and no timer is due by
  * vdeadline_ns (UINT64_MAX: any timer).  Returns messages handled. */
 int64_t acto__sched_det_run(acto_system *sys, int (*done)(void *), void *arg, uint64_t vdeadline_ns);
+/* Deterministic mode: a plain thread's wait for done(arg), at most
+ * timeout_ms of virtual time (-1: none), driving the system meanwhile.  0
+ * when done; ACTO_ETIMEDOUT when the virtual deadline passed (the clock
+ * then stands at it); ACTO_EDEADLK when nothing can end the wait any more
+ * (no actor can run, no timer is left). */
+int acto__sched_det_wait(acto_system *sys, int (*done)(void *), void *arg, int64_t timeout_ms);
 void acto__sched_schedule(acto_system *sys, acto__actor *a);
 int acto__sched_start(acto_system *sys);
 void acto__sched_stop(acto_system *sys);

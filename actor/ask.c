@@ -171,22 +171,6 @@ int acto_ask(acto_system *sys, acto_ref to, uint32_t type, const void *data, siz
   return acto__ask_sync(sys, to, type, data, size, timeout_ms, out);
 }
 
-/* Deterministic mode: this thread drives the system until the answer is in.
- * Deadlines are virtual; an ask nothing can answer any more (no actor can
- * run, no timer is left) is a deadlock. */
-static int det_wait(acto_system *sys, acto__future *f, int64_t timeout_ms) {
-  uint64_t end = acto__deadline_after(acto__now_ns(sys), timeout_ms);
-  acto__sched_det_run(sys, future_done, f, end);
-  if (future_done(f))
-    return 0;
-  uint64_t due;
-  if (!acto__timers_next_due(&sys->timers, &due))
-    return ACTO_EDEADLK;
-  if (end != ACTO__NEVER && acto__now_ns(sys) < end)
-    atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
-  return ACTO_ETIMEDOUT;
-}
-
 int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
                    int64_t timeout_ms, acto_reply_buf *out) {
   if (!sys || !out || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data) || timeout_ms < -1)
@@ -234,7 +218,8 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
   } else {
     int verdict = 0; /* deterministic mode: why the wait ended */
     if (sys->det) {
-      verdict = det_wait(sys, &f, timeout_ms);
+      /* This thread drives the system until the answer is in. */
+      verdict = acto__sched_det_wait(sys, future_done, &f, timeout_ms);
     } else {
       pthread_mutex_lock(&f.mtx);
       while (!f.done && acto__clock_wait(&f.cv, &f.mtx, deadline) == 0)

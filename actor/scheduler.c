@@ -499,6 +499,19 @@ int64_t acto__sched_det_run(acto_system *sys, int (*done)(void *), void *arg, ui
   return (int64_t)(atomic_load_explicit(&w->handled, memory_order_relaxed) - before);
 }
 
+int acto__sched_det_wait(acto_system *sys, int (*done)(void *), void *arg, int64_t timeout_ms) {
+  uint64_t end = acto__deadline_after(acto__now_ns(sys), timeout_ms);
+  acto__sched_det_run(sys, done, arg, end);
+  if (done(arg))
+    return 0;
+  uint64_t due;
+  if (!acto__timers_next_due(&sys->timers, &due))
+    return ACTO_EDEADLK; /* no actor can run, no timer is left */
+  if (end != ACTO__NEVER && acto__now_ns(sys) < end)
+    atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
+  return ACTO_ETIMEDOUT;
+}
+
 int acto__sched_start(acto_system *sys) {
   sys->msgcaches = acto__msgcache_create(sys->nworkers);
   if (!sys->msgcaches)

@@ -195,18 +195,11 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
   } else {
     if (sys->det) {
       /* Deterministic mode: run the system (this thread is its worker)
-       * until the message is delivered or the virtual deadline passed;
-       * with nothing left that could make room (no actor can run, no
-       * timer is left) the send can never complete: a deadlock. */
-      uint64_t end = acto__deadline_after(acto__now_ns(sys), deadline_ms);
-      acto__sched_det_run(sys, twaiter_done, &tw, end);
-      uint64_t due;
-      if (!twaiter_done(&tw)) {
-        if (!acto__timers_next_due(&sys->timers, &due))
-          verdict = ACTO_EDEADLK;
-        else if (end != ACTO__NEVER && acto__now_ns(sys) < end)
-          atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
-      }
+       * until the message is delivered, the virtual deadline passed, or
+       * nothing can make room any more (a deadlock). */
+      int w = acto__sched_det_wait(sys, twaiter_done, &tw, deadline_ms);
+      if (w != 0)
+        verdict = w;
       deadline = 0; /* below: no real waiting */
     }
     pthread_mutex_lock(&tw.mtx);

@@ -927,18 +927,8 @@ static int is_gone(void *p) {
  * can run, no timer is left) is a deadlock. */
 static int wait_gone(acto_system *sys, acto_ref ref, int64_t timeout_ms) {
   gone_arg g = {sys, ref};
-  if (sys->det) {
-    uint64_t end = acto__deadline_after(acto__now_ns(sys), timeout_ms);
-    acto__sched_det_run(sys, is_gone, &g, end);
-    if (is_gone(&g))
-      return 0;
-    uint64_t due;
-    if (!acto__timers_next_due(&sys->timers, &due))
-      return ACTO_EDEADLK;
-    if (end != ACTO__NEVER && acto__now_ns(sys) < end)
-      atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
-    return ACTO_ETIMEDOUT;
-  }
+  if (sys->det)
+    return acto__sched_det_wait(sys, is_gone, &g, timeout_ms);
   int r = acto__system_wait_enter(sys);
   if (r != 0)
     return r;
