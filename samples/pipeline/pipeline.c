@@ -17,6 +17,15 @@
  * - main() waits for the producer's result, cancels the timer, checks that
  *   no tick is handled after the cancel, asks the sink with the blocking
  *   acto_ask, prints what happened and shuts down.
+ *
+ * What does not fit is ignored.  Each handler checks a payload's size
+ * before it copies it, and answers only requests (ACTO_MSG_FLAG_REQUEST):
+ * a short ITEM, a GET or PROGRESS sent without ask, an unknown type leave
+ * the totals alone and stop nobody (an ask of the wrong kind gets
+ * ACTO_ENOREPLY at once).  The producer takes CONTINUE and FINISH only
+ * from itself: from anyone else they would end the job early.  A reply
+ * that does not fit is an answer that failed: the reporter counts it so,
+ * and the final ask ends the job with ACTO_EINVAL.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -41,15 +50,16 @@ typedef struct totals {
 
 static int sink_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   totals *t = state;
-  if (msg->type == ITEM) {
+  if (msg->type == ITEM && msg->size == sizeof(uint64_t)) { /* check the size, then copy */
     uint64_t v;
     memcpy(&v, msg->data, sizeof v);
     t->count++;
     t->sum += v;
     return 0;
   }
-  if (msg->type == GET) return acto_reply(ctx, TOTALS, t, sizeof *t);
-  return ACTO_EINVAL;
+  if (msg->type == GET && (msg->flags & ACTO_MSG_FLAG_REQUEST))
+    return acto_reply(ctx, TOTALS, t, sizeof *t);
+  return 0; /* a short ITEM, a GET without ask, an unknown type: ignored */
 }
 
 static const acto_behaviour sink = {
@@ -91,6 +101,8 @@ static void on_totals(acto_ctx *ctx, void *state, int status, const acto_msg *re
   (void)ctx;
   (void)user;
   producer_state *st = state;
+  if (status == 0 && (reply->type != TOTALS || reply->size != sizeof st->job->seen))
+    status = ACTO_EINVAL; /* an answer that is not the sink's totals */
   if (status == 0) memcpy(&st->job->seen, reply->data, sizeof st->job->seen);
   finish(st, status);
 }
@@ -99,6 +111,10 @@ static int producer_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   producer_state *st = state;
   acto_system *sys = acto_ctx_system(ctx);
   int rc;
+  /* The producer sends CONTINUE and FINISH to itself (FINISH by a timer,
+   * whose messages come from the actor that set it). */
+  if ((msg->type == CONTINUE || msg->type == FINISH) && !acto_ref_eq(msg->sender, acto_self(ctx)))
+    return 0;
   switch (msg->type) {
   case CONTINUE:
     /* One chunk per turn.  A send that parks is the last of this turn:
@@ -123,11 +139,12 @@ static int producer_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     rc = acto_ask_async(ctx, st->sink, GET, NULL, 0, 1000, on_totals, NULL, NULL);
     return rc < 0 ? rc : 0;
   case PROGRESS: {
+    if (!(msg->flags & ACTO_MSG_FLAG_REQUEST)) return 0; /* nobody to answer */
     uint64_t sent = st->next - 1;
     return acto_reply(ctx, PROGRESS, &sent, sizeof sent);
   }
   default:
-    return ACTO_EINVAL;
+    return 0; /* ignored */
   }
 }
 
@@ -173,9 +190,11 @@ static int reporter_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
       st->r.timeouts++;
     } else if (msg->type == ACTO_MSG_ASK_FAILED) { /* data: the int32_t status */
       st->r.failed++;
-    } else {
+    } else if (msg->size == sizeof st->r.last) { /* check the size, then copy */
       memcpy(&st->r.last, msg->data, sizeof st->r.last);
       st->r.samples++;
+    } else {
+      st->r.failed++; /* a reply that does not fit is no progress */
     }
     return 0;
   }
@@ -187,9 +206,10 @@ static int reporter_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
                             &st->pending);
     return rc < 0 ? rc : 0;
   case REPORT:
+    if (!(msg->flags & ACTO_MSG_FLAG_REQUEST)) return 0; /* nobody to answer */
     return acto_reply(ctx, REPORT, &st->r, sizeof st->r);
   default:
-    return ACTO_EINVAL;
+    return 0; /* ignored */
   }
 }
 

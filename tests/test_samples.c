@@ -1,0 +1,203 @@
+/* test_samples.c - the small samples' actors (samples/pipeline), fed what
+ * their protocols do not expect.
+ *
+ * ACTORS.md 3.2: a handler must check `size` before it reads `data`, and
+ * answers with acto_reply only a message that is a request
+ * (ACTO_MSG_FLAG_REQUEST).  What is specified here, per behaviour: a
+ * payload of the wrong size (NULL, short, long), a text that is not
+ * NUL-terminated, a plain send of a request's type, an unknown type and a
+ * reply that does not fit never crash the process and never corrupt the
+ * actor's state; each sample does what its source says it does with them
+ * (ignore them, or fail with ACTO_EINVAL where its design wants the
+ * failure seen), and the actor still does its job afterwards.
+ *
+ * The samples are compiled into this test with their main() renamed, so
+ * the tests spawn their behaviours directly.  Every system here is
+ * deterministic (ACTORS.md 3.15): acto_system_run(-1) returns once nothing
+ * can run and no timer is left, and a blocking acto_ask drives the system
+ * on this thread, so "nothing happened" is a fact after the run, not a
+ * guess after a sleep.
+ */
+#include <semaphore.h>
+
+#include "testutil.h"
+
+/* check.h defines a fail() macro; pipeline.c has its own. */
+#undef fail
+
+#define main pipeline_main
+#define fail pipeline_fail
+#include "samples/pipeline/pipeline.c"
+#undef fail
+#undef main
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+static acto_system *det_system(void) {
+  acto_config c;
+  memset(&c, 0, sizeof c);
+  c.deterministic = 1;
+  c.seed = 8;
+  return tu_system_cfg(&c);
+}
+
+static acto_ref spawn_named(acto_system *sys, const acto_behaviour *b, const void *arg,
+                            const char *name) {
+  acto_ref r;
+  acto_spawn_opts o = {.name = name};
+  ck_assert_ok(acto_spawn(sys, b, arg, name ? &o : NULL, &r));
+  return r;
+}
+
+/* Runs until nothing can run and no timer is left. */
+static void run_all(acto_system *sys) { ck_assert_int_ge(acto_system_run(sys, -1), 0); }
+
+static int sem_count(sem_t *s) {
+  int v = -1;
+  ck_assert_int_eq(sem_getvalue(s, &v), 0);
+  return v;
+}
+
+/* An ask whose reply must be exactly `size` bytes of type `type`. */
+static void ask_exact(acto_system *sys, acto_ref to, uint32_t type, const void *data,
+                      size_t size, uint32_t reply_type, void *out, size_t out_size) {
+  acto_reply_buf r;
+  ck_assert_ok(acto_ask(sys, to, type, data, size, 1000, &r));
+  ck_assert_uint_eq(r.type, reply_type);
+  ck_assert_uint_eq(r.size, out_size);
+  if (out_size) memcpy(out, r.data, out_size);
+  acto_reply_release(&r);
+}
+
+static void ask_fails(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
+                      int want) {
+  acto_reply_buf r;
+  ck_assert_rc(acto_ask(sys, to, type, data, size, 1000, &r), want);
+}
+
+/* ---- samples/pipeline ------------------------------------------------------------ */
+
+START_TEST(pipeline_sink_ignores_items_of_the_wrong_size_and_answers_only_asks) {
+  acto_system *sys = det_system();
+  acto_ref s = spawn_named(sys, &sink, NULL, NULL);
+  uint64_t v = 5, big[2] = {100, 100};
+  uint32_t small = 100;
+  ck_assert_ok(acto_send(sys, s, ITEM, NULL, 0));
+  ck_assert_ok(acto_send(sys, s, ITEM, &small, sizeof small));
+  ck_assert_ok(acto_send(sys, s, ITEM, big, sizeof big));
+  ck_assert_ok(acto_send(sys, s, GET, NULL, 0)); /* not an ask: nobody to answer */
+  ck_assert_ok(acto_send(sys, s, 999, "x", 1));
+  ck_assert_ok(acto_send(sys, s, ITEM, &v, sizeof v));
+  /* An ask of a plain type, or carrying a short item, is not answered. */
+  ask_fails(sys, s, ITEM, &small, sizeof small, ACTO_ENOREPLY);
+  ask_fails(sys, s, 999, NULL, 0, ACTO_ENOREPLY);
+  v = 7;
+  ck_assert_ok(acto_send(sys, s, ITEM, &v, sizeof v));
+  totals t;
+  ask_exact(sys, s, GET, NULL, 0, TOTALS, &t, sizeof t);
+  ck_assert_uint_eq(t.count, 2);
+  ck_assert_uint_eq(t.sum, 12);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(pipeline_producer_takes_continue_and_finish_only_from_itself) {
+  acto_system *sys = det_system();
+  job jb;
+  memset(&jb, 0, sizeof jb);
+  ck_assert_int_eq(sem_init(&jb.done, 0, 0), 0);
+  acto_spawn_opts so = {
+      .name = "sink", .capacity = SINK_CAPACITY, .overflow = ACTO_OVERFLOW_BLOCK};
+  acto_ref s, p;
+  ck_assert_ok(acto_spawn(sys, &sink, NULL, &so, &s));
+  ck_assert_ok(acto_spawn(sys, &producer, &jb, NULL, &p));
+  /* Queued behind the producer's own first CONTINUE: a FINISH would ask
+   * the sink after one chunk, a CONTINUE start a second chain (two
+   * FINISHes, two outcomes), a plain PROGRESS fail the producer. */
+  ck_assert_ok(acto_send(sys, p, FINISH, NULL, 0));
+  ck_assert_ok(acto_send(sys, p, CONTINUE, NULL, 0));
+  ck_assert_ok(acto_send(sys, p, PROGRESS, NULL, 0));
+  ck_assert_ok(acto_send(sys, p, 999, NULL, 0));
+  run_all(sys);
+  ck_assert_int_eq(sem_count(&jb.done), 1); /* one outcome: the job's own */
+  ck_assert_msg(jb.status == 0, "the job ended with %s", tu_name(jb.status));
+  ck_assert_uint_eq(jb.seen.count, ITEMS);
+  ck_assert_uint_eq(jb.seen.sum, (uint64_t)ITEMS * (ITEMS + 1) / 2);
+  uint64_t sent = 0;
+  ask_exact(sys, p, PROGRESS, NULL, 0, PROGRESS, &sent, sizeof sent);
+  ck_assert_uint_eq(sent, ITEMS);
+  tu_shutdown(sys);
+  sem_destroy(&jb.done);
+}
+END_TEST
+
+/* A sink whose answer to GET is empty: the final ask's reply does not fit. */
+static int empty_sink_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type == GET && (msg->flags & ACTO_MSG_FLAG_REQUEST))
+    return acto_reply(ctx, TOTALS, NULL, 0);
+  return 0;
+}
+static const acto_behaviour empty_sink = {.name = "empty_sink", .handle = empty_sink_handle};
+
+START_TEST(pipeline_producer_ends_the_job_with_einval_when_the_totals_do_not_fit) {
+  acto_system *sys = det_system();
+  job jb;
+  memset(&jb, 0, sizeof jb);
+  ck_assert_int_eq(sem_init(&jb.done, 0, 0), 0);
+  spawn_named(sys, &empty_sink, NULL, "sink");
+  spawn_named(sys, &producer, &jb, NULL);
+  run_all(sys);
+  ck_assert_int_eq(sem_count(&jb.done), 1);
+  ck_assert_rc(jb.status, ACTO_EINVAL);
+  tu_shutdown(sys);
+  sem_destroy(&jb.done);
+}
+END_TEST
+
+/* A producer whose answers to PROGRESS are, in turn: empty, 3 bytes, a
+ * uint64_t 42. */
+static int odd_producer_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  int *n = state;
+  uint64_t v = 42;
+  if (msg->type != PROGRESS || !(msg->flags & ACTO_MSG_FLAG_REQUEST)) return 0;
+  switch ((*n)++) {
+  case 0: return acto_reply(ctx, PROGRESS, NULL, 0);
+  case 1: return acto_reply(ctx, PROGRESS, "abc", 3);
+  default: return acto_reply(ctx, PROGRESS, &v, sizeof v);
+  }
+}
+static const acto_behaviour odd_producer = {
+    .name = "odd_producer", .state_size = sizeof(int), .handle = odd_producer_handle};
+
+START_TEST(pipeline_reporter_counts_a_reply_that_does_not_fit_as_a_failed_ask) {
+  acto_system *sys = det_system();
+  spawn_named(sys, &odd_producer, NULL, "producer");
+  acto_ref rep = spawn_named(sys, &reporter, NULL, NULL);
+  ck_assert_ok(acto_send(sys, rep, REPORT, NULL, 0)); /* not an ask */
+  ck_assert_ok(acto_send(sys, rep, 999, "x", 1));
+  for (int i = 0; i < 3; i++) { /* each tick's ask ends before the next tick */
+    ck_assert_ok(acto_send(sys, rep, TICK, NULL, 0));
+    run_all(sys);
+  }
+  report r;
+  ask_exact(sys, rep, REPORT, NULL, 0, REPORT, &r, sizeof r);
+  ck_assert_uint_eq(r.ticks, 3);
+  ck_assert_uint_eq(r.failed, 2);
+  ck_assert_uint_eq(r.samples, 1);
+  ck_assert_uint_eq(r.last, 42);
+  ck_assert_uint_eq(r.timeouts, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("samples");
+  TCase *tc = tu_tcase("pipeline", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, pipeline_sink_ignores_items_of_the_wrong_size_and_answers_only_asks);
+  tcase_add_test(tc, pipeline_producer_takes_continue_and_finish_only_from_itself);
+  tcase_add_test(tc, pipeline_producer_ends_the_job_with_einval_when_the_totals_do_not_fit);
+  tcase_add_test(tc, pipeline_reporter_counts_a_reply_that_does_not_fit_as_a_failed_ask);
+  suite_add_tcase(s, tc);
+  return tu_run(s);
+}
