@@ -1,4 +1,5 @@
-/* test_samples.c - the small samples' actors (samples/pipeline), fed what
+/* test_samples.c - the small samples' actors (samples/pipeline and
+ * samples/hello), fed what
  * their protocols do not expect.
  *
  * ACTORS.md 3.2: a handler must check `size` before it reads `data`, and
@@ -22,12 +23,18 @@
 
 #include "testutil.h"
 
-/* check.h defines a fail() macro; pipeline.c has its own. */
+/* check.h defines a fail() macro; pipeline.c and hello.c have their own. */
 #undef fail
 
 #define main pipeline_main
 #define fail pipeline_fail
 #include "samples/pipeline/pipeline.c"
+#undef fail
+#undef main
+
+#define main hello_main
+#define fail hello_fail
+#include "samples/hello/hello.c"
 #undef fail
 #undef main
 
@@ -191,6 +198,107 @@ START_TEST(pipeline_reporter_counts_a_reply_that_does_not_fit_as_a_failed_ask) {
 }
 END_TEST
 
+/* ---- samples/hello --------------------------------------------------------------- */
+
+/* Spawns a hello client named `name` and runs the system until it is done. */
+static void run_client(acto_system *sys, client_result *res, sem_t *done, const char *name) {
+  memset(res, 0, sizeof *res);
+  res->name = name;
+  res->done = done;
+  spawn_named(sys, &client, res, NULL);
+  run_all(sys);
+  ck_assert_msg(sem_count(done) == 1, "the client %s did not stop", name);
+  ck_assert_int_eq(sem_trywait(done), 0);
+}
+
+START_TEST(hello_greeter_ignores_malformed_messages_and_senders_it_cannot_answer) {
+  acto_system *sys = det_system();
+  acto_ref g = spawn_named(sys, &greeter, NULL, "greeter");
+  char longname[100];
+  memset(longname, 'x', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  int round = 1;
+  ck_assert_ok(acto_send(sys, g, HELLO, NULL, 0));
+  ck_assert_ok(acto_send(sys, g, HELLO, "abc", 3));                   /* no NUL */
+  ck_assert_ok(acto_send(sys, g, HELLO, longname, sizeof longname)); /* too long */
+  ck_assert_ok(acto_send(sys, g, HELLO, "bob", 4));      /* from a plain thread */
+  ck_assert_ok(acto_send(sys, g, PING, &round, sizeof round)); /* likewise */
+  ck_assert_ok(acto_send(sys, g, PING, "x", 1));
+  ck_assert_ok(acto_send(sys, g, PONG, NULL, 0));
+  ask_fails(sys, g, HELLO, "carol", 6, ACTO_ENOREPLY); /* answered by message, not reply */
+  run_all(sys);
+  ck_assert_int_eq(acto_alive(sys, g), 1);
+  /* And a client still gets its greeting and its rounds. */
+  sem_t done;
+  client_result res;
+  ck_assert_int_eq(sem_init(&done, 0, 0), 0);
+  run_client(sys, &res, &done, "alice");
+  ck_assert_msg(res.reason == 0, "the client stopped with %s", tu_name(res.reason));
+  ck_assert_str_eq(res.greeting, "hello, alice!");
+  ck_assert_uint_eq(res.messages, 2 * ROUNDS + 2);
+  tu_shutdown(sys);
+  sem_destroy(&done);
+}
+END_TEST
+
+/* A greeter that answers wrongly, in the way given as its init arg. */
+enum { BAD_EMPTY_GREETING, BAD_UNTERMINATED_GREETING, BAD_TWO_GREETINGS, BAD_EMPTY_PONG,
+       BAD_ROUND, BAD__COUNT };
+static int bad_greeter_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)ctx;
+  memcpy(state, arg, sizeof(int));
+  return 0;
+}
+static int bad_greeter_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  int way = *(int *)state, round = 7;
+  acto_system *sys = acto_ctx_system(ctx);
+  acto_ref to = acto_sender(ctx);
+  if (msg->type == HELLO && way == BAD_EMPTY_GREETING) {
+    TU_EXPECT_SENT(acto_send(sys, to, GREETING, NULL, 0));
+  } else if (msg->type == HELLO && way == BAD_UNTERMINATED_GREETING) {
+    TU_EXPECT_SENT(acto_send(sys, to, GREETING, "hi", 2));
+  } else if (msg->type == HELLO) {
+    TU_EXPECT_SENT(acto_send(sys, to, GREETING, "hi", 3));
+    if (way == BAD_TWO_GREETINGS) TU_EXPECT_SENT(acto_send(sys, to, GREETING, "hi", 3));
+  } else if (msg->type == PING && way == BAD_EMPTY_PONG) {
+    TU_EXPECT_SENT(acto_send(sys, to, PONG, NULL, 0));
+  } else if (msg->type == PING && way == BAD_ROUND) {
+    TU_EXPECT_SENT(acto_send(sys, to, PONG, &round, sizeof round));
+  }
+  return 0;
+}
+static const acto_behaviour bad_greeter = {.name = "bad_greeter",
+                                           .state_size = sizeof(int),
+                                           .init = bad_greeter_init,
+                                           .handle = bad_greeter_handle};
+
+START_TEST(hello_client_fails_with_einval_on_an_answer_that_does_not_fit_its_script) {
+  sem_t done;
+  ck_assert_int_eq(sem_init(&done, 0, 0), 0);
+  for (int way = 0; way < BAD__COUNT; way++) {
+    acto_system *sys = det_system();
+    spawn_named(sys, &bad_greeter, &way, "greeter");
+    client_result res;
+    run_client(sys, &res, &done, "alice");
+    ck_assert_msg(res.reason == ACTO_EINVAL, "way %d: the client stopped with %s", way,
+                  tu_name(res.reason));
+    tu_shutdown(sys);
+  }
+  /* START comes from the client itself; from anyone else it would start
+   * the script a second time. */
+  acto_system *sys = det_system();
+  spawn_named(sys, &greeter, NULL, "greeter");
+  client_result res = {.name = "alice", .done = &done};
+  acto_ref c = spawn_named(sys, &client, &res, NULL);
+  ck_assert_ok(acto_send(sys, c, START, NULL, 0)); /* behind its own START */
+  run_all(sys);
+  ck_assert_int_eq(sem_count(&done), 1);
+  ck_assert_msg(res.reason == ACTO_EINVAL, "the client stopped with %s", tu_name(res.reason));
+  tu_shutdown(sys);
+  sem_destroy(&done);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("samples");
   TCase *tc = tu_tcase("pipeline", TU_TCASE_TIMEOUT);
@@ -198,6 +306,10 @@ int main(void) {
   tcase_add_test(tc, pipeline_producer_takes_continue_and_finish_only_from_itself);
   tcase_add_test(tc, pipeline_producer_ends_the_job_with_einval_when_the_totals_do_not_fit);
   tcase_add_test(tc, pipeline_reporter_counts_a_reply_that_does_not_fit_as_a_failed_ask);
+  suite_add_tcase(s, tc);
+  tc = tu_tcase("hello", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, hello_greeter_ignores_malformed_messages_and_senders_it_cannot_answer);
+  tcase_add_test(tc, hello_client_fails_with_einval_on_an_answer_that_does_not_fit_its_script);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -5,10 +5,20 @@
  * ping-pong with it and stops itself.  main() waits for both clients,
  * prints what they heard and a summary line, and shuts the system down.
  *
- * Every acto call's return code is checked: a failing handler returns the
- * code, which stops that actor with it as the reason; the client's
- * terminate callback hands the reason to main(), which prints
+ * Every acto call's return code is checked: a failing client handler
+ * returns the code, which stops the client with it as the reason; the
+ * client's terminate callback hands the reason to main(), which prints
  * acto_strerror() and exits 1.
+ *
+ * What does not fit.  Each handler checks a payload's size (and that a
+ * text ends with its NUL) before it reads it.  The greeter serves every
+ * client, so nothing a client sends can stop it: a HELLO that is not a
+ * short NUL-terminated name, a PING that is not a round number, an
+ * unknown type are ignored, and so is a sender it cannot answer (a plain
+ * thread, an actor gone).  A client plays a script: an answer that does
+ * not fit it (a GREETING that is not a text or comes twice, a PONG that is
+ * not the round in play, a START from anyone but itself) fails the client
+ * with ACTO_EINVAL, which main() reports.
  */
 #include <errno.h>
 #include <semaphore.h>
@@ -30,18 +40,20 @@ static int greeter_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   acto_system *sys = acto_ctx_system(ctx);
   if (msg->type == HELLO) { /* payload: a NUL-terminated name */
     const char *name = msg->data;
-    if (msg->size == 0 || name[msg->size - 1] != '\0') return ACTO_EINVAL;
+    if (msg->size == 0 || name[msg->size - 1] != '\0') return 0; /* not a text: ignored */
     char text[64];
     int n = snprintf(text, sizeof text, "hello, %s!", name);
-    if (n < 0 || (size_t)n >= sizeof text) return ACTO_EINVAL;
-    int rc = acto_send(sys, acto_sender(ctx), GREETING, text, (size_t)n + 1);
-    return rc < 0 ? rc : 0; /* a positive ACTO_PARKED is a success */
+    if (n < 0 || (size_t)n >= sizeof text) return 0; /* too long a name: ignored */
+    /* 0, a positive ACTO_PARKED, or a sender that cannot be answered
+     * (counted as a dead letter): none of them stops the greeter. */
+    (void)acto_send(sys, acto_sender(ctx), GREETING, text, (size_t)n + 1);
+    return 0;
   }
-  if (msg->type == PING) { /* payload: the round number; send it back */
-    int rc = acto_send(sys, acto_sender(ctx), PONG, msg->data, msg->size);
-    return rc < 0 ? rc : 0;
+  if (msg->type == PING && msg->size == sizeof(int)) { /* the round number; send it back */
+    (void)acto_send(sys, acto_sender(ctx), PONG, msg->data, msg->size);
+    return 0;
   }
-  return ACTO_EINVAL;
+  return 0; /* anything else: ignored */
 }
 
 static const acto_behaviour greeter = {.name = "greeter", .handle = greeter_handle};
@@ -60,6 +72,7 @@ typedef struct client_result {
 typedef struct client_state {
   client_result *res;
   acto_ref greeter;
+  int round; /* the round in play; 0 until the greeting */
 } client_state;
 
 static int client_init(acto_ctx *ctx, void *state, const void *arg) {
@@ -74,26 +87,32 @@ static int client_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   acto_system *sys = acto_ctx_system(ctx);
   int rc;
   switch (msg->type) {
-  case START:
+  case START: /* sent by client_init, once */
+    if (!acto_ref_eq(msg->sender, acto_self(ctx)) || !acto_ref_is_none(st->greeter))
+      return ACTO_EINVAL;
     rc = acto_lookup(sys, "greeter", &st->greeter);
     if (rc < 0) return rc;
     rc = acto_send(sys, st->greeter, HELLO, st->res->name, strlen(st->res->name) + 1);
     st->res->messages++;
     return rc < 0 ? rc : 0;
-  case GREETING: {
-    snprintf(st->res->greeting, sizeof st->res->greeting, "%s", (const char *)msg->data);
-    int round = 1;
-    rc = acto_send(sys, st->greeter, PING, &round, sizeof round);
+  case GREETING: { /* payload: a NUL-terminated text, once */
+    const char *text = msg->data;
+    if (msg->size == 0 || text[msg->size - 1] != '\0' || st->round != 0) return ACTO_EINVAL;
+    snprintf(st->res->greeting, sizeof st->res->greeting, "%s", text);
+    st->round = 1;
+    rc = acto_send(sys, st->greeter, PING, &st->round, sizeof st->round);
     st->res->messages += 2;
     return rc < 0 ? rc : 0;
   }
   case PONG: {
     int round;
+    if (msg->size != sizeof round) return ACTO_EINVAL; /* check the size, then copy */
     memcpy(&round, msg->data, sizeof round);
+    if (round != st->round || round == 0) return ACTO_EINVAL; /* not the round in play */
     st->res->messages++;
     if (round == ROUNDS) return acto_stop_self(ctx);
-    round++;
-    rc = acto_send(sys, st->greeter, PING, &round, sizeof round);
+    st->round++;
+    rc = acto_send(sys, st->greeter, PING, &st->round, sizeof st->round);
     st->res->messages++;
     return rc < 0 ? rc : 0;
   }
