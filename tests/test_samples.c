@@ -1,5 +1,5 @@
-/* test_samples.c - the small samples' actors (samples/pipeline and
- * samples/hello), fed what
+/* test_samples.c - the small samples' actors (samples/pipeline,
+ * samples/hello, samples/account), fed what
  * their protocols do not expect.
  *
  * ACTORS.md 3.2: a handler must check `size` before it reads `data`, and
@@ -19,7 +19,9 @@
  * on this thread, so "nothing happened" is a fact after the run, not a
  * guess after a sleep.
  */
+#include <ftw.h>
 #include <semaphore.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 
@@ -36,6 +38,10 @@
 #define fail hello_fail
 #include "samples/hello/hello.c"
 #undef fail
+#undef main
+
+#define main account_main
+#include "samples/account/account.c"
 #undef main
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -299,6 +305,42 @@ START_TEST(hello_client_fails_with_einval_on_an_answer_that_does_not_fit_its_scr
 }
 END_TEST
 
+/* ---- samples/account ------------------------------------------------------------- */
+
+static int rm_entry(const char *p, const struct stat *sb, int type, struct FTW *ftw) {
+  (void)sb, (void)type, (void)ftw;
+  return remove(p);
+}
+
+START_TEST(account_journals_only_whole_deposits_and_answers_only_asks) {
+  char base[64], dir[96];
+  snprintf(base, sizeof base, "/tmp/acto_samples_test.XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(base));
+  snprintf(dir, sizeof dir, "%s/account.journal", base);
+  acto_system *sys = det_system();
+  acto_ref a = spawn_named(sys, &account_b, dir, NULL);
+  int64_t five = 5, ten = 10, one = 1, balance = 0, pair[2] = {1000, 1000};
+  int32_t small = 1000;
+  ck_assert_ok(acto_send(sys, a, DEPOSIT, &five, sizeof five)); /* applied, not answered */
+  ck_assert_ok(acto_send(sys, a, DEPOSIT, NULL, 0));
+  ck_assert_ok(acto_send(sys, a, DEPOSIT, &small, sizeof small));
+  ck_assert_ok(acto_send(sys, a, DEPOSIT, pair, sizeof pair));
+  ck_assert_ok(acto_send(sys, a, 2, &ten, sizeof ten));
+  ask_fails(sys, a, DEPOSIT, &small, sizeof small, ACTO_ENOREPLY);
+  ask_fails(sys, a, 2, &ten, sizeof ten, ACTO_ENOREPLY);
+  ask_exact(sys, a, DEPOSIT, &ten, sizeof ten, DEPOSIT, &balance, sizeof balance);
+  ck_assert_int_eq(balance, 15);
+  tu_shutdown(sys);
+  /* The journal holds the two whole deposits and nothing else. */
+  sys = det_system();
+  a = spawn_named(sys, &account_b, dir, NULL);
+  ask_exact(sys, a, DEPOSIT, &one, sizeof one, DEPOSIT, &balance, sizeof balance);
+  ck_assert_int_eq(balance, 16);
+  tu_shutdown(sys);
+  nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("samples");
   TCase *tc = tu_tcase("pipeline", TU_TCASE_TIMEOUT);
@@ -310,6 +352,9 @@ int main(void) {
   tc = tu_tcase("hello", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, hello_greeter_ignores_malformed_messages_and_senders_it_cannot_answer);
   tcase_add_test(tc, hello_client_fails_with_einval_on_an_answer_that_does_not_fit_its_script);
+  suite_add_tcase(s, tc);
+  tc = tu_tcase("account", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, account_journals_only_whole_deposits_and_answers_only_asks);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -1,7 +1,10 @@
 /* account.c - a journaled actor (ACTORS.md, "Journal"): a bank account
  * that writes each deposit to its journal before applying and
  * acknowledging it, and rebuilds its balance from the journal in init.
- * Run it twice: the balance survives the restart. */
+ * Run it twice: the balance survives the restart.  A message that is not
+ * a whole deposit (another type, a payload that is not one int64_t) is
+ * ignored and never journaled (an ask of it gets ACTO_ENOREPLY); a deposit
+ * sent without ask is journaled and applied, only not answered. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,13 +49,14 @@ static int account_init(acto_ctx *ctx, void *state, const void *dir) {
 
 static int account_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   account *a = state;
-  if (m->type != DEPOSIT || m->size != sizeof(int64_t)) return ACTO_EINVAL;
+  if (m->type != DEPOSIT || m->size != sizeof(int64_t)) return 0; /* not a deposit: ignored */
   int rc = acto_journal_append(a->j, m->data, m->size, NULL); /* 1. journal */
   if (rc < 0) return rc; /* nothing acknowledged: the actor fails */
   apply(a, 0, m->data, m->size);                              /* 2. state */
   if (rc == ACTO_JOURNAL_SNAPSHOT_DUE &&
       (rc = acto_journal_snapshot(a->j, &a->balance, sizeof a->balance)) < 0)
     return rc;
+  if (!(m->flags & ACTO_MSG_FLAG_REQUEST)) return 0; /* sent without ask: nobody to answer */
   return acto_reply(ctx, DEPOSIT, &a->balance, sizeof a->balance); /* 3. reply */
 }
 
