@@ -1,6 +1,6 @@
 /* test_samples.c - the small samples' actors (samples/pipeline,
- * samples/hello, samples/account), fed what
- * their protocols do not expect.
+ * samples/hello, samples/account) and the echo service of tools/acto_node,
+ * fed what their protocols do not expect.
  *
  * ACTORS.md 3.2: a handler must check `size` before it reads `data`, and
  * answers with acto_reply only a message that is a request
@@ -42,6 +42,10 @@
 
 #define main account_main
 #include "samples/account/account.c"
+#undef main
+
+#define main acto_node_main
+#include "tools/acto_node.c"
 #undef main
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -341,6 +345,28 @@ START_TEST(account_journals_only_whole_deposits_and_answers_only_asks) {
 }
 END_TEST
 
+/* ---- tools/acto_node.c ----------------------------------------------------------- */
+
+START_TEST(acto_node_echo_counts_plain_messages_of_any_type_and_answers_every_request) {
+  acto_system *sys = det_system();
+  acto_ref e = spawn_named(sys, &ECHO, NULL, NULL);
+  ck_assert_ok(acto_send(sys, e, 99, NULL, 0)); /* a plain 99 is a plain message */
+  ck_assert_ok(acto_send(sys, e, 99, "x", 1));
+  ck_assert_ok(acto_send(sys, e, 5, "abc", 3));
+  ck_assert_ok(acto_send(sys, e, 6, NULL, 0));
+  uint64_t count = 0;
+  ask_exact(sys, e, 99, NULL, 0, 99, &count, sizeof count);
+  ck_assert_uint_eq(count, 4);
+  char text[3];
+  ask_exact(sys, e, 5, "abc", 3, 5, text, sizeof text);
+  ck_assert_int_eq(memcmp(text, "abc", 3), 0);
+  ask_exact(sys, e, 6, NULL, 0, 6, NULL, 0);
+  ask_exact(sys, e, 99, "ignored", 7, 99, &count, sizeof count);
+  ck_assert_uint_eq(count, 4);
+  tu_shutdown(sys);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("samples");
   TCase *tc = tu_tcase("pipeline", TU_TCASE_TIMEOUT);
@@ -355,6 +381,9 @@ int main(void) {
   suite_add_tcase(s, tc);
   tc = tu_tcase("account", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, account_journals_only_whole_deposits_and_answers_only_asks);
+  suite_add_tcase(s, tc);
+  tc = tu_tcase("acto_node", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, acto_node_echo_counts_plain_messages_of_any_type_and_answers_every_request);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

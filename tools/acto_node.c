@@ -7,8 +7,9 @@
  *
  * It starts a system with a node on 127.0.0.1:P (0: ephemeral), spawns
  *   "echo"  replies to every request with the request's payload,
- *           and counts plain messages (a request of type 99 is answered
- *           with that count, a uint64_t);
+ *           and counts plain messages of any type (a request of type 99
+ *           is answered with that count, a uint64_t, whatever its
+ *           payload; a plain message of type 99 is counted like any);
  *   "fail"  fails (reason -77) on any message;
  * connects to the given peers, then prints one line on stdout
  *   READY port=<port> node=<hex id>
@@ -30,12 +31,17 @@ static void on_signal(int sig) {
   stop_flag = 1;
 }
 
+/* The request flag tells a request from a plain message of the same type;
+ * the payload is only copied back, never read.  A reply that cannot be
+ * sent is the asker's loss, not the echo's failure. */
 static int echo_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   uint64_t *count = state;
-  if (m->type == 99) /* a request: how many plain messages so far */
-    return acto_reply(ctx, 99, count, sizeof *count);
-  if (acto_reply(ctx, m->type, m->data, m->size) == ACTO_ENOTREQUEST)
+  if (!(m->flags & ACTO_MSG_FLAG_REQUEST))
     (*count)++;
+  else if (m->type == 99) /* how many plain messages so far */
+    (void)acto_reply(ctx, 99, count, sizeof *count);
+  else
+    (void)acto_reply(ctx, m->type, m->data, m->size);
   return 0;
 }
 
