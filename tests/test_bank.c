@@ -5,7 +5,9 @@
  * actors directly, the properties the workload relies on: insufficient
  * funds is an error reply, a retried id is applied once, a refused credit
  * is compensated, and a failure right after a journal append - of an
- * account, a coordinator, or the whole process - applies nothing twice.
+ * account, a coordinator, or the whole process - applies nothing twice;
+ * and messages that do not fit (the wrong size, a request sent without
+ * ask, an answer that is no answer) change nothing and fail nobody.
  *
  * The program tests run the `bank` binary that the same build made, found
  * next to this test's own executable (or at $ACTO_BANK), as a child
@@ -465,6 +467,130 @@ START_TEST(balances_and_answers_survive_closing_and_reopening_the_bank) {
 }
 END_TEST
 
+/* What does not fit: payloads of the wrong size, requests sent without
+ * ask, chaos that does not name a mode, unknown types. */
+START_TEST(messages_that_do_not_fit_change_nothing_and_fail_nobody) {
+  fx f;
+  fx_open(&f, "stray", 3, 1);
+  acto_system *sys = bank_system(f.b);
+  acto_ref a, k;
+  ck_assert_ok(bank_ref(f.b, 0, 0, 0, &a));
+  ck_assert_ok(bank_ref(f.b, 1, 0, 0, &k));
+  uint32_t small = 1, mode = 7;
+  uint64_t big[4] = {direct_op(1), 10, 0, 0};
+  bank_result res = {direct_op(1), BANK_OK, 0, 1000};
+  bank_transfer_req t = {bank_tid(1, 0, 1), 0, 1, 30};
+  /* To an account. */
+  ck_assert_ok(acto_send(sys, a, BANK_DEPOSIT, NULL, 0));
+  ck_assert_ok(acto_send(sys, a, BANK_WITHDRAW, &small, sizeof small));
+  ck_assert_ok(acto_send(sys, a, BANK_REFUND, big, sizeof big));
+  ck_assert_ok(acto_send(sys, a, BANK_FREEZE, NULL, 0));
+  ck_assert_ok(acto_send(sys, a, BANK_CRASH, NULL, 0));
+  ck_assert_ok(acto_send(sys, a, BANK_CRASH, &mode, sizeof mode));
+  ck_assert_ok(acto_send(sys, a, BANK_BALANCE, NULL, 0));
+  ck_assert_ok(acto_send(sys, a, BANK_DUMP, NULL, 0));
+  ck_assert_ok(acto_send(sys, a, BANK_R_OK, &res, sizeof res));
+  ck_assert_ok(acto_send(sys, a, 999, NULL, 0));
+  /* To the coordinator, and a whole transfer sent without ask. */
+  ck_assert_ok(acto_send(sys, k, BANK_TRANSFER, &t, sizeof t));
+  ck_assert_ok(acto_send(sys, k, BANK_TRANSFER, &small, sizeof small));
+  ck_assert_ok(acto_send(sys, k, BANK_RETRY, NULL, 0));
+  ck_assert_ok(acto_send(sys, k, BANK_STATUS, NULL, 0));
+  ck_assert_ok(acto_send(sys, k, BANK_COORD_DUMP, NULL, 0));
+  ck_assert_ok(acto_send(sys, k, BANK_CRASH, NULL, 0));
+  ck_assert_ok(acto_send(sys, k, BANK_CRASH, &mode, sizeof mode));
+  ck_assert_ok(acto_send(sys, k, BANK_R_ERR, &res, sizeof res));
+  ck_assert_ok(acto_send(sys, k, 999, NULL, 0));
+  /* Asked, what does not fit is a bad request (and these asks, behind the
+   * sends above, see their effects). */
+  ck_assert_rc(bank_call(f.b, 0, 0, BANK_DEPOSIT, &small, sizeof small, T_MS, NULL),
+               BANK_EBADREQ);
+  ck_assert_rc(bank_call(f.b, 0, 0, 999, NULL, 0, T_MS, NULL), BANK_EBADREQ);
+  ck_assert_rc(bank_call(f.b, 1, 0, BANK_TRANSFER, &small, sizeof small, T_MS, NULL),
+               BANK_EBADREQ);
+  ck_assert_rc(bank_call(f.b, 1, 0, 999, NULL, 0, T_MS, NULL), BANK_EBADREQ);
+  /* Nobody failed, nothing moved, nothing was begun. */
+  ck_assert_uint_eq(bank_failures(f.b), 0);
+  ck_assert_int_eq(balance_of(&f, 0), 100);
+  ck_assert_ok(bank_wait_idle(f.b, T_MS));
+  bank_coord_status st;
+  ck_assert_ok(bank_status(f.b, T_MS, &st));
+  ck_assert_uint_eq(st.transfers, 0);
+  /* Asked, the transfer that was sent without ask runs, once. */
+  ck_assert_rc(bank_transfer(f.b, t.tid, 0, 1, 30, T_MS), BANK_OK);
+  ck_assert_int_eq(balance_of(&f, 0), 70);
+  ck_assert_uint_eq(bank_failures(f.b), 0);
+  bank_report rep = fx_check(&f);
+  ck_assert_uint_eq(rep.committed, 1);
+  fx_done(&f);
+}
+END_TEST
+
+/* A stand-in account that answers a leg twice with something that is no
+ * answer (an empty BANK_R_OK, then a bank_result of another type) before
+ * it answers properly. */
+static int odd_account_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  int *n = state;
+  bank_op_req q;
+  if (!(m->flags & ACTO_MSG_FLAG_REQUEST) || m->size != sizeof q) return 0;
+  memcpy(&q, m->data, sizeof q);
+  bank_result r = {q.op, BANK_OK, 0, 0};
+  switch ((*n)++ % 3) {
+  case 0: return acto_reply(ctx, BANK_R_OK, NULL, 0);
+  case 1: return acto_reply(ctx, 999, &r, sizeof r);
+  default: return acto_reply(ctx, BANK_R_OK, &r, sizeof r);
+  }
+}
+static const acto_behaviour odd_account = {
+    .name = "odd_account", .state_size = sizeof(int), .handle = odd_account_handle};
+
+START_TEST(an_account_answer_that_does_not_fit_sends_the_leg_again) {
+  char dir[256];
+  test_dir(dir, sizeof dir, "oddacct");
+  acto_system *sys = tu_system(2);
+  acto_ref r;
+  for (uint32_t i = 0; i < 2; i++) {
+    char name[64];
+    bank_acct_name(name, sizeof name, i);
+    acto_spawn_opts so = {.name = name};
+    ck_assert_ok(acto_spawn(sys, &odd_account, NULL, &so, &r));
+  }
+  bank_coord_arg ca = {.index = 0, .naccounts = 2, .snapshot_every = 100,
+                       .sync = ACTO_JOURNAL_SYNC_NONE, .ask_timeout_ms = TU_WAIT_MS};
+  snprintf(ca.dir, sizeof ca.dir, "%s/coord-0", dir);
+  acto_ref k;
+  ck_assert_ok(acto_spawn(sys, &bank_coordinator_behaviour, &ca, NULL, &k));
+  /* Each leg is sent three times; the asks' own deadline is far away, so
+   * only the coordinator's retry can finish the transfer in time. */
+  bank_transfer_req t = {bank_tid(1, 0, 1), 0, 1, 30};
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(sys, k, BANK_TRANSFER, &t, sizeof t, T_MS, &rb));
+  bank_result res;
+  ck_assert_uint_eq(rb.size, sizeof res);
+  memcpy(&res, rb.data, sizeof res);
+  acto_reply_release(&rb);
+  ck_assert_int_eq(res.status, BANK_OK);
+  ck_assert_uint_eq(tu_stats(sys).actors_failed, 0);
+  tu_shutdown(sys);
+  rm_tree(dir);
+}
+END_TEST
+
+START_TEST(an_account_or_a_coordinator_without_a_valid_argument_fails_its_init) {
+  acto_system *sys = tu_system(1);
+  acto_ref r;
+  bank_acct_arg aa;
+  bank_coord_arg ca;
+  memset(&aa, 'x', sizeof aa); /* a directory name without its NUL */
+  memset(&ca, 'x', sizeof ca);
+  ck_assert_rc(acto_spawn(sys, &bank_account_behaviour, NULL, NULL, &r), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(sys, &bank_account_behaviour, &aa, NULL, &r), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(sys, &bank_coordinator_behaviour, NULL, NULL, &r), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(sys, &bank_coordinator_behaviour, &ca, NULL, &r), ACTO_EINIT);
+  tu_shutdown(sys);
+}
+END_TEST
+
 /* A process that dies right after a coordinator journaled BEGUN (or right
  * after it finished: the race is part of the test) leaves a transfer that
  * the next process completes exactly once. */
@@ -534,6 +660,9 @@ int main(void) {
   tcase_add_test(tc, a_coordinator_failing_after_begin_finishes_the_transfer_after_its_restart);
   tcase_add_test(tc, balances_and_answers_survive_closing_and_reopening_the_bank);
   tcase_add_test(tc, a_process_killed_with_a_transfer_in_flight_completes_it_on_recovery);
+  tcase_add_test(tc, messages_that_do_not_fit_change_nothing_and_fail_nobody);
+  tcase_add_test(tc, an_account_answer_that_does_not_fit_sends_the_leg_again);
+  tcase_add_test(tc, an_account_or_a_coordinator_without_a_valid_argument_fails_its_init);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("program", 120);

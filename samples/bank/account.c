@@ -24,6 +24,15 @@
  * Replay is faithful: it applies what the journal says, even an id twice
  * (which the live path never writes), so that check.c can see such a bug
  * instead of the account hiding it.
+ *
+ * What does not fit.  Every payload's size is checked before it is read.
+ * A request that does not fit (the wrong size, an amount <= 0, an unknown
+ * type) is answered BANK_EBADREQ and changes nothing; the same sent
+ * without ask is ignored.  Answers go only to requests
+ * (ACTO_MSG_FLAG_REQUEST): an operation or a freeze sent without ask is
+ * applied and journaled like an asked one, only not answered.  A
+ * BANK_CRASH that is not a uint32_t mode the account knows is ignored:
+ * only chaos that means it fails the account.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +155,7 @@ static int acct_init(acto_ctx *ctx, void *state, const void *arg) {
   acct_state *a = state;
   const bank_acct_arg *g = arg;
   (void)ctx;
+  if (!g || !memchr(g->dir, '\0', sizeof g->dir)) return ACTO_EINVAL;
   a->index = g->index;
   acto_journal_opts o = {.sync = (acto_journal_sync_mode)g->sync,
                          .snapshot_every = g->snapshot_every};
@@ -172,10 +182,11 @@ static void acct_terminate(acto_ctx *ctx, void *state, int reason) {
 /* ---- handling ----------------------------------------------------------------- */
 
 /* Answers the current message if it is a request (a plain send needs none). */
-static int acct_answer(acto_ctx *ctx, const acct_state *a, uint64_t id, int status, int dup) {
+static int acct_answer(acto_ctx *ctx, const acto_msg *m, const acct_state *a, uint64_t id,
+                       int status, int dup) {
+  if (!(m->flags & ACTO_MSG_FLAG_REQUEST)) return 0;
   bank_result r = {id, status, (uint32_t)dup, a->balance};
-  int rc = acto_reply(ctx, status == BANK_OK ? BANK_R_OK : BANK_R_ERR, &r, sizeof r);
-  return rc == ACTO_ENOTREQUEST ? 0 : rc;
+  return acto_reply(ctx, status == BANK_OK ? BANK_R_OK : BANK_R_ERR, &r, sizeof r);
 }
 
 /* After a record reached the journal: a chaos failure, if armed, comes now,
@@ -189,35 +200,36 @@ static int acct_armed_crash(acct_state *a) {
 /* DEPOSIT, WITHDRAW, REFUND. */
 static int acct_operate(acto_ctx *ctx, acct_state *a, const acto_msg *m) {
   bank_op_req q;
-  if (m->size != sizeof q) return acct_answer(ctx, a, 0, BANK_EBADREQ, 0);
+  if (m->size != sizeof q) return acct_answer(ctx, m, a, 0, BANK_EBADREQ, 0);
   memcpy(&q, m->data, sizeof q);
-  if (q.amount <= 0 || q.op == 0) return acct_answer(ctx, a, q.op, BANK_EBADREQ, 0);
+  if (q.amount <= 0 || q.op == 0) return acct_answer(ctx, m, a, q.op, BANK_EBADREQ, 0);
   int64_t amount = m->type == BANK_WITHDRAW ? -q.amount : q.amount;
   uint64_t i;
   if (bank_map_get(&a->seen, q.op, &i)) /* a retry: the first answer again */
-    return acct_answer(ctx, a, q.op, a->ops[i].amount == amount ? BANK_OK : BANK_EMISMATCH, 1);
-  if (a->frozen && m->type != BANK_REFUND) return acct_answer(ctx, a, q.op, BANK_EFROZEN, 0);
+    return acct_answer(ctx, m, a, q.op, a->ops[i].amount == amount ? BANK_OK : BANK_EMISMATCH, 1);
+  if (a->frozen && m->type != BANK_REFUND) return acct_answer(ctx, m, a, q.op, BANK_EFROZEN, 0);
   if (m->type == BANK_WITHDRAW && a->balance < q.amount)
-    return acct_answer(ctx, a, q.op, BANK_EFUNDS, 0);
+    return acct_answer(ctx, m, a, q.op, BANK_EFUNDS, 0);
   acct_rec r = {ACCT_REC_OP, 0, q.op, amount};
   int rc = acct_journal(a, &r);         /* 1. journal */
   if (rc < 0) return rc;                /*    nothing acknowledged: fail */
   rc = acct_apply(a, q.op, amount);     /* 2. state */
   if (rc < 0) return rc;
   if ((rc = acct_armed_crash(a)) < 0) return rc;
-  return acct_answer(ctx, a, q.op, BANK_OK, 0); /* 3. reply */
+  return acct_answer(ctx, m, a, q.op, BANK_OK, 0); /* 3. reply */
 }
 
-static int acct_dump(acto_ctx *ctx, const acct_state *a) {
+static int acct_dump(acto_ctx *ctx, const acto_msg *m, const acct_state *a) {
+  if (!(m->flags & ACTO_MSG_FLAG_REQUEST)) return 0; /* nobody to hand it to */
   size_t len = sizeof(bank_acct_dump) + a->nops * sizeof(bank_entry);
   unsigned char *buf = malloc(len);
-  if (!buf) return acct_answer(ctx, a, 0, BANK_EBADREQ, 0);
+  if (!buf) return acct_answer(ctx, m, a, 0, BANK_EBADREQ, 0);
   bank_acct_dump h = {a->index, a->frozen, a->balance, a->nops};
   memcpy(buf, &h, sizeof h);
   if (a->nops) memcpy(buf + sizeof h, a->ops, a->nops * sizeof(bank_entry));
   int rc = acto_reply(ctx, BANK_R_OK, buf, len);
   free(buf);
-  return rc == ACTO_ENOTREQUEST ? 0 : rc;
+  return rc;
 }
 
 static int acct_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
@@ -231,10 +243,10 @@ static int acct_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
     rc = acct_operate(ctx, a, m);
     break;
   case BANK_BALANCE:
-    rc = acct_answer(ctx, a, 0, BANK_OK, 0);
+    rc = acct_answer(ctx, m, a, 0, BANK_OK, 0);
     break;
   case BANK_FREEZE:
-    if (m->size != sizeof u) return acct_answer(ctx, a, 0, BANK_EBADREQ, 0);
+    if (m->size != sizeof u) return acct_answer(ctx, m, a, 0, BANK_EBADREQ, 0);
     memcpy(&u, m->data, sizeof u);
     if ((u != 0) != (a->frozen != 0)) {
       acct_rec r = {ACCT_REC_FREEZE, u != 0, 0, 0};
@@ -242,18 +254,19 @@ static int acct_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
       a->frozen = u != 0;
       if ((rc = acct_armed_crash(a)) < 0) return rc;
     }
-    rc = acct_answer(ctx, a, 0, BANK_OK, 0);
+    rc = acct_answer(ctx, m, a, 0, BANK_OK, 0);
     break;
   case BANK_DUMP:
-    rc = acct_dump(ctx, a);
+    rc = acct_dump(ctx, m, a);
     break;
   case BANK_CRASH:
-    if (m->size == sizeof u) memcpy(&u, m->data, sizeof u);
+    if (m->size != sizeof u) return 0; /* not chaos that means it */
+    memcpy(&u, m->data, sizeof u);
     if (u == BANK_CRASH_NOW) return BANK_CRASH_REASON;
-    a->armed = 1;
+    if (u == BANK_CRASH_AFTER_APPEND) a->armed = 1;
     return 0;
   default: /* not ours (a late reply, say): ignore it */
-    return acct_answer(ctx, a, 0, BANK_EBADREQ, 0);
+    return acct_answer(ctx, m, a, 0, BANK_EBADREQ, 0);
   }
   if (rc < 0) return rc;
   if (a->snap_due) return acct_snapshot(a); /* after the reply: off the latency path */

@@ -110,7 +110,8 @@ typedef struct bank_transfer_req {
  * BANK_CRASH_REASON), so its supervisor restarts it in place.  NOW fails on
  * the crash message itself; AFTER_APPEND arms the actor to fail right after
  * its next journal append, before it answers: the nastiest moment, when the
- * change is durable but nobody was told. */
+ * change is durable but nobody was told.  A BANK_CRASH whose payload is not
+ * one of these modes (a uint32_t) is ignored. */
 enum bank_crash_mode { BANK_CRASH_NOW = 0, BANK_CRASH_AFTER_APPEND = 1 };
 #define BANK_CRASH_REASON (-1000)
 

@@ -36,6 +36,15 @@
  * to the asks of the old incarnation match no ask id and are ignored.
  * Keeping every transfer ever seen is what makes any retry idempotent; a
  * real system would forget a transfer once its client confirmed the answer.
+ *
+ * What does not fit.  Every payload's size is checked before it is read.
+ * A transfer is a request: its outcome is the answer, so a BANK_TRANSFER
+ * sent without ask is ignored (nothing begun, nothing journaled), and one
+ * that does not fit is answered BANK_EBADREQ; so is a request of an
+ * unknown type.  BANK_STATUS and BANK_COORD_DUMP are answered only when
+ * asked.  An account's answer that does not fit (another type, the wrong
+ * size) is no answer: the leg is sent again, as after a failed ask.  A
+ * BANK_CRASH that is not a uint32_t mode the coordinator knows is ignored.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +220,7 @@ static void coord_free(coord *c) {
 static int coord_init(acto_ctx *ctx, void *state, const void *arg) {
   coord *c = state;
   const bank_coord_arg *g = arg;
+  if (!g || !memchr(g->dir, '\0', sizeof g->dir)) return ACTO_EINVAL;
   c->index = g->index;
   c->naccounts = g->naccounts;
   c->ask_timeout_ms = g->ask_timeout_ms > 0 ? g->ask_timeout_ms : 1000;
@@ -331,30 +341,34 @@ static int coord_on_answer(coord *c, acto_ctx *ctx, coord_flight *f, const bank_
   }
 }
 
-static int coord_answer(acto_ctx *ctx, uint64_t tid, int status) {
+/* Answers the current message if it is a request. */
+static int coord_answer(acto_ctx *ctx, const acto_msg *m, uint64_t tid, int status) {
+  if (!(m->flags & ACTO_MSG_FLAG_REQUEST)) return 0;
   bank_result r = {tid, status, 0, 0};
-  int rc = acto_reply(ctx, status ? BANK_R_ERR : BANK_R_OK, &r, sizeof r);
-  return rc == ACTO_ENOTREQUEST ? 0 : rc;
+  return acto_reply(ctx, status ? BANK_R_ERR : BANK_R_OK, &r, sizeof r);
 }
 
 static int coord_transfer(coord *c, acto_ctx *ctx, const acto_msg *m) {
   bank_transfer_req q;
-  if (m->size != sizeof q) return coord_answer(ctx, 0, BANK_EBADREQ);
+  if (!(m->flags & ACTO_MSG_FLAG_REQUEST)) return 0; /* nobody to give the outcome to */
+  if (m->size != sizeof q) return coord_answer(ctx, m, 0, BANK_EBADREQ);
   memcpy(&q, m->data, sizeof q);
   if (q.tid == 0 || q.from >= c->naccounts || q.to >= c->naccounts || q.from == q.to ||
       q.amount <= 0)
-    return coord_answer(ctx, q.tid, BANK_EBADREQ);
+    return coord_answer(ctx, m, q.tid, BANK_EBADREQ);
   bank_xfer *t = coord_find(c, q.tid);
   if (t) { /* a retry */
     if (t->from != q.from || t->to != q.to || t->amount != q.amount)
-      return coord_answer(ctx, q.tid, BANK_EMISMATCH);
-    if (bank_xfer_final(t->state)) return coord_answer(ctx, q.tid, bank_xfer_status(t->state));
+      return coord_answer(ctx, m, q.tid, BANK_EMISMATCH);
+    if (bank_xfer_final(t->state)) return coord_answer(ctx, m, q.tid, bank_xfer_status(t->state));
     coord_flight *f = coord_flight_by_tid(c, q.tid);
     if (f->nwait == COORD_WAITERS) { /* the oldest asker has surely given up */
       memmove(&f->wait[0], &f->wait[1], (COORD_WAITERS - 1) * sizeof f->wait[0]);
       f->nwait--;
     }
-    return acto_reply_later(ctx, &f->wait[f->nwait++]);
+    int rc = acto_reply_later(ctx, &f->wait[f->nwait]);
+    if (rc == 0) f->nwait++;
+    return rc;
   }
   bank_xfer nt = {q.tid, q.from, q.to, q.amount, BANK_X_BEGUN, 0};
   coord_flight *f;
@@ -363,12 +377,35 @@ static int coord_transfer(coord *c, acto_ctx *ctx, const acto_msg *m) {
   if (!(f = coord_flight_new(c, q.tid, COORD_DEBIT))) return ACTO_ENOMEM;
   coord_rec r = {COORD_REC_BEGIN, BANK_X_BEGUN, q.tid, q.from, q.to, q.amount};
   if ((rc = coord_journal(c, &r)) < 0) return rc; /* 1. journal */
-  if ((rc = acto_reply_later(ctx, &f->wait[f->nwait++])) < 0) return rc;
+  if ((rc = acto_reply_later(ctx, &f->wait[f->nwait])) < 0) return rc;
+  f->nwait++;
   return coord_step(c, ctx, f); /* 2. act; the reply comes when it is final */
 }
 
-static int coord_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
-  coord *c = state;
+/* The outcome of one of our asks (they come as messages carrying the ask
+ * id): an account's answer, ACTO_MSG_ASK_TIMEOUT or ACTO_MSG_ASK_FAILED.
+ * An outcome that matches no flight answers an earlier incarnation's ask:
+ * ignored. */
+static int coord_on_outcome(coord *c, acto_ctx *ctx, const acto_msg *m) {
+  coord_flight *f = coord_flight_by_ask(c, m->ask_id);
+  if (!f) return 0;
+  f->ask_id = 0;
+  if ((m->type == BANK_R_OK || m->type == BANK_R_ERR) && m->size == sizeof(bank_result)) {
+    bank_result r; /* check the size, then copy */
+    memcpy(&r, m->data, sizeof r);
+    return coord_on_answer(c, ctx, f, &r);
+  }
+  if (m->type == ACTO_MSG_ASK_TIMEOUT) return coord_step(c, ctx, f); /* send the leg again */
+  /* The account failed or stopped (then a new actor may take its name),
+   * or answered with something that is no answer: look it up again and
+   * send the leg again, after a pause. */
+  const bank_xfer *t = coord_find(c, f->tid);
+  c->acct[f->phase == COORD_CREDIT ? t->to : t->from] = ACTO_REF_NONE;
+  return coord_retry_later(ctx, f->tid);
+}
+
+/* Any other message: a client's request, a timer's, chaos. */
+static int coord_on_message(coord *c, acto_ctx *ctx, const acto_msg *m) {
   coord_flight *f;
   uint64_t tid;
   uint32_t u = 0;
@@ -376,27 +413,6 @@ static int coord_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   switch (m->type) {
   case BANK_TRANSFER:
     rc = coord_transfer(c, ctx, m);
-    break;
-  case BANK_R_OK: /* an account's answer to one of our asks */
-  case BANK_R_ERR:
-    if (m->ask_id && (f = coord_flight_by_ask(c, m->ask_id)) && m->size == sizeof(bank_result)) {
-      bank_result r;
-      memcpy(&r, m->data, sizeof r);
-      rc = coord_on_answer(c, ctx, f, &r);
-    } /* else: an answer to an earlier incarnation's ask: ignored */
-    break;
-  case ACTO_MSG_ASK_TIMEOUT: /* no answer in time: send the leg again */
-  case ACTO_MSG_ASK_FAILED:  /* the account failed on it: send it again */
-    if ((f = coord_flight_by_ask(c, m->ask_id))) {
-      f->ask_id = 0;
-      if (m->type == ACTO_MSG_ASK_TIMEOUT) {
-        rc = coord_step(c, ctx, f);
-      } else { /* failed, or stopped (then a new actor may take its name) */
-        const bank_xfer *t = coord_find(c, f->tid);
-        c->acct[f->phase == COORD_CREDIT ? t->to : t->from] = ACTO_REF_NONE;
-        rc = coord_retry_later(ctx, f->tid);
-      }
-    }
     break;
   case BANK_RETRY:
     if (m->size == sizeof tid) {
@@ -410,22 +426,31 @@ static int coord_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
     break;
   case BANK_STATUS: {
     bank_coord_status s = {c->nfl, c->nx, c->recovered};
-    rc = acto_reply(ctx, BANK_R_OK, &s, sizeof s);
+    if (m->flags & ACTO_MSG_FLAG_REQUEST) rc = acto_reply(ctx, BANK_R_OK, &s, sizeof s);
     break;
   }
   case BANK_COORD_DUMP:
-    rc = acto_reply(ctx, BANK_R_OK, c->x, c->nx * sizeof(bank_xfer));
+    if (m->flags & ACTO_MSG_FLAG_REQUEST)
+      rc = acto_reply(ctx, BANK_R_OK, c->x, c->nx * sizeof(bank_xfer));
     break;
   case BANK_CRASH:
-    if (m->size == sizeof u) memcpy(&u, m->data, sizeof u);
+    if (m->size != sizeof u) return 0; /* not chaos that means it */
+    memcpy(&u, m->data, sizeof u);
     if (u == BANK_CRASH_NOW) return BANK_CRASH_REASON;
-    c->armed = 1;
+    if (u == BANK_CRASH_AFTER_APPEND) c->armed = 1;
     return 0;
   default:
-    rc = coord_answer(ctx, 0, BANK_EBADREQ);
+    rc = coord_answer(ctx, m, 0, BANK_EBADREQ);
     break;
   }
-  if (rc < 0) return rc == ACTO_ENOTREQUEST ? 0 : rc;
+  return rc;
+}
+
+static int coord_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  coord *c = state;
+  /* acto sets ask_id only on the outcome of an ask of ours. */
+  int rc = m->ask_id != 0 ? coord_on_outcome(c, ctx, m) : coord_on_message(c, ctx, m);
+  if (rc < 0) return rc;
   if (c->snap_due) return coord_snapshot(c);
   return 0;
 }
