@@ -14,6 +14,12 @@
  *   workers restarted at +1.0 ms (2 workers: 1 on n1, 1 on n2)
  *   work resumed at +20.9 ms (...)
  *   acked=2000/2000 lost=0 duplicates=0 redispatched=8 retries=0 wrong=0 double_acks=0
+ *
+ * The actors are also tested in-process, in a deterministic system (the
+ * sample's worker.c, coordinator.c and client.c are compiled into this
+ * test): messages that do not fit their protocol - the wrong size, a
+ * request sent without ask, an internal message from a stranger - start
+ * no worker, grow no pool, corrupt no report and fail nobody.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +29,13 @@
 #include <unistd.h>
 
 #include "testutil.h"
+
+/* The sample's actors; node.c (which defines the report) is the program's. */
+#include "samples/cluster/worker.c"
+#include "samples/cluster/coordinator.c"
+#include "samples/cluster/client.c"
+
+cluster_report cluster_rep = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static char g_prog[PATH_MAX + 16]; /* the cluster program */
 static char g_out[64];             /* its output, one file per test process */
@@ -233,6 +246,163 @@ START_TEST(a_launcher_stopped_by_sigterm_leaves_no_node_process) {
 }
 END_TEST
 
+/* ---- the actors, in-process ---------------------------------------------------------- */
+
+static acto_system *det_system(void) {
+  acto_config c;
+  memset(&c, 0, sizeof c);
+  c.deterministic = 1;
+  c.seed = 8;
+  return tu_system_cfg(&c);
+}
+
+static void run_all(acto_system *sys) { ck_assert_int_ge(acto_system_run(sys, -1), 0); }
+
+static uint64_t spawned(acto_system *sys) { return tu_stats(sys).actors_spawned; }
+
+START_TEST(the_actors_refuse_to_start_without_their_argument) {
+  acto_system *sys = det_system();
+  acto_ref r;
+  ck_assert_rc(acto_spawn(sys, &cluster_spawner_behaviour, NULL, NULL, &r), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(sys, &cluster_worker_behaviour, NULL, NULL, &r), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(sys, &cluster_coord_behaviour, NULL, NULL, &r), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(sys, &cluster_client_behaviour, NULL, NULL, &r), ACTO_EINIT);
+  /* A coordinator whose node name is not a string, or whose pool size
+   * overflows, does not start either. */
+  cluster_coord_arg ca = {.items = 10, .per_node = 1, .nnodes = 1, .self = 0};
+  memset(ca.names[0], 'n', sizeof ca.names[0]);
+  ck_assert_rc(acto_spawn(sys, &cluster_coord_behaviour, &ca, NULL, &r), ACTO_EINIT);
+  snprintf(ca.names[0], sizeof ca.names[0], "n1");
+  ca.per_node = 0x80000000u;
+  ca.nnodes = 2;
+  ck_assert_rc(acto_spawn(sys, &cluster_coord_behaviour, &ca, NULL, &r), ACTO_EINIT);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(a_spawner_starts_a_worker_only_when_asked) {
+  acto_system *sys = det_system();
+  cluster_spawner_arg sa = {0, 0};
+  acto_ref sp, w;
+  ck_assert_ok(acto_spawn(sys, &cluster_spawner_behaviour, &sa, NULL, &sp));
+  uint64_t before = spawned(sys);
+  ck_assert_ok(acto_send(sys, sp, CLUSTER_SPAWN, NULL, 0)); /* nobody would monitor it */
+  ck_assert_ok(acto_send(sys, sp, 999, "x", 1));
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(sys, sp, CLUSTER_SPAWN, NULL, 0, 1000, &rb));
+  ck_assert_uint_eq(rb.type, CLUSTER_SPAWNED);
+  ck_assert_uint_eq(rb.size, sizeof w);
+  memcpy(&w, rb.data, sizeof w);
+  acto_reply_release(&rb);
+  ck_assert_int_eq(acto_alive(sys, w), 1);
+  ck_assert_uint_eq(spawned(sys), before + 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* Stands in for the coordinator: on GO (payload: a worker's ref) sends it
+ * item 7; counts the results it gets. */
+enum { PROBE_GO = 100 };
+static int g_results;
+static cluster_result g_last;
+static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->type == PROBE_GO && msg->size == sizeof(acto_ref)) {
+    acto_ref w;
+    cluster_item it = {7};
+    memcpy(&w, msg->data, sizeof w);
+    TU_EXPECT_SENT(acto_send(acto_ctx_system(ctx), w, CLUSTER_WORK, &it, sizeof it));
+  } else if (msg->type == CLUSTER_RESULT && msg->size == sizeof g_last) {
+    memcpy(&g_last, msg->data, sizeof g_last);
+    g_results++;
+  }
+  return 0;
+}
+static const acto_behaviour probe = {.name = "probe", .handle = probe_handle};
+
+START_TEST(a_worker_takes_work_that_fits_and_its_own_timer_only) {
+  acto_system *sys = det_system();
+  cluster_spawner_arg sa = {0, 5}; /* work_ms 5: a timer per item */
+  acto_ref w, p;
+  ck_assert_ok(acto_spawn(sys, &cluster_worker_behaviour, &sa, NULL, &w));
+  ck_assert_ok(acto_spawn(sys, &probe, NULL, NULL, &p));
+  /* A CLUSTER_DONE from a stranger would send a result to the probe. */
+  struct {
+    cluster_item item;
+    acto_ref reply_to;
+  } forged = {{9}, p};
+  ck_assert_ok(acto_send(sys, w, CLUSTER_DONE, &forged, sizeof forged));
+  ck_assert_ok(acto_send(sys, w, CLUSTER_DONE, NULL, 0));
+  ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, NULL, 0));
+  ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, "abc", 3));
+  run_all(sys);
+  ck_assert_int_eq(g_results, 0);
+  ck_assert_ok(acto_send(sys, p, PROBE_GO, &w, sizeof w));
+  run_all(sys);
+  ck_assert_int_eq(g_results, 1);
+  ck_assert_uint_eq(g_last.id, 7);
+  ck_assert_uint_eq(g_last.value, cluster_value(7));
+  ck_assert_int_eq(acto_alive(sys, w), 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(a_coordinator_ignores_a_strangers_boot_and_respawn_and_a_plain_submit) {
+  acto_system *sys = det_system();
+  cluster_spawner_arg sa = {0, 0};
+  acto_spawn_opts so = {.name = CLUSTER_SPAWNER};
+  acto_ref sp, k;
+  ck_assert_ok(acto_spawn(sys, &cluster_spawner_behaviour, &sa, &so, &sp));
+  cluster_coord_arg ca = {.items = 10, .per_node = 2, .nnodes = 1, .self = 0};
+  snprintf(ca.names[0], sizeof ca.names[0], "n1");
+  ck_assert_ok(acto_spawn(sys, &cluster_coord_behaviour, &ca, NULL, &k));
+  run_all(sys);
+  ck_assert_uint_eq(cluster_rep.node[0].workers, 2); /* the pool is built */
+  uint64_t before = spawned(sys);
+  /* From a stranger: BOOT and RESPAWN would grow the pool (RESPAWN with a
+   * node index out of range would also write past the report); a plain
+   * SUBMIT would be worked on for nobody. */
+  uint32_t f0 = 0, f_far = 1000;
+  cluster_item one = {1};
+  ck_assert_ok(acto_send(sys, k, CLUSTER_BOOT, NULL, 0));
+  ck_assert_ok(acto_send(sys, k, CLUSTER_RESPAWN, &f0, sizeof f0));
+  ck_assert_ok(acto_send(sys, k, CLUSTER_RESPAWN, &f_far, sizeof f_far));
+  ck_assert_ok(acto_send(sys, k, CLUSTER_RESPAWN, NULL, 0));
+  ck_assert_ok(acto_send(sys, k, CLUSTER_SUBMIT, &one, sizeof one));
+  ck_assert_ok(acto_send(sys, k, CLUSTER_RESULT, NULL, 0));
+  ck_assert_ok(acto_send(sys, k, 999, "x", 1));
+  run_all(sys);
+  ck_assert_uint_eq(spawned(sys), before);
+  ck_assert_uint_eq(cluster_rep.node[0].workers, 2);
+  ck_assert_uint_eq(cluster_rep.node[0].replaced, 0);
+  /* Asked, a SUBMIT that does not fit gets an empty acknowledgement... */
+  acto_reply_buf rb;
+  uint32_t small = 1;
+  cluster_item zero = {0}, far = {11};
+  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, &small, sizeof small, 1000, &rb));
+  ck_assert_uint_eq(rb.size, 0);
+  acto_reply_release(&rb);
+  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, &zero, sizeof zero, 1000, &rb));
+  ck_assert_uint_eq(rb.size, 0);
+  acto_reply_release(&rb);
+  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, &far, sizeof far, 1000, &rb));
+  ck_assert_uint_eq(rb.size, 0);
+  acto_reply_release(&rb);
+  /* ...and item 1, sent before without ask, is worked on only now. */
+  cluster_ack a;
+  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, &one, sizeof one, 1000, &rb));
+  ck_assert_uint_eq(rb.type, CLUSTER_ACK);
+  ck_assert_uint_eq(rb.size, sizeof a);
+  memcpy(&a, rb.data, sizeof a);
+  acto_reply_release(&rb);
+  ck_assert_uint_eq(a.id, 1);
+  ck_assert_uint_eq(a.value, cluster_value(1));
+  ck_assert_uint_eq(cluster_rep.from_set, 0);
+  ck_assert_uint_eq(cluster_rep.duplicates, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
 int main(void) {
   find_prog();
   Suite *s = suite_create("cluster");
@@ -242,6 +412,12 @@ int main(void) {
   tcase_add_test(tc, a_frozen_node_is_found_by_the_heartbeat_timeout_and_loses_no_item);
   tcase_add_test(tc, failing_workers_and_a_failing_coordinator_lose_no_item);
   tcase_add_test(tc, a_launcher_stopped_by_sigterm_leaves_no_node_process);
+  suite_add_tcase(s, tc);
+  tc = tu_tcase("actors", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, the_actors_refuse_to_start_without_their_argument);
+  tcase_add_test(tc, a_spawner_starts_a_worker_only_when_asked);
+  tcase_add_test(tc, a_worker_takes_work_that_fits_and_its_own_timer_only);
+  tcase_add_test(tc, a_coordinator_ignores_a_strangers_boot_and_respawn_and_a_plain_submit);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

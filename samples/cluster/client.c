@@ -13,7 +13,10 @@
  * once per id in cluster_rep: its time, the node that computed it.  A
  * second acknowledgement for an id would be counted in dup_acks; with one
  * ask per id in flight there is none.  When every id is acknowledged the
- * client stops its timer and wakes the node's main thread.
+ * client stops its timer and wakes the node's main thread.  An
+ * acknowledgement of the wrong size is treated like a failed ask (the id
+ * is asked again); one of the right size for another id or value is
+ * counted as wrong, never as acknowledged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +114,7 @@ static void send_some(client *c, acto_ctx *ctx) {
 
 static int client_init(acto_ctx *ctx, void *state, const void *arg) {
   client *c = state;
+  if (!arg) return ACTO_EINVAL;
   memcpy(&c->a, arg, sizeof c->a);
   c->sys = acto_ctx_system(ctx);
   if (c->a.items == 0 || c->a.rate == 0 || c->a.window == 0) return ACTO_EINVAL;

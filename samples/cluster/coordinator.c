@@ -34,6 +34,16 @@
  * and the client's requests kept by the old state time out and are asked
  * again.  Its acknowledged set goes with the old state, so a retried item
  * may be processed again; the client still acknowledges it once.
+ *
+ * What does not fit.  Every payload's size is checked before it is read,
+ * and every id and node index before it is used.  A SUBMIT is a request
+ * (its answer is the acknowledgement): one sent without ask is ignored,
+ * one that does not fit is answered with an empty CLUSTER_ACK.  BOOT and
+ * RESPAWN come from the coordinator itself (RESPAWN by a timer, whose
+ * messages come from the actor that set it): from anyone else they would
+ * grow the pool past its size, so they are ignored, like a RESULT that
+ * does not fit, a reply to one of its asks that is not a ref, and any
+ * unknown type.  CLUSTER_CRASH is chaos and means it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +324,7 @@ static int worker_down(coord *c, acto_ctx *ctx, const acto_down *d) {
 
 static int submit(coord *c, acto_ctx *ctx, const acto_msg *msg) {
   cluster_item in;
+  if (!(msg->flags & ACTO_MSG_FLAG_REQUEST)) return 0; /* nobody to acknowledge */
   if (msg->size == sizeof in) memcpy(&in, msg->data, sizeof in);
   if (msg->size != sizeof in || in.id == 0 || in.id > c->a.items) {
     (void)acto_reply(ctx, CLUSTER_ACK, NULL, 0); /* empty: a malformed request */
@@ -397,12 +408,16 @@ static int result(coord *c, acto_ctx *ctx, const acto_msg *msg) {
 
 static int coord_init(acto_ctx *ctx, void *state, const void *arg) {
   coord *c = state;
+  if (!arg) return ACTO_EINVAL;
   memcpy(&c->a, arg, sizeof c->a);
   c->sys = acto_ctx_system(ctx);
   c->target = c->a.per_node * c->a.nnodes;
-  if (c->a.items == 0 || c->a.items > CLUSTER_MAX_ITEMS || c->target > CLUSTER_MAX_WORKERS ||
-      c->a.nnodes > CLUSTER_MAX_NODES || c->a.self >= c->a.nnodes)
+  if (c->a.items == 0 || c->a.items > CLUSTER_MAX_ITEMS || c->a.per_node > CLUSTER_MAX_WORKERS ||
+      c->target > CLUSTER_MAX_WORKERS || c->a.nnodes > CLUSTER_MAX_NODES ||
+      c->a.self >= c->a.nnodes)
     return ACTO_EINVAL;
+  for (uint32_t i = 0; i < c->a.nnodes; i++) /* the names are strings */
+    if (!memchr(c->a.names[i], '\0', sizeof c->a.names[i])) return ACTO_EINVAL;
   c->items = calloc((size_t)c->a.items + 1, sizeof *c->items);
   c->queue = calloc(c->a.items, sizeof *c->queue);
   if (!c->items || !c->queue) {
@@ -418,6 +433,9 @@ static int coord_init(acto_ctx *ctx, void *state, const void *arg) {
 
 static int coord_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   coord *c = state;
+  if ((msg->type == CLUSTER_BOOT || msg->type == CLUSTER_RESPAWN) &&
+      !acto_ref_eq(msg->sender, acto_self(ctx)))
+    return 0; /* only the coordinator builds its pool */
   switch (msg->type) {
   case CLUSTER_BOOT:
     boot(c, ctx);
@@ -431,10 +449,11 @@ static int coord_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     acto_down d;
     memcpy(&d, msg->data, sizeof d);
     return worker_down(c, ctx, &d);
-  case CLUSTER_RESPAWN:
+  case CLUSTER_RESPAWN: /* payload: the uint32_t for_node (0..nnodes) */
     if (msg->size == sizeof(uint32_t)) {
       uint32_t f;
       memcpy(&f, msg->data, sizeof f);
+      if (f > c->a.nnodes) return 0;
       /* This node never goes away; its spawner may have been replaced. */
       cnode *self = &c->n[c->a.self];
       if (!self->up && acto_lookup(c->sys, CLUSTER_SPAWNER, &self->spawner) == 0) self->up = 1;

@@ -17,6 +17,13 @@
  * failure.  Workers
  * are not supervised on their node: the coordinator decides where their
  * replacements run.
+ *
+ * What does not fit is ignored: a CLUSTER_WORK that is not a cluster_item,
+ * a CLUSTER_DONE that is not the worker's own (its timer's messages come
+ * from the worker itself; from anyone else one would make it send a
+ * result wherever the message says), a CLUSTER_SPAWN sent without ask (a
+ * worker started for nobody would be monitored by nobody), any other
+ * type.  Both inits refuse a missing argument (ACTO_EINVAL).
  */
 #include <string.h>
 
@@ -36,6 +43,7 @@ typedef struct pending {
 static int worker_init(acto_ctx *ctx, void *state, const void *arg) {
   (void)ctx;
   worker_state *w = state;
+  if (!arg) return ACTO_EINVAL;
   memcpy(&w->a, arg, sizeof w->a);
   return 0;
 }
@@ -60,7 +68,8 @@ static int worker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     if (w->a.work_ms == 0) return finish(w, sys, &p);
     return acto_send_after(sys, acto_self(ctx), CLUSTER_DONE, &p, sizeof p, w->a.work_ms, NULL);
   }
-  if (msg->type == CLUSTER_DONE && msg->size == sizeof p) {
+  if (msg->type == CLUSTER_DONE && msg->size == sizeof p &&
+      acto_ref_eq(msg->sender, acto_self(ctx))) {
     memcpy(&p, msg->data, sizeof p);
     return finish(w, sys, &p);
   }
@@ -78,13 +87,14 @@ typedef struct spawner_state {
 static int spawner_init(acto_ctx *ctx, void *state, const void *arg) {
   (void)ctx;
   spawner_state *s = state;
+  if (!arg) return ACTO_EINVAL;
   memcpy(&s->arg, arg, sizeof s->arg);
   return 0;
 }
 
 static int spawner_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   spawner_state *s = state;
-  if (msg->type != CLUSTER_SPAWN) return 0;
+  if (msg->type != CLUSTER_SPAWN || !(msg->flags & ACTO_MSG_FLAG_REQUEST)) return 0;
   acto_ref ref = ACTO_REF_NONE;
   int rc = acto_spawn(acto_ctx_system(ctx), &cluster_worker_behaviour, &s->arg, NULL, &ref);
   if (rc < 0) { /* an empty reply: the coordinator places the worker elsewhere */
