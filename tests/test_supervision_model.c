@@ -16,7 +16,8 @@
  * an exceeded intensity escalates and kills the root; a day of simulated
  * time takes well under a second; bad models fail with "file:line:" and
  * exit status 2, never a crash; the DOT output is well-formed with one
- * node per child.
+ * node per child; the worker and the watcher ignore messages that are not
+ * theirs (a fault, an exit or a second root from a stranger).
  */
 #include <signal.h>
 #include <sys/stat.h>
@@ -939,6 +940,124 @@ START_TEST(durations_parse_and_print_back) {
 }
 END_TEST
 
+/* ---- messages that do not fit ---------------------------------------------------------- */
+
+/* The books of a run of `two_workers` without its tree: the tests spawn the
+ * sample's worker and watcher directly, in a deterministic system. */
+typedef struct hand_run {
+  model m;
+  sim_state r;
+} hand_run;
+
+static void hand_run_open(hand_run *h) {
+  parse_ok(two_workers, &h->m);
+  memset(&h->r, 0, sizeof h->r);
+  h->r.m = &h->m;
+  h->r.conf = h->m.base;
+  h->r.live = calloc(h->m.nnodes, sizeof *h->r.live);
+  ck_assert_ptr_nonnull(h->r.live);
+  for (size_t i = 0; i < h->m.nnodes; i++) {
+    sim_live *lv = &h->r.live[i];
+    lv->run = &h->r;
+    lv->idx = (int)i;
+    if (h->m.nodes[i].kind != MODEL_WORKER)
+      continue;
+    long k = sim_fault_times(&h->m.nodes[i], h->m.seed, h->m.duration_ms, &lv->faults);
+    ck_assert_int_ge(k, 0);
+    lv->nfaults = (size_t)k;
+    lv->down = 1;
+    for (int p = h->m.nodes[i].parent; p >= 0; p = h->m.nodes[p].parent)
+      h->r.live[p].down_below++;
+  }
+  acto_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.deterministic = 1;
+  cfg.seed = 1;
+  h->r.sys = tu_system_cfg(&cfg);
+  h->r.t0 = acto_now_ms(h->r.sys);
+}
+
+static void hand_run_close(hand_run *h) {
+  tu_shutdown(h->r.sys);
+  for (size_t i = 0; i < h->m.nnodes; i++)
+    free(h->r.live[i].faults);
+  free(h->r.live);
+  model_free(&h->m);
+}
+
+static int stray_idle_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)ctx, (void)state, (void)msg;
+  return 0;
+}
+static const acto_behaviour stray_idle = {.name = "idle", .handle = stray_idle_handle};
+
+START_TEST(the_worker_and_the_watcher_refuse_to_start_without_their_argument) {
+  hand_run h;
+  hand_run_open(&h);
+  acto_ref r;
+  ck_assert_rc(acto_spawn(h.r.sys, &worker_behaviour, NULL, NULL, &r), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(h.r.sys, &watcher_behaviour, NULL, NULL, &r), ACTO_EINIT);
+  hand_run_close(&h);
+}
+END_TEST
+
+START_TEST(a_worker_takes_its_timers_messages_only_from_itself) {
+  hand_run h;
+  hand_run_open(&h);
+  acto_system *sys = h.r.sys;
+  sim_live *lv = &h.r.live[model_find_node(&h.m, "a")]; /* startup=2s, faults at 10m, 20m, 30m */
+  acto_ref w;
+  ck_assert_ok(acto_spawn(sys, &worker_behaviour, lv, NULL, &w));
+  uint32_t inc = lv->incarnation;
+  ck_assert_uint_eq(inc, 1);
+  /* From a stranger, with the right incarnation: a READY would make it
+   * available before its startup time is over... */
+  ck_assert_ok(acto_send(sys, w, MSG_READY, &inc, sizeof inc));
+  ck_assert_int_ge(acto_system_run(sys, 1000), 0);
+  ck_assert_int_eq(lv->down, 1);
+  /* ...a FAULT or an EXIT would stop it at a time the model never set. */
+  ck_assert_ok(acto_send(sys, w, MSG_FAULT, &inc, sizeof inc));
+  ck_assert_ok(acto_send(sys, w, MSG_EXIT, &inc, sizeof inc));
+  ck_assert_ok(acto_send(sys, w, MSG_FAULT, NULL, 0));
+  ck_assert_ok(acto_send(sys, w, MSG_WATCH, &inc, sizeof inc));
+  ck_assert_int_ge(acto_system_run(sys, 5 * 60 * 1000), 0);
+  ck_assert_int_eq(acto_alive(sys, w), 1);
+  ck_assert_uint_eq(lv->delivered, 0);
+  ck_assert_int_eq(lv->down, 0); /* its own READY came at 2 s */
+  /* Its own timer's FAULT, at 10 min, does fail it (nothing restarts it here). */
+  ck_assert_int_ge(acto_system_run(sys, -1), 0);
+  ck_assert_int_eq(acto_alive(sys, w), 0);
+  ck_assert_uint_eq(lv->delivered, 1);
+  ck_assert_int_eq(h.r.error, 0);
+  hand_run_close(&h);
+}
+END_TEST
+
+START_TEST(the_watcher_watches_one_root_and_counts_only_its_down) {
+  hand_run h;
+  hand_run_open(&h);
+  acto_system *sys = h.r.sys;
+  acto_ref w, root, other;
+  ck_assert_ok(acto_spawn(sys, &watcher_behaviour, &h.r, NULL, &w));
+  ck_assert_ok(acto_spawn(sys, &stray_idle, NULL, NULL, &root));
+  ck_assert_ok(acto_spawn(sys, &stray_idle, NULL, NULL, &other));
+  ck_assert_ok(acto_send(sys, w, MSG_WATCH, &root, sizeof root));
+  ck_assert_ok(acto_send(sys, w, MSG_WATCH, &other, sizeof other)); /* a second root: ignored */
+  ck_assert_ok(acto_send(sys, w, MSG_WATCH, "x", 1));
+  ck_assert_ok(acto_send(sys, w, MSG_FAULT, NULL, 0));
+  ck_assert_int_ge(acto_system_run(sys, -1), 0);
+  ck_assert_ok(acto_stop(sys, other));
+  ck_assert_int_ge(acto_system_run(sys, -1), 0);
+  ck_assert_int_eq(h.r.root_down, 0);
+  ck_assert_ok(acto_kill(sys, root));
+  ck_assert_int_ge(acto_system_run(sys, -1), 0);
+  ck_assert_int_eq(h.r.root_down, 1);
+  ck_assert_int_eq(h.r.root_reason, ACTO_REASON_KILLED);
+  ck_assert_int_eq(h.r.error, 0);
+  hand_run_close(&h);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("supervision_model");
   TCase *tc = tu_tcase("determinism", TU_TCASE_TIMEOUT);
@@ -967,6 +1086,9 @@ int main(void) {
   tcase_add_test(tc, the_program_rejects_bad_models_with_status_2_and_the_line);
   tcase_add_test(tc, mangled_models_never_crash_the_parser);
   tcase_add_test(tc, durations_parse_and_print_back);
+  tcase_add_test(tc, the_worker_and_the_watcher_refuse_to_start_without_their_argument);
+  tcase_add_test(tc, a_worker_takes_its_timers_messages_only_from_itself);
+  tcase_add_test(tc, the_watcher_watches_one_root_and_counts_only_its_down);
   suite_add_tcase(s, tc);
   tc = tu_tcase("output", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, the_dot_output_is_well_formed_with_one_node_per_child);

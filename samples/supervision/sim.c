@@ -27,7 +27,11 @@
  * handler ignores any of an older incarnation (a restart in place keeps
  * the mailbox); an actor that is not the child's latest incarnation any
  * more (see current()) ignores everything.  startup=D arms a READY timer
- * instead of being available at once.
+ * instead of being available at once.  The worker takes these messages
+ * only from itself (a timer's messages come from the actor that set it)
+ * and only with their size: anything else would count a fault or an exit
+ * that the model never scheduled, so it is ignored.  The watcher likewise
+ * watches one root: its first MSG_WATCH, and only that monitor's DOWN.
  *
  * Measures.  Failures, restarts and escalations come from the on_event
  * hook (CHILD_FAILED, CHILD_STARTED / CHILD_RESTARTED, GAVE_UP), times
@@ -226,6 +230,8 @@ static void arm(acto_ctx *ctx, worker_state *s, uint32_t type, int64_t at, acto_
 static int worker_init(acto_ctx *ctx, void *state, const void *arg) {
   worker_state *s = state;
   sim_live *lv = (sim_live *)arg;
+  if (!lv)
+    return ACTO_EINVAL;
   sim_state *r = lv->run;
   const model_node *n = &r->m->nodes[lv->idx];
   s->lv = lv;
@@ -259,8 +265,9 @@ static int current(const worker_state *s) { return s->inc == s->lv->incarnation;
 static int worker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   worker_state *s = state;
   uint32_t inc = 0;
-  if (msg->type < MSG_FAULT || msg->type > MSG_READY || msg->size != sizeof inc)
-    return 0;
+  if (msg->type < MSG_FAULT || msg->type > MSG_READY || msg->size != sizeof inc ||
+      !acto_ref_eq(msg->sender, acto_self(ctx)))
+    return 0; /* not one of its own timers' */
   memcpy(&inc, msg->data, sizeof inc);
   if (inc != s->inc || !current(s))
     return 0; /* armed by an earlier incarnation, or we are the stale one */
@@ -311,23 +318,30 @@ static const acto_behaviour worker_behaviour = {
 
 /* ---- the watcher: monitors the root ----------------------------------------------------------- */
 
+typedef struct watcher_state {
+  sim_state *run;
+  uint64_t mon; /* the root's monitor; 0 until MSG_WATCH */
+} watcher_state;
+
 static int watcher_init(acto_ctx *ctx, void *state, const void *arg) {
   (void)ctx;
-  *(sim_state **)state = (sim_state *)arg;
+  if (!arg)
+    return ACTO_EINVAL;
+  ((watcher_state *)state)->run = (sim_state *)arg;
   return 0;
 }
 
 static int watcher_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  sim_state *r = *(sim_state **)state;
-  if (msg->type == MSG_WATCH && msg->size == sizeof(acto_ref)) {
+  watcher_state *w = state;
+  sim_state *r = w->run;
+  if (msg->type == MSG_WATCH && msg->size == sizeof(acto_ref) && w->mon == 0) {
     acto_ref root;
-    uint64_t mon;
     memcpy(&root, msg->data, sizeof root);
-    note_error(r, acto_monitor(ctx, root, &mon));
+    note_error(r, acto_monitor(ctx, root, &w->mon));
   } else if (msg->type == ACTO_MSG_DOWN && msg->size == sizeof(acto_down)) {
     acto_down d;
     memcpy(&d, msg->data, sizeof d);
-    if (!r->frozen && !r->root_down) {
+    if (d.monitor == w->mon && !r->frozen && !r->root_down) {
       r->root_down = 1;
       r->root_down_ms = run_now(r);
       r->root_reason = d.reason;
@@ -338,7 +352,7 @@ static int watcher_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 
 static const acto_behaviour watcher_behaviour = {
     .name = "model.watcher",
-    .state_size = sizeof(sim_state *),
+    .state_size = sizeof(watcher_state),
     .init = watcher_init,
     .handle = watcher_handle,
 };
