@@ -157,6 +157,17 @@ static int empty_sink_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 }
 static const acto_behaviour empty_sink = {.name = "empty_sink", .handle = empty_sink_handle};
 
+START_TEST(pipeline_producer_refuses_to_start_without_its_job) {
+  acto_system *sys = det_system();
+  acto_spawn_opts so = {.name = "sink"};
+  acto_ref s, p;
+  ck_assert_ok(acto_spawn(sys, &sink, NULL, &so, &s));
+  ck_assert_rc(acto_spawn(sys, &producer, NULL, NULL, &p), ACTO_EINIT);
+  run_all(sys);
+  tu_shutdown(sys);
+}
+END_TEST
+
 START_TEST(pipeline_producer_ends_the_job_with_einval_when_the_totals_do_not_fit) {
   acto_system *sys = det_system();
   job jb;
@@ -248,6 +259,19 @@ START_TEST(hello_greeter_ignores_malformed_messages_and_senders_it_cannot_answer
   ck_assert_uint_eq(res.messages, 2 * ROUNDS + 2);
   tu_shutdown(sys);
   sem_destroy(&done);
+}
+END_TEST
+
+START_TEST(hello_client_refuses_to_start_without_its_result_slot) {
+  acto_system *sys = det_system();
+  spawn_named(sys, &greeter, NULL, "greeter");
+  client_result res;
+  memset(&res, 0, sizeof res); /* no name, no semaphore */
+  acto_ref c;
+  ck_assert_rc(acto_spawn(sys, &client, NULL, NULL, &c), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(sys, &client, &res, NULL, &c), ACTO_EINIT);
+  run_all(sys);
+  tu_shutdown(sys);
 }
 END_TEST
 
@@ -372,12 +396,14 @@ int main(void) {
   TCase *tc = tu_tcase("pipeline", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, pipeline_sink_ignores_items_of_the_wrong_size_and_answers_only_asks);
   tcase_add_test(tc, pipeline_producer_takes_continue_and_finish_only_from_itself);
+  tcase_add_test(tc, pipeline_producer_refuses_to_start_without_its_job);
   tcase_add_test(tc, pipeline_producer_ends_the_job_with_einval_when_the_totals_do_not_fit);
   tcase_add_test(tc, pipeline_reporter_counts_a_reply_that_does_not_fit_as_a_failed_ask);
   suite_add_tcase(s, tc);
   tc = tu_tcase("hello", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, hello_greeter_ignores_malformed_messages_and_senders_it_cannot_answer);
   tcase_add_test(tc, hello_client_fails_with_einval_on_an_answer_that_does_not_fit_its_script);
+  tcase_add_test(tc, hello_client_refuses_to_start_without_its_result_slot);
   suite_add_tcase(s, tc);
   tc = tu_tcase("account", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, account_journals_only_whole_deposits_and_answers_only_asks);

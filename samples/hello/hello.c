@@ -78,6 +78,7 @@ typedef struct client_state {
 static int client_init(acto_ctx *ctx, void *state, const void *arg) {
   client_state *st = state;
   st->res = (client_result *)arg;
+  if (!st->res || !st->res->name || !st->res->done) return ACTO_EINVAL; /* main's slot */
   /* A message sent to itself from init is queued until the actor runs. */
   return acto_send(acto_ctx_system(ctx), acto_self(ctx), START, NULL, 0);
 }

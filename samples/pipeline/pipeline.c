@@ -88,6 +88,7 @@ static void finish(producer_state *st, int status) {
 
 static int producer_init(acto_ctx *ctx, void *state, const void *arg) {
   producer_state *st = state;
+  if (!arg) return ACTO_EINVAL; /* main's job */
   st->job = (job *)arg;
   st->next = 1;
   int rc = acto_lookup(acto_ctx_system(ctx), "sink", &st->sink);
