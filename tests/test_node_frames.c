@@ -128,12 +128,15 @@ static const uint8_t OTHER_KEY[32] = "fedcba9876543210fedcba9876543210";
 
 static atomic_long canaries; /* T_CANARY messages the echo actor handled */
 static atomic_long foreign;  /* anything else but T_ECHO */
+static atomic_long raw_asks; /* T_ECHO asks whose payload starts "raw-ask" */
 
 static int echo_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   (void)state;
-  if (m->type == T_ECHO)
+  if (m->type == T_ECHO) {
+    if (m->size >= 7 && memcmp(m->data, "raw-ask", 7) == 0)
+      atomic_fetch_add(&raw_asks, 1);
     acto_reply(ctx, T_ECHO, m->data, m->size);
-  else if (m->type == T_CANARY)
+  } else if (m->type == T_CANARY)
     atomic_fetch_add(&canaries, 1);
   else
     atomic_fetch_add(&foreign, 1);
@@ -194,6 +197,7 @@ static void world_start(int64_t hs_ms, unsigned max_pending) {
   memset(&W, 0, sizeof W);
   atomic_store(&canaries, 0);
   atomic_store(&foreign, 0);
+  atomic_store(&raw_asks, 0);
   verbose = getenv("NF_VERBOSE") && atoi(getenv("NF_VERBOSE")) > 0;
   memcpy(W.key.bytes, KEY, sizeof KEY);
   W.key.len = sizeof KEY;
@@ -764,7 +768,8 @@ static int run_deep_nesting(nc_client *c, const nf_case *k) {
 }
 static int run_bad_after_good(nc_client *c, const nf_case *k) {
   (void)k;
-  /* [1, PING, [99, 0]]: the PING may be answered, then the close. */
+  /* [1, PING, [99, 0]]: the whole frame is refused; the PING is not
+   * answered (a_bad_message_refuses_its_whole_frame has the details). */
   acto__buf m = {0}, p = {0};
   ck_assert_int_eq(acto__wire_ping(&m, ACTO__W_PING, 5), 0);
   const uint8_t bad[] = {0x92, 0x63, 0x00};
@@ -1691,6 +1696,209 @@ START_TEST(malformed_input_behind_a_paused_delivery_is_refused) {
 }
 END_TEST
 
+/* ---- a bad message refuses its whole frame ------------------------------- */
+
+/* The last message of each refused frame below.  Each breaks one rule that
+ * only that message shows (its schema, a field width, a flag, a reserved
+ * type, INFO after INFO), so a node that checks message by message while
+ * it delivers would already have delivered the ones before it. */
+static const struct {
+  const char *what;
+  size_t len;
+  uint8_t bytes[24];
+} TAIL_BAD[] = {
+    {"unknown kind 99", 3, {0x92, 0x63, 0x00}},
+    {"PING with an extra field", 4, {0x93, 0x05, 0x07, 0x07}},
+    {"a message that is an int", 1, {0x05}},
+    {"SEND with a negative to-id", 9, {0x97, 0x02, 0xff, 0x00, 0x77, 0x00, 0x00, 0xc4, 0x00}},
+    {"SEND of a reserved type", 13,
+     {0x97, 0x02, 0x01, 0x00, 0xce, 0xf0, 0, 0, 0, 0x00, 0x00, 0xc4, 0x00}},
+    {"SEND with a type above 32 bits", 17,
+     {0x97, 0x02, 0x01, 0x00, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0x77, 0x00, 0x00, 0xc4, 0x00}},
+    {"SEND with an unknown flag bit", 9, {0x97, 0x02, 0x01, 0x00, 0x77, 0x04, 0x00, 0xc4, 0x00}},
+    {"SEND request with ask id 0", 9, {0x97, 0x02, 0x01, 0x00, 0x77, 0x01, 0x00, 0xc4, 0x00}},
+    {"SEND with only the FUTURE flag", 9, {0x97, 0x02, 0x01, 0x00, 0x77, 0x02, 0x00, 0xc4, 0x00}},
+    {"REPLY with a positive status", 10,
+     {0x98, 0x03, 0x01, 0x01, 0x00, 0x01, 0x00, 0x00, 0xc4, 0x00}},
+    {"REPLY with ask id 0", 10, {0x98, 0x03, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc4, 0x00}},
+    {"REPLY with the REQUEST flag", 10,
+     {0x98, 0x03, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0xc4, 0x00}},
+    {"SIGNAL of unknown kind 2", 8, {0x97, 0x04, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00}},
+    {"SIGNAL LINK without a sender", 8, {0x97, 0x04, 0x06, 0x01, 0x00, 0x00, 0x00, 0x00}},
+    {"SIGNAL with an unknown flag bit", 8, {0x97, 0x04, 0x01, 0x01, 0x01, 0x04, 0x00, 0x00}},
+    {"SIGNAL whose status is nil", 8, {0x97, 0x04, 0x01, 0x01, 0x01, 0x00, 0xc0, 0x00}},
+    {"INFO after the connection is up", 20,
+     {0x95, 0x01, 0xcf, 0x43, 0xff, 0x12, 0xf1, 0, 0, 0, 1, 0x00, 0xce, 0x00, 0x10, 0x00, 0x00,
+      0xcd, 0x0f, 0xa0}},
+};
+
+/* Sends [1, canary x k, ask (T_ECHO "raw-ask", id ask_id), canary x k,
+ * bad] on c as one sealed frame. */
+static int send_good_then_bad(nc_client *c, acto_ref to, int k, uint64_t ask_id,
+                              const uint8_t *bad, size_t bad_len) {
+  acto__buf m = {0}, p = {0};
+  for (int i = 0; i < 2 * k + 1; i++) {
+    if (i == k)
+      ck_assert_int_eq(acto__wire_send(&m, to.id, 0, T_ECHO, ACTO__WF_REQUEST | ACTO__WF_FUTURE,
+                                       ask_id, "raw-ask", 7),
+                       0);
+    else
+      ck_assert_int_eq(acto__wire_send(&m, to.id, 0, T_CANARY, 0, 0, "c", 1), 0);
+  }
+  ck_assert_int_eq(acto__buf_append(&m, bad, bad_len), 0);
+  ck_assert_int_eq(nc_batch(&p, (uint32_t)(2 * k + 2), m.p, m.len), 0);
+  int r = nc_send_sealed(c, p.p, p.len);
+  acto__buf_free(&m);
+  acto__buf_free(&p);
+  return r;
+}
+
+/* Reads what the node sends until it closes the connection, counting the
+ * REPLYs to ask_id.  1 when closed, 0 at the deadline or on an error. */
+static int read_until_closed(nc_client *c, uint64_t ask_id, int *replies) {
+  static uint8_t buf[1 << 17];
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  for (;;) {
+    int64_t left = end - tu_now_ms();
+    if (left <= 0)
+      return 0;
+    size_t n = 0;
+    int r = nc_recv_sealed(c, buf, sizeof buf, &n, (long)left);
+    if (r == NC_CLOSED)
+      return 1;
+    if (r != 0)
+      return 0;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    acto__prescan_result res;
+    if (acto__prescan_decode(buf, n, 2, ACTO__PRESCAN_KIND, &u, &res) == 0) {
+      for (size_t i = 1; i < u.data.via.array.size; i++) {
+        acto__wmsg w;
+        const char *why = NULL;
+        if (acto__wire_parse(&u.data.via.array.ptr[i], &w, &why) == 0 &&
+            w.kind == ACTO__W_REPLY && w.f[1] == ask_id)
+          (*replies)++;
+      }
+    }
+    msgpack_unpacked_destroy(&u);
+  }
+}
+
+/* Dead letters of the messages a raw connection sent to `to` (a message
+ * delivered from a connection that then went down is dropped when its
+ * turn comes, so "delivered" shows either as handled or as one of these). */
+static int raw_dead(tu_dead *d, acto_ref to) {
+  int n = 0;
+  for (int r = 0; r < ACTO_DEAD__COUNT; r++)
+    n += tu_dead_matches(d, to, T_CANARY, (acto_dead_reason)r) +
+         tu_dead_matches(d, to, T_ECHO, (acto_dead_reason)r);
+  return n;
+}
+
+static tu_dead frame_dead;
+
+/* §13.5: a bad frame is never partly processed.  Each round sends, on a
+ * fresh connection, one frame of good messages (canaries and an ask of the
+ * echo actor) ending in one bad message; the node must close the
+ * connection having delivered none of them and answered nothing.  The old
+ * node delivered a varying prefix (0 to 200 of 200), so many rounds. */
+START_TEST(a_bad_message_refuses_its_whole_frame) {
+  world_start(1000 * tu_multiplier(), 4);
+  tu_dead_init(&frame_dead);
+  ck_assert_ok(acto_set_dead_letter_hook(W.srv, tu_dead_hook, &frame_dead));
+  const size_t nbad = sizeof TAIL_BAD / sizeof TAIL_BAD[0];
+  const int rounds = (int)nbad * TU_N(4, 2, 1);
+  const int k = 40; /* 2k + 1 good messages before the bad one */
+  acto_node_stats s0 = srv_stats();
+  for (int i = 0; i < rounds; i++) {
+    const char *what = TAIL_BAD[(size_t)i % nbad].what;
+    nc_client c;
+    bring_to(&c, M_UP, RAW_NAME);
+    uint64_t ask_id = 5000 + (uint64_t)i;
+    int r = send_good_then_bad(&c, W.echo, k, ask_id, TAIL_BAD[(size_t)i % nbad].bytes,
+                               TAIL_BAD[(size_t)i % nbad].len);
+    ck_assert_msg(r == 0 || r == NC_CLOSED, "[%s] sending failed (%d)", what, r);
+    int replies = 0;
+    ck_assert_msg(read_until_closed(&c, ask_id, &replies), "[%s] the node did not close", what);
+    ck_assert_msg(replies == 0, "[%s] the ask in the refused frame was answered", what);
+    nc_close(&c);
+    up_arg a = {RAW_NAME, 0};
+    ck_assert(tu_wait_until(pred_raw_down, &a, TU_WAIT_MS));
+  }
+  /* The echo actor's mailbox is flushed behind anything delivered. */
+  peer_check(W.cli, "refused frames");
+  acto_node_stats s1 = srv_stats();
+  ck_assert_uint_eq(s1.bad_frames - s0.bad_frames, (uint64_t)rounds);
+  ck_assert_msg(atomic_load(&canaries) == 0 && atomic_load(&raw_asks) == 0 &&
+                    atomic_load(&foreign) == 0,
+                "delivered from refused frames: %ld canaries, %ld asks, %ld others",
+                atomic_load(&canaries), atomic_load(&raw_asks), atomic_load(&foreign));
+  ck_assert_msg(raw_dead(&frame_dead, W.echo) == 0,
+                "%d messages of refused frames were delivered (then dropped as dead letters)",
+                raw_dead(&frame_dead, W.echo));
+  /* Positive control: the same frame without its bad tail is delivered
+   * whole and the ask answered. */
+  nc_client c;
+  bring_to(&c, M_UP, RAW_NAME);
+  const uint8_t ping[] = {0x92, 0x05, 0x07};
+  ck_assert_int_eq(send_good_then_bad(&c, W.echo, k, 4999, ping, sizeof ping), 0);
+  static uint8_t buf[1 << 17];
+  int answered = 0;
+  for (int64_t end = tu_now_ms() + TU_WAIT_MS; !answered && tu_now_ms() < end;) {
+    size_t n = 0;
+    ck_assert_int_eq(nc_recv_sealed(&c, buf, sizeof buf, &n, TU_WAIT_MS), 0);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    acto__prescan_result res;
+    ck_assert_int_eq(acto__prescan_decode(buf, n, 2, ACTO__PRESCAN_KIND, &u, &res), 0);
+    for (size_t i = 1; i < u.data.via.array.size; i++) {
+      acto__wmsg w;
+      const char *why = NULL;
+      ck_assert_int_eq(acto__wire_parse(&u.data.via.array.ptr[i], &w, &why), 0);
+      if (w.kind == ACTO__W_REPLY && w.f[1] == 4999)
+        answered = 1;
+    }
+    msgpack_unpacked_destroy(&u);
+  }
+  ck_assert_msg(answered, "the ask of the good frame was not answered");
+  for (int64_t e = tu_now_ms() + TU_WAIT_MS; atomic_load(&canaries) < 2 * k && tu_now_ms() < e;)
+    tu_sleep_ms(1);
+  ck_assert_int_eq(atomic_load(&canaries), 2 * k);
+  ck_assert_int_eq(atomic_load(&raw_asks), 1);
+  nc_close(&c);
+  ck_assert_ok(acto_set_dead_letter_hook(W.srv, NULL, NULL));
+  world_stop();
+}
+END_TEST
+
+/* The same when the frame would pause on a full mailbox: validation comes
+ * before the first delivery, so the node refuses the frame at once, while
+ * the target is still busy, and the target never sees any of it. */
+START_TEST(a_bad_message_refuses_its_whole_frame_even_before_a_pause) {
+  world_start(1000 * tu_multiplier(), 4);
+  acto_ref slow = spawn_slow();
+  nc_client c;
+  bring_to(&c, M_UP, RAW_NAME);
+  acto__buf m = {0};
+  ck_assert_int_eq(acto__wire_send(&m, slow.id, 0, TU_MSG_GATE, 0, 0, NULL, 0), 0);
+  ck_assert_int_eq(send_batch1(&c, &m), 0);
+  acto__buf_free(&m);
+  ck_assert_counter_reaches(&slow_probe.entered, 1);
+  acto_node_stats s0 = srv_stats();
+  const uint8_t bad[] = {0x92, 0x63, 0x00};
+  ck_assert_int_eq(send_good_then_bad(&c, slow, 5, 77, bad, sizeof bad), 0);
+  int replies = 0;
+  ck_assert_msg(read_until_closed(&c, 77, &replies),
+                "the node paused on the frame instead of refusing it");
+  ck_assert_int_eq(replies, 0);
+  nc_close(&c);
+  ck_assert_uint_eq(srv_stats().bad_frames, s0.bad_frames + 1);
+  tu_gate_open(&slow_probe.gate);
+  peer_check(W.cli, "refused before a pause");
+  world_stop();
+}
+END_TEST
+
 START_TEST(a_restart_while_a_delivery_is_parked_is_clean) {
   world_start(1000 * tu_multiplier(), 4);
   acto_ref slow = spawn_slow();
@@ -1913,6 +2121,8 @@ int main(void) {
   tcase_add_test(tc, stalled_handshakes_are_closed_after_the_timeout);
   tcase_add_test(tc, malformed_input_behind_a_paused_delivery_is_refused);
   tcase_add_test(tc, a_restart_while_a_delivery_is_parked_is_clean);
+  tcase_add_test(tc, a_bad_message_refuses_its_whole_frame);
+  tcase_add_test(tc, a_bad_message_refuses_its_whole_frame_even_before_a_pause);
   suite_add_tcase(s, tc);
   tc = tu_tcase("flood", 120);
   tcase_add_loop_test(tc, a_peer_that_never_reads_cannot_grow_the_nodes_queue_without_bound, 0,

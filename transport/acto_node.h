@@ -120,8 +120,9 @@ typedef struct acto_node_stats {
   uint64_t disconnects;         /* connections that went down after up */
   uint64_t handshakes_refused;  /* wrong key, bad name, protocol, caps,
                                    handshake timeouts */
-  uint64_t frames_in, frames_out;
-  uint64_t msgs_in, msgs_out;
+  uint64_t frames_in, frames_out; /* frames accepted (a refused frame
+                                     counts in bad_frames only) and sent */
+  uint64_t msgs_in, msgs_out;     /* messages of accepted frames, sent */
   uint64_t bytes_in, bytes_out;
   uint64_t bad_frames;          /* connections closed for a malformed frame */
   uint64_t heartbeat_timeouts;  /* silent peers, and peers that do not read */

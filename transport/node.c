@@ -49,9 +49,13 @@
  * incarnation is the same, and proof of a restart otherwise (the old
  * incarnation goes down first).
  *
- * Delivery.  Per sender-receiver pair order holds because one peer has
+ * Delivery.  A frame is checked whole (every message parsed and held to
+ * the rules of its kind) before any message of it is delivered: a
+ * refused frame closes the connection having delivered nothing.  Per
+ * sender-receiver pair order holds because one peer has
  * one active connection and one FIFO queue, and the receiving I/O thread
- * delivers in order (pausing rather than skipping on a full mailbox).  At
+ * delivers in order (pausing rather than skipping on a full mailbox; a
+ * paused frame resumes after the parked message, unchecked again).  At
  * most once: nothing is retransmitted; what is queued when a connection
  * fails becomes dead letters (ACTO_DEAD_NOCONNECTION).
  */
@@ -1106,18 +1110,15 @@ static void on_reap(evutil_socket_t fd, short ev, void *arg) {
   reap(arg, 0);
 }
 
-/* Delivers one decoded message from peer p (conn c).  Returns 1 when the
- * connection must pause (a full mailbox), 0 otherwise, -1 on a protocol
- * error (reason set). */
+/* Delivers one decoded message from peer p (conn c), which check_msg
+ * accepted.  Returns 1 when the connection must pause (a full mailbox), 0
+ * otherwise, -2 when a local resource failed (reason set). */
 static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
   acto__node *n = c->node;
   acto_system *sys = n->sys;
   acto__peer *p = c->peer;
   uint64_t pnode = ((uint64_t)p->hash << 32) | p->inc;
   switch (w->kind) {
-  case ACTO__W_INFO:
-    *reason = "INFO after the connection is up";
-    return -1;
   case ACTO__W_PING: {
     acto__buf tmp = {0};
     if (acto__wire_ping(&tmp, ACTO__W_PONG, w->f[0]) == 0) {
@@ -1136,16 +1137,7 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
   case ACTO__W_SEND: {
     uint64_t to = w->f[0], from = w->f[1], ask_id = w->f[4];
     uint32_t flags = (uint32_t)w->f[3];
-    if (w->f[2] > 0xffffffffu || (flags & ~3u) || ((flags & ACTO__WF_REQUEST) && ask_id == 0) ||
-        (flags == ACTO__WF_FUTURE)) {
-      *reason = "SEND field out of range";
-      return -1;
-    }
     uint32_t type = (uint32_t)w->f[2];
-    if (type >= ACTO_MSG_RESERVED && !(to == ACTO__NODE_SERVICE_ID && type == ACTO_MSG_NODE_LOOKUP)) {
-      *reason = "SEND of a reserved message type";
-      return -1;
-    }
     if (to == ACTO__NODE_SERVICE_ID) {
       /* The node service: answers lookups itself. */
       if (!(flags & ACTO__WF_REQUEST))
@@ -1172,7 +1164,7 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
     acto__msg *m = acto__msg_new(type, w->payload, w->payload_len, NULL);
     if (!m) {
       *reason = "out of memory for a message";
-      return -1;
+      return -2;
     }
     m->flags = ACTO__MF_REMOTE;
     m->peer = p;
@@ -1197,10 +1189,6 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
   case ACTO__W_REPLY: {
     uint64_t to = w->f[0], ask_id = w->f[1], from = w->f[4];
     uint32_t flags = (uint32_t)w->f[2];
-    if (w->f[3] > 0xffffffffu || (flags & ~ACTO__WF_FUTURE) || ask_id == 0 || w->status > 0) {
-      *reason = "REPLY field out of range";
-      return -1;
-    }
     pthread_mutex_lock(&p->mtx);
     rel_del(p, R_ASK, 0, 0, ask_id);
     pthread_mutex_unlock(&p->mtx);
@@ -1235,16 +1223,6 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
   case ACTO__W_SIGNAL: {
     uint64_t sig = w->f[0], to = w->f[1], from = w->f[2], id = w->f[4];
     uint32_t fl = (uint32_t)w->f[3];
-    if ((fl & ~3u) || !(sig == ACTO__WS_STOP || sig == ACTO__WS_EXIT || sig == ACTO__WS_DOWN ||
-                        sig == ACTO__WS_LINK || sig == ACTO__WS_UNLINK ||
-                        sig == ACTO__WS_MONITOR || sig == ACTO__WS_DEMONITOR)) {
-      *reason = "SIGNAL of an unknown kind or flags";
-      return -1;
-    }
-    if (from == 0 && sig != ACTO__WS_STOP && sig != ACTO__WS_EXIT) {
-      *reason = "SIGNAL without a sender";
-      return -1;
-    }
     acto_ref local = {to, n->id};
     acto_ref remote = from ? (acto_ref){from, pnode} : ACTO_REF_NONE;
     pthread_mutex_lock(&p->mtx);
@@ -1288,9 +1266,8 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
     }
     return 0;
   }
-  default:
-    *reason = "unknown message kind";
-    return -1;
+  default: /* check_msg let nothing else through */
+    return 0;
   }
 }
 
@@ -1298,20 +1275,6 @@ static int handle_info(conn *c, const acto__wmsg *w, const char **reason) {
   acto__node *n = c->node;
   acto__peer *p = c->peer;
   uint64_t id = w->f[0];
-  if ((uint32_t)(id >> 32) != p->hash || (uint32_t)id == 0) {
-    *reason = "INFO node id does not belong to the authenticated name";
-    return -1;
-  }
-  if (w->f[1] > 65535 || w->f[2] < 64 || w->f[2] > ACTO__FRAME_CAP_MAX) {
-    *reason = "INFO field out of range";
-    return -1;
-  }
-  if (w->f[2] != n->cap) {
-    /* One side would send frames up to its cap that the other refuses;
-     * both refuse, so neither ever counts the link as up. */
-    *reason = "frame caps differ (give every node the same frame_cap)";
-    return -1;
-  }
   c->peer_port = (uint32_t)w->f[1];
   uint32_t inc = (uint32_t)id;
   pthread_mutex_lock(&p->mtx);
@@ -1335,8 +1298,90 @@ static int handle_info(conn *c, const acto__wmsg *w, const char **reason) {
   return 0;
 }
 
-/* Processes one complete authenticated frame payload.  Returns 1 to pause,
- * 0, or -1 (reason set). */
+/* The rules of one message that only the message and the connection
+ * state show (ACTORS.md "Messages"): the kinds and flags, field widths,
+ * reserved types, INFO first and only first.  first_of_conn: this is the
+ * first message since the handshake (the peer's INFO is due).  Returns 0,
+ * or -1 with *reason. */
+static int check_msg(const conn *c, const acto__wmsg *w, int first_of_conn,
+                     const char **reason) {
+  if (first_of_conn) {
+    if (w->kind != ACTO__W_INFO) {
+      *reason = "the first message is not INFO";
+      return -1;
+    }
+    uint64_t id = w->f[0];
+    if ((uint32_t)(id >> 32) != c->peer->hash || (uint32_t)id == 0) {
+      *reason = "INFO node id does not belong to the authenticated name";
+      return -1;
+    }
+    if (w->f[1] > 65535 || w->f[2] < 64 || w->f[2] > ACTO__FRAME_CAP_MAX) {
+      *reason = "INFO field out of range";
+      return -1;
+    }
+    if (w->f[2] != c->node->cap) {
+      /* One side would send frames up to its cap that the other refuses;
+       * both refuse, so neither ever counts the link as up. */
+      *reason = "frame caps differ (give every node the same frame_cap)";
+      return -1;
+    }
+    return 0;
+  }
+  switch (w->kind) {
+  case ACTO__W_INFO:
+    *reason = c->state == C_UP ? "INFO after the connection is up" : "INFO twice";
+    return -1;
+  case ACTO__W_PING:
+  case ACTO__W_PONG:
+    return 0;
+  case ACTO__W_SEND: {
+    uint64_t to = w->f[0], type = w->f[2], flags = w->f[3], ask_id = w->f[4];
+    if (type > 0xffffffffu || (flags & ~(uint64_t)(ACTO__WF_REQUEST | ACTO__WF_FUTURE)) ||
+        ((flags & ACTO__WF_REQUEST) && ask_id == 0) || flags == ACTO__WF_FUTURE) {
+      *reason = "SEND field out of range";
+      return -1;
+    }
+    if (type >= ACTO_MSG_RESERVED && !(to == ACTO__NODE_SERVICE_ID && type == ACTO_MSG_NODE_LOOKUP)) {
+      *reason = "SEND of a reserved message type";
+      return -1;
+    }
+    return 0;
+  }
+  case ACTO__W_REPLY:
+    if (w->f[3] > 0xffffffffu || (w->f[2] & ~(uint64_t)ACTO__WF_FUTURE) || w->f[1] == 0 ||
+        w->status > 0) {
+      *reason = "REPLY field out of range";
+      return -1;
+    }
+    return 0;
+  case ACTO__W_SIGNAL: {
+    uint64_t sig = w->f[0], from = w->f[2], fl = w->f[3];
+    if ((fl & ~(uint64_t)(ACTO__WSF_LINKED | ACTO__WSF_UNTRAPPABLE)) ||
+        !(sig == ACTO__WS_STOP || sig == ACTO__WS_EXIT || sig == ACTO__WS_DOWN ||
+          sig == ACTO__WS_LINK || sig == ACTO__WS_UNLINK || sig == ACTO__WS_MONITOR ||
+          sig == ACTO__WS_DEMONITOR)) {
+      *reason = "SIGNAL of an unknown kind or flags";
+      return -1;
+    }
+    if (from == 0 && sig != ACTO__WS_STOP && sig != ACTO__WS_EXIT) {
+      *reason = "SIGNAL without a sender";
+      return -1;
+    }
+    return 0;
+  }
+  default:
+    *reason = "unknown message kind";
+    return -1;
+  }
+}
+
+/* Processes one complete authenticated frame payload.  A fresh frame
+ * (*resume_at 0) is checked whole first: every message parsed and held
+ * to check_msg before the first one is delivered, so a refused frame
+ * delivers nothing.  A frame resumed after a pause on a full mailbox was
+ * checked when it first came; it goes on after message *resume_at.
+ * Returns 1 to pause, 0, -1 for a bad frame, -2 for a local failure
+ * (reason set either way). */
 static int process_payload(conn *c, const uint8_t *pl, size_t len, size_t *resume_at,
                            const char **reason) {
   msgpack_unpacked u;
@@ -1356,21 +1401,28 @@ static int process_payload(conn *c, const uint8_t *pl, size_t len, size_t *resum
     *reason = "frame is not a batch of at least one message";
     return -1;
   }
-  ST_ADD(c->node, frames_in, 1);
+  size_t nmsg = root->via.array.size;
+  acto__wmsg w;
+  if (*resume_at == 0) {
+    int wait_info = c->state == C_WAIT_INFO;
+    for (size_t i = 1; i < nmsg; i++) {
+      if (acto__wire_parse(&root->via.array.ptr[i], &w, reason) != 0 ||
+          check_msg(c, &w, wait_info && i == 1, reason) != 0) {
+        msgpack_unpacked_destroy(&u);
+        return -1;
+      }
+    }
+    ST_ADD(c->node, frames_in, 1);
+  }
   int rc = 0;
-  for (size_t i = 1 + *resume_at; i < root->via.array.size; i++) {
-    acto__wmsg w;
+  for (size_t i = 1 + *resume_at; i < nmsg; i++) {
     if (acto__wire_parse(&root->via.array.ptr[i], &w, reason) != 0) {
-      rc = -1;
+      rc = -1; /* checked above: cannot happen */
       break;
     }
     ST_ADD(c->node, msgs_in, 1);
     if (c->state == C_WAIT_INFO) {
-      if (w.kind != ACTO__W_INFO || i != 1) {
-        *reason = "the first message is not INFO";
-        rc = -1;
-        break;
-      }
+      /* i == 1: the INFO check_msg required. */
       if (handle_info(c, &w, reason) != 0) {
         rc = -1;
         break;
@@ -1379,7 +1431,7 @@ static int process_payload(conn *c, const uint8_t *pl, size_t len, size_t *resum
     }
     int d = deliver(c, &w, reason);
     if (d < 0) {
-      rc = -1;
+      rc = d;
       break;
     }
     if (d == 1) {
@@ -1520,8 +1572,8 @@ static void conn_process(conn *c) {
     }
     if (pr < 0) {
       /* A refused handshake is counted as such (handshakes_refused), not
-       * as a bad frame as well. */
-      conn_close(c, reason ? reason : "protocol error", authed);
+       * as a bad frame as well; nor is a local failure (-2). */
+      conn_close(c, reason ? reason : "protocol error", authed && pr == -1);
       return;
     }
     if (c->state == C_CLOSED)
