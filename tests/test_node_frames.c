@@ -1957,21 +1957,135 @@ START_TEST(unauthenticated_names_are_never_interned) {
   acto_node_stats s1 = srv_stats();
   ck_assert_uint_eq(s1.handshakes_refused - s0.handshakes_refused, (uint64_t)tries);
   fresh_peer_check("late");
-  /* One slot left: a raw node with the key gets it ... */
-  nc_client c;
+  /* "late" is down now, so its slot can go to another name: two raw nodes
+   * with the key get the two slots besides "peer" ... */
+  nc_client c, c2;
   bring_to(&c, M_UP, RAW_NAME);
-  nc_close(&c);
-  /* ... and the next name is refused: the cap holds. */
-  nc_init(&c);
-  ck_assert_int_eq(nc_connect(&c, W.port), 0);
-  (void)auth_as(&c, "one-too-many"); /* refused after RESPONSE: no INFO comes */
-  ck_assert(nc_wait_closed(c.fd, TU_WAIT_MS));
-  nc_close(&c);
+  bring_to(&c2, M_UP, "raw2");
+  /* ... and while all three are up, the next name is refused: the cap
+   * holds. */
+  nc_client x;
+  nc_init(&x);
+  ck_assert_int_eq(nc_connect(&x, W.port), 0);
+  (void)auth_as(&x, "one-too-many"); /* refused after RESPONSE: no INFO comes */
+  ck_assert(nc_wait_closed(x.fd, TU_WAIT_MS));
+  nc_close(&x);
   acto_node_stats s2 = srv_stats();
   ck_assert_uint_eq(s2.handshakes_refused - s1.handshakes_refused, 1);
   peer_check(W.cli, "peer cap");
+  /* Once one of them is down, the name gets its slot. */
+  nc_close(&c);
+  up_arg a = {RAW_NAME, 0};
+  ck_assert(tu_wait_until(pred_raw_down, &a, TU_WAIT_MS));
+  bring_to(&x, M_UP, "one-too-many");
+  nc_close(&x);
+  nc_close(&c2);
   world_stop();
   srv_max_peers = 0;
+}
+END_TEST
+
+/* Peer slots (node.c, DESIGN: Peers).  A client that completes handshakes
+ * under ever new names used to keep one of max_peers slots per name
+ * forever, and locked new nodes out after about 255.  Now the slot of a
+ * name that is down and unreferenced goes to the next new name when the
+ * table is full, while explicit peers (acto_node_connect) keep theirs;
+ * messages still queued in a mailbox from a recycled name are never
+ * handled; and a node that went down comes back under its name. */
+static int pred_known_down(void *arg) {
+  uint64_t id;
+  return acto_node_id(W.srv, (const char *)arg, &id) == ACTO_ENOTCONN;
+}
+
+static tu_dead slot_dead;
+
+START_TEST(slots_of_names_that_are_down_and_unreferenced_are_reclaimed) {
+  world_start(1000 * tu_multiplier(), 4);
+  tu_dead_init(&slot_dead);
+  ck_assert_ok(acto_set_dead_letter_hook(W.srv, tu_dead_hook, &slot_dead));
+  /* An explicit peer of srv, then down for good: it keeps its slot. */
+  acto_system *ex = node_system("explicit", KEY, 2000, 0);
+  uint16_t ex_port = 0;
+  ck_assert_ok(acto_node_port(ex, &ex_port));
+  ck_assert_ok(acto_node_connect(W.srv, "explicit", "127.0.0.1", ex_port, TU_WAIT_MS));
+  tu_shutdown(ex);
+  ck_assert(tu_wait_until(pred_known_down, "explicit", TU_WAIT_MS));
+  /* A node that comes and goes before the flood. */
+  fresh_peer_check("back");
+  /* A name whose messages wait in a busy actor's mailbox when it goes. */
+  tu_probe_init(&slow_probe);
+  acto_spawn_opts o;
+  memset(&o, 0, sizeof o);
+  o.capacity = 64;
+  acto_ref slow = tu_spawn_probe(W.srv, &slow_probe, &o);
+  nc_client c;
+  bring_to(&c, M_UP, "doomed");
+  acto__buf m = {0}, p = {0};
+  ck_assert_int_eq(acto__wire_send(&m, slow.id, 0, TU_MSG_GATE, 0, 0, NULL, 0), 0);
+  ck_assert_int_eq(send_batch1(&c, &m), 0);
+  acto__buf_free(&m);
+  ck_assert_counter_reaches(&slow_probe.entered, 1);
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(acto__wire_send(&m, slow.id, 0, T_CANARY, 0, 0, "d", 1), 0);
+  ck_assert_int_eq(nc_batch(&p, 5, m.p, m.len), 0);
+  ck_assert_int_eq(nc_send_sealed(&c, p.p, p.len), 0);
+  acto__buf_free(&m);
+  acto__buf_free(&p);
+  nc_close(&c); /* the node reads the frame before the end of the stream */
+  up_arg a = {"doomed", 0};
+  ck_assert(tu_wait_until(pred_raw_down, &a, TU_WAIT_MS));
+  /* The flood: each name completes a handshake once; its INFO is refused,
+   * accepted, or never sent. */
+  const int names = TU_N(1000, 1000, 400);
+  acto_node_stats s0 = srv_stats();
+  int refused = 0;
+  for (int i = 0; i < names; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "fresh-%d", i);
+    switch (i % 3) {
+    case 0: /* INFO refused: a frame cap no node has */
+      bring_to(&c, M_AUTH, name);
+      ck_assert_int_eq(send_info_id(&c, (uint64_t)nc_name_hash(name) << 32 | 7, 0, 63, 0), 0);
+      ck_assert_msg(nc_wait_closed(c.fd, TU_WAIT_MS), "%s: INFO not refused", name);
+      nc_close(&c);
+      refused++;
+      break;
+    case 1: { /* up, then gone */
+      bring_to(&c, M_UP, name);
+      nc_close(&c);
+      up_arg d = {name, 0};
+      ck_assert(tu_wait_until(pred_raw_down, &d, TU_WAIT_MS));
+      break;
+    }
+    default: /* authenticated, then gone without INFO */
+      bring_to(&c, M_AUTH, name);
+      nc_close(&c);
+      break;
+    }
+  }
+  acto_node_stats s1 = srv_stats();
+  ck_assert_uint_eq(s1.bad_frames - s0.bad_frames, (uint64_t)refused);
+  ck_assert_uint_eq(s1.handshakes_refused, s0.handshakes_refused); /* no "too many peers" */
+  uint64_t id = 0;
+  ck_assert_rc(acto_node_id(W.srv, "fresh-0", &id), ACTO_ENOENT); /* its slot went first */
+  ck_assert_rc(acto_node_id(W.srv, "explicit", &id), ACTO_ENOTCONN); /* still known */
+  ck_assert_ok(acto_node_id(W.srv, "peer", &id));
+  ck_assert_uint_eq(id, W.cli_id);
+  /* A real node still gets in, and one that went down comes back. */
+  peer_check(W.cli, "a thousand names");
+  fresh_peer_check("late");
+  fresh_peer_check("back");
+  fresh_peer_check("back");
+  /* The doomed name's messages: dropped when their turn comes, never
+   * handled, whoever has its slot now. */
+  tu_gate_open(&slow_probe.gate);
+  for (int64_t e = tu_now_ms() + TU_WAIT_MS;
+       tu_dead_matches(&slot_dead, slow, T_CANARY, ACTO_DEAD_NOCONNECTION) < 5 && tu_now_ms() < e;)
+    tu_sleep_ms(1);
+  ck_assert_int_eq(tu_dead_matches(&slot_dead, slow, T_CANARY, ACTO_DEAD_NOCONNECTION), 5);
+  ck_assert_int_eq(tu_probe_count(&slow_probe), 1);
+  ck_assert_ok(acto_set_dead_letter_hook(W.srv, NULL, NULL));
+  world_stop();
 }
 END_TEST
 
@@ -2133,6 +2247,7 @@ int main(void) {
   tcase_add_test(tc, a_node_with_another_key_is_refused);
   tcase_add_test(tc, pending_handshakes_are_capped);
   tcase_add_test(tc, unauthenticated_names_are_never_interned);
+  tcase_add_test(tc, slots_of_names_that_are_down_and_unreferenced_are_reclaimed);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -46,7 +46,7 @@ typedef struct acto_node_config {
   int64_t heartbeat_timeout_ms;
   int64_t handshake_timeout_ms;    /* 0: 2000 ms */
   unsigned max_pending_handshakes; /* 0: 64 */
-  unsigned max_peers;              /* known nodes; 0: 256 */
+  unsigned max_peers;              /* known nodes at a time; 0: 256 */
   size_t out_queue_bytes;          /* per peer, unsent; 0: 8 MiB */
   /* Reconnection to a peer with a known address: capped exponential
    * backoff with jitter.  0: 100 ms and 5000 ms. */
@@ -78,7 +78,8 @@ ACTO_API int acto_node_port(acto_system *sys, uint16_t *port_out);
  * down.  Waits up to timeout_ms for the connection to be up (0: return at
  * once, 0 or ACTO_ETIMEDOUT meaning "not yet").  ACTO_EAUTH when the peer
  * refused us or we refused it (wrong key, or it is not `name`),
- * ACTO_ENOTCONN when it cannot be reached, ACTO_ELIMIT past max_peers.
+ * ACTO_ENOTCONN when it cannot be reached, ACTO_ELIMIT when all max_peers
+ * slots are in use (ACTORS.md "Failure detection and tuning").
  * Thread-safe, not from inside an actor when timeout_ms != 0
  * (ACTO_EDEADLK). */
 ACTO_API int acto_node_connect(acto_system *sys, const char *name, const char *host,

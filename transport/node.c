@@ -11,10 +11,35 @@
  * threads that send to a remote ref only touch the target's peer, under
  * the peer's mutex.
  *
- * Peers.  A peer is a known node (by name); its struct lives until the
- * system is destroyed, so messages and threads may keep pointers to it.
- * Lookup by node id is lock-free: peers are appended to a fixed array and
- * published by a release store of the count.  Per peer, under its mutex:
+ * Peers.  A peer is a node known by name.  Peer structs are type-stable:
+ * each sits in one slot of a fixed array of max_peers until the system is
+ * destroyed, and a slot can pass from one name to another.  Slots:
+ *   FREE    beyond npeers, never used.  peer_get appends one (under
+ *           dir_mtx, published by a release store of npeers) ->
+ *   KNOWN   a name and its hash.  The peer is *idle* when it is DOWN, was
+ *           not added by acto_node_connect (explicit peers keep their
+ *           slot for the life of the node) and nothing refers to it: no
+ *           pin, no relation (link, monitor, ask), nothing queued or
+ *           parked, no thread waiting for room, no connection wanted.
+ *   KNOWN -> KNOWN under another name: only peer_get, when the table is
+ *           full and a new name needs a slot, recycles the peer idle the
+ *           longest (or an idle peer whose name has the new name's hash),
+ *           holding dir_mtx and then the peer's mutex.  Nothing else ever
+ *           changes a peer's name or hash.
+ * Who may keep a pointer to a peer: anyone holding its mutex; across a
+ * release of the mutex only the holder of a pin (pins: a conn whose peer
+ * it is, from c->peer's assignment to conn_free; a thread inside a node
+ * call; peer_get returns its peer pinned), a thread counted in
+ * thread_waiters, or code that checks the identity again when it locks
+ * again (peer_relock).  Lookup by node id is lock-free: peer_by_hash picks
+ * a candidate slot and peer_lock re-checks hash (and name) under the
+ * mutex.  A message that came from a peer (MF_REMOTE) keeps its pointer
+ * without a pin: it only reads live_epoch and compares it with the epoch
+ * it arrived under.  epoch counts the connections of the struct and is
+ * never reset, not by a recycle either, so a message from a name whose
+ * slot was recycled never matches a live epoch again (it is orphaned, as
+ * it must be: its connection is down).  Lock order: dir_mtx, then a
+ * peer's mtx.  Per peer, under its mutex:
  *   state   DOWN -> CONNECTING (a connect was started, or an inbound
  *           handshake is under way) -> UP (INFO received) -> DOWN ...
  *   inc     the incarnation of the current connection (UP) or of the last
@@ -113,11 +138,16 @@ struct conn;
 
 typedef struct acto__peer {
   struct acto__node *node;
-  uint32_t hash;
+  /* The identity: changed only by a recycle (peer_get, under dir_mtx and
+   * mtx); read under either mutex or with a pin (DESIGN: Peers).  hash is
+   * atomic for peer_by_hash's lock-free scan. */
+  _Atomic uint32_t hash;
   char name[ACTO__AUTH_NAME_MAX + 1];
   pthread_mutex_t mtx;
   pthread_cond_t cv; /* state changes and room in the queue */
   /* Under mtx. */
+  uint32_t pins;    /* holders of a pointer across a release of mtx */
+  uint64_t idle_ns; /* when the last pin was released (LRU of recycles) */
   int state;
   uint32_t inc;
   uint32_t pending_inc; /* the incarnation queued messages are for (0: any) */
@@ -272,6 +302,13 @@ static void node_log(acto__node *n, acto_log_level level, const char *peer,
   acto__log(n->sys, level, "node", "%s: %s %s: %s", n->name, what, who, reason);
 }
 
+/* A peer's hash.  relaxed: a lock-free reader only picks a candidate
+ * (peer_lock re-checks under the mutex); everyone else holds a mutex or a
+ * pin, under which the hash does not change. */
+static uint32_t peer_hash(acto__peer *p) {
+  return atomic_load_explicit(&p->hash, memory_order_relaxed);
+}
+
 static void fire_hook(acto__node *n, acto_node_event ev, acto__peer *p, uint32_t inc,
                       const char *reason) {
   pthread_mutex_lock(&n->hook_mtx);
@@ -279,7 +316,7 @@ static void fire_hook(acto__node *n, acto_node_event ev, acto__peer *p, uint32_t
   void *user = n->hook_user;
   pthread_mutex_unlock(&n->hook_mtx);
   if (fn)
-    fn(user, ev, p->name, ((uint64_t)p->hash << 32) | inc, reason);
+    fn(user, ev, p->name, ((uint64_t)peer_hash(p) << 32) | inc, reason);
 }
 
 static acto__node *node_of(acto_system *sys) {
@@ -288,63 +325,162 @@ static acto__node *node_of(acto_system *sys) {
 
 /* ---- peers ------------------------------------------------------------------ */
 
+/* The peer in the slot whose hash is h, or NULL: only a candidate, whose
+ * identity may change before the caller locks it (use peer_lock). */
 static acto__peer *peer_by_hash(acto__node *n, uint32_t h) {
   /* acquire: pairs with the release store that published the entry. */
   unsigned cnt = atomic_load_explicit(&n->npeers, memory_order_acquire);
   for (unsigned i = 0; i < cnt; i++)
-    if (n->peers[i]->hash == h)
+    if (peer_hash(n->peers[i]) == h)
       return n->peers[i];
   return NULL;
 }
 
-static acto__peer *peer_by_name(acto__node *n, const char *name) {
-  acto__peer *p = peer_by_hash(n, name_hash(name, strlen(name)));
-  return p && strcmp(p->name, name) == 0 ? p : NULL;
+/* The peer of hash h (and of that name, when name is not NULL), returned
+ * with its mutex held; NULL if no such peer is known. */
+static acto__peer *peer_lock(acto__node *n, uint32_t h, const char *name) {
+  acto__peer *p = peer_by_hash(n, h);
+  if (!p)
+    return NULL;
+  pthread_mutex_lock(&p->mtx);
+  if (peer_hash(p) != h || (name && strcmp(p->name, name) != 0)) {
+    pthread_mutex_unlock(&p->mtx);
+    return NULL; /* recycled meanwhile: the name is no longer known */
+  }
+  return p;
 }
 
-/* Finds or adds the peer `name`.  NULL with *err: ACTO_ELIMIT past
- * max_peers, ACTO_EEXIST when another name has the same hash (the two
- * nodes could not be told apart by id), ACTO_ENOMEM. */
+/* Locks p again if it still has hash h (1), or leaves it unlocked (0). */
+static int peer_relock(acto__peer *p, uint32_t h) {
+  pthread_mutex_lock(&p->mtx);
+  if (peer_hash(p) == h)
+    return 1;
+  pthread_mutex_unlock(&p->mtx);
+  return 0;
+}
+
+/* Releases a pin (see DESIGN: Peers); the _locked form with p->mtx held. */
+static void peer_unpin_locked(acto__peer *p) {
+  if (--p->pins == 0)
+    p->idle_ns = now_ns();
+}
+
+static void peer_unpin(acto__peer *p) {
+  pthread_mutex_lock(&p->mtx);
+  peer_unpin_locked(p);
+  pthread_mutex_unlock(&p->mtx);
+}
+
+/* Idle: its slot may go to another name.  Caller holds p->mtx. */
+static int peer_idle_locked(const acto__peer *p) {
+  return p->state == P_DOWN && !p->explicit_peer && p->pins == 0 && p->nrels == 0 &&
+         p->batch_n == 0 && acto__buf_unread(&p->out) == 0 && p->ovf_head == NULL &&
+         p->thread_waiters == 0 && !p->connect_req;
+}
+
+/* Gives the idle peer p the name `name` (hash h), as new.  Caller holds
+ * dir_mtx and p->mtx.  epoch and attempts keep counting (DESIGN). */
+static void peer_recycle_locked(acto__node *n, acto__peer *p, const char *name, uint32_t h) {
+  atomic_store_explicit(&p->hash, h, memory_order_relaxed); /* readers re-check under mtx */
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->inc = 0;
+  p->pending_inc = 0;
+  p->has_addr = 0;
+  memset(&p->addr, 0, sizeof p->addr);
+  p->connect_req = 0;
+  p->last_error = 0;
+  p->direct_ok = 0;
+  p->last_write_ns = p->progress_ns = 0;
+  p->next_reconnect_ns = 0;
+  p->backoff_ms = n->rc_min_ms;
+}
+
+/* Finds or adds the peer `name` and returns it pinned (release with
+ * peer_unpin).  When the table is full, the name idle the longest gives
+ * its slot.  NULL with *err: ACTO_ELIMIT when all max_peers names are
+ * busy, ACTO_EEXIST when a busy peer has another name with the same hash
+ * (the two nodes could not be told apart by id) or the hash is our own,
+ * ACTO_ENOMEM. */
 static acto__peer *peer_get(acto__node *n, const char *name, int *err) {
   uint32_t h = name_hash(name, strlen(name));
-  pthread_mutex_lock(&n->dir_mtx);
-  acto__peer *p = peer_by_hash(n, h);
-  if (p) {
-    pthread_mutex_unlock(&n->dir_mtx);
-    if (strcmp(p->name, name) != 0) {
-      *err = ACTO_EEXIST;
-      return NULL;
-    }
-    return p;
-  }
   if (h == n->hash) {
-    pthread_mutex_unlock(&n->dir_mtx);
     *err = ACTO_EEXIST; /* our own name (or its hash) */
     return NULL;
   }
+  pthread_mutex_lock(&n->dir_mtx);
+  /* Under dir_mtx no peer changes its identity: the hashes and names read
+   * here are stable. */
   unsigned cnt = atomic_load_explicit(&n->npeers, memory_order_relaxed);
-  if (cnt >= n->max_peers) {
+  acto__peer *p = NULL;
+  for (unsigned i = 0; i < cnt && !p; i++)
+    if (peer_hash(n->peers[i]) == h)
+      p = n->peers[i];
+  if (p) {
+    pthread_mutex_lock(&p->mtx);
+    int same = strcmp(p->name, name) == 0;
+    if (!same && !peer_idle_locked(p)) {
+      pthread_mutex_unlock(&p->mtx);
+      pthread_mutex_unlock(&n->dir_mtx);
+      *err = ACTO_EEXIST;
+      return NULL;
+    }
+    if (!same)
+      peer_recycle_locked(n, p, name, h); /* the idle twin is forgotten */
+    p->pins++;
+    pthread_mutex_unlock(&p->mtx);
     pthread_mutex_unlock(&n->dir_mtx);
-    *err = ACTO_ELIMIT;
-    return NULL;
+    return p;
   }
-  p = calloc(1, sizeof *p);
-  if (!p) {
+  if (cnt < n->max_peers) {
+    p = calloc(1, sizeof *p);
+    if (!p) {
+      pthread_mutex_unlock(&n->dir_mtx);
+      *err = ACTO_ENOMEM;
+      return NULL;
+    }
+    p->node = n;
+    atomic_init(&p->hash, h);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    pthread_mutex_init(&p->mtx, NULL);
+    acto__clock_cond_init(&p->cv);
+    p->backoff_ms = n->rc_min_ms;
+    p->pins = 1;
+    n->peers[cnt] = p;
+    /* release: the peer is initialised before lock-free readers see it. */
+    atomic_store_explicit(&n->npeers, cnt + 1, memory_order_release);
     pthread_mutex_unlock(&n->dir_mtx);
-    *err = ACTO_ENOMEM;
-    return NULL;
+    return p;
   }
-  p->node = n;
-  p->hash = h;
-  snprintf(p->name, sizeof p->name, "%s", name);
-  pthread_mutex_init(&p->mtx, NULL);
-  acto__clock_cond_init(&p->cv);
-  p->backoff_ms = n->rc_min_ms;
-  n->peers[cnt] = p;
-  /* release: the peer is initialised before lock-free readers see it. */
-  atomic_store_explicit(&n->npeers, cnt + 1, memory_order_release);
+  /* Full: recycle the peer idle the longest.  A candidate can turn busy
+   * between the scan and the recycle (a sender wants a connection): then
+   * scan again; each retry means another thread used a peer. */
+  for (unsigned tries = 0; tries <= cnt; tries++) {
+    acto__peer *victim = NULL;
+    uint64_t oldest = UINT64_MAX;
+    for (unsigned i = 0; i < cnt; i++) {
+      acto__peer *q = n->peers[i];
+      pthread_mutex_lock(&q->mtx);
+      if (peer_idle_locked(q) && q->idle_ns < oldest) {
+        victim = q;
+        oldest = q->idle_ns;
+      }
+      pthread_mutex_unlock(&q->mtx);
+    }
+    if (!victim)
+      break;
+    pthread_mutex_lock(&victim->mtx);
+    if (peer_idle_locked(victim)) {
+      peer_recycle_locked(n, victim, name, h);
+      victim->pins++;
+      pthread_mutex_unlock(&victim->mtx);
+      pthread_mutex_unlock(&n->dir_mtx);
+      return victim;
+    }
+    pthread_mutex_unlock(&victim->mtx);
+  }
   pthread_mutex_unlock(&n->dir_mtx);
-  return p;
+  *err = ACTO_ELIMIT;
+  return NULL;
 }
 
 static int rel_add(acto__peer *p, uint8_t kind, uint8_t future, uint64_t local, uint64_t remote,
@@ -525,13 +661,12 @@ static acto__peer *peer_for(acto_system *sys, acto_ref to, int *err) {
     *err = ACTO_ENOTCONN;
     return NULL;
   }
-  acto__peer *p = peer_by_hash(n, (uint32_t)(to.node >> 32));
   uint32_t inc = (uint32_t)to.node;
-  if (!p || inc == 0) {
+  acto__peer *p = inc ? peer_lock(n, (uint32_t)(to.node >> 32), NULL) : NULL;
+  if (!p) {
     *err = ACTO_ENOTCONN;
     return NULL;
   }
-  pthread_mutex_lock(&p->mtx);
   if (p->state == P_UP) {
     if (p->inc != inc) {
       pthread_mutex_unlock(&p->mtx);
@@ -685,10 +820,10 @@ int acto__node_send_user(acto_system *sys, acto_ref to, acto__msg *m, int fail_f
   }
   uint64_t ask_id = (m->flags & ACTO__MF_REQUEST) ? m->req_id : 0;
   acto__msg_free(m);
+  uint32_t h = peer_hash(p);
   r = enqueue_unlock(sys, p, &tmp, 1, fail_fast, deadline_ms);
   acto__buf_free(&tmp);
-  if (r < 0 && ask_id) {
-    pthread_mutex_lock(&p->mtx);
+  if (r < 0 && ask_id && peer_relock(p, h)) {
     rel_del(p, R_ASK, 0, 0, ask_id);
     pthread_mutex_unlock(&p->mtx);
   }
@@ -779,10 +914,9 @@ void acto__node_ask_forget(acto_system *sys, uint64_t node, uint64_t ask_id) {
   acto__node *n = node_of(sys);
   if (!n)
     return;
-  acto__peer *p = peer_by_hash(n, (uint32_t)(node >> 32));
+  acto__peer *p = peer_lock(n, (uint32_t)(node >> 32), NULL);
   if (!p)
     return;
-  pthread_mutex_lock(&p->mtx);
   rel_del(p, R_ASK, 0, 0, ask_id);
   pthread_mutex_unlock(&p->mtx);
 }
@@ -928,7 +1062,7 @@ static void peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   p->rels = NULL;
   p->nrels = p->caprels = 0;
   pthread_cond_broadcast(&p->cv);
-  uint64_t rnode = ((uint64_t)p->hash << 32) | p->inc;
+  uint64_t rnode = ((uint64_t)peer_hash(p) << 32) | p->inc;
   pthread_mutex_unlock(&p->mtx);
   resume_parkers(parkers);
   dead_n(sys, dropped);
@@ -1022,6 +1156,8 @@ static void conn_unlink(conn *c) {
 }
 
 static void conn_free(conn *c) {
+  if (c->peer)
+    peer_unpin(c->peer);
   if (c->rev)
     event_free(c->rev);
   if (c->wev)
@@ -1117,7 +1253,7 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
   acto__node *n = c->node;
   acto_system *sys = n->sys;
   acto__peer *p = c->peer;
-  uint64_t pnode = ((uint64_t)p->hash << 32) | p->inc;
+  uint64_t pnode = ((uint64_t)peer_hash(p) << 32) | p->inc;
   switch (w->kind) {
   case ACTO__W_PING: {
     acto__buf tmp = {0};
@@ -1311,7 +1447,7 @@ static int check_msg(const conn *c, const acto__wmsg *w, int first_of_conn,
       return -1;
     }
     uint64_t id = w->f[0];
-    if ((uint32_t)(id >> 32) != c->peer->hash || (uint32_t)id == 0) {
+    if ((uint32_t)(id >> 32) != peer_hash(c->peer) || (uint32_t)id == 0) {
       *reason = "INFO node id does not belong to the authenticated name";
       return -1;
     }
@@ -1473,7 +1609,9 @@ static int process_handshake(conn *c, const uint8_t *pl, size_t len, const char 
     int err = 0;
     acto__peer *p = peer_ready(n, pname, &err);
     if (!p) {
-      *reason = err == ACTO_ELIMIT ? "too many peers" : "node name collides with a known node";
+      *reason = err == ACTO_ELIMIT   ? "too many peers (every max_peers slot is in use)"
+                : err == ACTO_EEXIST ? "node name collides with a known node"
+                                     : "out of memory for a peer";
       ST_ADD(n, refused, 1);
       return -1;
     }
@@ -1485,6 +1623,7 @@ static int process_handshake(conn *c, const uint8_t *pl, size_t len, const char 
         conn *mine = p->connecting;
         p->connecting = NULL;
         mine->peer = NULL; /* superseded: its close fires nothing */
+        peer_unpin(p);     /* mine's pin (c keeps its own) */
         conn_close(mine, "simultaneous connect: the peer's connection wins", 0);
       } else {
         *reason = "simultaneous connect: our connection wins";
@@ -1708,6 +1847,7 @@ static void start_connect(acto__peer *p) {
   }
   p->state = P_CONNECTING;
   p->connect_req = 0;
+  p->pins++; /* the outbound conn's, below */
   struct sockaddr_in sa = p->addr;
   pthread_mutex_unlock(&p->mtx);
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1716,6 +1856,7 @@ static void start_connect(acto__peer *p) {
     if (fd >= 0)
       close(fd);
     peer_down(p, "cannot create a socket", ACTO_ENOTCONN, 0);
+    peer_unpin(p);
     return;
   }
   int one = 1;
@@ -2106,8 +2247,9 @@ int acto_node_port(acto_system *sys, uint16_t *out) {
   return 0;
 }
 
-/* Gets (or adds) a peer and makes sure its flush event exists.  The event
- * is created under dir_mtx so that exactly one is made. */
+/* Gets (or adds) a peer, pinned like peer_get, and makes sure its flush
+ * event exists.  The event is created under dir_mtx so that exactly one is
+ * made (a recycled peer keeps its own). */
 static acto__peer *peer_ready(acto__node *n, const char *name, int *err) {
   acto__peer *p = peer_get(n, name, err);
   if (!p)
@@ -2118,6 +2260,7 @@ static acto__peer *peer_ready(acto__node *n, const char *name, int *err) {
   int ok = p->flush_ev != NULL;
   pthread_mutex_unlock(&n->dir_mtx);
   if (!ok) {
+    peer_unpin(p);
     *err = ACTO_ENOMEM;
     return NULL;
   }
@@ -2152,6 +2295,7 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
   p->addr = sa;
   p->has_addr = 1;
   p->explicit_peer = 1;
+  peer_unpin_locked(p); /* an explicit peer keeps its slot without a pin */
   uint64_t attempts = p->attempts;
   if (p->state == P_UP) {
     pthread_mutex_unlock(&p->mtx);
@@ -2210,12 +2354,11 @@ int acto_node_id(acto_system *sys, const char *name, uint64_t *out) {
     *out = n->id;
     return 0;
   }
-  acto__peer *p = peer_by_name(n, name);
+  acto__peer *p = peer_lock(n, name_hash(name, strlen(name)), name);
   if (!p)
     return ACTO_ENOENT;
-  pthread_mutex_lock(&p->mtx);
   int up = p->state == P_UP;
-  uint64_t id = ((uint64_t)p->hash << 32) | p->inc;
+  uint64_t id = ((uint64_t)peer_hash(p) << 32) | p->inc;
   pthread_mutex_unlock(&p->mtx);
   if (!up)
     return ACTO_ENOTCONN;
@@ -2248,11 +2391,10 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
     return ACTO_ENOTCONN;
   if (strcmp(node_name, n->name) == 0)
     return acto_lookup(sys, name, out);
-  acto__peer *p = peer_by_name(n, node_name);
+  acto__peer *p = peer_lock(n, name_hash(node_name, strlen(node_name)), node_name);
   if (!p)
     return ACTO_ENOTCONN;
   uint64_t start = now_ns();
-  pthread_mutex_lock(&p->mtx);
   int up = p->state == P_UP;
   if (!up) {
     /* Connect on demand, within the caller's deadline. */
@@ -2264,16 +2406,19 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
       p->connect_req = 1;
       kick_locked(p);
     }
+    p->pins++; /* across the wait */
     int r = timeout_ms == 0 ? ACTO_ETIMEDOUT
                             : connect_wait_unlock(n, p, p->attempts, timeout_ms);
+    if (timeout_ms != 0)
+      pthread_mutex_lock(&p->mtx);
+    peer_unpin_locked(p);
     if (r != 0) {
-      if (timeout_ms == 0)
-        pthread_mutex_unlock(&p->mtx);
+      pthread_mutex_unlock(&p->mtx);
       return r;
     }
-    pthread_mutex_lock(&p->mtx);
   }
   uint32_t inc = p->inc;
+  uint32_t h = peer_hash(p);
   pthread_mutex_unlock(&p->mtx);
   if (!up) {
     if (timeout_ms > 0) {
@@ -2281,7 +2426,7 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
       timeout_ms = timeout_ms > spent ? timeout_ms - spent : 1;
     }
   }
-  acto_ref svc = {ACTO__NODE_SERVICE_ID, ((uint64_t)p->hash << 32) | inc};
+  acto_ref svc = {ACTO__NODE_SERVICE_ID, ((uint64_t)h << 32) | inc};
   acto_reply_buf rb;
   int r = acto_ask(sys, svc, ACTO_MSG_NODE_LOOKUP, name, len, timeout_ms, &rb);
   if (r != 0)
