@@ -712,29 +712,76 @@ static void write_file(const char *path, const char *text, size_t n, mode_t mode
 
 static const char HEX32[] = "000102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F\n";
 
+/* Loads path and expects code, with `rule` in the reason (when not NULL). */
+static void expect_key(const char *path, int code, const char *rule) {
+  acto__auth_key k;
+  k.len = 12345;
+  char why[256] = "";
+  int r = acto__auth_key_load(path, &k, why, sizeof why);
+  ck_assert_msg(r == code, "%s: got %d, expected %d (%s)", path, r, code, why);
+  if (code != 0) {
+    ck_assert_msg(rule == NULL || strstr(why, rule) != NULL, "reason \"%s\" lacks \"%s\"", why,
+                  rule);
+    ck_assert_uint_eq(k.len, 12345); /* untouched */
+  }
+}
+
 START_TEST(auth_key_file_with_mode_0600_loads_and_0644_is_refused) {
   mk_tmpdir();
   char path[128];
   snprintf(path, sizeof path, "%s/key", tmpdir);
   write_file(path, HEX32, strlen(HEX32), 0600);
   acto__auth_key k;
-  const char *why = NULL;
-  ck_assert_int_eq(acto__auth_key_load(path, &k, &why), 0);
+  char why[256];
+  ck_assert_int_eq(acto__auth_key_load(path, &k, why, sizeof why), 0);
   ck_assert_uint_eq(k.len, 32);
   for (unsigned i = 0; i < 32; i++)
     HOT_ASSERT(k.bytes[i] == i);
   ck_assert_int_eq(chmod(path, 0400), 0);
-  ck_assert_int_eq(acto__auth_key_load(path, &k, &why), 0);
+  expect_key(path, 0, NULL);
   static const mode_t bad[] = {0644, 0640, 0604, 0660, 0606, 0610, 0601};
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     ck_assert_int_eq(chmod(path, bad[i]), 0);
-    why = NULL;
-    ck_assert_int_eq(acto__auth_key_load(path, &k, &why), ACTO_EINVAL);
-    ck_assert_ptr_nonnull(strstr(why, "0600"));
+    char mode[16];
+    snprintf(mode, sizeof mode, "mode %04o", (unsigned)bad[i]);
+    expect_key(path, ACTO_EKEYPERM, mode);
+    expect_key(path, ACTO_EKEYPERM, "0600 or stricter");
   }
+  ck_assert_int_eq(chmod(path, 0600), 0);
+  /* A symbolic link to a good key file is refused, not followed. */
+  char link[160];
+  snprintf(link, sizeof link, "%s/link", tmpdir);
+  ck_assert_int_eq(symlink(path, link), 0);
+  expect_key(link, ACTO_EKEYPERM, "symbolic link");
+  unlink(link);
+  /* Another owner (only root can make one). */
+  if (geteuid() == 0) {
+    ck_assert_int_eq(chown(path, 1, 1), 0);
+    expect_key(path, ACTO_EKEYPERM, "owned by uid 1");
+    ck_assert_int_eq(chown(path, 0, 0), 0);
+  } else {
+    /* Not readable by this user (root reads it anyway). */
+    ck_assert_int_eq(chmod(path, 0200), 0);
+    expect_key(path, ACTO_EKEYPERM, "cannot be read");
+    ck_assert_int_eq(chmod(path, 0600), 0);
+  }
+  expect_key(path, 0, NULL);
   unlink(path);
-  ck_assert_int_eq(acto__auth_key_load(path, &k, &why), ACTO_EIO);
-  ck_assert_int_eq(acto__auth_key_load(tmpdir, &k, &why), ACTO_EINVAL); /* a directory */
+  expect_key(path, ACTO_ENOENT, "does not exist");
+  char deep[160];
+  snprintf(deep, sizeof deep, "%s/no-such-dir/key", tmpdir);
+  expect_key(deep, ACTO_ENOENT, "does not exist");
+  expect_key(tmpdir, ACTO_EKEYPERM, "not a regular file"); /* a directory */
+  /* A FIFO is refused at once (opening it must not wait for a writer). */
+  char fifo[160];
+  snprintf(fifo, sizeof fifo, "%s/fifo", tmpdir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  expect_key(fifo, ACTO_EKEYPERM, "not a regular file");
+  unlink(fifo);
+  expect_key("/dev/null", ACTO_EKEYPERM, "not a regular file");
+  char why2[8];
+  ck_assert_int_eq(acto__auth_key_load(NULL, &k, why2, sizeof why2), ACTO_EINVAL);
+  ck_assert_int_eq(acto__auth_key_load(deep, &k, NULL, 0), ACTO_ENOENT); /* no reason wanted */
   rmdir(tmpdir);
 }
 END_TEST
@@ -743,41 +790,58 @@ START_TEST(auth_empty_short_odd_and_non_hex_keys_are_refused) {
   mk_tmpdir();
   char path[128];
   snprintf(path, sizeof path, "%s/key", tmpdir);
-  acto__auth_key k;
-  k.len = 12345;
-  const char *why;
   struct {
     const char *text;
     const char *reason;
   } cases[] = {
-      {"", "shorter"},
-      {"\n", "shorter"},
-      {"00112233445566778899aabbccddeeff00112233445566778899aabbccddee\n", "shorter"},
-      {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n", "odd"},
-      {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeegg\n", "hex"},
-      {"00112233445566778899aabbccddeeff 00112233445566778899aabbccddeeff\n", "odd"},
+      {"", "is empty"},
+      {"\n", "is empty"},
+      {" \t\r\n ", "is empty"},
+      {"00112233445566778899aabbccddeeff00112233445566778899aabbccddee\n", "too short (62"},
+      {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n",
+       "odd number of hex digits (63)"},
+      {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeegg\n",
+       "not a hex digit (0x67 at byte 62)"},
+      {"00112233445566778899aabbccddeeff 00112233445566778899aabbccddeeff\n",
+       "whitespace inside the key (byte 32)"},
+      {"00112233445566778899aabbccddeeff\n00112233445566778899aabbccddeeff\n",
+       "whitespace inside the key (byte 32)"},
+      {"\xef\xbb\xbf"
+       "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+       "not a hex digit (0xef at byte 0)"},
+      {"0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+       "not a hex digit (0x78 at byte 1)"},
   };
   for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     write_file(path, cases[i].text, strlen(cases[i].text), 0600);
-    why = NULL;
-    ck_assert_int_eq(acto__auth_key_load(path, &k, &why), ACTO_EINVAL);
-    ck_assert_msg(why != NULL && strstr(why, cases[i].reason) != NULL, "case %u: %s", i,
-                  why ? why : "(null)");
-    ck_assert_uint_eq(k.len, 12345); /* untouched */
+    expect_key(path, ACTO_EKEYFORMAT, cases[i].reason);
   }
+  /* Whitespace before and after is fine, CRLF too. */
+  const char *ok = " \t\r\n00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\r\n";
+  write_file(path, ok, strlen(ok), 0600);
+  expect_key(path, 0, NULL);
   /* 64 bytes is the most; 65 is too long; raw binary is not hex. */
   char longk[2 * 65 + 2];
   memset(longk, 'a', sizeof longk);
+  acto__auth_key k;
   write_file(path, longk, 128, 0600);
-  ck_assert_int_eq(acto__auth_key_load(path, &k, &why), 0);
+  ck_assert_int_eq(acto__auth_key_load(path, &k, NULL, 0), 0);
   ck_assert_uint_eq(k.len, 64);
   write_file(path, longk, 130, 0600);
-  ck_assert_int_eq(acto__auth_key_load(path, &k, &why), ACTO_EINVAL);
+  expect_key(path, ACTO_EKEYFORMAT, "too long (130");
+  /* The file itself: at most 192 bytes, whitespace included. */
+  char big[193];
+  memset(big, ' ', sizeof big);
+  memcpy(big + 64, HEX32, 64);
+  write_file(path, big, 192, 0600);
+  expect_key(path, 0, NULL);
+  write_file(path, big, 193, 0600);
+  expect_key(path, ACTO_EKEYFORMAT, "longer than 192 bytes");
   char raw[32];
   for (unsigned i = 0; i < 32; i++)
     raw[i] = (char)(0x80 + i);
   write_file(path, raw, sizeof raw, 0600);
-  ck_assert_int_eq(acto__auth_key_load(path, &k, &why), ACTO_EINVAL);
+  expect_key(path, ACTO_EKEYFORMAT, "not a hex digit (0x80 at byte 0)");
   unlink(path);
   rmdir(tmpdir);
 }
@@ -789,24 +853,38 @@ START_TEST(auth_generated_key_file_has_mode_0600_and_loads_back) {
   snprintf(path, sizeof path, "%s/key", tmpdir);
   mode_t old = umask(0); /* even a permissive umask gives 0600 */
   acto__auth_key gen, loaded, gen2;
-  ck_assert_int_eq(acto__auth_key_generate(path, &gen), 0);
+  ck_assert_int_eq(acto__auth_key_generate(path, &gen, NULL, 0), 0);
   umask(old);
   struct stat st;
   ck_assert_int_eq(stat(path, &st), 0);
   ck_assert_uint_eq(st.st_mode & 07777, 0600);
   ck_assert_int_eq(st.st_size, 65);
-  ck_assert_int_eq(acto__auth_key_load(path, &loaded, NULL), 0);
+  ck_assert_int_eq(acto__auth_key_load(path, &loaded, NULL, 0), 0);
   ck_assert_uint_eq(loaded.len, 32);
   ck_assert_int_eq(memcmp(gen.bytes, loaded.bytes, 32), 0);
   /* It does not overwrite an existing key. */
-  ck_assert_int_eq(acto__auth_key_generate(path, NULL), ACTO_EEXIST);
-  ck_assert_int_eq(acto__auth_key_load(path, &loaded, NULL), 0);
+  char why[256];
+  ck_assert_int_eq(acto__auth_key_generate(path, NULL, why, sizeof why), ACTO_EEXIST);
+  ck_assert_ptr_nonnull(strstr(why, "exists already"));
+  ck_assert_int_eq(acto__auth_key_load(path, &loaded, NULL, 0), 0);
   ck_assert_int_eq(memcmp(gen.bytes, loaded.bytes, 32), 0);
   /* Two keys differ. */
   char path2[128];
   snprintf(path2, sizeof path2, "%s/key2", tmpdir);
-  ck_assert_int_eq(acto__auth_key_generate(path2, &gen2), 0);
+  ck_assert_int_eq(acto__auth_key_generate(path2, &gen2, NULL, 0), 0);
   ck_assert_int_ne(memcmp(gen.bytes, gen2.bytes, 32), 0);
+  /* A dangling symbolic link is not overwritten either; a missing
+   * directory is ACTO_ENOENT. */
+  char link[160], deep[160];
+  snprintf(link, sizeof link, "%s/dangling", tmpdir);
+  snprintf(deep, sizeof deep, "%s/no-such-dir/key", tmpdir);
+  ck_assert_int_eq(symlink("/nonexistent/acto-key-target", link), 0);
+  ck_assert_int_eq(acto__auth_key_generate(link, NULL, why, sizeof why), ACTO_EEXIST);
+  ck_assert_int_eq(access("/nonexistent/acto-key-target", F_OK), -1);
+  unlink(link);
+  ck_assert_int_eq(acto__auth_key_generate(deep, NULL, why, sizeof why), ACTO_ENOENT);
+  ck_assert_ptr_nonnull(strstr(why, "directory is missing"));
+  ck_assert_int_eq(acto__auth_key_generate(NULL, NULL, why, sizeof why), ACTO_EINVAL);
   /* And two nodes with the loaded key authenticate. */
   acto__auth c, s;
   handshake(&c, &s, &loaded, &gen, NULL);

@@ -3,6 +3,7 @@
  * (Separate processes, SIGKILL and SIGSTOP are in test_node_procs.c; the
  * malformed-frame catalogue in test_node_frames.c.)
  */
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,7 +186,7 @@ START_TEST(start_validates_its_arguments_and_must_come_before_spawn) {
   nc.key = NULL;
   ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL); /* no key */
   nc.key_file = "/nonexistent/acto.key";
-  ck_assert_rc(acto_node_start(s, &nc), ACTO_EIO);
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_ENOENT);
   nc.key_file = NULL;
   nc.key = KEY;
   uint64_t id;
@@ -231,10 +232,241 @@ START_TEST(a_key_file_with_loose_permissions_is_refused_and_keygen_makes_a_good_
   nc.name = "n1";
   nc.key_file = path;
   chmod(path, 0644);
-  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL);
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EKEYPERM);
   chmod(path, 0600);
   ck_assert_ok(acto_node_start(s, &nc));
   tu_shutdown(s);
+  unlink(path);
+  rmdir(dir);
+}
+END_TEST
+
+/* ---- refusals say which rule ------------------------------------------------------ */
+
+/* A log hook that keeps the lines (as in test_log.c). */
+#define CAP_LINES 64
+static struct {
+  pthread_mutex_t mtx;
+  int n;
+  acto_log_level level[CAP_LINES];
+  char component[CAP_LINES][32];
+  char text[CAP_LINES][ACTO_LOG_LINE_MAX + 1];
+} cap = {.mtx = PTHREAD_MUTEX_INITIALIZER};
+
+static void cap_hook(void *user, acto_log_level level, const char *component, const char *text) {
+  (void)user;
+  pthread_mutex_lock(&cap.mtx);
+  if (cap.n < CAP_LINES) {
+    cap.level[cap.n] = level;
+    snprintf(cap.component[cap.n], sizeof cap.component[0], "%s", component);
+    snprintf(cap.text[cap.n], sizeof cap.text[0], "%s", text);
+    cap.n++;
+  }
+  pthread_mutex_unlock(&cap.mtx);
+}
+
+static acto_system *cap_system(void) {
+  acto_system *s = tu_system(1);
+  ck_assert_ok(acto_set_log_hook(s, cap_hook, NULL));
+  ck_assert_ok(acto_set_log_level(s, ACTO_LOG_ERROR));
+  pthread_mutex_lock(&cap.mtx);
+  cap.n = 0;
+  pthread_mutex_unlock(&cap.mtx);
+  return s;
+}
+
+/* The call returned `code`, and produced exactly one new line: an error
+ * of the node component that contains each of the (up to 3) needles. */
+#define ck_refused(call, code, ...)                                                                \
+  do {                                                                                             \
+    pthread_mutex_lock(&cap.mtx);                                                                  \
+    int n0_ = cap.n;                                                                               \
+    pthread_mutex_unlock(&cap.mtx);                                                                \
+    ck_assert_rc((call), (code));                                                                  \
+    const char *needles_[] = {__VA_ARGS__, NULL};                                                  \
+    pthread_mutex_lock(&cap.mtx);                                                                  \
+    int n1_ = cap.n;                                                                               \
+    const char *t_ = n1_ > 0 ? cap.text[n1_ - 1] : "";                                             \
+    ck_assert_msg(n1_ == n0_ + 1, "%s: %d lines, expected one", #call, n1_ - n0_);                 \
+    ck_assert_int_eq(cap.level[n1_ - 1], ACTO_LOG_ERROR);                                          \
+    ck_assert_str_eq(cap.component[n1_ - 1], "node");                                              \
+    ck_assert_msg(strstr(t_, acto_err_name(code)) != NULL, "line \"%s\" lacks the code", t_);      \
+    for (int i_ = 0; needles_[i_]; i_++)                                                           \
+      ck_assert_msg(strstr(t_, needles_[i_]) != NULL, "line \"%s\" lacks \"%s\"", t_,             \
+                    needles_[i_]);                                                                 \
+    pthread_mutex_unlock(&cap.mtx);                                                                \
+  } while (0)
+
+static void put_file(const char *path, const char *text, mode_t mode) {
+  unlink(path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  ck_assert_int_eq(fchmod(fd, mode), 0);
+  close(fd);
+}
+
+#define GOOD_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+START_TEST(a_refused_key_file_is_named_with_the_rule_it_breaks) {
+  char dir[] = "/tmp/acto-keyrule-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[256], link[256], fifo[256];
+  snprintf(path, sizeof path, "%s/node.key", dir);
+  snprintf(link, sizeof link, "%s/link.key", dir);
+  snprintf(fifo, sizeof fifo, "%s/fifo.key", dir);
+  acto_system *s = cap_system();
+  acto_node_config nc = {0};
+  nc.name = "n1";
+  nc.key_file = path;
+  ck_refused(acto_node_start(s, &nc), ACTO_ENOENT, path, "does not exist");
+  put_file(path, GOOD_HEX "\n", 0644);
+  ck_refused(acto_node_start(s, &nc), ACTO_EKEYPERM, path, "mode 0644", "0600 or stricter");
+  ck_assert_int_eq(chmod(path, 0600), 0);
+  ck_assert_int_eq(symlink(path, link), 0);
+  nc.key_file = link;
+  ck_refused(acto_node_start(s, &nc), ACTO_EKEYPERM, link, "symbolic link");
+  nc.key_file = dir;
+  ck_refused(acto_node_start(s, &nc), ACTO_EKEYPERM, dir, "not a regular file");
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  nc.key_file = fifo; /* refused at once, not waited on */
+  ck_refused(acto_node_start(s, &nc), ACTO_EKEYPERM, fifo, "not a regular file");
+  nc.key_file = path;
+  if (geteuid() == 0) {
+    ck_assert_int_eq(chown(path, 1, 1), 0);
+    ck_refused(acto_node_start(s, &nc), ACTO_EKEYPERM, path, "owned by uid 1");
+    ck_assert_int_eq(chown(path, 0, 0), 0);
+  }
+  static const struct {
+    const char *text, *rule;
+  } bad[] = {
+      {"\n", "is empty"},
+      {"xyz" GOOD_HEX "\n", "not a hex digit (0x78 at byte 0)"},
+      {GOOD_HEX "0\n", "odd number of hex digits (65)"},
+      {"0011223344556677\n", "too short (16 hex digits)"},
+      {GOOD_HEX GOOD_HEX "00\n", "too long (130 hex digits)"},
+      {"00112233445566778899aabbccddeeff 00112233445566778899aabbccddeeff\n",
+       "whitespace inside the key"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    put_file(path, bad[i].text, 0600);
+    ck_refused(acto_node_start(s, &nc), ACTO_EKEYFORMAT, path, bad[i].rule);
+  }
+  put_file(path, "  " GOOD_HEX "\r\n", 0600); /* whitespace around is fine */
+  ck_assert_ok(acto_node_start(s, &nc));
+  tu_shutdown(s);
+  unlink(path);
+  unlink(link);
+  unlink(fifo);
+  rmdir(dir);
+}
+END_TEST
+
+START_TEST(refused_start_and_connect_arguments_name_the_rule) {
+  acto_system *s = cap_system();
+  acto_node_config nc = {0};
+  nc.key = KEY;
+  nc.key_len = 32;
+  ck_refused(acto_node_start(s, NULL), ACTO_EINVAL, "cfg is NULL");
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "no node name", "A-Z a-z 0-9 . _ @ -");
+  nc.name = "bad name";
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "\"bad name\"", "0x20 at 3",
+             "A-Z a-z 0-9 . _ @ -");
+  nc.name = "n123456789n123456789n123456789n123456789n123456789n123456789n1234";
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "longer than 64 bytes");
+  nc.name = "n1";
+  nc.key = NULL;
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "no key");
+  nc.key = KEY;
+  nc.key_len = 16;
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "key_len 16", "32 to 64 bytes");
+  nc.key_len = 32;
+  nc.frame_cap = 100;
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "frame_cap 100");
+  nc.frame_cap = 0;
+  nc.heartbeat_timeout_ms = -5;
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "heartbeat_timeout_ms -5");
+  nc.heartbeat_timeout_ms = 0;
+  nc.listen_host = "localhost";
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "\"localhost\"", "numeric IPv4");
+  nc.listen_host = NULL;
+  /* Connect before a node runs. */
+  ck_refused(acto_node_connect(s, "n2", "127.0.0.1", 1, 0), ACTO_ENOTCONN, "acto_node_start");
+  /* Start after a spawn: the code stays EALREADY, the line says why. */
+  acto_ref r;
+  ck_assert_ok(acto_spawn(s, &PROBE, NULL, NULL, &r));
+  ck_refused(acto_node_start(s, &nc), ACTO_EALREADY, "must start before the first spawn");
+  tu_shutdown(s);
+
+  s = cap_system();
+  ck_assert_ok(acto_node_start(s, &nc));
+  ck_refused(acto_node_start(s, &nc), ACTO_EALREADY, "already runs");
+  uint16_t port = port_of(s);
+  /* The port in use: ACTO_EIO with errno and the address in the line. */
+  acto_system *t = cap_system();
+  nc.name = "n2";
+  nc.listen_port = port;
+  char where[32];
+  snprintf(where, sizeof where, "127.0.0.1:%u", port);
+  errno = 0;
+  ck_refused(acto_node_start(t, &nc), ACTO_EIO, "cannot listen on", where);
+  ck_assert_int_eq(errno, EADDRINUSE);
+  tu_shutdown(t);
+  ck_refused(acto_node_connect(s, "bad/name", "127.0.0.1", 1, 0), ACTO_EINVAL, "0x2f at 3",
+             "A-Z a-z 0-9 . _ @ -");
+  ck_refused(acto_node_connect(s, "n2", NULL, 1, 0), ACTO_EINVAL, "no host");
+  ck_refused(acto_node_connect(s, "n2", "not-an-ip", 1, 0), ACTO_EINVAL, "\"not-an-ip\"",
+             "numeric IPv4");
+  ck_refused(acto_node_connect(s, "n2", "127.0.0.1", 0, 0), ACTO_EINVAL, "port 0");
+  ck_refused(acto_node_connect(s, "n2", "127.0.0.1", 1, -5), ACTO_EINVAL, "timeout_ms -5");
+  ck_refused(acto_node_connect(s, "n1", "127.0.0.1", 1, 0), ACTO_EINVAL, "own name");
+  /* bmZalm has the hash of srv in test_node_frames.c; here: of a node
+   * name this node cannot tell apart from its own. */
+  acto_ref out;
+  ck_refused(acto_node_lookup(s, "n2", "", 0, &out), ACTO_EINVAL, "1 to");
+  ck_refused(acto_node_lookup(s, "n 2", "echo", 0, &out), ACTO_EINVAL, "0x20 at 1");
+  uint64_t id;
+  ck_refused(acto_node_id(s, "", &id), ACTO_EINVAL, "empty node name");
+  tu_shutdown(s);
+}
+END_TEST
+
+/* acto_node_keygen has no system: its refusals go to the default sink
+ * (stderr), read here through a pipe. */
+static int keygen_to_pipe(const char *path, char *out, size_t size) {
+  int pfd[2];
+  ck_assert_int_eq(pipe(pfd), 0);
+  fflush(stderr);
+  int saved = dup(2);
+  ck_assert_int_ge(saved, 0);
+  ck_assert_int_ge(dup2(pfd[1], 2), 0);
+  int r = acto_node_keygen(path);
+  int e = errno;
+  dup2(saved, 2);
+  close(saved);
+  close(pfd[1]);
+  ssize_t k = read(pfd[0], out, size - 1);
+  out[k > 0 ? k : 0] = '\0';
+  close(pfd[0]);
+  errno = e;
+  return r;
+}
+
+START_TEST(keygen_refusals_name_the_file_and_the_rule) {
+  char dir[] = "/tmp/acto-keygen-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[256], deep[256], text[1024];
+  snprintf(path, sizeof path, "%s/node.key", dir);
+  snprintf(deep, sizeof deep, "%s/missing/node.key", dir);
+  ck_assert_ok(keygen_to_pipe(path, text, sizeof text));
+  ck_assert_str_eq(text, "");
+  ck_assert_rc(keygen_to_pipe(path, text, sizeof text), ACTO_EEXIST);
+  ck_assert_msg(strstr(text, "acto node: error: acto_node_keygen: key file ") && strstr(text, path) &&
+                    strstr(text, "exists already"),
+                "stderr: %s", text);
+  ck_assert_rc(keygen_to_pipe(deep, text, sizeof text), ACTO_ENOENT);
+  ck_assert_msg(strstr(text, deep) && strstr(text, "directory is missing"), "stderr: %s", text);
+  ck_assert_rc(keygen_to_pipe(NULL, text, sizeof text), ACTO_EINVAL);
   unlink(path);
   rmdir(dir);
 }
@@ -629,6 +861,9 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, tu_teardown);
   tcase_add_test(tc, start_validates_its_arguments_and_must_come_before_spawn);
   tcase_add_test(tc, a_key_file_with_loose_permissions_is_refused_and_keygen_makes_a_good_one);
+  tcase_add_test(tc, a_refused_key_file_is_named_with_the_rule_it_breaks);
+  tcase_add_test(tc, refused_start_and_connect_arguments_name_the_rule);
+  tcase_add_test(tc, keygen_refusals_name_the_file_and_the_rule);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("connect", TU_TCASE_TIMEOUT);

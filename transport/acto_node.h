@@ -58,8 +58,13 @@ typedef struct acto_node_config {
  * the node's I/O thread (libevent; it never runs behaviour code).  Must
  * come before the first acto_spawn (ACTO_EALREADY after a spawn or a
  * second start): every ref then carries the node id.  Not in deterministic
- * mode (ACTO_EINVAL).  ACTO_EIO when the address cannot be bound (errno
- * kept).  Thread-safe; cfg is borrowed until the call returns. */
+ * mode (ACTO_EINVAL).  A key file that is refused: ACTO_ENOENT (missing),
+ * ACTO_EKEYPERM (a symbolic link, not a regular file, another owner,
+ * group or other permission bits), ACTO_EKEYFORMAT (not 64 to 128 hex
+ * digits), ACTO_EIO (errno kept).  ACTO_EIO when the address cannot be
+ * bound (errno kept).  Every refusal also logs one line (ACTO_LOG_ERROR,
+ * component "node") that names the rule, and the file.  Thread-safe; cfg
+ * is borrowed until the call returns. */
 ACTO_API int acto_node_start(acto_system *sys, const acto_node_config *cfg);
 
 /* Stops the node: closes every connection (peers see this node go down)
@@ -131,8 +136,12 @@ typedef struct acto_node_stats {
 } acto_node_stats;
 ACTO_API int acto_node_get_stats(acto_system *sys, acto_node_stats *out);
 
-/* Writes a new random 32-byte key to path (which must not exist), mode
- * 0600, as 64 hex digits.  ACTO_EEXIST, ACTO_EIO.  Thread-safe. */
+/* Writes a new random 32-byte key to path (which must not exist, not
+ * even as a dangling symbolic link), mode 0600, as 64 hex digits and a
+ * newline.  ACTO_EINVAL (NULL), ACTO_EEXIST, ACTO_ENOENT (its directory
+ * is missing), ACTO_EIO (errno kept).  A refusal logs one line to the
+ * default log sink (stderr, never blocking: there is no system to carry
+ * a hook).  Thread-safe. */
 ACTO_API int acto_node_keygen(const char *path);
 
 #ifdef __cplusplus

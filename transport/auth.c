@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -100,41 +101,77 @@ static int hexval(int c) {
 
 static int is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-static int refuse_key(const char **reason, const char *why, int code) {
-  if (reason != NULL)
-    *reason = why;
+/* Writes the broken rule into why (if any) and returns code. */
+__attribute__((format(printf, 4, 5))) static int refuse_key(char *why, size_t why_size, int code,
+                                                            const char *fmt, ...) {
+  if (why != NULL && why_size > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_size, fmt, ap);
+    va_end(ap);
+  }
   return code;
 }
 
-int acto__auth_key_load(const char *path, acto__auth_key *key, const char **reason) {
+/* errno e as text (thread-safe). */
+static const char *errtext(int e, char *buf, size_t n) { return strerror_r(e, buf, n); }
+
+/* The most a key file holds: 128 hex digits with 64 bytes of whitespace
+ * around them. */
+#define KEY_FILE_MAX (2u * ACTO__AUTH_KEY_MAX + 64u)
+
+int acto__auth_key_load(const char *path, acto__auth_key *key, char *why, size_t why_size) {
   if (path == NULL || key == NULL)
-    return refuse_key(reason, "key: NULL argument", ACTO_EINVAL);
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return refuse_key(reason, "key: cannot open the key file", ACTO_EIO);
+    return refuse_key(why, why_size, ACTO_EINVAL, "is not given (NULL)");
+  char eb[128];
+  /* O_NOFOLLOW: a link is refused, not followed (it could be swapped for
+   * another file); O_NONBLOCK: a FIFO must not block the caller. */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    struct stat lst;
+    if (e == ENOENT || e == ENOTDIR)
+      return refuse_key(why, why_size, ACTO_ENOENT,
+                        "does not exist (acto_node_keygen makes a key file)");
+    if (e == ELOOP && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+      return refuse_key(why, why_size, ACTO_EKEYPERM,
+                        "is a symbolic link: a key file is never opened through a link; "
+                        "give the path of the file itself");
+    if (e == EACCES || e == EPERM)
+      return refuse_key(why, why_size, ACTO_EKEYPERM,
+                        "cannot be read by this user (permission denied)");
+    refuse_key(why, why_size, ACTO_EIO, "cannot be opened: %s", errtext(e, eb, sizeof eb));
+    errno = e;
+    return ACTO_EIO;
+  }
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
+    refuse_key(why, why_size, ACTO_EIO, "cannot be examined: %s", errtext(e, eb, sizeof eb));
     errno = e;
-    return refuse_key(reason, "key: cannot stat the key file", ACTO_EIO);
+    return ACTO_EIO;
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return refuse_key(reason, "key: not a regular file", ACTO_EINVAL);
+    return refuse_key(why, why_size, ACTO_EKEYPERM,
+                      "is not a regular file (a directory, FIFO, socket or device)");
   }
   if (st.st_uid != geteuid()) {
     close(fd);
-    return refuse_key(reason, "key: file not owned by the current user", ACTO_EINVAL);
+    return refuse_key(why, why_size, ACTO_EKEYPERM,
+                      "is owned by uid %u, not by uid %u that runs the node",
+                      (unsigned)st.st_uid, (unsigned)geteuid());
   }
   if ((st.st_mode & 077) != 0) {
     close(fd);
-    return refuse_key(reason, "key: file is accessible by group or other (need 0600)",
-                      ACTO_EINVAL);
+    return refuse_key(why, why_size, ACTO_EKEYPERM,
+                      "has mode %04o: group or others have access; a key file must be "
+                      "0600 or stricter (chmod 600)",
+                      (unsigned)(st.st_mode & 07777));
   }
-  /* Room for the longest key in hex plus generous whitespace; one more
-   * byte to tell "too long" from "exactly full". */
-  uint8_t buf[2 * ACTO__AUTH_KEY_MAX + 64 + 1];
+  /* One byte more than the most allowed, to tell "too long" from "full". */
+  uint8_t buf[KEY_FILE_MAX + 1];
   size_t have = 0;
   for (;;) {
     ssize_t r = read(fd, buf + have, sizeof buf - have);
@@ -144,53 +181,72 @@ int acto__auth_key_load(const char *path, acto__auth_key *key, const char **reas
       int e = errno;
       close(fd);
       OPENSSL_cleanse(buf, sizeof buf);
+      refuse_key(why, why_size, ACTO_EIO, "cannot be read: %s", errtext(e, eb, sizeof eb));
       errno = e;
-      return refuse_key(reason, "key: cannot read the key file", ACTO_EIO);
+      return ACTO_EIO;
     }
     if (r == 0 || (have += (size_t)r) == sizeof buf)
       break;
   }
   close(fd);
   int rc = 0;
-  const char *why = NULL;
   size_t b = 0, e = have;
   while (b < e && is_space(buf[b]))
     b++;
   while (e > b && is_space(buf[e - 1]))
     e--;
   size_t digits = e - b;
-  acto__auth_key k;
-  if (have == sizeof buf || digits > 2 * ACTO__AUTH_KEY_MAX) {
-    rc = ACTO_EINVAL, why = "key: longer than 64 bytes";
-  } else if (digits % 2 != 0) {
-    rc = ACTO_EINVAL, why = "key: odd number of hex digits";
-  } else if (digits < 2 * ACTO__AUTH_KEY_MIN) {
-    rc = ACTO_EINVAL, why = "key: shorter than 32 bytes";
+  const char *rule = "a key is 64 to 128 hex digits (32 to 64 bytes)";
+  if (have == sizeof buf) {
+    rc = refuse_key(why, why_size, ACTO_EKEYFORMAT,
+                    "is longer than %u bytes: %s, with whitespace only before and after them",
+                    KEY_FILE_MAX, rule);
+  } else if (digits == 0) {
+    rc = refuse_key(why, why_size, ACTO_EKEYFORMAT, "is empty: %s", rule);
   } else {
-    for (size_t i = 0; i < digits / 2; i++) {
-      int hi = hexval(buf[b + 2 * i]), lo = hexval(buf[b + 2 * i + 1]);
-      if (hi < 0 || lo < 0) {
-        rc = ACTO_EINVAL, why = "key: not hexadecimal";
-        break;
-      }
-      k.bytes[i] = (uint8_t)(hi << 4 | lo);
+    for (size_t i = b; i < e && rc == 0; i++) {
+      if (is_space(buf[i]))
+        rc = refuse_key(why, why_size, ACTO_EKEYFORMAT,
+                        "has whitespace inside the key (byte %zu): whitespace is allowed only "
+                        "before and after the hex digits",
+                        i);
+      else if (hexval(buf[i]) < 0)
+        rc = refuse_key(why, why_size, ACTO_EKEYFORMAT,
+                        "has a byte that is not a hex digit (0x%02x at byte %zu): %s, "
+                        "0-9 a-f A-F",
+                        buf[i], i, rule);
     }
-    k.len = digits / 2;
+    if (rc == 0 && digits % 2 != 0)
+      rc = refuse_key(why, why_size, ACTO_EKEYFORMAT,
+                      "has an odd number of hex digits (%zu): each key byte is two digits",
+                      digits);
+    else if (rc == 0 && digits < 2 * ACTO__AUTH_KEY_MIN)
+      rc = refuse_key(why, why_size, ACTO_EKEYFORMAT, "is too short (%zu hex digits): %s",
+                      digits, rule);
+    else if (rc == 0 && digits > 2 * ACTO__AUTH_KEY_MAX)
+      rc = refuse_key(why, why_size, ACTO_EKEYFORMAT, "is too long (%zu hex digits): %s",
+                      digits, rule);
   }
-  if (rc == 0)
+  if (rc == 0) {
+    acto__auth_key k;
+    for (size_t i = 0; i < digits / 2; i++)
+      k.bytes[i] = (uint8_t)(hexval(buf[b + 2 * i]) << 4 | hexval(buf[b + 2 * i + 1]));
+    k.len = digits / 2;
     *key = k;
-  OPENSSL_cleanse(&k, sizeof k);
+    OPENSSL_cleanse(&k, sizeof k);
+  }
   OPENSSL_cleanse(buf, sizeof buf);
-  return rc == 0 ? 0 : refuse_key(reason, why, rc);
+  return rc;
 }
 
-int acto__auth_key_generate(const char *path, acto__auth_key *key) {
+int acto__auth_key_generate(const char *path, acto__auth_key *key, char *why, size_t why_size) {
   if (path == NULL)
-    return ACTO_EINVAL;
+    return refuse_key(why, why_size, ACTO_EINVAL, "is not given (NULL)");
   acto__auth_key k = {.len = 32};
+  char eb[128];
   if (RAND_bytes(k.bytes, 32) != 1) {
     errno = EIO;
-    return ACTO_EIO;
+    return refuse_key(why, why_size, ACTO_EIO, "cannot be made: no random bytes from OpenSSL");
   }
   char text[2 * 32 + 1];
   static const char HEX[] = "0123456789abcdef";
@@ -202,7 +258,16 @@ int acto__auth_key_generate(const char *path, acto__auth_key *key) {
   int rc = 0;
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
-    rc = errno == EEXIST ? ACTO_EEXIST : ACTO_EIO;
+    int e = errno;
+    if (e == EEXIST)
+      rc = refuse_key(why, why_size, ACTO_EEXIST,
+                      "exists already (a key file is never overwritten)");
+    else if (e == ENOENT || e == ENOTDIR)
+      rc = refuse_key(why, why_size, ACTO_ENOENT, "cannot be created: its directory is missing");
+    else
+      rc = refuse_key(why, why_size, ACTO_EIO, "cannot be created: %s",
+                      errtext(e, eb, sizeof eb));
+    errno = e;
     goto out;
   }
   /* The umask can only remove bits; fchmod makes it exactly 0600. */
@@ -224,6 +289,7 @@ int acto__auth_key_generate(const char *path, acto__auth_key *key) {
   if (close(fd) != 0 && rc == 0)
     rc = ACTO_EIO, e = errno;
   if (rc != 0) {
+    refuse_key(why, why_size, ACTO_EIO, "cannot be written: %s", errtext(e, eb, sizeof eb));
     unlink(path);
     errno = e;
   } else if (key != NULL) {

@@ -11,12 +11,14 @@
  *
  * ---- Key file ---------------------------------------------------------------
  * The key file holds the key as hexadecimal text (either case), 64 to 128
- * hex digits (32 to 64 bytes), optionally surrounded by whitespace (a
- * trailing newline is usual).  It must be a regular file owned by the
- * current user with no group or other permission bits (0600 or stricter).
- * Hex rather than raw bytes: it survives editors, copy-paste and config
- * management, and a truncated or binary file is detected instead of being
- * silently used.
+ * hex digits (32 to 64 bytes), optionally preceded and followed by
+ * whitespace (space, tab, CR, LF; a trailing newline is usual) but with
+ * none inside the digits; the whole file is at most 192 bytes.  It must be
+ * a regular file (a symbolic link in its last component is refused, not
+ * followed), owned by the current user, with no group or other permission
+ * bits (0600 or stricter).  Hex rather than raw bytes: it survives
+ * editors, copy-paste and config management, and a truncated or binary
+ * file is detected instead of being silently used.
  *
  * ---- Handshake messages -----------------------------------------------------
  * Each message is exactly one msgpack bin 8 object, so that a pre-auth
@@ -153,20 +155,31 @@ typedef struct acto__auth {
 
 /* ---- key file ------------------------------------------------------------ */
 
-/* Read the key file at path (format above) into *key.  Returns 0;
- * ACTO_EIO when it cannot be opened or read (errno kept); ACTO_EINVAL when
- * it is not a regular file, not owned by the current user, readable or
- * writable by group or other, not hex, shorter than 32 bytes or longer
- * than 64.  *reason (if not NULL) gets a static text on failure.  *key is
+/* Read the key file at path (format above) into *key.  Returns 0, or:
+ *   ACTO_ENOENT      no such file (or a directory of its path is missing);
+ *   ACTO_EKEYPERM    a symbolic link, not a regular file, owned by another
+ *                    user, with group or other permission bits, or not
+ *                    readable by this user;
+ *   ACTO_EKEYFORMAT  the content is not a key: empty, a byte that is not a
+ *                    hex digit, whitespace inside the digits, an odd number
+ *                    of digits, fewer than 64 or more than 128, or a file
+ *                    longer than 192 bytes;
+ *   ACTO_EIO         another failure to open or read it (errno kept);
+ *   ACTO_EINVAL      a NULL path or key.
+ * On failure why[0..why_size) (if why is not NULL) gets the rule that was
+ * broken, as a phrase to follow the file's name ("has mode 0644: ...").
+ * Opening never blocks (a FIFO is refused, not waited on).  *key is
  * written only on success; the file's bytes are wiped from memory. */
-int acto__auth_key_load(const char *path, acto__auth_key *key, const char **reason);
+int acto__auth_key_load(const char *path, acto__auth_key *key, char *why, size_t why_size);
 
-/* Create path (which must not exist: ACTO_EEXIST) with mode 0600 holding a
- * new random 32-byte key (OpenSSL RAND_bytes) as 64 hex digits and a
- * newline.  Copies the key into *key when key is not NULL.  Returns 0,
- * ACTO_EEXIST, ACTO_EIO (errno kept; a partly written file is removed), or
- * ACTO_EINVAL for a NULL path. */
-int acto__auth_key_generate(const char *path, acto__auth_key *key);
+/* Create path (which must not exist: ACTO_EEXIST, also for a symbolic
+ * link, dangling or not) with mode 0600 holding a new random 32-byte key
+ * (OpenSSL RAND_bytes) as 64 hex digits and a newline.  Copies the key
+ * into *key when key is not NULL.  Returns 0, ACTO_EEXIST, ACTO_ENOENT (a
+ * directory of the path is missing), ACTO_EIO (errno kept; a partly
+ * written file is removed), or ACTO_EINVAL for a NULL path; why as for
+ * acto__auth_key_load. */
+int acto__auth_key_generate(const char *path, acto__auth_key *key, char *why, size_t why_size);
 
 /* Overwrite a key's bytes (OPENSSL_cleanse). */
 void acto__auth_key_wipe(acto__auth_key *key);

@@ -92,6 +92,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,19 +267,52 @@ static uint32_t name_hash(const char *s, size_t n) {
   return h ? h : 1u;
 }
 
-static int valid_node_name(const char *s) {
+#define NAME_RULE "a node name is 1 to 64 bytes of A-Z a-z 0-9 . _ @ -"
+
+/* NULL if s is a valid node name, else what is wrong with it (in buf). */
+static const char *name_problem(const char *s, char *buf, size_t size) {
   if (!s)
-    return 0;
+    return "no node name (NULL)";
   size_t n = strnlen(s, ACTO__AUTH_NAME_MAX + 1);
-  if (n == 0 || n > ACTO__AUTH_NAME_MAX)
-    return 0;
+  if (n == 0)
+    return "an empty node name";
+  if (n > ACTO__AUTH_NAME_MAX) {
+    snprintf(buf, size, "the node name \"%.64s...\" is longer than 64 bytes", s);
+    return buf;
+  }
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == '@' || c == '-'))
-      return 0;
+          c == '.' || c == '_' || c == '@' || c == '-')) {
+      snprintf(buf, size, "the node name \"%s\" has the byte 0x%02x at %zu", s, (unsigned)(uint8_t)c,
+               i);
+      return buf;
+    }
   }
-  return 1;
+  return NULL;
+}
+
+/* A public call refuses its arguments: one line (ACTO_LOG_ERROR, "node")
+ * that says which rule, when the code alone does not; returns code. */
+__attribute__((format(printf, 4, 5))) static int refuse(acto_system *sys, int code,
+                                                        const char *call, const char *fmt,
+                                                        ...) {
+  if (sys && acto__log_on(sys, ACTO_LOG_ERROR)) {
+    char text[ACTO_LOG_LINE_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    acto__log(sys, ACTO_LOG_ERROR, "node", "%s: %s (%s)", call, text, acto_err_name(code));
+  }
+  return code;
+}
+
+/* Checks a node name argument of `call`: 0 or ACTO_EINVAL with a line. */
+static int check_name(acto_system *sys, const char *call, const char *name) {
+  char buf[128];
+  const char *bad = name_problem(name, buf, sizeof buf);
+  return bad ? refuse(sys, ACTO_EINVAL, call, "%s: " NAME_RULE, bad) : 0;
 }
 
 static uint64_t now_ns(void) { return acto__clock_now_ns(); }
@@ -2017,18 +2051,42 @@ static void *io_main(void *arg) {
 static void use_pthreads(void) { (void)evthread_use_pthreads(); }
 
 int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
-  if (!sys || !cfg || !valid_node_name(cfg->name) || sys->det)
+  static const char CALL[] = "acto_node_start";
+  if (!sys)
     return ACTO_EINVAL;
-  if ((!cfg->key_file && !cfg->key) ||
-      (cfg->key && (cfg->key_len < ACTO__AUTH_KEY_MIN || cfg->key_len > ACTO__AUTH_KEY_MAX)))
-    return ACTO_EINVAL;
+  if (!cfg)
+    return refuse(sys, ACTO_EINVAL, CALL, "no configuration (cfg is NULL)");
+  if (sys->det)
+    return refuse(sys, ACTO_EINVAL, CALL, "the node API is not available in deterministic mode");
+  int r = check_name(sys, CALL, cfg->name);
+  if (r != 0)
+    return r;
+  if (!cfg->key_file && !cfg->key)
+    return refuse(sys, ACTO_EINVAL, CALL, "no key: set key_file, or key and key_len");
+  if (cfg->key && (cfg->key_len < ACTO__AUTH_KEY_MIN || cfg->key_len > ACTO__AUTH_KEY_MAX))
+    return refuse(sys, ACTO_EINVAL, CALL, "key_len %zu: a key is 32 to 64 bytes", cfg->key_len);
   if (cfg->frame_cap && (cfg->frame_cap < 1024 || cfg->frame_cap > ACTO__FRAME_CAP_MAX))
-    return ACTO_EINVAL;
-  if (cfg->heartbeat_ms < 0 || cfg->heartbeat_timeout_ms < 0 || cfg->handshake_timeout_ms < 0 ||
-      cfg->reconnect_min_ms < 0 || cfg->reconnect_max_ms < 0)
-    return ACTO_EINVAL;
-  if (node_of(sys) || atomic_load(&sys->spawned) > 0)
-    return ACTO_EALREADY;
+    return refuse(sys, ACTO_EINVAL, CALL,
+                  "frame_cap %u: 0 (the default, 1 MiB) or 1024 to 1073741824 bytes",
+                  (unsigned)cfg->frame_cap);
+  const struct {
+    const char *what;
+    int64_t v;
+  } durations[] = {{"heartbeat_ms", cfg->heartbeat_ms},
+                   {"heartbeat_timeout_ms", cfg->heartbeat_timeout_ms},
+                   {"handshake_timeout_ms", cfg->handshake_timeout_ms},
+                   {"reconnect_min_ms", cfg->reconnect_min_ms},
+                   {"reconnect_max_ms", cfg->reconnect_max_ms}};
+  for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++)
+    if (durations[i].v < 0)
+      return refuse(sys, ACTO_EINVAL, CALL, "%s %lld: 0 (the default) or a positive number of ms",
+                    durations[i].what, (long long)durations[i].v);
+  if (node_of(sys))
+    return refuse(sys, ACTO_EALREADY, CALL, "a node already runs on this system");
+  if (atomic_load(&sys->spawned) > 0)
+    return refuse(sys, ACTO_EALREADY, CALL,
+                  "the node must start before the first spawn: refs handed out before it would "
+                  "not carry the node's id");
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, use_pthreads);
 
@@ -2038,12 +2096,15 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->sys = sys;
   n->lfd = -1;
   snprintf(n->name, sizeof n->name, "%s", cfg->name);
-  int r;
+  char why[256];
   if (cfg->key) {
     memcpy(n->key.bytes, cfg->key, cfg->key_len);
     n->key.len = cfg->key_len;
-  } else if ((r = acto__auth_key_load(cfg->key_file, &n->key, NULL)) != 0) {
+  } else if ((r = acto__auth_key_load(cfg->key_file, &n->key, why, sizeof why)) != 0) {
+    int e = errno;
     free(n);
+    refuse(sys, r, CALL, "key file %s %s", cfg->key_file, why);
+    errno = e;
     return r;
   }
   n->hash = name_hash(n->name, strlen(n->name));
@@ -2070,6 +2131,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     n->rc_max_ms = n->rc_min_ms;
   pthread_mutex_init(&n->dir_mtx, NULL);
   pthread_mutex_init(&n->hook_mtx, NULL);
+  int saved_errno = 0;
   n->peers = calloc(n->max_peers, sizeof *n->peers);
   n->base = event_base_new();
   r = ACTO_ENOMEM;
@@ -2080,15 +2142,20 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons(cfg->listen_port);
-    if (inet_pton(AF_INET, cfg->listen_host ? cfg->listen_host : "127.0.0.1", &sa.sin_addr) != 1) {
-      r = ACTO_EINVAL;
+    const char *host = cfg->listen_host ? cfg->listen_host : "127.0.0.1";
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+      r = refuse(sys, ACTO_EINVAL, CALL, "listen_host \"%s\" is not a numeric IPv4 address",
+                 host);
       goto fail;
     }
     n->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (n->lfd < 0 || setsockopt(n->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(n->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(n->lfd, 128) != 0) {
-      r = ACTO_EIO;
+      saved_errno = errno;
+      char eb[128];
+      r = refuse(sys, ACTO_EIO, CALL, "cannot listen on %s:%u: %s", host,
+                 (unsigned)cfg->listen_port, strerror_r(saved_errno, eb, sizeof eb));
       goto fail;
     }
     socklen_t sl = sizeof sa;
@@ -2138,6 +2205,8 @@ fail:
   free(n->peers);
   acto__auth_key_wipe(&n->key);
   free(n);
+  if (saved_errno)
+    errno = saved_errno; /* ACTO_EIO keeps the errno of bind or listen */
   return r;
 }
 
@@ -2272,13 +2341,26 @@ static int connect_wait_unlock(acto__node *n, acto__peer *p, uint64_t attempts,
 
 int acto_node_connect(acto_system *sys, const char *name, const char *host, uint16_t port,
                       int64_t timeout_ms) {
-  if (!sys || !valid_node_name(name) || !host || port == 0 || timeout_ms < -1)
+  static const char CALL[] = "acto_node_connect";
+  if (!sys)
     return ACTO_EINVAL;
+  int r = check_name(sys, CALL, name);
+  if (r != 0)
+    return r;
+  if (!host)
+    return refuse(sys, ACTO_EINVAL, CALL, "no host (NULL): give a numeric IPv4 address");
+  if (port == 0)
+    return refuse(sys, ACTO_EINVAL, CALL, "port 0: give the port %s listens on", name);
+  if (timeout_ms < -1)
+    return refuse(sys, ACTO_EINVAL, CALL, "timeout_ms %lld: -1 (forever), 0 (no wait) or a "
+                  "positive number of ms", (long long)timeout_ms);
   acto__node *n = node_of(sys);
-  if (!n || atomic_load(&n->stopping))
-    return ACTO_ENOTCONN;
+  if (!n)
+    return refuse(sys, ACTO_ENOTCONN, CALL, "no node runs on this system (acto_node_start)");
+  if (atomic_load(&n->stopping))
+    return refuse(sys, ACTO_ENOTCONN, CALL, "the node is stopping");
   if (strcmp(name, n->name) == 0)
-    return ACTO_EINVAL;
+    return refuse(sys, ACTO_EINVAL, CALL, "\"%s\" is this node's own name", name);
   if (timeout_ms != 0 && acto__in_callback())
     return ACTO_EDEADLK;
   struct sockaddr_in sa;
@@ -2286,11 +2368,17 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-    return ACTO_EINVAL;
+    return refuse(sys, ACTO_EINVAL, CALL, "host \"%s\" is not a numeric IPv4 address", host);
   int err = 0;
   acto__peer *p = peer_ready(n, name, &err);
   if (!p)
-    return err;
+    return err == ACTO_ELIMIT
+               ? refuse(sys, err, CALL, "%s: every one of the %u max_peers slots is in use", name,
+                        n->max_peers)
+           : err == ACTO_EEXIST
+               ? refuse(sys, err, CALL,
+                        "%s: a known node or this node has a name with the same hash", name)
+               : err;
   pthread_mutex_lock(&p->mtx);
   p->addr = sa;
   p->has_addr = 1;
@@ -2345,7 +2433,9 @@ static int connect_wait_unlock(acto__node *n, acto__peer *p, uint64_t attempts, 
 }
 
 int acto_node_id(acto_system *sys, const char *name, uint64_t *out) {
-  if (!sys || !valid_node_name(name) || !out)
+  if (!sys || !out)
+    return ACTO_EINVAL;
+  if (check_name(sys, "acto_node_id", name) != 0)
     return ACTO_EINVAL;
   acto__node *n = node_of(sys);
   if (!n)
@@ -2379,11 +2469,18 @@ int acto_node_service(acto_system *sys, const char *node_name, acto_ref *out) {
 
 int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
                      int64_t timeout_ms, acto_ref *out) {
-  if (!sys || !valid_node_name(node_name) || !name || !out || timeout_ms < -1)
+  static const char CALL[] = "acto_node_lookup";
+  if (!sys || !out)
     return ACTO_EINVAL;
-  size_t len = strnlen(name, ACTO_NAME_MAX + 1);
+  if (check_name(sys, CALL, node_name) != 0)
+    return ACTO_EINVAL;
+  size_t len = name ? strnlen(name, ACTO_NAME_MAX + 1) : 0;
   if (len == 0 || len > ACTO_NAME_MAX)
-    return ACTO_EINVAL;
+    return refuse(sys, ACTO_EINVAL, CALL, "the name to look up is 1 to %d bytes",
+                  (int)ACTO_NAME_MAX);
+  if (timeout_ms < -1)
+    return refuse(sys, ACTO_EINVAL, CALL, "timeout_ms %lld: -1 (forever), 0 (no wait) or a "
+                  "positive number of ms", (long long)timeout_ms);
   if (acto__in_callback())
     return ACTO_EDEADLK;
   acto__node *n = node_of(sys);
@@ -2478,7 +2575,14 @@ int acto_node_get_stats(acto_system *sys, acto_node_stats *o) {
 }
 
 int acto_node_keygen(const char *path) {
-  if (!path)
-    return ACTO_EINVAL;
-  return acto__auth_key_generate(path, NULL);
+  char why[256];
+  int e, r = acto__auth_key_generate(path, NULL, why, sizeof why);
+  if (r != 0) {
+    /* No system, no hook: the default sink (stderr, never blocking). */
+    e = errno;
+    acto__log(NULL, ACTO_LOG_ERROR, "node", "acto_node_keygen: key file %s %s (%s)",
+              path ? path : "(NULL)", why, acto_err_name(r));
+    errno = e;
+  }
+  return r;
 }
