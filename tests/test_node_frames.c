@@ -1985,6 +1985,101 @@ START_TEST(unauthenticated_names_are_never_interned) {
 }
 END_TEST
 
+/* Heartbeats (ACTORS.md "Failure detection"): the node sends its own PING
+ * every heartbeat_ms whatever else it sends, so a peer that does nothing
+ * but answer PINGs stays up even while the node streams to it.  (The old
+ * node pinged only after heartbeat_ms without writing: busy sending, it
+ * never pinged, heard nothing back, and dropped the peer as silent.) */
+typedef struct pump_arg {
+  acto_ref to;
+  atomic_int stop;
+  long sent;
+} pump_arg;
+
+static void *pump_main(void *arg) {
+  pump_arg *a = arg;
+  acto_send_opts so;
+  memset(&so, 0, sizeof so);
+  so.deadline_ms = 100;
+  while (!atomic_load(&a->stop)) {
+    /* Two at a time: the second goes out through the I/O thread. */
+    for (int i = 0; i < 2; i++)
+      if (acto_send_ex(W.srv, a->to, T_CANARY, "pump", 4, &so) == 0)
+        a->sent++;
+    tu_sleep_ms(2);
+  }
+  return NULL;
+}
+
+START_TEST(a_peer_that_only_answers_pings_stays_up_while_the_node_streams_to_it) {
+  const int64_t hbt = 600 * tu_multiplier();
+  world_hb_timeout_ms = hbt; /* heartbeat_ms = hbt / 4 */
+  world_start(1000 * tu_multiplier(), 4);
+  nc_client c;
+  uint32_t inc = bring_to(&c, M_UP, RAW_NAME);
+  acto_node_stats s0 = srv_stats();
+  pump_arg pa;
+  memset(&pa, 0, sizeof pa);
+  pa.to = (acto_ref){42, raw_id(inc)}; /* an "actor" of the raw node */
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, pump_main, &pa), 0);
+  static uint8_t buf[1 << 17];
+  long pings = 0, sends = 0;
+  int closed = 0;
+  int64_t end = tu_now_ms() + 4 * hbt;
+  while (tu_now_ms() < end && !closed) {
+    size_t n = 0;
+    int r = nc_recv_sealed(&c, buf, sizeof buf, &n, 50);
+    if (r == NC_TIMEOUT)
+      continue;
+    if (r != 0) {
+      closed = 1;
+      break;
+    }
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    acto__prescan_result res;
+    ck_assert_int_eq(acto__prescan_decode(buf, n, 2, ACTO__PRESCAN_KIND, &u, &res), 0);
+    for (size_t i = 1; i < u.data.via.array.size; i++) {
+      acto__wmsg w;
+      const char *why = NULL;
+      ck_assert_int_eq(acto__wire_parse(&u.data.via.array.ptr[i], &w, &why), 0);
+      if (w.kind == ACTO__W_SEND) {
+        sends++;
+      } else if (w.kind == ACTO__W_PING) {
+        /* Our only traffic: the PONG. */
+        acto__buf m = {0}, p = {0};
+        ck_assert_int_eq(acto__wire_ping(&m, ACTO__W_PONG, w.f[0]), 0);
+        ck_assert_int_eq(nc_batch(&p, 1, m.p, m.len), 0);
+        if (nc_send_sealed(&c, p.p, p.len) != 0)
+          closed = 1;
+        acto__buf_free(&m);
+        acto__buf_free(&p);
+        pings++;
+      }
+    }
+    msgpack_unpacked_destroy(&u);
+  }
+  atomic_store(&pa.stop, 1);
+  pthread_join(th, NULL);
+  if (verbose)
+    fprintf(stderr, "streamed %ld (received %ld), %ld PINGs in %" PRId64 " ms\n", pa.sent, sends,
+            pings, 4 * hbt);
+  ck_assert_msg(!closed, "the node closed the connection of a peer that answers its PINGs");
+  acto_node_stats s1 = srv_stats();
+  ck_assert_uint_eq(s1.heartbeat_timeouts, s0.heartbeat_timeouts);
+  ck_assert_uint_eq(s1.disconnects, s0.disconnects);
+  ck_assert_msg(sends > 0, "the node streamed nothing");
+  ck_assert_msg(pings >= 2, "%ld PINGs in four heartbeat timeouts", pings);
+  uint64_t id = 0;
+  ck_assert_ok(acto_node_id(W.srv, RAW_NAME, &id));
+  ck_assert_uint_eq(id, raw_id(inc));
+  nc_close(&c);
+  world_stop();
+  world_hb_timeout_ms = 0;
+}
+END_TEST
+
 /* Peer slots (node.c, DESIGN: Peers).  A client that completes handshakes
  * under ever new names used to keep one of max_peers slots per name
  * forever, and locked new nodes out after about 255.  Now the slot of a
@@ -2242,6 +2337,7 @@ int main(void) {
   tcase_add_loop_test(tc, a_peer_that_never_reads_cannot_grow_the_nodes_queue_without_bound, 0,
                       2);
   tcase_add_test(tc, a_peer_that_never_reads_is_closed_after_a_heartbeat_timeout);
+  tcase_add_test(tc, a_peer_that_only_answers_pings_stays_up_while_the_node_streams_to_it);
   suite_add_tcase(s, tc);
   tc = tu_tcase("caps", 60);
   tcase_add_test(tc, a_node_with_another_key_is_refused);

@@ -39,9 +39,9 @@ typedef struct acto_node_config {
   int no_listen;           /* non-zero: only outgoing connections */
   uint32_t frame_cap;      /* body cap of a frame, the same on every node
                               (others are refused); 0: 1 MiB */
-  /* Failure detection: a heartbeat is sent after heartbeat_ms without
-   * traffic; a peer silent for heartbeat_timeout_ms is declared down.
-   * 0: 1000 ms and 4 x heartbeat_ms. */
+  /* Failure detection: a PING is sent every heartbeat_ms, whatever else
+   * is sent; a peer from which nothing arrived for heartbeat_timeout_ms is
+   * declared down.  0: 1000 ms and 4 x heartbeat_ms. */
   int64_t heartbeat_ms;
   int64_t heartbeat_timeout_ms;
   int64_t handshake_timeout_ms;    /* 0: 2000 ms */

@@ -191,7 +191,8 @@ typedef struct conn {
   acto__auth auth;
   acto__buf in;
   acto__buf wbuf; /* pre-UP output (handshake frames, INFO) */
-  uint64_t t_start, t_rx, t_tx;
+  uint64_t t_start, t_rx; /* connection opened; the last byte received */
+  uint64_t t_ping;        /* our last PING (the start before the first) */
   struct sockaddr_in remote;
   uint32_t peer_port; /* from INFO */
   char why[160];      /* the detail of a refused payload, for the log */
@@ -971,7 +972,6 @@ static int write_buf(conn *c, acto__buf *b) {
     if (k > 0) {
       acto__buf_consume(b, (size_t)k);
       ST_ADD(c->node, bytes_out, (uint64_t)k);
-      c->t_tx = now_ns();
       continue;
     }
     if (k < 0 && errno == EINTR)
@@ -1831,7 +1831,7 @@ static conn *conn_new(acto__node *n, int fd, int outbound) {
     free(c);
     return NULL;
   }
-  c->t_start = c->t_rx = c->t_tx = now_ns();
+  c->t_start = c->t_rx = c->t_ping = now_ns();
   c->tw.notify = tw_notify;
   c->next = n->conns;
   if (n->conns)
@@ -1987,9 +1987,13 @@ static void on_tick(evutil_socket_t fd, short ev, void *arg) {
          * the path to it) does not read. */
         ST_ADD(n, hb_timeouts, 1);
         conn_close(c, "heartbeat timeout: the peer does not read", 0);
-      } else if (t - c->t_tx >= n->hb_ns) {
+      } else if (t - c->t_ping >= n->hb_ns) {
+        /* A PING every heartbeat_ms whatever else we send: a peer that
+         * only answers PINGs is heard from at least that often (ACTORS.md
+         * "Failure detection"). */
         acto__peer *p = c->peer;
         acto__buf tmp = {0};
+        c->t_ping = t;
         if (acto__wire_ping(&tmp, ACTO__W_PING, t) == 0) {
           pthread_mutex_lock(&p->mtx);
           if (p->active == c && acto__buf_append(&p->batch, tmp.p, tmp.len) == 0)
