@@ -306,6 +306,66 @@ START_TEST(remote_send_and_ask_keep_order_across_processes) {
 }
 END_TEST
 
+static int pred_name_gone(void *arg) {
+  acto_system **s = arg;
+  acto_ref r;
+  return acto_node_lookup(*s, "tool", "fail", TU_WAIT_MS, &r) == ACTO_ENOENT;
+}
+
+/* tools/acto_node does what ACTORS.md ("A node to talk to") says: the
+ * READY line, echo's answers and its count of plain messages (of any
+ * type, 99 included), fail's reason, and the usage exit. */
+START_TEST(the_acto_node_tool_behaves_as_documented) {
+  kids[0] = node_start("tool", KEYHEX, 0);
+  uint32_t h = 2166136261u;
+  for (const char *c = "tool"; *c; c++)
+    h = (h ^ (uint8_t)*c) * 16777619u;
+  ck_assert_uint_eq(kids[0].node >> 32, h);
+  ck_assert_uint_ne((uint32_t)kids[0].node, 0);
+  acto_system *s = me();
+  ck_assert_ok(acto_node_connect(s, "tool", "127.0.0.1", kids[0].port, TU_WAIT_MS));
+  acto_ref echo;
+  ck_assert_ok(acto_node_lookup(s, "tool", "echo", TU_WAIT_MS, &echo));
+  ck_assert_ok(acto_send(s, echo, 5, "a", 1));
+  ck_assert_ok(acto_send(s, echo, 99, NULL, 0)); /* a plain 99 is counted too */
+  ck_assert_ok(acto_send(s, echo, 7, "b", 1));
+  ck_assert_uint_eq(echo_count(s, echo), 3);
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(s, echo, 5, "hello", 5, TU_WAIT_MS, &rb));
+  ck_assert_uint_eq(rb.type, 5);
+  ck_assert_uint_eq(rb.size, 5);
+  ck_assert_mem_eq(rb.data, "hello", 5);
+  acto_reply_release(&rb);
+  /* fail: DOWN with reason -77 to a monitor, ACTO_EFAILED to an ask. */
+  tu_counter_init(&downs);
+  acto_ref w, fail;
+  ck_assert_ok(acto_spawn(s, &WATCHER, NULL, NULL, &w));
+  ck_assert_ok(acto_node_lookup(s, "tool", "fail", TU_WAIT_MS, &fail));
+  ck_assert_ok(acto_ask(s, w, W_WATCH, &fail, sizeof fail, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  ck_assert_rc(acto_ask(s, fail, 1, NULL, 0, TU_WAIT_MS, &rb), ACTO_EFAILED);
+  ck_assert_counter_reaches(&downs, 1);
+  ck_assert_int_eq(atomic_load(&down_reason), -77);
+  ck_assert(tu_wait_until(pred_name_gone, &s, TU_WAIT_MS));
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+  /* A usage error: exit 2. */
+  char *argv[] = {g_prog, "--name", NULL};
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    int nul = open("/dev/null", O_WRONLY);
+    dup2(nul, 2);
+    execv(g_prog, argv);
+    _exit(127);
+  }
+  int st = tu_reap(pid, TU_WAIT_MS, "acto_node --name");
+  ck_assert(WIFEXITED(st));
+  ck_assert_int_eq(WEXITSTATUS(st), 2);
+}
+END_TEST
+
 START_TEST(sigkill_of_a_node_fires_monitors_within_100_ms_p99) {
   acto_system *s = me();
   acto_ref w;
@@ -590,6 +650,7 @@ int main(void) {
   TCase *tc = tu_tcase("procs", 120);
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, remote_send_and_ask_keep_order_across_processes);
+  tcase_add_test(tc, the_acto_node_tool_behaves_as_documented);
   tcase_add_test(tc, sigkill_of_a_node_fires_monitors_within_100_ms_p99);
   tcase_add_test(tc, sigstop_of_a_node_fires_monitors_within_1_25_heartbeat_timeouts);
   tcase_add_test(tc, a_restarted_node_process_is_reconnected_as_a_new_incarnation);
