@@ -1620,6 +1620,137 @@ START_TEST(well_formed_but_unexpected_messages_are_absorbed) {
 }
 END_TEST
 
+/* What a client without actors sees (ACTORS.md "Messages", "The node
+ * service", "A client without actors"): the REPLY of each kind of ask,
+ * field by field. */
+typedef struct got_reply {
+  int seen;
+  acto__wmsg w;
+  uint8_t payload[64];
+} got_reply;
+
+/* Reads frames until the PONG of `token`, recording REPLYs by ask id
+ * (1..15) in r[]. */
+static void read_replies_until_pong(nc_client *c, uint64_t token, got_reply *r) {
+  static uint8_t buf[1 << 17];
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  for (;;) {
+    ck_assert_msg(tu_now_ms() < end, "no PONG %" PRIu64, token);
+    size_t n = 0;
+    ck_assert_int_eq(nc_recv_sealed(c, buf, sizeof buf, &n, TU_WAIT_MS), 0);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    acto__prescan_result res;
+    ck_assert_int_eq(acto__prescan_decode(buf, n, 2, ACTO__PRESCAN_KIND, &u, &res), 0);
+    int done = 0;
+    for (size_t i = 1; i < u.data.via.array.size; i++) {
+      acto__wmsg w;
+      const char *why = NULL;
+      ck_assert_int_eq(acto__wire_parse(&u.data.via.array.ptr[i], &w, &why), 0);
+      if (w.kind == ACTO__W_REPLY && w.f[1] >= 1 && w.f[1] < 16) {
+        got_reply *g = &r[w.f[1]];
+        g->seen++;
+        g->w = w;
+        ck_assert_uint_le(w.payload_len, sizeof g->payload);
+        memcpy(g->payload, w.payload, w.payload_len);
+      } else if (w.kind == ACTO__W_PONG && w.f[0] == token) {
+        done = 1;
+      }
+    }
+    msgpack_unpacked_destroy(&u);
+    if (done)
+      return;
+  }
+}
+
+static uint64_t le64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+START_TEST(a_client_without_actors_gets_the_replies_the_guide_describes) {
+  world_start(1000 * tu_multiplier(), 4);
+  nc_client c;
+  bring_to(&c, M_UP, RAW_NAME);
+  const uint64_t SVC = UINT64_MAX, RF = ACTO__WF_REQUEST | ACTO__WF_FUTURE;
+  acto__buf m = {0}, p = {0};
+  /* ask id: what */
+  ck_assert_int_eq(acto__wire_send(&m, SVC, 0, ACTO_MSG_NODE_LOOKUP, RF, 1, "echo", 4), 0);
+  ck_assert_int_eq(acto__wire_send(&m, SVC, 0, T_ECHO, RF, 2, "echo", 4), 0); /* a user type */
+  ck_assert_int_eq(acto__wire_send(&m, SVC, 0, ACTO_MSG_NODE_LOOKUP, RF, 3, "nobody", 6), 0);
+  ck_assert_int_eq(acto__wire_send(&m, SVC, 0, ACTO_MSG_NODE_LOOKUP, RF, 4, "ec\0ho", 5), 0);
+  ck_assert_int_eq(acto__wire_send(&m, SVC, 77, ACTO_MSG_NODE_LOOKUP, ACTO__WF_REQUEST, 5,
+                                   "echo", 4), 0); /* from a pseudo-actor */
+  ck_assert_int_eq(acto__wire_send(&m, SVC, 0, ACTO_MSG_NODE_LOOKUP, 0, 0, "echo", 4), 0);
+  ck_assert_int_eq(acto__wire_send(&m, W.echo.id, 0, T_ECHO, RF, 7, "hi", 2), 0);
+  ck_assert_int_eq(acto__wire_send(&m, W.echo.id, 77, T_ECHO, ACTO__WF_REQUEST, 8, "yo", 2), 0);
+  ck_assert_int_eq(acto__wire_send(&m, 999999, 0, T_ECHO, RF, 9, "x", 1), 0); /* no such actor */
+  ck_assert_int_eq(acto__wire_ping(&m, ACTO__W_PING, 4321), 0);
+  ck_assert_int_eq(nc_batch(&p, 10, m.p, m.len), 0);
+  ck_assert_int_eq(nc_send_sealed(&c, p.p, p.len), 0);
+  acto__buf_free(&m);
+  acto__buf_free(&p);
+  got_reply r[16];
+  memset(r, 0, sizeof r);
+  /* The PONG may come before the actors answer: wait for the last one. */
+  for (int64_t end = tu_now_ms() + TU_WAIT_MS; !(r[7].seen && r[8].seen && r[9].seen);) {
+    ck_assert_msg(tu_now_ms() < end, "asks 7, 8, 9 unanswered");
+    read_replies_until_pong(&c, 4321, r);
+    if (!(r[7].seen && r[8].seen && r[9].seen)) {
+      ck_assert_int_eq(acto__wire_ping(&m, ACTO__W_PING, 4321), 0);
+      ck_assert_int_eq(nc_batch(&p, 1, m.p, m.len), 0);
+      ck_assert_int_eq(nc_send_sealed(&c, p.p, p.len), 0);
+      acto__buf_free(&m);
+      acto__buf_free(&p);
+    }
+  }
+  /* The service: REPLY to 0, FUTURE, status 0, type LOOKUP, from 0, the
+   * ref as two little-endian u64s. */
+  for (int id = 1; id <= 2; id++) {
+    ck_assert_int_eq(r[id].seen, 1);
+    ck_assert_uint_eq(r[id].w.f[0], 0);
+    ck_assert_uint_eq(r[id].w.f[2], ACTO__WF_FUTURE);
+    ck_assert_int_eq(r[id].w.status, 0);
+    ck_assert_uint_eq(r[id].w.f[3], ACTO_MSG_NODE_LOOKUP);
+    ck_assert_uint_eq(r[id].w.f[4], 0);
+    ck_assert_uint_eq(r[id].w.payload_len, 16);
+    ck_assert_uint_eq(le64(r[id].payload), W.echo.id);
+    ck_assert_uint_eq(le64(r[id].payload + 8), W.echo.node);
+  }
+  for (int id = 3; id <= 4; id++) { /* unknown, or a NUL in the name: empty */
+    ck_assert_int_eq(r[id].seen, 1);
+    ck_assert_int_eq(r[id].w.status, 0);
+    ck_assert_uint_eq(r[id].w.payload_len, 0);
+  }
+  ck_assert_int_eq(r[5].seen, 1); /* to the pseudo-actor, without FUTURE */
+  ck_assert_uint_eq(r[5].w.f[0], 77);
+  ck_assert_uint_eq(r[5].w.f[2], 0);
+  ck_assert_uint_eq(r[5].w.payload_len, 16);
+  ck_assert_int_eq(r[6].seen, 0); /* no REQUEST: no answer */
+  /* An actor's answer: its type and payload, from the actor. */
+  ck_assert_uint_eq(r[7].w.f[0], 0);
+  ck_assert_uint_eq(r[7].w.f[2], ACTO__WF_FUTURE);
+  ck_assert_int_eq(r[7].w.status, 0);
+  ck_assert_uint_eq(r[7].w.f[3], T_ECHO);
+  ck_assert_uint_eq(r[7].w.f[4], W.echo.id);
+  ck_assert_uint_eq(r[7].w.payload_len, 2);
+  ck_assert_mem_eq(r[7].payload, "hi", 2);
+  ck_assert_uint_eq(r[8].w.f[0], 77);
+  ck_assert_uint_eq(r[8].w.f[2], 0);
+  ck_assert_mem_eq(r[8].payload, "yo", 2);
+  /* No such actor: ACTO_ECLOSED, type 0, nothing else. */
+  ck_assert_int_eq(r[9].w.status, ACTO_ECLOSED);
+  ck_assert_uint_eq(r[9].w.f[3], 0);
+  ck_assert_uint_eq(r[9].w.payload_len, 0);
+  for (int id = 1; id < 16; id++)
+    ck_assert_int_le(r[id].seen, 1);
+  nc_close(&c);
+  world_stop();
+}
+END_TEST
+
 /* A delivery that parks on a full mailbox pauses the connection's
  * reading (node.c, "Delivery").  Malformed input queued behind it must be
  * refused once reading resumes; a restart of the same node (a new
@@ -2323,6 +2454,7 @@ int main(void) {
   tcase_add_test(tc, the_raw_client_speaks_the_protocol);
   tcase_add_test(tc, response_info_and_data_in_one_write_are_accepted);
   tcase_add_test(tc, well_formed_but_unexpected_messages_are_absorbed);
+  tcase_add_test(tc, a_client_without_actors_gets_the_replies_the_guide_describes);
   suite_add_tcase(s, tc);
   tc = tu_tcase("catalogue", 120);
   tcase_add_test(tc, every_malformed_input_is_refused_and_the_node_keeps_serving);

@@ -128,12 +128,110 @@ static void hex(const char *label, const uint8_t *p, size_t n, char *out, size_t
     printf("%s (%zu bytes):\n%s\n", label, n, out);
 }
 
+/* ---- the frames as ACTORS.md prints them ---------------------------------------- */
+
+#ifndef ACTO_SOURCE_DIR
+#define ACTO_SOURCE_DIR "."
+#endif
+
+typedef struct doc_frame {
+  char name[32];   /* the first word of its "NAME (...), N bytes:" line */
+  size_t want_len; /* N */
+  uint8_t bytes[512];
+  size_t len;
+} doc_frame;
+
+static int hexdig(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Reads the frames of ACTORS.md's "A worked example": inside its code
+ * blocks, a line ending in ':' starts a frame, and the leading tokens of
+ * the lines after it that are lower-case hex of even length are its bytes
+ * (the first other token starts the comment).  Returns how many. */
+static int doc_frames(doc_frame *out, int max) {
+  static char text[1 << 20];
+  FILE *f = fopen(ACTO_SOURCE_DIR "/ACTORS.md", "r");
+  ck_assert_msg(f != NULL, "cannot open %s/ACTORS.md", ACTO_SOURCE_DIR);
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  char *p = strstr(text, "\n#### A worked example\n");
+  ck_assert_ptr_nonnull(p);
+  char *end = strstr(p + 1, "\n### ");
+  if (end)
+    *end = '\0';
+  int nf = 0, in_code = 0;
+  for (char *line = strtok(p, "\n"); line; line = strtok(NULL, "\n")) {
+    if (strncmp(line, "```", 3) == 0) {
+      in_code = !in_code;
+      continue;
+    }
+    size_t ll = strlen(line);
+    if (!in_code || ll == 0)
+      continue;
+    if (line[ll - 1] == ':') {
+      ck_assert_int_lt(nf, max);
+      doc_frame *d = &out[nf++];
+      memset(d, 0, sizeof *d);
+      sscanf(line, "%31s", d->name);
+      const char *c = strrchr(line, ',');
+      ck_assert_msg(c && sscanf(c, ", %zu bytes:", &d->want_len) == 1, "bad frame line: %s",
+                    line);
+      continue;
+    }
+    ck_assert_msg(nf > 0, "bytes before the first frame line: %s", line);
+    doc_frame *d = &out[nf - 1];
+    const char *q = line;
+    for (;;) {
+      while (*q == ' ')
+        q++;
+      size_t tl = strcspn(q, " ");
+      size_t k = 0;
+      while (k < tl && hexdig(q[k]) >= 0)
+        k++;
+      if (tl == 0 || k != tl || tl % 2 != 0)
+        break; /* the comment */
+      for (size_t b = 0; b < tl; b += 2) {
+        ck_assert_uint_lt(d->len, sizeof d->bytes);
+        d->bytes[d->len++] = (uint8_t)(hexdig(q[b]) << 4 | hexdig(q[b + 1]));
+      }
+      q += tl;
+    }
+  }
+  return nf;
+}
+
+static void check_doc_frame(const doc_frame *d, const char *name, const uint8_t *p, size_t n) {
+  char got[1100], want[1100];
+  hex(name, p, n, got, sizeof got);
+  hex("", d->bytes, d->len, want, sizeof want);
+  ck_assert_msg(strcmp(d->name, name) == 0, "ACTORS.md shows %s where %s is due", d->name, name);
+  ck_assert_msg(d->want_len == d->len, "ACTORS.md: %s says %zu bytes but shows %zu", name,
+                d->want_len, d->len);
+  ck_assert_msg(n == d->len && memcmp(p, d->bytes, n) == 0,
+                "ACTORS.md's %s frame differs from the code's:\n doc  %s\n code %s", name, want,
+                got);
+}
+
+static uint32_t fnv1a(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; s++)
+    h = (h ^ (uint8_t)*s) * 16777619u;
+  return h ? h : 1u;
+}
+
 /* Key: bytes 0x00..0x1f.  nonce_c: 32 x 0x11, nonce_s: 32 x 0x22.
  * Client "alpha", server "beta".  Then beta's INFO frame (node id
- * 0x1c5f60ab0000beef, port 7001, cap 1 MiB, timeout 4000 ms) and alpha's
- * first frame: SEND to 0x0000000100000005 from 0x0000000100000002, type 7,
- * payload "hi". */
+ * FNV-1a("beta") << 32 | 0xbeef, port 7001, cap 1 MiB, timeout 4000 ms),
+ * alpha's INFO frame (FNV-1a("alpha") << 32 | 0xa1fa, port 0) and alpha's
+ * second frame: SEND to 0x0000000100000005 from 0x0000000100000002, type 7,
+ * payload "hi".  Every frame is compared with the one ACTORS.md prints
+ * and with the hex below (computed independently: HMAC-SHA256 in Python). */
 START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
+  doc_frame doc[8];
+  int ndoc = doc_frames(doc, 8);
+  ck_assert_int_eq(ndoc, 6);
   acto__auth_key key;
   key.len = 32;
   for (int i = 0; i < 32; i++)
@@ -158,49 +256,68 @@ START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
   /* HELLO in its frame. */
   int fl = acto__frame_build(fr, sizeof fr, m1, l1, NULL, 0, ACTO__FRAME_CAP_PREAUTH);
   hex("HELLO frame", fr, (size_t)fl, h, sizeof h);
+  check_doc_frame(&doc[0], "HELLO", fr, (size_t)fl);
   CK_HEX(h, "0000002a"
              "c428010105616c706861"
              "1111111111111111111111111111111111111111111111111111111111111111");
   fl = acto__frame_build(fr, sizeof fr, m2, l2, NULL, 0, ACTO__FRAME_CAP_PREAUTH);
   hex("CHALLENGE frame", fr, (size_t)fl, h, sizeof h);
+  check_doc_frame(&doc[1], "CHALLENGE", fr, (size_t)fl);
   CK_HEX(h, "00000049"
             "c44702010462657461"
             "2222222222222222222222222222222222222222222222222222222222222222"
             "ee72e35b0ac9644a771c12b9dadef248396f2e6b98cf5f76c864667db771f0ef");
   fl = acto__frame_build(fr, sizeof fr, m3, l3, NULL, 0, ACTO__FRAME_CAP_PREAUTH);
   hex("RESPONSE frame", fr, (size_t)fl, h, sizeof h);
+  check_doc_frame(&doc[2], "RESPONSE", fr, (size_t)fl);
   CK_HEX(h, "00000024"
             "c4220301"
             "6be638c919c9de4e4e960858f50291e76de3b37f9d98f05287c15a88e5ec05b7");
 
   /* beta -> alpha: INFO, the first authenticated frame (s2c seq 0). */
+  const uint64_t beta_id = 0xaf81e4c70000beefull, alpha_id = 0x5d8b6dab0000a1faull;
+  ck_assert_uint_eq(beta_id >> 32, fnv1a("beta"));
+  ck_assert_uint_eq(alpha_id >> 32, fnv1a("alpha"));
   acto__buf b = {0};
   uint8_t pre[6];
   size_t k = acto__wire_batch_prefix(pre, 1);
   ck_assert_ok(acto__buf_append(&b, pre, k));
-  ck_assert_ok(acto__wire_info(&b, 0x1c5f60ab0000beefull, 7001, 1u << 20, 4000));
+  ck_assert_ok(acto__wire_info(&b, beta_id, 7001, 1u << 20, 4000));
   uint8_t tag[32];
   ck_assert_ok(acto__auth_seal(&s, b.p, b.len, tag));
   fl = acto__frame_build(fr, sizeof fr, b.p, b.len, tag, 32, ACTO__FRAME_CAP_DEFAULT);
   hex("INFO frame (beta to alpha)", fr, (size_t)fl, h, sizeof h);
+  check_doc_frame(&doc[3], "INFO", fr, (size_t)fl);
   ck_assert_ok(acto__auth_open(&c, b.p, b.len, tag));
-  const char *info_hex = h;
-  CK_HEX(info_hex, "00000038"
-                   "9201"
-                   "9501cf1c5f60ab0000beefcd1b59ce00100000cd0fa0"
-                   "336ea1a963b97e8ff9242906160c1143c504ec5b1cf78ae75456f378f262cc1b");
-  /* alpha -> beta: one SEND (c2s seq 0). */
+  CK_HEX(h, "00000038"
+            "9201"
+            "9501cfaf81e4c70000beefcd1b59ce00100000cd0fa0"
+            "c689497744c3ca8db5e18ca15639bf505891a07a288bf5c91bdba77531d97722");
+  /* alpha -> beta: its INFO (c2s seq 0), then one SEND (c2s seq 1). */
+  b.len = 0;
+  ck_assert_ok(acto__buf_append(&b, pre, k));
+  ck_assert_ok(acto__wire_info(&b, alpha_id, 0, 1u << 20, 4000));
+  ck_assert_ok(acto__auth_seal(&c, b.p, b.len, tag));
+  fl = acto__frame_build(fr, sizeof fr, b.p, b.len, tag, 32, ACTO__FRAME_CAP_DEFAULT);
+  hex("INFO frame (alpha to beta)", fr, (size_t)fl, h, sizeof h);
+  check_doc_frame(&doc[4], "INFO", fr, (size_t)fl);
+  ck_assert_ok(acto__auth_open(&s, b.p, b.len, tag));
+  CK_HEX(h, "00000036"
+            "9201"
+            "9501cf5d8b6dab0000a1fa00ce00100000cd0fa0"
+            "cb435b9c815f400ed87a97e136303f6f7ae03803e2c2437d3a009e25ce40db7c");
   b.len = 0;
   ck_assert_ok(acto__buf_append(&b, pre, k));
   ck_assert_ok(acto__wire_send(&b, 0x0000000100000005ull, 0x0000000100000002ull, 7, 0, 0, "hi", 2));
   ck_assert_ok(acto__auth_seal(&c, b.p, b.len, tag));
   fl = acto__frame_build(fr, sizeof fr, b.p, b.len, tag, 32, ACTO__FRAME_CAP_DEFAULT);
   hex("SEND frame (alpha to beta)", fr, (size_t)fl, h, sizeof h);
+  check_doc_frame(&doc[5], "SEND", fr, (size_t)fl);
   ck_assert_ok(acto__auth_open(&s, b.p, b.len, tag));
   CK_HEX(h, "0000003d"
             "9201"
             "9702cf0000000100000005cf0000000100000002070000c4026869"
-            "254808291a803b8218698ba560f22b17e8b645f9130a25dbd02b1449b13812ed");
+            "19dab294b1c6857909b6de65bf861b06b8f319548e3e6ff53afd68c9e6398752");
   acto__buf_free(&b);
   acto__auth_clear(&c);
   acto__auth_clear(&s);

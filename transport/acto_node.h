@@ -105,9 +105,11 @@ ACTO_API int acto_node_lookup(acto_system *sys, const char *node_name, const cha
 
 /* The node service of a connected node: an ask to it of type
  * ACTO_MSG_NODE_LOOKUP with the name as payload (no NUL) is answered, by
- * the remote node itself, with a reply of that type carrying an acto_ref
- * (16 bytes), or with size 0 when the name is unknown.  ACTO_ENOTCONN if
- * the node is not up.  Thread-safe. */
+ * the remote node itself, with a reply of that type carrying the ref as 16
+ * bytes, its id then its node, each a little-endian u64 (on a
+ * little-endian machine, the bytes of an acto_ref), or with size 0 when
+ * the name is unknown.  ACTO_ENOTCONN if the node is not up.
+ * Thread-safe. */
 #define ACTO_MSG_NODE_LOOKUP 0xF0000010u
 ACTO_API int acto_node_service(acto_system *sys, const char *node_name, acto_ref *out);
 

@@ -318,6 +318,19 @@ static int check_name(acto_system *sys, const char *call, const char *name) {
 
 static uint64_t now_ns(void) { return acto__clock_now_ns(); }
 
+static void put_le64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const void *q) {
+  const uint8_t *p = q;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
 /* One log line about a connection (log.c: rate-limited, never blocks this
  * thread).  An unauthenticated peer is named by its address. */
 static void node_log(acto__node *n, acto_log_level level, const char *peer,
@@ -1320,7 +1333,12 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
         name[w->payload_len] = 0;
         ok = strlen(name) == w->payload_len && acto_lookup(sys, name, &found) == 0;
       }
-      acto__msg *rm = acto__msg_new(ACTO_MSG_NODE_LOOKUP, ok ? &found : NULL, ok ? sizeof found : 0,
+      uint8_t ref16[16]; /* id, node: little-endian u64s (ACTORS.md) */
+      if (ok) {
+        put_le64(ref16, found.id);
+        put_le64(ref16 + 8, found.node);
+      }
+      acto__msg *rm = acto__msg_new(ACTO_MSG_NODE_LOOKUP, ok ? ref16 : NULL, ok ? sizeof ref16 : 0,
                                     NULL);
       if (!rm)
         return 0;
@@ -2536,7 +2554,8 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
     acto_reply_release(&rb);
     return ACTO_ENOENT;
   }
-  memcpy(out, rb.data, sizeof *out);
+  out->id = get_le64(rb.data);
+  out->node = get_le64((const uint8_t *)rb.data + 8);
   acto_reply_release(&rb);
   return 0;
 }
