@@ -2,7 +2,9 @@
  * for refs whose node is not this one.
  *
  * A node id is (FNV-1a 32 of the node name) << 32 | incarnation, where the
- * incarnation is a random non-zero 32-bit number drawn at acto_node_start.
+ * incarnation is the system's: a random non-zero 32-bit number drawn when
+ * the system was created (actor/system.c), distinct among the systems of
+ * one process.
  * Ids are therefore global: any node that knows the name can route a ref,
  * and a ref to a previous incarnation of a node never reaches the new one.
  */
