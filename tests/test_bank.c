@@ -229,7 +229,11 @@ END_TEST
 
 /* ---- through the actors ------------------------------------------------------------ */
 
-#define T_MS (TU_SHORT_WAIT_MS)
+/* The deadline of the tests' requests to the bank: none of them expects a
+ * timeout, and an answer may need journal writes and, after an injected
+ * failure, a restart and a retry by a coordinator (its own ask timeout is
+ * 1 s): the long wait, scaled like every deadline. */
+#define T_MS (TU_WAIT_MS)
 
 typedef struct fx {
   char dir[256], data[300];
