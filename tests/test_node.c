@@ -15,6 +15,11 @@ static const uint8_t OTHER_KEY[32] = "ffffffffffffffffffffffffffffffff";
 enum { T_ECHO = 1, T_SEQ = 2, T_FAIL = 3, T_SILENT = 4, T_FORWARD = 5, T_WATCH = 6, T_KEEP = 10,
        T_LINK = 7, T_ASK = 8, T_GOT = 9 };
 
+/* The heartbeat timeout of links that must stay up (2 s, heartbeats every
+ * 500 ms), scaled like every deadline: a node whose I/O thread is kept
+ * off the CPU that long looks silent. */
+#define LIVE_HBT ((int64_t)2000 * tu_multiplier())
+
 static acto_system *node_sys(const char *name, const uint8_t *key, int64_t hb_timeout) {
   acto_config c = {0};
   c.threads = 2;
@@ -476,7 +481,7 @@ END_TEST
 /* ---- connecting ----------------------------------------------------------------- */
 
 START_TEST(connect_lookup_and_ask_across_nodes) {
-  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT), *b = node_sys("beta", KEY, LIVE_HBT);
   acto_ref echo = spawn_named(b, "echo");
   link_nodes(a, "beta", b);
   uint64_t bid, bself;
@@ -532,14 +537,14 @@ START_TEST(connect_lookup_and_ask_across_nodes) {
 END_TEST
 
 START_TEST(a_wrong_key_is_refused_on_both_sides) {
-  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", OTHER_KEY, 2000);
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT), *b = node_sys("beta", OTHER_KEY, LIVE_HBT);
   ck_assert_rc(acto_node_connect(a, "beta", "127.0.0.1", port_of(b), TU_WAIT_MS), ACTO_EAUTH);
   acto_node_stats st;
   ck_assert_ok(acto_node_get_stats(a, &st));
   ck_assert_uint_eq(st.peers_up, 0);
   ck_assert_uint_ge(st.handshakes_refused, 1);
   /* A node that answers under another name is refused too. */
-  acto_system *c = node_sys("gamma", KEY, 2000);
+  acto_system *c = node_sys("gamma", KEY, LIVE_HBT);
   ck_assert_rc(acto_node_connect(a, "delta", "127.0.0.1", port_of(c), TU_WAIT_MS), ACTO_EAUTH);
   /* Nobody listening: a port held by a socket that never listens (a
    * stopped node's port could be taken by another process meanwhile). */
@@ -586,6 +591,7 @@ START_TEST(order_per_sender_holds_under_load_with_a_small_mailbox_and_queue) {
     nc.key = KEY;
     nc.key_len = 32;
     nc.out_queue_bytes = 4096; /* the queue fills: senders wait */
+    nc.heartbeat_timeout_ms = 4000 * tu_multiplier(); /* the default, scaled */
     nc.name = "alpha";
     ck_assert_ok(acto_node_start(a, &nc));
     nc.name = "beta";
@@ -616,7 +622,7 @@ START_TEST(order_per_sender_holds_under_load_with_a_small_mailbox_and_queue) {
 END_TEST
 
 START_TEST(refs_travel_inside_payloads_and_actors_ask_remote_actors) {
-  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT), *b = node_sys("beta", KEY, LIVE_HBT);
   acto_ref pa = spawn_named(a, "pa");
   acto_ref pb = spawn_named(b, "pb");
   link_nodes(a, "beta", b);
@@ -635,7 +641,7 @@ END_TEST
 /* ---- monitors, links, node down --------------------------------------------------- */
 
 START_TEST(a_remote_monitor_gets_down_with_the_real_reason) {
-  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT), *b = node_sys("beta", KEY, LIVE_HBT);
   acto_ref watcher = spawn_named(a, "w");
   acto_ref target = spawn_named(b, "t");
   link_nodes(a, "beta", b);
@@ -740,7 +746,7 @@ END_TEST
 START_TEST(nodes_with_different_frame_caps_refuse_to_connect) {
   /* One node would send frames the other refuses: both close the
    * connection at INFO, whichever side connected, so it is never up. */
-  acto_system *a = node_sys("alpha", KEY, 2000);
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT);
   acto_config c = {0};
   c.threads = 2;
   acto_system *b = tu_system_cfg(&c);
@@ -774,7 +780,7 @@ static void on_event(void *user, acto_node_event ev, const char *name, uint64_t 
 }
 
 START_TEST(a_restarted_node_is_a_new_incarnation_and_old_refs_are_stale) {
-  acto_system *a = node_sys("alpha", KEY, 2000), *b = node_sys("beta", KEY, 2000);
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT), *b = node_sys("beta", KEY, LIVE_HBT);
   ck_assert_ok(acto_node_set_event_hook(a, on_event, NULL));
   acto_ref old = spawn_named(b, "t");
   uint16_t port = port_of(b);
@@ -826,7 +832,7 @@ END_TEST
  * incarnations): a ref of one is refused by the other, never delivered to
  * its actor in the same slot. */
 START_TEST(a_ref_of_another_incarnation_of_this_node_is_refused) {
-  acto_system *a = node_sys("same", KEY, 2000), *b = node_sys("same", KEY, 2000);
+  acto_system *a = node_sys("same", KEY, LIVE_HBT), *b = node_sys("same", KEY, LIVE_HBT);
   acto_ref ra = spawn_named(a, "t");
   acto_ref rb = spawn_named(b, "t");
   ck_assert_uint_eq(ra.id, rb.id);
@@ -845,8 +851,8 @@ START_TEST(a_ref_of_another_incarnation_of_this_node_is_refused) {
 END_TEST
 
 START_TEST(three_nodes_connecting_to_each_other_at_once_settle_on_one_connection_each) {
-  acto_system *s[3] = {node_sys("n1", KEY, 2000), node_sys("n2", KEY, 2000),
-                       node_sys("n3", KEY, 2000)};
+  acto_system *s[3] = {node_sys("n1", KEY, LIVE_HBT), node_sys("n2", KEY, LIVE_HBT),
+                       node_sys("n3", KEY, LIVE_HBT)};
   const char *names[3] = {"n1", "n2", "n3"};
   acto_ref e[3];
   for (int i = 0; i < 3; i++)
