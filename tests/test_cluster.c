@@ -180,11 +180,12 @@ static void assert_no_item_lost(const verdict *v, unsigned long long items, cons
 
 /* The nodes' heartbeat timeout where a node is killed with SIGKILL: its
  * death is found through its closed connections, not by this timeout, so
- * it is scaled like every deadline and a live node kept off the CPU on a
- * loaded machine is not mistaken for a dead one. */
+ * it is the library's default (4 s) scaled like every deadline, and a live
+ * node kept off the CPU on a loaded machine is not mistaken for a dead
+ * one (which would move its workers and change the placement checked). */
 static const char *live_hb_timeout(void) {
   static char buf[32];
-  snprintf(buf, sizeof buf, "%ld", 400L * tu_multiplier());
+  snprintf(buf, sizeof buf, "%ld", 4000L * tu_multiplier());
   return buf;
 }
 
