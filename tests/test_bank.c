@@ -559,8 +559,9 @@ START_TEST(an_account_answer_that_does_not_fit_sends_the_leg_again) {
     acto_spawn_opts so = {.name = name};
     ck_assert_ok(acto_spawn(sys, &odd_account, NULL, &so, &r));
   }
+  /* The coordinator's own ask deadline is far beyond the test's (T_MS). */
   bank_coord_arg ca = {.index = 0, .naccounts = 2, .snapshot_every = 100,
-                       .sync = ACTO_JOURNAL_SYNC_NONE, .ask_timeout_ms = TU_WAIT_MS};
+                       .sync = ACTO_JOURNAL_SYNC_NONE, .ask_timeout_ms = 360 * T_MS};
   snprintf(ca.dir, sizeof ca.dir, "%s/coord-0", dir);
   acto_ref k;
   ck_assert_ok(acto_spawn(sys, &bank_coordinator_behaviour, &ca, NULL, &k));
