@@ -229,7 +229,11 @@ END_TEST
 
 /* ---- through the actors ------------------------------------------------------------ */
 
-#define T_MS (TU_SHORT_WAIT_MS)
+/* The deadline of the tests' requests to the bank: none of them expects a
+ * timeout, and an answer may need journal writes and, after an injected
+ * failure, a restart and a retry by a coordinator (its own ask timeout is
+ * 1 s): the long wait, scaled like every deadline. */
+#define T_MS (TU_WAIT_MS)
 
 typedef struct fx {
   char dir[256], data[300];
@@ -555,8 +559,9 @@ START_TEST(an_account_answer_that_does_not_fit_sends_the_leg_again) {
     acto_spawn_opts so = {.name = name};
     ck_assert_ok(acto_spawn(sys, &odd_account, NULL, &so, &r));
   }
+  /* The coordinator's own ask deadline is far beyond the test's (T_MS). */
   bank_coord_arg ca = {.index = 0, .naccounts = 2, .snapshot_every = 100,
-                       .sync = ACTO_JOURNAL_SYNC_NONE, .ask_timeout_ms = TU_WAIT_MS};
+                       .sync = ACTO_JOURNAL_SYNC_NONE, .ask_timeout_ms = 360 * T_MS};
   snprintf(ca.dir, sizeof ca.dir, "%s/coord-0", dir);
   acto_ref k;
   ck_assert_ok(acto_spawn(sys, &bank_coordinator_behaviour, &ca, NULL, &k));

@@ -9,9 +9,11 @@
  * child process, with a tiny echo server thread of this test on
  * 127.0.0.1:0 as its target, and drives it with real loopback sockets.
  * The child dies with the test (PR_SET_PDEATHSIG) and the teardown kills
- * and reaps it by pid.  Time is only checked from below (a delay or a
- * throttle never lets data through early); "nothing arrives" is checked
- * by giving it 300 ms to misbehave.
+ * and reaps it by pid.  Time is only checked from below (a delay, a
+ * throttle or a fragment pause never lets data through early); "nothing
+ * arrives" is checked by giving it 300 ms to misbehave.  The proxy's
+ * counters lag the bytes a test sent by one turn of its poll loop, so
+ * they are awaited, with a deadline, before they are compared.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -321,6 +323,16 @@ static uint64_t stat_of(const char *name) {
   return strtoull(p + strlen(key), NULL, 10);
 }
 
+/* A counter once it reached at least `want` (the proxy counts bytes as its
+ * poll loop reads them, which may be a turn after they were sent), or
+ * its value at the deadline. */
+static uint64_t stat_reaching(const char *name, uint64_t want) {
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  uint64_t v;
+  while ((v = stat_of(name)) < want && tu_now_ms() < end) tu_sleep_ms(5);
+  return v;
+}
+
 static void setup(void) {
   find_proxy();
   echo_start();
@@ -414,15 +426,16 @@ static void assert_silent_and_open(int fd) {
                 strerror(errno));
 }
 
-/* The peer closed or reset the connection within a short wait. */
+/* The peer closed or reset the connection within a short wait.  The
+ * proxy closes at once in every case that uses this (no timer is on the
+ * path), so any deadline holds; TU_SHORT_WAIT_MS scales with the load of
+ * sanitizer builds.  A test that must tell "at once" from "after some
+ * timer" makes that timer longer than this wait (see quit). */
 static void assert_closed_soon(int fd) {
   char in[64];
-  int64_t t0 = tu_now_ms();
   xfer_result r = recv_for(fd, in, sizeof in, TU_SHORT_WAIT_MS);
   ck_assert_msg(r.err == -1 || r.err == ECONNRESET, "expected EOF or ECONNRESET, got err %d (%s)",
                 r.err, r.err > 0 ? strerror(r.err) : "-");
-  ck_assert_msg(tu_now_ms() - t0 < 1000, "closing took %lld ms",
-                (long long)(tu_now_ms() - t0));
 }
 
 static void fill_random(unsigned char *buf, size_t n, uint64_t seed) {
@@ -504,7 +517,7 @@ START_TEST(blackhole_drops_bytes_keeps_connections_open_and_pass_restores_flow) 
   int late = tcp_connect(g_px.listen_port); /* accepted while blackholed */
   send_all(late, "also lost", 9);
   assert_silent_and_open(late);
-  ck_assert_uint_ge(stat_of("up_dropped"), 13);
+  ck_assert_uint_ge(stat_reaching("up_dropped", 13), 13);
 
   ctl_ok("mode pass");
   echo_roundtrip(fd, "found");
@@ -538,21 +551,19 @@ START_TEST(reset_closes_current_connections_and_resets_new_ones_at_once) {
 END_TEST
 
 START_TEST(a_target_that_refuses_resets_the_client) {
-  /* A port that was just free: nothing listens on it. */
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-  ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-  close(s);
+  /* A port where nothing listens, held for the whole test (a port that
+   * was merely free could be taken by another test meanwhile). */
+  int hold = -1;
+  uint16_t refusing = tu_refusing_port(&hold);
   echo_stop();
-  g_echo.port = ntohs(a.sin_port);
+  g_echo.port = refusing;
 
   proxy_start();
   int fd = tcp_connect(g_px.listen_port);
   assert_closed_soon(fd);
   close(fd);
   ck_assert_uint_eq(stat_of("connect_failed"), 1);
+  close(hold);
 }
 END_TEST
 
@@ -596,6 +607,12 @@ START_TEST(throttle_limits_each_direction_to_its_rate) {
 }
 END_TEST
 
+/* The proxy writes at most one byte per write and pauses 1 ms after each:
+ * what it guarantees is that N bytes take at least N - 1 pauses in each
+ * direction (the echo of a byte cannot leave before it arrived).  How
+ * many reads the client needs depends on how often this thread gets a CPU
+ * while the bytes trickle in, which a loaded machine does not promise:
+ * the count is reported, not asserted. */
 START_TEST(fragment_delivers_data_intact_in_many_small_reads) {
   proxy_start();
   ctl_ok("mode fragment 1");
@@ -603,10 +620,15 @@ START_TEST(fragment_delivers_data_intact_in_many_small_reads) {
   enum { N = 300 };
   unsigned char out[N], in[N];
   fill_random(out, N, 7);
+  int64_t t0 = tu_now_ns();
   xfer_result r = xfer(fd, out, N, in, N, TU_WAIT_MS);
+  int64_t ms = (tu_now_ns() - t0) / 1000000;
   ck_assert_msg(r.got == N, "received %zu of %d bytes (err %d)", r.got, N, r.err);
   ck_assert(memcmp(in, out, N) == 0);
-  ck_assert_msg(r.reads >= N / 10, "%d bytes arrived in only %ld reads", N, r.reads);
+  ck_assert_msg(ms >= N - 1, "%d bytes, one per ms at most, went through in %lld ms", N,
+                (long long)ms);
+  if (getenv("FP_VERBOSE"))
+    fprintf(stderr, "fragment: %d bytes in %ld reads, %lld ms\n", N, r.reads, (long long)ms);
   close(fd);
 }
 END_TEST
@@ -616,21 +638,26 @@ START_TEST(delay_stops_reading_at_the_buffer_cap) {
   proxy_start_with(extra);
   int fd = tcp_connect(g_px.listen_port);
   static unsigned char out[65536];
-  /* Write until TCP pushes back for 200 ms: the proxy stopped reading. */
+  /* Write until TCP pushes back: the socket stayed unwritable for a whole
+   * 200 ms poll (so the kernel's buffers are full, whoever was scheduled
+   * meanwhile: the proxy reads at most its cap plus one read of them). */
   size_t sent = 0;
-  int64_t last_progress = tu_now_ms();
-  while (tu_now_ms() - last_progress < 200 && sent < ((size_t)256 << 20)) {
+  for (;;) {
+    ck_assert_msg(sent < ((size_t)256 << 20), "256 MiB went into a proxy capped at 64 KiB");
     ssize_t w = send(fd, out, sizeof out, MSG_NOSIGNAL);
     if (w > 0) {
       sent += (size_t)w;
-      last_progress = tu_now_ms();
-    } else {
-      ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK, "send: %s", strerror(errno));
-      struct pollfd p = {.fd = fd, .events = POLLOUT};
-      poll(&p, 1, 50);
+      continue;
     }
+    ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK, "send: %s", strerror(errno));
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int pr = poll(&p, 1, 200);
+    if (pr == 0)
+      break;
+    ck_assert_msg(pr > 0 || errno == EINTR, "poll: %s", strerror(errno));
   }
-  uint64_t queued = stat_of("up_queued");
+  /* The proxy reads what it may on its next turns. */
+  uint64_t queued = stat_reaching("up_queued", 1);
   ck_assert_uint_gt(queued, 0);
   ck_assert_msg(queued <= 2 * 65536, "the proxy holds %llu bytes, cap 64 KiB (+ one read)",
                 (unsigned long long)queued);
@@ -655,7 +682,7 @@ START_TEST(direction_down_blackholes_only_the_way_back) {
   while (atomic_load(&g_echo.received) < before + 10 && tu_now_ms() < end) tu_sleep_ms(5);
   ck_assert_int_eq(atomic_load(&g_echo.received), before + 10);
   assert_silent_and_open(fd);
-  ck_assert_uint_eq(stat_of("down_dropped"), 10);
+  ck_assert_uint_eq(stat_reaching("down_dropped", 10), 10);
   ck_assert_uint_eq(stat_of("up_dropped"), 0);
   close(fd);
 }
@@ -673,8 +700,8 @@ START_TEST(direction_up_blackholes_only_the_way_there) {
 
   send_all(fd, "0123456789", 10);
   assert_silent_and_open(fd);
+  ck_assert_uint_eq(stat_reaching("up_dropped", 10), 10);
   ck_assert_int_eq(atomic_load(&g_echo.received), 0);
-  ck_assert_uint_eq(stat_of("up_dropped"), 10);
   const char *st = ctl("stats");
   ck_assert_msg(strstr(st, " up_mode=blackhole down_mode=pass ") != NULL, "%s", st);
   close(fd);
@@ -751,8 +778,10 @@ START_TEST(quit_closes_everything_and_exits_zero) {
   proxy_start();
   int fd = tcp_connect(g_px.listen_port);
   echo_roundtrip(fd, "ping");
-  ctl_ok("mode delay 1s");
-  send_all(fd, "pending", 7); /* held in the proxy's buffers at quit */
+  /* Held in the proxy's buffers at quit, for far longer than
+   * assert_closed_soon waits: a close seen at all was not the delay's. */
+  ctl_ok("mode delay 3600s");
+  send_all(fd, "pending", 7);
   ctl_ok("quit");
   int st = reap(g_px.pid, TU_WAIT_MS);
   g_px.pid = -1;
