@@ -115,6 +115,21 @@ struct acto_sup_spec {
   void *event_user;
 };
 
+/* The rules of a spec.  acto_supervisor_start (and a nested spec, and
+ * acto_supervisor_add_child) refuses a spec that breaks one with
+ * ACTO_EINVAL and one log line (level ACTO_LOG_ERROR, component
+ * "supervisor") naming the child and the rule:
+ * - enums in range; jitter_pct <= 100; children non-NULL when
+ *   nchildren > 0; at most 100000 children; nesting at most 32 deep;
+ * - every child: a non-empty id, unique among its siblings; a worker has a
+ *   behaviour with handle; a supervisor child has its nested spec;
+ *   arg non-NULL when arg_size > 0; shutdown_ms > 0 or ACTO_SHUTDOWN_*;
+ * - simple_one_for_one: exactly one child spec (the template), and
+ *   auto_shutdown NEVER;
+ * - a significant child is transient or temporary (never permanent), and
+ *   its supervisor's auto_shutdown is ANY_ or ALL_SIGNIFICANT (not NEVER).
+ * The last two are OTP's own rules. */
+
 /* Starts a supervisor (top-level, or a child of the calling actor with
  * link semantics left to the caller) and its children, in order.  A child
  * whose init fails makes the start fail with ACTO_ECHILD after the

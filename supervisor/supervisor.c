@@ -32,6 +32,7 @@
  * the supervisor.  Times come from the system clock (acto__now_ns), so
  * the deterministic mode's virtual clock drives them too.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -98,33 +99,127 @@ static char *dup_str(const char *s) {
   return d;
 }
 
-static int spec_valid(const acto_sup_spec *s, int depth) {
-  if (!s || depth > 32 || (unsigned)s->strategy > ACTO_SIMPLE_ONE_FOR_ONE ||
-      (unsigned)s->auto_shutdown > ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT || s->jitter_pct > 100 ||
-      (s->nchildren > 0 && !s->children) || s->nchildren > 100000)
-    return 0;
-  if (s->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
-    return 0;
+/* ---- spec checks ------------------------------------------------------------
+ * A spec that breaks a rule is refused with ACTO_EINVAL and one log line
+ * (level ERROR, component "supervisor") that names where (the path of
+ * child ids down to the offending one) and the rule, in OTP's terms where
+ * OTP has the same rule. */
+
+#define SPEC_MAX_DEPTH 32
+#define SPEC_MAX_CHILDREN 100000
+
+typedef struct spec_err {
+  char where[160]; /* "child \"inner\" > child \"c2\"", or "the spec" */
+  const char *rule;
+} spec_err;
+
+static void where_push(spec_err *e, size_t *len, size_t i, const char *id) {
+  size_t cap = sizeof e->where;
+  if (*len >= cap - 1)
+    return;
+  int n = id && id[0] ? snprintf(e->where + *len, cap - *len, "%schild \"%.40s\"", *len ? " > " : "", id)
+                      : snprintf(e->where + *len, cap - *len, "%schild #%zu", *len ? " > " : "", i);
+  if (n > 0)
+    *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+}
+
+static int spec_check(const acto_sup_spec *s, int depth, spec_err *e, size_t len);
+
+/* The rules of one child of a supervisor whose spec is `parent`; depth:
+ * the parent's nesting level. */
+static int child_check(const acto_child_spec *c, size_t i, const acto_sup_spec *parent, int depth,
+                       spec_err *e, size_t len) {
+  if (!c->id || !c->id[0])
+    e->rule = "a child needs a non-empty id";
+  else if ((unsigned)c->restart > ACTO_TEMPORARY)
+    e->rule = "restart is not ACTO_PERMANENT, ACTO_TRANSIENT or ACTO_TEMPORARY";
+  else if ((unsigned)c->overflow > ACTO_OVERFLOW_DROP_OLDEST)
+    e->rule = "overflow is not an acto_overflow policy";
+  else if (c->capacity > ACTO_MAILBOX_MAX_CAPACITY)
+    e->rule = "capacity is above ACTO_MAILBOX_MAX_CAPACITY";
+  else if (c->shutdown_ms < ACTO_SHUTDOWN_INFINITY)
+    e->rule = "shutdown_ms must be > 0 or one of ACTO_SHUTDOWN_DEFAULT, _BRUTAL, _INFINITY";
+  else if (c->arg_size > 0 && !c->arg)
+    e->rule = "arg_size > 0 with a NULL arg";
+  else if (c->kind != ACTO_WORKER && c->kind != ACTO_SUPERVISOR)
+    e->rule = "kind is not ACTO_WORKER or ACTO_SUPERVISOR";
+  else if (c->kind == ACTO_WORKER && (!c->behaviour || !c->behaviour->handle))
+    e->rule = "a worker needs a behaviour with a handle callback";
+  else if (c->kind == ACTO_SUPERVISOR && !c->sup)
+    e->rule = "an ACTO_SUPERVISOR child needs its nested spec (sup)";
+  /* OTP's bad_combination rules: auto-shutdown counts only children that
+   * may end for good, and only where auto-shutdown is on. */
+  else if (c->significant && c->restart == ACTO_PERMANENT)
+    e->rule = "a significant child must be transient or temporary, not permanent";
+  else if (c->significant && parent->auto_shutdown == ACTO_AUTO_SHUTDOWN_NEVER)
+    e->rule = "a significant child needs auto_shutdown ANY_SIGNIFICANT or ALL_SIGNIFICANT in its "
+              "supervisor (auto_shutdown is NEVER)";
+  if (e->rule) {
+    where_push(e, &len, i, c->id);
+    return -1;
+  }
+  if (c->kind == ACTO_SUPERVISOR) {
+    size_t l = len;
+    where_push(e, &l, i, c->id);
+    return spec_check(c->sup, depth + 1, e, l);
+  }
+  return 0;
+}
+
+/* 0 if the spec (nested at depth) follows every rule; -1 with e set. */
+static int spec_check(const acto_sup_spec *s, int depth, spec_err *e, size_t len) {
+  if (depth > SPEC_MAX_DEPTH)
+    e->rule = "supervisors nest deeper than 32 levels";
+  else if ((unsigned)s->strategy > ACTO_SIMPLE_ONE_FOR_ONE)
+    e->rule = "strategy is not an acto_strategy";
+  else if ((unsigned)s->auto_shutdown > ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT)
+    e->rule = "auto_shutdown is not an acto_auto_shutdown";
+  else if (s->jitter_pct > 100)
+    e->rule = "jitter_pct is above 100";
+  else if (s->nchildren > 0 && !s->children)
+    e->rule = "nchildren > 0 with a NULL children array";
+  else if (s->nchildren > SPEC_MAX_CHILDREN)
+    e->rule = "more than 100000 children";
+  else if (s->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
+    e->rule = "simple_one_for_one takes exactly one child spec, the template";
+  else if (s->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->auto_shutdown != ACTO_AUTO_SHUTDOWN_NEVER)
+    e->rule = "simple_one_for_one allows no auto_shutdown (it must be NEVER)";
+  if (e->rule) {
+    if (len == 0)
+      snprintf(e->where, sizeof e->where, "the spec");
+    return -1;
+  }
   for (size_t i = 0; i < s->nchildren; i++) {
     const acto_child_spec *c = &s->children[i];
-    if (!c->id || !c->id[0] || (unsigned)c->restart > ACTO_TEMPORARY ||
-        (unsigned)c->overflow > ACTO_OVERFLOW_DROP_OLDEST || c->capacity > ACTO_MAILBOX_MAX_CAPACITY ||
-        c->shutdown_ms < ACTO_SHUTDOWN_INFINITY || (c->arg_size > 0 && !c->arg))
-      return 0;
-    if (c->kind == ACTO_WORKER) {
-      if (!c->behaviour || !c->behaviour->handle)
-        return 0;
-    } else if (c->kind == ACTO_SUPERVISOR) {
-      if (!spec_valid(c->sup, depth + 1))
-        return 0;
-    } else {
-      return 0;
+    if (child_check(c, i, s, depth, e, len) != 0)
+      return -1;
+    for (size_t k = 0; k < i; k++) {
+      if (strcmp(s->children[k].id, c->id) == 0) {
+        e->rule = "duplicate child id (ids are unique among siblings)";
+        where_push(e, &len, i, c->id);
+        return -1;
+      }
     }
-    for (size_t k = 0; k < i; k++)
-      if (strcmp(s->children[k].id, c->id) == 0)
-        return 0;
   }
-  return 1;
+  return 0;
+}
+
+static void spec_refused(acto_system *sys, const spec_err *e) {
+  acto__log(sys, ACTO_LOG_ERROR, "supervisor", "spec refused: %s: %s", e->where, e->rule);
+}
+
+/* 1 if the top-level spec is valid; otherwise logs the rule and 0. */
+static int spec_valid(acto_system *sys, const acto_sup_spec *s) {
+  spec_err e;
+  memset(&e, 0, sizeof e);
+  if (!s) {
+    e.rule = "no spec";
+    snprintf(e.where, sizeof e.where, "the spec");
+  } else if (spec_check(s, 0, &e, 0) == 0) {
+    return 1;
+  }
+  spec_refused(sys, &e);
+  return 0;
 }
 
 static acto_sup_spec *spec_copy(const acto_sup_spec *s) {
@@ -806,7 +901,7 @@ static void sup_free(sup *s) {
 static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
   sup *s = state;
   const acto_sup_spec *spec = arg;
-  if (!spec_valid(spec, 0))
+  if (!spec_valid(acto_ctx_system(ctx), spec))
     return ACTO_EINVAL;
   s->spec = spec_copy(spec);
   if (!s->spec)
@@ -905,7 +1000,7 @@ int acto_supervisor_start(acto_system *sys, const acto_sup_spec *spec, const cha
                           acto_ref *out) {
   if (!sys || !out || !spec)
     return ACTO_EINVAL;
-  if (!spec_valid(spec, 0))
+  if (!spec_valid(sys, spec))
     return ACTO_EINVAL;
   acto_spawn_opts o = {.name = name};
   int r = acto_spawn(sys, &sup_behaviour, spec, &o, out);
