@@ -100,8 +100,12 @@ typedef void (*acto_sup_event_fn)(void *user, acto_ref sup, const char *child_id
 
 struct acto_sup_spec {
   acto_strategy strategy;
-  uint32_t intensity;   /* at most this many restarts ... (0: 1) */
-  uint32_t period_ms;   /* ... within this many ms (0: 5000) */
+  /* At most `intensity` restarts within `period_ms` (0: 5000 ms); one
+   * more and the supervisor gives up.  intensity 0 means NO restart: the
+   * first restart the supervisor would make gives up (OTP's MaxR = 0),
+   * so a zeroed spec never restarts anything; say how many you allow. */
+  uint32_t intensity;
+  uint32_t period_ms;
   /* Restart backoff (not in OTP): the n-th restart within the period waits
    * min(backoff_max_ms, backoff_min_ms * 2^(n-1)) ms, +/- jitter_pct %.
    * backoff_min_ms 0: restart at once. */

@@ -363,12 +363,13 @@ static void set_timer(acto_ctx *ctx, uint32_t type, uint64_t data, int64_t ms, a
 }
 
 /* Records a restart; 0 if it exceeds the intensity (the supervisor gives
- * up). */
+ * up).  Intensity 0 allows none: the first restart gives up (OTP). */
 static int intensity_ok(acto_ctx *ctx, sup *s) {
   uint64_t now = now_ns(ctx);
   uint64_t period = (uint64_t)s->spec->period_ms * 1000000ull;
   /* The ring holds the restart times still inside the window, oldest at
-   * head: drop those that left it, then there is room or not. */
+   * head: drop those that left it, then there is room or not.  Intensity
+   * 0 allows none: the first restart gives up (OTP's MaxR = 0). */
   while (s->hist_n > 0 && now - s->hist[s->hist_head] >= period) {
     s->hist_head = (s->hist_head + 1) % s->hist_cap;
     s->hist_n--;
@@ -383,7 +384,7 @@ static int intensity_ok(acto_ctx *ctx, sup *s) {
      * 512 restarts, so RSS grew for as long as restarts went on.  Out of
      * memory here counts as too many restarts: the supervisor gives up
      * rather than restart without counting. */
-    uint64_t nc = (uint64_t)s->hist_cap * 2;
+    uint64_t nc = s->hist_cap ? (uint64_t)s->hist_cap * 2 : 16; /* allocated at the first */
     if (nc > s->spec->intensity)
       nc = s->spec->intensity;
     uint64_t *nh = nc <= SIZE_MAX / sizeof(*nh) ? malloc((size_t)nc * sizeof(*nh)) : NULL;
@@ -906,16 +907,9 @@ static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
   s->spec = spec_copy(spec);
   if (!s->spec)
     return ACTO_ENOMEM;
-  if (s->spec->intensity == 0)
-    s->spec->intensity = 1;
+  /* intensity 0 stays 0: no restart at all (OTP); period 0 is 5 s. */
   if (s->spec->period_ms == 0)
     s->spec->period_ms = 5000;
-  s->hist_cap = s->spec->intensity < 16 ? s->spec->intensity : 16; /* grows: intensity_ok */
-  s->hist = calloc(s->hist_cap, sizeof(*s->hist));
-  if (!s->hist) {
-    sup_free(s);
-    return ACTO_ENOMEM;
-  }
   s->rng = (uint32_t)acto_self(ctx).id ^ 0x9e3779b9u;
   acto_trap_exit(ctx, 1);
   if (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)

@@ -1376,10 +1376,12 @@ START_TEST(restarts_of_different_children_share_one_intensity_window) {
 }
 END_TEST
 
-START_TEST(default_intensity_is_one_restart_in_five_seconds) {
+/* period_ms 0 means 5 s (OTP's default period); intensity is taken as
+ * written, so this spec allows one restart in 5 s. */
+START_TEST(a_zero_period_means_five_seconds) {
   acto_system *sys = det_system();
   acto_child_spec cs[1] = {worker("c1", PERM, 0)};
-  acto_sup_spec sp = sup_spec(OFO, cs, 1, 0, 0);
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 1, 0);
   acto_ref sup = start_sup(sys, &sp, NULL);
   acto_ref c1 = ref_of(sys, sup, "c1");
   send0(sys, c1, MSG_FAIL);
@@ -1395,6 +1397,42 @@ START_TEST(default_intensity_is_one_restart_in_five_seconds) {
   tu_shutdown(sys);
 }
 END_TEST
+
+/* Intensity 0 means no restart at all: the first restart the supervisor
+ * would make exceeds it, and it gives up (OTP's MaxR = 0).  A child that
+ * needs no restart (transient, normal stop) does not count. */
+START_TEST(intensity_zero_means_the_first_restart_gives_up) {
+  static const uint32_t how[] = {MSG_FAIL, MSG_STOP, MSG_STOP};
+  for (int k = 0; k < 3; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", k == 2 ? TRANS : PERM, 0)};
+    acto_sup_spec sp = sup_spec(OFO, cs, 2, 0, 0);
+    acto_ref sup = start_sup(sys, &sp, NULL);
+    acto_ref w = watch(sys, sup, 0);
+    run_for(sys, 0);
+    log_clear(&g_wlog);
+    log_clear(&g_elog);
+    send0(sys, ref_of(sys, sup, "c2"), how[k]);
+    run_for(sys, 0);
+    if (k == 2) { /* transient, normal: nothing to restart */
+      ck_assert_int_eq(acto_alive(sys, sup), 1);
+      ck_assert_log(&g_elog, "exit(c2,0)");
+      ck_assert_ok(acto_stop(sys, w));
+      teardown_tree(sys, sup);
+      continue;
+    }
+    ck_assert_int_eq(acto_alive(sys, sup), 0);
+    ck_assert_int_eq(log_matches(&g_elog, "restart(c2,0)"), 0);
+    ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0);
+    ck_assert_int_eq(log_matches(&g_elog, k == 0 ? "giveup(c2,-3)" : "giveup(c2,0)"), 1);
+    ck_assert_log(&g_xlog, "down(-19)");
+    ck_assert_ok(acto_stop(sys, w));
+    assert_no_actors(sys);
+    tu_shutdown(sys);
+  }
+}
+END_TEST
+
 
 START_TEST(a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_restarted) {
   acto_system *sys = det_system();
@@ -2447,7 +2485,8 @@ int main(void) {
       tc, a_failed_child_stopped_by_a_giving_up_supervisor_terminates_with_its_own_reason);
   tcase_add_test(tc, failures_spread_beyond_the_period_never_trip_the_intensity);
   tcase_add_test(tc, restarts_of_different_children_share_one_intensity_window);
-  tcase_add_test(tc, default_intensity_is_one_restart_in_five_seconds);
+  tcase_add_test(tc, a_zero_period_means_five_seconds);
+  tcase_add_test(tc, intensity_zero_means_the_first_restart_gives_up);
   tcase_add_test(tc, a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_restarted);
   tcase_add_test(tc, a_child_whose_init_keeps_failing_on_restart_exhausts_the_intensity);
   tcase_add_test(tc, threaded_supervisor_gives_up_and_a_monitor_sees_emaxrestarts);
