@@ -78,6 +78,9 @@ typedef struct acto_child_spec {
   acto_overflow overflow;
 } acto_child_spec;
 
+/* Auto shutdown counts only a significant child that ends by itself and
+ * is not restarted, never one the supervisor stops (terminate_child, a
+ * group restart); the supervisor then stops with ACTO_REASON_SHUTDOWN. */
 typedef enum acto_auto_shutdown {
   ACTO_AUTO_SHUTDOWN_NEVER = 0,
   ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT = 1, /* stop when one significant child stops */

@@ -66,6 +66,10 @@ typedef struct sup_child {
   uint32_t restarts;
   acto_timer timer;
   int removing; /* forget it once it is gone */
+  /* It ended by itself and is not restarted; its stop is under way.  Only
+   * such an ending counts for auto_shutdown (OTP), not a stop the
+   * supervisor made (terminate_child, a group restart, shutdown). */
+  int self_end;
   int has_pending;
   acto_reply_token pending; /* terminate_child waiting for it to be gone */
 } sup_child;
@@ -630,6 +634,7 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
     if (alive) {
       c->removing |= c->cs.restart == ACTO_TEMPORARY ||
                      s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE;
+      c->self_end = 1;
       acto__child_stop(sys, c->ref, reason);
       c->st = ST_STOPPING;
       return; /* its EXIT finishes the job */
@@ -690,7 +695,8 @@ static void on_exit_msg(acto_ctx *ctx, sup *s, const acto_exit_signal *es) {
       acto_reply_to(acto_ctx_system(ctx), &c->pending, 0, NULL, 0);
       c->has_pending = 0;
     }
-    int significant = c->cs.significant;
+    int significant = c->cs.significant && c->self_end;
+    c->self_end = 0;
     if (c->removing || (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->op != OP_SHUTDOWN))
       remove_child(s, c);
     if (s->op == OP_SHUTDOWN)

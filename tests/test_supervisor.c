@@ -2175,6 +2175,63 @@ START_TEST(all_significant_children_must_stop_before_the_supervisor_shuts_down) 
 END_TEST
 
 
+/* Only a significant child that ends by itself counts (OTP): stopping
+ * one with terminate_child, or in a group restart, does not shut the
+ * supervisor down. */
+START_TEST(terminate_child_of_a_significant_child_does_not_shut_the_supervisor_down) {
+  for (int k = 0; k < 2; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", TRANS, 0), worker("c3", TEMP, 0)};
+    cs[1].significant = 1;
+    cs[2].significant = 1;
+    acto_sup_spec sp = sup_spec(OFO, cs, 3, 5, 1000);
+    sp.auto_shutdown = k == 0 ? ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT : ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT;
+    acto_ref sup = start_sup(sys, &sp, NULL);
+    ck_assert_ok(acto_supervisor_terminate_child(sys, sup, ref_of(sys, sup, "c2"), TU_WAIT_MS));
+    ck_assert_ok(acto_supervisor_terminate_child(sys, sup, ref_of(sys, sup, "c3"), TU_WAIT_MS));
+    run_for(sys, 1000);
+    ck_assert_msg(acto_alive(sys, sup), "auto_shutdown %d: the supervisor stopped: %s", k,
+                  log_str(&g_elog));
+    ck_assert_int_eq(log_matches(&g_elog, "shutdown(,1)"), 0);
+    teardown_tree(sys, sup);
+  }
+}
+END_TEST
+
+START_TEST(a_significant_temporary_child_that_fails_shuts_the_supervisor_down) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", TEMP, 0)};
+  cs[1].significant = 1;
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  sp.auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_elog);
+  send0(sys, ref_of(sys, sup, "c2"), MSG_FAIL); /* temporary: not restarted, it ends */
+  run_for(sys, 0);
+  ck_assert_int_eq(acto_alive(sys, sup), 0);
+  ck_assert_log(&g_elog, "fail(c2,-3) stop(c2,-3) shutdown(,1) stop(c1,1)");
+  assert_no_actors(sys);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(a_group_restart_that_stops_a_significant_temporary_sibling_does_not_shut_down) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", PERM, 0), worker("c3", TEMP, 0)};
+  cs[2].significant = 1;
+  acto_sup_spec sp = sup_spec(OFA, cs, 3, 5, 1000);
+  sp.auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_wlog);
+  send0(sys, ref_of(sys, sup, "c2"), MSG_FAIL);
+  run_for(sys, 0);
+  ck_assert_msg(acto_alive(sys, sup), "stopped: %s", log_str(&g_elog));
+  ck_assert_log(&g_wlog, "term(c3,1) term(c1,1) init(c1) term(c2,-3) init(c2)");
+  ck_assert_uint_eq(which(sys, sup).n, 2);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
 /* ==== 10. threaded =============================================================== */
 
 START_TEST(threaded_supervisor_gives_up_and_a_monitor_sees_emaxrestarts) {
@@ -2537,6 +2594,9 @@ int main(void) {
   tc = tu_tcase("auto_shutdown", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, any_significant_child_that_stops_shuts_the_supervisor_down);
   tcase_add_test(tc, all_significant_children_must_stop_before_the_supervisor_shuts_down);
+  tcase_add_test(tc, terminate_child_of_a_significant_child_does_not_shut_the_supervisor_down);
+  tcase_add_test(tc, a_significant_temporary_child_that_fails_shuts_the_supervisor_down);
+  tcase_add_test(tc, a_group_restart_that_stops_a_significant_temporary_sibling_does_not_shut_down);
   suite_add_tcase(s, tc);
 
   return tu_run(s);
