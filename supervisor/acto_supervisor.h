@@ -3,8 +3,10 @@
  *
  * A supervisor is an actor (so trees nest) that starts its children in
  * order, restarts them according to its strategy when they fail or stop,
- * gives up - stopping its children and failing to its own supervisor with
- * ACTO_EMAXRESTARTS - when restarts come faster than its intensity allows,
+ * gives up - stopping its children and ending with ACTO_EMAXRESTARTS, which
+ * its own supervisor treats as OTP's `shutdown` (a permanent supervisor
+ * child is restarted, a transient or temporary one is not) - when
+ * restarts come faster than its intensity allows,
  * and stops its children in reverse start order when it is shut down.
  * The semantics follow OTP's supervisor; ACTORS.md has the details.
  *
@@ -42,7 +44,7 @@ typedef enum acto_strategy {
 
 typedef enum acto_restart {
   ACTO_PERMANENT = 0, /* always restarted */
-  ACTO_TRANSIENT = 1, /* restarted unless it stopped NORMAL or SHUTDOWN */
+  ACTO_TRANSIENT = 1, /* restarted unless it ended NORMAL, SHUTDOWN or EMAXRESTARTS */
   ACTO_TEMPORARY = 2  /* never restarted */
 } acto_restart;
 

@@ -624,7 +624,12 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
     shutdown_step(ctx, s);
     return;
   }
-  int abnormal = reason != ACTO_REASON_NORMAL && reason != ACTO_REASON_SHUTDOWN;
+  /* A supervisor that gave up ends with ACTO_EMAXRESTARTS, which links,
+   * monitors and the crash hook see; for the restart type it counts as
+   * OTP's `shutdown`, the reason an OTP supervisor gives up with: a
+   * permanent child is restarted, a transient or temporary one is not. */
+  int abnormal = reason != ACTO_REASON_NORMAL && reason != ACTO_REASON_SHUTDOWN &&
+                 reason != ACTO_EMAXRESTARTS;
   int restart = c->cs.restart == ACTO_PERMANENT || (c->cs.restart == ACTO_TRANSIENT && abnormal);
   /* The whole system is stopping: nothing is restarted. */
   if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))

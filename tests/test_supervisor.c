@@ -1487,6 +1487,65 @@ START_TEST(a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_r
 }
 END_TEST
 
+/* Giving up is OTP's `shutdown` for the parent's restart decision: a
+ * permanent nested supervisor is restarted (above), a transient or
+ * temporary one is not; monitors still see ACTO_EMAXRESTARTS, and a
+ * significant transient one that gives up shuts its parent down. */
+START_TEST(a_transient_or_temporary_nested_supervisor_that_gives_up_is_not_restarted) {
+  for (int k = 0; k < 3; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec in[1] = {worker("c1", PERM, 0)};
+    acto_sup_spec isp = sup_spec(OFO, in, 1, 1, 1000);
+    isp.event_user = "in";
+    acto_child_spec out[2] = {worker("a", PERM, 0), subsup("inner", &isp)};
+    out[1].restart = k == 0 ? TEMP : TRANS;
+    out[1].significant = k == 2;
+    acto_sup_spec osp = sup_spec(OFO, out, 2, 5, 10000);
+    osp.event_user = "out";
+    if (k == 2) osp.auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
+    acto_ref top = start_sup(sys, &osp, NULL);
+    acto_ref inner = ref_of(sys, top, "inner");
+    acto_ref c1 = ref_of(sys, inner, "c1");
+    acto_ref w = watch(sys, inner, 0);
+    run_for(sys, 0);
+    log_clear(&g_wlog);
+    log_clear(&g_elog);
+    send0(sys, c1, MSG_FAIL);
+    run_for(sys, 100);
+    send0(sys, c1, MSG_FAIL); /* the second within the period: inner gives up */
+    run_for(sys, 100);
+    ck_assert_int_eq(acto_alive(sys, inner), 0);
+    ck_assert_log(&g_xlog, "down(-19)");
+    ck_assert_int_eq(log_matches(&g_elog, "in:start(c1,0)"), 0); /* never started again */
+    ck_assert_int_eq(log_matches(&g_elog, "out:fail(inner,-19)"), 1);
+    ck_assert_int_eq(log_matches(&g_elog, "out:restart(inner,0)"), 0);
+    ck_assert_int_eq(log_matches(&g_elog, "out:stop(inner,-19)"), 1);
+    if (k == 2) { /* significant: the parent shuts down, in order */
+      ck_assert_int_eq(acto_alive(sys, top), 0);
+      ck_assert_int_eq(log_matches(&g_elog, "out:shutdown(,1)"), 1);
+      ck_assert_int_eq(log_matches(&g_wlog, "term(a,1)"), 1);
+      ck_assert_ok(acto_stop(sys, w));
+      assert_no_actors(sys);
+      tu_shutdown(sys);
+      continue;
+    }
+    ck_assert_int_eq(acto_alive(sys, top), 1);
+    sv_which ow = which(sys, top);
+    if (k == 0) { /* temporary: forgotten */
+      ck_assert_uint_eq(ow.n, 1);
+      ck_assert_ptr_null(child_of(&ow, "inner"));
+    } else { /* transient: kept, stopped */
+      ck_assert_uint_eq(ow.n, 2);
+      ck_assert_int_eq(child_of(&ow, "inner")->state, ACTO_CHILD_STOPPED);
+      ck_assert(acto_ref_is_none(child_of(&ow, "inner")->ref));
+    }
+    ck_assert_int_eq(log_matches(&g_wlog, "term(a,1)"), 0); /* a untouched */
+    ck_assert_ok(acto_stop(sys, w));
+    teardown_tree(sys, top);
+  }
+}
+END_TEST
+
 START_TEST(a_child_whose_init_keeps_failing_on_restart_exhausts_the_intensity) {
   acto_system *sys = det_system();
   acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
@@ -2545,6 +2604,7 @@ int main(void) {
   tcase_add_test(tc, a_zero_period_means_five_seconds);
   tcase_add_test(tc, intensity_zero_means_the_first_restart_gives_up);
   tcase_add_test(tc, a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_restarted);
+  tcase_add_test(tc, a_transient_or_temporary_nested_supervisor_that_gives_up_is_not_restarted);
   tcase_add_test(tc, a_child_whose_init_keeps_failing_on_restart_exhausts_the_intensity);
   tcase_add_test(tc, threaded_supervisor_gives_up_and_a_monitor_sees_emaxrestarts);
   suite_add_tcase(s, tc);
