@@ -32,6 +32,7 @@
 #define ACTO__MSG_SUP_RESTART_CHILD 0xF0000205u
 #define ACTO__MSG_SUP_DELETE_CHILD 0xF0000206u
 #define ACTO__MSG_SUP_ADD_CHILD 0xF0000207u
+#define ACTO__MSG_SUP_TERMINATE_ID 0xF0000208u /* terminate_child by id */
 #define ACTO__MSG_SUP_T_KILL 0xF0000210u    /* data: child serial */
 #define ACTO__MSG_SUP_T_RESTART 0xF0000211u /* data: child serial */
 #define ACTO__MSG_SUP_T_GROUP 0xF0000212u   /* data: group generation */
@@ -53,6 +54,7 @@
   X(ACTO__MSG_SUP_RESTART_CHILD)                                                                \
   X(ACTO__MSG_SUP_DELETE_CHILD)                                                                 \
   X(ACTO__MSG_SUP_ADD_CHILD)                                                                    \
+  X(ACTO__MSG_SUP_TERMINATE_ID)                                                                 \
   X(ACTO__MSG_SUP_T_KILL)                                                                       \
   X(ACTO__MSG_SUP_T_RESTART)                                                                    \
   X(ACTO__MSG_SUP_T_GROUP)

@@ -160,10 +160,36 @@ ACTO_API int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeou
 ACTO_API int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg,
                                          size_t arg_size, int64_t timeout_ms, acto_ref *child);
 
-/* Stops one child (within its shutdown time) and forgets it: it is not
- * restarted.  Returns when it is gone.  Plain thread only. */
+/* The calls below (and stop, start_child, which_children,
+ * count_children) wait for the supervisor's answer: only from a plain
+ * thread (ACTO_EDEADLK inside any actor callback), with a deadline of -1
+ * (forever), 0 (do not wait) or more ms (other negatives: ACTO_EINVAL);
+ * ACTO_ETIMEDOUT when it passes.  On an actor that is not a supervisor
+ * they return ACTO_EINVAL at once, on one that is gone ACTO_ESTALE. */
+
+/* Stops one child within its shutdown time and returns when it is gone
+ * (0).  It is not restarted: a static child keeps its spec, stopped and
+ * with no ref, until acto_supervisor_restart_child (or a group restart
+ * that covers it, as in OTP) starts it again or delete_child removes it;
+ * a temporary or dynamic (simple_one_for_one) child is forgotten.  A
+ * child that is already not running answers 0 at once: for this by-ref
+ * call, any ref of this system that names no live actor (the supervisor
+ * keeps no record of its children's old refs; OTP answers the same for a
+ * dead pid).  ACTO_ENOENT: `child` is ACTO_REF_NONE, a live actor that is
+ * not a child of `sup`, or a ref of another system.  ACTO_ECLOSED: the
+ * supervisor itself was stopped (acto_stop, system shutdown) before the
+ * child was gone. */
 ACTO_API int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref child,
                                              int64_t timeout_ms);
+
+/* The same by child id (static supervisors: one_for_one, one_for_all,
+ * rest_for_one).  0 also for a known child that is not running (stopped,
+ * or waiting for a restart, which is cancelled); ACTO_ENOENT for an id the
+ * supervisor does not know; ACTO_EINVAL for a simple_one_for_one
+ * supervisor (its children have no ids of their own) or an empty id.  id
+ * is borrowed until the call returns. */
+ACTO_API int acto_supervisor_terminate_child_id(acto_system *sys, acto_ref sup, const char *id,
+                                                int64_t timeout_ms);
 
 typedef enum acto_child_state {
   ACTO_CHILD_RUNNING = 0,

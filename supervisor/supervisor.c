@@ -49,6 +49,7 @@
 #define SUP_REQ_COUNT ACTO__MSG_SUP_COUNT
 #define SUP_REQ_START_CHILD ACTO__MSG_SUP_START_CHILD
 #define SUP_REQ_TERMINATE_CHILD ACTO__MSG_SUP_TERMINATE_CHILD
+#define SUP_REQ_TERMINATE_ID ACTO__MSG_SUP_TERMINATE_ID
 #define SUP_T_KILL ACTO__MSG_SUP_T_KILL
 #define SUP_T_RESTART ACTO__MSG_SUP_T_RESTART
 #define SUP_T_GROUP ACTO__MSG_SUP_T_GROUP
@@ -70,8 +71,12 @@ typedef struct sup_child {
    * such an ending counts for auto_shutdown (OTP), not a stop the
    * supervisor made (terminate_child, a group restart, shutdown). */
   int self_end;
-  int has_pending;
-  acto_reply_token pending; /* terminate_child waiting for it to be gone */
+  /* terminate_child callers waiting for it to be gone. */
+  acto_reply_token *waiters;
+  uint32_t nwaiters, capwaiters;
+  /* The group restart (op_gen) during which terminate_child stopped it:
+   * that restart does not start it again. */
+  uint64_t term_gen;
 } sup_child;
 
 typedef struct sup {
@@ -322,9 +327,32 @@ static sup_child *add_child(sup *s, const acto_child_spec *cs) {
   return c;
 }
 
+/* Answers every terminate_child waiting for c. */
+static void answer_waiters(acto_system *sys, sup_child *c, int32_t status) {
+  for (uint32_t i = 0; i < c->nwaiters; i++)
+    acto_reply_to(sys, &c->waiters[i], 0, &status, sizeof status);
+  c->nwaiters = 0;
+}
+
+static int add_waiter(acto_ctx *ctx, sup_child *c) {
+  if (c->nwaiters == c->capwaiters) {
+    uint32_t cap = c->capwaiters ? c->capwaiters * 2 : 2;
+    acto_reply_token *v = realloc(c->waiters, cap * sizeof *v);
+    if (!v)
+      return ACTO_ENOMEM;
+    c->waiters = v;
+    c->capwaiters = cap;
+  }
+  int r = acto_reply_later(ctx, &c->waiters[c->nwaiters]);
+  if (r == 0)
+    c->nwaiters++;
+  return r;
+}
+
 static void remove_child(sup *s, sup_child *c) {
   free(c->own_id);
   free(c->own_arg);
+  free(c->waiters);
   size_t i = (size_t)(c - s->c);
   memmove(&s->c[i], &s->c[i + 1], (s->n - i - 1) * sizeof(*c));
   s->n--;
@@ -553,7 +581,7 @@ static void group_step(acto_ctx *ctx, sup *s) {
       c->st = ST_RESTARTING;
       return;
     }
-    if (c->st == ST_DEAD) {
+    if (c->st == ST_DEAD && c->term_gen != s->op_gen) {
       if (start_fresh(ctx, s, c) == 0) {
         c->restarts++;
         event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
@@ -644,8 +672,7 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
       c->st = ST_STOPPING;
       return; /* its EXIT finishes the job */
     }
-    if (c->has_pending)
-      acto_reply_to(sys, &c->pending, 0, NULL, 0);
+    answer_waiters(sys, c, 0);
     if (c->cs.restart == ACTO_TEMPORARY || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE ||
         c->removing)
       remove_child(s, c);
@@ -696,10 +723,7 @@ static void on_exit_msg(acto_ctx *ctx, sup *s, const acto_exit_signal *es) {
     c->st = ST_DEAD;
     c->ref = ACTO_REF_NONE;
     event(ctx, s, c, ACTO_SUP_CHILD_STOPPED, es->reason);
-    if (c->has_pending) {
-      acto_reply_to(acto_ctx_system(ctx), &c->pending, 0, NULL, 0);
-      c->has_pending = 0;
-    }
+    answer_waiters(acto_ctx_system(ctx), c, 0);
     int significant = c->cs.significant && c->self_end;
     c->self_end = 0;
     if (c->removing || (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->op != OP_SHUTDOWN))
@@ -798,6 +822,45 @@ typedef struct start_reply {
   acto_ref ref;
 } start_reply;
 
+static void reply_status(acto_ctx *ctx, int32_t st) { acto_reply(ctx, 0, &st, sizeof st); }
+
+/* The NUL-terminated id a request carries, or NULL. */
+static const char *req_id(const acto_msg *m) {
+  if (m->size < 2 || ((const char *)m->data)[m->size - 1] != '\0')
+    return NULL;
+  return m->data;
+}
+
+static sup_child *find_id(sup *s, const char *id) {
+  for (size_t i = 0; i < s->n; i++)
+    if (strcmp(s->c[i].cs.id, id) == 0)
+      return &s->c[i];
+  return NULL;
+}
+
+/* terminate_child: stops c within its shutdown time and answers when it
+ * is gone (0); a child that is not running is answered at once.  A
+ * static child keeps its spec (stopped, no ref) unless it is temporary;
+ * a dynamic one is forgotten. */
+static void terminate_one(acto_ctx *ctx, sup *s, sup_child *c) {
+  c->removing |= c->cs.restart == ACTO_TEMPORARY || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE;
+  if (s->op == OP_GROUP)
+    c->term_gen = s->op_gen;
+  if (c->st == ST_DEAD) {
+    cancel_timer(ctx, c); /* a restart it was waiting for */
+    if (c->removing)
+      remove_child(s, c);
+    reply_status(ctx, 0);
+    return;
+  }
+  if (add_waiter(ctx, c) != 0) {
+    reply_status(ctx, ACTO_ENOMEM);
+    return;
+  }
+  if (c->st != ST_STOPPING)
+    stop_child(ctx, s, c);
+}
+
 static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
   switch (m->type) {
   case SUP_REQ_WHICH: {
@@ -873,22 +936,36 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
   }
   case SUP_REQ_TERMINATE_CHILD: {
     acto_ref r;
-    int32_t st = ACTO_ENOENT;
     if (m->size != sizeof r) {
-      st = ACTO_EINVAL;
-      acto_reply(ctx, 0, &st, sizeof st);
+      reply_status(ctx, ACTO_EINVAL);
       return;
     }
     memcpy(&r, m->data, sizeof r);
     sup_child *c = find_ref(s, r);
-    if (!c || c->st == ST_STOPPING) {
-      acto_reply(ctx, 0, &st, sizeof st);
+    if (!c) {
+      /* A ref that names no live actor of this system is not running:
+       * nothing to do (OTP answers ok for a dead pid the same way; a
+       * supervisor keeps no record of the refs its children had). */
+      acto_system *sys = acto_ctx_system(ctx);
+      int gone = !acto_ref_is_none(r) && acto__ref_local(sys, r) && !acto_alive(sys, r);
+      reply_status(ctx, gone ? 0 : ACTO_ENOENT);
       return;
     }
-    c->removing = 1;
-    acto_reply_later(ctx, &c->pending);
-    c->has_pending = 1;
-    stop_child(ctx, s, c);
+    terminate_one(ctx, s, c);
+    return;
+  }
+  case SUP_REQ_TERMINATE_ID: {
+    const char *id = req_id(m);
+    if (!id || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE) {
+      reply_status(ctx, ACTO_EINVAL); /* dynamic children have no ids of their own */
+      return;
+    }
+    sup_child *c = find_id(s, id);
+    if (!c) {
+      reply_status(ctx, ACTO_ENOENT);
+      return;
+    }
+    terminate_one(ctx, s, c);
     return;
   }
   default:
@@ -903,6 +980,7 @@ static void sup_free(sup *s) {
   for (size_t i = 0; i < s->n; i++) {
     free(s->c[i].own_id);
     free(s->c[i].own_arg);
+    free(s->c[i].waiters);
   }
   free(s->c);
   free(s->hist);
@@ -965,7 +1043,7 @@ static int sup_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
     return 0;
   }
   default:
-    if (m->type >= SUP_REQ_WHICH && m->type <= SUP_REQ_TERMINATE_CHILD)
+    if (m->type >= SUP_REQ_WHICH && m->type <= SUP_REQ_TERMINATE_ID)
       on_request(ctx, s, m);
     return 0;
   }
@@ -983,8 +1061,9 @@ static void sup_terminate(acto_ctx *ctx, void *state, int reason) {
       acto__child_stop(sys, c->ref, ACTO_REASON_SHUTDOWN);
     else if (c->st != ST_DEAD)
       acto_exit(sys, c->ref, ACTO_REASON_SHUTDOWN);
-    if (c->has_pending)
-      acto_reply_to(sys, &c->pending, 0, NULL, 0);
+    /* Stopped without an ordered shutdown: the waiters learn that the
+     * supervisor is gone, not that the child is. */
+    answer_waiters(sys, c, ACTO_ECLOSED);
   }
   sup_free(s);
 }
@@ -1052,11 +1131,21 @@ static int wait_gone(acto_system *sys, acto_ref ref, int64_t timeout_ms) {
   return r;
 }
 
-int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
+/* The rule of every call that waits: only from a plain thread (never
+ * inside a callback, where waiting would block a worker or the actor's
+ * own spawn), and a deadline of -1 (forever), 0 (do not wait) or more. */
+static int plain_call(acto_system *sys, int64_t timeout_ms) {
   if (!sys || timeout_ms < -1)
     return ACTO_EINVAL;
   if (acto__in_callback())
     return ACTO_EDEADLK;
+  return 0;
+}
+
+int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
+  int pc = plain_call(sys, timeout_ms);
+  if (pc != 0)
+    return pc;
   int r = acto_exit(sys, sup, ACTO_REASON_SHUTDOWN);
   if (r != 0)
     return r;
@@ -1068,10 +1157,9 @@ int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
  * ask's own codes otherwise. */
 static int sup_ask(acto_system *sys, acto_ref sup, uint32_t type, const void *data, size_t size,
                    int64_t timeout_ms, acto_reply_buf *rb) {
-  if (timeout_ms < -1)
-    return ACTO_EINVAL;
-  if (acto__in_callback())
-    return ACTO_EDEADLK;
+  int pc = plain_call(sys, timeout_ms);
+  if (pc != 0)
+    return pc;
   if (!acto__ref_local(sys, sup)) /* supervisors are local */
     return acto__system_validate_ref(sys, sup) != 0 ? ACTO_ESTALE : ACTO_EINVAL;
   acto__actor *a = acto__actor_acquire(sys, sup);
@@ -1104,19 +1192,39 @@ int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg,
   return rep.status;
 }
 
-int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref child,
-                                    int64_t timeout_ms) {
-  if (!sys)
-    return ACTO_EINVAL;
+/* An ask whose answer is one int32_t status. */
+static int sup_ask_status(acto_system *sys, acto_ref sup, uint32_t type, const void *data,
+                          size_t size, int64_t timeout_ms) {
   acto_reply_buf rb;
-  int r = sup_ask(sys, sup, SUP_REQ_TERMINATE_CHILD, &child, sizeof child, timeout_ms, &rb);
+  int r = sup_ask(sys, sup, type, data, size, timeout_ms, &rb);
   if (r != 0)
     return r;
-  int32_t st = 0;
+  int32_t st = ACTO_EINVAL;
   if (rb.size == sizeof st)
     memcpy(&st, rb.data, sizeof st);
   acto_reply_release(&rb);
   return st;
+}
+
+/* A child id for a request: non-empty, NUL included in the size. */
+static int id_arg(const char *id, size_t *size) {
+  if (!id || !id[0])
+    return ACTO_EINVAL;
+  *size = strnlen(id, 4096) + 1;
+  return *size > 4096 ? ACTO_EINVAL : 0;
+}
+
+int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref child,
+                                    int64_t timeout_ms) {
+  return sup_ask_status(sys, sup, SUP_REQ_TERMINATE_CHILD, &child, sizeof child, timeout_ms);
+}
+
+int acto_supervisor_terminate_child_id(acto_system *sys, acto_ref sup, const char *id,
+                                       int64_t timeout_ms) {
+  size_t n;
+  if (id_arg(id, &n) != 0)
+    return ACTO_EINVAL;
+  return sup_ask_status(sys, sup, SUP_REQ_TERMINATE_ID, id, n, timeout_ms);
 }
 
 int acto_supervisor_which_children(acto_system *sys, acto_ref sup, acto_child_info *out,

@@ -1825,20 +1825,47 @@ END_TEST
 
 static acto_ref g_call_target;
 
-static int caller_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
-  (void)state;
-  if (m->type != MSG_CALL) return 0;
+/* Every waiting supervisor call, from inside a callback: EDEADLK. */
+static void call_all(acto_ctx *ctx, const char *where) {
   acto_system *sys = acto_ctx_system(ctx);
   size_t n = 0;
   acto_child_info ci;
-  log_add(&g_xlog, 0, "stop=%s", tu_name(acto_supervisor_stop(sys, g_call_target, 0)));
-  log_add(&g_xlog, 0, "which=%s",
-          tu_name(acto_supervisor_which_children(sys, g_call_target, &ci, 1, &n, 0)));
+  acto_child_counts k;
+  acto_ref r;
+  int rc[] = {
+      acto_supervisor_stop(sys, g_call_target, 0),
+      acto_supervisor_which_children(sys, g_call_target, &ci, 1, &n, 0),
+      acto_supervisor_count_children(sys, g_call_target, &k, -1),
+      acto_supervisor_start_child(sys, g_call_target, NULL, 0, 0, &r),
+      acto_supervisor_terminate_child(sys, g_call_target, g_call_target, -1),
+      acto_supervisor_terminate_child_id(sys, g_call_target, "c1", 0),
+  };
+  int bad = 0;
+  for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++)
+    if (rc[i] != ACTO_EDEADLK) bad = (int)i + 1;
+  log_add(&g_xlog, 0, "%s=%s", where, bad ? tu_name(rc[bad - 1]) : "ACTO_EDEADLK");
+}
+
+static int caller_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)state, (void)arg;
+  call_all(ctx, "init");
   return 0;
 }
 
+static int caller_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)state;
+  if (m->type == MSG_CALL) call_all(ctx, "handle");
+  return 0;
+}
+
+static void caller_terminate(acto_ctx *ctx, void *state, int reason) {
+  (void)state, (void)reason;
+  call_all(ctx, "terminate");
+}
+
 static const acto_behaviour caller_b = {.name = "sv_caller", .state_size = 8,
-                                        .handle = caller_handle};
+                                        .init = caller_init, .handle = caller_handle,
+                                        .terminate = caller_terminate};
 
 START_TEST(plain_thread_calls_from_inside_an_actor_return_edeadlk) {
   acto_system *sys = det_system();
@@ -1847,12 +1874,15 @@ START_TEST(plain_thread_calls_from_inside_an_actor_return_edeadlk) {
   acto_ref sup = start_sup(sys, &sp, NULL);
   g_call_target = sup;
   acto_ref caller;
+  /* init runs on this (plain) thread, inside acto_spawn: still a callback. */
   ck_assert_ok(acto_spawn(sys, &caller_b, NULL, NULL, &caller));
   send0(sys, caller, MSG_CALL);
   run_for(sys, 0);
-  ck_assert_log(&g_xlog, "stop=ACTO_EDEADLK which=ACTO_EDEADLK");
-  ck_assert_int_eq(acto_alive(sys, sup), 1);
   ck_assert_ok(acto_stop(sys, caller));
+  run_for(sys, 0);
+  ck_assert_log(&g_xlog, "init=ACTO_EDEADLK handle=ACTO_EDEADLK terminate=ACTO_EDEADLK");
+  ck_assert_int_eq(acto_alive(sys, sup), 1);
+  ck_assert_uint_eq(which(sys, sup).n, 1);
   teardown_tree(sys, sup);
 }
 END_TEST
@@ -1957,26 +1987,144 @@ START_TEST(simple_terminate_child_returns_when_it_is_gone_and_it_is_not_restarte
   sv_which w = which(sys, sup);
   ck_assert_uint_eq(w.n, 1);
   ck_assert(acto_ref_eq(w.c[0].ref, d2));
-  ck_assert_rc(acto_supervisor_terminate_child(sys, sup, d1, TU_WAIT_MS), ACTO_ENOENT);
+  /* Already terminated: 0, as OTP's ok; nothing happens. */
+  ck_assert_ok(acto_supervisor_terminate_child(sys, sup, d1, TU_WAIT_MS));
+  ck_assert_log(&g_wlog, "term(d1,1)");
+  /* Not a child: no ref, a live actor that is not its child, itself. */
   ck_assert_rc(acto_supervisor_terminate_child(sys, sup, ACTO_REF_NONE, TU_WAIT_MS), ACTO_ENOENT);
+  acto_ref other = ACTO_REF_NONE;
+  ck_assert_ok(acto_spawn(sys, &watcher_b, NULL, NULL, &other));
+  ck_assert_rc(acto_supervisor_terminate_child(sys, sup, other, TU_WAIT_MS), ACTO_ENOENT);
+  ck_assert_rc(acto_supervisor_terminate_child(sys, sup, sup, TU_WAIT_MS), ACTO_ENOENT);
+  ck_assert_int_eq(acto_alive(sys, other), 1);
+  /* By id: a dynamic child has none of its own. */
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "dyn", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_ok(acto_stop(sys, other));
   teardown_tree(sys, sup);
 }
 END_TEST
 
 START_TEST(terminate_child_works_for_a_static_child_and_it_stays_stopped) {
   acto_system *sys = det_system();
-  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
-  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", TRANS, 0), worker("c3", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 3, 5, 1000);
   acto_ref sup = start_sup(sys, &sp, NULL);
   acto_ref c1 = ref_of(sys, sup, "c1");
   log_clear(&g_wlog);
+  log_clear(&g_elog);
   ck_assert_ok(acto_supervisor_terminate_child(sys, sup, c1, TU_WAIT_MS));
   ck_assert_int_eq(acto_alive(sys, c1), 0);
   run_for(sys, 1000);
   ck_assert_log(&g_wlog, "term(c1,1)");
+  ck_assert_log(&g_elog, "stop(c1,1)");
+  /* OTP keeps a terminated static child's spec: stopped, no ref. */
   sv_which w = which(sys, sup);
-  ck_assert_ptr_null(child_of(&w, "c1"));
+  ck_assert_uint_eq(w.n, 3);
+  ck_assert_str_eq(w.c[0].id, "c1");
+  ck_assert_int_eq(w.c[0].state, ACTO_CHILD_STOPPED);
+  ck_assert(acto_ref_is_none(w.c[0].ref));
+  acto_child_counts k;
+  ck_assert_ok(acto_supervisor_count_children(sys, sup, &k, TU_WAIT_MS));
+  ck_assert_uint_eq(k.specs, 3);
+  ck_assert_uint_eq(k.active, 2);
+  /* Terminating it again, by its old ref or by id: 0, nothing happens. */
+  ck_assert_ok(acto_supervisor_terminate_child(sys, sup, c1, TU_WAIT_MS));
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  /* By id, a running child. */
+  acto_ref c2 = ref_of(sys, sup, "c2");
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c2", TU_WAIT_MS));
+  ck_assert_int_eq(acto_alive(sys, c2), 0);
+  ck_assert_log(&g_wlog, "term(c1,1) term(c2,1)");
+  /* Unknown ids and bad arguments. */
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "nobody", TU_WAIT_MS), ACTO_ENOENT);
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, NULL, TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child_id(NULL, sup, "c3", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "c3", -5), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child(sys, sup, ref_of(sys, sup, "c3"), -2), ACTO_EINVAL);
+  ck_assert_int_eq(which(sys, sup).c[2].state, ACTO_CHILD_RUNNING);
+  run_for(sys, 1000);
+  ck_assert_log(&g_wlog, "term(c1,1) term(c2,1)"); /* neither came back */
+  /* The ordered stop skips the stopped ones. */
+  log_clear(&g_wlog);
+  teardown_tree(sys, sup);
+  ck_assert_log(&g_wlog, "term(c3,1)");
+}
+END_TEST
+
+/* A temporary static child is forgotten once terminated (OTP). */
+START_TEST(terminate_child_of_a_temporary_static_child_forgets_it) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", TEMP, 0), worker("c2", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  sv_which w = which(sys, sup);
   ck_assert_uint_eq(w.n, 1);
+  ck_assert_str_eq(w.c[0].id, "c2");
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS), ACTO_ENOENT);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* Two plain threads terminate the same slow child: both return when it
+ * is gone, and it is terminated once. */
+typedef struct term_arg {
+  acto_system *sys;
+  acto_ref sup, child;
+  int rc;
+} term_arg;
+
+static void *term_thread(void *p) {
+  term_arg *a = p;
+  a->rc = acto_supervisor_terminate_child(a->sys, a->sup, a->child, TU_WAIT_MS);
+  return NULL;
+}
+
+START_TEST(two_threads_terminating_one_child_both_return_when_it_is_gone) {
+  acto_system *sys = thr_system(2);
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, W_TRAP)};
+  cs[1].shutdown_ms = 200; /* it traps the exit signal: killed after 200 ms */
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref c2 = ref_of(sys, sup, "c2");
+  term_arg a[2] = {{sys, sup, c2, 1}, {sys, sup, c2, 1}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, term_thread, &a[i]), 0);
+  for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+  for (int i = 0; i < 2; i++) {
+    ck_assert_rc(a[i].rc, 0);
+  }
+  ck_assert_int_eq(acto_alive(sys, c2), 0);
+  ck_assert_int_eq(log_matches(&g_wlog, "term(c2,2)"), 1);
+  ck_assert_int_eq(which(sys, sup).c[1].state, ACTO_CHILD_STOPPED);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* A child terminated during a group restart is not started again by that
+ * restart (a later group restart would, as in OTP). */
+START_TEST(a_child_terminated_during_a_group_restart_stays_stopped) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", PERM, 0), worker("c3", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFA, cs, 3, 100, 600000);
+  sp.backoff_min_ms = 1000;
+  sp.backoff_max_ms = 1000;
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_wlog);
+  send0(sys, ref_of(sys, sup, "c2"), MSG_FAIL);
+  run_for(sys, 100); /* the group is terminated; the restart waits for the backoff */
+  ck_assert_log(&g_wlog, "term(c3,1) term(c1,1)");
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c3", TU_WAIT_MS));
+  run_for(sys, 2000);
+  ck_assert_log(&g_wlog, "term(c3,1) term(c1,1) init(c1) term(c2,-3) init(c2)");
+  ck_assert_int_eq(which(sys, sup).c[2].state, ACTO_CHILD_STOPPED);
+  /* The next group restart starts it again, as OTP's does. */
+  log_clear(&g_wlog);
+  send0(sys, ref_of(sys, sup, "c1"), MSG_FAIL);
+  run_for(sys, 5000);
+  ck_assert_log(&g_wlog, "term(c2,1) term(c1,-3) init(c1) init(c2) init(c3)");
+  ck_assert_int_eq(which(sys, sup).c[2].state, ACTO_CHILD_RUNNING);
   teardown_tree(sys, sup);
 }
 END_TEST
@@ -2389,25 +2537,32 @@ START_TEST(stopping_the_supervisor_during_a_backoff_stops_the_waiting_child_for_
 END_TEST
 
 START_TEST(terminate_child_during_its_backoff_stops_it_and_cancels_the_restart) {
-  acto_system *sys = det_system();
-  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
-  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 60000);
-  sp.backoff_min_ms = 1000;
-  sp.backoff_max_ms = 1000;
-  acto_ref sup = start_sup(sys, &sp, NULL);
-  acto_ref c2 = ref_of(sys, sup, "c2");
-  send0(sys, c2, MSG_FAIL);
-  run_for(sys, 100);
-  ck_assert_int_eq(which(sys, sup).c[1].state, ACTO_CHILD_RESTARTING);
-  log_clear(&g_wlog);
-  ck_assert_ok(acto_supervisor_terminate_child(sys, sup, c2, TU_WAIT_MS));
-  ck_assert_int_eq(acto_alive(sys, c2), 0);
-  run_for(sys, 5000);
-  ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0);
-  sv_which w = which(sys, sup);
-  ck_assert_uint_eq(w.n, 1);
-  ck_assert_str_eq(w.c[0].id, "c1");
-  teardown_tree(sys, sup);
+  for (int k = 0; k < 2; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
+    acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 60000);
+    sp.backoff_min_ms = 1000;
+    sp.backoff_max_ms = 1000;
+    acto_ref sup = start_sup(sys, &sp, NULL);
+    acto_ref c2 = ref_of(sys, sup, "c2");
+    /* k 0: failed (parked, same ref); k 1: stopped (gone, no ref). */
+    send0(sys, c2, k == 0 ? MSG_FAIL : MSG_STOP);
+    run_for(sys, 100);
+    ck_assert_int_eq(which(sys, sup).c[1].state,
+                     k == 0 ? ACTO_CHILD_RESTARTING : ACTO_CHILD_STOPPED);
+    log_clear(&g_wlog);
+    if (k == 0)
+      ck_assert_ok(acto_supervisor_terminate_child(sys, sup, c2, TU_WAIT_MS));
+    else
+      ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c2", TU_WAIT_MS));
+    ck_assert_int_eq(acto_alive(sys, c2), 0);
+    run_for(sys, 5000);
+    ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0);
+    sv_which w = which(sys, sup);
+    ck_assert_uint_eq(w.n, 2);
+    ck_assert_int_eq(w.c[1].state, ACTO_CHILD_STOPPED);
+    teardown_tree(sys, sup);
+  }
 }
 END_TEST
 
@@ -2631,6 +2786,9 @@ int main(void) {
   tcase_add_test(tc, simple_start_child_passes_its_argument_and_children_are_listed_and_counted);
   tcase_add_test(tc, simple_terminate_child_returns_when_it_is_gone_and_it_is_not_restarted);
   tcase_add_test(tc, terminate_child_works_for_a_static_child_and_it_stays_stopped);
+  tcase_add_test(tc, terminate_child_of_a_temporary_static_child_forgets_it);
+  tcase_add_test(tc, two_threads_terminating_one_child_both_return_when_it_is_gone);
+  tcase_add_test(tc, a_child_terminated_during_a_group_restart_stays_stopped);
   tcase_add_test(tc, simple_failing_permanent_child_is_restarted_in_place);
   tcase_add_test(tc, simple_transient_and_temporary_children_that_end_are_forgotten);
   tcase_add_test(tc, start_child_on_a_static_supervisor_returns_einval);
