@@ -161,3 +161,26 @@ int acto__child_stop(acto_system *sys, acto_ref child, int reason) {
 int acto__child_suspend_cmd(acto_system *sys, acto_ref child) {
   return acto__signal(sys, child, ACTO__KIND_SUSPEND, 0, ACTO_REF_NONE, 0, 0);
 }
+
+int acto__child_release(acto_system *sys, acto_ref child) {
+  acto__actor *c = acto__actor_acquire(sys, child);
+  if (!c)
+    return ACTO_ESTALE;
+  /* What spawn_impl does for a child it does not hold. */
+  if (acto__mailbox_release(&c->mb, ACTO__MB_SYS_UNIT, 0) != 0)
+    acto__sched_schedule(sys, c);
+  acto__actor_release(c);
+  return 0;
+}
+
+int acto__child_close_held(acto_system *sys, acto_ref child, int reason) {
+  acto__actor *c = acto__actor_acquire(sys, child);
+  if (!c)
+    return ACTO_ESTALE;
+  /* Held: no worker runs it, so this thread may finalise it.  Its unit
+   * is never released, as for any actor that stopped. */
+  c->stop_reason = reason;
+  acto__actor_finalize(c, acto__tls_worker && acto__tls_worker->sys == sys ? acto__tls_worker : NULL);
+  acto__actor_release(c);
+  return 0;
+}

@@ -140,10 +140,17 @@ struct acto_sup_spec {
  * The last two are OTP's own rules. */
 
 /* Starts a supervisor (top-level, or a child of the calling actor with
- * link semantics left to the caller) and its children, in order.  A child
- * whose init fails makes the start fail with ACTO_ECHILD after the
- * children already started were stopped.  The spec is copied.  name may be
- * NULL.  Thread-safe (not from inside the supervisor itself). */
+ * link semantics left to the caller) and its children, in order, each
+ * child's init on the calling thread.  No child runs (handles a message)
+ * before every child has started: what is sent to them meanwhile is
+ * queued.  A child whose init fails makes the start fail with ACTO_ECHILD,
+ * and the children already started are stopped first, in reverse start
+ * order, each completely (its terminate has run with ACTO_REASON_SHUTDOWN
+ * and it is closed) before the previous one, all before this returns, as
+ * OTP does; a nested supervisor's subtree is stopped deepest first.  They
+ * never ran, so what was queued for them becomes dead letters.  The spec
+ * is copied.  name may be NULL.  Thread-safe (not from inside the
+ * supervisor itself). */
 ACTO_API int acto_supervisor_start(acto_system *sys, const acto_sup_spec *spec, const char *name,
                                    acto_ref *out);
 

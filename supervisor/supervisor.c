@@ -27,6 +27,10 @@
  *   After the last child the supervisor stops with the shutdown reason;
  *   when it gave up (intensity) that reason is ACTO_EMAXRESTARTS, a
  *   failure, which its own supervisor sees as CHILD_FAILED.
+ * Starting: the children started in the supervisor's init are held (they
+ * cannot run) until every one has started, so that a failing start can
+ * stop them synchronously, in reverse order, without waiting (see the
+ * DESIGN note above sup_init).
  * Intensity: the times of the restarts within the last period_ms are kept
  * (at most `intensity` of them); a restart that would make one more fails
  * the supervisor.  Times come from the system clock (acto__now_ns), so
@@ -77,6 +81,9 @@ typedef struct sup_child {
   /* The group restart (op_gen) during which terminate_child stopped it:
    * that restart does not start it again. */
   uint64_t term_gen;
+  /* Started during the supervisor's init and not yet released: it cannot
+   * run (acto__spawn_child's hold). */
+  int held;
 } sup_child;
 
 typedef struct sup {
@@ -92,6 +99,8 @@ typedef struct sup {
   uint64_t op_gen;
   uint64_t serial_seq;
   uint32_t rng;
+  acto_ref self;
+  int in_init; /* children started now are held */
 } sup;
 
 /* ---- spec copies ----------------------------------------------------------- */
@@ -290,8 +299,9 @@ static void spec_free(acto_sup_spec *s) {
 static uint64_t now_ns(acto_ctx *ctx) { return acto__now_ns(acto_ctx_system(ctx)); }
 
 static void event(acto_ctx *ctx, sup *s, const sup_child *c, acto_sup_event ev, int reason) {
+  (void)ctx; /* NULL when a parent's init tears a held nested tree down */
   if (s->spec->on_event)
-    s->spec->on_event(s->spec->event_user, acto_self(ctx), c ? c->cs.id : "", ev, reason);
+    s->spec->on_event(s->spec->event_user, s->self, c ? c->cs.id : "", ev, reason);
 }
 
 static sup_child *find_ref(sup *s, acto_ref r) {
@@ -373,13 +383,14 @@ static int start_fresh(acto_ctx *ctx, sup *s, sup_child *c) {
   acto_ref ref;
   int r;
   if (c->cs.kind == ACTO_SUPERVISOR)
-    r = acto__spawn_child(ctx, acto_supervisor_behaviour(), c->cs.sup, &o, &ref);
+    r = acto__spawn_child(ctx, acto_supervisor_behaviour(), c->cs.sup, &o, s->in_init, &ref);
   else
-    r = acto__spawn_child(ctx, c->cs.behaviour, c->cs.arg, &o, &ref);
+    r = acto__spawn_child(ctx, c->cs.behaviour, c->cs.arg, &o, s->in_init, &ref);
   if (r != 0)
     return r;
   c->ref = ref;
   c->st = ST_RUNNING;
+  c->held = s->in_init;
   return 0;
 }
 
@@ -988,10 +999,119 @@ static void sup_free(sup *s) {
   memset(s, 0, sizeof(*s));
 }
 
+/* ---- the start: children held until the supervisor's init is done ------------
+ *
+ * DESIGN
+ * OTP's supervisor starts its children one by one in its init; when one
+ * fails to start, it terminates those already started in reverse start
+ * order, each completely (it waits for each to be gone), and only then
+ * does start_link return the error.  Our init must give the same
+ * guarantee without ever waiting: it runs on the thread that spawns the
+ * supervisor, a plain thread for acto_supervisor_start but a worker when
+ * a running parent starts a nested supervisor, and a worker must not
+ * block waiting for another actor.
+ *
+ * So the children started during init are held (acto__spawn_child's
+ * hold): each keeps the unit its own init turn held, so nothing can
+ * schedule it, whatever is sent to it; messages queue up.  No worker can
+ * be running them, so if a later child fails to start, the init's own
+ * thread stops the started ones itself, synchronously, in reverse start
+ * order: it runs each one's terminate (ACTO_REASON_SHUTDOWN) and closes
+ * it (acto__child_close_held), and each is completely gone before the
+ * previous one is touched and before init returns ACTO_ECHILD.  When
+ * every child started, init releases them, in start order; a child with
+ * queued messages is scheduled then.
+ *
+ * A nested supervisor started during its parent's init (on the same
+ * thread, below the parent's init on the stack) keeps its own children
+ * held after its init succeeded: its parent may still fail, and must then
+ * be able to stop the whole subtree synchronously, deepest first (the
+ * nested supervisor's children in reverse order, then it).  The
+ * outermost init releases (or stops) the subtree; a nested supervisor
+ * started by a running parent (a restart, start_child, add_child) is the
+ * outermost of its own start.  The thread-local frame below is how an
+ * init knows that its parent's init is running under it.  While a
+ * subtree is held, the thread that holds it reaches into the held
+ * nested supervisors' state: nobody else can, since none of them can
+ * run.
+ *
+ * Why not the ordered shutdown of the running supervisor (exit signal,
+ * wait for EXIT, next child)?  Because that takes turns of the
+ * supervisor, and a supervisor whose init fails never gets one: init's
+ * failure closes it at once and the start must report the outcome when
+ * init returns.  Sending exit signals from init and returning (what this
+ * file did before) left the children running on workers after
+ * acto_supervisor_start had returned, stopped in no particular order.
+ *
+ * The cost: a child cannot handle a message before all its siblings have
+ * started, which OTP does not promise either way, and a child's init
+ * cannot wait for a sibling (no init can wait for anything). */
+
+typedef struct init_frame {
+  acto_ref self; /* the supervisor whose init runs */
+  struct init_frame *up;
+} init_frame;
+
+static _Thread_local init_frame *tls_init;
+
+/* The state of a held nested supervisor, with a reference (release it). */
+static sup *held_sup(acto_system *sys, acto_ref r, acto__actor **out) {
+  acto__actor *a = acto__actor_acquire(sys, r);
+  if (!a)
+    return NULL;
+  if (a->b != acto_supervisor_behaviour()) {
+    acto__actor_release(a);
+    return NULL;
+  }
+  *out = a;
+  return (sup *)(void *)a->state;
+}
+
+/* Stops every held child of s, in reverse start order, on this thread;
+ * a held nested supervisor's own subtree first. */
+static void stop_held(acto_system *sys, sup *s) {
+  for (size_t i = s->n; i > 0; i--) {
+    sup_child *c = &s->c[i - 1];
+    if (!c->held)
+      continue;
+    acto__actor *a;
+    sup *in = c->cs.kind == ACTO_SUPERVISOR ? held_sup(sys, c->ref, &a) : NULL;
+    if (in) {
+      event(NULL, in, NULL, ACTO_SUP_SHUTDOWN, ACTO_REASON_SHUTDOWN);
+      stop_held(sys, in);
+      acto__actor_release(a);
+    }
+    acto__child_close_held(sys, c->ref, ACTO_REASON_SHUTDOWN);
+    c->held = 0;
+    c->st = ST_DEAD;
+    c->ref = ACTO_REF_NONE;
+    event(NULL, s, c, ACTO_SUP_CHILD_STOPPED, ACTO_REASON_SHUTDOWN);
+  }
+}
+
+/* Lets every held child of s run, in start order; a held nested
+ * supervisor's own subtree first. */
+static void release_held(acto_system *sys, sup *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    sup_child *c = &s->c[i];
+    if (!c->held)
+      continue;
+    acto__actor *a;
+    sup *in = c->cs.kind == ACTO_SUPERVISOR ? held_sup(sys, c->ref, &a) : NULL;
+    if (in) {
+      release_held(sys, in);
+      acto__actor_release(a);
+    }
+    c->held = 0;
+    acto__child_release(sys, c->ref);
+  }
+}
+
 static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
   sup *s = state;
+  acto_system *sys = acto_ctx_system(ctx);
   const acto_sup_spec *spec = arg;
-  if (!spec_valid(acto_ctx_system(ctx), spec))
+  if (!spec_valid(sys, spec))
     return ACTO_EINVAL;
   s->spec = spec_copy(spec);
   if (!s->spec)
@@ -999,23 +1119,34 @@ static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
   /* intensity 0 stays 0: no restart at all (OTP); period 0 is 5 s. */
   if (s->spec->period_ms == 0)
     s->spec->period_ms = 5000;
-  s->rng = (uint32_t)acto_self(ctx).id ^ 0x9e3779b9u;
+  s->self = acto_self(ctx);
+  s->rng = (uint32_t)s->self.id ^ 0x9e3779b9u;
   acto_trap_exit(ctx, 1);
   if (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
     return 0;
-  for (size_t i = 0; i < s->spec->nchildren; i++) {
+  /* Under the init of this supervisor's own parent, on this thread? */
+  acto__actor_ext *e = acto__actor_ext_peek(ctx->self);
+  int nested = tls_init && e && acto_ref_eq(tls_init->self, e->parent);
+  init_frame frame = {s->self, tls_init};
+  tls_init = &frame;
+  s->in_init = 1;
+  int rc = 0;
+  for (size_t i = 0; i < s->spec->nchildren && rc == 0; i++) {
     sup_child *c = add_child(s, &s->spec->children[i]);
-    if (!c || start_fresh(ctx, s, c) != 0) {
-      /* Stop the children already started; our links make sure of it
-       * even if a signal is lost (init's failure closes this actor). */
-      for (size_t k = 0; k < s->n; k++)
-        if (s->c[k].st == ST_RUNNING)
-          acto_exit(acto_ctx_system(ctx), s->c[k].ref, ACTO_REASON_SHUTDOWN);
-      sup_free(s);
-      return ACTO_ECHILD;
-    }
-    event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+    if (!c || start_fresh(ctx, s, c) != 0)
+      rc = ACTO_ECHILD;
+    else
+      event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
   }
+  s->in_init = 0;
+  tls_init = frame.up;
+  if (rc != 0) {
+    stop_held(sys, s);
+    sup_free(s);
+    return rc;
+  }
+  if (!nested)
+    release_held(sys, s);
   return 0;
 }
 

@@ -189,7 +189,8 @@ enum {
   MSG_CALL,      /* the caller actor: try the plain-thread API */
 };
 
-#define W_TRAP 1 /* traps exits and ignores them */
+#define W_TRAP 1    /* traps exits and ignores them */
+#define W_SELFREC 2 /* init sends itself MSG_RECORD 0 */
 
 typedef struct wargs {
   char id[16];
@@ -227,6 +228,10 @@ static int w_init(acto_ctx *ctx, void *state, const void *arg) {
     }
   }
   if (a->flags & W_TRAP) TU_EXPECT_RC(acto_trap_exit(ctx, 1), 0);
+  if (a->flags & W_SELFREC) {
+    uint64_t v = 0;
+    TU_EXPECT_RC(acto_send(acto_ctx_system(ctx), acto_self(ctx), MSG_RECORD, &v, sizeof v), 0);
+  }
   log_add(&g_wlog, t, "init(%s)", a->id);
   return 0;
 }
@@ -1030,14 +1035,161 @@ START_TEST(start_with_a_failing_child_init_returns_echild_and_leaves_no_actor) {
   acto_sup_spec sp = sup_spec(OFO, cs, 3, 5, 1000);
   acto_ref sup = ACTO_REF_NONE;
   ck_assert_rc(acto_supervisor_start(sys, &sp, "sv.failing", &sup), ACTO_ECHILD);
-  run_for(sys, 0);
-  /* c1 was started, then stopped; c3 never started. */
+  /* c1 was started, then stopped before the call returned; c3 never
+   * started. */
   ck_assert_log(&g_wlog, "init(c1) initfail(c2) term(c1,1)");
-  ck_assert_log(&g_elog, "start(c1,0)");
+  ck_assert_log(&g_elog, "start(c1,0) stop(c1,1)");
   acto_ref r;
   ck_assert_rc(acto_lookup(sys, "sv.failing", &r), ACTO_ENOENT);
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "init(c1) initfail(c2) term(c1,1)");
   assert_no_actors(sys);
   tu_shutdown(sys);
+}
+END_TEST
+
+/* OTP: when a child fails to start, those already started are terminated
+ * in reverse start order, each completely, before start_link returns the
+ * error.  The children started so far never ran: what their inits sent
+ * themselves was never handled (it becomes dead letters).  With two
+ * worker threads the log must be the same at the moment the call
+ * returns: nothing of it depends on timing. */
+static void failing_third_child(acto_system *sys) {
+  snprintf(g_initfail.id, sizeof g_initfail.id, "c3");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec cs[4] = {worker("c1", PERM, W_SELFREC), worker("c2", TRANS, W_SELFREC),
+                           worker("c3", PERM, 0), worker("c4", PERM, 0)};
+  cs[1].name = "sv.c2";
+  acto_sup_spec sp = sup_spec(OFO, cs, 4, 5, 1000);
+  acto_ref sup = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_start(sys, &sp, "sv.failing", &sup), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(c1) init(c2) initfail(c3) term(c2,1) term(c1,1)");
+  ck_assert_log(&g_elog, "start(c1,0) start(c2,0) stop(c2,1) stop(c1,1)");
+  acto_ref r;
+  ck_assert_rc(acto_lookup(sys, "sv.c2", &r), ACTO_ENOENT);
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
+  if (is_det(sys)) run_for(sys, 0);
+  else tu_sleep_ms(20); /* let anything unexpected show */
+  ck_assert_log(&g_wlog, "init(c1) init(c2) initfail(c3) term(c2,1) term(c1,1)");
+  ck_assert_int_eq(tu_dead_count(&g_dead, ACTO_DEAD_CLOSED), 2);
+  assert_no_actors(sys);
+  tu_shutdown(sys);
+}
+
+START_TEST(a_failing_third_child_stops_the_first_two_in_reverse_order_before_start_returns) {
+  failing_third_child(det_system());
+}
+END_TEST
+
+START_TEST(a_failing_third_child_stops_the_others_in_reverse_order_with_two_worker_threads) {
+  failing_third_child(thr_system(2));
+}
+END_TEST
+
+/* The children started by a successful start were held until the last
+ * one started, then released: what they sent themselves is handled. */
+START_TEST(children_run_once_every_child_has_started) {
+  acto_system *sys = det_system();
+  acto_child_spec in[1] = {worker("b1", PERM, W_SELFREC)};
+  acto_sup_spec isp = sup_spec(OFO, in, 1, 5, 1000);
+  acto_child_spec cs[3] = {worker("c1", PERM, W_SELFREC), subsup("inner", &isp),
+                           worker("c3", PERM, W_SELFREC)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 3, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  ck_assert_log(&g_wlog, "init(c1) init(b1) init(c3)");
+  run_for(sys, 0);
+  ck_assert_int_eq(log_count(&g_wlog), 6);
+  ck_assert_int_eq(log_matches(&g_wlog, "rec(c1,0,1)") + log_matches(&g_wlog, "rec(b1,0,1)") +
+                       log_matches(&g_wlog, "rec(c3,0,1)"),
+                   3);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* Nested: the whole started subtree is stopped, deepest first, before
+ * the top start returns; the nested supervisor's own events report it. */
+START_TEST(a_failing_child_after_a_nested_supervisor_stops_its_subtree_first) {
+  acto_system *sys = det_system();
+  snprintf(g_initfail.id, sizeof g_initfail.id, "c3");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec in[2] = {worker("b1", PERM, W_SELFREC), worker("b2", PERM, W_SELFREC)};
+  acto_sup_spec isp = sup_spec(OFO, in, 2, 5, 1000);
+  isp.event_user = "in";
+  acto_child_spec out[3] = {worker("c1", PERM, 0), subsup("inner", &isp), worker("c3", PERM, 0)};
+  acto_sup_spec osp = sup_spec(OFO, out, 3, 5, 1000);
+  osp.event_user = "out";
+  acto_ref sup = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_start(sys, &osp, NULL, &sup), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(c1) init(b1) init(b2) initfail(c3) term(b2,1) term(b1,1) term(c1,1)");
+  ck_assert_log(&g_elog, "out:start(c1,0) in:start(b1,0) in:start(b2,0) out:start(inner,0) "
+                         "in:shutdown(,1) in:stop(b2,1) in:stop(b1,1) out:stop(inner,1) "
+                         "out:stop(c1,1)");
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
+  run_for(sys, 0);
+  ck_assert_int_eq(log_count(&g_wlog), 7);
+  assert_no_actors(sys);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(a_nested_supervisor_whose_third_child_fails_stops_the_first_two_in_reverse_order) {
+  acto_system *sys = det_system();
+  snprintf(g_initfail.id, sizeof g_initfail.id, "b3");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec in[3] = {worker("b1", PERM, 0), worker("b2", PERM, 0), worker("b3", PERM, 0)};
+  acto_sup_spec isp = sup_spec(OFO, in, 3, 5, 1000);
+  isp.event_user = "in";
+  acto_child_spec out[3] = {worker("c1", PERM, 0), subsup("inner", &isp), worker("c3", PERM, 0)};
+  acto_sup_spec osp = sup_spec(OFO, out, 3, 5, 1000);
+  osp.event_user = "out";
+  acto_ref sup = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_start(sys, &osp, NULL, &sup), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(c1) init(b1) init(b2) initfail(b3) term(b2,1) term(b1,1) term(c1,1)");
+  ck_assert_log(&g_elog, "out:start(c1,0) in:start(b1,0) in:start(b2,0) in:stop(b2,1) "
+                         "in:stop(b1,1) out:stop(c1,1)");
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* A nested supervisor started by a running parent (here from a
+ * simple_one_for_one template): its init runs on the parent's worker,
+ * which must not wait; the started children are stopped on that worker,
+ * in reverse order, before start_child returns ACTO_ECHILD. */
+static void nested_started_by_a_running_parent(acto_system *sys) {
+  snprintf(g_initfail.id, sizeof g_initfail.id, "b3");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec in[3] = {worker("b1", PERM, W_SELFREC), worker("b2", PERM, W_SELFREC),
+                           worker("b3", PERM, 0)};
+  acto_sup_spec isp = sup_spec(OFO, in, 3, 5, 1000);
+  isp.event_user = "in";
+  acto_child_spec t = subsup("inner", &isp);
+  acto_sup_spec osp = sup_spec(ACTO_SIMPLE_ONE_FOR_ONE, &t, 1, 5, 1000);
+  osp.event_user = "out";
+  acto_ref sup = start_sup(sys, &osp, NULL);
+  acto_ref c = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_start_child(sys, sup, NULL, 0, TU_WAIT_MS, &c), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(b1) init(b2) initfail(b3) term(b2,1) term(b1,1)");
+  ck_assert_log(&g_elog, "in:start(b1,0) in:start(b2,0) in:stop(b2,1) in:stop(b1,1)");
+  ck_assert_uint_eq(which(sys, sup).n, 0);
+  /* The second try starts the whole subtree. */
+  log_clear(&g_wlog);
+  ck_assert_ok(acto_supervisor_start_child(sys, sup, NULL, 0, TU_WAIT_MS, &c));
+  if (is_det(sys)) run_for(sys, 0);
+  ck_assert_log_matches_reach(&g_wlog, "rec(b1,0,1)", 1);
+  ck_assert_log_matches_reach(&g_wlog, "rec(b2,0,1)", 1);
+  ck_assert_int_eq(log_matches(&g_wlog, "init(b3)"), 1);
+  teardown_tree(sys, sup);
+}
+
+START_TEST(a_nested_supervisor_started_by_a_running_parent_stops_its_children_in_reverse_order) {
+  nested_started_by_a_running_parent(det_system());
+}
+END_TEST
+
+START_TEST(a_nested_supervisor_started_by_a_running_parent_with_two_worker_threads) {
+  nested_started_by_a_running_parent(thr_system(2));
 }
 END_TEST
 
@@ -2736,6 +2888,13 @@ int main(void) {
   tcase_add_test(tc, spawning_the_behaviour_with_an_invalid_spec_fails_init_and_logs_the_rule);
   tcase_add_test(tc, start_with_null_arguments_returns_einval);
   tcase_add_test(tc, start_with_a_failing_child_init_returns_echild_and_leaves_no_actor);
+  tcase_add_test(tc, a_failing_third_child_stops_the_first_two_in_reverse_order_before_start_returns);
+  tcase_add_test(tc, a_failing_third_child_stops_the_others_in_reverse_order_with_two_worker_threads);
+  tcase_add_test(tc, children_run_once_every_child_has_started);
+  tcase_add_test(tc, a_failing_child_after_a_nested_supervisor_stops_its_subtree_first);
+  tcase_add_test(tc, a_nested_supervisor_whose_third_child_fails_stops_the_first_two_in_reverse_order);
+  tcase_add_test(tc, a_nested_supervisor_started_by_a_running_parent_stops_its_children_in_reverse_order);
+  tcase_add_test(tc, a_nested_supervisor_started_by_a_running_parent_with_two_worker_threads);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("restart", TU_TCASE_TIMEOUT);
