@@ -369,6 +369,8 @@ static void remove_child(sup *s, sup_child *c) {
   /* Keep the position of a walk in progress on the same child. */
   if (s->op != OP_NONE && i < s->op_i)
     s->op_i--;
+  if (s->op != OP_NONE && i < s->op_lo)
+    s->op_lo--;
 }
 
 static int32_t shutdown_ms_of(const sup_child *c) {
@@ -572,7 +574,15 @@ static void group_step(acto_ctx *ctx, sup *s) {
   }
   if (s->op_phase == 2)
     return; /* waiting for the backoff timer */
-  while (s->op_i < s->n) {
+  for (;;) {
+    /* One child at a time, in start order: the one restarted last (just
+     * before op_i; removals before it keep it there) must have answered
+     * (CHILD_STARTED, or IGNORED) before the next one starts, whatever
+     * else (a temporary sibling's EXIT) calls this meanwhile. */
+    if (s->op_i > s->op_lo && s->c[s->op_i - 1].st == ST_RESTARTING)
+      return;
+    if (s->op_i >= s->n)
+      break;
     sup_child *c = &s->c[s->op_i];
     if (c->st == ST_RESTARTING)
       return; /* wait for CHILD_STARTED */
@@ -599,6 +609,8 @@ static void group_step(acto_ctx *ctx, sup *s) {
       } else {
         /* Finish the group without it; it is retried on its own. */
         retry_later(ctx, s, c);
+        if (s->op != OP_GROUP)
+          return; /* that retry made it give up: the shutdown goes on */
       }
     }
   }

@@ -1382,6 +1382,30 @@ START_TEST(group_restart_loses_no_queued_message_of_a_sibling) {
 END_TEST
 
 
+/* A temporary sibling that goes during a group restart must not let the
+ * next child start before the one being restarted has finished its init. */
+static void group_with_a_temporary(acto_system *sys) {
+  acto_child_spec cs[4] = {worker("c1", PERM, 0), worker("c2", TEMP, 0), worker("c3", PERM, 0),
+                           worker("c4", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFA, cs, 4, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  if (is_det(sys)) run_for(sys, 0);
+  log_clear(&g_wlog);
+  send0(sys, ref_of(sys, sup, "c1"), MSG_FAIL);
+  if (is_det(sys)) run_for(sys, 0);
+  else ck_assert_log_reaches(&g_wlog, 7);
+  /* c2 goes (its terminate already ran when it was suspended). */
+  ck_assert_log(&g_wlog, "term(c4,1) term(c3,1) term(c2,1) term(c1,-3) init(c1) init(c3) init(c4)");
+  ck_assert_uint_eq(which(sys, sup).n, 3);
+  teardown_tree(sys, sup);
+}
+
+START_TEST(a_group_restart_starts_children_in_order_while_a_temporary_sibling_goes) {
+  for (uint64_t k = 0; k < 8; k++) group_with_a_temporary(det_system_seed(sv_seed() + k));
+  group_with_a_temporary(thr_system(2));
+}
+END_TEST
+
 START_TEST(a_killed_nested_supervisor_with_named_children_is_replaced_and_its_names_move) {
   acto_system *sys = det_system();
   acto_child_spec in[2] = {worker("b1", PERM, 0), worker("b2", PERM, 0)};
@@ -2907,6 +2931,7 @@ int main(void) {
   tcase_add_test(tc, group_restart_counts_a_restart_for_every_restarted_sibling);
   tcase_add_test(tc, group_restart_loses_no_queued_message_of_a_sibling);
   tcase_add_test(tc, a_killed_nested_supervisor_with_named_children_is_replaced_and_its_names_move);
+  tcase_add_test(tc, a_group_restart_starts_children_in_order_while_a_temporary_sibling_goes);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("intensity", TU_TCASE_TIMEOUT);
