@@ -251,13 +251,17 @@ static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg
     acto__tls_ctx = saved;
     if (ctx.held)
       acto__actor_release(ctx.held);
-    if (r >= 0 && a->failed) /* acto_exit_self with a negative reason */
-      r = a->stop_reason;
-    if (r < 0) {
-      rc = ACTO_EINIT;
-      a->stop_reason = r;
-      a->failed = 0;
-      acto__system_report_crash(sys, a, r, 0);
+    if (r == ACTO_INIT_IGNORE && !a->failed) {
+      rc = ACTO_EIGNORED; /* not started, not a failure: no crash report */
+    } else {
+      if (r >= 0 && a->failed) /* acto_exit_self with a negative reason */
+        r = a->stop_reason;
+      if (r < 0) {
+        rc = ACTO_EINIT;
+        a->stop_reason = r;
+        a->failed = 0;
+        acto__system_report_crash(sys, a, r, 0);
+      }
     }
   }
   /* Links are made after init, before the actor can run: both sets belong

@@ -15,6 +15,10 @@
  * the original argument; the ref, the name, the links and the queued
  * messages stay.  Stopping it finalises it as usual.
  *
+ * A restart in place whose init answers ACTO_INIT_IGNORE tells the
+ * supervisor (CHILD_IGNORED) and then stops with ACTO_REASON_NORMAL,
+ * without terminate (its init did not complete).
+ *
  * A SUSPEND command does the same for a healthy child at its next message
  * boundary, after running terminate with ACTO_REASON_SHUTDOWN: one-for-all
  * and rest-for-one use it to terminate siblings in reverse start order and
@@ -111,7 +115,16 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     ctx->phase = ACTO__PHASE_INIT;
     int r = a->b->init ? a->b->init(ctx, a->state, e ? e->init_arg : NULL) : 0;
     ctx->phase = phase;
-    if (r < 0) {
+    if (r == ACTO_INIT_IGNORE && !a->failed) {
+      /* Not started again, not a failure: the actor goes (there is
+       * nothing to terminate), and its supervisor, told first, keeps the
+       * child stopped. */
+      a->terminated = 1;
+      a->stop_requested = 1;
+      a->stop_reason = ACTO_REASON_NORMAL;
+      if (e)
+        notify(ctx->sys, a, e->parent, ACTO__MSG_CHILD_IGNORED, 0, 0);
+    } else if (r < 0) {
       a->failed = 1;
       a->stop_reason = r;
       a->fail_type = 0;

@@ -22,6 +22,7 @@
 #define ACTO__MSG_CHILD_FAILED 0xF0000101u    /* failed; awaits a verdict */
 #define ACTO__MSG_CHILD_SUSPENDED 0xF0000102u /* terminated on request; awaits one */
 #define ACTO__MSG_CHILD_STARTED 0xF0000103u   /* restarted in place */
+#define ACTO__MSG_CHILD_IGNORED 0xF0000104u   /* its init answered ignore; it stops */
 
 /* The supervisor's requests (asked by the acto_supervisor_* calls) and its
  * own timers. */
@@ -47,6 +48,7 @@
   X(ACTO__MSG_CHILD_FAILED)                                                                     \
   X(ACTO__MSG_CHILD_SUSPENDED)                                                                  \
   X(ACTO__MSG_CHILD_STARTED)                                                                    \
+  X(ACTO__MSG_CHILD_IGNORED)                                                                    \
   X(ACTO__MSG_SUP_WHICH)                                                                        \
   X(ACTO__MSG_SUP_COUNT)                                                                        \
   X(ACTO__MSG_SUP_START_CHILD)                                                                  \

@@ -22,6 +22,12 @@
  * and the monitors it held are dropped.  A child that stops (normal stop,
  * exit signal, kill) is gone; if its restart type says so, a new actor is
  * started from its spec, with a new ref (the name moves to it).
+ *
+ * A child whose init returns ACTO_INIT_IGNORE (OTP's ignore) is not
+ * started and has not failed: it is kept with no ref, stopped (a
+ * temporary or dynamic one is not kept), and nothing restarts it but
+ * acto_supervisor_restart_child or a later group restart.  ACTORS.md
+ * chapter 9 has the table.
  */
 #ifndef ACTO_SUPERVISOR_H
 #define ACTO_SUPERVISOR_H
@@ -97,7 +103,8 @@ typedef enum acto_sup_event {
   ACTO_SUP_CHILD_RESTARTED = 3, /* running again */
   ACTO_SUP_CHILD_STOPPED = 4,   /* stopped by the supervisor (shutdown) */
   ACTO_SUP_GAVE_UP = 5,         /* intensity exceeded (child = the last one) */
-  ACTO_SUP_SHUTDOWN = 6         /* the supervisor stops (reason) */
+  ACTO_SUP_SHUTDOWN = 6,        /* the supervisor stops (reason) */
+  ACTO_SUP_CHILD_IGNORED = 7    /* its init answered ACTO_INIT_IGNORE: not running */
 } acto_sup_event;
 
 typedef void (*acto_sup_event_fn)(void *user, acto_ref sup, const char *child_id,

@@ -84,6 +84,7 @@ typedef struct sup_child {
   /* Started during the supervisor's init and not yet released: it cannot
    * run (acto__spawn_child's hold). */
   int held;
+  int ignoring; /* a restart in place was answered ACTO_INIT_IGNORE; it stops */
 } sup_child;
 
 typedef struct sup {
@@ -396,6 +397,22 @@ static int start_fresh(acto_ctx *ctx, sup *s, sup_child *c) {
   return 0;
 }
 
+/* A start that init answered with ACTO_INIT_IGNORE: not running and not a
+ * failure (no restart is tried).  As in OTP, a temporary or dynamic child
+ * is forgotten, any other is kept, stopped with no ref.  1 if c was
+ * removed. */
+static int child_ignored(acto_ctx *ctx, sup *s, sup_child *c) {
+  c->st = ST_DEAD;
+  c->ref = ACTO_REF_NONE;
+  c->held = 0;
+  event(ctx, s, c, ACTO_SUP_CHILD_IGNORED, 0);
+  if (c->cs.restart == ACTO_TEMPORARY || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE) {
+    remove_child(s, c);
+    return 1;
+  }
+  return 0;
+}
+
 static void cancel_timer(acto_ctx *ctx, sup_child *c) {
   if (c->timer) {
     acto_timer_cancel(acto_ctx_system(ctx), c->timer);
@@ -603,9 +620,12 @@ static void group_step(acto_ctx *ctx, sup *s) {
       return;
     }
     if (c->st == ST_DEAD && c->term_gen != s->op_gen) {
-      if (start_fresh(ctx, s, c) == 0) {
+      int r = start_fresh(ctx, s, c);
+      if (r == 0) {
         c->restarts++;
         event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
+      } else if (r == ACTO_EIGNORED) {
+        child_ignored(ctx, s, c);
       } else {
         /* Finish the group without it; it is retried on its own. */
         retry_later(ctx, s, c);
@@ -640,8 +660,11 @@ static void restart_one(acto_ctx *ctx, sup *s, sup_child *c) {
     c->st = ST_RUNNING; /* CHILD_STARTED, or CHILD_FAILED if init fails */
     return;
   }
-  if (start_fresh(ctx, s, c) == 0)
+  int r = start_fresh(ctx, s, c);
+  if (r == 0)
     event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
+  else if (r == ACTO_EIGNORED)
+    child_ignored(ctx, s, c);
   else
     retry_later(ctx, s, c);
 }
@@ -745,7 +768,9 @@ static void on_exit_msg(acto_ctx *ctx, sup *s, const acto_exit_signal *es) {
     cancel_timer(ctx, c);
     c->st = ST_DEAD;
     c->ref = ACTO_REF_NONE;
-    event(ctx, s, c, ACTO_SUP_CHILD_STOPPED, es->reason);
+    if (!c->ignoring) /* CHILD_IGNORED was its event */
+      event(ctx, s, c, ACTO_SUP_CHILD_STOPPED, es->reason);
+    c->ignoring = 0;
     answer_waiters(acto_ctx_system(ctx), c, 0);
     int significant = c->cs.significant && c->self_end;
     c->self_end = 0;
@@ -768,8 +793,9 @@ static void on_child_event(acto_ctx *ctx, sup *s, uint32_t type, const acto__chi
   acto_system *sys = acto_ctx_system(ctx);
   sup_child *c = find_ref(s, ev->child);
   if (!c) {
-    /* Not (or no longer) ours: never leave a child waiting. */
-    if (type != ACTO__MSG_CHILD_STARTED)
+    /* Not (or no longer) ours: never leave a child waiting (one that
+     * started or was ignored waits for nothing). */
+    if (type == ACTO__MSG_CHILD_FAILED || type == ACTO__MSG_CHILD_SUSPENDED)
       acto__child_stop(sys, ev->child, ACTO_REASON_SHUTDOWN);
     return;
   }
@@ -801,6 +827,19 @@ static void on_child_event(acto_ctx *ctx, sup *s, uint32_t type, const acto__chi
         group_step(ctx, s);
     }
     return;
+  case ACTO__MSG_CHILD_IGNORED: {
+    /* Restarted in place, its init answered ignore: it is stopping by
+     * itself; its EXIT makes it stopped (or forgotten, if dynamic). */
+    int restarting = c->st == ST_RESTARTING;
+    event(ctx, s, c, ACTO_SUP_CHILD_IGNORED, 0);
+    if (c->st != ST_STOPPING) {
+      c->st = ST_STOPPING;
+      c->ignoring = 1;
+    }
+    if (restarting && s->op == OP_GROUP)
+      group_step(ctx, s);
+    return;
+  }
   default:
     return;
   }
@@ -950,6 +989,9 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
     if (rep.status == 0) {
       rep.ref = c->ref;
       event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+    } else if (rep.status == ACTO_EIGNORED) {
+      child_ignored(ctx, s, c); /* OTP's {ok, undefined}: 0, no ref */
+      rep.status = 0;
     } else {
       rep.status = ACTO_ECHILD;
       remove_child(s, c);
@@ -1145,7 +1187,10 @@ static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
   int rc = 0;
   for (size_t i = 0; i < s->spec->nchildren && rc == 0; i++) {
     sup_child *c = add_child(s, &s->spec->children[i]);
-    if (!c || start_fresh(ctx, s, c) != 0)
+    int r = c ? start_fresh(ctx, s, c) : ACTO_ENOMEM;
+    if (r == ACTO_EIGNORED)
+      child_ignored(ctx, s, c);
+    else if (r != 0)
       rc = ACTO_ECHILD;
     else
       event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
@@ -1172,6 +1217,7 @@ static int sup_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   case ACTO__MSG_CHILD_FAILED:
   case ACTO__MSG_CHILD_SUSPENDED:
   case ACTO__MSG_CHILD_STARTED:
+  case ACTO__MSG_CHILD_IGNORED:
     if (m->size == sizeof(acto__child_event))
       on_child_event(ctx, s, m->type, m->data);
     return 0;

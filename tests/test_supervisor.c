@@ -161,6 +161,7 @@ static const char *ev_name(acto_sup_event ev) {
   case ACTO_SUP_CHILD_STOPPED: return "stop";
   case ACTO_SUP_GAVE_UP: return "giveup";
   case ACTO_SUP_SHUTDOWN: return "shutdown";
+  case ACTO_SUP_CHILD_IGNORED: return "ignore";
   }
   return "?";
 }
@@ -206,7 +207,7 @@ typedef struct wstate {
 static struct {
   char id[16];
   atomic_int times;
-} g_initfail;
+} g_initfail, g_initignore; /* ... or answers ACTO_INIT_IGNORE */
 
 static tu_gate g_gate;
 static tu_counter g_entered;
@@ -219,6 +220,14 @@ static int w_init(acto_ctx *ctx, void *state, const void *arg) {
   if (!a) return -1;
   TU_EXPECT(s->records == 0 && s->a.id[0] == '\0', "worker %s: state not zeroed", a->id);
   s->a = *a;
+  if (strcmp(g_initignore.id, a->id) == 0) {
+    int k = atomic_load(&g_initignore.times);
+    if (k != 0) {
+      if (k > 0) atomic_fetch_sub(&g_initignore.times, 1);
+      log_add(&g_wlog, t, "initignore(%s)", a->id);
+      return ACTO_INIT_IGNORE;
+    }
+  }
   if (strcmp(g_initfail.id, a->id) == 0) {
     int k = atomic_load(&g_initfail.times);
     if (k != 0) {
@@ -335,6 +344,10 @@ static acto_sup_spec sup_spec(acto_strategy st, const acto_child_spec *c, size_t
   return s;
 }
 
+/* simple_one_for_one (section 8). */
+static acto_sup_spec simple_spec(acto_child_spec *tmpl, acto_restart restart);
+static acto_ref start_dyn(acto_system *sys, acto_ref sup, const char *id);
+
 /* ---- the watcher: monitors and links from inside an actor ------------------- */
 
 enum { W_MONITOR = 100, W_LINK };
@@ -423,6 +436,8 @@ static void sv_reset(void) {
   log_clear(&g_xlog);
   g_initfail.id[0] = '\0';
   atomic_store(&g_initfail.times, 0);
+  g_initignore.id[0] = '\0';
+  atomic_store(&g_initignore.times, 0);
   g_nargs = 0;
   g_ncrash = 0;
   tu_gate_init(&g_gate);
@@ -1190,6 +1205,129 @@ END_TEST
 
 START_TEST(a_nested_supervisor_started_by_a_running_parent_with_two_worker_threads) {
   nested_started_by_a_running_parent(thr_system(2));
+}
+END_TEST
+
+/* ---- init answers ignore (OTP's ignore) ---- */
+
+static void ignore_next(const char *id, int times) {
+  snprintf(g_initignore.id, sizeof g_initignore.id, "%s", id);
+  atomic_store(&g_initignore.times, times);
+}
+
+START_TEST(a_child_whose_init_answers_ignore_is_kept_stopped_and_the_start_succeeds) {
+  acto_system *sys = det_system();
+  ignore_next("c2", 1);
+  acto_child_spec cs[4] = {worker("c1", PERM, 0), worker("c2", TRANS, 0), worker("c3", PERM, 0),
+                           worker("c4", TEMP, 0)};
+  cs[1].name = "sv.c2";
+  acto_sup_spec sp = sup_spec(OFO, cs, 4, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "init(c1) initignore(c2) init(c3) init(c4)");
+  ck_assert_log(&g_elog, "start(c1,0) ignore(c2,0) start(c3,0) start(c4,0)");
+  sv_which w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 4);
+  ck_assert_int_eq(w.c[1].state, ACTO_CHILD_STOPPED);
+  ck_assert(acto_ref_is_none(w.c[1].ref));
+  acto_ref r;
+  ck_assert_rc(acto_lookup(sys, "sv.c2", &r), ACTO_ENOENT);
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 4);
+  ck_assert_int_eq(g_ncrash, 0); /* not a failure */
+  run_for(sys, 10000);
+  ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0); /* and not restarted */
+  teardown_tree(sys, sup);
+
+  /* A temporary child that answers ignore is not kept (OTP). */
+  sys = det_system();
+  ignore_next("c4", 1);
+  acto_child_spec ts[2] = {worker("c1", PERM, 0), worker("c4", TEMP, 0)};
+  sp = sup_spec(OFO, ts, 2, 5, 1000);
+  sup = start_sup(sys, &sp, NULL);
+  w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 1);
+  ck_assert_str_eq(w.c[0].id, "c1");
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(simple_start_child_whose_init_answers_ignore_returns_0_and_no_ref) {
+  acto_system *sys = det_system();
+  acto_child_spec t;
+  acto_sup_spec sp = simple_spec(&t, PERM);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  ignore_next("d1", 1);
+  wargs a;
+  memset(&a, 0, sizeof a);
+  snprintf(a.id, sizeof a.id, "d1");
+  acto_ref c = sup; /* overwritten */
+  ck_assert_ok(acto_supervisor_start_child(sys, sup, &a, sizeof a, TU_WAIT_MS, &c));
+  ck_assert(acto_ref_is_none(c));
+  ck_assert_uint_eq(which(sys, sup).n, 0);
+  ck_assert_log(&g_elog, "ignore(dyn,0)");
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 1);
+  start_dyn(sys, sup, "d1");
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* A restart whose init answers ignore: the child is not running and is
+ * not restarted again; it is kept stopped.  In place (after a failure)
+ * the actor goes with ACTO_REASON_NORMAL and without terminate; a new
+ * actor (after a stop) is simply not created. */
+START_TEST(a_restart_whose_init_answers_ignore_leaves_the_child_stopped) {
+  for (int k = 0; k < 2; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
+    acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+    acto_ref sup = start_sup(sys, &sp, NULL);
+    acto_ref c1 = ref_of(sys, sup, "c1");
+    acto_ref w = watch(sys, c1, 0);
+    run_for(sys, 0);
+    log_clear(&g_wlog);
+    log_clear(&g_elog);
+    ignore_next("c1", 1);
+    send0(sys, c1, k == 0 ? MSG_FAIL : MSG_STOP);
+    send_rec(sys, c1, 9); /* behind it: never handled */
+    run_for(sys, 1000);
+    if (k == 0) {
+      ck_assert_log(&g_wlog, "term(c1,-3) initignore(c1)");
+      ck_assert_log(&g_elog, "fail(c1,-3) ignore(c1,0)");
+      ck_assert_log(&g_xlog, "down(0)");
+    } else {
+      ck_assert_log(&g_wlog, "term(c1,0) initignore(c1)");
+      ck_assert_log(&g_elog, "exit(c1,0) ignore(c1,0)");
+    }
+    ck_assert_int_eq(acto_alive(sys, c1), 0);
+    sv_which sw = which(sys, sup);
+    ck_assert_int_eq(sw.c[0].state, ACTO_CHILD_STOPPED);
+    ck_assert(acto_ref_is_none(sw.c[0].ref));
+    ck_assert_int_eq(sw.c[1].state, ACTO_CHILD_RUNNING);
+    ck_assert_int_eq(g_ncrash, k == 0 ? 1 : 0); /* the failure, not the ignore */
+    ck_assert_ok(acto_stop(sys, w));
+    teardown_tree(sys, sup);
+  }
+}
+END_TEST
+
+START_TEST(a_group_restart_goes_on_when_one_init_answers_ignore) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", PERM, 0), worker("c3", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFA, cs, 3, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_wlog);
+  log_clear(&g_elog);
+  ignore_next("c1", 1);
+  send0(sys, ref_of(sys, sup, "c2"), MSG_FAIL);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "term(c3,1) term(c1,1) initignore(c1) term(c2,-3) init(c2) init(c3)");
+  ck_assert_log(&g_elog, "fail(c2,-3) ignore(c1,0) restart(c2,0) restart(c3,0)");
+  sv_which w = which(sys, sup);
+  ck_assert_int_eq(w.c[0].state, ACTO_CHILD_STOPPED);
+  ck_assert_int_eq(w.c[1].state, ACTO_CHILD_RUNNING);
+  ck_assert_int_eq(w.c[2].state, ACTO_CHILD_RUNNING);
+  teardown_tree(sys, sup);
 }
 END_TEST
 
@@ -2919,6 +3057,10 @@ int main(void) {
   tcase_add_test(tc, a_nested_supervisor_whose_third_child_fails_stops_the_first_two_in_reverse_order);
   tcase_add_test(tc, a_nested_supervisor_started_by_a_running_parent_stops_its_children_in_reverse_order);
   tcase_add_test(tc, a_nested_supervisor_started_by_a_running_parent_with_two_worker_threads);
+  tcase_add_test(tc, a_child_whose_init_answers_ignore_is_kept_stopped_and_the_start_succeeds);
+  tcase_add_test(tc, simple_start_child_whose_init_answers_ignore_returns_0_and_no_ref);
+  tcase_add_test(tc, a_restart_whose_init_answers_ignore_leaves_the_child_stopped);
+  tcase_add_test(tc, a_group_restart_goes_on_when_one_init_answers_ignore);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("restart", TU_TCASE_TIMEOUT);
