@@ -97,7 +97,7 @@ typedef enum acto_auto_shutdown {
 
 /* Events reported to acto_sup_spec.on_event, on the supervisor's worker. */
 typedef enum acto_sup_event {
-  ACTO_SUP_CHILD_STARTED = 0,   /* first start */
+  ACTO_SUP_CHILD_STARTED = 0,   /* started (first start, restart_child, add_child) */
   ACTO_SUP_CHILD_FAILED = 1,    /* failed (reason < 0) */
   ACTO_SUP_CHILD_EXITED = 2,    /* stopped on its own (reason) */
   ACTO_SUP_CHILD_RESTARTED = 3, /* running again */
@@ -204,6 +204,43 @@ ACTO_API int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, act
  * is borrowed until the call returns. */
 ACTO_API int acto_supervisor_terminate_child_id(acto_system *sys, acto_ref sup, const char *id,
                                                 int64_t timeout_ms);
+
+/* Static supervisors (one_for_one, one_for_all, rest_for_one) manage
+ * their children's specs at run time, as OTP's restart_child,
+ * delete_child and start_child(Sup, ChildSpec) do.  On a
+ * simple_one_for_one supervisor each returns ACTO_EINVAL. */
+
+/* Starts a child that is kept stopped (terminated, ignored, or a transient
+ * child that ended) from its spec, as a new actor, and stores its ref in
+ * *child.  It is not a restart the supervisor makes: no intensity is
+ * charged and its restart count stays.  ACTO_ENOENT: no child with this
+ * id; ACTO_ERUNNING: it is running, restarting (failed and waiting, or
+ * about to be started by a group restart) or stopping; ACTO_ESHUTDOWN:
+ * the supervisor is shutting down; ACTO_ECHILD: its init failed (it stays
+ * stopped); 0 with ACTO_REF_NONE: its init answered ACTO_INIT_IGNORE (it
+ * stays stopped).  id is borrowed until the call returns. */
+ACTO_API int acto_supervisor_restart_child(acto_system *sys, acto_ref sup, const char *id,
+                                           int64_t timeout_ms, acto_ref *child);
+
+/* Removes the spec of a child that is kept stopped (see restart_child).
+ * ACTO_ENOENT: no child with this id; ACTO_ERUNNING: it is running,
+ * restarting or stopping (terminate it first). */
+ACTO_API int acto_supervisor_delete_child(acto_system *sys, acto_ref sup, const char *id,
+                                          int64_t timeout_ms);
+
+/* Adds a child spec to a running static supervisor and starts it at the
+ * end of the start order (it is stopped first at shutdown).  The spec is
+ * checked like a start spec, with this supervisor's auto_shutdown, and
+ * copied before the call returns (a nested spec too; arg as in a start
+ * spec).  ACTO_EINVAL: the spec breaks a rule (logged, as at start);
+ * ACTO_EEXIST: a child with this id exists, running or not (logged);
+ * ACTO_ESHUTDOWN: the supervisor is shutting down; ACTO_ECHILD: its init
+ * failed, and the spec is not kept; 0 with ACTO_REF_NONE in *child: its
+ * init answered ACTO_INIT_IGNORE, and the spec is kept, stopped (not for a
+ * temporary child).  On success *child is the new child's ref. */
+ACTO_API int acto_supervisor_add_child(acto_system *sys, acto_ref sup,
+                                       const acto_child_spec *spec, int64_t timeout_ms,
+                                       acto_ref *child);
 
 typedef enum acto_child_state {
   ACTO_CHILD_RUNNING = 0,

@@ -54,6 +54,9 @@
 #define SUP_REQ_START_CHILD ACTO__MSG_SUP_START_CHILD
 #define SUP_REQ_TERMINATE_CHILD ACTO__MSG_SUP_TERMINATE_CHILD
 #define SUP_REQ_TERMINATE_ID ACTO__MSG_SUP_TERMINATE_ID
+#define SUP_REQ_RESTART_CHILD ACTO__MSG_SUP_RESTART_CHILD
+#define SUP_REQ_DELETE_CHILD ACTO__MSG_SUP_DELETE_CHILD
+#define SUP_REQ_ADD_CHILD ACTO__MSG_SUP_ADD_CHILD
 #define SUP_T_KILL ACTO__MSG_SUP_T_KILL
 #define SUP_T_RESTART ACTO__MSG_SUP_T_RESTART
 #define SUP_T_GROUP ACTO__MSG_SUP_T_GROUP
@@ -65,6 +68,7 @@ typedef struct sup_child {
   acto_child_spec cs; /* strings and arg point into the spec copy or own_* */
   char *own_id;
   void *own_arg;
+  acto_sup_spec *own_spec; /* add_child: a one-child spec copy that cs points into */
   uint64_t serial;
   acto_ref ref;
   int st;
@@ -295,6 +299,182 @@ static void spec_free(acto_sup_spec *s) {
   free(s);
 }
 
+/* ---- flat child specs (acto_supervisor_add_child) ----------------------------
+ * The calling thread writes the child spec, nested specs included, into
+ * the request's payload: the supervisor must not read the caller's
+ * memory, which the caller may free as soon as its call returns (a
+ * deadline can pass while the request is still queued).  Pointers that
+ * stay pointers (behaviour, on_event, event_user, arg with arg_size 0)
+ * are written as their values: the supervisor runs in the same process.
+ * Strings are written with their NUL.  The reader rebuilds a view that
+ * points into the payload, which spec_copy then copies. */
+
+typedef struct flat_w {
+  uint8_t *buf; /* NULL: only measure */
+  size_t len;
+} flat_w;
+
+static void fw(flat_w *w, const void *p, size_t n) {
+  if (w->buf && n)
+    memcpy(w->buf + w->len, p, n);
+  w->len += n;
+}
+
+static void fw_u64(flat_w *w, uint64_t v) { fw(w, &v, sizeof v); }
+
+static void fw_str(flat_w *w, const char *str) {
+  uint64_t n = str ? strlen(str) + 1 : 0; /* 0: NULL */
+  fw_u64(w, n);
+  fw(w, str, (size_t)n);
+}
+
+static void flat_sup(flat_w *w, const acto_sup_spec *sp);
+
+static void flat_child(flat_w *w, const acto_child_spec *c) {
+  fw_str(w, c->id);
+  fw_str(w, c->name);
+  fw_u64(w, (uint64_t)c->kind);
+  fw_u64(w, (uint64_t)c->restart);
+  fw_u64(w, (uint64_t)(int64_t)c->shutdown_ms);
+  fw_u64(w, (uint64_t)c->significant);
+  fw_u64(w, c->capacity);
+  fw_u64(w, (uint64_t)c->overflow);
+  fw(w, &c->behaviour, sizeof c->behaviour);
+  fw_u64(w, c->arg_size);
+  if (c->arg_size > 0)
+    fw(w, c->arg, c->arg_size);
+  else
+    fw(w, &c->arg, sizeof c->arg);
+  if (c->kind == ACTO_SUPERVISOR)
+    flat_sup(w, c->sup);
+}
+
+static void flat_sup(flat_w *w, const acto_sup_spec *sp) {
+  fw_u64(w, (uint64_t)sp->strategy);
+  fw_u64(w, sp->intensity);
+  fw_u64(w, sp->period_ms);
+  fw_u64(w, sp->backoff_min_ms);
+  fw_u64(w, sp->backoff_max_ms);
+  fw_u64(w, sp->jitter_pct);
+  fw_u64(w, (uint64_t)sp->auto_shutdown);
+  fw(w, &sp->on_event, sizeof sp->on_event);
+  fw(w, &sp->event_user, sizeof sp->event_user);
+  fw_u64(w, sp->nchildren);
+  for (size_t i = 0; i < sp->nchildren; i++)
+    flat_child(w, &sp->children[i]);
+}
+
+typedef struct flat_r {
+  const uint8_t *p;
+  size_t left;
+  int bad;
+} flat_r;
+
+static const void *fr(flat_r *r, size_t n) {
+  if (r->bad || n > r->left) {
+    r->bad = 1;
+    return NULL;
+  }
+  const void *q = r->p;
+  r->p += n;
+  r->left -= n;
+  return q;
+}
+
+static uint64_t fr_u64(flat_r *r) {
+  uint64_t v = 0;
+  const void *q = fr(r, sizeof v);
+  if (q)
+    memcpy(&v, q, sizeof v);
+  return v;
+}
+
+static const char *fr_str(flat_r *r) {
+  uint64_t n = fr_u64(r);
+  if (n == 0)
+    return NULL;
+  const char *str = fr(r, n > r->left ? r->left + 1 : (size_t)n);
+  if (str && str[n - 1] != '\0')
+    r->bad = 1;
+  return str;
+}
+
+/* The view's arrays (not the strings, which point into the payload). */
+static void view_free_sup(acto_sup_spec *sp) {
+  if (!sp)
+    return;
+  acto_child_spec *cs = (acto_child_spec *)sp->children;
+  for (size_t i = 0; cs && i < sp->nchildren; i++)
+    view_free_sup((acto_sup_spec *)cs[i].sup);
+  free(cs);
+  free(sp);
+}
+
+static acto_sup_spec *unflat_sup(flat_r *r, int depth);
+
+static void unflat_child(flat_r *r, acto_child_spec *c, int depth) {
+  memset(c, 0, sizeof *c);
+  c->id = fr_str(r);
+  c->name = fr_str(r);
+  c->kind = (acto_child_kind)fr_u64(r);
+  c->restart = (acto_restart)fr_u64(r);
+  c->shutdown_ms = (int32_t)(int64_t)fr_u64(r);
+  c->significant = (int)fr_u64(r);
+  c->capacity = (uint32_t)fr_u64(r);
+  c->overflow = (acto_overflow)fr_u64(r);
+  const void *q = fr(r, sizeof c->behaviour);
+  if (q)
+    memcpy(&c->behaviour, q, sizeof c->behaviour);
+  c->arg_size = (size_t)fr_u64(r);
+  if (c->arg_size > 0) {
+    c->arg = fr(r, c->arg_size);
+  } else if ((q = fr(r, sizeof c->arg)) != NULL) {
+    memcpy(&c->arg, q, sizeof c->arg);
+  }
+  if (!r->bad && c->kind == ACTO_SUPERVISOR)
+    c->sup = unflat_sup(r, depth + 1);
+}
+
+static acto_sup_spec *unflat_sup(flat_r *r, int depth) {
+  if (depth > SPEC_MAX_DEPTH + 1) {
+    r->bad = 1;
+    return NULL;
+  }
+  acto_sup_spec *sp = calloc(1, sizeof *sp);
+  if (!sp) {
+    r->bad = 1;
+    return NULL;
+  }
+  sp->strategy = (acto_strategy)fr_u64(r);
+  sp->intensity = (uint32_t)fr_u64(r);
+  sp->period_ms = (uint32_t)fr_u64(r);
+  sp->backoff_min_ms = (uint32_t)fr_u64(r);
+  sp->backoff_max_ms = (uint32_t)fr_u64(r);
+  sp->jitter_pct = (uint32_t)fr_u64(r);
+  sp->auto_shutdown = (acto_auto_shutdown)fr_u64(r);
+  const void *q = fr(r, sizeof sp->on_event);
+  if (q)
+    memcpy(&sp->on_event, q, sizeof sp->on_event);
+  if ((q = fr(r, sizeof sp->event_user)) != NULL)
+    memcpy(&sp->event_user, q, sizeof sp->event_user);
+  uint64_t n = fr_u64(r);
+  if (r->bad || n > SPEC_MAX_CHILDREN) {
+    r->bad = 1;
+    return sp;
+  }
+  acto_child_spec *cs = n ? calloc((size_t)n, sizeof *cs) : NULL;
+  if (n && !cs) {
+    r->bad = 1;
+    return sp;
+  }
+  sp->children = cs;
+  for (uint64_t i = 0; i < n && !r->bad; i++) {
+    unflat_child(r, &cs[i], depth);
+    sp->nchildren = (size_t)i + 1;
+  }
+  return sp;
+}
+
 /* ---- helpers --------------------------------------------------------------- */
 
 static uint64_t now_ns(acto_ctx *ctx) { return acto__now_ns(acto_ctx_system(ctx)); }
@@ -364,6 +544,7 @@ static void remove_child(sup *s, sup_child *c) {
   free(c->own_id);
   free(c->own_arg);
   free(c->waiters);
+  spec_free(c->own_spec);
   size_t i = (size_t)(c - s->c);
   memmove(&s->c[i], &s->c[i + 1], (s->n - i - 1) * sizeof(*c));
   s->n--;
@@ -923,6 +1104,76 @@ static void terminate_one(acto_ctx *ctx, sup *s, sup_child *c) {
     stop_child(ctx, s, c);
 }
 
+/* 1 if c is stopped and nothing will start it by itself: not running,
+ * restarting, stopping, waiting for a restart (backoff, retry), nor about
+ * to be started by the group restart in progress.  restart_child and
+ * delete_child need that (OTP: otherwise running or restarting). */
+static int at_rest(const sup *s, const sup_child *c) {
+  if (c->st != ST_DEAD || c->timer)
+    return 0;
+  size_t i = (size_t)(c - s->c);
+  if (s->op != OP_GROUP || i < s->op_lo || c->term_gen == s->op_gen)
+    return 1;
+  return s->op_phase == 1 && i < s->op_i; /* the walk passed it */
+}
+
+/* add_child: the payload is a flat child spec (above). */
+static void on_add_child(acto_ctx *ctx, sup *s, const acto_msg *m) {
+  acto_system *sys = acto_ctx_system(ctx);
+  start_reply rep = {0, ACTO_REF_NONE};
+  flat_r r = {m->data, m->size, 0};
+  acto_child_spec view;
+  unflat_child(&r, &view, 0);
+  acto_sup_spec wrap;
+  memset(&wrap, 0, sizeof wrap);
+  wrap.children = &view;
+  wrap.nchildren = 1;
+  spec_err e;
+  memset(&e, 0, sizeof e);
+  acto_sup_spec *own = NULL;
+  if (r.bad || r.left != 0) {
+    rep.status = ACTO_EINVAL; /* not from acto_supervisor_add_child */
+  } else if (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE) {
+    rep.status = ACTO_EINVAL; /* OTP: start_child takes extra arguments there */
+  } else if (s->op == OP_SHUTDOWN) {
+    rep.status = ACTO_ESHUTDOWN;
+  } else if (child_check(&view, s->n, s->spec, 0, &e, 0) != 0) {
+    /* The rules of a start spec, with this supervisor's settings. */
+    spec_refused(sys, &e);
+    rep.status = ACTO_EINVAL;
+  } else if (find_id(s, view.id)) {
+    e.rule = "duplicate child id (ids are unique among siblings)";
+    size_t len = 0;
+    where_push(&e, &len, 0, view.id);
+    spec_refused(sys, &e);
+    rep.status = ACTO_EEXIST;
+  } else if (!(own = spec_copy(&wrap))) {
+    rep.status = ACTO_ENOMEM;
+  }
+  if (view.kind == ACTO_SUPERVISOR)
+    view_free_sup((acto_sup_spec *)view.sup);
+  sup_child *c = own ? add_child(s, &own->children[0]) : NULL;
+  if (own && !c) {
+    spec_free(own);
+    rep.status = ACTO_ENOMEM;
+  }
+  if (c) {
+    /* At the end of the start order, like OTP's start_child. */
+    c->own_spec = own;
+    int rc = start_fresh(ctx, s, c);
+    if (rc == 0) {
+      rep.ref = c->ref;
+      event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+    } else if (rc == ACTO_EIGNORED) {
+      child_ignored(ctx, s, c); /* kept stopped; a temporary one is not kept */
+    } else {
+      remove_child(s, c); /* OTP discards the spec of a child that failed */
+      rep.status = rc == ACTO_EINIT ? ACTO_ECHILD : rc;
+    }
+  }
+  acto_reply(ctx, 0, &rep, sizeof rep);
+}
+
 static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
   switch (m->type) {
   case SUP_REQ_WHICH: {
@@ -1033,6 +1284,51 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
     terminate_one(ctx, s, c);
     return;
   }
+  case SUP_REQ_RESTART_CHILD: {
+    start_reply rep = {0, ACTO_REF_NONE};
+    const char *id = req_id(m);
+    sup_child *c = NULL;
+    if (!id || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
+      rep.status = ACTO_EINVAL;
+    else if (s->op == OP_SHUTDOWN)
+      rep.status = ACTO_ESHUTDOWN;
+    else if (!(c = find_id(s, id)))
+      rep.status = ACTO_ENOENT;
+    else if (!at_rest(s, c))
+      rep.status = ACTO_ERUNNING;
+    else {
+      /* Not a restart the supervisor makes: no intensity, no count. */
+      int r = start_fresh(ctx, s, c);
+      if (r == 0) {
+        rep.ref = c->ref;
+        event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+      } else if (r == ACTO_EIGNORED) {
+        child_ignored(ctx, s, c);
+      } else {
+        rep.status = r == ACTO_EINIT ? ACTO_ECHILD : r; /* it stays stopped */
+      }
+    }
+    acto_reply(ctx, 0, &rep, sizeof rep);
+    return;
+  }
+  case SUP_REQ_DELETE_CHILD: {
+    const char *id = req_id(m);
+    sup_child *c = NULL;
+    int32_t st = 0;
+    if (!id || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
+      st = ACTO_EINVAL;
+    else if (!(c = find_id(s, id)))
+      st = ACTO_ENOENT;
+    else if (!at_rest(s, c))
+      st = ACTO_ERUNNING;
+    else
+      remove_child(s, c);
+    reply_status(ctx, st);
+    return;
+  }
+  case SUP_REQ_ADD_CHILD:
+    on_add_child(ctx, s, m);
+    return;
   default:
     acto_reply(ctx, 0, NULL, 0); /* an unknown request gets an empty answer */
     return;
@@ -1046,6 +1342,7 @@ static void sup_free(sup *s) {
     free(s->c[i].own_id);
     free(s->c[i].own_arg);
     free(s->c[i].waiters);
+    spec_free(s->c[i].own_spec);
   }
   free(s->c);
   free(s->hist);
@@ -1414,6 +1711,73 @@ int acto_supervisor_terminate_child_id(acto_system *sys, acto_ref sup, const cha
   if (id_arg(id, &n) != 0)
     return ACTO_EINVAL;
   return sup_ask_status(sys, sup, SUP_REQ_TERMINATE_ID, id, n, timeout_ms);
+}
+
+/* start_child, restart_child, add_child: a status and a ref. */
+static int start_answer(acto_system *sys, acto_ref sup, uint32_t type, const void *data,
+                        size_t size, int64_t timeout_ms, acto_ref *child) {
+  acto_reply_buf rb;
+  int r = sup_ask(sys, sup, type, data, size, timeout_ms, &rb);
+  if (r != 0)
+    return r;
+  start_reply rep;
+  if (rb.size != sizeof rep) {
+    acto_reply_release(&rb);
+    return ACTO_EINVAL;
+  }
+  memcpy(&rep, rb.data, sizeof rep);
+  acto_reply_release(&rb);
+  if (rep.status == 0)
+    *child = rep.ref;
+  return rep.status;
+}
+
+int acto_supervisor_restart_child(acto_system *sys, acto_ref sup, const char *id,
+                                  int64_t timeout_ms, acto_ref *child) {
+  size_t n;
+  if (!child || id_arg(id, &n) != 0)
+    return ACTO_EINVAL;
+  return start_answer(sys, sup, SUP_REQ_RESTART_CHILD, id, n, timeout_ms, child);
+}
+
+int acto_supervisor_delete_child(acto_system *sys, acto_ref sup, const char *id,
+                                 int64_t timeout_ms) {
+  size_t n;
+  if (id_arg(id, &n) != 0)
+    return ACTO_EINVAL;
+  return sup_ask_status(sys, sup, SUP_REQ_DELETE_CHILD, id, n, timeout_ms);
+}
+
+int acto_supervisor_add_child(acto_system *sys, acto_ref sup, const acto_child_spec *spec,
+                              int64_t timeout_ms, acto_ref *child) {
+  if (!sys || !spec || !child)
+    return ACTO_EINVAL;
+  /* The shape is checked here, before the spec is read to be written
+   * into the request (a NULL id or nested spec must not be followed);
+   * the supervisor checks it again with its own settings (significant,
+   * auto_shutdown) and its children's ids. */
+  acto_sup_spec shape;
+  memset(&shape, 0, sizeof shape);
+  shape.auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
+  spec_err e;
+  memset(&e, 0, sizeof e);
+  if (child_check(spec, 0, &shape, 0, &e, 0) != 0) {
+    spec_refused(sys, &e);
+    return ACTO_EINVAL;
+  }
+  flat_w w = {NULL, 0};
+  flat_child(&w, spec);
+  if (w.len > ACTO_MSG_MAX_SIZE)
+    return ACTO_EINVAL;
+  w.buf = malloc(w.len);
+  if (!w.buf)
+    return ACTO_ENOMEM;
+  size_t len = w.len;
+  w.len = 0;
+  flat_child(&w, spec);
+  int r = start_answer(sys, sup, SUP_REQ_ADD_CHILD, w.buf, len, timeout_ms, child);
+  free(w.buf);
+  return r;
 }
 
 int acto_supervisor_which_children(acto_system *sys, acto_ref sup, acto_child_info *out,

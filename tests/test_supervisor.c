@@ -2138,6 +2138,7 @@ START_TEST(nested_supervisors_shut_down_their_subtree_first) {
 END_TEST
 
 static acto_ref g_call_target;
+static acto_child_spec g_call_spec;
 
 /* Every waiting supervisor call, from inside a callback: EDEADLK. */
 static void call_all(acto_ctx *ctx, const char *where) {
@@ -2153,6 +2154,9 @@ static void call_all(acto_ctx *ctx, const char *where) {
       acto_supervisor_start_child(sys, g_call_target, NULL, 0, 0, &r),
       acto_supervisor_terminate_child(sys, g_call_target, g_call_target, -1),
       acto_supervisor_terminate_child_id(sys, g_call_target, "c1", 0),
+      acto_supervisor_restart_child(sys, g_call_target, "c1", 0, &r),
+      acto_supervisor_delete_child(sys, g_call_target, "c1", -1),
+      acto_supervisor_add_child(sys, g_call_target, &g_call_spec, 0, &r),
   };
   int bad = 0;
   for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++)
@@ -2187,6 +2191,7 @@ START_TEST(plain_thread_calls_from_inside_an_actor_return_edeadlk) {
   acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
   acto_ref sup = start_sup(sys, &sp, NULL);
   g_call_target = sup;
+  g_call_spec = worker("c9", PERM, 0);
   acto_ref caller;
   /* init runs on this (plain) thread, inside acto_spawn: still a callback. */
   ck_assert_ok(acto_spawn(sys, &caller_b, NULL, NULL, &caller));
@@ -2642,6 +2647,313 @@ START_TEST(many_temporary_children_with_two_worker_threads_are_all_gone_after_st
   ck_assert_int_eq(atomic_load(&g_tiny_terms), n);
   assert_no_actors(sys);
   tu_shutdown(sys);
+}
+END_TEST
+
+/* ==== 8b. children by hand: restart_child, delete_child, add_child ======== */
+
+/* OTP's child_adm: a terminated static child is restarted or deleted by
+ * id; running children are neither. */
+START_TEST(restart_child_and_delete_child_manage_a_terminated_static_child) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", TRANS, 0)};
+  cs[0].name = "sv.c1";
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref old = ref_of(sys, sup, "c1");
+  acto_ref r = ACTO_REF_NONE;
+  log_clear(&g_wlog);
+  log_clear(&g_elog);
+  /* Running: neither restarted nor deleted. */
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ERUNNING);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, "c1", TU_WAIT_MS), ACTO_ERUNNING);
+  ck_assert(acto_ref_is_none(r));
+  /* Terminated: kept; restart_child starts a new actor (the name moves). */
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r));
+  ck_assert(!acto_ref_is_none(r) && !acto_ref_eq(r, old));
+  ck_assert_int_eq(acto_alive(sys, r), 1);
+  acto_ref named;
+  ck_assert_ok(acto_lookup(sys, "sv.c1", &named));
+  ck_assert(acto_ref_eq(named, r));
+  sv_which w = which(sys, sup);
+  ck_assert(acto_ref_eq(w.c[0].ref, r));
+  ck_assert_int_eq(w.c[0].state, ACTO_CHILD_RUNNING);
+  ck_assert_uint_eq(w.c[0].restarts, 0); /* not a restart the supervisor made */
+  ck_assert_log(&g_wlog, "term(c1,1) init(c1)");
+  ck_assert_log(&g_elog, "stop(c1,1) start(c1,0)");
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ERUNNING);
+  /* Terminated again, then deleted: gone for every call. */
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  ck_assert_ok(acto_supervisor_delete_child(sys, sup, "c1", TU_WAIT_MS));
+  w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 1);
+  ck_assert_str_eq(w.c[0].id, "c2");
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ENOENT);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, "c1", TU_WAIT_MS), ACTO_ENOENT);
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS), ACTO_ENOENT);
+  /* A transient child that ended normally is kept stopped too. */
+  send0(sys, ref_of(sys, sup, "c2"), MSG_STOP);
+  run_for(sys, 0);
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, &r));
+  ck_assert_int_eq(which(sys, sup).c[0].state, ACTO_CHILD_RUNNING);
+  /* Bad arguments. */
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, NULL, TU_WAIT_MS, &r), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "", TU_WAIT_MS, &r), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, NULL), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c2", -7, &r), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, NULL, TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_delete_child(NULL, sup, "c2", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, "c2", -3), ACTO_EINVAL);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(restart_child_of_a_child_waiting_for_its_restart_returns_erunning) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 60000);
+  sp.backoff_min_ms = 1000;
+  sp.backoff_max_ms = 1000;
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref r = ACTO_REF_NONE;
+  for (int k = 0; k < 2; k++) { /* failed (parked), then stopped (gone) */
+    send0(sys, ref_of(sys, sup, "c2"), k == 0 ? MSG_FAIL : MSG_STOP);
+    run_for(sys, 100);
+    ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, &r), ACTO_ERUNNING);
+    ck_assert_rc(acto_supervisor_delete_child(sys, sup, "c2", TU_WAIT_MS), ACTO_ERUNNING);
+    run_for(sys, 2000);
+    ck_assert_int_eq(which(sys, sup).c[1].state, ACTO_CHILD_RUNNING);
+  }
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(restart_child_whose_init_fails_or_ignores_leaves_it_stopped) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  acto_ref r = sup;
+  snprintf(g_initfail.id, sizeof g_initfail.id, "c1");
+  atomic_store(&g_initfail.times, 1);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ECHILD);
+  ck_assert(acto_ref_eq(r, sup)); /* untouched */
+  ck_assert_int_eq(which(sys, sup).c[0].state, ACTO_CHILD_STOPPED);
+  ignore_next("c1", 1);
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r));
+  ck_assert(acto_ref_is_none(r));
+  ck_assert_int_eq(which(sys, sup).c[0].state, ACTO_CHILD_STOPPED);
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r));
+  ck_assert_int_eq(acto_alive(sys, r), 1);
+  run_for(sys, 1000);
+  ck_assert_int_eq(acto_alive(sys, sup), 1); /* none of it counted as a failure */
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(children_by_hand_on_simple_one_for_one_return_einval) {
+  acto_system *sys = det_system();
+  acto_child_spec t;
+  acto_sup_spec sp = simple_spec(&t, PERM);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  start_dyn(sys, sup, "d1");
+  acto_ref r;
+  acto_child_spec extra = worker("x", PERM, 0);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "dyn", TU_WAIT_MS, &r), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, "dyn", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &extra, TU_WAIT_MS, &r), ACTO_EINVAL);
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(restart_child_during_the_shutdown_returns_eshutdown) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, W_TRAP)};
+  cs[1].shutdown_ms = ACTO_SHUTDOWN_INFINITY;
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref c2 = ref_of(sys, sup, "c2");
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  /* c2 holds the shutdown up; nothing but a kill ends it (deterministic
+   * mode reports that at once). */
+  ck_assert_rc(acto_supervisor_stop(sys, sup, 1000), ACTO_EDEADLK);
+  acto_ref r;
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ESHUTDOWN);
+  acto_child_spec extra = worker("x", PERM, 0);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &extra, TU_WAIT_MS, &r), ACTO_ESHUTDOWN);
+  ck_assert_ok(acto_kill(sys, c2));
+  run_for(sys, 0);
+  ck_assert_int_eq(acto_alive(sys, sup), 0);
+  assert_no_actors(sys);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* OTP's start_child(Sup, ChildSpec): checked like a start spec, started
+ * at the end of the start order, its spec copied. */
+START_TEST(add_child_starts_a_new_spec_at_the_end_of_the_start_order) {
+  acto_system *sys = det_system();
+  keep_lines(sys);
+  acto_child_spec cs[1] = {worker("c1", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_wlog);
+  log_clear(&g_elog);
+  /* The spec, its argument and its name live in memory that is wiped as
+   * soon as the call returns. */
+  struct {
+    wargs a;
+    char id[8], name[16];
+    acto_child_spec c;
+  } tmp;
+  memset(&tmp, 0, sizeof tmp);
+  snprintf(tmp.a.id, sizeof tmp.a.id, "c2");
+  snprintf(tmp.id, sizeof tmp.id, "c2");
+  snprintf(tmp.name, sizeof tmp.name, "sv.c2");
+  tmp.c.id = tmp.id;
+  tmp.c.name = tmp.name;
+  tmp.c.kind = ACTO_WORKER;
+  tmp.c.behaviour = &worker_b;
+  tmp.c.arg = &tmp.a;
+  tmp.c.arg_size = sizeof tmp.a;
+  tmp.c.restart = PERM;
+  acto_ref c2 = ACTO_REF_NONE;
+  ck_assert_ok(acto_supervisor_add_child(sys, sup, &tmp.c, TU_WAIT_MS, &c2));
+  memset(&tmp, 0x5a, sizeof tmp);
+  ck_assert_int_eq(acto_alive(sys, c2), 1);
+  ck_assert_log(&g_elog, "start(c2,0)");
+  sv_which w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 2);
+  ck_assert_str_eq(w.c[1].id, "c2");
+  ck_assert(acto_ref_eq(w.c[1].ref, c2));
+  acto_ref named;
+  ck_assert_ok(acto_lookup(sys, "sv.c2", &named));
+  ck_assert(acto_ref_eq(named, c2));
+  /* Supervised like the others: restarted in place with its argument. */
+  send0(sys, c2, MSG_FAIL);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "init(c2) term(c2,-3) init(c2)");
+  /* A second child with the same id is refused, running or stopped. */
+  acto_child_spec dup = worker("c2", PERM, 0);
+  acto_ref r = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &dup, TU_WAIT_MS, &r), ACTO_EEXIST);
+  assert_one_refusal("duplicate", "child \"c2\"", "duplicate child id");
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c2", TU_WAIT_MS));
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &dup, TU_WAIT_MS, &r), ACTO_EEXIST);
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, &r));
+  /* Shutdown: reverse start order, the added child first. */
+  log_clear(&g_wlog);
+  teardown_tree(sys, sup);
+  ck_assert_log(&g_wlog, "term(c2,1) term(c1,1)");
+}
+END_TEST
+
+START_TEST(add_child_checks_the_spec_like_a_start_spec_and_logs_the_rule) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[1] = {worker("c1", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref r = ACTO_REF_NONE;
+  struct {
+    const char *what, *where, *rule;
+  } rows[] = {
+      {"no behaviour", "child \"x\"", "behaviour with a handle"},
+      {"no id", "child #0", "non-empty id"},
+      {"permanent significant", "child \"x\"", "transient or temporary"},
+      {"significant under never", "child \"x\"", "needs auto_shutdown"},
+      {"nested without spec", "child \"x\"", "nested spec"},
+      {"nested duplicate", "child \"x\" > child \"n1\"", "duplicate child id"},
+  };
+  acto_child_spec nested_cs[2] = {worker("n1", PERM, 0), worker("n1", PERM, 0)};
+  acto_sup_spec nested = sup_spec(OFO, nested_cs, 2, 5, 1000);
+  for (int i = 0; i < 6; i++) {
+    acto_child_spec c = worker("x", PERM, 0);
+    switch (i) {
+    case 0: c.behaviour = NULL; break;
+    case 1: c.id = NULL; break;
+    case 2: c.significant = 1; break;
+    case 3: c.restart = TRANS; c.significant = 1; break;
+    case 4: c = subsup("x", NULL); break;
+    default: c = subsup("x", &nested); break;
+    }
+    keep_lines(sys);
+    ck_assert_rc(acto_supervisor_add_child(sys, sup, &c, TU_WAIT_MS, &r), ACTO_EINVAL);
+    assert_one_refusal(rows[i].what, rows[i].where, rows[i].rule);
+  }
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, NULL, TU_WAIT_MS, &r), ACTO_EINVAL);
+  acto_child_spec ok = worker("x", PERM, 0);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &ok, TU_WAIT_MS, NULL), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &ok, -9, &r), ACTO_EINVAL);
+  ck_assert(acto_ref_is_none(r));
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  ck_assert_log(&g_wlog, "init(c1)");
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(add_child_whose_init_fails_is_not_kept_and_one_that_ignores_is) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[1] = {worker("c1", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref r = sup;
+  snprintf(g_initfail.id, sizeof g_initfail.id, "c2");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec c2 = worker("c2", PERM, 0);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &c2, TU_WAIT_MS, &r), ACTO_ECHILD);
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  ignore_next("c2", 1);
+  ck_assert_ok(acto_supervisor_add_child(sys, sup, &c2, TU_WAIT_MS, &r));
+  ck_assert(acto_ref_is_none(r));
+  sv_which w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 2);
+  ck_assert_int_eq(w.c[1].state, ACTO_CHILD_STOPPED);
+  ignore_next("c3", 1);
+  acto_child_spec c3 = worker("c3", TEMP, 0);
+  ck_assert_ok(acto_supervisor_add_child(sys, sup, &c3, TU_WAIT_MS, &r));
+  ck_assert_uint_eq(which(sys, sup).n, 2); /* a temporary one is not kept */
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, &r));
+  ck_assert_int_eq(acto_alive(sys, r), 1);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* A nested supervisor added by hand: its subtree starts (held until it
+ * has), and its failing start stops what it started, in reverse order,
+ * before the call returns. */
+START_TEST(add_child_of_a_nested_supervisor_starts_or_stops_its_whole_subtree) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[1] = {worker("c1", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_child_spec in[3] = {worker("b1", PERM, W_SELFREC), worker("b2", PERM, 0),
+                           worker("b3", PERM, 0)};
+  acto_sup_spec isp = sup_spec(OFO, in, 3, 5, 1000);
+  isp.event_user = "in";
+  acto_child_spec inner = subsup("inner", &isp);
+  log_clear(&g_wlog);
+  log_clear(&g_elog);
+  snprintf(g_initfail.id, sizeof g_initfail.id, "b3");
+  atomic_store(&g_initfail.times, 1);
+  acto_ref r = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &inner, TU_WAIT_MS, &r), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(b1) init(b2) initfail(b3) term(b2,1) term(b1,1)");
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  log_clear(&g_wlog);
+  ck_assert_ok(acto_supervisor_add_child(sys, sup, &inner, TU_WAIT_MS, &r));
+  memset(in, 0, sizeof in); /* copied: the caller's spec may go */
+  memset(&isp, 0, sizeof isp);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "init(b1) init(b2) init(b3) rec(b1,0,1)");
+  sv_which iw = which(sys, r);
+  ck_assert_uint_eq(iw.n, 3);
+  ck_assert_str_eq(iw.c[2].id, "b3");
+  log_clear(&g_wlog);
+  teardown_tree(sys, sup);
+  ck_assert_log(&g_wlog, "term(b3,1) term(b2,1) term(b1,1) term(c1,1)");
 }
 END_TEST
 
@@ -3133,6 +3445,18 @@ int main(void) {
   tcase_add_test(tc, start_child_during_shutdown_returns_eshutdown);
   tcase_add_loop_test(tc, random_endings_at_random_moments_leave_every_tree_consistent, 0, 9);
   tcase_add_loop_test(tc, random_endings_with_two_worker_threads_leave_every_tree_consistent, 0, 9);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("children_by_hand", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, restart_child_and_delete_child_manage_a_terminated_static_child);
+  tcase_add_test(tc, restart_child_of_a_child_waiting_for_its_restart_returns_erunning);
+  tcase_add_test(tc, restart_child_whose_init_fails_or_ignores_leaves_it_stopped);
+  tcase_add_test(tc, children_by_hand_on_simple_one_for_one_return_einval);
+  tcase_add_test(tc, restart_child_during_the_shutdown_returns_eshutdown);
+  tcase_add_test(tc, add_child_starts_a_new_spec_at_the_end_of_the_start_order);
+  tcase_add_test(tc, add_child_checks_the_spec_like_a_start_spec_and_logs_the_rule);
+  tcase_add_test(tc, add_child_whose_init_fails_is_not_kept_and_one_that_ignores_is);
+  tcase_add_test(tc, add_child_of_a_nested_supervisor_starts_or_stops_its_whole_subtree);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("auto_shutdown", TU_TCASE_TIMEOUT);
