@@ -26,15 +26,25 @@
  *   (simple-one-for-one) children are stopped all at once, as in OTP.
  *   After the last child the supervisor stops with the shutdown reason;
  *   when it gave up (intensity) that reason is ACTO_EMAXRESTARTS, a
- *   failure, which its own supervisor sees as CHILD_FAILED.
+ *   failure, which its own supervisor sees as CHILD_FAILED and treats as
+ *   OTP's `shutdown` for the restart type (child_down).
+ * - terminate_child: the caller's request is kept (acto_reply_later) until
+ *   the child's EXIT; several callers may wait for one child.
  * Starting: the children started in the supervisor's init are held (they
  * cannot run) until every one has started, so that a failing start can
  * stop them synchronously, in reverse order, without waiting (see the
  * DESIGN note above sup_init).
+ * Children by hand (static supervisors, as OTP): a terminated child keeps
+ * its spec, stopped with no ref (ST_DEAD), and so does a transient one that
+ * ended or one whose init answered ACTO_INIT_IGNORE; restart_child starts
+ * it again, delete_child removes the spec, add_child appends a new one.
+ * Auto-shutdown counts only a significant child that ended by itself
+ * (self_end), never one the supervisor stopped.
  * Intensity: the times of the restarts within the last period_ms are kept
- * (at most `intensity` of them); a restart that would make one more fails
- * the supervisor.  Times come from the system clock (acto__now_ns), so
- * the deterministic mode's virtual clock drives them too.
+ * (at most `intensity` of them; 0 allows none); a restart that would make
+ * one more fails the supervisor.  Times come from the system clock
+ * (acto__now_ns), so the deterministic mode's virtual clock drives them
+ * too.
  */
 #include <stdio.h>
 #include <stdlib.h>
