@@ -5,9 +5,9 @@
  * order, restarts them according to its strategy when they fail or stop,
  * gives up - stopping its children and ending with ACTO_EMAXRESTARTS, which
  * its own supervisor treats as OTP's `shutdown` (a permanent supervisor
- * child is restarted, a transient or temporary one is not) - when
- * restarts come faster than its intensity allows,
- * and stops its children in reverse start order when it is shut down.
+ * child is restarted, a transient or temporary one is not) - when restarts
+ * come faster than its intensity allows, and stops its children in
+ * reverse start order when it is shut down.
  * The semantics follow OTP's supervisor; ACTORS.md has the details.
  *
  * Failure and restart.  A supervised child fails when a callback returns
@@ -170,7 +170,11 @@ ACTO_API const acto_behaviour *acto_supervisor_behaviour(void);
 ACTO_API int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms);
 
 /* SIMPLE_ONE_FOR_ONE: starts a child from the template with init argument
- * arg (arg_size bytes, copied; 0: the template's).  Plain thread only. */
+ * arg (arg_size bytes, copied; 0: the template's) and stores its ref in
+ * *child.  ACTO_ECHILD: its init failed; 0 with ACTO_REF_NONE: its init
+ * answered ACTO_INIT_IGNORE (OTP's {ok, undefined}), and nothing is added;
+ * ACTO_EINVAL on a static supervisor (acto_supervisor_add_child adds a
+ * spec there); ACTO_ESHUTDOWN while it shuts down.  Plain thread only. */
 ACTO_API int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg,
                                          size_t arg_size, int64_t timeout_ms, acto_ref *child);
 
