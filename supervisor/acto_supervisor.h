@@ -17,11 +17,13 @@
  * the registered name, the links, timers addressed to it and the queued
  * messages all stay; the message whose handler failed is reported as a
  * dead letter (ACTO_DEAD_FAILED) and never retried.  The old
- * incarnation's pending asks are forgotten (their continuations never run
- * on the new state; replies that come later are late-reply dead letters)
- * and the monitors it held are dropped.  A child that stops (normal stop,
- * exit signal, kill) is gone; if its restart type says so, a new actor is
- * started from its spec, with a new ref (the name moves to it).
+ * incarnation's pending asks are cancelled (a continuation runs once with
+ * ACTO_ECANCELED on the old state, never on the new one; later replies are
+ * late-reply dead letters), the requests it kept are answered
+ * (ACTO_EFAILED) and the monitors it held are dropped.  A child that
+ * stops (normal stop, exit signal, kill) is gone; if its restart type
+ * says so, a new actor is started from its spec, with a new ref (the name
+ * moves to it).
  *
  * A child whose init returns ACTO_INIT_IGNORE (OTP's ignore) is not
  * started and has not failed: it is kept with no ref, stopped (a
