@@ -76,13 +76,19 @@ typedef struct acto_msg {
                         message (acto_ask_async without continuation) */
 } acto_msg;
 
+/* init's answer "do not start me" (OTP's ignore): not started, and not a
+ * failure.  A positive value that no acto call returns. */
+#define ACTO_INIT_IGNORE 0x49474E
+
 /* A behaviour: the code of an actor.  acto allocates state_size bytes of
  * zeroed private state per actor (16-byte aligned) and passes it to every
  * callback.
  * - init: runs once in acto_spawn, on the spawning thread, before anyone
  *   can send to the actor (messages it sends to itself are queued).  A
  *   negative return makes acto_spawn fail with ACTO_EINIT (terminate is
- *   not called).  May be NULL.
+ *   not called).  ACTO_INIT_IGNORE makes acto_spawn return ACTO_EIGNORED:
+ *   no actor exists, terminate is not called, nothing is reported as a
+ *   crash (under a supervisor: ACTORS.md chapter 9).  May be NULL.
  * - handle: runs for each message, never on two threads at once.  0 means
  *   handled; a negative value is a failure: the actor stops with that
  *   reason and the message is reported as a dead letter (ACTO_DEAD_FAILED).

@@ -26,7 +26,7 @@ extern "C" {
   X(ECLOSED, -4, "mailbox is closed: the actor has stopped")                   \
   X(ESTALE, -5, "stale or unknown actor reference")                            \
   X(ETIMEDOUT, -6, "deadline expired")                                         \
-  X(EEXIST, -7, "name is already registered")                                  \
+  X(EEXIST, -7, "name or child id already exists")                             \
   X(ENOENT, -8, "no such name or entry")                                       \
   X(ESHUTDOWN, -9, "the system is shutting down")                              \
   X(ETOOBIG, -10, "message larger than the mailbox byte budget")               \
@@ -46,14 +46,16 @@ extern "C" {
   X(ENOREPLY, -24, "the request was handled without a reply")                 \
   X(ECANCELED, -25, "cancelled: the asking actor stopped first")             \
   X(EKEYPERM, -26, "key file is a link, not a regular file, or not private to this user") \
-  X(EKEYFORMAT, -27, "key file content is not 64 to 128 hex digits")
+  X(EKEYFORMAT, -27, "key file content is not 64 to 128 hex digits")           \
+  X(EIGNORED, -30, "init answered ACTO_INIT_IGNORE: no actor was started")      \
+  X(ERUNNING, -31, "the child is running, restarting or stopping")
 
 typedef enum acto_errno {
   ACTO_OK = 0,
 #define ACTO__ERR_ENUM(name, val, msg) ACTO_##name = (val),
   ACTO_ERRNO_MAP(ACTO__ERR_ENUM)
 #undef ACTO__ERR_ENUM
-  ACTO__ERR_MIN = -28
+  ACTO__ERR_MIN = -32
 } acto_errno;
 
 /* A readable message for any value (unknown values get a generic text).

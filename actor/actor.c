@@ -153,9 +153,10 @@ static int valid_overflow(int p) {
          p == ACTO_OVERFLOW_DROP_OLDEST;
 }
 
-/* parent: the spawning actor's ctx when the child is supervised by it. */
+/* parent: the spawning actor's ctx when the child is supervised by it;
+ * hold: keep the init unit (the supervisor releases or closes it, child.c). */
 static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg,
-                      const acto_spawn_opts *opts, acto_ctx *parent, acto_ref *out) {
+                      const acto_spawn_opts *opts, acto_ctx *parent, int hold, acto_ref *out) {
   if (!sys || !b || !b->handle || !out)
     return ACTO_EINVAL;
   acto_ctx *linker = NULL;
@@ -250,13 +251,17 @@ static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg
     acto__tls_ctx = saved;
     if (ctx.held)
       acto__actor_release(ctx.held);
-    if (r >= 0 && a->failed) /* acto_exit_self with a negative reason */
-      r = a->stop_reason;
-    if (r < 0) {
-      rc = ACTO_EINIT;
-      a->stop_reason = r;
-      a->failed = 0;
-      acto__system_report_crash(sys, a, r, 0);
+    if (r == ACTO_INIT_IGNORE && !a->failed) {
+      rc = ACTO_EIGNORED; /* not started, not a failure: no crash report */
+    } else {
+      if (r >= 0 && a->failed) /* acto_exit_self with a negative reason */
+        r = a->stop_reason;
+      if (r < 0) {
+        rc = ACTO_EINIT;
+        a->stop_reason = r;
+        a->failed = 0;
+        acto__system_report_crash(sys, a, r, 0);
+      }
     }
   }
   /* Links are made after init, before the actor can run: both sets belong
@@ -283,6 +288,8 @@ static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg
       acto__mailbox_push_system(&a->mb, m);
     }
   }
+  if (hold)
+    return 0;
   if (acto__mailbox_release(&a->mb, ACTO__MB_SYS_UNIT, 0) != 0)
     acto__sched_schedule(sys, a);
   return 0;
@@ -290,14 +297,14 @@ static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg
 
 int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
                const acto_spawn_opts *opts, acto_ref *out) {
-  return spawn_impl(sys, b, arg, opts, NULL, out);
+  return spawn_impl(sys, b, arg, opts, NULL, 0, out);
 }
 
 int acto__spawn_child(acto_ctx *ctx, const acto_behaviour *b, const void *arg,
-                      const acto_spawn_opts *opts, acto_ref *out) {
+                      const acto_spawn_opts *opts, int hold, acto_ref *out) {
   if (!ctx)
     return ACTO_EINVAL;
-  return spawn_impl(ctx->sys, b, arg, opts, ctx, out);
+  return spawn_impl(ctx->sys, b, arg, opts, ctx, hold, out);
 }
 
 int acto_stop(acto_system *sys, acto_ref ref) {

@@ -15,6 +15,10 @@
  * the original argument; the ref, the name, the links and the queued
  * messages stay.  Stopping it finalises it as usual.
  *
+ * A restart in place whose init answers ACTO_INIT_IGNORE tells the
+ * supervisor (CHILD_IGNORED) and then stops with ACTO_REASON_NORMAL,
+ * without terminate (its init did not complete).
+ *
  * A SUSPEND command does the same for a healthy child at its next message
  * boundary, after running terminate with ACTO_REASON_SHUTDOWN: one-for-all
  * and rest-for-one use it to terminate siblings in reverse start order and
@@ -111,7 +115,16 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     ctx->phase = ACTO__PHASE_INIT;
     int r = a->b->init ? a->b->init(ctx, a->state, e ? e->init_arg : NULL) : 0;
     ctx->phase = phase;
-    if (r < 0) {
+    if (r == ACTO_INIT_IGNORE && !a->failed) {
+      /* Not started again, not a failure: the actor goes (there is
+       * nothing to terminate), and its supervisor, told first, keeps the
+       * child stopped. */
+      a->terminated = 1;
+      a->stop_requested = 1;
+      a->stop_reason = ACTO_REASON_NORMAL;
+      if (e)
+        notify(ctx->sys, a, e->parent, ACTO__MSG_CHILD_IGNORED, 0, 0);
+    } else if (r < 0) {
       a->failed = 1;
       a->stop_reason = r;
       a->fail_type = 0;
@@ -160,4 +173,27 @@ int acto__child_stop(acto_system *sys, acto_ref child, int reason) {
 
 int acto__child_suspend_cmd(acto_system *sys, acto_ref child) {
   return acto__signal(sys, child, ACTO__KIND_SUSPEND, 0, ACTO_REF_NONE, 0, 0);
+}
+
+int acto__child_release(acto_system *sys, acto_ref child) {
+  acto__actor *c = acto__actor_acquire(sys, child);
+  if (!c)
+    return ACTO_ESTALE;
+  /* What spawn_impl does for a child it does not hold. */
+  if (acto__mailbox_release(&c->mb, ACTO__MB_SYS_UNIT, 0) != 0)
+    acto__sched_schedule(sys, c);
+  acto__actor_release(c);
+  return 0;
+}
+
+int acto__child_close_held(acto_system *sys, acto_ref child, int reason) {
+  acto__actor *c = acto__actor_acquire(sys, child);
+  if (!c)
+    return ACTO_ESTALE;
+  /* Held: no worker runs it, so this thread may finalise it.  Its unit
+   * is never released, as for any actor that stopped. */
+  c->stop_reason = reason;
+  acto__actor_finalize(c, acto__tls_worker && acto__tls_worker->sys == sys ? acto__tls_worker : NULL);
+  acto__actor_release(c);
+  return 0;
 }

@@ -20,9 +20,26 @@ typedef struct acto__child_event {
 
 /* Spawns a child of the running actor (its supervisor): linked to it, and
  * restartable in place with the same init argument, which must stay valid
- * for the child's life.  Only inside the supervising actor. */
+ * for the child's life.  Only inside the supervising actor.
+ *
+ * hold: the child keeps the unit its init turn held, so nothing can
+ * schedule it (whatever is sent to it queues up) until the supervisor
+ * either releases it (acto__child_release) or closes it
+ * (acto__child_close_held).  A supervisor holds the children it starts in
+ * its own init, so that a later child's failure can stop them, in reverse
+ * order, on the init's own thread: no worker can be running them. */
 int acto__spawn_child(acto_ctx *ctx, const acto_behaviour *b, const void *arg,
-                      const acto_spawn_opts *opts, acto_ref *out);
+                      const acto_spawn_opts *opts, int hold, acto_ref *out);
+
+/* A held child may run from now on: it is scheduled if anything is queued
+ * for it.  Only by the thread that spawned it held. */
+int acto__child_release(acto_system *sys, acto_ref child);
+
+/* Stops a held child on the calling thread: its terminate runs (with
+ * `reason`) and it is closed as if it had stopped (links and monitors see
+ * `reason`), before this returns.  Only by the thread that spawned it
+ * held, which is then running inside the supervisor's init. */
+int acto__child_close_held(acto_system *sys, acto_ref child, int reason);
 
 /* Verdicts for a child that reported FAILED or SUSPENDED and has not had
  * one since: restart it in place (terminate if not yet done, zeroed state,

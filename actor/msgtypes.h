@@ -22,6 +22,7 @@
 #define ACTO__MSG_CHILD_FAILED 0xF0000101u    /* failed; awaits a verdict */
 #define ACTO__MSG_CHILD_SUSPENDED 0xF0000102u /* terminated on request; awaits one */
 #define ACTO__MSG_CHILD_STARTED 0xF0000103u   /* restarted in place */
+#define ACTO__MSG_CHILD_IGNORED 0xF0000104u   /* its init answered ignore; it stops */
 
 /* The supervisor's requests (asked by the acto_supervisor_* calls) and its
  * own timers. */
@@ -32,6 +33,7 @@
 #define ACTO__MSG_SUP_RESTART_CHILD 0xF0000205u
 #define ACTO__MSG_SUP_DELETE_CHILD 0xF0000206u
 #define ACTO__MSG_SUP_ADD_CHILD 0xF0000207u
+#define ACTO__MSG_SUP_TERMINATE_ID 0xF0000208u /* terminate_child by id */
 #define ACTO__MSG_SUP_T_KILL 0xF0000210u    /* data: child serial */
 #define ACTO__MSG_SUP_T_RESTART 0xF0000211u /* data: child serial */
 #define ACTO__MSG_SUP_T_GROUP 0xF0000212u   /* data: group generation */
@@ -46,6 +48,7 @@
   X(ACTO__MSG_CHILD_FAILED)                                                                     \
   X(ACTO__MSG_CHILD_SUSPENDED)                                                                  \
   X(ACTO__MSG_CHILD_STARTED)                                                                    \
+  X(ACTO__MSG_CHILD_IGNORED)                                                                    \
   X(ACTO__MSG_SUP_WHICH)                                                                        \
   X(ACTO__MSG_SUP_COUNT)                                                                        \
   X(ACTO__MSG_SUP_START_CHILD)                                                                  \
@@ -53,6 +56,7 @@
   X(ACTO__MSG_SUP_RESTART_CHILD)                                                                \
   X(ACTO__MSG_SUP_DELETE_CHILD)                                                                 \
   X(ACTO__MSG_SUP_ADD_CHILD)                                                                    \
+  X(ACTO__MSG_SUP_TERMINATE_ID)                                                                 \
   X(ACTO__MSG_SUP_T_KILL)                                                                       \
   X(ACTO__MSG_SUP_T_RESTART)                                                                    \
   X(ACTO__MSG_SUP_T_GROUP)

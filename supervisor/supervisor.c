@@ -26,12 +26,27 @@
  *   (simple-one-for-one) children are stopped all at once, as in OTP.
  *   After the last child the supervisor stops with the shutdown reason;
  *   when it gave up (intensity) that reason is ACTO_EMAXRESTARTS, a
- *   failure, which its own supervisor sees as CHILD_FAILED.
+ *   failure, which its own supervisor sees as CHILD_FAILED and treats as
+ *   OTP's `shutdown` for the restart type (child_down).
+ * - terminate_child: the caller's request is kept (acto_reply_later) until
+ *   the child's EXIT; several callers may wait for one child.
+ * Starting: the children started in the supervisor's init are held (they
+ * cannot run) until every one has started, so that a failing start can
+ * stop them synchronously, in reverse order, without waiting (see the
+ * DESIGN note above sup_init).
+ * Children by hand (static supervisors, as OTP): a terminated child keeps
+ * its spec, stopped with no ref (ST_DEAD), and so does a transient one that
+ * ended or one whose init answered ACTO_INIT_IGNORE; restart_child starts
+ * it again, delete_child removes the spec, add_child appends a new one.
+ * Auto-shutdown counts only a significant child that ended by itself
+ * (self_end), never one the supervisor stopped.
  * Intensity: the times of the restarts within the last period_ms are kept
- * (at most `intensity` of them); a restart that would make one more fails
- * the supervisor.  Times come from the system clock (acto__now_ns), so
- * the deterministic mode's virtual clock drives them too.
+ * (at most `intensity` of them; 0 allows none); a restart that would make
+ * one more fails the supervisor.  Times come from the system clock
+ * (acto__now_ns), so the deterministic mode's virtual clock drives them
+ * too.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,6 +63,10 @@
 #define SUP_REQ_COUNT ACTO__MSG_SUP_COUNT
 #define SUP_REQ_START_CHILD ACTO__MSG_SUP_START_CHILD
 #define SUP_REQ_TERMINATE_CHILD ACTO__MSG_SUP_TERMINATE_CHILD
+#define SUP_REQ_TERMINATE_ID ACTO__MSG_SUP_TERMINATE_ID
+#define SUP_REQ_RESTART_CHILD ACTO__MSG_SUP_RESTART_CHILD
+#define SUP_REQ_DELETE_CHILD ACTO__MSG_SUP_DELETE_CHILD
+#define SUP_REQ_ADD_CHILD ACTO__MSG_SUP_ADD_CHILD
 #define SUP_T_KILL ACTO__MSG_SUP_T_KILL
 #define SUP_T_RESTART ACTO__MSG_SUP_T_RESTART
 #define SUP_T_GROUP ACTO__MSG_SUP_T_GROUP
@@ -59,14 +78,27 @@ typedef struct sup_child {
   acto_child_spec cs; /* strings and arg point into the spec copy or own_* */
   char *own_id;
   void *own_arg;
+  acto_sup_spec *own_spec; /* add_child: a one-child spec copy that cs points into */
   uint64_t serial;
   acto_ref ref;
   int st;
   uint32_t restarts;
   acto_timer timer;
   int removing; /* forget it once it is gone */
-  int has_pending;
-  acto_reply_token pending; /* terminate_child waiting for it to be gone */
+  /* It ended by itself and is not restarted; its stop is under way.  Only
+   * such an ending counts for auto_shutdown (OTP), not a stop the
+   * supervisor made (terminate_child, a group restart, shutdown). */
+  int self_end;
+  /* terminate_child callers waiting for it to be gone. */
+  acto_reply_token *waiters;
+  uint32_t nwaiters, capwaiters;
+  /* The group restart (op_gen) during which terminate_child stopped it:
+   * that restart does not start it again. */
+  uint64_t term_gen;
+  /* Started during the supervisor's init and not yet released: it cannot
+   * run (acto__spawn_child's hold). */
+  int held;
+  int ignoring; /* a restart in place was answered ACTO_INIT_IGNORE; it stops */
 } sup_child;
 
 typedef struct sup {
@@ -82,6 +114,8 @@ typedef struct sup {
   uint64_t op_gen;
   uint64_t serial_seq;
   uint32_t rng;
+  acto_ref self;
+  int in_init; /* children started now are held */
 } sup;
 
 /* ---- spec copies ----------------------------------------------------------- */
@@ -98,33 +132,127 @@ static char *dup_str(const char *s) {
   return d;
 }
 
-static int spec_valid(const acto_sup_spec *s, int depth) {
-  if (!s || depth > 32 || (unsigned)s->strategy > ACTO_SIMPLE_ONE_FOR_ONE ||
-      (unsigned)s->auto_shutdown > ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT || s->jitter_pct > 100 ||
-      (s->nchildren > 0 && !s->children) || s->nchildren > 100000)
-    return 0;
-  if (s->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
-    return 0;
+/* ---- spec checks ------------------------------------------------------------
+ * A spec that breaks a rule is refused with ACTO_EINVAL and one log line
+ * (level ERROR, component "supervisor") that names where (the path of
+ * child ids down to the offending one) and the rule, in OTP's terms where
+ * OTP has the same rule. */
+
+#define SPEC_MAX_DEPTH 32
+#define SPEC_MAX_CHILDREN 100000
+
+typedef struct spec_err {
+  char where[160]; /* "child \"inner\" > child \"c2\"", or "the spec" */
+  const char *rule;
+} spec_err;
+
+static void where_push(spec_err *e, size_t *len, size_t i, const char *id) {
+  size_t cap = sizeof e->where;
+  if (*len >= cap - 1)
+    return;
+  int n = id && id[0] ? snprintf(e->where + *len, cap - *len, "%schild \"%.40s\"", *len ? " > " : "", id)
+                      : snprintf(e->where + *len, cap - *len, "%schild #%zu", *len ? " > " : "", i);
+  if (n > 0)
+    *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+}
+
+static int spec_check(const acto_sup_spec *s, int depth, spec_err *e, size_t len);
+
+/* The rules of one child of a supervisor whose spec is `parent`; depth:
+ * the parent's nesting level. */
+static int child_check(const acto_child_spec *c, size_t i, const acto_sup_spec *parent, int depth,
+                       spec_err *e, size_t len) {
+  if (!c->id || !c->id[0])
+    e->rule = "a child needs a non-empty id";
+  else if ((unsigned)c->restart > ACTO_TEMPORARY)
+    e->rule = "restart is not ACTO_PERMANENT, ACTO_TRANSIENT or ACTO_TEMPORARY";
+  else if ((unsigned)c->overflow > ACTO_OVERFLOW_DROP_OLDEST)
+    e->rule = "overflow is not an acto_overflow policy";
+  else if (c->capacity > ACTO_MAILBOX_MAX_CAPACITY)
+    e->rule = "capacity is above ACTO_MAILBOX_MAX_CAPACITY";
+  else if (c->shutdown_ms < ACTO_SHUTDOWN_INFINITY)
+    e->rule = "shutdown_ms must be > 0 or one of ACTO_SHUTDOWN_DEFAULT, _BRUTAL, _INFINITY";
+  else if (c->arg_size > 0 && !c->arg)
+    e->rule = "arg_size > 0 with a NULL arg";
+  else if (c->kind != ACTO_WORKER && c->kind != ACTO_SUPERVISOR)
+    e->rule = "kind is not ACTO_WORKER or ACTO_SUPERVISOR";
+  else if (c->kind == ACTO_WORKER && (!c->behaviour || !c->behaviour->handle))
+    e->rule = "a worker needs a behaviour with a handle callback";
+  else if (c->kind == ACTO_SUPERVISOR && !c->sup)
+    e->rule = "an ACTO_SUPERVISOR child needs its nested spec (sup)";
+  /* OTP's bad_combination rules: auto-shutdown counts only children that
+   * may end for good, and only where auto-shutdown is on. */
+  else if (c->significant && c->restart == ACTO_PERMANENT)
+    e->rule = "a significant child must be transient or temporary, not permanent";
+  else if (c->significant && parent->auto_shutdown == ACTO_AUTO_SHUTDOWN_NEVER)
+    e->rule = "a significant child needs auto_shutdown ANY_SIGNIFICANT or ALL_SIGNIFICANT in its "
+              "supervisor (auto_shutdown is NEVER)";
+  if (e->rule) {
+    where_push(e, &len, i, c->id);
+    return -1;
+  }
+  if (c->kind == ACTO_SUPERVISOR) {
+    size_t l = len;
+    where_push(e, &l, i, c->id);
+    return spec_check(c->sup, depth + 1, e, l);
+  }
+  return 0;
+}
+
+/* 0 if the spec (nested at depth) follows every rule; -1 with e set. */
+static int spec_check(const acto_sup_spec *s, int depth, spec_err *e, size_t len) {
+  if (depth > SPEC_MAX_DEPTH)
+    e->rule = "supervisors nest deeper than 32 levels";
+  else if ((unsigned)s->strategy > ACTO_SIMPLE_ONE_FOR_ONE)
+    e->rule = "strategy is not an acto_strategy";
+  else if ((unsigned)s->auto_shutdown > ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT)
+    e->rule = "auto_shutdown is not an acto_auto_shutdown";
+  else if (s->jitter_pct > 100)
+    e->rule = "jitter_pct is above 100";
+  else if (s->nchildren > 0 && !s->children)
+    e->rule = "nchildren > 0 with a NULL children array";
+  else if (s->nchildren > SPEC_MAX_CHILDREN)
+    e->rule = "more than 100000 children";
+  else if (s->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->nchildren != 1)
+    e->rule = "simple_one_for_one takes exactly one child spec, the template";
+  else if (s->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->auto_shutdown != ACTO_AUTO_SHUTDOWN_NEVER)
+    e->rule = "simple_one_for_one allows no auto_shutdown (it must be NEVER)";
+  if (e->rule) {
+    if (len == 0)
+      snprintf(e->where, sizeof e->where, "the spec");
+    return -1;
+  }
   for (size_t i = 0; i < s->nchildren; i++) {
     const acto_child_spec *c = &s->children[i];
-    if (!c->id || !c->id[0] || (unsigned)c->restart > ACTO_TEMPORARY ||
-        (unsigned)c->overflow > ACTO_OVERFLOW_DROP_OLDEST || c->capacity > ACTO_MAILBOX_MAX_CAPACITY ||
-        c->shutdown_ms < ACTO_SHUTDOWN_INFINITY || (c->arg_size > 0 && !c->arg))
-      return 0;
-    if (c->kind == ACTO_WORKER) {
-      if (!c->behaviour || !c->behaviour->handle)
-        return 0;
-    } else if (c->kind == ACTO_SUPERVISOR) {
-      if (!spec_valid(c->sup, depth + 1))
-        return 0;
-    } else {
-      return 0;
+    if (child_check(c, i, s, depth, e, len) != 0)
+      return -1;
+    for (size_t k = 0; k < i; k++) {
+      if (strcmp(s->children[k].id, c->id) == 0) {
+        e->rule = "duplicate child id (ids are unique among siblings)";
+        where_push(e, &len, i, c->id);
+        return -1;
+      }
     }
-    for (size_t k = 0; k < i; k++)
-      if (strcmp(s->children[k].id, c->id) == 0)
-        return 0;
   }
-  return 1;
+  return 0;
+}
+
+static void spec_refused(acto_system *sys, const spec_err *e) {
+  acto__log(sys, ACTO_LOG_ERROR, "supervisor", "spec refused: %s: %s", e->where, e->rule);
+}
+
+/* 1 if the top-level spec is valid; otherwise logs the rule and 0. */
+static int spec_valid(acto_system *sys, const acto_sup_spec *s) {
+  spec_err e;
+  memset(&e, 0, sizeof e);
+  if (!s) {
+    e.rule = "no spec";
+    snprintf(e.where, sizeof e.where, "the spec");
+  } else if (spec_check(s, 0, &e, 0) == 0) {
+    return 1;
+  }
+  spec_refused(sys, &e);
+  return 0;
 }
 
 static acto_sup_spec *spec_copy(const acto_sup_spec *s) {
@@ -181,13 +309,190 @@ static void spec_free(acto_sup_spec *s) {
   free(s);
 }
 
+/* ---- flat child specs (acto_supervisor_add_child) ----------------------------
+ * The calling thread writes the child spec, nested specs included, into
+ * the request's payload: the supervisor must not read the caller's
+ * memory, which the caller may free as soon as its call returns (a
+ * deadline can pass while the request is still queued).  Pointers that
+ * stay pointers (behaviour, on_event, event_user, arg with arg_size 0)
+ * are written as their values: the supervisor runs in the same process.
+ * Strings are written with their NUL.  The reader rebuilds a view that
+ * points into the payload, which spec_copy then copies. */
+
+typedef struct flat_w {
+  uint8_t *buf; /* NULL: only measure */
+  size_t len;
+} flat_w;
+
+static void fw(flat_w *w, const void *p, size_t n) {
+  if (w->buf && n)
+    memcpy(w->buf + w->len, p, n);
+  w->len += n;
+}
+
+static void fw_u64(flat_w *w, uint64_t v) { fw(w, &v, sizeof v); }
+
+static void fw_str(flat_w *w, const char *str) {
+  uint64_t n = str ? strlen(str) + 1 : 0; /* 0: NULL */
+  fw_u64(w, n);
+  fw(w, str, (size_t)n);
+}
+
+static void flat_sup(flat_w *w, const acto_sup_spec *sp);
+
+static void flat_child(flat_w *w, const acto_child_spec *c) {
+  fw_str(w, c->id);
+  fw_str(w, c->name);
+  fw_u64(w, (uint64_t)c->kind);
+  fw_u64(w, (uint64_t)c->restart);
+  fw_u64(w, (uint64_t)(int64_t)c->shutdown_ms);
+  fw_u64(w, (uint64_t)c->significant);
+  fw_u64(w, c->capacity);
+  fw_u64(w, (uint64_t)c->overflow);
+  fw(w, &c->behaviour, sizeof c->behaviour);
+  fw_u64(w, c->arg_size);
+  if (c->arg_size > 0)
+    fw(w, c->arg, c->arg_size);
+  else
+    fw(w, &c->arg, sizeof c->arg);
+  if (c->kind == ACTO_SUPERVISOR)
+    flat_sup(w, c->sup);
+}
+
+static void flat_sup(flat_w *w, const acto_sup_spec *sp) {
+  fw_u64(w, (uint64_t)sp->strategy);
+  fw_u64(w, sp->intensity);
+  fw_u64(w, sp->period_ms);
+  fw_u64(w, sp->backoff_min_ms);
+  fw_u64(w, sp->backoff_max_ms);
+  fw_u64(w, sp->jitter_pct);
+  fw_u64(w, (uint64_t)sp->auto_shutdown);
+  fw(w, &sp->on_event, sizeof sp->on_event);
+  fw(w, &sp->event_user, sizeof sp->event_user);
+  fw_u64(w, sp->nchildren);
+  for (size_t i = 0; i < sp->nchildren; i++)
+    flat_child(w, &sp->children[i]);
+}
+
+typedef struct flat_r {
+  const uint8_t *p;
+  size_t left;
+  int bad;
+} flat_r;
+
+static const void *fr(flat_r *r, size_t n) {
+  if (r->bad || n > r->left) {
+    r->bad = 1;
+    return NULL;
+  }
+  const void *q = r->p;
+  r->p += n;
+  r->left -= n;
+  return q;
+}
+
+static uint64_t fr_u64(flat_r *r) {
+  uint64_t v = 0;
+  const void *q = fr(r, sizeof v);
+  if (q)
+    memcpy(&v, q, sizeof v);
+  return v;
+}
+
+static const char *fr_str(flat_r *r) {
+  uint64_t n = fr_u64(r);
+  if (n == 0)
+    return NULL;
+  const char *str = fr(r, n > r->left ? r->left + 1 : (size_t)n);
+  if (str && str[n - 1] != '\0')
+    r->bad = 1;
+  return str;
+}
+
+/* The view's arrays (not the strings, which point into the payload). */
+static void view_free_sup(acto_sup_spec *sp) {
+  if (!sp)
+    return;
+  acto_child_spec *cs = (acto_child_spec *)sp->children;
+  for (size_t i = 0; cs && i < sp->nchildren; i++)
+    view_free_sup((acto_sup_spec *)cs[i].sup);
+  free(cs);
+  free(sp);
+}
+
+static acto_sup_spec *unflat_sup(flat_r *r, int depth);
+
+static void unflat_child(flat_r *r, acto_child_spec *c, int depth) {
+  memset(c, 0, sizeof *c);
+  c->id = fr_str(r);
+  c->name = fr_str(r);
+  c->kind = (acto_child_kind)fr_u64(r);
+  c->restart = (acto_restart)fr_u64(r);
+  c->shutdown_ms = (int32_t)(int64_t)fr_u64(r);
+  c->significant = (int)fr_u64(r);
+  c->capacity = (uint32_t)fr_u64(r);
+  c->overflow = (acto_overflow)fr_u64(r);
+  const void *q = fr(r, sizeof c->behaviour);
+  if (q)
+    memcpy(&c->behaviour, q, sizeof c->behaviour);
+  c->arg_size = (size_t)fr_u64(r);
+  if (c->arg_size > 0) {
+    c->arg = fr(r, c->arg_size);
+  } else if ((q = fr(r, sizeof c->arg)) != NULL) {
+    memcpy(&c->arg, q, sizeof c->arg);
+  }
+  if (!r->bad && c->kind == ACTO_SUPERVISOR)
+    c->sup = unflat_sup(r, depth + 1);
+}
+
+static acto_sup_spec *unflat_sup(flat_r *r, int depth) {
+  if (depth > SPEC_MAX_DEPTH + 1) {
+    r->bad = 1;
+    return NULL;
+  }
+  acto_sup_spec *sp = calloc(1, sizeof *sp);
+  if (!sp) {
+    r->bad = 1;
+    return NULL;
+  }
+  sp->strategy = (acto_strategy)fr_u64(r);
+  sp->intensity = (uint32_t)fr_u64(r);
+  sp->period_ms = (uint32_t)fr_u64(r);
+  sp->backoff_min_ms = (uint32_t)fr_u64(r);
+  sp->backoff_max_ms = (uint32_t)fr_u64(r);
+  sp->jitter_pct = (uint32_t)fr_u64(r);
+  sp->auto_shutdown = (acto_auto_shutdown)fr_u64(r);
+  const void *q = fr(r, sizeof sp->on_event);
+  if (q)
+    memcpy(&sp->on_event, q, sizeof sp->on_event);
+  if ((q = fr(r, sizeof sp->event_user)) != NULL)
+    memcpy(&sp->event_user, q, sizeof sp->event_user);
+  uint64_t n = fr_u64(r);
+  if (r->bad || n > SPEC_MAX_CHILDREN) {
+    r->bad = 1;
+    return sp;
+  }
+  acto_child_spec *cs = n ? calloc((size_t)n, sizeof *cs) : NULL;
+  if (n && !cs) {
+    r->bad = 1;
+    return sp;
+  }
+  sp->children = cs;
+  for (uint64_t i = 0; i < n && !r->bad; i++) {
+    unflat_child(r, &cs[i], depth);
+    sp->nchildren = (size_t)i + 1;
+  }
+  return sp;
+}
+
 /* ---- helpers --------------------------------------------------------------- */
 
 static uint64_t now_ns(acto_ctx *ctx) { return acto__now_ns(acto_ctx_system(ctx)); }
 
 static void event(acto_ctx *ctx, sup *s, const sup_child *c, acto_sup_event ev, int reason) {
+  (void)ctx; /* NULL when a parent's init tears a held nested tree down */
   if (s->spec->on_event)
-    s->spec->on_event(s->spec->event_user, acto_self(ctx), c ? c->cs.id : "", ev, reason);
+    s->spec->on_event(s->spec->event_user, s->self, c ? c->cs.id : "", ev, reason);
 }
 
 static sup_child *find_ref(sup *s, acto_ref r) {
@@ -223,15 +528,41 @@ static sup_child *add_child(sup *s, const acto_child_spec *cs) {
   return c;
 }
 
+/* Answers every terminate_child waiting for c. */
+static void answer_waiters(acto_system *sys, sup_child *c, int32_t status) {
+  for (uint32_t i = 0; i < c->nwaiters; i++)
+    acto_reply_to(sys, &c->waiters[i], 0, &status, sizeof status);
+  c->nwaiters = 0;
+}
+
+static int add_waiter(acto_ctx *ctx, sup_child *c) {
+  if (c->nwaiters == c->capwaiters) {
+    uint32_t cap = c->capwaiters ? c->capwaiters * 2 : 2;
+    acto_reply_token *v = realloc(c->waiters, cap * sizeof *v);
+    if (!v)
+      return ACTO_ENOMEM;
+    c->waiters = v;
+    c->capwaiters = cap;
+  }
+  int r = acto_reply_later(ctx, &c->waiters[c->nwaiters]);
+  if (r == 0)
+    c->nwaiters++;
+  return r;
+}
+
 static void remove_child(sup *s, sup_child *c) {
   free(c->own_id);
   free(c->own_arg);
+  free(c->waiters);
+  spec_free(c->own_spec);
   size_t i = (size_t)(c - s->c);
   memmove(&s->c[i], &s->c[i + 1], (s->n - i - 1) * sizeof(*c));
   s->n--;
   /* Keep the position of a walk in progress on the same child. */
   if (s->op != OP_NONE && i < s->op_i)
     s->op_i--;
+  if (s->op != OP_NONE && i < s->op_lo)
+    s->op_lo--;
 }
 
 static int32_t shutdown_ms_of(const sup_child *c) {
@@ -246,13 +577,30 @@ static int start_fresh(acto_ctx *ctx, sup *s, sup_child *c) {
   acto_ref ref;
   int r;
   if (c->cs.kind == ACTO_SUPERVISOR)
-    r = acto__spawn_child(ctx, acto_supervisor_behaviour(), c->cs.sup, &o, &ref);
+    r = acto__spawn_child(ctx, acto_supervisor_behaviour(), c->cs.sup, &o, s->in_init, &ref);
   else
-    r = acto__spawn_child(ctx, c->cs.behaviour, c->cs.arg, &o, &ref);
+    r = acto__spawn_child(ctx, c->cs.behaviour, c->cs.arg, &o, s->in_init, &ref);
   if (r != 0)
     return r;
   c->ref = ref;
   c->st = ST_RUNNING;
+  c->held = s->in_init;
+  return 0;
+}
+
+/* A start that init answered with ACTO_INIT_IGNORE: not running and not a
+ * failure (no restart is tried).  As in OTP, a temporary or dynamic child
+ * is forgotten, any other is kept, stopped with no ref.  1 if c was
+ * removed. */
+static int child_ignored(acto_ctx *ctx, sup *s, sup_child *c) {
+  c->st = ST_DEAD;
+  c->ref = ACTO_REF_NONE;
+  c->held = 0;
+  event(ctx, s, c, ACTO_SUP_CHILD_IGNORED, 0);
+  if (c->cs.restart == ACTO_TEMPORARY || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE) {
+    remove_child(s, c);
+    return 1;
+  }
   return 0;
 }
 
@@ -268,12 +616,13 @@ static void set_timer(acto_ctx *ctx, uint32_t type, uint64_t data, int64_t ms, a
 }
 
 /* Records a restart; 0 if it exceeds the intensity (the supervisor gives
- * up). */
+ * up).  Intensity 0 allows none: the first restart gives up (OTP). */
 static int intensity_ok(acto_ctx *ctx, sup *s) {
   uint64_t now = now_ns(ctx);
   uint64_t period = (uint64_t)s->spec->period_ms * 1000000ull;
   /* The ring holds the restart times still inside the window, oldest at
-   * head: drop those that left it, then there is room or not. */
+   * head: drop those that left it, then there is room or not.  Intensity
+   * 0 allows none: the first restart gives up (OTP's MaxR = 0). */
   while (s->hist_n > 0 && now - s->hist[s->hist_head] >= period) {
     s->hist_head = (s->hist_head + 1) % s->hist_cap;
     s->hist_n--;
@@ -288,7 +637,7 @@ static int intensity_ok(acto_ctx *ctx, sup *s) {
      * 512 restarts, so RSS grew for as long as restarts went on.  Out of
      * memory here counts as too many restarts: the supervisor gives up
      * rather than restart without counting. */
-    uint64_t nc = (uint64_t)s->hist_cap * 2;
+    uint64_t nc = s->hist_cap ? (uint64_t)s->hist_cap * 2 : 16; /* allocated at the first */
     if (nc > s->spec->intensity)
       nc = s->spec->intensity;
     uint64_t *nh = nc <= SIZE_MAX / sizeof(*nh) ? malloc((size_t)nc * sizeof(*nh)) : NULL;
@@ -433,7 +782,15 @@ static void group_step(acto_ctx *ctx, sup *s) {
   }
   if (s->op_phase == 2)
     return; /* waiting for the backoff timer */
-  while (s->op_i < s->n) {
+  for (;;) {
+    /* One child at a time, in start order: the one restarted last (just
+     * before op_i; removals before it keep it there) must have answered
+     * (CHILD_STARTED, or IGNORED) before the next one starts, whatever
+     * else (a temporary sibling's EXIT) calls this meanwhile. */
+    if (s->op_i > s->op_lo && s->c[s->op_i - 1].st == ST_RESTARTING)
+      return;
+    if (s->op_i >= s->n)
+      break;
     sup_child *c = &s->c[s->op_i];
     if (c->st == ST_RESTARTING)
       return; /* wait for CHILD_STARTED */
@@ -453,13 +810,18 @@ static void group_step(acto_ctx *ctx, sup *s) {
       c->st = ST_RESTARTING;
       return;
     }
-    if (c->st == ST_DEAD) {
-      if (start_fresh(ctx, s, c) == 0) {
+    if (c->st == ST_DEAD && c->term_gen != s->op_gen) {
+      int r = start_fresh(ctx, s, c);
+      if (r == 0) {
         c->restarts++;
         event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
+      } else if (r == ACTO_EIGNORED) {
+        child_ignored(ctx, s, c);
       } else {
         /* Finish the group without it; it is retried on its own. */
         retry_later(ctx, s, c);
+        if (s->op != OP_GROUP)
+          return; /* that retry made it give up: the shutdown goes on */
       }
     }
   }
@@ -489,8 +851,11 @@ static void restart_one(acto_ctx *ctx, sup *s, sup_child *c) {
     c->st = ST_RUNNING; /* CHILD_STARTED, or CHILD_FAILED if init fails */
     return;
   }
-  if (start_fresh(ctx, s, c) == 0)
+  int r = start_fresh(ctx, s, c);
+  if (r == 0)
     event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
+  else if (r == ACTO_EIGNORED)
+    child_ignored(ctx, s, c);
   else
     retry_later(ctx, s, c);
 }
@@ -524,7 +889,12 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
     shutdown_step(ctx, s);
     return;
   }
-  int abnormal = reason != ACTO_REASON_NORMAL && reason != ACTO_REASON_SHUTDOWN;
+  /* A supervisor that gave up ends with ACTO_EMAXRESTARTS, which links,
+   * monitors and the crash hook see; for the restart type it counts as
+   * OTP's `shutdown`, the reason an OTP supervisor gives up with: a
+   * permanent child is restarted, a transient or temporary one is not. */
+  int abnormal = reason != ACTO_REASON_NORMAL && reason != ACTO_REASON_SHUTDOWN &&
+                 reason != ACTO_EMAXRESTARTS;
   int restart = c->cs.restart == ACTO_PERMANENT || (c->cs.restart == ACTO_TRANSIENT && abnormal);
   /* The whole system is stopping: nothing is restarted. */
   if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
@@ -534,12 +904,12 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
     if (alive) {
       c->removing |= c->cs.restart == ACTO_TEMPORARY ||
                      s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE;
+      c->self_end = 1;
       acto__child_stop(sys, c->ref, reason);
       c->st = ST_STOPPING;
       return; /* its EXIT finishes the job */
     }
-    if (c->has_pending)
-      acto_reply_to(sys, &c->pending, 0, NULL, 0);
+    answer_waiters(sys, c, 0);
     if (c->cs.restart == ACTO_TEMPORARY || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE ||
         c->removing)
       remove_child(s, c);
@@ -589,12 +959,12 @@ static void on_exit_msg(acto_ctx *ctx, sup *s, const acto_exit_signal *es) {
     cancel_timer(ctx, c);
     c->st = ST_DEAD;
     c->ref = ACTO_REF_NONE;
-    event(ctx, s, c, ACTO_SUP_CHILD_STOPPED, es->reason);
-    if (c->has_pending) {
-      acto_reply_to(acto_ctx_system(ctx), &c->pending, 0, NULL, 0);
-      c->has_pending = 0;
-    }
-    int significant = c->cs.significant;
+    if (!c->ignoring) /* CHILD_IGNORED was its event */
+      event(ctx, s, c, ACTO_SUP_CHILD_STOPPED, es->reason);
+    c->ignoring = 0;
+    answer_waiters(acto_ctx_system(ctx), c, 0);
+    int significant = c->cs.significant && c->self_end;
+    c->self_end = 0;
     if (c->removing || (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE && s->op != OP_SHUTDOWN))
       remove_child(s, c);
     if (s->op == OP_SHUTDOWN)
@@ -614,8 +984,9 @@ static void on_child_event(acto_ctx *ctx, sup *s, uint32_t type, const acto__chi
   acto_system *sys = acto_ctx_system(ctx);
   sup_child *c = find_ref(s, ev->child);
   if (!c) {
-    /* Not (or no longer) ours: never leave a child waiting. */
-    if (type != ACTO__MSG_CHILD_STARTED)
+    /* Not (or no longer) ours: never leave a child waiting (one that
+     * started or was ignored waits for nothing). */
+    if (type == ACTO__MSG_CHILD_FAILED || type == ACTO__MSG_CHILD_SUSPENDED)
       acto__child_stop(sys, ev->child, ACTO_REASON_SHUTDOWN);
     return;
   }
@@ -647,6 +1018,19 @@ static void on_child_event(acto_ctx *ctx, sup *s, uint32_t type, const acto__chi
         group_step(ctx, s);
     }
     return;
+  case ACTO__MSG_CHILD_IGNORED: {
+    /* Restarted in place, its init answered ignore: it is stopping by
+     * itself; its EXIT makes it stopped (or forgotten, if dynamic). */
+    int restarting = c->st == ST_RESTARTING;
+    event(ctx, s, c, ACTO_SUP_CHILD_IGNORED, 0);
+    if (c->st != ST_STOPPING) {
+      c->st = ST_STOPPING;
+      c->ignoring = 1;
+    }
+    if (restarting && s->op == OP_GROUP)
+      group_step(ctx, s);
+    return;
+  }
   default:
     return;
   }
@@ -690,6 +1074,115 @@ typedef struct start_reply {
   int32_t status;
   acto_ref ref;
 } start_reply;
+
+static void reply_status(acto_ctx *ctx, int32_t st) { acto_reply(ctx, 0, &st, sizeof st); }
+
+/* The NUL-terminated id a request carries, or NULL. */
+static const char *req_id(const acto_msg *m) {
+  if (m->size < 2 || ((const char *)m->data)[m->size - 1] != '\0')
+    return NULL;
+  return m->data;
+}
+
+static sup_child *find_id(sup *s, const char *id) {
+  for (size_t i = 0; i < s->n; i++)
+    if (strcmp(s->c[i].cs.id, id) == 0)
+      return &s->c[i];
+  return NULL;
+}
+
+/* terminate_child: stops c within its shutdown time and answers when it
+ * is gone (0); a child that is not running is answered at once.  A
+ * static child keeps its spec (stopped, no ref) unless it is temporary;
+ * a dynamic one is forgotten. */
+static void terminate_one(acto_ctx *ctx, sup *s, sup_child *c) {
+  c->removing |= c->cs.restart == ACTO_TEMPORARY || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE;
+  if (s->op == OP_GROUP)
+    c->term_gen = s->op_gen;
+  if (c->st == ST_DEAD) {
+    cancel_timer(ctx, c); /* a restart it was waiting for */
+    if (c->removing)
+      remove_child(s, c);
+    reply_status(ctx, 0);
+    return;
+  }
+  if (add_waiter(ctx, c) != 0) {
+    reply_status(ctx, ACTO_ENOMEM);
+    return;
+  }
+  if (c->st != ST_STOPPING)
+    stop_child(ctx, s, c);
+}
+
+/* 1 if c is stopped and nothing will start it by itself: not running,
+ * restarting, stopping, waiting for a restart (backoff, retry), nor about
+ * to be started by the group restart in progress.  restart_child and
+ * delete_child need that (OTP: otherwise running or restarting). */
+static int at_rest(const sup *s, const sup_child *c) {
+  if (c->st != ST_DEAD || c->timer)
+    return 0;
+  size_t i = (size_t)(c - s->c);
+  if (s->op != OP_GROUP || i < s->op_lo || c->term_gen == s->op_gen)
+    return 1;
+  return s->op_phase == 1 && i < s->op_i; /* the walk passed it */
+}
+
+/* add_child: the payload is a flat child spec (above). */
+static void on_add_child(acto_ctx *ctx, sup *s, const acto_msg *m) {
+  acto_system *sys = acto_ctx_system(ctx);
+  start_reply rep = {0, ACTO_REF_NONE};
+  flat_r r = {m->data, m->size, 0};
+  acto_child_spec view;
+  unflat_child(&r, &view, 0);
+  acto_sup_spec wrap;
+  memset(&wrap, 0, sizeof wrap);
+  wrap.children = &view;
+  wrap.nchildren = 1;
+  spec_err e;
+  memset(&e, 0, sizeof e);
+  acto_sup_spec *own = NULL;
+  if (r.bad || r.left != 0) {
+    rep.status = ACTO_EINVAL; /* not from acto_supervisor_add_child */
+  } else if (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE) {
+    rep.status = ACTO_EINVAL; /* OTP: start_child takes extra arguments there */
+  } else if (s->op == OP_SHUTDOWN) {
+    rep.status = ACTO_ESHUTDOWN;
+  } else if (child_check(&view, s->n, s->spec, 0, &e, 0) != 0) {
+    /* The rules of a start spec, with this supervisor's settings. */
+    spec_refused(sys, &e);
+    rep.status = ACTO_EINVAL;
+  } else if (find_id(s, view.id)) {
+    e.rule = "duplicate child id (ids are unique among siblings)";
+    size_t len = 0;
+    where_push(&e, &len, 0, view.id);
+    spec_refused(sys, &e);
+    rep.status = ACTO_EEXIST;
+  } else if (!(own = spec_copy(&wrap))) {
+    rep.status = ACTO_ENOMEM;
+  }
+  if (view.kind == ACTO_SUPERVISOR)
+    view_free_sup((acto_sup_spec *)view.sup);
+  sup_child *c = own ? add_child(s, &own->children[0]) : NULL;
+  if (own && !c) {
+    spec_free(own);
+    rep.status = ACTO_ENOMEM;
+  }
+  if (c) {
+    /* At the end of the start order, like OTP's start_child. */
+    c->own_spec = own;
+    int rc = start_fresh(ctx, s, c);
+    if (rc == 0) {
+      rep.ref = c->ref;
+      event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+    } else if (rc == ACTO_EIGNORED) {
+      child_ignored(ctx, s, c); /* kept stopped; a temporary one is not kept */
+    } else {
+      remove_child(s, c); /* OTP discards the spec of a child that failed */
+      rep.status = rc == ACTO_EINIT ? ACTO_ECHILD : rc;
+    }
+  }
+  acto_reply(ctx, 0, &rep, sizeof rep);
+}
 
 static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
   switch (m->type) {
@@ -757,6 +1250,9 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
     if (rep.status == 0) {
       rep.ref = c->ref;
       event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+    } else if (rep.status == ACTO_EIGNORED) {
+      child_ignored(ctx, s, c); /* OTP's {ok, undefined}: 0, no ref */
+      rep.status = 0;
     } else {
       rep.status = ACTO_ECHILD;
       remove_child(s, c);
@@ -766,24 +1262,83 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
   }
   case SUP_REQ_TERMINATE_CHILD: {
     acto_ref r;
-    int32_t st = ACTO_ENOENT;
     if (m->size != sizeof r) {
-      st = ACTO_EINVAL;
-      acto_reply(ctx, 0, &st, sizeof st);
+      reply_status(ctx, ACTO_EINVAL);
       return;
     }
     memcpy(&r, m->data, sizeof r);
     sup_child *c = find_ref(s, r);
-    if (!c || c->st == ST_STOPPING) {
-      acto_reply(ctx, 0, &st, sizeof st);
+    if (!c) {
+      /* A ref that names no live actor of this system is not running:
+       * nothing to do (OTP answers ok for a dead pid the same way; a
+       * supervisor keeps no record of the refs its children had). */
+      acto_system *sys = acto_ctx_system(ctx);
+      int gone = !acto_ref_is_none(r) && acto__ref_local(sys, r) && !acto_alive(sys, r);
+      reply_status(ctx, gone ? 0 : ACTO_ENOENT);
       return;
     }
-    c->removing = 1;
-    acto_reply_later(ctx, &c->pending);
-    c->has_pending = 1;
-    stop_child(ctx, s, c);
+    terminate_one(ctx, s, c);
     return;
   }
+  case SUP_REQ_TERMINATE_ID: {
+    const char *id = req_id(m);
+    if (!id || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE) {
+      reply_status(ctx, ACTO_EINVAL); /* dynamic children have no ids of their own */
+      return;
+    }
+    sup_child *c = find_id(s, id);
+    if (!c) {
+      reply_status(ctx, ACTO_ENOENT);
+      return;
+    }
+    terminate_one(ctx, s, c);
+    return;
+  }
+  case SUP_REQ_RESTART_CHILD: {
+    start_reply rep = {0, ACTO_REF_NONE};
+    const char *id = req_id(m);
+    sup_child *c = NULL;
+    if (!id || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
+      rep.status = ACTO_EINVAL;
+    else if (s->op == OP_SHUTDOWN)
+      rep.status = ACTO_ESHUTDOWN;
+    else if (!(c = find_id(s, id)))
+      rep.status = ACTO_ENOENT;
+    else if (!at_rest(s, c))
+      rep.status = ACTO_ERUNNING;
+    else {
+      /* Not a restart the supervisor makes: no intensity, no count. */
+      int r = start_fresh(ctx, s, c);
+      if (r == 0) {
+        rep.ref = c->ref;
+        event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+      } else if (r == ACTO_EIGNORED) {
+        child_ignored(ctx, s, c);
+      } else {
+        rep.status = r == ACTO_EINIT ? ACTO_ECHILD : r; /* it stays stopped */
+      }
+    }
+    acto_reply(ctx, 0, &rep, sizeof rep);
+    return;
+  }
+  case SUP_REQ_DELETE_CHILD: {
+    const char *id = req_id(m);
+    sup_child *c = NULL;
+    int32_t st = 0;
+    if (!id || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
+      st = ACTO_EINVAL;
+    else if (!(c = find_id(s, id)))
+      st = ACTO_ENOENT;
+    else if (!at_rest(s, c))
+      st = ACTO_ERUNNING;
+    else
+      remove_child(s, c);
+    reply_status(ctx, st);
+    return;
+  }
+  case SUP_REQ_ADD_CHILD:
+    on_add_child(ctx, s, m);
+    return;
   default:
     acto_reply(ctx, 0, NULL, 0); /* an unknown request gets an empty answer */
     return;
@@ -796,6 +1351,8 @@ static void sup_free(sup *s) {
   for (size_t i = 0; i < s->n; i++) {
     free(s->c[i].own_id);
     free(s->c[i].own_arg);
+    free(s->c[i].waiters);
+    spec_free(s->c[i].own_spec);
   }
   free(s->c);
   free(s->hist);
@@ -803,41 +1360,157 @@ static void sup_free(sup *s) {
   memset(s, 0, sizeof(*s));
 }
 
+/* ---- the start: children held until the supervisor's init is done ------------
+ *
+ * DESIGN
+ * OTP's supervisor starts its children one by one in its init; when one
+ * fails to start, it terminates those already started in reverse start
+ * order, each completely (it waits for each to be gone), and only then
+ * does start_link return the error.  Our init must give the same
+ * guarantee without ever waiting: it runs on the thread that spawns the
+ * supervisor, a plain thread for acto_supervisor_start but a worker when
+ * a running parent starts a nested supervisor, and a worker must not
+ * block waiting for another actor.
+ *
+ * So the children started during init are held (acto__spawn_child's
+ * hold): each keeps the unit its own init turn held, so nothing can
+ * schedule it, whatever is sent to it; messages queue up.  No worker can
+ * be running them, so if a later child fails to start, the init's own
+ * thread stops the started ones itself, synchronously, in reverse start
+ * order: it runs each one's terminate (ACTO_REASON_SHUTDOWN) and closes
+ * it (acto__child_close_held), and each is completely gone before the
+ * previous one is touched and before init returns ACTO_ECHILD.  When
+ * every child started, init releases them, in start order; a child with
+ * queued messages is scheduled then.
+ *
+ * A nested supervisor started during its parent's init (on the same
+ * thread, below the parent's init on the stack) keeps its own children
+ * held after its init succeeded: its parent may still fail, and must then
+ * be able to stop the whole subtree synchronously, deepest first (the
+ * nested supervisor's children in reverse order, then it).  The
+ * outermost init releases (or stops) the subtree; a nested supervisor
+ * started by a running parent (a restart, start_child, add_child) is the
+ * outermost of its own start.  The thread-local frame below is how an
+ * init knows that its parent's init is running under it.  While a
+ * subtree is held, the thread that holds it reaches into the held
+ * nested supervisors' state: nobody else can, since none of them can
+ * run.
+ *
+ * Why not the ordered shutdown of the running supervisor (exit signal,
+ * wait for EXIT, next child)?  Because that takes turns of the
+ * supervisor, and a supervisor whose init fails never gets one: init's
+ * failure closes it at once and the start must report the outcome when
+ * init returns.  Sending exit signals from init and returning (what this
+ * file did before) left the children running on workers after
+ * acto_supervisor_start had returned, stopped in no particular order.
+ *
+ * The cost: a child cannot handle a message before all its siblings have
+ * started, which OTP does not promise either way, and a child's init
+ * cannot wait for a sibling (no init can wait for anything). */
+
+typedef struct init_frame {
+  acto_ref self; /* the supervisor whose init runs */
+  struct init_frame *up;
+} init_frame;
+
+static _Thread_local init_frame *tls_init;
+
+/* The state of a held nested supervisor, with a reference (release it). */
+static sup *held_sup(acto_system *sys, acto_ref r, acto__actor **out) {
+  acto__actor *a = acto__actor_acquire(sys, r);
+  if (!a)
+    return NULL;
+  if (a->b != acto_supervisor_behaviour()) {
+    acto__actor_release(a);
+    return NULL;
+  }
+  *out = a;
+  return (sup *)(void *)a->state;
+}
+
+/* Stops every held child of s, in reverse start order, on this thread;
+ * a held nested supervisor's own subtree first. */
+static void stop_held(acto_system *sys, sup *s) {
+  for (size_t i = s->n; i > 0; i--) {
+    sup_child *c = &s->c[i - 1];
+    if (!c->held)
+      continue;
+    acto__actor *a;
+    sup *in = c->cs.kind == ACTO_SUPERVISOR ? held_sup(sys, c->ref, &a) : NULL;
+    if (in) {
+      event(NULL, in, NULL, ACTO_SUP_SHUTDOWN, ACTO_REASON_SHUTDOWN);
+      stop_held(sys, in);
+      acto__actor_release(a);
+    }
+    acto__child_close_held(sys, c->ref, ACTO_REASON_SHUTDOWN);
+    c->held = 0;
+    c->st = ST_DEAD;
+    c->ref = ACTO_REF_NONE;
+    event(NULL, s, c, ACTO_SUP_CHILD_STOPPED, ACTO_REASON_SHUTDOWN);
+  }
+}
+
+/* Lets every held child of s run, in start order; a held nested
+ * supervisor's own subtree first. */
+static void release_held(acto_system *sys, sup *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    sup_child *c = &s->c[i];
+    if (!c->held)
+      continue;
+    acto__actor *a;
+    sup *in = c->cs.kind == ACTO_SUPERVISOR ? held_sup(sys, c->ref, &a) : NULL;
+    if (in) {
+      release_held(sys, in);
+      acto__actor_release(a);
+    }
+    c->held = 0;
+    acto__child_release(sys, c->ref);
+  }
+}
+
 static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
   sup *s = state;
+  acto_system *sys = acto_ctx_system(ctx);
   const acto_sup_spec *spec = arg;
-  if (!spec_valid(spec, 0))
+  if (!spec_valid(sys, spec))
     return ACTO_EINVAL;
   s->spec = spec_copy(spec);
   if (!s->spec)
     return ACTO_ENOMEM;
-  if (s->spec->intensity == 0)
-    s->spec->intensity = 1;
+  /* intensity 0 stays 0: no restart at all (OTP); period 0 is 5 s. */
   if (s->spec->period_ms == 0)
     s->spec->period_ms = 5000;
-  s->hist_cap = s->spec->intensity < 16 ? s->spec->intensity : 16; /* grows: intensity_ok */
-  s->hist = calloc(s->hist_cap, sizeof(*s->hist));
-  if (!s->hist) {
-    sup_free(s);
-    return ACTO_ENOMEM;
-  }
-  s->rng = (uint32_t)acto_self(ctx).id ^ 0x9e3779b9u;
+  s->self = acto_self(ctx);
+  s->rng = (uint32_t)s->self.id ^ 0x9e3779b9u;
   acto_trap_exit(ctx, 1);
   if (s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
     return 0;
-  for (size_t i = 0; i < s->spec->nchildren; i++) {
+  /* Under the init of this supervisor's own parent, on this thread? */
+  acto__actor_ext *e = acto__actor_ext_peek(ctx->self);
+  int nested = tls_init && e && acto_ref_eq(tls_init->self, e->parent);
+  init_frame frame = {s->self, tls_init};
+  tls_init = &frame;
+  s->in_init = 1;
+  int rc = 0;
+  for (size_t i = 0; i < s->spec->nchildren && rc == 0; i++) {
     sup_child *c = add_child(s, &s->spec->children[i]);
-    if (!c || start_fresh(ctx, s, c) != 0) {
-      /* Stop the children already started; our links make sure of it
-       * even if a signal is lost (init's failure closes this actor). */
-      for (size_t k = 0; k < s->n; k++)
-        if (s->c[k].st == ST_RUNNING)
-          acto_exit(acto_ctx_system(ctx), s->c[k].ref, ACTO_REASON_SHUTDOWN);
-      sup_free(s);
-      return ACTO_ECHILD;
-    }
-    event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
+    int r = c ? start_fresh(ctx, s, c) : ACTO_ENOMEM;
+    if (r == ACTO_EIGNORED)
+      child_ignored(ctx, s, c);
+    else if (r != 0)
+      rc = ACTO_ECHILD;
+    else
+      event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
   }
+  s->in_init = 0;
+  tls_init = frame.up;
+  if (rc != 0) {
+    stop_held(sys, s);
+    sup_free(s);
+    return rc;
+  }
+  if (!nested)
+    release_held(sys, s);
   return 0;
 }
 
@@ -851,6 +1524,7 @@ static int sup_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   case ACTO__MSG_CHILD_FAILED:
   case ACTO__MSG_CHILD_SUSPENDED:
   case ACTO__MSG_CHILD_STARTED:
+  case ACTO__MSG_CHILD_IGNORED:
     if (m->size == sizeof(acto__child_event))
       on_child_event(ctx, s, m->type, m->data);
     return 0;
@@ -865,7 +1539,7 @@ static int sup_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
     return 0;
   }
   default:
-    if (m->type >= SUP_REQ_WHICH && m->type <= SUP_REQ_TERMINATE_CHILD)
+    if (m->type >= SUP_REQ_WHICH && m->type <= SUP_REQ_TERMINATE_ID)
       on_request(ctx, s, m);
     return 0;
   }
@@ -883,8 +1557,9 @@ static void sup_terminate(acto_ctx *ctx, void *state, int reason) {
       acto__child_stop(sys, c->ref, ACTO_REASON_SHUTDOWN);
     else if (c->st != ST_DEAD)
       acto_exit(sys, c->ref, ACTO_REASON_SHUTDOWN);
-    if (c->has_pending)
-      acto_reply_to(sys, &c->pending, 0, NULL, 0);
+    /* Stopped without an ordered shutdown: the waiters learn that the
+     * supervisor is gone, not that the child is. */
+    answer_waiters(sys, c, ACTO_ECLOSED);
   }
   sup_free(s);
 }
@@ -905,7 +1580,7 @@ int acto_supervisor_start(acto_system *sys, const acto_sup_spec *spec, const cha
                           acto_ref *out) {
   if (!sys || !out || !spec)
     return ACTO_EINVAL;
-  if (!spec_valid(spec, 0))
+  if (!spec_valid(sys, spec))
     return ACTO_EINVAL;
   acto_spawn_opts o = {.name = name};
   int r = acto_spawn(sys, &sup_behaviour, spec, &o, out);
@@ -952,11 +1627,21 @@ static int wait_gone(acto_system *sys, acto_ref ref, int64_t timeout_ms) {
   return r;
 }
 
-int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
+/* The rule of every call that waits: only from a plain thread (never
+ * inside a callback, where waiting would block a worker or the actor's
+ * own spawn), and a deadline of -1 (forever), 0 (do not wait) or more. */
+static int plain_call(acto_system *sys, int64_t timeout_ms) {
   if (!sys || timeout_ms < -1)
     return ACTO_EINVAL;
   if (acto__in_callback())
     return ACTO_EDEADLK;
+  return 0;
+}
+
+int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
+  int pc = plain_call(sys, timeout_ms);
+  if (pc != 0)
+    return pc;
   int r = acto_exit(sys, sup, ACTO_REASON_SHUTDOWN);
   if (r != 0)
     return r;
@@ -968,10 +1653,9 @@ int acto_supervisor_stop(acto_system *sys, acto_ref sup, int64_t timeout_ms) {
  * ask's own codes otherwise. */
 static int sup_ask(acto_system *sys, acto_ref sup, uint32_t type, const void *data, size_t size,
                    int64_t timeout_ms, acto_reply_buf *rb) {
-  if (timeout_ms < -1)
-    return ACTO_EINVAL;
-  if (acto__in_callback())
-    return ACTO_EDEADLK;
+  int pc = plain_call(sys, timeout_ms);
+  if (pc != 0)
+    return pc;
   if (!acto__ref_local(sys, sup)) /* supervisors are local */
     return acto__system_validate_ref(sys, sup) != 0 ? ACTO_ESTALE : ACTO_EINVAL;
   acto__actor *a = acto__actor_acquire(sys, sup);
@@ -1004,19 +1688,106 @@ int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg,
   return rep.status;
 }
 
-int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref child,
-                                    int64_t timeout_ms) {
-  if (!sys)
-    return ACTO_EINVAL;
+/* An ask whose answer is one int32_t status. */
+static int sup_ask_status(acto_system *sys, acto_ref sup, uint32_t type, const void *data,
+                          size_t size, int64_t timeout_ms) {
   acto_reply_buf rb;
-  int r = sup_ask(sys, sup, SUP_REQ_TERMINATE_CHILD, &child, sizeof child, timeout_ms, &rb);
+  int r = sup_ask(sys, sup, type, data, size, timeout_ms, &rb);
   if (r != 0)
     return r;
-  int32_t st = 0;
+  int32_t st = ACTO_EINVAL;
   if (rb.size == sizeof st)
     memcpy(&st, rb.data, sizeof st);
   acto_reply_release(&rb);
   return st;
+}
+
+/* A child id for a request: non-empty, NUL included in the size. */
+static int id_arg(const char *id, size_t *size) {
+  if (!id || !id[0])
+    return ACTO_EINVAL;
+  *size = strnlen(id, 4096) + 1;
+  return *size > 4096 ? ACTO_EINVAL : 0;
+}
+
+int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref child,
+                                    int64_t timeout_ms) {
+  return sup_ask_status(sys, sup, SUP_REQ_TERMINATE_CHILD, &child, sizeof child, timeout_ms);
+}
+
+int acto_supervisor_terminate_child_id(acto_system *sys, acto_ref sup, const char *id,
+                                       int64_t timeout_ms) {
+  size_t n;
+  if (id_arg(id, &n) != 0)
+    return ACTO_EINVAL;
+  return sup_ask_status(sys, sup, SUP_REQ_TERMINATE_ID, id, n, timeout_ms);
+}
+
+/* start_child, restart_child, add_child: a status and a ref. */
+static int start_answer(acto_system *sys, acto_ref sup, uint32_t type, const void *data,
+                        size_t size, int64_t timeout_ms, acto_ref *child) {
+  acto_reply_buf rb;
+  int r = sup_ask(sys, sup, type, data, size, timeout_ms, &rb);
+  if (r != 0)
+    return r;
+  start_reply rep;
+  if (rb.size != sizeof rep) {
+    acto_reply_release(&rb);
+    return ACTO_EINVAL;
+  }
+  memcpy(&rep, rb.data, sizeof rep);
+  acto_reply_release(&rb);
+  if (rep.status == 0)
+    *child = rep.ref;
+  return rep.status;
+}
+
+int acto_supervisor_restart_child(acto_system *sys, acto_ref sup, const char *id,
+                                  int64_t timeout_ms, acto_ref *child) {
+  size_t n;
+  if (!child || id_arg(id, &n) != 0)
+    return ACTO_EINVAL;
+  return start_answer(sys, sup, SUP_REQ_RESTART_CHILD, id, n, timeout_ms, child);
+}
+
+int acto_supervisor_delete_child(acto_system *sys, acto_ref sup, const char *id,
+                                 int64_t timeout_ms) {
+  size_t n;
+  if (id_arg(id, &n) != 0)
+    return ACTO_EINVAL;
+  return sup_ask_status(sys, sup, SUP_REQ_DELETE_CHILD, id, n, timeout_ms);
+}
+
+int acto_supervisor_add_child(acto_system *sys, acto_ref sup, const acto_child_spec *spec,
+                              int64_t timeout_ms, acto_ref *child) {
+  if (!sys || !spec || !child)
+    return ACTO_EINVAL;
+  /* The shape is checked here, before the spec is read to be written
+   * into the request (a NULL id or nested spec must not be followed);
+   * the supervisor checks it again with its own settings (significant,
+   * auto_shutdown) and its children's ids. */
+  acto_sup_spec shape;
+  memset(&shape, 0, sizeof shape);
+  shape.auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
+  spec_err e;
+  memset(&e, 0, sizeof e);
+  if (child_check(spec, 0, &shape, 0, &e, 0) != 0) {
+    spec_refused(sys, &e);
+    return ACTO_EINVAL;
+  }
+  flat_w w = {NULL, 0};
+  flat_child(&w, spec);
+  if (w.len > ACTO_MSG_MAX_SIZE)
+    return ACTO_EINVAL;
+  w.buf = malloc(w.len);
+  if (!w.buf)
+    return ACTO_ENOMEM;
+  size_t len = w.len;
+  w.len = 0;
+  flat_child(&w, spec);
+  int r = start_answer(sys, sup, SUP_REQ_ADD_CHILD, w.buf, len, timeout_ms, child);
+  free(w.buf);
+  return r;
 }
 
 int acto_supervisor_which_children(acto_system *sys, acto_ref sup, acto_child_info *out,

@@ -183,6 +183,53 @@ START_TEST(spawn_with_failing_init_returns_einit_and_never_calls_terminate) {
 }
 END_TEST
 
+/* init answers ACTO_INIT_IGNORE: not started and not a failure.  No actor
+ * exists (its name is free, its self-sent message is a dead letter),
+ * terminate never runs, and the crash hook hears nothing. */
+static atomic_int g_crashes;
+
+static void count_crash(void *user, acto_ref actor, const char *behaviour, int reason,
+                        uint32_t msg_type) {
+  (void)user, (void)actor, (void)behaviour, (void)reason, (void)msg_type;
+  atomic_fetch_add(&g_crashes, 1);
+}
+
+static int ignoring_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)state, (void)arg;
+  TU_EXPECT_RC(acto_send(acto_ctx_system(ctx), acto_self(ctx), MSG_VALUE, NULL, 0), 0);
+  return ACTO_INIT_IGNORE;
+}
+
+static const acto_behaviour ignoring_behaviour = {
+    .name = "ignoring",
+    .state_size = 32,
+    .init = ignoring_init,
+    .handle = failing_handle,
+    .terminate = failing_terminate,
+};
+
+START_TEST(spawn_whose_init_answers_ignore_returns_eignored_and_no_actor_exists) {
+  acto_system *sys = tu_system(2);
+  ck_assert_ok(acto_set_crash_hook(sys, count_crash, NULL));
+  acto_spawn_opts o = {.name = "ignored"};
+  acto_ref r = ACTO_REF_NONE;
+  ck_assert_rc(acto_spawn(sys, &ignoring_behaviour, NULL, &o, &r), ACTO_EIGNORED);
+  ck_assert(acto_ref_is_none(r)); /* *out untouched, as for every failed spawn */
+  acto_ref named;
+  ck_assert_rc(acto_lookup(sys, "ignored", &named), ACTO_ENOENT);
+  tu_sleep_ms(50); /* give a wrongly scheduled callback its chance */
+  ck_assert_int_eq(atomic_load(&g_failing_terminates), 0);
+  ck_assert_int_eq(atomic_load(&g_failing_handles), 0);
+  ck_assert_int_eq(atomic_load(&g_crashes), 0);
+  acto_stats st = tu_stats(sys);
+  ck_assert_uint_eq(st.actors_live, 0);
+  ck_assert_uint_eq(st.actors_spawned, 0);
+  ck_assert_uint_eq(st.dead_letters[ACTO_DEAD_CLOSED], 1);
+  ck_assert_str_eq(acto_err_name(ACTO_EIGNORED), "ACTO_EIGNORED");
+  tu_shutdown(sys);
+}
+END_TEST
+
 /* An actor whose init sends itself a message. */
 static tu_probe g_probe;
 
@@ -898,6 +945,7 @@ int main(void) {
   TCase *tc = tu_tcase("lifecycle", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, spawn_runs_init_on_the_calling_thread_before_returning_with_zeroed_state);
   tcase_add_test(tc, spawn_with_failing_init_returns_einit_and_never_calls_terminate);
+  tcase_add_test(tc, spawn_whose_init_answers_ignore_returns_eignored_and_no_actor_exists);
   tcase_add_test(tc, message_sent_to_itself_from_init_is_handled_after_spawn);
   tcase_add_test(tc, handler_sees_type_payload_and_no_sender_from_a_plain_thread);
   tcase_add_test(tc, sender_is_the_sending_actor_and_self_is_the_running_actor);

@@ -646,6 +646,13 @@ static const bad_case bad_cases[] = {
     {"supervisor root\n  worker a\nfrobnicate\n", 3, "unknown directive 'frobnicate'"},
     {"title x\n  worker a\n", 2, "outside the tree"},
     {"supervisor root\n  worker a\x01\n", 2, "control character"},
+    /* What acto_supervisor_start refuses, said with the line. */
+    {"supervisor root\n  worker a transient significant\n", 2,
+     "'a' is significant but its supervisor 'root' has auto_shutdown=never"},
+    {"supervisor root auto_shutdown=any\n  worker a significant\n", 2,
+     "'a' is significant and permanent"},
+    {"supervisor root\n  worker a transient\npolicy p\n  a significant\n", 3,
+     "policy p: 'a' is significant but its supervisor"},
 };
 
 START_TEST(malformed_models_give_line_numbered_errors) {

@@ -161,6 +161,7 @@ static const char *ev_name(acto_sup_event ev) {
   case ACTO_SUP_CHILD_STOPPED: return "stop";
   case ACTO_SUP_GAVE_UP: return "giveup";
   case ACTO_SUP_SHUTDOWN: return "shutdown";
+  case ACTO_SUP_CHILD_IGNORED: return "ignore";
   }
   return "?";
 }
@@ -189,7 +190,8 @@ enum {
   MSG_CALL,      /* the caller actor: try the plain-thread API */
 };
 
-#define W_TRAP 1 /* traps exits and ignores them */
+#define W_TRAP 1    /* traps exits and ignores them */
+#define W_SELFREC 2 /* init sends itself MSG_RECORD 0 */
 
 typedef struct wargs {
   char id[16];
@@ -205,7 +207,7 @@ typedef struct wstate {
 static struct {
   char id[16];
   atomic_int times;
-} g_initfail;
+} g_initfail, g_initignore; /* ... or answers ACTO_INIT_IGNORE */
 
 static tu_gate g_gate;
 static tu_counter g_entered;
@@ -218,6 +220,14 @@ static int w_init(acto_ctx *ctx, void *state, const void *arg) {
   if (!a) return -1;
   TU_EXPECT(s->records == 0 && s->a.id[0] == '\0', "worker %s: state not zeroed", a->id);
   s->a = *a;
+  if (strcmp(g_initignore.id, a->id) == 0) {
+    int k = atomic_load(&g_initignore.times);
+    if (k != 0) {
+      if (k > 0) atomic_fetch_sub(&g_initignore.times, 1);
+      log_add(&g_wlog, t, "initignore(%s)", a->id);
+      return ACTO_INIT_IGNORE;
+    }
+  }
   if (strcmp(g_initfail.id, a->id) == 0) {
     int k = atomic_load(&g_initfail.times);
     if (k != 0) {
@@ -227,6 +237,10 @@ static int w_init(acto_ctx *ctx, void *state, const void *arg) {
     }
   }
   if (a->flags & W_TRAP) TU_EXPECT_RC(acto_trap_exit(ctx, 1), 0);
+  if (a->flags & W_SELFREC) {
+    uint64_t v = 0;
+    TU_EXPECT_RC(acto_send(acto_ctx_system(ctx), acto_self(ctx), MSG_RECORD, &v, sizeof v), 0);
+  }
   log_add(&g_wlog, t, "init(%s)", a->id);
   return 0;
 }
@@ -330,6 +344,10 @@ static acto_sup_spec sup_spec(acto_strategy st, const acto_child_spec *c, size_t
   return s;
 }
 
+/* simple_one_for_one (section 8). */
+static acto_sup_spec simple_spec(acto_child_spec *tmpl, acto_restart restart);
+static acto_ref start_dyn(acto_system *sys, acto_ref sup, const char *id);
+
 /* ---- the watcher: monitors and links from inside an actor ------------------- */
 
 enum { W_MONITOR = 100, W_LINK };
@@ -418,6 +436,8 @@ static void sv_reset(void) {
   log_clear(&g_xlog);
   g_initfail.id[0] = '\0';
   atomic_store(&g_initfail.times, 0);
+  g_initignore.id[0] = '\0';
+  atomic_store(&g_initignore.times, 0);
   g_nargs = 0;
   g_ncrash = 0;
   tu_gate_init(&g_gate);
@@ -833,8 +853,44 @@ START_TEST(start_runs_children_in_order_and_which_children_describes_them) {
 }
 END_TEST
 
-/* Invalid specs: each row breaks one rule. */
+/* Invalid specs: each row breaks one rule, and the refusal's log line
+ * names where (the path of child ids) and the rule. */
 static acto_sup_spec g_bad_nested; /* for the nested rows */
+static acto_child_spec g_bad_nested_cs[2];
+
+typedef struct bad_row {
+  const char *where; /* expected in the log line */
+  const char *rule;  /* ... and this part of the rule */
+} bad_row;
+
+static const bad_row BAD_ROWS[] = {
+    {"child \"c1\"", "duplicate child id"},
+    {"the spec", "exactly one child spec"},
+    {"the spec", "exactly one child spec"},
+    {"child \"c2\"", "behaviour with a handle"},
+    {"child \"c2\"", "behaviour with a handle"},
+    {"the spec", "strategy"},
+    {"child \"c2\"", "restart is not"},
+    {"the spec", "auto_shutdown is not"},
+    {"child \"c2\"", "kind is not"},
+    {"child \"c2\"", "overflow"},
+    {"child #1", "non-empty id"},
+    {"child #1", "non-empty id"},
+    {"the spec", "jitter_pct"},
+    {"the spec", "NULL children"},
+    {"child \"c2\"", "shutdown_ms"},
+    {"child \"c2\"", "NULL arg"},
+    {"child \"c2\"", "nested spec"},
+    {"child \"c2\"", "exactly one child spec"},
+    /* OTP's combinations: refused at start. */
+    {"the spec", "simple_one_for_one allows no auto_shutdown"},
+    {"child \"c2\"", "significant child must be transient or temporary"},
+    {"child \"c2\"", "significant child needs auto_shutdown"},
+    {"child \"c2\" > child \"n2\"", "significant child needs auto_shutdown"},
+    {"child \"c2\" > child \"n2\"", "significant child must be transient or temporary"},
+};
+
+#define N_BAD_SPECS ((int)(sizeof BAD_ROWS / sizeof BAD_ROWS[0]))
 
 static void make_bad_spec(int i, acto_sup_spec *sp, acto_child_spec *cs) {
   static const acto_behaviour no_handle = {.name = "no_handle", .state_size = 8};
@@ -864,14 +920,74 @@ static void make_bad_spec(int i, acto_sup_spec *sp, acto_child_spec *cs) {
     g_bad_nested.strategy = ACTO_SIMPLE_ONE_FOR_ONE;
     cs[1] = subsup("c2", &g_bad_nested);
     break;
+  case 18: /* auto_shutdown on simple_one_for_one */
+    sp->strategy = ACTO_SIMPLE_ONE_FOR_ONE;
+    sp->nchildren = 1;
+    cs[0].restart = TRANS;
+    sp->auto_shutdown = ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT;
+    break;
+  case 19: /* a permanent significant child */
+    sp->auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
+    cs[1].significant = 1;
+    break;
+  case 20: /* a significant child under auto_shutdown never */
+    cs[1].restart = TRANS;
+    cs[1].significant = 1;
+    break;
+  case 21: /* the same, in a nested spec */
+  case 22:
+    g_bad_nested_cs[0] = worker("n1", PERM, 0);
+    g_bad_nested_cs[1] = worker("n2", i == 21 ? TEMP : PERM, 0);
+    g_bad_nested_cs[1].significant = 1;
+    g_bad_nested = sup_spec(OFO, g_bad_nested_cs, 2, 1, 1000);
+    if (i == 22) g_bad_nested.auto_shutdown = ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT;
+    cs[1] = subsup("c2", &g_bad_nested);
+    break;
   default: break;
   }
 }
 
-#define N_BAD_SPECS 18
+/* The log lines of the system (a hook that keeps them). */
+static struct {
+  pthread_mutex_t mu;
+  int n;
+  char line[8][ACTO_LOG_LINE_MAX + 64];
+} g_lines = {PTHREAD_MUTEX_INITIALIZER, 0, {{0}}};
+
+static void line_hook(void *user, acto_log_level level, const char *component, const char *text) {
+  (void)user;
+  pthread_mutex_lock(&g_lines.mu);
+  if (g_lines.n < 8)
+    snprintf(g_lines.line[g_lines.n], sizeof g_lines.line[0], "%d %s: %s", (int)level, component,
+             text);
+  g_lines.n++;
+  pthread_mutex_unlock(&g_lines.mu);
+}
+
+static void keep_lines(acto_system *sys) {
+  pthread_mutex_lock(&g_lines.mu);
+  g_lines.n = 0;
+  pthread_mutex_unlock(&g_lines.mu);
+  ck_assert_ok(acto_set_log_hook(sys, line_hook, NULL));
+  ck_assert_ok(acto_set_log_level(sys, ACTO_LOG_INFO));
+}
+
+/* Exactly one line was logged: an ERROR of "supervisor" with each needle. */
+static void assert_one_refusal(const char *what, const char *n1, const char *n2) {
+  pthread_mutex_lock(&g_lines.mu);
+  int n = g_lines.n;
+  char l[sizeof g_lines.line[0]];
+  snprintf(l, sizeof l, "%s", n > 0 ? g_lines.line[0] : "");
+  pthread_mutex_unlock(&g_lines.mu);
+  ck_assert_msg(n == 1, "%s: %d log lines, want 1 (first: %s)", what, n, l);
+  ck_assert_msg(strncmp(l, "0 supervisor: spec refused: ", 28) == 0, "%s: line %s", what, l);
+  ck_assert_msg(strstr(l, n1) != NULL, "%s: line '%s' lacks '%s'", what, l, n1);
+  ck_assert_msg(!n2 || strstr(l, n2) != NULL, "%s: line '%s' lacks '%s'", what, l, n2);
+}
 
 START_TEST(start_rejects_an_invalid_spec_with_einval_and_leaves_no_actor) {
   acto_system *sys = det_system();
+  keep_lines(sys);
   acto_child_spec cs[2];
   acto_sup_spec sp;
   make_bad_spec(_i, &sp, cs);
@@ -879,10 +995,28 @@ START_TEST(start_rejects_an_invalid_spec_with_einval_and_leaves_no_actor) {
   int rc = acto_supervisor_start(sys, &sp, NULL, &sup);
   ck_assert_msg(rc == ACTO_EINVAL, "bad spec %d: acto_supervisor_start returned %s", _i,
                 tu_name(rc));
+  char what[32];
+  snprintf(what, sizeof what, "bad spec %d", _i);
+  assert_one_refusal(what, BAD_ROWS[_i].where, BAD_ROWS[_i].rule);
   run_for(sys, 0);
   ck_assert_log(&g_wlog, "");
   ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
   ck_assert_uint_eq(tu_stats(sys).actors_spawned, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* The same rules hold for a spec run with acto_spawn and the behaviour. */
+START_TEST(spawning_the_behaviour_with_an_invalid_spec_fails_init_and_logs_the_rule) {
+  acto_system *sys = det_system();
+  keep_lines(sys);
+  acto_child_spec cs[2];
+  acto_sup_spec sp;
+  make_bad_spec(20, &sp, cs);
+  acto_ref sup = ACTO_REF_NONE;
+  ck_assert_rc(acto_spawn(sys, acto_supervisor_behaviour(), &sp, NULL, &sup), ACTO_EINIT);
+  assert_one_refusal("spawn", "child \"c2\"", "auto_shutdown");
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
   tu_shutdown(sys);
 }
 END_TEST
@@ -916,14 +1050,284 @@ START_TEST(start_with_a_failing_child_init_returns_echild_and_leaves_no_actor) {
   acto_sup_spec sp = sup_spec(OFO, cs, 3, 5, 1000);
   acto_ref sup = ACTO_REF_NONE;
   ck_assert_rc(acto_supervisor_start(sys, &sp, "sv.failing", &sup), ACTO_ECHILD);
-  run_for(sys, 0);
-  /* c1 was started, then stopped; c3 never started. */
+  /* c1 was started, then stopped before the call returned; c3 never
+   * started. */
   ck_assert_log(&g_wlog, "init(c1) initfail(c2) term(c1,1)");
-  ck_assert_log(&g_elog, "start(c1,0)");
+  ck_assert_log(&g_elog, "start(c1,0) stop(c1,1)");
   acto_ref r;
   ck_assert_rc(acto_lookup(sys, "sv.failing", &r), ACTO_ENOENT);
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "init(c1) initfail(c2) term(c1,1)");
   assert_no_actors(sys);
   tu_shutdown(sys);
+}
+END_TEST
+
+/* OTP: when a child fails to start, those already started are terminated
+ * in reverse start order, each completely, before start_link returns the
+ * error.  The children started so far never ran: what their inits sent
+ * themselves was never handled (it becomes dead letters).  With two
+ * worker threads the log must be the same at the moment the call
+ * returns: nothing of it depends on timing. */
+static void failing_third_child(acto_system *sys) {
+  snprintf(g_initfail.id, sizeof g_initfail.id, "c3");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec cs[4] = {worker("c1", PERM, W_SELFREC), worker("c2", TRANS, W_SELFREC),
+                           worker("c3", PERM, 0), worker("c4", PERM, 0)};
+  cs[1].name = "sv.c2";
+  acto_sup_spec sp = sup_spec(OFO, cs, 4, 5, 1000);
+  acto_ref sup = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_start(sys, &sp, "sv.failing", &sup), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(c1) init(c2) initfail(c3) term(c2,1) term(c1,1)");
+  ck_assert_log(&g_elog, "start(c1,0) start(c2,0) stop(c2,1) stop(c1,1)");
+  acto_ref r;
+  ck_assert_rc(acto_lookup(sys, "sv.c2", &r), ACTO_ENOENT);
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
+  if (is_det(sys)) run_for(sys, 0);
+  else tu_sleep_ms(20); /* let anything unexpected show */
+  ck_assert_log(&g_wlog, "init(c1) init(c2) initfail(c3) term(c2,1) term(c1,1)");
+  ck_assert_int_eq(tu_dead_count(&g_dead, ACTO_DEAD_CLOSED), 2);
+  assert_no_actors(sys);
+  tu_shutdown(sys);
+}
+
+START_TEST(a_failing_third_child_stops_the_first_two_in_reverse_order_before_start_returns) {
+  failing_third_child(det_system());
+}
+END_TEST
+
+START_TEST(a_failing_third_child_stops_the_others_in_reverse_order_with_two_worker_threads) {
+  failing_third_child(thr_system(2));
+}
+END_TEST
+
+/* The children started by a successful start were held until the last
+ * one started, then released: what they sent themselves is handled. */
+START_TEST(children_run_once_every_child_has_started) {
+  acto_system *sys = det_system();
+  acto_child_spec in[1] = {worker("b1", PERM, W_SELFREC)};
+  acto_sup_spec isp = sup_spec(OFO, in, 1, 5, 1000);
+  acto_child_spec cs[3] = {worker("c1", PERM, W_SELFREC), subsup("inner", &isp),
+                           worker("c3", PERM, W_SELFREC)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 3, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  ck_assert_log(&g_wlog, "init(c1) init(b1) init(c3)");
+  run_for(sys, 0);
+  ck_assert_int_eq(log_count(&g_wlog), 6);
+  ck_assert_int_eq(log_matches(&g_wlog, "rec(c1,0,1)") + log_matches(&g_wlog, "rec(b1,0,1)") +
+                       log_matches(&g_wlog, "rec(c3,0,1)"),
+                   3);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* Nested: the whole started subtree is stopped, deepest first, before
+ * the top start returns; the nested supervisor's own events report it. */
+START_TEST(a_failing_child_after_a_nested_supervisor_stops_its_subtree_first) {
+  acto_system *sys = det_system();
+  snprintf(g_initfail.id, sizeof g_initfail.id, "c3");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec in[2] = {worker("b1", PERM, W_SELFREC), worker("b2", PERM, W_SELFREC)};
+  acto_sup_spec isp = sup_spec(OFO, in, 2, 5, 1000);
+  isp.event_user = "in";
+  acto_child_spec out[3] = {worker("c1", PERM, 0), subsup("inner", &isp), worker("c3", PERM, 0)};
+  acto_sup_spec osp = sup_spec(OFO, out, 3, 5, 1000);
+  osp.event_user = "out";
+  acto_ref sup = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_start(sys, &osp, NULL, &sup), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(c1) init(b1) init(b2) initfail(c3) term(b2,1) term(b1,1) term(c1,1)");
+  ck_assert_log(&g_elog, "out:start(c1,0) in:start(b1,0) in:start(b2,0) out:start(inner,0) "
+                         "in:shutdown(,1) in:stop(b2,1) in:stop(b1,1) out:stop(inner,1) "
+                         "out:stop(c1,1)");
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
+  run_for(sys, 0);
+  ck_assert_int_eq(log_count(&g_wlog), 7);
+  assert_no_actors(sys);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(a_nested_supervisor_whose_third_child_fails_stops_the_first_two_in_reverse_order) {
+  acto_system *sys = det_system();
+  snprintf(g_initfail.id, sizeof g_initfail.id, "b3");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec in[3] = {worker("b1", PERM, 0), worker("b2", PERM, 0), worker("b3", PERM, 0)};
+  acto_sup_spec isp = sup_spec(OFO, in, 3, 5, 1000);
+  isp.event_user = "in";
+  acto_child_spec out[3] = {worker("c1", PERM, 0), subsup("inner", &isp), worker("c3", PERM, 0)};
+  acto_sup_spec osp = sup_spec(OFO, out, 3, 5, 1000);
+  osp.event_user = "out";
+  acto_ref sup = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_start(sys, &osp, NULL, &sup), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(c1) init(b1) init(b2) initfail(b3) term(b2,1) term(b1,1) term(c1,1)");
+  ck_assert_log(&g_elog, "out:start(c1,0) in:start(b1,0) in:start(b2,0) in:stop(b2,1) "
+                         "in:stop(b1,1) out:stop(c1,1)");
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* A nested supervisor started by a running parent (here from a
+ * simple_one_for_one template): its init runs on the parent's worker,
+ * which must not wait; the started children are stopped on that worker,
+ * in reverse order, before start_child returns ACTO_ECHILD. */
+static void nested_started_by_a_running_parent(acto_system *sys) {
+  snprintf(g_initfail.id, sizeof g_initfail.id, "b3");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec in[3] = {worker("b1", PERM, W_SELFREC), worker("b2", PERM, W_SELFREC),
+                           worker("b3", PERM, 0)};
+  acto_sup_spec isp = sup_spec(OFO, in, 3, 5, 1000);
+  isp.event_user = "in";
+  acto_child_spec t = subsup("inner", &isp);
+  acto_sup_spec osp = sup_spec(ACTO_SIMPLE_ONE_FOR_ONE, &t, 1, 5, 1000);
+  osp.event_user = "out";
+  acto_ref sup = start_sup(sys, &osp, NULL);
+  acto_ref c = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_start_child(sys, sup, NULL, 0, TU_WAIT_MS, &c), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(b1) init(b2) initfail(b3) term(b2,1) term(b1,1)");
+  ck_assert_log(&g_elog, "in:start(b1,0) in:start(b2,0) in:stop(b2,1) in:stop(b1,1)");
+  ck_assert_uint_eq(which(sys, sup).n, 0);
+  /* The second try starts the whole subtree. */
+  log_clear(&g_wlog);
+  ck_assert_ok(acto_supervisor_start_child(sys, sup, NULL, 0, TU_WAIT_MS, &c));
+  if (is_det(sys)) run_for(sys, 0);
+  ck_assert_log_matches_reach(&g_wlog, "rec(b1,0,1)", 1);
+  ck_assert_log_matches_reach(&g_wlog, "rec(b2,0,1)", 1);
+  ck_assert_int_eq(log_matches(&g_wlog, "init(b3)"), 1);
+  teardown_tree(sys, sup);
+}
+
+START_TEST(a_nested_supervisor_started_by_a_running_parent_stops_its_children_in_reverse_order) {
+  nested_started_by_a_running_parent(det_system());
+}
+END_TEST
+
+START_TEST(a_nested_supervisor_started_by_a_running_parent_with_two_worker_threads) {
+  nested_started_by_a_running_parent(thr_system(2));
+}
+END_TEST
+
+/* ---- init answers ignore (OTP's ignore) ---- */
+
+static void ignore_next(const char *id, int times) {
+  snprintf(g_initignore.id, sizeof g_initignore.id, "%s", id);
+  atomic_store(&g_initignore.times, times);
+}
+
+START_TEST(a_child_whose_init_answers_ignore_is_kept_stopped_and_the_start_succeeds) {
+  acto_system *sys = det_system();
+  ignore_next("c2", 1);
+  acto_child_spec cs[4] = {worker("c1", PERM, 0), worker("c2", TRANS, 0), worker("c3", PERM, 0),
+                           worker("c4", TEMP, 0)};
+  cs[1].name = "sv.c2";
+  acto_sup_spec sp = sup_spec(OFO, cs, 4, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "init(c1) initignore(c2) init(c3) init(c4)");
+  ck_assert_log(&g_elog, "start(c1,0) ignore(c2,0) start(c3,0) start(c4,0)");
+  sv_which w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 4);
+  ck_assert_int_eq(w.c[1].state, ACTO_CHILD_STOPPED);
+  ck_assert(acto_ref_is_none(w.c[1].ref));
+  acto_ref r;
+  ck_assert_rc(acto_lookup(sys, "sv.c2", &r), ACTO_ENOENT);
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 4);
+  ck_assert_int_eq(g_ncrash, 0); /* not a failure */
+  run_for(sys, 10000);
+  ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0); /* and not restarted */
+  teardown_tree(sys, sup);
+
+  /* A temporary child that answers ignore is not kept (OTP). */
+  sys = det_system();
+  ignore_next("c4", 1);
+  acto_child_spec ts[2] = {worker("c1", PERM, 0), worker("c4", TEMP, 0)};
+  sp = sup_spec(OFO, ts, 2, 5, 1000);
+  sup = start_sup(sys, &sp, NULL);
+  w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 1);
+  ck_assert_str_eq(w.c[0].id, "c1");
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(simple_start_child_whose_init_answers_ignore_returns_0_and_no_ref) {
+  acto_system *sys = det_system();
+  acto_child_spec t;
+  acto_sup_spec sp = simple_spec(&t, PERM);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  ignore_next("d1", 1);
+  wargs a;
+  memset(&a, 0, sizeof a);
+  snprintf(a.id, sizeof a.id, "d1");
+  acto_ref c = sup; /* overwritten */
+  ck_assert_ok(acto_supervisor_start_child(sys, sup, &a, sizeof a, TU_WAIT_MS, &c));
+  ck_assert(acto_ref_is_none(c));
+  ck_assert_uint_eq(which(sys, sup).n, 0);
+  ck_assert_log(&g_elog, "ignore(dyn,0)");
+  ck_assert_uint_eq(tu_stats(sys).actors_live, 1);
+  start_dyn(sys, sup, "d1");
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* A restart whose init answers ignore: the child is not running and is
+ * not restarted again; it is kept stopped.  In place (after a failure)
+ * the actor goes with ACTO_REASON_NORMAL and without terminate; a new
+ * actor (after a stop) is simply not created. */
+START_TEST(a_restart_whose_init_answers_ignore_leaves_the_child_stopped) {
+  for (int k = 0; k < 2; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
+    acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+    acto_ref sup = start_sup(sys, &sp, NULL);
+    acto_ref c1 = ref_of(sys, sup, "c1");
+    acto_ref w = watch(sys, c1, 0);
+    run_for(sys, 0);
+    log_clear(&g_wlog);
+    log_clear(&g_elog);
+    ignore_next("c1", 1);
+    send0(sys, c1, k == 0 ? MSG_FAIL : MSG_STOP);
+    send_rec(sys, c1, 9); /* behind it: never handled */
+    run_for(sys, 1000);
+    if (k == 0) {
+      ck_assert_log(&g_wlog, "term(c1,-3) initignore(c1)");
+      ck_assert_log(&g_elog, "fail(c1,-3) ignore(c1,0)");
+      ck_assert_log(&g_xlog, "down(0)");
+    } else {
+      ck_assert_log(&g_wlog, "term(c1,0) initignore(c1)");
+      ck_assert_log(&g_elog, "exit(c1,0) ignore(c1,0)");
+    }
+    ck_assert_int_eq(acto_alive(sys, c1), 0);
+    sv_which sw = which(sys, sup);
+    ck_assert_int_eq(sw.c[0].state, ACTO_CHILD_STOPPED);
+    ck_assert(acto_ref_is_none(sw.c[0].ref));
+    ck_assert_int_eq(sw.c[1].state, ACTO_CHILD_RUNNING);
+    ck_assert_int_eq(g_ncrash, k == 0 ? 1 : 0); /* the failure, not the ignore */
+    ck_assert_ok(acto_stop(sys, w));
+    teardown_tree(sys, sup);
+  }
+}
+END_TEST
+
+START_TEST(a_group_restart_goes_on_when_one_init_answers_ignore) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", PERM, 0), worker("c3", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFA, cs, 3, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_wlog);
+  log_clear(&g_elog);
+  ignore_next("c1", 1);
+  send0(sys, ref_of(sys, sup, "c2"), MSG_FAIL);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "term(c3,1) term(c1,1) initignore(c1) term(c2,-3) init(c2) init(c3)");
+  ck_assert_log(&g_elog, "fail(c2,-3) ignore(c1,0) restart(c2,0) restart(c3,0)");
+  sv_which w = which(sys, sup);
+  ck_assert_int_eq(w.c[0].state, ACTO_CHILD_STOPPED);
+  ck_assert_int_eq(w.c[1].state, ACTO_CHILD_RUNNING);
+  ck_assert_int_eq(w.c[2].state, ACTO_CHILD_RUNNING);
+  teardown_tree(sys, sup);
 }
 END_TEST
 
@@ -1116,6 +1520,30 @@ START_TEST(group_restart_loses_no_queued_message_of_a_sibling) {
 END_TEST
 
 
+/* A temporary sibling that goes during a group restart must not let the
+ * next child start before the one being restarted has finished its init. */
+static void group_with_a_temporary(acto_system *sys) {
+  acto_child_spec cs[4] = {worker("c1", PERM, 0), worker("c2", TEMP, 0), worker("c3", PERM, 0),
+                           worker("c4", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFA, cs, 4, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  if (is_det(sys)) run_for(sys, 0);
+  log_clear(&g_wlog);
+  send0(sys, ref_of(sys, sup, "c1"), MSG_FAIL);
+  if (is_det(sys)) run_for(sys, 0);
+  else ck_assert_log_reaches(&g_wlog, 7);
+  /* c2 goes (its terminate already ran when it was suspended). */
+  ck_assert_log(&g_wlog, "term(c4,1) term(c3,1) term(c2,1) term(c1,-3) init(c1) init(c3) init(c4)");
+  ck_assert_uint_eq(which(sys, sup).n, 3);
+  teardown_tree(sys, sup);
+}
+
+START_TEST(a_group_restart_starts_children_in_order_while_a_temporary_sibling_goes) {
+  for (uint64_t k = 0; k < 8; k++) group_with_a_temporary(det_system_seed(sv_seed() + k));
+  group_with_a_temporary(thr_system(2));
+}
+END_TEST
+
 START_TEST(a_killed_nested_supervisor_with_named_children_is_replaced_and_its_names_move) {
   acto_system *sys = det_system();
   acto_child_spec in[2] = {worker("b1", PERM, 0), worker("b2", PERM, 0)};
@@ -1262,10 +1690,12 @@ START_TEST(restarts_of_different_children_share_one_intensity_window) {
 }
 END_TEST
 
-START_TEST(default_intensity_is_one_restart_in_five_seconds) {
+/* period_ms 0 means 5 s (OTP's default period); intensity is taken as
+ * written, so this spec allows one restart in 5 s. */
+START_TEST(a_zero_period_means_five_seconds) {
   acto_system *sys = det_system();
   acto_child_spec cs[1] = {worker("c1", PERM, 0)};
-  acto_sup_spec sp = sup_spec(OFO, cs, 1, 0, 0);
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 1, 0);
   acto_ref sup = start_sup(sys, &sp, NULL);
   acto_ref c1 = ref_of(sys, sup, "c1");
   send0(sys, c1, MSG_FAIL);
@@ -1281,6 +1711,42 @@ START_TEST(default_intensity_is_one_restart_in_five_seconds) {
   tu_shutdown(sys);
 }
 END_TEST
+
+/* Intensity 0 means no restart at all: the first restart the supervisor
+ * would make exceeds it, and it gives up (OTP's MaxR = 0).  A child that
+ * needs no restart (transient, normal stop) does not count. */
+START_TEST(intensity_zero_means_the_first_restart_gives_up) {
+  static const uint32_t how[] = {MSG_FAIL, MSG_STOP, MSG_STOP};
+  for (int k = 0; k < 3; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", k == 2 ? TRANS : PERM, 0)};
+    acto_sup_spec sp = sup_spec(OFO, cs, 2, 0, 0);
+    acto_ref sup = start_sup(sys, &sp, NULL);
+    acto_ref w = watch(sys, sup, 0);
+    run_for(sys, 0);
+    log_clear(&g_wlog);
+    log_clear(&g_elog);
+    send0(sys, ref_of(sys, sup, "c2"), how[k]);
+    run_for(sys, 0);
+    if (k == 2) { /* transient, normal: nothing to restart */
+      ck_assert_int_eq(acto_alive(sys, sup), 1);
+      ck_assert_log(&g_elog, "exit(c2,0)");
+      ck_assert_ok(acto_stop(sys, w));
+      teardown_tree(sys, sup);
+      continue;
+    }
+    ck_assert_int_eq(acto_alive(sys, sup), 0);
+    ck_assert_int_eq(log_matches(&g_elog, "restart(c2,0)"), 0);
+    ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0);
+    ck_assert_int_eq(log_matches(&g_elog, k == 0 ? "giveup(c2,-3)" : "giveup(c2,0)"), 1);
+    ck_assert_log(&g_xlog, "down(-19)");
+    ck_assert_ok(acto_stop(sys, w));
+    assert_no_actors(sys);
+    tu_shutdown(sys);
+  }
+}
+END_TEST
+
 
 START_TEST(a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_restarted) {
   acto_system *sys = det_system();
@@ -1332,6 +1798,65 @@ START_TEST(a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_r
   run_for(sys, 0);
   ck_assert_log(&g_elog, "in:fail(c3,-3) in:restart(c3,0)");
   teardown_tree(sys, top);
+}
+END_TEST
+
+/* Giving up is OTP's `shutdown` for the parent's restart decision: a
+ * permanent nested supervisor is restarted (above), a transient or
+ * temporary one is not; monitors still see ACTO_EMAXRESTARTS, and a
+ * significant transient one that gives up shuts its parent down. */
+START_TEST(a_transient_or_temporary_nested_supervisor_that_gives_up_is_not_restarted) {
+  for (int k = 0; k < 3; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec in[1] = {worker("c1", PERM, 0)};
+    acto_sup_spec isp = sup_spec(OFO, in, 1, 1, 1000);
+    isp.event_user = "in";
+    acto_child_spec out[2] = {worker("a", PERM, 0), subsup("inner", &isp)};
+    out[1].restart = k == 0 ? TEMP : TRANS;
+    out[1].significant = k == 2;
+    acto_sup_spec osp = sup_spec(OFO, out, 2, 5, 10000);
+    osp.event_user = "out";
+    if (k == 2) osp.auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
+    acto_ref top = start_sup(sys, &osp, NULL);
+    acto_ref inner = ref_of(sys, top, "inner");
+    acto_ref c1 = ref_of(sys, inner, "c1");
+    acto_ref w = watch(sys, inner, 0);
+    run_for(sys, 0);
+    log_clear(&g_wlog);
+    log_clear(&g_elog);
+    send0(sys, c1, MSG_FAIL);
+    run_for(sys, 100);
+    send0(sys, c1, MSG_FAIL); /* the second within the period: inner gives up */
+    run_for(sys, 100);
+    ck_assert_int_eq(acto_alive(sys, inner), 0);
+    ck_assert_log(&g_xlog, "down(-19)");
+    ck_assert_int_eq(log_matches(&g_elog, "in:start(c1,0)"), 0); /* never started again */
+    ck_assert_int_eq(log_matches(&g_elog, "out:fail(inner,-19)"), 1);
+    ck_assert_int_eq(log_matches(&g_elog, "out:restart(inner,0)"), 0);
+    ck_assert_int_eq(log_matches(&g_elog, "out:stop(inner,-19)"), 1);
+    if (k == 2) { /* significant: the parent shuts down, in order */
+      ck_assert_int_eq(acto_alive(sys, top), 0);
+      ck_assert_int_eq(log_matches(&g_elog, "out:shutdown(,1)"), 1);
+      ck_assert_int_eq(log_matches(&g_wlog, "term(a,1)"), 1);
+      ck_assert_ok(acto_stop(sys, w));
+      assert_no_actors(sys);
+      tu_shutdown(sys);
+      continue;
+    }
+    ck_assert_int_eq(acto_alive(sys, top), 1);
+    sv_which ow = which(sys, top);
+    if (k == 0) { /* temporary: forgotten */
+      ck_assert_uint_eq(ow.n, 1);
+      ck_assert_ptr_null(child_of(&ow, "inner"));
+    } else { /* transient: kept, stopped */
+      ck_assert_uint_eq(ow.n, 2);
+      ck_assert_int_eq(child_of(&ow, "inner")->state, ACTO_CHILD_STOPPED);
+      ck_assert(acto_ref_is_none(child_of(&ow, "inner")->ref));
+    }
+    ck_assert_int_eq(log_matches(&g_wlog, "term(a,1)"), 0); /* a untouched */
+    ck_assert_ok(acto_stop(sys, w));
+    teardown_tree(sys, top);
+  }
 }
 END_TEST
 
@@ -1613,21 +2138,52 @@ START_TEST(nested_supervisors_shut_down_their_subtree_first) {
 END_TEST
 
 static acto_ref g_call_target;
+static acto_child_spec g_call_spec;
 
-static int caller_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
-  (void)state;
-  if (m->type != MSG_CALL) return 0;
+/* Every waiting supervisor call, from inside a callback: EDEADLK. */
+static void call_all(acto_ctx *ctx, const char *where) {
   acto_system *sys = acto_ctx_system(ctx);
   size_t n = 0;
   acto_child_info ci;
-  log_add(&g_xlog, 0, "stop=%s", tu_name(acto_supervisor_stop(sys, g_call_target, 0)));
-  log_add(&g_xlog, 0, "which=%s",
-          tu_name(acto_supervisor_which_children(sys, g_call_target, &ci, 1, &n, 0)));
+  acto_child_counts k;
+  acto_ref r;
+  int rc[] = {
+      acto_supervisor_stop(sys, g_call_target, 0),
+      acto_supervisor_which_children(sys, g_call_target, &ci, 1, &n, 0),
+      acto_supervisor_count_children(sys, g_call_target, &k, -1),
+      acto_supervisor_start_child(sys, g_call_target, NULL, 0, 0, &r),
+      acto_supervisor_terminate_child(sys, g_call_target, g_call_target, -1),
+      acto_supervisor_terminate_child_id(sys, g_call_target, "c1", 0),
+      acto_supervisor_restart_child(sys, g_call_target, "c1", 0, &r),
+      acto_supervisor_delete_child(sys, g_call_target, "c1", -1),
+      acto_supervisor_add_child(sys, g_call_target, &g_call_spec, 0, &r),
+  };
+  int bad = 0;
+  for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++)
+    if (rc[i] != ACTO_EDEADLK) bad = (int)i + 1;
+  log_add(&g_xlog, 0, "%s=%s", where, bad ? tu_name(rc[bad - 1]) : "ACTO_EDEADLK");
+}
+
+static int caller_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)state, (void)arg;
+  call_all(ctx, "init");
   return 0;
 }
 
+static int caller_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)state;
+  if (m->type == MSG_CALL) call_all(ctx, "handle");
+  return 0;
+}
+
+static void caller_terminate(acto_ctx *ctx, void *state, int reason) {
+  (void)state, (void)reason;
+  call_all(ctx, "terminate");
+}
+
 static const acto_behaviour caller_b = {.name = "sv_caller", .state_size = 8,
-                                        .handle = caller_handle};
+                                        .init = caller_init, .handle = caller_handle,
+                                        .terminate = caller_terminate};
 
 START_TEST(plain_thread_calls_from_inside_an_actor_return_edeadlk) {
   acto_system *sys = det_system();
@@ -1635,13 +2191,17 @@ START_TEST(plain_thread_calls_from_inside_an_actor_return_edeadlk) {
   acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
   acto_ref sup = start_sup(sys, &sp, NULL);
   g_call_target = sup;
+  g_call_spec = worker("c9", PERM, 0);
   acto_ref caller;
+  /* init runs on this (plain) thread, inside acto_spawn: still a callback. */
   ck_assert_ok(acto_spawn(sys, &caller_b, NULL, NULL, &caller));
   send0(sys, caller, MSG_CALL);
   run_for(sys, 0);
-  ck_assert_log(&g_xlog, "stop=ACTO_EDEADLK which=ACTO_EDEADLK");
-  ck_assert_int_eq(acto_alive(sys, sup), 1);
   ck_assert_ok(acto_stop(sys, caller));
+  run_for(sys, 0);
+  ck_assert_log(&g_xlog, "init=ACTO_EDEADLK handle=ACTO_EDEADLK terminate=ACTO_EDEADLK");
+  ck_assert_int_eq(acto_alive(sys, sup), 1);
+  ck_assert_uint_eq(which(sys, sup).n, 1);
   teardown_tree(sys, sup);
 }
 END_TEST
@@ -1746,26 +2306,144 @@ START_TEST(simple_terminate_child_returns_when_it_is_gone_and_it_is_not_restarte
   sv_which w = which(sys, sup);
   ck_assert_uint_eq(w.n, 1);
   ck_assert(acto_ref_eq(w.c[0].ref, d2));
-  ck_assert_rc(acto_supervisor_terminate_child(sys, sup, d1, TU_WAIT_MS), ACTO_ENOENT);
+  /* Already terminated: 0, as OTP's ok; nothing happens. */
+  ck_assert_ok(acto_supervisor_terminate_child(sys, sup, d1, TU_WAIT_MS));
+  ck_assert_log(&g_wlog, "term(d1,1)");
+  /* Not a child: no ref, a live actor that is not its child, itself. */
   ck_assert_rc(acto_supervisor_terminate_child(sys, sup, ACTO_REF_NONE, TU_WAIT_MS), ACTO_ENOENT);
+  acto_ref other = ACTO_REF_NONE;
+  ck_assert_ok(acto_spawn(sys, &watcher_b, NULL, NULL, &other));
+  ck_assert_rc(acto_supervisor_terminate_child(sys, sup, other, TU_WAIT_MS), ACTO_ENOENT);
+  ck_assert_rc(acto_supervisor_terminate_child(sys, sup, sup, TU_WAIT_MS), ACTO_ENOENT);
+  ck_assert_int_eq(acto_alive(sys, other), 1);
+  /* By id: a dynamic child has none of its own. */
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "dyn", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_ok(acto_stop(sys, other));
   teardown_tree(sys, sup);
 }
 END_TEST
 
 START_TEST(terminate_child_works_for_a_static_child_and_it_stays_stopped) {
   acto_system *sys = det_system();
-  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
-  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", TRANS, 0), worker("c3", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 3, 5, 1000);
   acto_ref sup = start_sup(sys, &sp, NULL);
   acto_ref c1 = ref_of(sys, sup, "c1");
   log_clear(&g_wlog);
+  log_clear(&g_elog);
   ck_assert_ok(acto_supervisor_terminate_child(sys, sup, c1, TU_WAIT_MS));
   ck_assert_int_eq(acto_alive(sys, c1), 0);
   run_for(sys, 1000);
   ck_assert_log(&g_wlog, "term(c1,1)");
+  ck_assert_log(&g_elog, "stop(c1,1)");
+  /* OTP keeps a terminated static child's spec: stopped, no ref. */
   sv_which w = which(sys, sup);
-  ck_assert_ptr_null(child_of(&w, "c1"));
+  ck_assert_uint_eq(w.n, 3);
+  ck_assert_str_eq(w.c[0].id, "c1");
+  ck_assert_int_eq(w.c[0].state, ACTO_CHILD_STOPPED);
+  ck_assert(acto_ref_is_none(w.c[0].ref));
+  acto_child_counts k;
+  ck_assert_ok(acto_supervisor_count_children(sys, sup, &k, TU_WAIT_MS));
+  ck_assert_uint_eq(k.specs, 3);
+  ck_assert_uint_eq(k.active, 2);
+  /* Terminating it again, by its old ref or by id: 0, nothing happens. */
+  ck_assert_ok(acto_supervisor_terminate_child(sys, sup, c1, TU_WAIT_MS));
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  /* By id, a running child. */
+  acto_ref c2 = ref_of(sys, sup, "c2");
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c2", TU_WAIT_MS));
+  ck_assert_int_eq(acto_alive(sys, c2), 0);
+  ck_assert_log(&g_wlog, "term(c1,1) term(c2,1)");
+  /* Unknown ids and bad arguments. */
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "nobody", TU_WAIT_MS), ACTO_ENOENT);
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, NULL, TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child_id(NULL, sup, "c3", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "c3", -5), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_terminate_child(sys, sup, ref_of(sys, sup, "c3"), -2), ACTO_EINVAL);
+  ck_assert_int_eq(which(sys, sup).c[2].state, ACTO_CHILD_RUNNING);
+  run_for(sys, 1000);
+  ck_assert_log(&g_wlog, "term(c1,1) term(c2,1)"); /* neither came back */
+  /* The ordered stop skips the stopped ones. */
+  log_clear(&g_wlog);
+  teardown_tree(sys, sup);
+  ck_assert_log(&g_wlog, "term(c3,1)");
+}
+END_TEST
+
+/* A temporary static child is forgotten once terminated (OTP). */
+START_TEST(terminate_child_of_a_temporary_static_child_forgets_it) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", TEMP, 0), worker("c2", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  sv_which w = which(sys, sup);
   ck_assert_uint_eq(w.n, 1);
+  ck_assert_str_eq(w.c[0].id, "c2");
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS), ACTO_ENOENT);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* Two plain threads terminate the same slow child: both return when it
+ * is gone, and it is terminated once. */
+typedef struct term_arg {
+  acto_system *sys;
+  acto_ref sup, child;
+  int rc;
+} term_arg;
+
+static void *term_thread(void *p) {
+  term_arg *a = p;
+  a->rc = acto_supervisor_terminate_child(a->sys, a->sup, a->child, TU_WAIT_MS);
+  return NULL;
+}
+
+START_TEST(two_threads_terminating_one_child_both_return_when_it_is_gone) {
+  acto_system *sys = thr_system(2);
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, W_TRAP)};
+  cs[1].shutdown_ms = 200; /* it traps the exit signal: killed after 200 ms */
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref c2 = ref_of(sys, sup, "c2");
+  term_arg a[2] = {{sys, sup, c2, 1}, {sys, sup, c2, 1}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, term_thread, &a[i]), 0);
+  for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+  for (int i = 0; i < 2; i++) {
+    ck_assert_rc(a[i].rc, 0);
+  }
+  ck_assert_int_eq(acto_alive(sys, c2), 0);
+  ck_assert_int_eq(log_matches(&g_wlog, "term(c2,2)"), 1);
+  ck_assert_int_eq(which(sys, sup).c[1].state, ACTO_CHILD_STOPPED);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* A child terminated during a group restart is not started again by that
+ * restart (a later group restart would, as in OTP). */
+START_TEST(a_child_terminated_during_a_group_restart_stays_stopped) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", PERM, 0), worker("c3", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFA, cs, 3, 100, 600000);
+  sp.backoff_min_ms = 1000;
+  sp.backoff_max_ms = 1000;
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_wlog);
+  send0(sys, ref_of(sys, sup, "c2"), MSG_FAIL);
+  run_for(sys, 100); /* the group is terminated; the restart waits for the backoff */
+  ck_assert_log(&g_wlog, "term(c3,1) term(c1,1)");
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c3", TU_WAIT_MS));
+  run_for(sys, 2000);
+  ck_assert_log(&g_wlog, "term(c3,1) term(c1,1) init(c1) term(c2,-3) init(c2)");
+  ck_assert_int_eq(which(sys, sup).c[2].state, ACTO_CHILD_STOPPED);
+  /* The next group restart starts it again, as OTP's does. */
+  log_clear(&g_wlog);
+  send0(sys, ref_of(sys, sup, "c1"), MSG_FAIL);
+  run_for(sys, 5000);
+  ck_assert_log(&g_wlog, "term(c2,1) term(c1,-3) init(c1) init(c2) init(c3)");
+  ck_assert_int_eq(which(sys, sup).c[2].state, ACTO_CHILD_RUNNING);
   teardown_tree(sys, sup);
 }
 END_TEST
@@ -1972,6 +2650,313 @@ START_TEST(many_temporary_children_with_two_worker_threads_are_all_gone_after_st
 }
 END_TEST
 
+/* ==== 8b. children by hand: restart_child, delete_child, add_child ======== */
+
+/* OTP's child_adm: a terminated static child is restarted or deleted by
+ * id; running children are neither. */
+START_TEST(restart_child_and_delete_child_manage_a_terminated_static_child) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", TRANS, 0)};
+  cs[0].name = "sv.c1";
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref old = ref_of(sys, sup, "c1");
+  acto_ref r = ACTO_REF_NONE;
+  log_clear(&g_wlog);
+  log_clear(&g_elog);
+  /* Running: neither restarted nor deleted. */
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ERUNNING);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, "c1", TU_WAIT_MS), ACTO_ERUNNING);
+  ck_assert(acto_ref_is_none(r));
+  /* Terminated: kept; restart_child starts a new actor (the name moves). */
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r));
+  ck_assert(!acto_ref_is_none(r) && !acto_ref_eq(r, old));
+  ck_assert_int_eq(acto_alive(sys, r), 1);
+  acto_ref named;
+  ck_assert_ok(acto_lookup(sys, "sv.c1", &named));
+  ck_assert(acto_ref_eq(named, r));
+  sv_which w = which(sys, sup);
+  ck_assert(acto_ref_eq(w.c[0].ref, r));
+  ck_assert_int_eq(w.c[0].state, ACTO_CHILD_RUNNING);
+  ck_assert_uint_eq(w.c[0].restarts, 0); /* not a restart the supervisor made */
+  ck_assert_log(&g_wlog, "term(c1,1) init(c1)");
+  ck_assert_log(&g_elog, "stop(c1,1) start(c1,0)");
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ERUNNING);
+  /* Terminated again, then deleted: gone for every call. */
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  ck_assert_ok(acto_supervisor_delete_child(sys, sup, "c1", TU_WAIT_MS));
+  w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 1);
+  ck_assert_str_eq(w.c[0].id, "c2");
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ENOENT);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, "c1", TU_WAIT_MS), ACTO_ENOENT);
+  ck_assert_rc(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS), ACTO_ENOENT);
+  /* A transient child that ended normally is kept stopped too. */
+  send0(sys, ref_of(sys, sup, "c2"), MSG_STOP);
+  run_for(sys, 0);
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, &r));
+  ck_assert_int_eq(which(sys, sup).c[0].state, ACTO_CHILD_RUNNING);
+  /* Bad arguments. */
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, NULL, TU_WAIT_MS, &r), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "", TU_WAIT_MS, &r), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, NULL), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c2", -7, &r), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, NULL, TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_delete_child(NULL, sup, "c2", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, "c2", -3), ACTO_EINVAL);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(restart_child_of_a_child_waiting_for_its_restart_returns_erunning) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 60000);
+  sp.backoff_min_ms = 1000;
+  sp.backoff_max_ms = 1000;
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref r = ACTO_REF_NONE;
+  for (int k = 0; k < 2; k++) { /* failed (parked), then stopped (gone) */
+    send0(sys, ref_of(sys, sup, "c2"), k == 0 ? MSG_FAIL : MSG_STOP);
+    run_for(sys, 100);
+    ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, &r), ACTO_ERUNNING);
+    ck_assert_rc(acto_supervisor_delete_child(sys, sup, "c2", TU_WAIT_MS), ACTO_ERUNNING);
+    run_for(sys, 2000);
+    ck_assert_int_eq(which(sys, sup).c[1].state, ACTO_CHILD_RUNNING);
+  }
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(restart_child_whose_init_fails_or_ignores_leaves_it_stopped) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  acto_ref r = sup;
+  snprintf(g_initfail.id, sizeof g_initfail.id, "c1");
+  atomic_store(&g_initfail.times, 1);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ECHILD);
+  ck_assert(acto_ref_eq(r, sup)); /* untouched */
+  ck_assert_int_eq(which(sys, sup).c[0].state, ACTO_CHILD_STOPPED);
+  ignore_next("c1", 1);
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r));
+  ck_assert(acto_ref_is_none(r));
+  ck_assert_int_eq(which(sys, sup).c[0].state, ACTO_CHILD_STOPPED);
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r));
+  ck_assert_int_eq(acto_alive(sys, r), 1);
+  run_for(sys, 1000);
+  ck_assert_int_eq(acto_alive(sys, sup), 1); /* none of it counted as a failure */
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(children_by_hand_on_simple_one_for_one_return_einval) {
+  acto_system *sys = det_system();
+  acto_child_spec t;
+  acto_sup_spec sp = simple_spec(&t, PERM);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  start_dyn(sys, sup, "d1");
+  acto_ref r;
+  acto_child_spec extra = worker("x", PERM, 0);
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "dyn", TU_WAIT_MS, &r), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_delete_child(sys, sup, "dyn", TU_WAIT_MS), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &extra, TU_WAIT_MS, &r), ACTO_EINVAL);
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(restart_child_during_the_shutdown_returns_eshutdown) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, W_TRAP)};
+  cs[1].shutdown_ms = ACTO_SHUTDOWN_INFINITY;
+  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref c2 = ref_of(sys, sup, "c2");
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c1", TU_WAIT_MS));
+  /* c2 holds the shutdown up; nothing but a kill ends it (deterministic
+   * mode reports that at once). */
+  ck_assert_rc(acto_supervisor_stop(sys, sup, 1000), ACTO_EDEADLK);
+  acto_ref r;
+  ck_assert_rc(acto_supervisor_restart_child(sys, sup, "c1", TU_WAIT_MS, &r), ACTO_ESHUTDOWN);
+  acto_child_spec extra = worker("x", PERM, 0);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &extra, TU_WAIT_MS, &r), ACTO_ESHUTDOWN);
+  ck_assert_ok(acto_kill(sys, c2));
+  run_for(sys, 0);
+  ck_assert_int_eq(acto_alive(sys, sup), 0);
+  assert_no_actors(sys);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* OTP's start_child(Sup, ChildSpec): checked like a start spec, started
+ * at the end of the start order, its spec copied. */
+START_TEST(add_child_starts_a_new_spec_at_the_end_of_the_start_order) {
+  acto_system *sys = det_system();
+  keep_lines(sys);
+  acto_child_spec cs[1] = {worker("c1", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_wlog);
+  log_clear(&g_elog);
+  /* The spec, its argument and its name live in memory that is wiped as
+   * soon as the call returns. */
+  struct {
+    wargs a;
+    char id[8], name[16];
+    acto_child_spec c;
+  } tmp;
+  memset(&tmp, 0, sizeof tmp);
+  snprintf(tmp.a.id, sizeof tmp.a.id, "c2");
+  snprintf(tmp.id, sizeof tmp.id, "c2");
+  snprintf(tmp.name, sizeof tmp.name, "sv.c2");
+  tmp.c.id = tmp.id;
+  tmp.c.name = tmp.name;
+  tmp.c.kind = ACTO_WORKER;
+  tmp.c.behaviour = &worker_b;
+  tmp.c.arg = &tmp.a;
+  tmp.c.arg_size = sizeof tmp.a;
+  tmp.c.restart = PERM;
+  acto_ref c2 = ACTO_REF_NONE;
+  ck_assert_ok(acto_supervisor_add_child(sys, sup, &tmp.c, TU_WAIT_MS, &c2));
+  memset(&tmp, 0x5a, sizeof tmp);
+  ck_assert_int_eq(acto_alive(sys, c2), 1);
+  ck_assert_log(&g_elog, "start(c2,0)");
+  sv_which w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 2);
+  ck_assert_str_eq(w.c[1].id, "c2");
+  ck_assert(acto_ref_eq(w.c[1].ref, c2));
+  acto_ref named;
+  ck_assert_ok(acto_lookup(sys, "sv.c2", &named));
+  ck_assert(acto_ref_eq(named, c2));
+  /* Supervised like the others: restarted in place with its argument. */
+  send0(sys, c2, MSG_FAIL);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "init(c2) term(c2,-3) init(c2)");
+  /* A second child with the same id is refused, running or stopped. */
+  acto_child_spec dup = worker("c2", PERM, 0);
+  acto_ref r = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &dup, TU_WAIT_MS, &r), ACTO_EEXIST);
+  assert_one_refusal("duplicate", "child \"c2\"", "duplicate child id");
+  ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c2", TU_WAIT_MS));
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &dup, TU_WAIT_MS, &r), ACTO_EEXIST);
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, &r));
+  /* Shutdown: reverse start order, the added child first. */
+  log_clear(&g_wlog);
+  teardown_tree(sys, sup);
+  ck_assert_log(&g_wlog, "term(c2,1) term(c1,1)");
+}
+END_TEST
+
+START_TEST(add_child_checks_the_spec_like_a_start_spec_and_logs_the_rule) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[1] = {worker("c1", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref r = ACTO_REF_NONE;
+  struct {
+    const char *what, *where, *rule;
+  } rows[] = {
+      {"no behaviour", "child \"x\"", "behaviour with a handle"},
+      {"no id", "child #0", "non-empty id"},
+      {"permanent significant", "child \"x\"", "transient or temporary"},
+      {"significant under never", "child \"x\"", "needs auto_shutdown"},
+      {"nested without spec", "child \"x\"", "nested spec"},
+      {"nested duplicate", "child \"x\" > child \"n1\"", "duplicate child id"},
+  };
+  acto_child_spec nested_cs[2] = {worker("n1", PERM, 0), worker("n1", PERM, 0)};
+  acto_sup_spec nested = sup_spec(OFO, nested_cs, 2, 5, 1000);
+  for (int i = 0; i < 6; i++) {
+    acto_child_spec c = worker("x", PERM, 0);
+    switch (i) {
+    case 0: c.behaviour = NULL; break;
+    case 1: c.id = NULL; break;
+    case 2: c.significant = 1; break;
+    case 3: c.restart = TRANS; c.significant = 1; break;
+    case 4: c = subsup("x", NULL); break;
+    default: c = subsup("x", &nested); break;
+    }
+    keep_lines(sys);
+    ck_assert_rc(acto_supervisor_add_child(sys, sup, &c, TU_WAIT_MS, &r), ACTO_EINVAL);
+    assert_one_refusal(rows[i].what, rows[i].where, rows[i].rule);
+  }
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, NULL, TU_WAIT_MS, &r), ACTO_EINVAL);
+  acto_child_spec ok = worker("x", PERM, 0);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &ok, TU_WAIT_MS, NULL), ACTO_EINVAL);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &ok, -9, &r), ACTO_EINVAL);
+  ck_assert(acto_ref_is_none(r));
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  ck_assert_log(&g_wlog, "init(c1)");
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+START_TEST(add_child_whose_init_fails_is_not_kept_and_one_that_ignores_is) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[1] = {worker("c1", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_ref r = sup;
+  snprintf(g_initfail.id, sizeof g_initfail.id, "c2");
+  atomic_store(&g_initfail.times, 1);
+  acto_child_spec c2 = worker("c2", PERM, 0);
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &c2, TU_WAIT_MS, &r), ACTO_ECHILD);
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  ignore_next("c2", 1);
+  ck_assert_ok(acto_supervisor_add_child(sys, sup, &c2, TU_WAIT_MS, &r));
+  ck_assert(acto_ref_is_none(r));
+  sv_which w = which(sys, sup);
+  ck_assert_uint_eq(w.n, 2);
+  ck_assert_int_eq(w.c[1].state, ACTO_CHILD_STOPPED);
+  ignore_next("c3", 1);
+  acto_child_spec c3 = worker("c3", TEMP, 0);
+  ck_assert_ok(acto_supervisor_add_child(sys, sup, &c3, TU_WAIT_MS, &r));
+  ck_assert_uint_eq(which(sys, sup).n, 2); /* a temporary one is not kept */
+  ck_assert_ok(acto_supervisor_restart_child(sys, sup, "c2", TU_WAIT_MS, &r));
+  ck_assert_int_eq(acto_alive(sys, r), 1);
+  teardown_tree(sys, sup);
+}
+END_TEST
+
+/* A nested supervisor added by hand: its subtree starts (held until it
+ * has), and its failing start stops what it started, in reverse order,
+ * before the call returns. */
+START_TEST(add_child_of_a_nested_supervisor_starts_or_stops_its_whole_subtree) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[1] = {worker("c1", PERM, 0)};
+  acto_sup_spec sp = sup_spec(OFO, cs, 1, 5, 1000);
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  acto_child_spec in[3] = {worker("b1", PERM, W_SELFREC), worker("b2", PERM, 0),
+                           worker("b3", PERM, 0)};
+  acto_sup_spec isp = sup_spec(OFO, in, 3, 5, 1000);
+  isp.event_user = "in";
+  acto_child_spec inner = subsup("inner", &isp);
+  log_clear(&g_wlog);
+  log_clear(&g_elog);
+  snprintf(g_initfail.id, sizeof g_initfail.id, "b3");
+  atomic_store(&g_initfail.times, 1);
+  acto_ref r = ACTO_REF_NONE;
+  ck_assert_rc(acto_supervisor_add_child(sys, sup, &inner, TU_WAIT_MS, &r), ACTO_ECHILD);
+  ck_assert_log(&g_wlog, "init(b1) init(b2) initfail(b3) term(b2,1) term(b1,1)");
+  ck_assert_uint_eq(which(sys, sup).n, 1);
+  log_clear(&g_wlog);
+  ck_assert_ok(acto_supervisor_add_child(sys, sup, &inner, TU_WAIT_MS, &r));
+  memset(in, 0, sizeof in); /* copied: the caller's spec may go */
+  memset(&isp, 0, sizeof isp);
+  run_for(sys, 0);
+  ck_assert_log(&g_wlog, "init(b1) init(b2) init(b3) rec(b1,0,1)");
+  sv_which iw = which(sys, r);
+  ck_assert_uint_eq(iw.n, 3);
+  ck_assert_str_eq(iw.c[2].id, "b3");
+  log_clear(&g_wlog);
+  teardown_tree(sys, sup);
+  ck_assert_log(&g_wlog, "term(b3,1) term(b2,1) term(b1,1) term(c1,1)");
+}
+END_TEST
+
 /* ==== 9. auto shutdown ============================================================ */
 
 START_TEST(any_significant_child_that_stops_shuts_the_supervisor_down) {
@@ -2022,15 +3007,60 @@ START_TEST(all_significant_children_must_stop_before_the_supervisor_shuts_down) 
 }
 END_TEST
 
-START_TEST(auto_shutdown_never_ignores_significant_children) {
+
+/* Only a significant child that ends by itself counts (OTP): stopping
+ * one with terminate_child, or in a group restart, does not shut the
+ * supervisor down. */
+START_TEST(terminate_child_of_a_significant_child_does_not_shut_the_supervisor_down) {
+  for (int k = 0; k < 2; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", TRANS, 0), worker("c3", TEMP, 0)};
+    cs[1].significant = 1;
+    cs[2].significant = 1;
+    acto_sup_spec sp = sup_spec(OFO, cs, 3, 5, 1000);
+    sp.auto_shutdown = k == 0 ? ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT : ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT;
+    acto_ref sup = start_sup(sys, &sp, NULL);
+    ck_assert_ok(acto_supervisor_terminate_child(sys, sup, ref_of(sys, sup, "c2"), TU_WAIT_MS));
+    ck_assert_ok(acto_supervisor_terminate_child(sys, sup, ref_of(sys, sup, "c3"), TU_WAIT_MS));
+    run_for(sys, 1000);
+    ck_assert_msg(acto_alive(sys, sup), "auto_shutdown %d: the supervisor stopped: %s", k,
+                  log_str(&g_elog));
+    ck_assert_int_eq(log_matches(&g_elog, "shutdown(,1)"), 0);
+    teardown_tree(sys, sup);
+  }
+}
+END_TEST
+
+START_TEST(a_significant_temporary_child_that_fails_shuts_the_supervisor_down) {
   acto_system *sys = det_system();
-  acto_child_spec cs[2] = {worker("c1", TRANS, 0), worker("c2", PERM, 0)};
-  cs[0].significant = 1;
+  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", TEMP, 0)};
+  cs[1].significant = 1;
   acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 1000);
+  sp.auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
   acto_ref sup = start_sup(sys, &sp, NULL);
-  send0(sys, ref_of(sys, sup, "c1"), MSG_STOP);
+  log_clear(&g_elog);
+  send0(sys, ref_of(sys, sup, "c2"), MSG_FAIL); /* temporary: not restarted, it ends */
   run_for(sys, 0);
-  ck_assert_int_eq(acto_alive(sys, sup), 1);
+  ck_assert_int_eq(acto_alive(sys, sup), 0);
+  ck_assert_log(&g_elog, "fail(c2,-3) stop(c2,-3) shutdown(,1) stop(c1,1)");
+  assert_no_actors(sys);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(a_group_restart_that_stops_a_significant_temporary_sibling_does_not_shut_down) {
+  acto_system *sys = det_system();
+  acto_child_spec cs[3] = {worker("c1", PERM, 0), worker("c2", PERM, 0), worker("c3", TEMP, 0)};
+  cs[2].significant = 1;
+  acto_sup_spec sp = sup_spec(OFA, cs, 3, 5, 1000);
+  sp.auto_shutdown = ACTO_AUTO_SHUTDOWN_ANY_SIGNIFICANT;
+  acto_ref sup = start_sup(sys, &sp, NULL);
+  log_clear(&g_wlog);
+  send0(sys, ref_of(sys, sup, "c2"), MSG_FAIL);
+  run_for(sys, 0);
+  ck_assert_msg(acto_alive(sys, sup), "stopped: %s", log_str(&g_elog));
+  ck_assert_log(&g_wlog, "term(c3,1) term(c1,1) init(c1) term(c2,-3) init(c2)");
+  ck_assert_uint_eq(which(sys, sup).n, 2);
   teardown_tree(sys, sup);
 }
 END_TEST
@@ -2133,25 +3163,32 @@ START_TEST(stopping_the_supervisor_during_a_backoff_stops_the_waiting_child_for_
 END_TEST
 
 START_TEST(terminate_child_during_its_backoff_stops_it_and_cancels_the_restart) {
-  acto_system *sys = det_system();
-  acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
-  acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 60000);
-  sp.backoff_min_ms = 1000;
-  sp.backoff_max_ms = 1000;
-  acto_ref sup = start_sup(sys, &sp, NULL);
-  acto_ref c2 = ref_of(sys, sup, "c2");
-  send0(sys, c2, MSG_FAIL);
-  run_for(sys, 100);
-  ck_assert_int_eq(which(sys, sup).c[1].state, ACTO_CHILD_RESTARTING);
-  log_clear(&g_wlog);
-  ck_assert_ok(acto_supervisor_terminate_child(sys, sup, c2, TU_WAIT_MS));
-  ck_assert_int_eq(acto_alive(sys, c2), 0);
-  run_for(sys, 5000);
-  ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0);
-  sv_which w = which(sys, sup);
-  ck_assert_uint_eq(w.n, 1);
-  ck_assert_str_eq(w.c[0].id, "c1");
-  teardown_tree(sys, sup);
+  for (int k = 0; k < 2; k++) {
+    acto_system *sys = det_system();
+    acto_child_spec cs[2] = {worker("c1", PERM, 0), worker("c2", PERM, 0)};
+    acto_sup_spec sp = sup_spec(OFO, cs, 2, 5, 60000);
+    sp.backoff_min_ms = 1000;
+    sp.backoff_max_ms = 1000;
+    acto_ref sup = start_sup(sys, &sp, NULL);
+    acto_ref c2 = ref_of(sys, sup, "c2");
+    /* k 0: failed (parked, same ref); k 1: stopped (gone, no ref). */
+    send0(sys, c2, k == 0 ? MSG_FAIL : MSG_STOP);
+    run_for(sys, 100);
+    ck_assert_int_eq(which(sys, sup).c[1].state,
+                     k == 0 ? ACTO_CHILD_RESTARTING : ACTO_CHILD_STOPPED);
+    log_clear(&g_wlog);
+    if (k == 0)
+      ck_assert_ok(acto_supervisor_terminate_child(sys, sup, c2, TU_WAIT_MS));
+    else
+      ck_assert_ok(acto_supervisor_terminate_child_id(sys, sup, "c2", TU_WAIT_MS));
+    ck_assert_int_eq(acto_alive(sys, c2), 0);
+    run_for(sys, 5000);
+    ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0);
+    sv_which w = which(sys, sup);
+    ck_assert_uint_eq(w.n, 2);
+    ck_assert_int_eq(w.c[1].state, ACTO_CHILD_STOPPED);
+    teardown_tree(sys, sup);
+  }
 }
 END_TEST
 
@@ -2322,8 +3359,20 @@ int main(void) {
   tcase_add_test(tc, start_runs_children_in_order_and_which_children_describes_them);
   tcase_add_loop_test(tc, start_rejects_an_invalid_spec_with_einval_and_leaves_no_actor, 0,
                       N_BAD_SPECS);
+  tcase_add_test(tc, spawning_the_behaviour_with_an_invalid_spec_fails_init_and_logs_the_rule);
   tcase_add_test(tc, start_with_null_arguments_returns_einval);
   tcase_add_test(tc, start_with_a_failing_child_init_returns_echild_and_leaves_no_actor);
+  tcase_add_test(tc, a_failing_third_child_stops_the_first_two_in_reverse_order_before_start_returns);
+  tcase_add_test(tc, a_failing_third_child_stops_the_others_in_reverse_order_with_two_worker_threads);
+  tcase_add_test(tc, children_run_once_every_child_has_started);
+  tcase_add_test(tc, a_failing_child_after_a_nested_supervisor_stops_its_subtree_first);
+  tcase_add_test(tc, a_nested_supervisor_whose_third_child_fails_stops_the_first_two_in_reverse_order);
+  tcase_add_test(tc, a_nested_supervisor_started_by_a_running_parent_stops_its_children_in_reverse_order);
+  tcase_add_test(tc, a_nested_supervisor_started_by_a_running_parent_with_two_worker_threads);
+  tcase_add_test(tc, a_child_whose_init_answers_ignore_is_kept_stopped_and_the_start_succeeds);
+  tcase_add_test(tc, simple_start_child_whose_init_answers_ignore_returns_0_and_no_ref);
+  tcase_add_test(tc, a_restart_whose_init_answers_ignore_leaves_the_child_stopped);
+  tcase_add_test(tc, a_group_restart_goes_on_when_one_init_answers_ignore);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("restart", TU_TCASE_TIMEOUT);
@@ -2336,6 +3385,7 @@ int main(void) {
   tcase_add_test(tc, group_restart_counts_a_restart_for_every_restarted_sibling);
   tcase_add_test(tc, group_restart_loses_no_queued_message_of_a_sibling);
   tcase_add_test(tc, a_killed_nested_supervisor_with_named_children_is_replaced_and_its_names_move);
+  tcase_add_test(tc, a_group_restart_starts_children_in_order_while_a_temporary_sibling_goes);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("intensity", TU_TCASE_TIMEOUT);
@@ -2344,8 +3394,10 @@ int main(void) {
       tc, a_failed_child_stopped_by_a_giving_up_supervisor_terminates_with_its_own_reason);
   tcase_add_test(tc, failures_spread_beyond_the_period_never_trip_the_intensity);
   tcase_add_test(tc, restarts_of_different_children_share_one_intensity_window);
-  tcase_add_test(tc, default_intensity_is_one_restart_in_five_seconds);
+  tcase_add_test(tc, a_zero_period_means_five_seconds);
+  tcase_add_test(tc, intensity_zero_means_the_first_restart_gives_up);
   tcase_add_test(tc, a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_restarted);
+  tcase_add_test(tc, a_transient_or_temporary_nested_supervisor_that_gives_up_is_not_restarted);
   tcase_add_test(tc, a_child_whose_init_keeps_failing_on_restart_exhausts_the_intensity);
   tcase_add_test(tc, threaded_supervisor_gives_up_and_a_monitor_sees_emaxrestarts);
   suite_add_tcase(s, tc);
@@ -2372,6 +3424,9 @@ int main(void) {
   tcase_add_test(tc, simple_start_child_passes_its_argument_and_children_are_listed_and_counted);
   tcase_add_test(tc, simple_terminate_child_returns_when_it_is_gone_and_it_is_not_restarted);
   tcase_add_test(tc, terminate_child_works_for_a_static_child_and_it_stays_stopped);
+  tcase_add_test(tc, terminate_child_of_a_temporary_static_child_forgets_it);
+  tcase_add_test(tc, two_threads_terminating_one_child_both_return_when_it_is_gone);
+  tcase_add_test(tc, a_child_terminated_during_a_group_restart_stays_stopped);
   tcase_add_test(tc, simple_failing_permanent_child_is_restarted_in_place);
   tcase_add_test(tc, simple_transient_and_temporary_children_that_end_are_forgotten);
   tcase_add_test(tc, start_child_on_a_static_supervisor_returns_einval);
@@ -2392,10 +3447,24 @@ int main(void) {
   tcase_add_loop_test(tc, random_endings_with_two_worker_threads_leave_every_tree_consistent, 0, 9);
   suite_add_tcase(s, tc);
 
+  tc = tu_tcase("children_by_hand", TU_TCASE_TIMEOUT);
+  tcase_add_test(tc, restart_child_and_delete_child_manage_a_terminated_static_child);
+  tcase_add_test(tc, restart_child_of_a_child_waiting_for_its_restart_returns_erunning);
+  tcase_add_test(tc, restart_child_whose_init_fails_or_ignores_leaves_it_stopped);
+  tcase_add_test(tc, children_by_hand_on_simple_one_for_one_return_einval);
+  tcase_add_test(tc, restart_child_during_the_shutdown_returns_eshutdown);
+  tcase_add_test(tc, add_child_starts_a_new_spec_at_the_end_of_the_start_order);
+  tcase_add_test(tc, add_child_checks_the_spec_like_a_start_spec_and_logs_the_rule);
+  tcase_add_test(tc, add_child_whose_init_fails_is_not_kept_and_one_that_ignores_is);
+  tcase_add_test(tc, add_child_of_a_nested_supervisor_starts_or_stops_its_whole_subtree);
+  suite_add_tcase(s, tc);
+
   tc = tu_tcase("auto_shutdown", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, any_significant_child_that_stops_shuts_the_supervisor_down);
   tcase_add_test(tc, all_significant_children_must_stop_before_the_supervisor_shuts_down);
-  tcase_add_test(tc, auto_shutdown_never_ignores_significant_children);
+  tcase_add_test(tc, terminate_child_of_a_significant_child_does_not_shut_the_supervisor_down);
+  tcase_add_test(tc, a_significant_temporary_child_that_fails_shuts_the_supervisor_down);
+  tcase_add_test(tc, a_group_restart_that_stops_a_significant_temporary_sibling_does_not_shut_down);
   suite_add_tcase(s, tc);
 
   return tu_run(s);

@@ -929,6 +929,27 @@ int model_parse(const char *text, size_t len, const char *name, model *m, char *
     if (!m->policies || !m->policies[0].conf)
       rc = perr(&p, "out of memory");
   }
+  /* The supervisor refuses what OTP refuses (ACTORS.md chapter 9): a
+   * significant child must be transient or temporary, under a supervisor
+   * with auto_shutdown; say so here, with the line, for every policy. */
+  for (size_t k = 0; rc == 0 && k < m->npolicies; k++) {
+    const model_conf *conf = m->policies[k].conf;
+    for (size_t n = 1; rc == 0 && n < m->nnodes; n++) {
+      const model_node *nd = &m->nodes[n];
+      if (!conf[n].significant)
+        continue;
+      p.line = m->policies[k].line ? m->policies[k].line : nd->line;
+      if (conf[n].restart == ACTO_PERMANENT)
+        rc = perr(&p, "%s%s: '%s' is significant and permanent; a significant child must be "
+                  "transient or temporary", m->policies[k].line ? "policy " : "",
+                  m->policies[k].line ? m->policies[k].name : "the tree", nd->id);
+      else if (conf[nd->parent].auto_shutdown == ACTO_AUTO_SHUTDOWN_NEVER)
+        rc = perr(&p, "%s%s: '%s' is significant but its supervisor '%s' has auto_shutdown=never",
+                  m->policies[k].line ? "policy " : "",
+                  m->policies[k].line ? m->policies[k].name : "the tree", nd->id,
+                  m->nodes[nd->parent].id);
+    }
+  }
   for (size_t n = 0; rc == 0 && n < m->nnodes; n++) {
     model_node *nd = &m->nodes[n];
     if (nd->nschedule)
