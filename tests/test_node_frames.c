@@ -2428,8 +2428,12 @@ START_TEST(a_peer_that_never_reads_cannot_grow_the_nodes_queue_without_bound) {
   nc_close(&c);
   peer_check(W.cli, what);
   /* Bounded: the default out_queue_bytes (8 MiB) plus slack; a buffer
-   * holding it may be allocated at twice that. */
-  mem_check_with(&mem, what, TU_N(24L, -1L, 48L) * 1024, (size_t)32 << 20);
+   * holding it may be allocated at twice that.  Checked in the plain build
+   * only (measured growth there: 11-17 MB): under ASan and TSan, RSS also
+   * holds shadow memory, several bytes per byte the program touches (TSan
+   * here grew 25-54 MB for the same 11 MB), so it bounds nothing; the
+   * allocation-size watch still runs in every build. */
+  mem_check_with(&mem, what, TU_N(24L, -1L, -1L) * 1024, (size_t)32 << 20);
   world_stop();
 }
 END_TEST
