@@ -47,15 +47,15 @@ extern "C" {
   X(ECANCELED, -25, "cancelled: the asking actor stopped first")             \
   X(EKEYPERM, -26, "key file is a link, not a regular file, or not private to this user") \
   X(EKEYFORMAT, -27, "key file content is not 64 to 128 hex digits")           \
-  X(EIGNORED, -30, "init answered ACTO_INIT_IGNORE: no actor was started")      \
-  X(ERUNNING, -31, "the child is running, restarting or stopping")
+  X(EIGNORED, -28, "init answered ACTO_INIT_IGNORE: no actor was started")      \
+  X(ERUNNING, -29, "the child is running, restarting or stopping")
 
 typedef enum acto_errno {
   ACTO_OK = 0,
 #define ACTO__ERR_ENUM(name, val, msg) ACTO_##name = (val),
   ACTO_ERRNO_MAP(ACTO__ERR_ENUM)
 #undef ACTO__ERR_ENUM
-  ACTO__ERR_MIN = -32
+  ACTO__ERR_MIN = -30
 } acto_errno;
 
 /* A readable message for any value (unknown values get a generic text).

@@ -23,6 +23,7 @@ static const code_row k_codes[] = {
 #undef ROW
 };
 enum { NCODES = sizeof k_codes / sizeof k_codes[0] };
+_Static_assert(NCODES == -ACTO__ERR_MIN - 1, "ACTO__ERR_MIN is one below the last code");
 
 START_TEST(every_error_code_has_its_own_name_and_message) {
   for (int i = 0; i < NCODES; i++) {
@@ -32,13 +33,40 @@ START_TEST(every_error_code_has_its_own_name_and_message) {
     ck_assert_ptr_nonnull(msg);
     ck_assert_str_eq(name, k_codes[i].name);
     ck_assert_str_eq(msg, k_codes[i].message);
-    ck_assert_int_lt(k_codes[i].value, 0);
+    /* Numbered -1, -2, ... without a gap, in table order, as ACTORS.md's
+     * table lists them: a client in another language can map them. */
+    ck_assert_int_eq(k_codes[i].value, -(i + 1));
     ck_assert_int_gt(k_codes[i].value, ACTO__ERR_MIN);
     for (int j = 0; j < i; j++) {
       ck_assert_int_ne(k_codes[i].value, k_codes[j].value);
       ck_assert_str_ne(name, acto_err_name(k_codes[j].value));
       ck_assert_str_ne(msg, acto_strerror(k_codes[j].value));
     }
+  }
+}
+END_TEST
+
+#ifndef ACTO_SOURCE_DIR
+#define ACTO_SOURCE_DIR "."
+#endif
+
+/* ACTORS.md's table of codes is the list, row for row: a client written
+ * from the guide maps the numbers it reads to the same names. */
+START_TEST(the_guide_lists_every_code_with_its_value_and_message) {
+  FILE *f = fopen(ACTO_SOURCE_DIR "/ACTORS.md", "r");
+  ck_assert_msg(f != NULL, "cannot open %s/ACTORS.md", ACTO_SOURCE_DIR);
+  static char text[1 << 20];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  ck_assert_uint_lt(n, sizeof text - 1);
+  text[n] = 0;
+  for (int i = 0; i < NCODES; i++) {
+    char row[256];
+    snprintf(row, sizeof row, "| `%s` | %d | %s |\n", k_codes[i].name, k_codes[i].value,
+             k_codes[i].message);
+    const char *at = strstr(text, row);
+    ck_assert_msg(at != NULL, "ACTORS.md has no row %s", row);
+    ck_assert_msg(strstr(at + 1, row) == NULL, "ACTORS.md lists %s twice", k_codes[i].name);
   }
 }
 END_TEST
@@ -451,6 +479,7 @@ int main(void) {
   Suite *s = suite_create("error");
   TCase *tc = tu_tcase("table", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, every_error_code_has_its_own_name_and_message);
+  tcase_add_test(tc, the_guide_lists_every_code_with_its_value_and_message);
   tcase_add_test(tc, unknown_codes_get_a_generic_text_and_zero_is_not_an_error);
   suite_add_tcase(s, tc);
 
