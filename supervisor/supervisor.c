@@ -1668,12 +1668,11 @@ static int sup_ask(acto_system *sys, acto_ref sup, uint32_t type, const void *da
   return acto__ask_sync(sys, sup, type, data, size, timeout_ms, rb);
 }
 
-int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg, size_t arg_size,
-                                int64_t timeout_ms, acto_ref *child) {
-  if (!sys || !child || (arg_size > 0 && !arg))
-    return ACTO_EINVAL;
+/* start_child, restart_child, add_child: a status and a ref. */
+static int start_answer(acto_system *sys, acto_ref sup, uint32_t type, const void *data,
+                        size_t size, int64_t timeout_ms, acto_ref *child) {
   acto_reply_buf rb;
-  int r = sup_ask(sys, sup, SUP_REQ_START_CHILD, arg, arg_size, timeout_ms, &rb);
+  int r = sup_ask(sys, sup, type, data, size, timeout_ms, &rb);
   if (r != 0)
     return r;
   start_reply rep;
@@ -1686,6 +1685,13 @@ int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg,
   if (rep.status == 0)
     *child = rep.ref;
   return rep.status;
+}
+
+int acto_supervisor_start_child(acto_system *sys, acto_ref sup, const void *arg, size_t arg_size,
+                                int64_t timeout_ms, acto_ref *child) {
+  if (!sys || !child || (arg_size > 0 && !arg))
+    return ACTO_EINVAL;
+  return start_answer(sys, sup, SUP_REQ_START_CHILD, arg, arg_size, timeout_ms, child);
 }
 
 /* An ask whose answer is one int32_t status. */
@@ -1721,25 +1727,6 @@ int acto_supervisor_terminate_child_id(acto_system *sys, acto_ref sup, const cha
   if (id_arg(id, &n) != 0)
     return ACTO_EINVAL;
   return sup_ask_status(sys, sup, SUP_REQ_TERMINATE_ID, id, n, timeout_ms);
-}
-
-/* start_child, restart_child, add_child: a status and a ref. */
-static int start_answer(acto_system *sys, acto_ref sup, uint32_t type, const void *data,
-                        size_t size, int64_t timeout_ms, acto_ref *child) {
-  acto_reply_buf rb;
-  int r = sup_ask(sys, sup, type, data, size, timeout_ms, &rb);
-  if (r != 0)
-    return r;
-  start_reply rep;
-  if (rb.size != sizeof rep) {
-    acto_reply_release(&rb);
-    return ACTO_EINVAL;
-  }
-  memcpy(&rep, rb.data, sizeof rep);
-  acto_reply_release(&rb);
-  if (rep.status == 0)
-    *child = rep.ref;
-  return rep.status;
 }
 
 int acto_supervisor_restart_child(acto_system *sys, acto_ref sup, const char *id,
