@@ -100,19 +100,6 @@ const char *__tsan_default_options(void) { return "max_allocation_size_mb=64"; }
  * and the test's own 1 MiB frames. */
 #define NF_ALLOC_LIMIT ((size_t)8 << 20)
 
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f)
-    return -1;
-  char line[256];
-  long kb = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-      break;
-  fclose(f);
-  return kb;
-}
-
 /* RSS growth allowed across a catalogue (plain, TSan); ASan's quarantine
  * and shadow make RSS meaningless there, max_allocation_size_mb rules. */
 #define NF_RSS_SLACK_KB TU_N(8L * 1024, -1L, 32L * 1024)
@@ -1061,7 +1048,7 @@ typedef struct nf_mem {
 } nf_mem;
 
 static void mem_start(nf_mem *m) {
-  m->rss0 = m->rss_max = rss_kb();
+  m->rss0 = m->rss_max = tu_rss_kb();
   m->rss_max_after = "(start)";
 #if NF_ALLOC_WATCH
   atomic_store(&nf_alloc_max, 0);
@@ -1069,7 +1056,7 @@ static void mem_start(nf_mem *m) {
 }
 
 static void mem_note(nf_mem *m, const char *after) {
-  long r = rss_kb();
+  long r = tu_rss_kb();
   if (r > m->rss_max) {
     m->rss_max = r;
     m->rss_max_after = after;

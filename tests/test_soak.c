@@ -189,20 +189,6 @@ static void *feeder(void *arg) {
   return NULL;
 }
 
-/* Resident set size in kB (Linux), -1 if unknown. */
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f)
-    return -1;
-  char line[256];
-  long kb = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-      break;
-  fclose(f);
-  return kb;
-}
-
 /* One line of the memory curve: RSS, and in the plain build what malloc
  * holds for the program (in use in its arenas + mmapped chunks), so that
  * growth of live data can be told apart from pages merely touched. */
@@ -268,7 +254,7 @@ START_TEST(soak_mixed_load_under_failures_loses_nothing) {
                    still, t, (unsigned long)h, (unsigned long)st.parks,
                    (unsigned long)st.actors_live);
     }
-    long rss = rss_kb();
+    long rss = tu_rss_kb();
     if (t == SOAK_WARM_S)
       rss_warm = rss;
     if (t > SOAK_WARM_S && rss > rss_max) {

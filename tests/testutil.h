@@ -728,6 +728,20 @@ static inline int tu_reap(pid_t pid, long timeout_ms, const char *what) {
 
 /* ---- a port where nothing listens ------------------------------------------ */
 
+/* Resident set size in kB (Linux), -1 if unknown. */
+static inline long tu_rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f)
+    return -1;
+  char line[256];
+  long kb = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+      break;
+  fclose(f);
+  return kb;
+}
+
 /* A loopback port that refuses every connection for as long as *fd is
  * open: a socket bound to it, never listening.  A port that was merely
  * free a moment ago may be taken by any other process (tests run in
