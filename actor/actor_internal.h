@@ -45,6 +45,11 @@ typedef struct acto__actor_ext {
   /* Requests it kept (acto_reply_later) and has not answered; under the
    * system's future table mutex (ask.c). */
   struct acto__kept *kept;
+  /* How many are on that list: changed under the same mutex, read without
+   * it by the actor's own thread (acto__ask_kept_close) to skip the lock
+   * when it keeps nothing, the common case.  Only that thread adds, so a
+   * 0 it reads is never stale; a stale non-zero only costs the lock. */
+  _Atomic uint32_t nkept;
 } acto__actor_ext;
 
 typedef struct acto__actor {

@@ -69,6 +69,7 @@ struct acto__kept {
   uint16_t flags;                     /* ACTO__MF_FUTURE */
   acto__kept *hnext;                  /* bucket chain */
   acto__kept *knext, **kprev;         /* the keeper's list */
+  acto__actor_ext *keeper;            /* whose list (its nkept) */
 };
 
 typedef struct ask_entry {
@@ -386,6 +387,7 @@ static void kept_unlink(acto__futures *fs, acto__kept *k) {
   *k->kprev = k->knext;
   if (k->knext)
     k->knext->kprev = k->kprev;
+  atomic_fetch_sub_explicit(&k->keeper->nkept, 1, memory_order_relaxed);
   fs->nkept--;
 }
 
@@ -415,6 +417,10 @@ int acto_reply_later(acto_ctx *ctx, acto_reply_token *tok) {
   if (ext->kept)
     ext->kept->kprev = &k->knext;
   ext->kept = k;
+  k->keeper = ext;
+  /* relaxed: the count is a hint for the keeper's own thread (see
+   * acto__actor_ext.nkept); the list itself is read under mtx. */
+  atomic_fetch_add_explicit(&ext->nkept, 1, memory_order_relaxed);
   fs->nkept++;
   pthread_mutex_unlock(&fs->mtx);
   req->flags |= ACTO__MF_REPLIED;
@@ -474,7 +480,8 @@ int acto_reply_to(acto_system *sys, const acto_reply_token *tok, uint32_t type, 
 
 void acto__ask_kept_close(acto_system *sys, acto__actor *a, int status) {
   acto__actor_ext *ext = acto__actor_ext_peek(a);
-  if (!ext)
+  /* Keeps nothing: the usual stop, failure or restart takes no lock. */
+  if (!ext || atomic_load_explicit(&ext->nkept, memory_order_relaxed) == 0)
     return;
   acto__futures *fs = &sys->futures;
   for (;;) {
