@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build into a temporary prefix and builds samples/first
-# against it twice: with pkg-config and with CMake's find_package(acto).
+# against it twice: with pkg-config and with CMake's find_package(acto);
+# then builds the library again with the other msgpack module name into a
+# multiarch libdir and links samples/first statically (below).
 # Usage: install_check.sh <build-dir> <source-dir>
 set -eu
 BUILD=$1
@@ -27,4 +29,41 @@ CM
 cmake -S "$TMP/cm" -B "$TMP/cm/build" -DCMAKE_PREFIX_PATH="$TMP/prefix" >/dev/null
 cmake --build "$TMP/cm/build" >/dev/null
 "$TMP/cm/build/first" >/dev/null
-echo "install_check: pkg-config and find_package builds of samples/first run"
+
+# A second build of the library, as Debian 13 would make it: msgpack-c 6
+# names its pkg-config module msgpack-c (older ones: msgpack), and Debian
+# installs into a multiarch libdir.  It sees only the module name this
+# machine does not use (PKG_CONFIG_LIBDIR: a copy of the system's modules
+# with msgpack's renamed), installs into lib/<triplet>, and samples/first
+# links its static archive through pkg-config --static.
+FAKE=$TMP/pc
+mkdir -p "$FAKE"
+for d in $(pkg-config --variable pc_path pkg-config | tr : ' '); do
+  [ -d "$d" ] && find "$d" -maxdepth 1 -name '*.pc' -exec cp -n {} "$FAKE/" \;
+done
+if [ -f "$FAKE/msgpack-c.pc" ]; then
+  mv "$FAKE/msgpack-c.pc" "$FAKE/msgpack.pc"; OTHER=msgpack
+else
+  mv "$FAKE/msgpack.pc" "$FAKE/msgpack-c.pc"; OTHER=msgpack-c
+fi
+TRIPLET=$(cc -dumpmachine)
+export PKG_CONFIG_LIBDIR=$FAKE
+cmake -S "$SRC" -B "$TMP/b2" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_LIBDIR="lib/$TRIPLET" \
+  >"$TMP/b2.log" 2>&1 || { cat "$TMP/b2.log" >&2; exit 1; }
+cmake --build "$TMP/b2" -j "$(nproc)" --target acto_static acto_shared >"$TMP/b2.log" 2>&1 ||
+  { cat "$TMP/b2.log" >&2; exit 1; }
+cmake --install "$TMP/b2" --prefix "$TMP/p2" >/dev/null
+export PKG_CONFIG_PATH=$TMP/p2/lib/$TRIPLET/pkgconfig
+[ -f "$PKG_CONFIG_PATH/acto.pc" ] || { echo "install_check: no acto.pc in lib/$TRIPLET" >&2; exit 1; }
+grep -q "^Requires.private: $OTHER " "$PKG_CONFIG_PATH/acto.pc" ||
+  { echo "install_check: acto.pc does not require $OTHER" >&2; exit 1; }
+[ "$(cd "$(pkg-config --variable=prefix acto)" && pwd -P)" = "$(cd "$TMP/p2" && pwd -P)" ] ||
+  { echo "install_check: acto.pc prefix $(pkg-config --variable=prefix acto) is not $TMP/p2" >&2; exit 1; }
+rm -f "$TMP/p2/lib/$TRIPLET"/libacto.so*
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror -o "$TMP/first_static" "$SRC/samples/first/first.c" \
+  $(pkg-config --cflags acto) $(pkg-config --static --libs acto)
+"$TMP/first_static" >/dev/null
+unset PKG_CONFIG_LIBDIR
+echo "install_check: pkg-config and find_package builds of samples/first run;" \
+  "and with $OTHER, lib/$TRIPLET and pkg-config --static"
