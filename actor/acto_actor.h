@@ -40,7 +40,13 @@ typedef struct acto_ref {
   uint64_t node;
 } acto_ref;
 
+/* The ref of no actor: a value both C (a compound literal) and C++ (a
+ * braced temporary; compound literals are not ISO C++) accept. */
+#ifdef __cplusplus
+#define ACTO_REF_NONE (acto_ref{0, 0})
+#else
 #define ACTO_REF_NONE ((acto_ref){0, 0})
+#endif
 static inline int acto_ref_is_none(acto_ref r) { return r.id == 0 && r.node == 0; }
 static inline int acto_ref_eq(acto_ref a, acto_ref b) { return a.id == b.id && a.node == b.node; }
 
@@ -430,7 +436,7 @@ typedef void (*acto_dead_letter_fn)(void *user, acto_ref to, uint32_t type, size
 ACTO_API int acto_set_dead_letter_hook(acto_system *sys, acto_dead_letter_fn fn, void *user);
 
 typedef struct acto_stats {
-  uint64_t dead_letters[ACTO_DEAD__COUNT];
+  uint64_t dead_letters[ACTO_DEAD_REASON_COUNT];
   uint64_t dead_letters_total;
   uint64_t actors_live;
   uint64_t actors_spawned;

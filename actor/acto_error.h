@@ -52,10 +52,10 @@ extern "C" {
 
 typedef enum acto_errno {
   ACTO_OK = 0,
-#define ACTO__ERR_ENUM(name, val, msg) ACTO_##name = (val),
-  ACTO_ERRNO_MAP(ACTO__ERR_ENUM)
-#undef ACTO__ERR_ENUM
-  ACTO__ERR_MIN = -30
+#define ACTO_ERRNO_ENUM_(name, val, msg) ACTO_##name = (val),
+  ACTO_ERRNO_MAP(ACTO_ERRNO_ENUM_)
+#undef ACTO_ERRNO_ENUM_
+  ACTO_ERRNO_MIN = -30
 } acto_errno;
 
 /* A readable message for any value (unknown values get a generic text).

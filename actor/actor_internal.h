@@ -171,7 +171,7 @@ struct acto_system {
   pthread_cond_t life_cv;
 
   /* Statistics (relaxed counters). */
-  _Atomic uint64_t dead[ACTO_DEAD__COUNT];
+  _Atomic uint64_t dead[ACTO_DEAD_REASON_COUNT];
   _Atomic uint64_t spawned, stopped, failed, parks, noreply;
 
   /* Log lines (log.c): the hook, the level, the rate limit. */

@@ -423,7 +423,7 @@ int acto_get_stats(acto_system *sys, acto_stats *out) {
   if (!sys || !out)
     return ACTO_EINVAL;
   memset(out, 0, sizeof(*out));
-  for (int i = 0; i < ACTO_DEAD__COUNT; i++) {
+  for (int i = 0; i < ACTO_DEAD_REASON_COUNT; i++) {
     out->dead_letters[i] = atomic_load_explicit(&sys->dead[i], memory_order_relaxed);
     out->dead_letters_total += out->dead_letters[i];
   }

@@ -46,7 +46,7 @@ typedef enum acto_dead_reason {
   ACTO_DEAD_LATE_REPLY = 5,  /* a reply arrived after its ask's deadline */
   ACTO_DEAD_FAILED = 6,      /* the message whose handler failed */
   ACTO_DEAD_NOCONNECTION = 7, /* its node (sender's or target's) went down */
-  ACTO_DEAD__COUNT = 8
+  ACTO_DEAD_REASON_COUNT = 8
 } acto_dead_reason;
 
 #ifdef __cplusplus

@@ -18,6 +18,32 @@ export PKG_CONFIG_PATH=$(dirname "$PC")
 cc -std=c11 -Wall -Wextra -Werror -o "$TMP/first_pc" "$SRC/samples/first/first.c" \
   $(pkg-config --cflags acto) $(pkg-config --libs acto)
 LD_LIBRARY_PATH=$(pkg-config --variable=libdir acto) "$TMP/first_pc" >/dev/null
+# A C++ program against the installed headers, pedantic: no compound
+# literal, no reserved name (two underscores) may reach C++ from them.
+cat > "$TMP/cxx.cpp" <<'CXX'
+#include <acto/acto.h>
+#include <cstdio>
+int main() {
+  acto_system *sys = nullptr;
+  acto_config cfg = acto_config();
+  cfg.threads = 1;
+  if (acto_system_create(&cfg, &sys) != 0) return 1;
+  acto_ref r = ACTO_REF_NONE;
+  int rc = acto_send(sys, r, 1, nullptr, 0);
+  std::printf("%s\n", acto_err_name(rc));
+  return acto_system_shutdown(sys) == 0 && rc == ACTO_ESTALE && acto_ref_is_none(r) ? 0 : 1;
+}
+CXX
+for cxx in g++ clang++; do
+  command -v $cxx >/dev/null 2>&1 || continue
+  extra=""
+  [ $cxx = clang++ ] && extra="-Wreserved-identifier"
+  # shellcheck disable=SC2046
+  $cxx -std=c++11 -Wall -Wextra -Wpedantic -Werror $extra -o "$TMP/cxx_$cxx" "$TMP/cxx.cpp" \
+    $(pkg-config --cflags acto) $(pkg-config --libs acto)
+  LD_LIBRARY_PATH=$(pkg-config --variable=libdir acto) "$TMP/cxx_$cxx" >/dev/null ||
+    { echo "install_check: the $cxx program failed" >&2; exit 1; }
+done
 mkdir -p "$TMP/cm"
 cat > "$TMP/cm/CMakeLists.txt" <<CM
 cmake_minimum_required(VERSION 3.16)

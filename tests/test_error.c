@@ -23,7 +23,7 @@ static const code_row k_codes[] = {
 #undef ROW
 };
 enum { NCODES = sizeof k_codes / sizeof k_codes[0] };
-_Static_assert(NCODES == -ACTO__ERR_MIN - 1, "ACTO__ERR_MIN is one below the last code");
+_Static_assert(NCODES == -ACTO_ERRNO_MIN - 1, "ACTO_ERRNO_MIN is one below the last code");
 
 START_TEST(every_error_code_has_its_own_name_and_message) {
   for (int i = 0; i < NCODES; i++) {
@@ -36,7 +36,7 @@ START_TEST(every_error_code_has_its_own_name_and_message) {
     /* Numbered -1, -2, ... without a gap, in table order, as ACTORS.md's
      * table lists them: a client in another language can map them. */
     ck_assert_int_eq(k_codes[i].value, -(i + 1));
-    ck_assert_int_gt(k_codes[i].value, ACTO__ERR_MIN);
+    ck_assert_int_gt(k_codes[i].value, ACTO_ERRNO_MIN);
     for (int j = 0; j < i; j++) {
       ck_assert_int_ne(k_codes[i].value, k_codes[j].value);
       ck_assert_str_ne(name, acto_err_name(k_codes[j].value));
@@ -72,7 +72,7 @@ START_TEST(the_guide_lists_every_code_with_its_value_and_message) {
 END_TEST
 
 START_TEST(unknown_codes_get_a_generic_text_and_zero_is_not_an_error) {
-  const int unknown[] = {ACTO__ERR_MIN, -1000, 2, 12345, -2147483647 - 1, 2147483647};
+  const int unknown[] = {ACTO_ERRNO_MIN, -1000, 2, 12345, -2147483647 - 1, 2147483647};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     const char *msg = acto_strerror(unknown[i]);
     const char *name = acto_err_name(unknown[i]);

@@ -1946,7 +1946,7 @@ static int read_until_closed(nc_client *c, uint64_t ask_id, int *replies) {
  * turn comes, so "delivered" shows either as handled or as one of these). */
 static int raw_dead(tu_dead *d, acto_ref to) {
   int n = 0;
-  for (int r = 0; r < ACTO_DEAD__COUNT; r++)
+  for (int r = 0; r < ACTO_DEAD_REASON_COUNT; r++)
     n += tu_dead_matches(d, to, T_CANARY, (acto_dead_reason)r) +
          tu_dead_matches(d, to, T_ECHO, (acto_dead_reason)r);
   return n;

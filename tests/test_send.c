@@ -414,7 +414,7 @@ static void flood(unsigned threads, int with_ticker) {
   ck_assert_msg(st.parks > 0, "stats.parks is 0 although the producer was parked %ld times",
                 atomic_load(&g_parked_seen));
   ck_assert_int_gt(atomic_load(&g_parked_seen), 0);
-  for (int i = 0; i < ACTO_DEAD__COUNT; i++)
+  for (int i = 0; i < ACTO_DEAD_REASON_COUNT; i++)
     ck_assert_msg(st.dead_letters[i] == 0, "dead_letters[%d] = %" PRIu64, i, st.dead_letters[i]);
   if (with_ticker) {
     long during = atomic_load(&g_ticks_at_end) - (atomic_load(&g_ticks_at_start) - 1);

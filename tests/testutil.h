@@ -440,7 +440,7 @@ typedef struct tu_dead_rec {
 typedef struct tu_dead {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  long count[ACTO_DEAD__COUNT];
+  long count[ACTO_DEAD_REASON_COUNT];
   long bad_reason; /* calls with a reason outside the enum */
   int n;
   tu_dead_rec log[TU_DEAD_LOG];
@@ -456,7 +456,7 @@ static inline void tu_dead_hook(void *user, acto_ref to, uint32_t type, size_t s
                                 acto_dead_reason reason) {
   tu_dead *d = user;
   pthread_mutex_lock(&d->mu);
-  if ((int)reason < 0 || (int)reason >= ACTO_DEAD__COUNT) {
+  if ((int)reason < 0 || (int)reason >= ACTO_DEAD_REASON_COUNT) {
     d->bad_reason++;
   } else {
     d->count[reason]++;

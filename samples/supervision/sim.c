@@ -381,7 +381,7 @@ static void reason_text(int reason, char *buf, size_t n) {
     snprintf(buf, n, "shutdown");
   else if (reason == ACTO_REASON_KILLED)
     snprintf(buf, n, "killed");
-  else if (reason < 0 && reason > ACTO__ERR_MIN)
+  else if (reason < 0 && reason > ACTO_ERRNO_MIN)
     snprintf(buf, n, "%s", acto_err_name(reason));
   else
     snprintf(buf, n, "reason %d", reason);
