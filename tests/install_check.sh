@@ -13,6 +13,11 @@ cmake --install "$BUILD" --prefix "$TMP/prefix" >/dev/null
 PC=$(find "$TMP/prefix" -name acto.pc | head -n 1)
 [ -n "$PC" ] || { echo "install_check: acto.pc not installed" >&2; exit 1; }
 [ -f "$TMP/prefix/include/acto/acto.h" ] || { echo "install_check: acto.h not installed" >&2; exit 1; }
+for f in bin/acto_node bin/acto_faultproxy bin/acto_supervision; do
+  [ -x "$TMP/prefix/$f" ] || { echo "install_check: $f not installed" >&2; exit 1; }
+done
+[ -f "$TMP/prefix/share/doc/acto/ACTORS.md" ] ||
+  { echo "install_check: ACTORS.md not in share/doc/acto" >&2; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$PC")
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror -o "$TMP/first_pc" "$SRC/samples/first/first.c" \
@@ -51,10 +56,13 @@ project(first_cm C)
 find_package(acto REQUIRED)
 add_executable(first "$SRC/samples/first/first.c")
 target_link_libraries(first PRIVATE acto::acto_static)
+add_executable(first_any "$SRC/samples/first/first.c")
+target_link_libraries(first_any PRIVATE acto::acto)
 CM
 cmake -S "$TMP/cm" -B "$TMP/cm/build" -DCMAKE_PREFIX_PATH="$TMP/prefix" >/dev/null
 cmake --build "$TMP/cm/build" >/dev/null
 "$TMP/cm/build/first" >/dev/null
+"$TMP/cm/build/first_any" >/dev/null
 
 # A second build of the library, as Debian 13 would make it: msgpack-c 6
 # names its pkg-config module msgpack-c (older ones: msgpack), and Debian
@@ -75,6 +83,7 @@ fi
 TRIPLET=$(cc -dumpmachine)
 export PKG_CONFIG_LIBDIR=$FAKE
 cmake -S "$SRC" -B "$TMP/b2" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_LIBDIR="lib/$TRIPLET" \
+  -DACTO_BUILD_TESTS=OFF -DACTO_BUILD_SAMPLES=OFF -DACTO_BUILD_TOOLS=OFF -DACTO_BUILD_BENCH=OFF \
   >"$TMP/b2.log" 2>&1 || { cat "$TMP/b2.log" >&2; exit 1; }
 cmake --build "$TMP/b2" -j "$(nproc)" --target acto_static acto_shared >"$TMP/b2.log" 2>&1 ||
   { cat "$TMP/b2.log" >&2; exit 1; }
@@ -90,6 +99,37 @@ rm -f "$TMP/p2/lib/$TRIPLET"/libacto.so*
 cc -std=c11 -Wall -Wextra -Werror -o "$TMP/first_static" "$SRC/samples/first/first.c" \
   $(pkg-config --cflags acto) $(pkg-config --static --libs acto)
 "$TMP/first_static" >/dev/null
+
+# acto inside another project, by add_subdirectory and by FetchContent:
+# only the library is built (no tests, so Check is not needed: it is
+# hidden here), and acto::acto links.
+rm -f "$FAKE/check.pc"
+unset PKG_CONFIG_PATH
+for how in subdirectory fetchcontent; do
+  mkdir -p "$TMP/$how"
+  if [ $how = subdirectory ]; then
+    use="add_subdirectory(\"$SRC\" acto)"
+  else
+    use="include(FetchContent)
+FetchContent_Declare(acto SOURCE_DIR \"$SRC\")
+FetchContent_MakeAvailable(acto)"
+  fi
+  cat > "$TMP/$how/CMakeLists.txt" <<CM
+cmake_minimum_required(VERSION 3.16)
+project(parent C)
+$use
+add_executable(first "$SRC/samples/first/first.c")
+target_link_libraries(first PRIVATE acto::acto)
+CM
+  cmake -S "$TMP/$how" -B "$TMP/$how/build" >"$TMP/$how.log" 2>&1 ||
+    { cat "$TMP/$how.log" >&2; exit 1; }
+  if cmake --build "$TMP/$how/build" --target help | grep -q "test_actor\|bench_pingpong"; then
+    echo "install_check: $how builds acto's tests or benchmarks" >&2; exit 1
+  fi
+  cmake --build "$TMP/$how/build" -j "$(nproc)" --target first >"$TMP/$how.log" 2>&1 ||
+    { cat "$TMP/$how.log" >&2; exit 1; }
+  "$TMP/$how/build/first" >/dev/null
+done
 unset PKG_CONFIG_LIBDIR
 echo "install_check: pkg-config and find_package builds of samples/first run;" \
-  "and with $OTHER, lib/$TRIPLET and pkg-config --static"
+  "and with $OTHER, lib/$TRIPLET and pkg-config --static; add_subdirectory and FetchContent"
