@@ -527,7 +527,7 @@ int acto__sched_start(acto_system *sys) {
     return 0; /* the driving thread is the worker */
   for (unsigned i = 0; i < sys->nworkers; i++) {
     if (pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]) != 0) {
-      atomic_store(&sys->workers_stop, 1);
+      atomic_store_explicit(&sys->workers_stop, 1, memory_order_seq_cst); /* as in acto__sched_stop */
       pthread_mutex_lock(&sys->park_mtx);
       pthread_cond_broadcast(&sys->park_cv);
       pthread_mutex_unlock(&sys->park_mtx);

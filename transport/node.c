@@ -1143,7 +1143,7 @@ static void peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   uint64_t jitter = 0;
   RAND_bytes((unsigned char *)&jitter, sizeof jitter);
   pthread_mutex_lock(&p->mtx);
-  if (p->explicit_peer && p->has_addr && !atomic_load(&n->stopping)) {
+  if (p->explicit_peer && p->has_addr && !atomic_load_explicit(&n->stopping, memory_order_acquire)) {
     /* Next attempt after the backoff plus up to half of it (jitter). */
     int64_t b = p->backoff_ms;
     p->next_reconnect_ns = now_ns() + (uint64_t)b * 1000000ull +
@@ -1890,7 +1890,7 @@ static void on_accept(evutil_socket_t lfd, short ev, void *arg) {
 
 static void start_connect(acto__peer *p) {
   acto__node *n = p->node;
-  if (p->connecting || atomic_load(&n->stopping))
+  if (p->connecting || atomic_load_explicit(&n->stopping, memory_order_acquire))
     return;
   pthread_mutex_lock(&p->mtx);
   if (p->state != P_DOWN || !p->has_addr) {
@@ -2105,7 +2105,9 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
                     durations[i].what, (long long)durations[i].v);
   if (node_of(sys))
     return refuse(sys, ACTO_EALREADY, CALL, "a node already runs on this system");
-  if (atomic_load(&sys->spawned) > 0)
+  /* relaxed: a count; a spawn racing with this call on another thread is
+   * the misuse this refuses, caught when it is seen. */
+  if (atomic_load_explicit(&sys->spawned, memory_order_relaxed) > 0)
     return refuse(sys, ACTO_EALREADY, CALL,
                   "the node must start before the first spawn: refs handed out before it would "
                   "not carry the node's id");
@@ -2255,7 +2257,7 @@ void acto__node_shutdown(acto_system *sys) {
     if (n->dead)
       usleep(1000);
   }
-  unsigned cnt = atomic_load(&n->npeers);
+  unsigned cnt = atomic_load_explicit(&n->npeers, memory_order_acquire);
   for (unsigned i = 0; i < cnt; i++) {
     acto__peer *p = n->peers[i];
     pthread_mutex_lock(&p->mtx);
@@ -2272,7 +2274,7 @@ void acto__node_destroy(acto_system *sys) {
     return;
   acto__node_shutdown(sys);
   reap(n, 1);
-  unsigned cnt = atomic_load(&n->npeers);
+  unsigned cnt = atomic_load_explicit(&n->npeers, memory_order_acquire);
   for (unsigned i = 0; i < cnt; i++) {
     acto__peer *p = n->peers[i];
     if (p->flush_ev)
@@ -2379,7 +2381,7 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
   acto__node *n = node_of(sys);
   if (!n)
     return refuse(sys, ACTO_ENOTCONN, CALL, "no node runs on this system (acto_node_start)");
-  if (atomic_load(&n->stopping))
+  if (atomic_load_explicit(&n->stopping, memory_order_acquire))
     return refuse(sys, ACTO_ENOTCONN, CALL, "the node is stopping");
   if (strcmp(name, n->name) == 0)
     return refuse(sys, ACTO_EINVAL, CALL, "\"%s\" is this node's own name", name);
@@ -2440,7 +2442,7 @@ static int connect_wait_unlock(acto__node *n, acto__peer *p, uint64_t attempts, 
       r = ACTO_ECLOSED;
       break;
     }
-    if (atomic_load(&n->stopping)) {
+    if (atomic_load_explicit(&n->stopping, memory_order_acquire)) {
       r = ACTO_ENOTCONN;
       break;
     }
