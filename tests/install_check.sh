@@ -12,7 +12,9 @@ trap 'rm -rf "$TMP"' EXIT
 cmake --install "$BUILD" --prefix "$TMP/prefix" >/dev/null
 PC=$(find "$TMP/prefix" -name acto.pc | head -n 1)
 [ -n "$PC" ] || { echo "install_check: acto.pc not installed" >&2; exit 1; }
-[ -f "$TMP/prefix/include/acto/acto.h" ] || { echo "install_check: acto.h not installed" >&2; exit 1; }
+for h in acto.h acto_version.h; do
+  [ -f "$TMP/prefix/include/acto/$h" ] || { echo "install_check: $h not installed" >&2; exit 1; }
+done
 for f in bin/acto_node bin/acto_faultproxy bin/acto_supervision; do
   [ -x "$TMP/prefix/$f" ] || { echo "install_check: $f not installed" >&2; exit 1; }
 done
@@ -36,7 +38,10 @@ int main() {
   acto_ref r = ACTO_REF_NONE;
   int rc = acto_send(sys, r, 1, nullptr, 0);
   std::printf("%s\n", acto_err_name(rc));
-  return acto_system_shutdown(sys) == 0 && rc == ACTO_ESTALE && acto_ref_is_none(r) ? 0 : 1;
+  return acto_system_shutdown(sys) == 0 && rc == ACTO_ESTALE && acto_ref_is_none(r) &&
+                 acto_version() == ACTO_VERSION_NUMBER
+             ? 0
+             : 1;
 }
 CXX
 for cxx in g++ clang++; do
