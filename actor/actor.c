@@ -62,7 +62,7 @@ static void actor_destroy(acto__actor *a) {
   while ((m = (acto__msg *)acto__mpscq_pop(&a->mb.sys, &a->mb.sys_tail)) != NULL) {
     switch (m->kind) {
     case ACTO__KIND_REPLY:
-      acto__dead_letter(sys, m, ACTO_DEAD_LATE_REPLY);
+      acto__send_dead_letter(sys, m, ACTO_DEAD_LATE_REPLY);
       continue;
     case ACTO__KIND_LINK:
     case ACTO__KIND_MONITOR:
@@ -80,10 +80,10 @@ static void actor_destroy(acto__actor *a) {
     acto__msg_free(m);
   }
   while ((m = (acto__msg *)acto__mpscq_pop(&a->mb.user, &a->mb.user_tail)) != NULL)
-    acto__dead_letter(sys, m, ACTO_DEAD_CLOSED);
+    acto__send_dead_letter(sys, m, ACTO_DEAD_CLOSED);
   acto__actor_ext *ext = acto__actor_ext_peek(a);
   if (ext) {
-    acto__ext_free(ext);
+    acto__link_ext_free(ext);
     atomic_store_explicit(&a->ext, NULL, memory_order_relaxed);
   }
   acto__pool_free(&sys->pool, a, a->size_class);
@@ -300,8 +300,8 @@ int acto_spawn(acto_system *sys, const acto_behaviour *b, const void *arg,
   return spawn_impl(sys, b, arg, opts, NULL, 0, out);
 }
 
-int acto__spawn_child(acto_ctx *ctx, const acto_behaviour *b, const void *arg,
-                      const acto_spawn_opts *opts, int hold, acto_ref *out) {
+int acto__actor_spawn_child(acto_ctx *ctx, const acto_behaviour *b, const void *arg,
+                            const acto_spawn_opts *opts, int hold, acto_ref *out) {
   if (!ctx)
     return ACTO_EINVAL;
   return spawn_impl(ctx->sys, b, arg, opts, ctx, hold, out);

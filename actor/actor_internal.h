@@ -241,7 +241,7 @@ static inline acto_ref acto__ref_of(acto_system *sys, const acto__actor *a) {
 }
 
 /* system.c: the system's clock (virtual in deterministic mode). */
-uint64_t acto__now_ns(acto_system *sys);
+uint64_t acto__system_now_ns(acto_system *sys);
 /* A plain thread is about to wait inside a call (ask, a blocked send, a
  * supervisor or node call): 0, or ACTO_ECLOSED once the system is closing
  * (then it must not wait).  Every 0 is paired with one leave. */
@@ -276,8 +276,8 @@ void acto__send_close_parked(acto__actor *t);
 /* Counts m as a dead letter of a local target (its target_id) and frees
  * it; a request among them gets its failure answer.  _to: the target is
  * given in full (a remote one). */
-void acto__dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why);
-void acto__dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why);
+void acto__send_dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why);
+void acto__send_dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why);
 /* Resolves a parked send: the actor's park word drops by one and the
  * actor is rescheduled if this was its last parked send. */
 void acto__send_unpark(acto__actor *parker);
@@ -307,8 +307,8 @@ void acto__system_report_crash(acto_system *sys, acto__actor *a, int reason, uin
 /* scheduler.c: runs handle() for a system-lane block m as a message of
  * `type` with the given payload (borrowed), recording a failure like a
  * user message's. */
-void acto__deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type, const void *data,
-                   size_t size);
+void acto__sched_deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type,
+                         const void *data, size_t size);
 
 /* link.c and monitor.c */
 int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m);    /* 1 if handled */
@@ -321,9 +321,9 @@ int acto__link_add(acto__actor *a, acto_ref other); /* owner thread */
 /* Drops every monitor the actor holds (a restart in place). */
 void acto__monitor_drop_held(acto__actor *a);
 /* Sends a system-lane signal of `kind` to `to`, local or remote. */
-int acto__signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
-                 int32_t status, uint64_t id);
-void acto__ext_free(acto__actor_ext *ext);
+int acto__link_signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
+                      int32_t status, uint64_t id);
+void acto__link_ext_free(acto__actor_ext *ext);
 
 /* child.c (the child side of supervision) */
 int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m); /* 1 if handled */

@@ -275,7 +275,7 @@ int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, acto__m
   }
   if (reply) {
     reply->target_id = 0;
-    acto__dead_letter(sys, reply, ACTO_DEAD_LATE_REPLY);
+    acto__send_dead_letter(sys, reply, ACTO_DEAD_LATE_REPLY);
   }
   return ACTO_ENOENT;
 }
@@ -309,8 +309,8 @@ static void route_reply(acto_system *sys, const acto__msg *req, int status, acto
     if (status == 0) {
       reply->kind = ACTO__KIND_USER;
       reply->flags = 0;
-      acto__dead_letter_to(sys, reply, req->pub.sender,
-                           remote ? ACTO_DEAD_NOCONNECTION : ACTO_DEAD_LATE_REPLY);
+      acto__send_dead_letter_to(sys, reply, req->pub.sender,
+                                remote ? ACTO_DEAD_NOCONNECTION : ACTO_DEAD_LATE_REPLY);
     } else {
       acto__msg_free(reply);
     }
@@ -588,7 +588,7 @@ void acto__ask_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   if (!e) {
     if (m->kind == ACTO__KIND_REPLY && m->status == 0) {
       m->kind = ACTO__KIND_USER; /* counted like a user message */
-      acto__dead_letter(sys, m, ACTO_DEAD_LATE_REPLY);
+      acto__send_dead_letter(sys, m, ACTO_DEAD_LATE_REPLY);
     } else {
       acto__msg_free(m);
     }

@@ -135,7 +135,7 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     return 1;
   }
   case ACTO__KIND_NOTIFY:
-    acto__deliver(ctx, a, m, m->pub.type, m->pub.data, m->pub.size);
+    acto__sched_deliver(ctx, a, m, m->pub.type, m->pub.data, m->pub.size);
     return 1;
   default:
     return 0;
@@ -172,7 +172,7 @@ int acto__child_stop(acto_system *sys, acto_ref child, int reason) {
 }
 
 int acto__child_suspend_cmd(acto_system *sys, acto_ref child) {
-  return acto__signal(sys, child, ACTO__KIND_SUSPEND, 0, ACTO_REF_NONE, 0, 0);
+  return acto__link_signal(sys, child, ACTO__KIND_SUSPEND, 0, ACTO_REF_NONE, 0, 0);
 }
 
 int acto__child_release(acto_system *sys, acto_ref child) {

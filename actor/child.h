@@ -28,8 +28,8 @@ typedef struct acto__child_event {
  * (acto__child_close_held).  A supervisor holds the children it starts in
  * its own init, so that a later child's failure can stop them, in reverse
  * order, on the init's own thread: no worker can be running them. */
-int acto__spawn_child(acto_ctx *ctx, const acto_behaviour *b, const void *arg,
-                      const acto_spawn_opts *opts, int hold, acto_ref *out);
+int acto__actor_spawn_child(acto_ctx *ctx, const acto_behaviour *b, const void *arg,
+                            const acto_spawn_opts *opts, int hold, acto_ref *out);
 
 /* A held child may run from now on: it is scheduled if anything is queued
  * for it.  Only by the thread that spawned it held. */

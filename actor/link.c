@@ -27,8 +27,8 @@
 
 #include "actor/actor_internal.h"
 
-int acto__signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
-                 int32_t status, uint64_t id) {
+int acto__link_signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
+                      int32_t status, uint64_t id) {
   acto__msg *m = acto__msg_new(0, NULL, 0, NULL);
   if (!m)
     return ACTO_ENOMEM;
@@ -104,13 +104,13 @@ int acto_link(acto_ctx *ctx, acto_ref other) {
     return 0;
   if ((r = acto__link_add(a, other)) != 0)
     return r;
-  r = acto__signal(ctx->sys, other, ACTO__KIND_LINK, 0, self, 0, 0);
+  r = acto__link_signal(ctx->sys, other, ACTO__KIND_LINK, 0, self, 0, 0);
   if (r == ACTO_ESTALE || r == ACTO_ENOTCONN) {
     /* Gone already (or its node is): the link fires at once, as an exit
      * signal to self. */
     link_remove(a, other);
-    return acto__signal(ctx->sys, self, ACTO__KIND_EXIT, 0, other,
-                        r == ACTO_ESTALE ? ACTO_REASON_NOPROC : ACTO_REASON_NOCONNECTION, 0);
+    return acto__link_signal(ctx->sys, self, ACTO__KIND_EXIT, 0, other,
+                             r == ACTO_ESTALE ? ACTO_REASON_NOPROC : ACTO_REASON_NOCONNECTION, 0);
   }
   if (r != 0)
     link_remove(a, other);
@@ -123,7 +123,7 @@ int acto_unlink(acto_ctx *ctx, acto_ref other) {
     return r;
   if (!link_remove(ctx->self, other))
     return 0;
-  r = acto__signal(ctx->sys, other, ACTO__KIND_UNLINK, 0, acto__actor_ref(ctx->self), 0, 0);
+  r = acto__link_signal(ctx->sys, other, ACTO__KIND_UNLINK, 0, acto__actor_ref(ctx->self), 0, 0);
   return r == ACTO_ESTALE || r == ACTO_ENOTCONN ? 0 : r;
 }
 
@@ -143,7 +143,7 @@ static int exit_signal(acto_system *sys, acto_ref target, uint16_t flags, int re
     return ACTO_ESTALE;
   acto_ctx *ctx = acto__tls_ctx;
   acto_ref from = (ctx && ctx->sys == sys && ctx->self) ? acto__actor_ref(ctx->self) : ACTO_REF_NONE;
-  return acto__signal(sys, target, ACTO__KIND_EXIT, flags, from, reason, 0);
+  return acto__link_signal(sys, target, ACTO__KIND_EXIT, flags, from, reason, 0);
 }
 
 int acto_exit(acto_system *sys, acto_ref target, int reason) {
@@ -175,8 +175,8 @@ int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   case ACTO__KIND_LINK:
     if (acto__link_add(a, from) != 0)
       /* Cannot record it: make it fire now rather than never. */
-      acto__signal(ctx->sys, from, ACTO__KIND_EXIT, ACTO__MF_LINKED, acto__actor_ref(a),
-                   ACTO_REASON_NOPROC, 0);
+      acto__link_signal(ctx->sys, from, ACTO__KIND_EXIT, ACTO__MF_LINKED, acto__actor_ref(a),
+                        ACTO_REASON_NOPROC, 0);
     return 1;
   case ACTO__KIND_UNLINK:
     link_remove(a, from);
@@ -193,7 +193,7 @@ int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       a->stop_reason = ACTO_REASON_KILLED;
     } else if (a->trap_exit) {
       acto_exit_signal es = {from, reason};
-      acto__deliver(ctx, a, m, ACTO_MSG_EXIT, &es, sizeof es);
+      acto__sched_deliver(ctx, a, m, ACTO_MSG_EXIT, &es, sizeof es);
     } else if (reason != ACTO_REASON_NORMAL) {
       a->stop_requested = 1;
       a->stop_reason = reason;
@@ -211,18 +211,18 @@ void acto__link_on_close(acto__actor *a, int reason) {
     return;
   acto_ref self = acto__actor_ref(a);
   for (uint32_t i = 0; i < e->nlinks; i++)
-    acto__signal(a->sys, e->links[i], ACTO__KIND_EXIT, ACTO__MF_LINKED, self, reason, 0);
+    acto__link_signal(a->sys, e->links[i], ACTO__KIND_EXIT, ACTO__MF_LINKED, self, reason, 0);
   e->nlinks = 0;
 }
 
 void acto__link_answer_late(acto_system *sys, acto__msg *m, acto_ref self, int reason) {
   if (m->kind == ACTO__KIND_LINK)
-    acto__signal(sys, m->pub.sender, ACTO__KIND_EXIT, ACTO__MF_LINKED, self, reason, 0);
+    acto__link_signal(sys, m->pub.sender, ACTO__KIND_EXIT, ACTO__MF_LINKED, self, reason, 0);
   else if (m->kind == ACTO__KIND_MONITOR)
-    acto__signal(sys, m->pub.sender, ACTO__KIND_DOWN, 0, self, reason, m->req_id);
+    acto__link_signal(sys, m->pub.sender, ACTO__KIND_DOWN, 0, self, reason, m->req_id);
 }
 
-void acto__ext_free(acto__actor_ext *e) {
+void acto__link_ext_free(acto__actor_ext *e) {
   if (!e)
     return;
   free(e->name);

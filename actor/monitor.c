@@ -58,11 +58,11 @@ int acto_monitor(acto_ctx *ctx, acto_ref target, uint64_t *monitor_out) {
   acto_ref self = acto__actor_ref(a);
   r = acto__system_validate_ref(ctx->sys, target) != 0
           ? ACTO_ESTALE
-          : acto__signal(ctx->sys, target, ACTO__KIND_MONITOR, 0, self, 0, id);
+          : acto__link_signal(ctx->sys, target, ACTO__KIND_MONITOR, 0, self, 0, id);
   if (r == ACTO_ESTALE || r == ACTO_ENOTCONN)
     /* Gone already (or its node is): its DOWN is due at once. */
-    r = acto__signal(ctx->sys, self, ACTO__KIND_DOWN, 0, target,
-                     r == ACTO_ESTALE ? ACTO_REASON_NOPROC : ACTO_REASON_NOCONNECTION, id);
+    r = acto__link_signal(ctx->sys, self, ACTO__KIND_DOWN, 0, target,
+                          r == ACTO_ESTALE ? ACTO_REASON_NOPROC : ACTO_REASON_NOCONNECTION, id);
   if (r != 0) {
     mons_take(e->mons, &e->nmons, id, NULL);
     return r;
@@ -81,7 +81,7 @@ int acto_demonitor(acto_ctx *ctx, uint64_t monitor) {
   acto_ref target;
   if (!e || !mons_take(e->mons, &e->nmons, monitor, &target))
     return ACTO_ENOENT;
-  acto__signal(ctx->sys, target, ACTO__KIND_DEMONITOR, 0, acto__actor_ref(a), 0, monitor);
+  acto__link_signal(ctx->sys, target, ACTO__KIND_DEMONITOR, 0, acto__actor_ref(a), 0, monitor);
   return 0;
 }
 
@@ -91,8 +91,8 @@ int acto__monitor_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     acto__actor_ext *e = acto__actor_ext_get(a);
     if (!e || mons_add(&e->watchers, &e->nwatchers, &e->capwatchers, m->req_id, m->pub.sender) != 0)
       /* Cannot record it: fire now rather than never. */
-      acto__signal(ctx->sys, m->pub.sender, ACTO__KIND_DOWN, 0, acto__actor_ref(a),
-                   ACTO_REASON_NOPROC, m->req_id);
+      acto__link_signal(ctx->sys, m->pub.sender, ACTO__KIND_DOWN, 0, acto__actor_ref(a),
+                        ACTO_REASON_NOPROC, m->req_id);
     return 1;
   }
   case ACTO__KIND_DEMONITOR: {
@@ -106,7 +106,7 @@ int acto__monitor_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     if (!e || !mons_take(e->mons, &e->nmons, m->req_id, NULL))
       return 1; /* demonitored */
     acto_down d = {m->pub.sender, m->req_id, m->status};
-    acto__deliver(ctx, a, m, ACTO_MSG_DOWN, &d, sizeof d);
+    acto__sched_deliver(ctx, a, m, ACTO_MSG_DOWN, &d, sizeof d);
     return 1;
   }
   default:
@@ -120,7 +120,8 @@ void acto__monitor_on_close(acto__actor *a, int reason) {
     return;
   acto_ref self = acto__actor_ref(a);
   for (uint32_t i = 0; i < e->nwatchers; i++)
-    acto__signal(a->sys, e->watchers[i].ref, ACTO__KIND_DOWN, 0, self, reason, e->watchers[i].id);
+    acto__link_signal(a->sys, e->watchers[i].ref, ACTO__KIND_DOWN, 0, self, reason,
+                      e->watchers[i].id);
   e->nwatchers = 0;
 }
 
@@ -130,6 +131,6 @@ void acto__monitor_drop_held(acto__actor *a) {
     return;
   acto_ref self = acto__actor_ref(a);
   for (uint32_t i = 0; i < e->nmons; i++)
-    acto__signal(a->sys, e->mons[i].ref, ACTO__KIND_DEMONITOR, 0, self, 0, e->mons[i].id);
+    acto__link_signal(a->sys, e->mons[i].ref, ACTO__KIND_DEMONITOR, 0, self, 0, e->mons[i].id);
   e->nmons = 0;
 }

@@ -150,8 +150,8 @@ static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
   return NULL;
 }
 
-void acto__deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type, const void *data,
-                   size_t size) {
+void acto__sched_deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type,
+                         const void *data, size_t size) {
   acto_msg view = m->pub;
   view.type = type;
   view.flags = 0;
@@ -180,7 +180,7 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       return;
     }
     if ((m->flags & ACTO__MF_REMOTE) && acto__node_msg_orphaned(m)) {
-      acto__dead_letter(sys, m, ACTO_DEAD_NOCONNECTION);
+      acto__send_dead_letter(sys, m, ACTO_DEAD_NOCONNECTION);
       return;
     }
     ctx->cur = m;
@@ -193,7 +193,7 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       a->fail_type = m->pub.type;
     }
     if (a->failed) {
-      acto__dead_letter(sys, m, ACTO_DEAD_FAILED);
+      acto__send_dead_letter(sys, m, ACTO_DEAD_FAILED);
       return;
     }
     if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED)) {
@@ -500,14 +500,14 @@ int64_t acto__sched_det_run(acto_system *sys, int (*done)(void *), void *arg, ui
 }
 
 int acto__sched_det_wait(acto_system *sys, int (*done)(void *), void *arg, int64_t timeout_ms) {
-  uint64_t end = acto__deadline_after(acto__now_ns(sys), timeout_ms);
+  uint64_t end = acto__deadline_after(acto__system_now_ns(sys), timeout_ms);
   acto__sched_det_run(sys, done, arg, end);
   if (done(arg))
     return 0;
   uint64_t due;
   if (!acto__timers_next_due(&sys->timers, &due))
     return ACTO_EDEADLK; /* no actor can run, no timer is left */
-  if (end != ACTO__NEVER && acto__now_ns(sys) < end)
+  if (end != ACTO__NEVER && acto__system_now_ns(sys) < end)
     atomic_store_explicit(&sys->vnow_ns, end, memory_order_relaxed);
   return ACTO_ETIMEDOUT;
 }

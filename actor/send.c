@@ -29,13 +29,12 @@
 #include "transport/node.h"
 
 
-void acto__dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why) {
-  acto__dead_letter_to(sys, m,
-                       (acto_ref){m->target_id, atomic_load_explicit(&sys->node_id, memory_order_relaxed)},
-                       why);
+void acto__send_dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why) {
+  uint64_t node = atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+  acto__send_dead_letter_to(sys, m, (acto_ref){m->target_id, node}, why);
 }
 
-void acto__dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why) {
+void acto__send_dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why) {
   if (m->kind == ACTO__KIND_USER) {
     acto__system_count_dead(sys, to, m->pub.type, m->pub.size, why);
     if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
@@ -119,7 +118,7 @@ void acto__send_close_parked(acto__actor *t) {
     acto__twaiter *tw = m->twaiter;
     m->parker = NULL;
     m->twaiter = NULL;
-    acto__dead_letter(t->sys, m, ACTO_DEAD_CLOSED);
+    acto__send_dead_letter(t->sys, m, ACTO_DEAD_CLOSED);
     if (p)
       acto__send_unpark(p);
     else if (tw)
@@ -152,7 +151,7 @@ static int send_park_actor(acto_system *sys, acto__actor *t, acto__msg *m, acto_
   if (r < 0) {
     m->parker = NULL;
     atomic_fetch_sub_explicit(&self->park, 1, memory_order_relaxed);
-    acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+    acto__send_dead_letter(sys, m, ACTO_DEAD_STALE);
     return ACTO_ESTALE;
   }
   if (r == 1)
@@ -190,7 +189,7 @@ static int send_wait_thread(acto_system *sys, acto__actor *t, acto__msg *m, int6
   int result;
   if (r < 0) {
     m->twaiter = NULL;
-    acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+    acto__send_dead_letter(sys, m, ACTO_DEAD_STALE);
     result = ACTO_ESTALE;
   } else {
     if (sys->det) {
@@ -238,12 +237,12 @@ static void drop_for_room(acto_system *sys, acto__actor *t, acto__msg *m, int po
   if (policy == ACTO_OVERFLOW_DROP_OLDEST) {
     acto__msg *old = acto__mailbox_swap_oldest(&t->mb, m);
     if (old) {
-      acto__dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
+      acto__send_dead_letter(sys, old, ACTO_DEAD_DROP_OLDEST);
       return;
     }
     /* nothing queued to drop (all being handled): drop this one */
   }
-  acto__dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
+  acto__send_dead_letter(sys, m, ACTO_DEAD_DROP_NEWEST);
 }
 
 /* The target of a send, with a reference: inside an actor the reference
@@ -294,7 +293,7 @@ int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
   int own;
   acto__actor *t = target_get(sys, to.id, ctx, &own);
   if (!t) {
-    acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+    acto__send_dead_letter(sys, m, ACTO_DEAD_STALE);
     return ACTO_ESTALE;
   }
   int r = 0;
@@ -319,7 +318,7 @@ int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
       if (was_empty)
         acto__sched_schedule(sys, t);
     } else if (from_timer) {
-      acto__dead_letter(sys, m, ACTO_DEAD_FULL);
+      acto__send_dead_letter(sys, m, ACTO_DEAD_FULL);
       r = ACTO_EFULL;
     } else {
       switch (policy) {
@@ -383,13 +382,13 @@ int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twai
   *held = NULL;
   acto__actor *t = acto__actor_acquire(sys, to);
   if (!t) {
-    acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+    acto__send_dead_letter(sys, m, ACTO_DEAD_STALE);
     return 0;
   }
   int parked = 0;
   int was_empty = 0;
   if (m->pub.size > t->mb.max_bytes) {
-    acto__dead_letter(sys, m, ACTO_DEAD_FULL);
+    acto__send_dead_letter(sys, m, ACTO_DEAD_FULL);
   } else if (acto__mailbox_reserve(&t->mb, m->pub.size, t->mb.policy != ACTO_OVERFLOW_BLOCK,
                                    &was_empty) == ACTO__MB_OK) {
     acto__mailbox_push_reserved(&t->mb, m);
@@ -398,7 +397,7 @@ int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twai
   } else {
     switch (t->mb.policy) {
     case ACTO_OVERFLOW_FAIL:
-      acto__dead_letter(sys, m, ACTO_DEAD_FULL);
+      acto__send_dead_letter(sys, m, ACTO_DEAD_FULL);
       break;
     case ACTO_OVERFLOW_DROP_NEWEST:
     case ACTO_OVERFLOW_DROP_OLDEST:
@@ -412,7 +411,7 @@ int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twai
       int r = park_and_drain(t, m);
       if (r < 0) {
         m->twaiter = NULL;
-        acto__dead_letter(sys, m, ACTO_DEAD_STALE);
+        acto__send_dead_letter(sys, m, ACTO_DEAD_STALE);
       } else if (r == 1) {
         parked = 1;
       }
@@ -433,7 +432,7 @@ int acto__send_node_cancel(acto_system *sys, acto__actor *t, acto__msg *m) {
   acto__spin_unlock(&t->mb.park_lock);
   if (removed) {
     m->twaiter = NULL;
-    acto__dead_letter(sys, m, ACTO_DEAD_NOCONNECTION);
+    acto__send_dead_letter(sys, m, ACTO_DEAD_NOCONNECTION);
   }
   acto__actor_release(t);
   return removed;

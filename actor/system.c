@@ -170,7 +170,7 @@ void acto__system_wait_leave(acto_system *sys) {
   atomic_fetch_sub_explicit(&sys->waiting, 1, memory_order_seq_cst);
 }
 
-uint64_t acto__now_ns(acto_system *sys) {
+uint64_t acto__system_now_ns(acto_system *sys) {
   if (sys->det)
     return atomic_load_explicit(&sys->vnow_ns, memory_order_relaxed);
   return acto__clock_now_ns();
@@ -179,7 +179,7 @@ uint64_t acto__now_ns(acto_system *sys) {
 int64_t acto_now_ms(acto_system *sys) {
   if (!sys)
     return ACTO_EINVAL;
-  return (int64_t)(acto__now_ns(sys) / 1000000u);
+  return (int64_t)(acto__system_now_ns(sys) / 1000000u);
 }
 
 uint64_t acto_random(acto_system *sys) {

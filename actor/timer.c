@@ -348,7 +348,7 @@ static uint64_t timer_add(acto_system *sys, acto__timer_rec *r, int64_t delay_ms
     return 0;
   }
   r->id = ++t->next_id;
-  r->due = acto__deadline_after(acto__now_ns(sys), delay_ms); /* saturates */
+  r->due = acto__deadline_after(acto__system_now_ns(sys), delay_ms); /* saturates */
   if (heap_push(t, r) != 0) {
     pthread_mutex_unlock(&t->mtx);
     return 0;

@@ -43,7 +43,7 @@
  * Intensity: the times of the restarts within the last period_ms are kept
  * (at most `intensity` of them; 0 allows none); a restart that would make
  * one more fails the supervisor.  Times come from the system clock
- * (acto__now_ns), so the deterministic mode's virtual clock drives them
+ * (acto__system_now_ns), so the deterministic mode's virtual clock drives them
  * too.
  */
 #include <stdio.h>
@@ -96,7 +96,7 @@ typedef struct sup_child {
    * that restart does not start it again. */
   uint64_t term_gen;
   /* Started during the supervisor's init and not yet released: it cannot
-   * run (acto__spawn_child's hold). */
+   * run (acto__actor_spawn_child's hold). */
   int held;
   int ignoring; /* a restart in place was answered ACTO_INIT_IGNORE; it stops */
 } sup_child;
@@ -487,7 +487,7 @@ static acto_sup_spec *unflat_sup(flat_r *r, int depth) {
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static uint64_t now_ns(acto_ctx *ctx) { return acto__now_ns(acto_ctx_system(ctx)); }
+static uint64_t now_ns(acto_ctx *ctx) { return acto__system_now_ns(acto_ctx_system(ctx)); }
 
 static void event(acto_ctx *ctx, sup *s, const sup_child *c, acto_sup_event ev, int reason) {
   (void)ctx; /* NULL when a parent's init tears a held nested tree down */
@@ -577,9 +577,9 @@ static int start_fresh(acto_ctx *ctx, sup *s, sup_child *c) {
   acto_ref ref;
   int r;
   if (c->cs.kind == ACTO_SUPERVISOR)
-    r = acto__spawn_child(ctx, acto_supervisor_behaviour(), c->cs.sup, &o, s->in_init, &ref);
+    r = acto__actor_spawn_child(ctx, acto_supervisor_behaviour(), c->cs.sup, &o, s->in_init, &ref);
   else
-    r = acto__spawn_child(ctx, c->cs.behaviour, c->cs.arg, &o, s->in_init, &ref);
+    r = acto__actor_spawn_child(ctx, c->cs.behaviour, c->cs.arg, &o, s->in_init, &ref);
   if (r != 0)
     return r;
   c->ref = ref;
@@ -1372,7 +1372,7 @@ static void sup_free(sup *s) {
  * a running parent starts a nested supervisor, and a worker must not
  * block waiting for another actor.
  *
- * So the children started during init are held (acto__spawn_child's
+ * So the children started during init are held (acto__actor_spawn_child's
  * hold): each keeps the unit its own init turn held, so nothing can
  * schedule it, whatever is sent to it; messages queue up.  No worker can
  * be running them, so if a later child fails to start, the init's own

@@ -843,7 +843,8 @@ int acto__node_send_user(acto_system *sys, acto_ref to, acto__msg *m, int fail_f
     m->target_id = to.id;
     if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
       m->flags |= ACTO__MF_REPLIED; /* the error return is the answer */
-    acto__dead_letter_to(sys, m, to, err == ACTO_ESTALE ? ACTO_DEAD_STALE : ACTO_DEAD_NOCONNECTION);
+    acto__send_dead_letter_to(sys, m, to,
+                              err == ACTO_ESTALE ? ACTO_DEAD_STALE : ACTO_DEAD_NOCONNECTION);
     return err;
   }
   acto__node *n = p->node;
@@ -1119,18 +1120,18 @@ static void peer_down(acto__peer *p, const char *reason, int err, int was_up) {
     acto_ref remote = {r->remote, rnode};
     switch (r->kind) {
     case R_LINK:
-      acto__signal(sys, local, ACTO__KIND_EXIT, ACTO__MF_LINKED, remote, ACTO_REASON_NOCONNECTION,
-                   0);
+      acto__link_signal(sys, local, ACTO__KIND_EXIT, ACTO__MF_LINKED, remote,
+                        ACTO_REASON_NOCONNECTION, 0);
       break;
     case R_MON:
-      acto__signal(sys, local, ACTO__KIND_DOWN, 0, remote, ACTO_REASON_NOCONNECTION, r->id);
+      acto__link_signal(sys, local, ACTO__KIND_DOWN, 0, remote, ACTO_REASON_NOCONNECTION, r->id);
       break;
     case R_ASK:
       if (r->future)
         acto__ask_future_complete(sys, r->id,
                                   acto__system_closing(sys) ? ACTO_ECLOSED : ACTO_ENOTCONN, NULL);
       else
-        acto__signal(sys, local, ACTO__KIND_REPLY, 0, remote, ACTO_ENOTCONN, r->id);
+        acto__link_signal(sys, local, ACTO__KIND_REPLY, 0, remote, ACTO_ENOTCONN, r->id);
       break;
     }
   }
@@ -1401,7 +1402,7 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
       m->target_id = to;
       if (w->status == 0) {
         m->kind = ACTO__KIND_USER;
-        acto__dead_letter(sys, m, ACTO_DEAD_LATE_REPLY);
+        acto__send_dead_letter(sys, m, ACTO_DEAD_LATE_REPLY);
       } else {
         acto__msg_free(m);
       }
