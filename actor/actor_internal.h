@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "acto_actor.h"
@@ -81,6 +82,12 @@ typedef struct acto__actor {
   uint8_t suspend_req;     /* a SUSPEND command asks to await a verdict */
   alignas(16) unsigned char state[];
 } acto__actor;
+
+/* The first cache line of an actor block (64-byte aligned, pool.c) is the
+ * senders': id, rc, park, then the mailbox's 48 sender bytes. */
+_Static_assert(offsetof(acto__actor, mb) == 16, "16 bytes of sender-read fields first");
+_Static_assert(offsetof(acto__actor, mb) + offsetof(acto__mailbox, user) == 64,
+               "the senders' fields fill the first cache line exactly");
 
 /* ---- worker ------------------------------------------------------------- */
 

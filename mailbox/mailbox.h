@@ -56,6 +56,10 @@ typedef struct acto__mailbox {
   acto__msg *parked_head, *parked_tail; /* FIFO of waiting sends */
 } acto__mailbox;
 
+/* What the layout comment above claims: senders' fields fill 48 bytes. */
+_Static_assert(offsetof(acto__mailbox, user) == 48,
+               "the mailbox's sender part is its first 48 bytes");
+
 enum { ACTO__MB_OK = 0, ACTO__MB_FULL = 1 };
 
 void acto__mailbox_init(acto__mailbox *mb, uint32_t capacity, size_t max_bytes,

@@ -1436,6 +1436,15 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
     acto__msg *m = acto__msg_new(0, NULL, 0, NULL);
     if (!m)
       return 0;
+    /* A wire SIGNAL kind is the runtime's block kind (wire.h). */
+    _Static_assert((int)ACTO__WS_STOP == (int)ACTO__KIND_STOP &&
+                       (int)ACTO__WS_EXIT == (int)ACTO__KIND_EXIT &&
+                       (int)ACTO__WS_DOWN == (int)ACTO__KIND_DOWN &&
+                       (int)ACTO__WS_LINK == (int)ACTO__KIND_LINK &&
+                       (int)ACTO__WS_UNLINK == (int)ACTO__KIND_UNLINK &&
+                       (int)ACTO__WS_MONITOR == (int)ACTO__KIND_MONITOR &&
+                       (int)ACTO__WS_DEMONITOR == (int)ACTO__KIND_DEMONITOR,
+                   "SIGNAL kinds are block kinds");
     m->kind = (uint16_t)sig;
     m->flags = (uint16_t)(((fl & ACTO__WSF_LINKED) ? ACTO__MF_LINKED : 0) |
                           ((fl & ACTO__WSF_UNTRAPPABLE) ? ACTO__MF_UNTRAPPABLE : 0));
