@@ -1,6 +1,6 @@
 /* version.c - the version of the library itself (acto_version.h has the
  * headers'). */
-#include "acto.h"
+#include "acto_version.h"
 
 int acto_version(void) { return ACTO_VERSION_NUMBER; }
 

@@ -15,19 +15,4 @@
 
 #include "acto_version.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* The version of the library the program runs with, as ACTO_VERSION_NUMBER
- * (MAJOR * 10000 + MINOR * 100 + PATCH) and as "MAJOR.MINOR.PATCH" (a
- * static string).  It may be newer than the headers the program was
- * compiled with (ACTO_VERSION_NUMBER): ACTORS.md, "Versions". */
-ACTO_API int acto_version(void);
-ACTO_API const char *acto_version_string(void);
-
-#ifdef __cplusplus
-}
-#endif
-
 #endif /* ACTO_H */
