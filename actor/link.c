@@ -19,8 +19,10 @@
  * EXIT(NOPROC), and a LINK still queued when an actor is destroyed is
  * answered with the actor's real reason.
  *
- * Signals carry refs (id + node), not pointers, so the transport can
- * carry them between nodes later without changing this protocol.
+ * Signals carry refs (id + node), not pointers, so the transport carries
+ * them between nodes unchanged: a remote ref's signal becomes a SIGNAL
+ * frame (transport/node.c, ACTORS.md 13.5), and a link or monitor across
+ * nodes fires with ACTO_REASON_NOCONNECTION when the peer goes down.
  */
 #include <stdlib.h>
 #include <string.h>

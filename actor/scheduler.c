@@ -86,9 +86,6 @@ static int any_queued(acto_system *sys) {
 
 #define MAX_SNAPSHOT 64
 
-/* turns_seen: NULL, or each worker's turn counter when the thief began to
- * spin; a worker whose counter has not moved since is stuck in one long
- * turn and loses even a lone queued actor. */
 /* Takes w's run-next actor (the owner, or a thief): NULL if it is empty
  * or another party took it first. */
 static acto__actor *take_runnext(acto__worker *w) {
@@ -100,6 +97,9 @@ static acto__actor *take_runnext(acto__worker *w) {
   return a;
 }
 
+/* turns_seen: NULL, or each worker's turn counter when the thief began to
+ * spin; a worker whose counter has not moved since is stuck in one long
+ * turn and loses even a lone queued actor. */
 static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
   acto__actor *a = atomic_load_explicit(&w->runnext, memory_order_relaxed);
   if (a && w->sys->det && atomic_load_explicit(&w->q.len, memory_order_relaxed) > 0 &&
