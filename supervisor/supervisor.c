@@ -1721,12 +1721,18 @@ int acto_supervisor_terminate_child(acto_system *sys, acto_ref sup, acto_ref chi
   return sup_ask_status(sys, sup, SUP_REQ_TERMINATE_CHILD, &child, sizeof child, timeout_ms);
 }
 
-int acto_supervisor_terminate_child_id(acto_system *sys, acto_ref sup, const char *id,
-                                       int64_t timeout_ms) {
+/* terminate_child_id, delete_child: a child id in, one status out. */
+static int sup_ask_id_status(acto_system *sys, acto_ref sup, uint32_t type, const char *id,
+                             int64_t timeout_ms) {
   size_t n;
   if (id_arg(id, &n) != 0)
     return ACTO_EINVAL;
-  return sup_ask_status(sys, sup, SUP_REQ_TERMINATE_ID, id, n, timeout_ms);
+  return sup_ask_status(sys, sup, type, id, n, timeout_ms);
+}
+
+int acto_supervisor_terminate_child_id(acto_system *sys, acto_ref sup, const char *id,
+                                       int64_t timeout_ms) {
+  return sup_ask_id_status(sys, sup, SUP_REQ_TERMINATE_ID, id, timeout_ms);
 }
 
 int acto_supervisor_restart_child(acto_system *sys, acto_ref sup, const char *id,
@@ -1739,10 +1745,7 @@ int acto_supervisor_restart_child(acto_system *sys, acto_ref sup, const char *id
 
 int acto_supervisor_delete_child(acto_system *sys, acto_ref sup, const char *id,
                                  int64_t timeout_ms) {
-  size_t n;
-  if (id_arg(id, &n) != 0)
-    return ACTO_EINVAL;
-  return sup_ask_status(sys, sup, SUP_REQ_DELETE_CHILD, id, n, timeout_ms);
+  return sup_ask_id_status(sys, sup, SUP_REQ_DELETE_CHILD, id, timeout_ms);
 }
 
 int acto_supervisor_add_child(acto_system *sys, acto_ref sup, const acto_child_spec *spec,
