@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "acto_actor.h"
+#include "actor/remote.h"
 #include "actor/runq.h"
 #include "mailbox/mailbox.h"
 #include "mailbox/message.h"
@@ -200,7 +201,7 @@ struct acto_system {
    * A ref with any other node field is another system's: remote if it
    * names a node, refused (ACTO_ESTALE) otherwise. */
   _Atomic uint64_t node_id;
-  _Atomic(struct acto__node *) node;
+  _Atomic(acto__remote *) remote; /* the transport (remote.c), or NULL */
 };
 
 /* The worker and context of the calling thread (NULL on plain threads). */
@@ -211,23 +212,13 @@ extern _Thread_local acto_ctx *acto__tls_ctx;
  * plain thread included): a call that would wait returns ACTO_EDEADLK. */
 static inline int acto__in_callback(void) { return acto__tls_worker != NULL || acto__tls_ctx != NULL; }
 
-/* A waiter for a message parked on a full mailbox that has no actor to
- * resume: a plain thread (condvar) or a node connection (notify, called
- * on the thread that resolved the message, after state is set). */
-typedef struct acto__twaiter {
-  pthread_mutex_t mtx;
-  pthread_cond_t cv;
-  int state; /* 0 waiting, 1 delivered, 2 target closed */
-  void (*notify)(struct acto__twaiter *tw, int state);
-} acto__twaiter;
-
 /* ---- functions shared between actor/ files ------------------------------ */
+/* (Those a transport may call too are declared in remote.h.) */
 
 /* actor.c */
 acto__actor *acto__actor_acquire(acto_system *sys, acto_ref ref);
 /* acto__actor_acquire for a ref already known to be local: by its id. */
 acto__actor *acto__actor_acquire_id(acto_system *sys, uint64_t id);
-void acto__actor_release(acto__actor *a);
 void acto__actor_finalize(acto__actor *a, acto__worker *w);
 acto__actor_ext *acto__actor_ext_get(acto__actor *a);
 static inline acto__actor_ext *acto__actor_ext_peek(acto__actor *a) {
@@ -249,15 +240,6 @@ static inline acto_ref acto__ref_of(acto_system *sys, const acto__actor *a) {
 
 /* system.c: the system's clock (virtual in deterministic mode). */
 uint64_t acto__system_now_ns(acto_system *sys);
-/* A plain thread is about to wait inside a call (ask, a blocked send, a
- * supervisor or node call): 0, or ACTO_ECLOSED once the system is closing
- * (then it must not wait).  Every 0 is paired with one leave. */
-int acto__system_wait_enter(acto_system *sys);
-void acto__system_wait_leave(acto_system *sys);
-/* 1 once acto_system_shutdown has begun (waits end with ACTO_ECLOSED). */
-static inline int acto__system_closing(acto_system *sys) {
-  return atomic_load_explicit(&sys->closing, memory_order_seq_cst);
-}
 
 /* scheduler.c */
 /* Deterministic mode: runs the single worker on the calling thread until
@@ -277,33 +259,10 @@ void acto__sched_stop(acto_system *sys);
 /* send.c */
 int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
                    int64_t deadline_ms, int from_timer);
-int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m);
 void acto__send_drain_parked(acto__actor *t);
 void acto__send_close_parked(acto__actor *t);
-/* Counts m as a dead letter of a local target (its target_id) and frees
- * it; a request among them gets its failure answer.  _to: the target is
- * given in full (a remote one). */
-void acto__send_dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why);
-void acto__send_dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why);
-/* Resolves a parked send: the actor's park word drops by one and the
- * actor is rescheduled if this was its last parked send. */
-void acto__send_unpark(acto__actor *parker);
-/* The transport delivers message m (from another node) to local `to`
- * without ever blocking: 0 when queued or disposed of (a dead letter,
- * requests answered), 1 when parked on a full block-policy mailbox: tw
- * (notify set) is called once it is delivered or the target closed, and
- * until then *held keeps a reference to the target for
- * acto__send_node_cancel. */
-int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twaiter *tw,
-                         acto__actor **held);
-/* Takes a parked message back (its connection closes): 1 if it was still
- * parked (then freed as a dead letter), 0 if its verdict is on the way.
- * Releases *held in both cases. */
-int acto__send_node_cancel(acto_system *sys, acto__actor *held, acto__msg *m);
 
 /* system.c */
-void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_t size,
-                             acto_dead_reason why);
 /* 0 if ref can be addressed: a local id, or a remote one while a node
  * runs; ACTO_ESTALE otherwise. */
 int acto__system_validate_ref(acto_system *sys, acto_ref ref);
@@ -322,14 +281,9 @@ int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m);    /* 1 if
 int acto__monitor_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m); /* 1 if handled */
 void acto__link_on_close(acto__actor *a, int reason);
 void acto__monitor_on_close(acto__actor *a, int reason);
-/* A LINK/MONITOR request found queued when a stopped actor is destroyed. */
-void acto__link_answer_late(acto_system *sys, acto__msg *m, acto_ref self, int reason);
 int acto__link_add(acto__actor *a, acto_ref other); /* owner thread */
 /* Drops every monitor the actor holds (a restart in place). */
 void acto__monitor_drop_held(acto__actor *a);
-/* Sends a system-lane signal of `kind` to `to`, local or remote. */
-int acto__link_signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
-                      int32_t status, uint64_t id);
 void acto__link_ext_free(acto__actor_ext *ext);
 
 /* child.c (the child side of supervision) */

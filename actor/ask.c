@@ -50,8 +50,7 @@
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
-#include "acto_node.h"
-#include "transport/node.h"
+#include "actor/msgtypes.h"
 
 struct acto__future {
   uint64_t id;
@@ -232,7 +231,7 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
         f.status = verdict ? verdict : ACTO_ETIMEDOUT;
         f.reply = NULL;
         if (!acto__ref_local(sys, to))
-          acto__node_ask_forget(sys, to.node, f.id);
+          acto__remote_ask_forget(sys, to.node, f.id);
       } else {
         future_wait_done(&f);
       }

@@ -36,10 +36,6 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
 void acto__ask_request_failed(acto_system *sys, struct acto__msg *m, int status);
 /* Consumer side: a REPLY or ASK_TIMEOUT block arrived for actor a. */
 void acto__ask_dispatch(acto_ctx *ctx, struct acto__actor *a, struct acto__msg *m);
-/* The transport: completes a plain thread's ask `id` with status and reply
- * (consumed; NULL for a failure).  ACTO_ENOENT when no one waits any more
- * (a reply is then counted as late). */
-int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, struct acto__msg *reply);
 /* Shutdown: completes every plain thread's ask still waiting with
  * ACTO_ECLOSED.  Returns how many it completed. */
 size_t acto__ask_futures_close(acto_system *sys);

@@ -42,7 +42,6 @@
 #include <sched.h>
 
 #include "actor/actor_internal.h"
-#include "transport/node.h"
 #include "actor/clock.h"
 
 #define RUNNEXT_STREAK_MAX 16
@@ -175,11 +174,11 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
   acto_system *sys = ctx->sys;
   switch (m->kind) {
   case ACTO__KIND_USER: {
-    if ((m->flags & ACTO__MF_TIMER) && !acto__timer_msg_live(m->timer)) {
+    if ((m->flags & ACTO__MF_TIMER) && !acto__timer_msg_live(m)) {
       acto__msg_free(m);
       return;
     }
-    if ((m->flags & ACTO__MF_REMOTE) && acto__node_msg_orphaned(m)) {
+    if ((m->flags & ACTO__MF_REMOTE) && acto__remote_msg_orphaned(sys, m)) {
       acto__send_dead_letter(sys, m, ACTO_DEAD_NOCONNECTION);
       return;
     }
@@ -424,7 +423,7 @@ static void *worker_main(void *arg) {
     atomic_fetch_add_explicit(&sys->spinners, 1, memory_order_seq_cst);
     /* With a node running, the node's I/O thread needs this CPU to hand
      * us the next message: spin politely (yield) instead of hogging it. */
-    int yield = atomic_load_explicit(&sys->node, memory_order_relaxed) != NULL;
+    int yield = atomic_load_explicit(&sys->remote, memory_order_relaxed) != NULL;
     for (int i = 0; i < SPIN_ROUNDS && !a; i++) {
       if (yield && (i & 7) == 7)
         sched_yield();

@@ -26,7 +26,6 @@
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
-#include "transport/node.h"
 
 
 void acto__send_dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why) {
@@ -54,6 +53,18 @@ void acto__send_unpark(acto__actor *p) {
     atomic_store_explicit(&p->park, 0, memory_order_relaxed);
     acto__sched_schedule(p->sys, p);
   }
+}
+
+void acto__send_park(acto__actor *sender) {
+  /* relaxed: only the sender's own thread raises its park word while it
+   * runs; the acq_rel of acto__send_unpark orders the resolution. */
+  atomic_fetch_add_explicit(&sender->park, 1, memory_order_relaxed);
+}
+
+int acto__send_parked(const acto__actor *sender) {
+  /* relaxed: read by the sender's own thread, the only one that raises it;
+   * a stale non-zero only makes a send queue behind one just resolved. */
+  return atomic_load_explicit(&sender->park, memory_order_relaxed) != 0;
 }
 
 static void twaiter_resolve(acto__twaiter *tw, int state) {
@@ -279,7 +290,7 @@ static acto__actor *target_get(acto_system *sys, uint64_t to_id, acto_ctx *ctx, 
 __attribute__((noinline, cold)) static int send_remote(acto_system *sys, uint64_t id,
                                                        uint64_t node, acto__msg *m,
                                                        int fail_fast, int64_t deadline_ms) {
-  return acto__node_send_user(sys, (acto_ref){id, node}, m, fail_fast, deadline_ms);
+  return acto__remote_send_user(sys, (acto_ref){id, node}, m, fail_fast, deadline_ms);
 }
 
 int acto__send_msg(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
@@ -364,7 +375,7 @@ int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m) {
       return ACTO_ESTALE;
     return to.id == 0 && !(m->kind == ACTO__KIND_REPLY && (m->flags & ACTO__MF_FUTURE))
                ? ACTO_ESTALE
-               : acto__node_send_system(sys, to, m);
+               : acto__remote_send_system(sys, to, m);
   }
   acto__actor *t = acto__actor_acquire(sys, to);
   if (!t)

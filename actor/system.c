@@ -20,7 +20,6 @@
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
-#include "transport/node.h"
 
 int acto__system_validate_ref(acto_system *sys, acto_ref ref) {
   if (ref.id == 0)
@@ -33,7 +32,7 @@ int acto__system_validate_ref(acto_system *sys, acto_ref ref) {
   uint64_t self = atomic_load_explicit(&sys->node_id, memory_order_relaxed);
   if ((ref.node >> 32) == 0 || (ref.node >> 32) == (self >> 32))
     return ACTO_ESTALE;
-  return atomic_load_explicit(&sys->node, memory_order_acquire) ? 0 : ACTO_ESTALE;
+  return acto__remote_of(sys) ? 0 : ACTO_ESTALE;
 }
 
 /* ---- identity ------------------------------------------------------------------
@@ -153,6 +152,22 @@ int acto__system_wait_enter(acto_system *sys) {
     return ACTO_ECLOSED;
   }
   return 0;
+}
+
+int acto__system_closing(acto_system *sys) {
+  return atomic_load_explicit(&sys->closing, memory_order_seq_cst);
+}
+
+uint64_t acto__system_node_id(acto_system *sys) {
+  return atomic_load_explicit(&sys->node_id, memory_order_relaxed);
+}
+
+int acto__system_caller(acto_system *sys, acto__actor **self) {
+  acto_ctx *ctx = acto__tls_ctx;
+  *self = (ctx && ctx->sys == sys && ctx->worker) ? ctx->self : NULL;
+  if (acto__tls_worker && acto__tls_worker->sys == sys)
+    return ACTO_EWRONGTHREAD;
+  return acto__in_callback() ? ACTO_EDEADLK : 0;
 }
 
 void acto__system_wait_leave(acto_system *sys) {
@@ -346,7 +361,7 @@ int acto_system_shutdown(acto_system *sys) {
   /* The node goes first: peers see this node down, nothing arrives from
    * the network for actors that are being stopped, and threads waiting
    * on a peer's queue or connection are woken (ACTO_ECLOSED). */
-  acto__node_shutdown(sys);
+  acto__remote_shutdown(sys);
   atomic_store_explicit(&sys->shutting_down, 1, memory_order_seq_cst);
   if (sys->det) {
     /* No threads to wait for: stop everything and run until it is gone. */
@@ -402,7 +417,7 @@ stopped:
   acto__timers_stop(&sys->timers);
   acto__sched_stop(sys);
   acto__timers_destroy(&sys->timers);
-  acto__node_destroy(sys);
+  acto__remote_destroy(sys);
   acto__futures_destroy(&sys->futures);
   acto__registry_destroy(&sys->registry);
   acto__pool_destroy(&sys->pool);

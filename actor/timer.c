@@ -25,6 +25,7 @@
 #include "actor/clock.h"
 
 struct acto__timer_rec {
+  acto__msg_hold hold; /* first: a message's reference on the record */
   uint64_t id;
   uint64_t due;
   uint64_t period; /* 0: one-shot */
@@ -52,7 +53,8 @@ static void rec_free(acto__timer_rec *r) {
   free(r);
 }
 
-void acto__timer_unref(acto__timer_rec *r) {
+/* Drops a reference: a message's (its hold) or the table's. */
+static void rec_unref(acto__timer_rec *r) {
   if (r->period == 0 && !r->ask) {
     /* A one-shot timer's message is done with: the timer has finished. */
     acto__timers *t = r->owner;
@@ -78,7 +80,10 @@ void acto__timer_unref(acto__timer_rec *r) {
     rec_free(r);
 }
 
-int acto__timer_msg_live(acto__timer_rec *r) {
+static void rec_hold_drop(acto__msg_hold *h) { rec_unref((acto__timer_rec *)h); }
+
+int acto__timer_msg_live(const acto__msg *m) {
+  acto__timer_rec *r = (acto__timer_rec *)m->held; /* hold is its first member */
   if (r->period != 0)
     return !atomic_load_explicit(&r->cancelled, memory_order_acquire);
   /* A one-shot timer is consumed when its message is about to be handled:
@@ -211,16 +216,16 @@ static void fire(acto__timers *t, acto__timer_rec *r) {
         acto__msg_free(m);
     }
     acto__timer_cancel_id(sys, r->id); /* finished */
-    acto__timer_unref(r);
+    rec_unref(r);
     return;
   }
   acto__msg *m = acto__msg_new(r->type, r->data, r->size, NULL);
   if (!m) {
-    acto__timer_unref(r);
+    rec_unref(r);
     return;
   }
   m->flags = ACTO__MF_TIMER;
-  m->timer = r; /* the reference taken by the caller moves to m */
+  m->held = &r->hold; /* the reference taken by the caller moves to m */
   m->pub.sender = r->sender;
   /* r may be freed once m is (a one-shot timer ends with its message). */
   uint64_t id = r->id;
@@ -368,6 +373,7 @@ uint64_t acto__timer_ask_deadline(acto_system *sys, acto_ref to, uint64_t req_id
   acto__timer_rec *r = calloc(1, sizeof(*r));
   if (!r)
     return 0;
+  r->hold.drop = rec_hold_drop;
   r->to = to;
   r->ask = 1;
   r->req_id = req_id;
@@ -407,6 +413,7 @@ static int timer_new(acto_system *sys, acto_ref to, uint32_t type, const void *d
   acto__timer_rec *r = calloc(1, sizeof(*r));
   if (!r)
     return ACTO_ENOMEM;
+  r->hold.drop = rec_hold_drop;
   if (size > 0) {
     r->data = malloc(size);
     if (!r->data) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "acto_actor.h"
+#include "mailbox/message.h"
 
 typedef struct acto__timer_rec acto__timer_rec;
 
@@ -44,9 +45,10 @@ int acto__timer_send_after(acto_system *sys, acto_ref to, uint32_t type, const v
 int acto__timers_next_due(acto__timers *t, uint64_t *due);
 void acto__timers_fire_due(acto__timers *t, uint64_t now);
 
-/* Message-side hooks: whether a timer message may still be handled, and
- * the release of the message's reference on its record. */
-int acto__timer_msg_live(acto__timer_rec *r);
-void acto__timer_unref(acto__timer_rec *r);
+/* Whether timer message m (ACTO__MF_TIMER) may still be handled: 0 once
+ * its timer was cancelled; a one-shot timer is consumed by this call.
+ * (The message's reference on the record is dropped by acto__msg_free,
+ * through the record's acto__msg_hold.) */
+int acto__timer_msg_live(const acto__msg *m);
 
 #endif /* ACTO_TIMER_H */

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "mailbox/message.h"
-#include "actor/timer.h"
 
 #define LOCAL_CAP 8192u
 #define POOL_BLOCK (sizeof(acto__msg) + ACTO_INLINE_MAX)
@@ -119,8 +118,8 @@ acto__msg *acto__msg_new(uint32_t type, const void *data, size_t size, void (*fr
 void acto__msg_free(acto__msg *m) {
   if (m->free_fn)
     m->free_fn((void *)m->pub.data);
-  if ((m->flags & ACTO__MF_TIMER) && m->timer)
-    acto__timer_unref(m->timer);
+  if ((m->flags & ACTO__MF_TIMER) && m->held)
+    m->held->drop(m->held);
   block_put(m);
 }
 

@@ -10,6 +10,7 @@
 #ifndef ACTO_MESSAGE_H
 #define ACTO_MESSAGE_H
 
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdint.h>
 
@@ -49,9 +50,24 @@ enum {
 
 
 struct acto__actor;
-struct acto__twaiter;
-struct acto__timer_rec;
 struct acto__peer;
+
+/* A waiter for a message parked on a full mailbox that has no actor to
+ * resume: a plain thread (condvar) or a node connection (notify, called
+ * on the thread that resolved the message, after state is set). */
+typedef struct acto__twaiter {
+  pthread_mutex_t mtx;
+  pthread_cond_t cv;
+  int state; /* 0 waiting, 1 delivered, 2 target closed */
+  void (*notify)(struct acto__twaiter *tw, int state);
+} acto__twaiter;
+
+/* An object a message keeps alive while it lives (a timer's record,
+ * actor/timer.c): acto__msg_free drops the message's reference through
+ * the object's own function, so mailbox/ need not know what it is. */
+typedef struct acto__msg_hold {
+  void (*drop)(struct acto__msg_hold *h);
+} acto__msg_hold;
 
 typedef struct acto__msg {
   acto__mpscq_node node; /* first: the queues link through it */
@@ -66,7 +82,7 @@ typedef struct acto__msg {
   struct acto__actor *parker;
   struct acto__twaiter *twaiter;
   union {
-    struct acto__timer_rec *timer; /* TIMER: the record (holds a reference) */
+    acto__msg_hold *held;    /* TIMER: the timer's record (a reference) */
     struct acto__peer *peer;       /* REMOTE: the node it came from */
   };
   uint64_t target_id;            /* for dead-letter reports */
@@ -114,7 +130,7 @@ void acto__msgcache_destroy(acto__msgcache **all, unsigned n);
  * payload is then NOT freed: the caller does it). */
 acto__msg *acto__msg_new(uint32_t type, const void *data, size_t size, void (*free_fn)(void *));
 
-/* Frees the block and a handed-over payload.  Drops the timer reference. */
+/* Frees the block and a handed-over payload.  Drops the held reference. */
 void acto__msg_free(acto__msg *m);
 
 #endif /* ACTO_MESSAGE_H */

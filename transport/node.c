@@ -103,11 +103,9 @@
 #include <event2/thread.h>
 #include <openssl/rand.h>
 
-#include "actor/actor_internal.h"
-#include "actor/clock.h"
+#include "actor/remote.h"
 #include "transport/auth.h"
 #include "transport/frame.h"
-#include "transport/node.h"
 #include "transport/prescan.h"
 #include "transport/wire.h"
 
@@ -214,6 +212,7 @@ typedef struct conn {
 } conn;
 
 typedef struct acto__node {
+  acto__remote remote; /* first: the runtime holds the node by it (actor/remote.h) */
   acto_system *sys;
   char name[ACTO__AUTH_NAME_MAX + 1];
   uint32_t hash, inc;
@@ -368,7 +367,8 @@ static void fire_hook(acto__node *n, acto_node_event ev, acto__peer *p, uint32_t
 }
 
 static acto__node *node_of(acto_system *sys) {
-  return atomic_load_explicit(&sys->node, memory_order_acquire);
+  /* The port is the node's first member. */
+  return (acto__node *)acto__remote_of(sys);
 }
 
 /* ---- peers ------------------------------------------------------------------ */
@@ -746,11 +746,10 @@ static acto__peer *peer_for(acto_system *sys, acto_ref to, int *err) {
 static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint32_t nmsgs,
                           int fail_fast, int64_t deadline_ms) {
   acto__node *n = p->node;
-  acto_ctx *ctx = acto__tls_ctx;
-  acto__actor *self = (ctx && ctx->sys == sys && ctx->worker) ? ctx->self : NULL;
+  acto__actor *self;
+  int may_wait = acto__system_caller(sys, &self) == 0;
   size_t len = tmp->len;
-  int must_queue = p->ovf_head != NULL ||
-                   (self && atomic_load_explicit(&self->park, memory_order_relaxed) != 0);
+  int must_queue = p->ovf_head != NULL || (self && acto__send_parked(self));
   if (!must_queue && queued_locked(p) + len <= n->out_bytes) {
     int r = acto__buf_append(&p->batch, tmp->p, len);
     if (r == 0) {
@@ -776,7 +775,7 @@ static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint3
     o->nmsgs = nmsgs;
     o->len = len;
     memcpy(o->bytes, tmp->p, len);
-    atomic_fetch_add_explicit(&self->park, 1, memory_order_relaxed);
+    acto__send_park(self);
     if (p->ovf_tail)
       p->ovf_tail->next = o;
     else
@@ -790,7 +789,7 @@ static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint3
   /* A plain thread waits for room (or the peer going down); inside a
    * callback (init on a plain thread, another system's actor) it must not
    * wait. */
-  if (acto__in_callback() || deadline_ms == 0) {
+  if (!may_wait || deadline_ms == 0) {
     pthread_mutex_unlock(&p->mtx);
     return ACTO_ETIMEDOUT;
   }
@@ -835,8 +834,9 @@ static int enqueue_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint3
   return r;
 }
 
-int acto__node_send_user(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
-                         int64_t deadline_ms) {
+static int port_send_user(acto__remote *port, acto_ref to, acto__msg *m, int fail_fast,
+                          int64_t deadline_ms) {
+  acto_system *sys = ((acto__node *)port)->sys;
   int err = 0;
   acto__peer *p = peer_for(sys, to, &err);
   if (!p) {
@@ -879,7 +879,8 @@ int acto__node_send_user(acto_system *sys, acto_ref to, acto__msg *m, int fail_f
   return r;
 }
 
-int acto__node_send_system(acto_system *sys, acto_ref to, acto__msg *m) {
+static int port_send_system(acto__remote *port, acto_ref to, acto__msg *m) {
+  acto_system *sys = ((acto__node *)port)->sys;
   int err = 0;
   acto__peer *p = peer_for(sys, to, &err);
   if (!p)
@@ -959,10 +960,8 @@ int acto__node_send_system(acto_system *sys, acto_ref to, acto__msg *m) {
   return r;
 }
 
-void acto__node_ask_forget(acto_system *sys, uint64_t node, uint64_t ask_id) {
-  acto__node *n = node_of(sys);
-  if (!n)
-    return;
+static void port_ask_forget(acto__remote *port, uint64_t node, uint64_t ask_id) {
+  acto__node *n = (acto__node *)port;
   acto__peer *p = peer_lock(n, (uint32_t)(node >> 32), NULL);
   if (!p)
     return;
@@ -970,7 +969,8 @@ void acto__node_ask_forget(acto_system *sys, uint64_t node, uint64_t ask_id) {
   pthread_mutex_unlock(&p->mtx);
 }
 
-int acto__node_msg_orphaned(const acto__msg *m) {
+static int port_msg_orphaned(acto__remote *port, const acto__msg *m) {
+  (void)port;
   /* The epoch of the connection it came over is kept in status (unused
    * by user messages); the peer outlives every message. */
   return atomic_load_explicit(&m->peer->live_epoch, memory_order_acquire) != (uint32_t)m->status;
@@ -1322,7 +1322,7 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
     uint64_t to = w->f[0], from = w->f[1], ask_id = w->f[4];
     uint32_t flags = (uint32_t)w->f[3];
     uint32_t type = (uint32_t)w->f[2];
-    if (to == ACTO__NODE_SERVICE_ID) {
+    if (to == ACTO__REMOTE_SERVICE_ID) {
       /* The node service: answers lookups itself. */
       if (!(flags & ACTO__WF_REQUEST))
         return 0;
@@ -1346,7 +1346,7 @@ static int deliver(conn *c, const acto__wmsg *w, const char **reason) {
       rm->kind = ACTO__KIND_REPLY;
       rm->req_id = ask_id;
       rm->flags = (flags & ACTO__WF_FUTURE) ? ACTO__MF_FUTURE : 0;
-      if (acto__node_send_system(sys, (acto_ref){from, pnode}, rm) != 0)
+      if (port_send_system(&n->remote, (acto_ref){from, pnode}, rm) != 0)
         acto__msg_free(rm);
       return 0;
     }
@@ -1539,7 +1539,7 @@ static int check_msg(const conn *c, const acto__wmsg *w, int first_of_conn,
       *reason = "SEND field out of range";
       return -1;
     }
-    if (type >= ACTO_MSG_RESERVED && !(to == ACTO__NODE_SERVICE_ID && type == ACTO_MSG_NODE_LOOKUP)) {
+    if (type >= ACTO_MSG_RESERVED && !(to == ACTO__REMOTE_SERVICE_ID && type == ACTO_MSG_NODE_LOOKUP)) {
       *reason = "SEND of a reserved message type";
       return -1;
     }
@@ -2082,15 +2082,30 @@ static void *io_main(void *arg) {
  * every send uses MSG_NOSIGNAL. */
 static void use_pthreads(void) { (void)evthread_use_pthreads(); }
 
+static void port_shutdown(acto__remote *r);
+static void port_destroy(acto__remote *r);
+
+/* The node as the runtime sees it (actor/remote.h). */
+static const acto__remote_ops node_port_ops = {
+    .send_user = port_send_user,
+    .send_system = port_send_system,
+    .ask_forget = port_ask_forget,
+    .msg_orphaned = port_msg_orphaned,
+    .shutdown = port_shutdown,
+    .destroy = port_destroy,
+};
+
 int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   static const char CALL[] = "acto_node_start";
   if (!sys)
     return ACTO_EINVAL;
   if (!cfg)
     return refuse(sys, ACTO_EINVAL, CALL, "no configuration (cfg is NULL)");
-  if (sys->det)
-    return refuse(sys, ACTO_EINVAL, CALL, "the node API is not available in deterministic mode");
-  int r = check_name(sys, CALL, cfg->name);
+  const char *why_not;
+  int r = acto__remote_check(sys, &why_not);
+  if (r != 0)
+    return refuse(sys, r, CALL, "%s", why_not);
+  r = check_name(sys, CALL, cfg->name);
   if (r != 0)
     return r;
   if (!cfg->key_file && !cfg->key)
@@ -2113,14 +2128,6 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     if (durations[i].v < 0)
       return refuse(sys, ACTO_EINVAL, CALL, "%s %lld: 0 (the default) or a positive number of ms",
                     durations[i].what, (long long)durations[i].v);
-  if (node_of(sys))
-    return refuse(sys, ACTO_EALREADY, CALL, "a node already runs on this system");
-  /* relaxed: a count; a spawn racing with this call on another thread is
-   * the misuse this refuses, caught when it is seen. */
-  if (atomic_load_explicit(&sys->spawned, memory_order_relaxed) > 0)
-    return refuse(sys, ACTO_EALREADY, CALL,
-                  "the node must start before the first spawn: refs handed out before it would "
-                  "not carry the node's id");
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, use_pthreads);
 
@@ -2144,8 +2151,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->hash = name_hash(n->name, strlen(n->name));
   /* The node's incarnation is the system's (random, non-zero): refs keep
    * their low half, the name's hash fills the high one. */
-  uint64_t before = atomic_load_explicit(&sys->node_id, memory_order_relaxed);
-  n->inc = (uint32_t)before;
+  n->inc = (uint32_t)acto__system_node_id(sys);
   n->id = ((uint64_t)n->hash << 32) | n->inc;
   n->cap = cfg->frame_cap ? cfg->frame_cap : ACTO__FRAME_CAP_DEFAULT;
   int64_t hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 1000;
@@ -2213,11 +2219,15 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   struct timeval tv = {(time_t)(tick_ms / 1000), (suseconds_t)((tick_ms % 1000) * 1000)};
   if (event_add(n->tick_ev, &tv) != 0)
     goto fail;
-  atomic_store_explicit(&sys->node_id, n->id, memory_order_relaxed);
-  atomic_store_explicit(&sys->node, n, memory_order_release);
+  n->remote.ops = &node_port_ops;
+  if ((r = acto__remote_attach(sys, &n->remote, n->hash, &why_not)) != 0) {
+    /* Raced with another acto_node_start or a spawn since the check. */
+    refuse(sys, r, CALL, "%s", why_not);
+    goto fail;
+  }
   if (pthread_create(&n->thread, NULL, io_main, n) != 0) {
-    atomic_store_explicit(&sys->node, NULL, memory_order_release);
-    atomic_store_explicit(&sys->node_id, before, memory_order_relaxed);
+    acto__remote_detach(sys, &n->remote);
+    r = ACTO_ENOMEM;
     goto fail;
   }
   return 0;
@@ -2244,10 +2254,9 @@ fail:
   return r;
 }
 
-void acto__node_shutdown(acto_system *sys) {
-  acto__node *n = node_of(sys);
-  if (!n)
-    return;
+/* Stops the node: the I/O thread ends, peers see this node down, threads
+ * waiting on a peer are woken.  Idempotent. */
+static void node_stop(acto__node *n) {
   pthread_mutex_lock(&n->dir_mtx);
   int first = !n->stopped;
   n->stopped = 1;
@@ -2278,11 +2287,11 @@ void acto__node_shutdown(acto_system *sys) {
 
 /* Frees the node (the system is being destroyed: no message refers to a
  * peer any more). */
-void acto__node_destroy(acto_system *sys) {
-  acto__node *n = node_of(sys);
-  if (!n)
-    return;
-  acto__node_shutdown(sys);
+static void port_shutdown(acto__remote *r) { node_stop((acto__node *)r); }
+
+static void port_destroy(acto__remote *r) {
+  acto__node *n = (acto__node *)r;
+  node_stop(n);
   reap(n, 1);
   unsigned cnt = atomic_load_explicit(&n->npeers, memory_order_acquire);
   for (unsigned i = 0; i < cnt; i++) {
@@ -2315,18 +2324,19 @@ void acto__node_destroy(acto_system *sys) {
   acto__auth_key_wipe(&n->key);
   pthread_mutex_destroy(&n->dir_mtx);
   pthread_mutex_destroy(&n->hook_mtx);
-  atomic_store_explicit(&sys->node, NULL, memory_order_release);
   free(n);
 }
 
 int acto_node_stop(acto_system *sys) {
   if (!sys)
     return ACTO_EINVAL;
-  if (acto__tls_worker && acto__tls_worker->sys == sys)
+  acto__actor *self;
+  if (acto__system_caller(sys, &self) == ACTO_EWRONGTHREAD)
     return ACTO_EWRONGTHREAD;
-  if (!node_of(sys))
+  acto__node *n = node_of(sys);
+  if (!n)
     return ACTO_ENOTCONN;
-  acto__node_shutdown(sys);
+  node_stop(n);
   return 0;
 }
 
@@ -2395,7 +2405,8 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
     return refuse(sys, ACTO_ENOTCONN, CALL, "the node is stopping");
   if (strcmp(name, n->name) == 0)
     return refuse(sys, ACTO_EINVAL, CALL, "\"%s\" is this node's own name", name);
-  if (timeout_ms != 0 && acto__in_callback())
+  acto__actor *self;
+  if (timeout_ms != 0 && acto__system_caller(sys, &self) != 0)
     return ACTO_EDEADLK;
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
@@ -2497,7 +2508,7 @@ int acto_node_service(acto_system *sys, const char *node_name, acto_ref *out) {
     return ACTO_ENOTCONN;
   if (r != 0)
     return r;
-  *out = (acto_ref){ACTO__NODE_SERVICE_ID, id};
+  *out = (acto_ref){ACTO__REMOTE_SERVICE_ID, id};
   return 0;
 }
 
@@ -2515,7 +2526,8 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
   if (timeout_ms < -1)
     return refuse(sys, ACTO_EINVAL, CALL, "timeout_ms %lld: -1 (forever), 0 (no wait) or a "
                   "positive number of ms", (long long)timeout_ms);
-  if (acto__in_callback())
+  acto__actor *self;
+  if (acto__system_caller(sys, &self) != 0)
     return ACTO_EDEADLK;
   acto__node *n = node_of(sys);
   if (!n)
@@ -2557,7 +2569,7 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name,
       timeout_ms = timeout_ms > spent ? timeout_ms - spent : 1;
     }
   }
-  acto_ref svc = {ACTO__NODE_SERVICE_ID, ((uint64_t)h << 32) | inc};
+  acto_ref svc = {ACTO__REMOTE_SERVICE_ID, ((uint64_t)h << 32) | inc};
   acto_reply_buf rb;
   int r = acto_ask(sys, svc, ACTO_MSG_NODE_LOOKUP, name, len, timeout_ms, &rb);
   if (r != 0)

@@ -1,0 +1,166 @@
+/* remote.h - the port between the runtime (actor/) and a transport
+ * (transport/): refs whose node is not this one.  Internal (not installed).
+ *
+ * actor/ owns this port and never includes a transport header.  It has
+ * two doors:
+ *
+ *  - Out of actor/: a transport installs a table of operations
+ *    (acto__remote_ops) with acto__remote_attach; the runtime reaches a
+ *    remote ref only through the acto__remote_* calls of remote.c, which
+ *    call those operations, or answer as if the node were down when none
+ *    is installed.  The local send path tests "remote?" first and leaves
+ *    through a cold out-of-line call (send.c), so the port costs the local
+ *    path nothing.
+ *
+ *  - Into actor/: the calls below the ops table are everything a
+ *    transport may call in the runtime.  They are defined where they
+ *    belong (send.c, link.c, ask.c, system.c, actor.c), as child.h's are
+ *    for the supervisor; a transport includes this header and, of the
+ *    runtime's utilities, the clock and the log (clock.h, log.h, which
+ *    this header includes), and the message block of mailbox/.
+ *
+ * A node id is (FNV-1a 32 of the node name) << 32 | incarnation, where the
+ * incarnation is the system's: a random non-zero 32-bit number drawn when
+ * the system was created (system.c), distinct among the systems of one
+ * process.  Ids are therefore global: any node that knows the name can
+ * route a ref, and a ref to a previous incarnation of a node never reaches
+ * the new one.
+ */
+#ifndef ACTO_REMOTE_H
+#define ACTO_REMOTE_H
+
+#include <stdint.h>
+
+#include "acto_actor.h"
+#include "actor/clock.h"
+#include "actor/log.h"
+#include "mailbox/message.h"
+
+typedef struct acto__actor acto__actor; /* opaque to a transport */
+typedef struct acto__remote acto__remote;
+
+/* The actor id of a node's service (answers ACTO_MSG_NODE_LOOKUP). */
+#define ACTO__REMOTE_SERVICE_ID UINT64_MAX
+
+/* ---- out of actor/: what a transport installs ---------------------------- */
+
+typedef struct acto__remote_ops {
+  /* User message m (a request when flagged) for remote ref `to`.  Always
+   * consumes m.  0, ACTO_PARKED (an actor sender parked on the peer's full
+   * outgoing queue), ACTO_EFULL (fail_fast), ACTO_ETIMEDOUT (plain thread
+   * past its deadline), ACTO_ENOTCONN (node unknown or down; a dead letter
+   * is counted), ACTO_ESTALE (an old incarnation), ACTO_ETOOBIG. */
+  int (*send_user)(acto__remote *r, acto_ref to, acto__msg *m, int fail_fast,
+                   int64_t deadline_ms);
+  /* System-lane block m (STOP, EXIT, DOWN, LINK, UNLINK, MONITOR,
+   * DEMONITOR, REPLY) for remote ref `to`.  Consumes m on 0 only;
+   * otherwise ACTO_ENOTCONN or ACTO_ESTALE and the caller still owns m. */
+  int (*send_system)(acto__remote *r, acto_ref to, acto__msg *m);
+  /* A plain thread's ask to node `node` gave up: forget it. */
+  void (*ask_forget)(acto__remote *r, uint64_t node, uint64_t ask_id);
+  /* A user message that arrived from another node (ACTO__MF_REMOTE),
+   * about to be handled: 1 if its sender's incarnation has gone down
+   * since (it becomes a dead letter). */
+  int (*msg_orphaned)(acto__remote *r, const acto__msg *m);
+  /* acto_system_shutdown, first: stop (peers see this node down, waiting
+   * threads are woken).  Then, last, when no message refers to the
+   * transport any more: free it. */
+  void (*shutdown)(acto__remote *r);
+  void (*destroy)(acto__remote *r);
+} acto__remote_ops;
+
+/* The transport's handle: the first member of its own state. */
+struct acto__remote {
+  const acto__remote_ops *ops;
+};
+
+/* remote.c.  0 if a transport may be installed on sys now; else as
+ * acto__remote_attach refuses. */
+int acto__remote_check(acto_system *sys, const char **why);
+/* Installs r on sys, which then carries the node id
+ * name_hash << 32 | its incarnation.  0; ACTO_EINVAL in deterministic
+ * mode; ACTO_EALREADY when a transport is installed already or an actor
+ * was spawned (refs handed out would not carry the node id).  *why (may
+ * be NULL) says which, for the caller's log line. */
+int acto__remote_attach(acto_system *sys, acto__remote *r, uint32_t name_hash,
+                        const char **why);
+/* Undoes a 0 acto__remote_attach whose transport failed to start. */
+void acto__remote_detach(acto_system *sys, acto__remote *r);
+/* The installed transport, or NULL. */
+acto__remote *acto__remote_of(acto_system *sys);
+
+/* ---- the runtime's side of the door (remote.c) --------------------------- */
+
+/* The ops above for sys's transport; as a node that is down when none is
+ * installed (send_user: a NOCONNECTION dead letter and ACTO_ENOTCONN). */
+int acto__remote_send_user(acto_system *sys, acto_ref to, acto__msg *m, int fail_fast,
+                           int64_t deadline_ms);
+int acto__remote_send_system(acto_system *sys, acto_ref to, acto__msg *m);
+void acto__remote_ask_forget(acto_system *sys, uint64_t node, uint64_t ask_id);
+int acto__remote_msg_orphaned(acto_system *sys, const acto__msg *m);
+void acto__remote_shutdown(acto_system *sys);
+void acto__remote_destroy(acto_system *sys);
+
+/* ---- into actor/: what a transport may call ------------------------------ */
+
+/* system.c.  The node id every local ref carries. */
+uint64_t acto__system_node_id(acto_system *sys);
+/* A plain thread is about to wait inside a call (ask, a blocked send, a
+ * supervisor or node call): 0, or ACTO_ECLOSED once the system is closing
+ * (then it must not wait).  Every 0 is paired with one leave. */
+int acto__system_wait_enter(acto_system *sys);
+void acto__system_wait_leave(acto_system *sys);
+/* 1 once acto_system_shutdown has begun (waits end with ACTO_ECLOSED). */
+int acto__system_closing(acto_system *sys);
+/* Who calls: the actor whose callback runs on a worker of sys (*self,
+ * else NULL), and whether the caller may block: 0 on a plain thread
+ * outside every callback, ACTO_EDEADLK inside any callback (of any
+ * system) or on any worker, ACTO_EWRONGTHREAD on a worker of sys. */
+int acto__system_caller(acto_system *sys, acto__actor **self);
+void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_t size,
+                             acto_dead_reason why);
+
+/* actor.c.  Drops a reference (acto__send_from_node's *held). */
+void acto__actor_release(acto__actor *a);
+
+/* send.c */
+/* The transport delivers message m (from another node) to local `to`
+ * without ever blocking: 0 when queued or disposed of (a dead letter,
+ * requests answered), 1 when parked on a full block-policy mailbox: tw
+ * (notify set) is called once it is delivered or the target closed, and
+ * until then *held keeps a reference to the target for
+ * acto__send_node_cancel. */
+int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twaiter *tw,
+                         acto__actor **held);
+/* Takes a parked message back (its connection closes): 1 if it was still
+ * parked (then freed as a dead letter), 0 if its verdict is on the way.
+ * Releases *held in both cases. */
+int acto__send_node_cancel(acto_system *sys, acto__actor *held, acto__msg *m);
+/* An actor's send parks outside the mailboxes (on a transport's queue):
+ * its park word rises by one; acto__send_unpark resolves it (the actor is
+ * rescheduled if it was the last).  acto__send_parked: 1 while any of the
+ * actor's sends is parked (a new one must queue behind them). */
+void acto__send_park(acto__actor *sender);
+int acto__send_parked(const acto__actor *sender);
+void acto__send_unpark(acto__actor *parker);
+int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m);
+/* Counts m as a dead letter of a local target (its target_id) and frees
+ * it; a request among them gets its failure answer.  _to: the target is
+ * given in full (a remote one). */
+void acto__send_dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why);
+void acto__send_dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why);
+
+/* link.c */
+/* Sends a system-lane signal of `kind` to `to`, local or remote. */
+int acto__link_signal(acto_system *sys, acto_ref to, uint16_t kind, uint16_t flags, acto_ref from,
+                      int32_t status, uint64_t id);
+/* A LINK/MONITOR request that found its target gone: answered as by a
+ * target that stopped with `reason`. */
+void acto__link_answer_late(acto_system *sys, acto__msg *m, acto_ref self, int reason);
+
+/* ask.c.  Completes a plain thread's ask `id` with status and reply
+ * (consumed; NULL for a failure).  ACTO_ENOENT when no one waits any more
+ * (a reply is then counted as late). */
+int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, acto__msg *reply);
+
+#endif /* ACTO_REMOTE_H */
