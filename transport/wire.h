@@ -29,6 +29,8 @@
 
 #include <msgpack.h>
 
+#include "transport/buf.h"
+
 #define ACTO__WIRE_BATCH 1u
 
 enum {
@@ -62,19 +64,6 @@ enum {
   ACTO__WSF_LINKED = 1u,      /* EXIT: from a link */
   ACTO__WSF_UNTRAPPABLE = 2u, /* EXIT: acto_kill */
 };
-
-/* A growable byte buffer; off is the read position (bytes before it are
- * consumed). */
-typedef struct acto__buf {
-  uint8_t *p;
-  size_t len, cap, off;
-} acto__buf;
-
-int acto__buf_reserve(acto__buf *b, size_t more); /* 0 or ACTO_ENOMEM */
-int acto__buf_append(acto__buf *b, const void *d, size_t n);
-void acto__buf_consume(acto__buf *b, size_t n); /* advance off; compacts */
-void acto__buf_free(acto__buf *b);
-static inline size_t acto__buf_unread(const acto__buf *b) { return b->len - b->off; }
 
 /* A decoded message, borrowing payload bytes from the frame. */
 typedef struct acto__wmsg {

@@ -1,0 +1,523 @@
+/* conn.c - connections: accepting, connecting, reading and the frame
+ * loop, writing, pausing a connection whose delivery parked, closing and
+ * reaping; the loop's flush and wake events.
+ *
+ * DESIGN
+ * Connections.  A conn goes TCP-connecting (outbound) -> HANDSHAKE
+ * (pre-auth frames, auth.c) -> WAIT_INFO (authenticated; our INFO sent,
+ * theirs awaited) -> UP (the peer's active conn) -> closed.  Only the
+ * active conn of an UP peer carries messages.  Simultaneous connects
+ * between two nodes are settled when the inbound one authenticates: the
+ * connection opened by the node with the smaller name wins on both sides,
+ * and the loser is dropped before it carries anything.  A second
+ * connection from a node already UP is a duplicate (refused) if the
+ * incarnation is the same, and proof of a restart otherwise (the old
+ * incarnation goes down first).
+ */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "actor/remote.h"
+#include "transport/auth.h"
+#include "transport/frame.h"
+#include "transport/node_internal.h"
+
+static void conn_process(acto__conn *c);
+static void tw_notify(acto__twaiter *tw, int state);
+
+/* Writes from buf until EAGAIN.  Returns 0, 1 when bytes remain, or -1 on
+ * a socket error. */
+static int write_buf(acto__conn *c, acto__buf *b) {
+  while (acto__buf_unread(b) > 0) {
+    ssize_t k = send(c->fd, b->p + b->off, acto__buf_unread(b), MSG_NOSIGNAL);
+    if (k > 0) {
+      acto__buf_consume(b, (size_t)k);
+      ST_ADD(c->node, bytes_out, (uint64_t)k);
+      continue;
+    }
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return 1;
+    return -1;
+  }
+  return 0;
+}
+
+/* Writes what is pending on c (its own buffer first, then, if it is the
+ * peer's active conn, the peer's frames).  I/O thread. */
+void acto__conn_try_write(acto__conn *c) {
+  if (c->state == C_CLOSED || c->state == C_TCP)
+    return;
+  int r = write_buf(c, &c->wbuf);
+  if (r < 0) {
+    acto__conn_close(c, "write failed (peer closed or reset)", 0);
+    return;
+  }
+  int more = r;
+  acto__ovf *resumed = NULL;
+  acto__peer *p = c->peer;
+  if (!more && c->state == C_UP && p) {
+    pthread_mutex_lock(&p->mtx);
+    p->flush_pending = 0;
+    if (p->active == c) {
+      int sr = acto__outq_seal_locked(p);
+      if (sr < 0) {
+        pthread_mutex_unlock(&p->mtx);
+        acto__conn_close(c, "cannot seal a frame", 0);
+        return;
+      }
+      size_t before = acto__buf_unread(&p->out);
+      r = write_buf(c, &p->out);
+      p->last_write_ns = acto__node_now_ns();
+      if (acto__buf_unread(&p->out) < before)
+        p->progress_ns = p->last_write_ns;
+      if (acto__buf_unread(&p->out) == 0)
+        p->out_msgs = 0;
+      if (r >= 0) {
+        more = r;
+        resumed = acto__outq_drain_ovf_locked(p);
+        if (resumed && p->batch_n) {
+          if (acto__outq_seal_locked(p) == 0 && !more) {
+            r = write_buf(c, &p->out);
+            more = r > 0;
+            if (acto__buf_unread(&p->out) == 0)
+              p->out_msgs = 0;
+          }
+        }
+        if (p->thread_waiters)
+          pthread_cond_broadcast(&p->cv);
+      }
+      p->direct_ok = r == 0 && !more;
+    }
+    int resume = c->out_paused && acto__outq_bytes_locked(p) <= c->node->out_bytes / 2;
+    pthread_mutex_unlock(&p->mtx);
+    acto__outq_resume_parkers(resumed);
+    if (r < 0) {
+      acto__conn_close(c, "write failed (peer closed or reset)", 0);
+      return;
+    }
+    if (resume) {
+      c->out_paused = 0;
+      if (!c->paused) {
+        event_add(c->rev, NULL);
+        conn_process(c);
+        if (c->state == C_CLOSED)
+          return;
+      }
+    }
+  }
+  if (more)
+    event_add(c->wev, NULL);
+  else
+    event_del(c->wev);
+}
+
+/* Sends one pre-UP frame on c: payload, sealed if authenticated. */
+int acto__conn_send_frame(acto__conn *c, const uint8_t *payload, size_t len, int sealed) {
+  uint8_t hdr[ACTO__FRAME_HEADER];
+  uint32_t cap = sealed ? c->node->cap : ACTO__FRAME_CAP_PREAUTH;
+  size_t tl = sealed ? ACTO__FRAME_TAG_LEN : 0;
+  if (acto__frame_header_write(hdr, len, tl, cap) < 0)
+    return ACTO_EINVAL;
+  uint8_t tag[ACTO__FRAME_TAG_LEN];
+  if (sealed && acto__auth_seal(&c->auth, payload, len, tag) < 0)
+    return ACTO_EIO;
+  if (acto__buf_append(&c->wbuf, hdr, sizeof hdr) || acto__buf_append(&c->wbuf, payload, len) ||
+      (sealed && acto__buf_append(&c->wbuf, tag, tl)))
+    return ACTO_ENOMEM;
+  ST_ADD(c->node, frames_out, 1);
+  acto__conn_try_write(c);
+  return 0;
+}
+
+static void conn_unlink(acto__conn *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->node->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  c->next = c->prev = NULL;
+}
+
+static void conn_free(acto__conn *c) {
+  if (c->peer)
+    acto__peer_unpin(c->peer);
+  if (c->rev)
+    event_free(c->rev);
+  if (c->wev)
+    event_free(c->wev);
+  if (c->fd >= 0)
+    close(c->fd);
+  acto__auth_clear(&c->auth);
+  acto__buf_free(&c->in);
+  acto__buf_free(&c->wbuf);
+  free(c);
+}
+
+void acto__conn_close(acto__conn *c, const char *reason, int bad_frame) {
+  if (c->state == C_CLOSED)
+    return;
+  acto__node *n = c->node;
+  int prev = c->state;
+  c->state = C_CLOSED;
+  if (c->rev)
+    event_del(c->rev);
+  if (c->wev)
+    event_del(c->wev);
+  if (prev == C_TCP || prev == C_HANDSHAKE || prev == C_WAIT_INFO)
+    n->pending_hs--;
+  if (bad_frame)
+    ST_ADD(n, bad_frames, 1);
+  acto__peer *p = c->peer;
+  int refused = bad_frame || c->auth.state == ACTO__AUTH_S_FAILED;
+  acto__node_log(n, refused ? ACTO_LOG_WARN : ACTO_LOG_INFO, p ? p->name : NULL, &c->remote,
+                 c->outbound ? "closed connection to" : "closed connection from", reason);
+  if (p) {
+    if (prev == C_UP && p->active == c) {
+      acto__peer_down(p, reason, ACTO_ENOTCONN, 1);
+    } else if (c->outbound && p->connecting == c) {
+      p->connecting = NULL;
+      int err = (prev == C_HANDSHAKE && c->auth.state == ACTO__AUTH_S_FAILED) ? ACTO_EAUTH
+                                                                              : ACTO_ENOTCONN;
+      pthread_mutex_lock(&p->mtx);
+      int up = p->state == P_UP;
+      pthread_mutex_unlock(&p->mtx);
+      if (!up)
+        acto__peer_down(p, reason, err, 0);
+    } else if (!c->outbound && prev != C_UP) {
+      pthread_mutex_lock(&p->mtx);
+      if (p->state == P_CONNECTING && !p->connecting) {
+        /* An inbound handshake that failed: back to down, nothing fired. */
+        p->state = P_DOWN;
+        p->attempts++;
+        pthread_cond_broadcast(&p->cv);
+      }
+      pthread_mutex_unlock(&p->mtx);
+    }
+  }
+  if (c->paused && c->held) {
+    /* A delivery is parked on a full mailbox: take it back, or, if its
+     * verdict is already on the way, keep the conn (its tw) until then. */
+    int removed = acto__send_node_cancel(n->sys, c->held, c->parked);
+    c->held = NULL;
+    c->parked = NULL;
+    c->paused = removed ? 0 : 2;
+  }
+  conn_unlink(c);
+  c->next = n->dead;
+  n->dead = c;
+  event_active(n->reap_ev, EV_READ, 0);
+}
+
+/* Frees closed conns; a zombie only once its parked message's verdict
+ * came (tw fired).  I/O thread (or the stopping thread after the loop). */
+void acto__conn_reap(acto__node *n, int all) {
+  acto__conn **pp = &n->dead;
+  while (*pp) {
+    acto__conn *c = *pp;
+    if (c->paused == 2 && !all && !atomic_load_explicit(&c->tw_fired, memory_order_acquire)) {
+      pp = &c->next;
+      continue;
+    }
+    *pp = c->next;
+    conn_free(c);
+  }
+}
+
+void acto__conn_on_reap(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  acto__conn_reap(arg, 0);
+}
+
+/* Processes every complete frame in c->in. */
+static int out_full(acto__conn *c) {
+  acto__peer *p = c->peer;
+  if (c->state != C_UP || !p)
+    return 0;
+  pthread_mutex_lock(&p->mtx);
+  int full = acto__outq_bytes_locked(p) > c->node->out_bytes;
+  pthread_mutex_unlock(&p->mtx);
+  return full;
+}
+
+static void conn_process(acto__conn *c) {
+  size_t resume_at;
+  while (c->state != C_CLOSED && !c->paused) {
+    if (!c->out_paused && out_full(c)) {
+      c->out_paused = 1;
+      event_del(c->rev);
+    }
+    if (c->out_paused)
+      return;
+    int authed = c->state == C_WAIT_INFO || c->state == C_UP;
+    uint32_t cap = authed ? c->node->cap : ACTO__FRAME_CAP_PREAUTH;
+    acto__frame f;
+    const uint8_t *base = c->in.p + c->in.off;
+    int r =
+        acto__frame_read(base, acto__buf_unread(&c->in), cap, authed ? ACTO__FRAME_TAG_LEN : 0, &f);
+    if (r == ACTO__FRAME_NEED_MORE)
+      return;
+    if (r < 0) {
+      acto__conn_close(c, f.reason ? f.reason : "bad frame", 1);
+      return;
+    }
+    const char *reason = NULL;
+    int pr;
+    if (!authed) {
+      pr = acto__handshake_feed(c, base + f.payload_off, f.payload_len, &reason);
+    } else {
+      /* The tag is checked once, before any byte of the payload is read;
+       * a frame resumed after a pause (resume_at != 0) was checked. */
+      if (c->resume_at == 0 &&
+          acto__auth_open(&c->auth, base + f.payload_off, f.payload_len, base + f.tag_off) != 0) {
+        acto__conn_close(
+            c, acto__auth_reason(&c->auth) ? acto__auth_reason(&c->auth) : "bad frame tag", 1);
+        return;
+      }
+      resume_at = c->resume_at;
+      pr = acto__deliver_batch(c, base + f.payload_off, f.payload_len, &resume_at, &reason);
+      if (pr == 1) {
+        /* Paused inside this frame: keep it, remember where. */
+        c->paused = 1;
+        c->resume_at = resume_at;
+        event_del(c->rev);
+        return;
+      }
+      c->resume_at = 0;
+    }
+    if (pr < 0) {
+      /* A refused handshake is counted as such (handshakes_refused), not
+       * as a bad frame as well; nor is a local failure (-2). */
+      acto__conn_close(c, reason ? reason : "protocol error", authed && pr == -1);
+      return;
+    }
+    if (c->state == C_CLOSED)
+      return;
+    acto__buf_consume(&c->in, f.consumed);
+  }
+}
+
+static void on_read(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  acto__conn *c = arg;
+  size_t budget = READ_BUDGET;
+  while (budget > 0 && c->state != C_CLOSED && !c->paused && !c->out_paused) {
+    if (acto__buf_reserve(&c->in, READ_CHUNK) != 0) {
+      acto__conn_close(c, "out of memory for the input buffer", 0);
+      return;
+    }
+    ssize_t k = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+    if (k > 0) {
+      c->in.len += (size_t)k;
+      ST_ADD(c->node, bytes_in, (uint64_t)k);
+      c->t_rx = acto__node_now_ns();
+      budget = budget > (size_t)k ? budget - (size_t)k : 0;
+      conn_process(c);
+      continue;
+    }
+    if (k == 0) {
+      acto__conn_close(c, "connection closed by the peer", 0);
+      return;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return;
+    acto__conn_close(c, "connection reset", 0);
+    return;
+  }
+}
+
+static void on_write(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  acto__conn *c = arg;
+  if (c->state == C_TCP) {
+    int err = 0;
+    socklen_t l = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+    if (err != 0) {
+      acto__conn_close(c, "connect failed", 0);
+      return;
+    }
+    c->state = C_HANDSHAKE;
+    event_add(c->rev, NULL);
+    uint8_t out[ACTO__AUTH_MSG_MAX];
+    int len = acto__auth_start(&c->auth, out, sizeof out);
+    if (len < 0 || acto__conn_send_frame(c, out, (size_t)len, 0) != 0) {
+      acto__conn_close(c, "cannot start the handshake", 0);
+      return;
+    }
+    return;
+  }
+  acto__conn_try_write(c);
+}
+
+static acto__conn *conn_new(acto__node *n, int fd, int outbound) {
+  acto__conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->node = n;
+  c->fd = fd;
+  c->outbound = outbound;
+  c->rev = event_new(n->base, fd, EV_READ | EV_PERSIST, on_read, c);
+  c->wev = event_new(n->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+  if (!c->rev || !c->wev ||
+      acto__auth_init(&c->auth, outbound ? ACTO__AUTH_CLIENT : ACTO__AUTH_SERVER, n->name, &n->key,
+                      NULL) != 0) {
+    if (c->rev)
+      event_free(c->rev);
+    if (c->wev)
+      event_free(c->wev);
+    free(c);
+    return NULL;
+  }
+  c->t_start = c->t_rx = c->t_ping = acto__node_now_ns();
+  c->tw.notify = tw_notify;
+  c->next = n->conns;
+  if (n->conns)
+    n->conns->prev = c;
+  n->conns = c;
+  n->pending_hs++;
+  return c;
+}
+
+void acto__conn_on_accept(evutil_socket_t lfd, short ev, void *arg) {
+  (void)ev;
+  acto__node *n = arg;
+  for (int i = 0; i < 64; i++) {
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+      return;
+    if (n->pending_hs >= n->max_pending) {
+      ST_ADD(n, refused, 1);
+      acto__node_log(n, ACTO_LOG_WARN, NULL, &sa, "refused connection from",
+                     "too many pending handshakes");
+      close(fd);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    acto__conn *c = conn_new(n, fd, 0);
+    if (!c) {
+      close(fd);
+      continue;
+    }
+    c->remote = sa;
+    c->state = C_HANDSHAKE;
+    event_add(c->rev, NULL);
+  }
+}
+
+void acto__conn_start_connect(acto__peer *p) {
+  acto__node *n = p->node;
+  if (p->connecting || atomic_load_explicit(&n->stopping, memory_order_acquire))
+    return;
+  pthread_mutex_lock(&p->mtx);
+  if (p->state != P_DOWN || !p->has_addr) {
+    pthread_mutex_unlock(&p->mtx);
+    return;
+  }
+  p->state = P_CONNECTING;
+  p->connect_req = 0;
+  p->pins++; /* the outbound conn's, below */
+  struct sockaddr_in sa = p->addr;
+  pthread_mutex_unlock(&p->mtx);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  acto__conn *c = fd >= 0 ? conn_new(n, fd, 1) : NULL;
+  if (!c) {
+    if (fd >= 0)
+      close(fd);
+    acto__peer_down(p, "cannot create a socket", ACTO_ENOTCONN, 0);
+    acto__peer_unpin(p);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  c->peer = p;
+  c->remote = sa;
+  c->state = C_TCP;
+  p->connecting = c;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
+    acto__conn_close(c, "connect failed", 0);
+    return;
+  }
+  event_add(c->wev, NULL);
+}
+
+/* A sender asked for a write (or a connection). */
+static void on_flush(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  acto__peer *p = arg;
+  pthread_mutex_lock(&p->mtx);
+  acto__conn *a = p->active;
+  int want_connect = p->state == P_DOWN && p->connect_req;
+  if (!a)
+    p->flush_pending = 0;
+  pthread_mutex_unlock(&p->mtx);
+  if (a)
+    acto__conn_try_write(a);
+  else if (want_connect)
+    acto__conn_start_connect(p);
+}
+
+/* A parked delivery was resolved (any thread): wake the loop. */
+static void tw_notify(acto__twaiter *tw, int state) {
+  (void)state;
+  acto__conn *c = (acto__conn *)((char *)tw - offsetof(acto__conn, tw));
+  atomic_store_explicit(&c->tw_fired, 1, memory_order_release);
+  event_active(c->node->wake_ev, EV_READ, 0);
+}
+
+void acto__conn_on_wake(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  acto__node *n = arg;
+  for (acto__conn *c = n->conns; c; c = c->next) {
+    if (c->paused != 1 || !atomic_load_explicit(&c->tw_fired, memory_order_acquire))
+      continue;
+    if (c->held)
+      acto__actor_release(c->held);
+    c->held = NULL;
+    c->parked = NULL;
+    c->paused = 0;
+    /* Go on with the frame where it paused (conn_process skips the
+     * messages already handled and the tag check), then read again. */
+    conn_process(c);
+    if (c->state != C_CLOSED && !c->paused)
+      event_add(c->rev, NULL);
+  }
+  acto__conn_reap(n, 0);
+}
+
+/* Gets (or adds) a peer, pinned like acto__peer_get, and makes sure its flush
+ * event exists.  The event is created under dir_mtx so that exactly one is
+ * made (a recycled peer keeps its own). */
+acto__peer *acto__conn_peer_ready(acto__node *n, const char *name, int *err) {
+  acto__peer *p = acto__peer_get(n, name, err);
+  if (!p)
+    return NULL;
+  pthread_mutex_lock(&n->dir_mtx);
+  if (!p->flush_ev)
+    p->flush_ev = event_new(n->base, -1, 0, on_flush, p);
+  int ok = p->flush_ev != NULL;
+  pthread_mutex_unlock(&n->dir_mtx);
+  if (!ok) {
+    acto__peer_unpin(p);
+    *err = ACTO_ENOMEM;
+    return NULL;
+  }
+  return p;
+}

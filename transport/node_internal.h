@@ -1,0 +1,252 @@
+/* node_internal.h - the node's shared types and the functions its files
+ * call in each other (transport/).  Internal (not installed).
+ *
+ * Who owns what: a node (acto__node) is built by acto_node_start and freed
+ * at the system's destruction; its I/O thread owns every connection
+ * (acto__conn) and every socket; a peer's fields (acto__peer) are guarded
+ * by its mutex unless marked otherwise; see peer.c's DESIGN for pins and
+ * slots, conn.c's for a connection's states.
+ */
+#ifndef ACTO_NODE_INTERNAL_H
+#define ACTO_NODE_INTERNAL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/util.h>
+
+#include "acto_node.h"
+#include "actor/remote.h"
+#include "transport/auth.h"
+#include "transport/buf.h"
+
+struct acto__wmsg; /* transport/wire.h */
+
+#define BATCH_TARGET (64u * 1024u) /* close a batch at this size */
+#define READ_CHUNK (64u * 1024u)
+#define READ_BUDGET (256u * 1024u) /* bytes per read callback (fairness) */
+
+enum { P_DOWN = 0, P_CONNECTING = 1, P_UP = 2 };
+enum { C_TCP = 1, C_HANDSHAKE, C_WAIT_INFO, C_UP, C_CLOSED };
+enum { R_LINK = 1, R_MON = 2, R_ASK = 3 };
+
+typedef struct acto__rel {
+  uint8_t kind;
+  uint8_t future; /* R_ASK: a plain thread's ask */
+  uint64_t local; /* local actor id (0: a plain thread's ask) */
+  uint64_t remote;
+  uint64_t id; /* monitor id or ask id */
+} acto__rel;
+
+typedef struct acto__ovf {
+  struct acto__ovf *next;
+  acto__actor *parker;
+  uint32_t nmsgs;
+  size_t len;
+  uint8_t bytes[];
+} acto__ovf;
+
+struct acto__conn;
+
+typedef struct acto__peer {
+  struct acto__node *node;
+  /* The identity: changed only by a recycle (acto__peer_get, under dir_mtx and
+   * mtx); read under either mutex or with a pin (DESIGN: Peers).  hash is
+   * atomic for peer_by_hash's lock-free scan. */
+  _Atomic uint32_t hash;
+  char name[ACTO__AUTH_NAME_MAX + 1];
+  pthread_mutex_t mtx;
+  pthread_cond_t cv; /* state changes and room in the queue */
+  /* Under mtx. */
+  uint32_t pins;    /* holders of a pointer across a release of mtx */
+  uint64_t idle_ns; /* when the last pin was released (LRU of recycles) */
+  int state;
+  uint32_t inc;
+  uint32_t pending_inc; /* the incarnation queued messages are for (0: any) */
+  int has_addr;
+  struct sockaddr_in addr;
+  int explicit_peer; /* added by acto_node_connect: reconnect with backoff */
+  int connect_req;   /* a sender wants a connection */
+  int last_error;    /* why the last attempt failed (for connect waiters) */
+  uint64_t attempts; /* connection attempts finished (up or failed) */
+  acto__buf batch;
+  uint32_t batch_n;
+  acto__buf out;
+  uint32_t out_msgs; /* messages inside the sealed frames of out */
+  acto__ovf *ovf_head, *ovf_tail;
+  uint32_t thread_waiters;
+  int flush_pending;
+  int direct_ok;          /* the active conn has nothing pending to write */
+  uint64_t last_write_ns; /* the last write to the active acto__conn */
+  uint64_t progress_ns;   /* the last write that moved bytes (or UP) */
+  struct acto__conn *active;
+  acto__rel *rels;
+  size_t nrels, caprels;
+  uint32_t epoch;
+  uint64_t next_reconnect_ns; /* backoff of an explicit peer */
+  int64_t backoff_ms;
+  /* Any thread. */
+  _Atomic uint32_t live_epoch;
+  /* I/O thread only. */
+  struct acto__conn *connecting; /* our outbound conn before UP */
+  struct event *flush_ev;
+} acto__peer;
+
+typedef struct acto__conn {
+  struct acto__node *node;
+  acto__peer *peer; /* outbound: from the start; inbound: after auth */
+  int fd;
+  int outbound;
+  int state;
+  struct event *rev, *wev;
+  acto__auth auth;
+  acto__buf in;
+  acto__buf wbuf;         /* pre-UP output (handshake frames, INFO) */
+  uint64_t t_start, t_rx; /* connection opened; the last byte received */
+  uint64_t t_ping;        /* our last PING (the start before the first) */
+  struct sockaddr_in remote;
+  uint32_t peer_port; /* from INFO */
+  char why[160];      /* the detail of a refused payload, for the log */
+  /* A delivery parked on a full mailbox: reading pauses until tw fires.
+   * resume_at: messages of the frame at the head of `in` already handled
+   * (0: none; the frame's tag was checked). paused 2: closed while the
+   * verdict on the parked message was still on its way (a zombie). */
+  int paused;
+  size_t resume_at;
+  /* Reading stopped because our queue to this peer is over its bound (the
+   * peer sends but does not read: its PINGs and asks would make us queue
+   * PONGs and replies without end).  Resumed below half. */
+  int out_paused;
+  acto__twaiter tw;
+  _Atomic int tw_fired;
+  acto__actor *held;
+  acto__msg *parked;
+  struct acto__conn *next, *prev;
+} acto__conn;
+
+typedef struct acto__node {
+  acto__remote remote; /* first: the runtime holds the node by it (actor/remote.h) */
+  acto_system *sys;
+  char name[ACTO__AUTH_NAME_MAX + 1];
+  uint32_t hash, inc;
+  uint64_t id;
+  acto__auth_key key;
+  uint32_t cap;
+  uint64_t hb_ns, hb_timeout_ns, hs_timeout_ns;
+  unsigned max_pending, max_peers;
+  size_t out_bytes;
+  int64_t rc_min_ms, rc_max_ms;
+  uint16_t port;
+  struct event_base *base;
+  pthread_t thread;
+  int lfd;
+  struct event *lev, *tick_ev, *wake_ev, *stop_ev;
+  acto__conn *conns; /* I/O thread */
+  acto__conn *dead;  /* closed, freed by acto__conn_reap() (zombies once their tw fired) */
+  struct event *reap_ev;
+  unsigned pending_hs;
+  acto__peer **peers;
+  _Atomic unsigned npeers;
+  pthread_mutex_t dir_mtx; /* appends to peers */
+  _Atomic int stopping;
+  int stopped;
+  uint64_t last_tick_ns; /* I/O thread */
+  pthread_mutex_t hook_mtx;
+  acto_node_event_fn hook;
+  void *hook_user;
+  struct {
+    _Atomic uint64_t peers_up, connects, disconnects, refused, frames_in, frames_out, msgs_in,
+        msgs_out, bytes_in, bytes_out, bad_frames, hb_timeouts, parks;
+  } st;
+} acto__node;
+
+#define ST_ADD(n, f, v) atomic_fetch_add_explicit(&(n)->st.f, (v), memory_order_relaxed)
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static inline uint64_t acto__node_now_ns(void) { return acto__clock_now_ns(); }
+
+static inline void acto__node_put_le64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t acto__node_get_le64(const void *q) {
+  const uint8_t *p = q;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+static inline acto__node *acto__node_of(acto_system *sys) {
+  /* The port is the node's first member. */
+  return (acto__node *)acto__remote_of(sys);
+}
+
+/* node.c */
+__attribute__((format(printf, 4, 5))) int acto__node_refuse(acto_system *sys, int code,
+                                                            const char *call, const char *fmt, ...);
+void acto__node_log(acto__node *n, acto_log_level level, const char *peer,
+                    const struct sockaddr_in *addr, const char *what, const char *reason);
+
+/* peer.c */
+uint32_t acto__peer_name_hash(const char *s, size_t n);
+uint32_t acto__peer_hash(acto__peer *p);
+acto__peer *acto__peer_lock(acto__node *n, uint32_t h, const char *name);
+int acto__peer_relock(acto__peer *p, uint32_t h);
+void acto__peer_unpin_locked(acto__peer *p);
+void acto__peer_unpin(acto__peer *p);
+acto__peer *acto__peer_get(acto__node *n, const char *name, int *err);
+int acto__peer_rel_add(acto__peer *p, uint8_t kind, uint8_t future, uint64_t local, uint64_t remote,
+                       uint64_t id);
+void acto__peer_rel_del(acto__peer *p, uint8_t kind, uint64_t local, uint64_t remote, uint64_t id);
+void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up);
+void acto__peer_up(acto__conn *c);
+
+/* outq.c */
+size_t acto__outq_bytes_locked(acto__peer *p);
+int acto__outq_seal_locked(acto__peer *p);
+void acto__outq_added_locked(acto__peer *p);
+void acto__outq_kick_locked(acto__peer *p);
+void acto__outq_flush_locked(acto__peer *p);
+void acto__outq_dead_n(acto_system *sys, uint32_t n);
+uint32_t acto__outq_drop_locked(acto__peer *p, acto__ovf **parkers);
+void acto__outq_resume_parkers(acto__ovf *o);
+acto__ovf *acto__outq_drain_ovf_locked(acto__peer *p);
+int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint32_t nmsgs,
+                             int fail_fast, int64_t deadline_ms);
+
+/* route.c */
+int acto__route_send_user(acto__remote *port, acto_ref to, acto__msg *m, int fail_fast,
+                          int64_t deadline_ms);
+int acto__route_send_system(acto__remote *port, acto_ref to, acto__msg *m);
+void acto__route_ask_forget(acto__remote *port, uint64_t node, uint64_t ask_id);
+int acto__route_msg_orphaned(acto__remote *port, const acto__msg *m);
+
+/* conn.c */
+void acto__conn_try_write(acto__conn *c);
+int acto__conn_send_frame(acto__conn *c, const uint8_t *payload, size_t len, int sealed);
+void acto__conn_close(acto__conn *c, const char *reason, int bad_frame);
+void acto__conn_reap(acto__node *n, int all);
+void acto__conn_on_reap(evutil_socket_t fd, short ev, void *arg);
+void acto__conn_on_accept(evutil_socket_t lfd, short ev, void *arg);
+void acto__conn_start_connect(acto__peer *p);
+void acto__conn_on_wake(evutil_socket_t fd, short ev, void *arg);
+acto__peer *acto__conn_peer_ready(acto__node *n, const char *name, int *err);
+
+/* handshake.c */
+int acto__handshake_info(acto__conn *c, const struct acto__wmsg *w, const char **reason);
+int acto__handshake_feed(acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
+
+/* deliver.c */
+int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, size_t *resume_at,
+                        const char **reason);
+
+/* heartbeat.c */
+void acto__heartbeat_tick(evutil_socket_t fd, short ev, void *arg);
+
+#endif /* ACTO_NODE_INTERNAL_H */
