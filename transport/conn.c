@@ -14,8 +14,10 @@
  * incarnation is the same, and proof of a restart otherwise (the old
  * incarnation goes down first).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,10 +27,29 @@
 #include "actor/remote.h"
 #include "transport/auth.h"
 #include "transport/frame.h"
-#include "transport/node_internal.h"
+#include "transport/transport.h"
 
 static void conn_process(acto__conn *c);
 static void tw_notify(acto__twaiter *tw, int state);
+
+/* One log line about a connection (log.c: rate-limited, never blocks this
+ * thread).  An unauthenticated peer is named by its address. */
+static void conn_log(acto__node *n, acto_log_level level, const char *peer,
+                     const struct sockaddr_in *addr, const char *what, const char *reason) {
+  if (!acto__log_on(n->sys, level))
+    return;
+  char who[ACTO__AUTH_NAME_MAX + 64];
+  if (peer) {
+    snprintf(who, sizeof who, "%s", peer);
+  } else {
+    char ip[INET_ADDRSTRLEN] = "?";
+    if (addr)
+      inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
+    snprintf(who, sizeof who, "%s:%u (unauthenticated)", ip,
+             addr ? (unsigned)ntohs(addr->sin_port) : 0u);
+  }
+  acto__log(n->sys, level, "node", "%s: %s %s: %s", n->name, what, who, reason);
+}
 
 /* Writes from buf until EAGAIN.  Returns 0, 1 when bytes remain, or -1 on
  * a socket error. */
@@ -177,7 +198,7 @@ void acto__conn_close(acto__conn *c, const char *reason, int bad_frame) {
     ST_ADD(n, bad_frames, 1);
   acto__peer *p = c->peer;
   int refused = bad_frame || c->auth.state == ACTO__AUTH_S_FAILED;
-  acto__node_log(n, refused ? ACTO_LOG_WARN : ACTO_LOG_INFO, p ? p->name : NULL, &c->remote,
+  conn_log(n, refused ? ACTO_LOG_WARN : ACTO_LOG_INFO, p ? p->name : NULL, &c->remote,
                  c->outbound ? "closed connection to" : "closed connection from", reason);
   if (p) {
     if (prev == C_UP && p->active == c) {
@@ -272,7 +293,7 @@ static void conn_process(acto__conn *c) {
     const char *reason = NULL;
     int pr;
     if (!authed) {
-      pr = acto__handshake_feed(c, base + f.payload_off, f.payload_len, &reason);
+      pr = c->node->on_handshake(c, base + f.payload_off, f.payload_len, &reason);
     } else {
       /* The tag is checked once, before any byte of the payload is read;
        * a frame resumed after a pause (resume_at != 0) was checked. */
@@ -283,7 +304,7 @@ static void conn_process(acto__conn *c) {
         return;
       }
       resume_at = c->resume_at;
-      pr = acto__deliver_batch(c, base + f.payload_off, f.payload_len, &resume_at, &reason);
+      pr = c->node->on_batch(c, base + f.payload_off, f.payload_len, &resume_at, &reason);
       if (pr == 1) {
         /* Paused inside this frame: keep it, remember where. */
         c->paused = 1;
@@ -402,7 +423,7 @@ void acto__conn_on_accept(evutil_socket_t lfd, short ev, void *arg) {
       return;
     if (n->pending_hs >= n->max_pending) {
       ST_ADD(n, refused, 1);
-      acto__node_log(n, ACTO_LOG_WARN, NULL, &sa, "refused connection from",
+      conn_log(n, ACTO_LOG_WARN, NULL, &sa, "refused connection from",
                      "too many pending handshakes");
       close(fd);
       continue;

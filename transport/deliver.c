@@ -20,9 +20,14 @@
 
 #include "actor/remote.h"
 #include "transport/frame.h"
-#include "transport/node_internal.h"
+#include "transport/transport.h"
 #include "transport/prescan.h"
 #include "transport/wire.h"
+
+static void put_le64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
 
 static int check_msg(const acto__conn *c, const acto__wmsg *w, int first_of_conn,
                      const char **reason);
@@ -69,8 +74,8 @@ static int deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
       }
       uint8_t ref16[16]; /* id, node: little-endian u64s (ACTORS.md) */
       if (ok) {
-        acto__node_put_le64(ref16, found.id);
-        acto__node_put_le64(ref16 + 8, found.node);
+        put_le64(ref16, found.id);
+        put_le64(ref16 + 8, found.node);
       }
       acto__msg *rm =
           acto__msg_new(ACTO_MSG_NODE_LOOKUP, ok ? ref16 : NULL, ok ? sizeof ref16 : 0, NULL);
@@ -225,7 +230,7 @@ static int check_msg(const acto__conn *c, const acto__wmsg *w, int first_of_conn
     }
     if (w->f[2] != c->node->cap) {
       /* One side would send frames up to its cap that the other refuses;
-       * both acto__node_refuse, so neither ever counts the link as up. */
+       * both refuse, so neither ever counts the link as up. */
       *reason = "frame caps differ (give every node the same frame_cap)";
       return -1;
     }

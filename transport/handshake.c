@@ -7,7 +7,7 @@
 
 #include "actor/remote.h"
 #include "transport/auth.h"
-#include "transport/node_internal.h"
+#include "transport/transport.h"
 #include "transport/wire.h"
 
 int acto__handshake_info(acto__conn *c, const acto__wmsg *w, const char **reason) {
@@ -34,6 +34,7 @@ int acto__handshake_info(acto__conn *c, const acto__wmsg *w, const char **reason
     p->connecting = NULL;
   n->pending_hs--;
   acto__peer_up(c);
+  acto__conn_try_write(c); /* what was queued while the peer was down */
   return 0;
 }
 

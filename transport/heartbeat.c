@@ -6,7 +6,7 @@
 #include <event2/event.h>
 
 #include "actor/remote.h"
-#include "transport/node_internal.h"
+#include "transport/transport.h"
 #include "transport/wire.h"
 
 /* Heartbeats, handshake timeouts, reconnections. */

@@ -7,7 +7,8 @@
  *   handshake.c  the pre-auth exchange and INFO
  *   deliver.c    the door into actor/: an authenticated batch to mailboxes
  *   heartbeat.c  the periodic tick: heartbeats, timeouts, reconnection
- * node_internal.h holds the types they share and says who owns each field.
+ * transport.h holds the types they share, says who owns each field, and
+ * draws the stack (each file calls only those below it).
  *
  * DESIGN
  * Threads.  One I/O thread runs a libevent loop and owns every socket,
@@ -36,7 +37,15 @@
 #include "actor/remote.h"
 #include "transport/auth.h"
 #include "transport/frame.h"
-#include "transport/node_internal.h"
+#include "transport/transport.h"
+
+static uint64_t get_le64(const void *q) {
+  const uint8_t *p = q;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
 
 #define NAME_RULE "a node name is 1 to 64 bytes of A-Z a-z 0-9 . _ @ -"
 
@@ -65,8 +74,8 @@ static const char *name_problem(const char *s, char *buf, size_t size) {
 
 /* A public call refuses its arguments: one line (ACTO_LOG_ERROR, "node")
  * that says which rule, when the code alone does not; returns code. */
-__attribute__((format(printf, 4, 5))) int
-acto__node_refuse(acto_system *sys, int code, const char *call, const char *fmt, ...) {
+static __attribute__((format(printf, 4, 5))) int refuse(acto_system *sys, int code,
+                                                        const char *call, const char *fmt, ...) {
   if (sys && acto__log_on(sys, ACTO_LOG_ERROR)) {
     char text[ACTO_LOG_LINE_MAX + 1];
     va_list ap;
@@ -82,26 +91,7 @@ acto__node_refuse(acto_system *sys, int code, const char *call, const char *fmt,
 static int check_name(acto_system *sys, const char *call, const char *name) {
   char buf[128];
   const char *bad = name_problem(name, buf, sizeof buf);
-  return bad ? acto__node_refuse(sys, ACTO_EINVAL, call, "%s: " NAME_RULE, bad) : 0;
-}
-
-/* One log line about a connection (log.c: rate-limited, never blocks this
- * thread).  An unauthenticated peer is named by its address. */
-void acto__node_log(acto__node *n, acto_log_level level, const char *peer,
-                    const struct sockaddr_in *addr, const char *what, const char *reason) {
-  if (!acto__log_on(n->sys, level))
-    return;
-  char who[ACTO__AUTH_NAME_MAX + 64];
-  if (peer) {
-    snprintf(who, sizeof who, "%s", peer);
-  } else {
-    char ip[INET_ADDRSTRLEN] = "?";
-    if (addr)
-      inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
-    snprintf(who, sizeof who, "%s:%u (unauthenticated)", ip,
-             addr ? (unsigned)ntohs(addr->sin_port) : 0u);
-  }
-  acto__log(n->sys, level, "node", "%s: %s %s: %s", n->name, what, who, reason);
+  return bad ? refuse(sys, ACTO_EINVAL, call, "%s: " NAME_RULE, bad) : 0;
 }
 
 static void on_stop(evutil_socket_t fd, short ev, void *arg) {
@@ -156,23 +146,22 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   if (!sys)
     return ACTO_EINVAL;
   if (!cfg)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL, "no configuration (cfg is NULL)");
+    return refuse(sys, ACTO_EINVAL, CALL, "no configuration (cfg is NULL)");
   const char *why_not;
   int r = acto__remote_check(sys, &why_not);
   if (r != 0)
-    return acto__node_refuse(sys, r, CALL, "%s", why_not);
+    return refuse(sys, r, CALL, "%s", why_not);
   r = check_name(sys, CALL, cfg->name);
   if (r != 0)
     return r;
   if (!cfg->key_file && !cfg->key)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL, "no key: set key_file, or key and key_len");
+    return refuse(sys, ACTO_EINVAL, CALL, "no key: set key_file, or key and key_len");
   if (cfg->key && (cfg->key_len < ACTO__AUTH_KEY_MIN || cfg->key_len > ACTO__AUTH_KEY_MAX))
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL, "key_len %zu: a key is 32 to 64 bytes",
-                             cfg->key_len);
+    return refuse(sys, ACTO_EINVAL, CALL, "key_len %zu: a key is 32 to 64 bytes", cfg->key_len);
   if (cfg->frame_cap && (cfg->frame_cap < 1024 || cfg->frame_cap > ACTO__FRAME_CAP_MAX))
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL,
-                             "frame_cap %u: 0 (the default, 1 MiB) or 1024 to 1073741824 bytes",
-                             (unsigned)cfg->frame_cap);
+    return refuse(sys, ACTO_EINVAL, CALL,
+                  "frame_cap %u: 0 (the default, 1 MiB) or 1024 to 1073741824 bytes",
+                  (unsigned)cfg->frame_cap);
   const struct {
     const char *what;
     int64_t v;
@@ -183,9 +172,8 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
                    {"reconnect_max_ms", cfg->reconnect_max_ms}};
   for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++)
     if (durations[i].v < 0)
-      return acto__node_refuse(sys, ACTO_EINVAL, CALL,
-                               "%s %lld: 0 (the default) or a positive number of ms",
-                               durations[i].what, (long long)durations[i].v);
+      return refuse(sys, ACTO_EINVAL, CALL, "%s %lld: 0 (the default) or a positive number of ms",
+                    durations[i].what, (long long)durations[i].v);
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, use_pthreads);
 
@@ -193,6 +181,8 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   if (!n)
     return ACTO_ENOMEM;
   n->sys = sys;
+  n->on_handshake = acto__handshake_feed;
+  n->on_batch = acto__deliver_batch;
   n->lfd = -1;
   snprintf(n->name, sizeof n->name, "%s", cfg->name);
   char why[256];
@@ -202,7 +192,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   } else if ((r = acto__auth_key_load(cfg->key_file, &n->key, why, sizeof why)) != 0) {
     int e = errno;
     free(n);
-    acto__node_refuse(sys, r, CALL, "key file %s %s", cfg->key_file, why);
+    refuse(sys, r, CALL, "key file %s %s", cfg->key_file, why);
     errno = e;
     return r;
   }
@@ -242,8 +232,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     sa.sin_port = htons(cfg->listen_port);
     const char *host = cfg->listen_host ? cfg->listen_host : "127.0.0.1";
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-      r = acto__node_refuse(sys, ACTO_EINVAL, CALL,
-                            "listen_host \"%s\" is not a numeric IPv4 address", host);
+      r = refuse(sys, ACTO_EINVAL, CALL, "listen_host \"%s\" is not a numeric IPv4 address", host);
       goto fail;
     }
     n->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -252,8 +241,8 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
         bind(n->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(n->lfd, 128) != 0) {
       saved_errno = errno;
       char eb[128];
-      r = acto__node_refuse(sys, ACTO_EIO, CALL, "cannot listen on %s:%u: %s", host,
-                            (unsigned)cfg->listen_port, strerror_r(saved_errno, eb, sizeof eb));
+      r = refuse(sys, ACTO_EIO, CALL, "cannot listen on %s:%u: %s", host,
+                 (unsigned)cfg->listen_port, strerror_r(saved_errno, eb, sizeof eb));
       goto fail;
     }
     socklen_t sl = sizeof sa;
@@ -280,7 +269,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->remote.ops = &node_port_ops;
   if ((r = acto__remote_attach(sys, &n->remote, n->hash, &why_not)) != 0) {
     /* Raced with another acto_node_start or a spawn since the check. */
-    acto__node_refuse(sys, r, CALL, "%s", why_not);
+    refuse(sys, r, CALL, "%s", why_not);
     goto fail;
   }
   if (pthread_create(&n->thread, NULL, io_main, n) != 0) {
@@ -429,22 +418,21 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
   if (r != 0)
     return r;
   if (!host)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL, "no host (NULL): give a numeric IPv4 address");
+    return refuse(sys, ACTO_EINVAL, CALL, "no host (NULL): give a numeric IPv4 address");
   if (port == 0)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL, "port 0: give the port %s listens on", name);
+    return refuse(sys, ACTO_EINVAL, CALL, "port 0: give the port %s listens on", name);
   if (timeout_ms < -1)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL,
-                             "timeout_ms %lld: -1 (forever), 0 (no wait) or a "
-                             "positive number of ms",
-                             (long long)timeout_ms);
+    return refuse(sys, ACTO_EINVAL, CALL,
+                  "timeout_ms %lld: -1 (forever), 0 (no wait) or a "
+                  "positive number of ms",
+                  (long long)timeout_ms);
   acto__node *n = acto__node_of(sys);
   if (!n)
-    return acto__node_refuse(sys, ACTO_ENOTCONN, CALL,
-                             "no node runs on this system (acto_node_start)");
+    return refuse(sys, ACTO_ENOTCONN, CALL, "no node runs on this system (acto_node_start)");
   if (atomic_load_explicit(&n->stopping, memory_order_acquire))
-    return acto__node_refuse(sys, ACTO_ENOTCONN, CALL, "the node is stopping");
+    return refuse(sys, ACTO_ENOTCONN, CALL, "the node is stopping");
   if (strcmp(name, n->name) == 0)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL, "\"%s\" is this node's own name", name);
+    return refuse(sys, ACTO_EINVAL, CALL, "\"%s\" is this node's own name", name);
   acto__actor *self;
   if (timeout_ms != 0 && acto__system_caller(sys, &self) != 0)
     return ACTO_EDEADLK;
@@ -453,19 +441,16 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL, "host \"%s\" is not a numeric IPv4 address",
-                             host);
+    return refuse(sys, ACTO_EINVAL, CALL, "host \"%s\" is not a numeric IPv4 address", host);
   int err = 0;
   acto__peer *p = acto__conn_peer_ready(n, name, &err);
   if (!p)
     return err == ACTO_ELIMIT
-               ? acto__node_refuse(sys, err, CALL,
-                                   "%s: every one of the %u max_peers slots is in use", name,
-                                   n->max_peers)
+               ? refuse(sys, err, CALL, "%s: every one of the %u max_peers slots is in use", name,
+                        n->max_peers)
            : err == ACTO_EEXIST
-               ? acto__node_refuse(sys, err, CALL,
-                                   "%s: a known node or this node has a name with the same hash",
-                                   name)
+               ? refuse(sys, err, CALL,
+                        "%s: a known node or this node has a name with the same hash", name)
                : err;
   pthread_mutex_lock(&p->mtx);
   p->addr = sa;
@@ -565,13 +550,13 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name, 
     return ACTO_EINVAL;
   size_t len = name ? strnlen(name, ACTO_NAME_MAX + 1) : 0;
   if (len == 0 || len > ACTO_NAME_MAX)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL, "the name to look up is 1 to %d bytes",
-                             (int)ACTO_NAME_MAX);
+    return refuse(sys, ACTO_EINVAL, CALL, "the name to look up is 1 to %d bytes",
+                  (int)ACTO_NAME_MAX);
   if (timeout_ms < -1)
-    return acto__node_refuse(sys, ACTO_EINVAL, CALL,
-                             "timeout_ms %lld: -1 (forever), 0 (no wait) or a "
-                             "positive number of ms",
-                             (long long)timeout_ms);
+    return refuse(sys, ACTO_EINVAL, CALL,
+                  "timeout_ms %lld: -1 (forever), 0 (no wait) or a "
+                  "positive number of ms",
+                  (long long)timeout_ms);
   acto__actor *self;
   if (acto__system_caller(sys, &self) != 0)
     return ACTO_EDEADLK;
@@ -623,8 +608,8 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name, 
     acto_reply_release(&rb);
     return ACTO_ENOENT;
   }
-  out->id = acto__node_get_le64(rb.data);
-  out->node = acto__node_get_le64((const uint8_t *)rb.data + 8);
+  out->id = get_le64(rb.data);
+  out->node = get_le64((const uint8_t *)rb.data + 8);
   acto_reply_release(&rb);
   return 0;
 }

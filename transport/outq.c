@@ -3,7 +3,7 @@
  * directly by the sending thread when the connection is idle, or by the
  * I/O thread; sends that find the queue over its bound park (actors),
  * wait (plain threads) or fail (fail_fast).  DESIGN: peer.c (Peers) for
- * batch, out and ovf; node_internal.h beside acto__peer.active for the
+ * batch, out and ovf; transport.h beside acto__peer.active for the
  * direct-write rule.
  */
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 #include "actor/remote.h"
 #include "transport/auth.h"
 #include "transport/frame.h"
-#include "transport/node_internal.h"
+#include "transport/transport.h"
 #include "transport/wire.h"
 
 size_t acto__outq_bytes_locked(acto__peer *p) { return p->batch.len + acto__buf_unread(&p->out); }

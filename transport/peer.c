@@ -64,7 +64,7 @@
 #include <openssl/rand.h>
 
 #include "actor/remote.h"
-#include "transport/node_internal.h"
+#include "transport/transport.h"
 
 uint32_t acto__peer_name_hash(const char *s, size_t n) {
   uint32_t h = 2166136261u;
@@ -383,5 +383,4 @@ void acto__peer_up(acto__conn *c) {
   ST_ADD(n, connects, 1);
   ST_ADD(n, peers_up, 1);
   fire_hook(n, ACTO_NODE_UP, p, p->inc, "connected");
-  acto__conn_try_write(c);
 }

@@ -5,7 +5,7 @@
  * goes down are recorded on the peer (peer.c).
  */
 #include "actor/remote.h"
-#include "transport/node_internal.h"
+#include "transport/transport.h"
 #include "transport/wire.h"
 
 /* Resolves the peer of a remote ref and checks its incarnation.  Returns

@@ -1,14 +1,31 @@
-/* node_internal.h - the node's shared types and the functions its files
- * call in each other (transport/).  Internal (not installed).
+/* transport.h - the types the node's files share (transport/), who owns
+ * each field, and the functions they call in each other, grouped by the
+ * file that defines them.  Internal (not installed).
  *
- * Who owns what: a node (acto__node) is built by acto_node_start and freed
- * at the system's destruction; its I/O thread owns every connection
- * (acto__conn) and every socket; a peer's fields (acto__peer) are guarded
- * by its mutex unless marked otherwise; see peer.c's DESIGN for pins and
- * slots, conn.c's for a connection's states.
+ * The files form a stack; each calls only files on lower lines:
+ *   node.c                    the API, start and stop, the I/O loop
+ *   heartbeat.c  deliver.c    the tick; the door into actor/
+ *   handshake.c  route.c      pre-auth and INFO; the door from actor/
+ *   conn.c                    sockets, frames, pauses, close and reap
+ *   peer.c                    the directory, up and down, relations
+ *   outq.c                    a peer's outgoing queue
+ *   this header; buf, wire, frame, prescan, auth (pure layers)
+ * conn.c hands frames up through the node's on_handshake and on_batch
+ * pointers, set by acto_node_start, instead of calling up.
+ *
+ * Ownership, in one line each (the fields say more):
+ *   acto__node  built by acto_node_start before the I/O thread starts and
+ *               freed at the system's destruction after it was joined;
+ *               configuration fields are read-only after start.
+ *   acto__peer  type-stable (DESIGN in peer.c); fields under its mutex
+ *               unless marked "any thread" (atomic) or "I/O thread".
+ *   acto__conn  the I/O thread's alone, but for its twaiter, which the
+ *               worker that resolves a parked delivery fires.
+ *   acto__ovf   a parked send: under its peer's mutex.
+ *   acto__rel   a relation to fire at peer down: under its peer's mutex.
  */
-#ifndef ACTO_NODE_INTERNAL_H
-#define ACTO_NODE_INTERNAL_H
+#ifndef ACTO_TRANSPORT_H
+#define ACTO_TRANSPORT_H
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -82,6 +99,10 @@ typedef struct acto__peer {
   int direct_ok;          /* the active conn has nothing pending to write */
   uint64_t last_write_ns; /* the last write to the active acto__conn */
   uint64_t progress_ns;   /* the last write that moved bytes (or UP) */
+  /* The conn that carries messages while UP.  Every write to its socket
+   * happens under mtx (the direct write of outq.c, or the I/O thread),
+   * and the loop closes the socket only after clearing active under mtx:
+   * a writer that sees it set under mtx writes to a live socket. */
   struct acto__conn *active;
   acto__rel *rels;
   size_t nrels, caprels;
@@ -95,6 +116,10 @@ typedef struct acto__peer {
   struct event *flush_ev;
 } acto__peer;
 
+/* A connection: the I/O thread's alone (created, read, written, closed
+ * and freed there), except tw and tw_fired (a worker fires tw when it
+ * resolves a parked delivery) and held/parked, which stay fixed while
+ * that delivery is parked.  States: conn.c's DESIGN. */
 typedef struct acto__conn {
   struct acto__node *node;
   acto__peer *peer; /* outbound: from the start; inbound: after auth */
@@ -129,6 +154,7 @@ typedef struct acto__conn {
 
 typedef struct acto__node {
   acto__remote remote; /* first: the runtime holds the node by it (actor/remote.h) */
+  /* Set by acto_node_start, read-only afterwards (any thread). */
   acto_system *sys;
   char name[ACTO__AUTH_NAME_MAX + 1];
   uint32_t hash, inc;
@@ -140,6 +166,8 @@ typedef struct acto__node {
   size_t out_bytes;
   int64_t rc_min_ms, rc_max_ms;
   uint16_t port;
+  /* libevent: the base and events are the I/O thread's; event_active on
+   * wake_ev and stop_ev is the one call other threads make. */
   struct event_base *base;
   pthread_t thread;
   int lfd;
@@ -147,16 +175,25 @@ typedef struct acto__node {
   acto__conn *conns; /* I/O thread */
   acto__conn *dead;  /* closed, freed by acto__conn_reap() (zombies once their tw fired) */
   struct event *reap_ev;
-  unsigned pending_hs;
+  unsigned pending_hs; /* I/O thread */
+  /* The directory: slots appended under dir_mtx, published by npeers. */
   acto__peer **peers;
   _Atomic unsigned npeers;
   pthread_mutex_t dir_mtx; /* appends to peers */
-  _Atomic int stopping;
-  int stopped;
+  _Atomic int stopping; /* any thread: set once by the stop */
+  int stopped;          /* under dir_mtx: the stop ran */
   uint64_t last_tick_ns; /* I/O thread */
-  pthread_mutex_t hook_mtx;
+  pthread_mutex_t hook_mtx; /* guards hook and hook_user */
   acto_node_event_fn hook;
   void *hook_user;
+  /* The layers above the connection, set by acto_node_start so that
+   * conn.c hands frames up without calling up: a pre-auth frame goes to
+   * on_handshake (handshake.c), an authenticated batch to on_batch
+   * (deliver.c; 1 when it paused at *resume_at on a full mailbox). */
+  int (*on_handshake)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
+  int (*on_batch)(struct acto__conn *c, const uint8_t *pl, size_t len, size_t *resume_at,
+                  const char **reason);
+  /* Counters: any thread, relaxed (ST_ADD). */
   struct {
     _Atomic uint64_t peers_up, connects, disconnects, refused, frames_in, frames_out, msgs_in,
         msgs_out, bytes_in, bytes_out, bad_frames, hb_timeouts, parks;
@@ -169,29 +206,12 @@ typedef struct acto__node {
 
 static inline uint64_t acto__node_now_ns(void) { return acto__clock_now_ns(); }
 
-static inline void acto__node_put_le64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t acto__node_get_le64(const void *q) {
-  const uint8_t *p = q;
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
 static inline acto__node *acto__node_of(acto_system *sys) {
   /* The port is the node's first member. */
   return (acto__node *)acto__remote_of(sys);
 }
 
 /* node.c */
-__attribute__((format(printf, 4, 5))) int acto__node_refuse(acto_system *sys, int code,
-                                                            const char *call, const char *fmt, ...);
-void acto__node_log(acto__node *n, acto_log_level level, const char *peer,
-                    const struct sockaddr_in *addr, const char *what, const char *reason);
 
 /* peer.c */
 uint32_t acto__peer_name_hash(const char *s, size_t n);
@@ -249,4 +269,4 @@ int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, size_t *re
 /* heartbeat.c */
 void acto__heartbeat_tick(evutil_socket_t fd, short ev, void *arg);
 
-#endif /* ACTO_NODE_INTERNAL_H */
+#endif /* ACTO_TRANSPORT_H */
