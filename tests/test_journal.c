@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acto_journal.h"
+#include <acto/acto.h>
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
