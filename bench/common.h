@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 /* The default watchdog limit, in seconds (run.sh passes its own). */
 #define BENCH_DEFAULT_TIMEOUT_S 240

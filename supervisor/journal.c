@@ -55,7 +55,7 @@
 #include <unistd.h>
 
 #include "actor/clock.h"
-#include "supervisor/acto_journal.h"
+#include "acto_journal.h"
 
 #define LOG_NAME "journal.log"
 #define LOG_TMP "journal.log.tmp"

@@ -42,7 +42,7 @@ for md in sys.argv[1:]:
         i += 1
     print(f'{md}: {nblocks} excerpt blocks checked')
 # The errors table of ACTORS.md is the X-macro list of acto_error.h.
-errs = re.findall(r'X\((\w+), (-\d+), "([^"]*)"\)', open(os.path.join(root, 'actor/acto_error.h')).read())
+errs = re.findall(r'X\((\w+), (-\d+), "([^"]*)"\)', open(os.path.join(root, 'include/acto/acto_error.h')).read())
 guide = open(os.path.join(root, 'ACTORS.md')).read()
 for name, val, msg in errs:
     row = f'| `ACTO_{name}` | {val} | {msg} |'

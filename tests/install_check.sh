@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs the build into a temporary prefix and builds samples/first
-# against it twice: with pkg-config and with CMake's find_package(acto);
-# then builds the library again with the other msgpack module name into a
-# multiarch libdir and links samples/first statically (below).
+# (#include <acto/acto.h>) against it twice: with pkg-config and with
+# CMake's find_package(acto); a program written with #include "acto.h"
+# builds both ways too (ACTORS.md keeps that promise to installed
+# consumers).  Then builds the library again with the other msgpack module
+# name into a multiarch libdir and links samples/first statically, and
+# uses acto from a source tree, where an internal header must not be
+# reachable (below).
 # Usage: install_check.sh <build-dir> <source-dir>
 set -eu
 BUILD=$1
@@ -25,6 +29,16 @@ export PKG_CONFIG_PATH=$(dirname "$PC")
 cc -std=c11 -Wall -Wextra -Werror -o "$TMP/first_pc" "$SRC/samples/first/first.c" \
   $(pkg-config --cflags acto) $(pkg-config --libs acto)
 LD_LIBRARY_PATH=$(pkg-config --variable=libdir acto) "$TMP/first_pc" >/dev/null
+# The older include line, "acto.h", still compiles against an installed acto.
+cat > "$TMP/compat.c" <<'C'
+#include "acto.h"
+int main(void) { return acto_version() == ACTO_VERSION_NUMBER ? 0 : 1; }
+C
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror -o "$TMP/compat_pc" "$TMP/compat.c" \
+  $(pkg-config --cflags acto) $(pkg-config --libs acto)
+LD_LIBRARY_PATH=$(pkg-config --variable=libdir acto) "$TMP/compat_pc" ||
+  { echo "install_check: the \"acto.h\" program failed" >&2; exit 1; }
 # A C++ program against the installed headers, pedantic: no compound
 # literal, no reserved name (two underscores) may reach C++ from them.
 cat > "$TMP/cxx.cpp" <<'CXX'
@@ -63,11 +77,14 @@ add_executable(first "$SRC/samples/first/first.c")
 target_link_libraries(first PRIVATE acto::acto_static)
 add_executable(first_any "$SRC/samples/first/first.c")
 target_link_libraries(first_any PRIVATE acto::acto)
+add_executable(compat "$TMP/compat.c")
+target_link_libraries(compat PRIVATE acto::acto_static)
 CM
 cmake -S "$TMP/cm" -B "$TMP/cm/build" -DCMAKE_PREFIX_PATH="$TMP/prefix" >/dev/null
 cmake --build "$TMP/cm/build" >/dev/null
 "$TMP/cm/build/first" >/dev/null
 "$TMP/cm/build/first_any" >/dev/null
+"$TMP/cm/build/compat"
 
 # A second build of the library, as Debian 13 would make it: msgpack-c 6
 # names its pkg-config module msgpack-c (older ones: msgpack), and Debian
@@ -107,9 +124,11 @@ cc -std=c11 -Wall -Wextra -Werror -o "$TMP/first_static" "$SRC/samples/first/fir
 
 # acto inside another project, by add_subdirectory and by FetchContent:
 # only the library is built (no tests, so Check is not needed: it is
-# hidden here), and acto::acto links.
+# hidden here), and acto::acto links; a file of the parent that includes
+# an internal header of acto does not compile: it is not found.
 rm -f "$FAKE/check.pc"
 unset PKG_CONFIG_PATH
+printf '#include "actor/actor_internal.h"\n' > "$TMP/internal.c"
 for how in subdirectory fetchcontent; do
   mkdir -p "$TMP/$how"
   if [ $how = subdirectory ]; then
@@ -125,6 +144,8 @@ project(parent C)
 $use
 add_executable(first "$SRC/samples/first/first.c")
 target_link_libraries(first PRIVATE acto::acto)
+add_library(internal OBJECT EXCLUDE_FROM_ALL "$TMP/internal.c")
+target_link_libraries(internal PRIVATE acto::acto)
 CM
   cmake -S "$TMP/$how" -B "$TMP/$how/build" >"$TMP/$how.log" 2>&1 ||
     { cat "$TMP/$how.log" >&2; exit 1; }
@@ -134,7 +155,14 @@ CM
   cmake --build "$TMP/$how/build" -j "$(nproc)" --target first >"$TMP/$how.log" 2>&1 ||
     { cat "$TMP/$how.log" >&2; exit 1; }
   "$TMP/$how/build/first" >/dev/null
+  if cmake --build "$TMP/$how/build" --target internal >"$TMP/$how.log" 2>&1; then
+    echo "install_check: $how: a consumer of acto::acto includes actor/actor_internal.h" >&2
+    exit 1
+  fi
+  grep -E "actor/actor_internal.h.*(No such file|file not found)" "$TMP/$how.log" >/dev/null ||
+    { cat "$TMP/$how.log" >&2; echo "install_check: $how: internal.c failed, but not as not found" >&2; exit 1; }
 done
 unset PKG_CONFIG_LIBDIR
-echo "install_check: pkg-config and find_package builds of samples/first run;" \
-  "and with $OTHER, lib/$TRIPLET and pkg-config --static; add_subdirectory and FetchContent"
+echo "install_check: pkg-config and find_package builds of samples/first and of an" \
+  "\"acto.h\" program run; and with $OTHER, lib/$TRIPLET and pkg-config --static;" \
+  "add_subdirectory and FetchContent, which do not reach actor/actor_internal.h"

@@ -29,11 +29,11 @@
 #include "testutil.h"
 
 /* The sample, minus its main(). */
-#include "samples/bank/idmap.c"
-#include "samples/bank/account.c"
-#include "samples/bank/coordinator.c"
-#include "samples/bank/bank.c"
-#include "samples/bank/check.c"
+#include "../samples/bank/idmap.c"
+#include "../samples/bank/account.c"
+#include "../samples/bank/coordinator.c"
+#include "../samples/bank/bank.c"
+#include "../samples/bank/check.c"
 
 static char g_base[128];      /* the temporary base directory */
 static char g_bank[PATH_MAX + 8]; /* the bank program */

@@ -58,7 +58,7 @@
 
 #include "testutil.h"
 
-#include "samples/chat/chat.h" /* the messages, for the tests that forge them */
+#include "../samples/chat/chat.h" /* the messages, for the tests that forge them */
 
 #define KEY_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define BAD_KEY_HEX "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"

@@ -31,9 +31,9 @@
 #include "testutil.h"
 
 /* The sample's actors; node.c (which defines the report) is the program's. */
-#include "samples/cluster/worker.c"
-#include "samples/cluster/coordinator.c"
-#include "samples/cluster/client.c"
+#include "../samples/cluster/worker.c"
+#include "../samples/cluster/coordinator.c"
+#include "../samples/cluster/client.c"
 
 cluster_report cluster_rep = {.mu = PTHREAD_MUTEX_INITIALIZER};
 

@@ -1,4 +1,4 @@
-/* test_journal.c - the journal (supervisor/acto_journal.h): the byte layout
+/* test_journal.c - the journal (include/acto/acto_journal.h): the byte layout
  * of its files, append and replay with sequence numbers, torn tails cut at
  * every offset, flipped bits, garbage and huge length fields, snapshots and
  * crashes at each step of taking one, the sync modes and the snapshot hint,
@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "supervisor/acto_journal.h"
+#include <acto/acto.h>
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1

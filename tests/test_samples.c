@@ -30,22 +30,22 @@
 
 #define main pipeline_main
 #define fail pipeline_fail
-#include "samples/pipeline/pipeline.c"
+#include "../samples/pipeline/pipeline.c"
 #undef fail
 #undef main
 
 #define main hello_main
 #define fail hello_fail
-#include "samples/hello/hello.c"
+#include "../samples/hello/hello.c"
 #undef fail
 #undef main
 
 #define main account_main
-#include "samples/account/account.c"
+#include "../samples/account/account.c"
 #undef main
 
 #define main acto_node_main
-#include "tools/acto_node.c"
+#include "../tools/acto_node.c"
 #undef main
 
 /* ---- helpers -------------------------------------------------------------------- */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 #include "testutil.h"
 
 #if defined(__SANITIZE_THREAD__)

@@ -37,7 +37,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 #include "testutil.h" /* TU_ASAN, TU_TSAN */
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)) && \

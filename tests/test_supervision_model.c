@@ -26,9 +26,9 @@
 
 #include "testutil.h"
 
-#include "samples/supervision/model.c"
-#include "samples/supervision/report.c"
-#include "samples/supervision/sim.c"
+#include "../samples/supervision/model.c"
+#include "../samples/supervision/report.c"
+#include "../samples/supervision/sim.c"
 
 /* ---- helpers --------------------------------------------------------------------- */
 

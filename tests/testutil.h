@@ -43,7 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 /* ---- build flavour ------------------------------------------------------ */
 

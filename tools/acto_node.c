@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) {

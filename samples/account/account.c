@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 enum { DEPOSIT = 1 };
 

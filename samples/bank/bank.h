@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 /* ---- ids ------------------------------------------------------------------ */
 

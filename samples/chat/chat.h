@@ -51,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 /* ---- limits --------------------------------------------------------------- */
 

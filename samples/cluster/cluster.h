@@ -43,7 +43,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 #define CLUSTER_MAX_NODES 8
 #define CLUSTER_NAME_MAX 16                 /* node names: "n1" ... "n8" */

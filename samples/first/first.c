@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 enum { ADD = 1, GET = 2 };
 

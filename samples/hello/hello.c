@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 #define ROUNDS 1000
 #define NCLIENTS 2

@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 #define ITEMS 100000u
 #define CHUNK 32u

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "acto.h"
+#include <acto/acto.h>
 
 #define MODEL_ID_MAX 64        /* node and policy names, with the NUL */
 #define MODEL_TITLE_MAX 200
