@@ -270,11 +270,16 @@ int acto__system_validate_ref(acto_system *sys, acto_ref ref);
 /* system.c: calls the crash hook. */
 void acto__system_report_crash(acto_system *sys, acto__actor *a, int reason, uint32_t msg_type);
 
-/* scheduler.c: runs handle() for a system-lane block m as a message of
+/* turn.c: runs handle() for a system-lane block m as a message of
  * `type` with the given payload (borrowed), recording a failure like a
  * user message's. */
-void acto__sched_deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type,
-                         const void *data, size_t size);
+void acto__turn_deliver(acto_ctx *ctx, acto__actor *a, acto__msg *m, uint32_t type,
+                        const void *data, size_t size);
+/* turn.c: runs one turn of actor a on worker w (DESIGN in turn.c).  1:
+ * a used its whole batch and has messages left; it is still the caller's,
+ * to queue again.  0: a is no longer the caller's (it may already run
+ * elsewhere). */
+int acto__turn_run(acto__worker *w, acto__actor *a);
 
 /* link.c and monitor.c */
 int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m);    /* 1 if handled */

@@ -135,7 +135,7 @@ int acto__child_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     return 1;
   }
   case ACTO__KIND_NOTIFY:
-    acto__sched_deliver(ctx, a, m, m->pub.type, m->pub.data, m->pub.size);
+    acto__turn_deliver(ctx, a, m, m->pub.type, m->pub.data, m->pub.size);
     return 1;
   default:
     return 0;

@@ -195,7 +195,7 @@ int acto__link_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       a->stop_reason = ACTO_REASON_KILLED;
     } else if (a->trap_exit) {
       acto_exit_signal es = {from, reason};
-      acto__sched_deliver(ctx, a, m, ACTO_MSG_EXIT, &es, sizeof es);
+      acto__turn_deliver(ctx, a, m, ACTO_MSG_EXIT, &es, sizeof es);
     } else if (reason != ACTO_REASON_NORMAL) {
       a->stop_requested = 1;
       a->stop_reason = reason;

@@ -106,7 +106,7 @@ int acto__monitor_dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
     if (!e || !mons_take(e->mons, &e->nmons, m->req_id, NULL))
       return 1; /* demonitored */
     acto_down d = {m->pub.sender, m->req_id, m->status};
-    acto__sched_deliver(ctx, a, m, ACTO_MSG_DOWN, &d, sizeof d);
+    acto__turn_deliver(ctx, a, m, ACTO_MSG_DOWN, &d, sizeof d);
     return 1;
   }
   default:
