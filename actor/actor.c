@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "actor/actor_internal.h"
+#include "actor/reserved.h"
 #include "actor/child.h"
 
 _Thread_local acto__worker *acto__tls_worker;
@@ -157,7 +158,8 @@ static int valid_overflow(int p) {
  * hold: keep the init unit (the supervisor releases or closes it, child.c). */
 static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg,
                       const acto_spawn_opts *opts, acto_ctx *parent, int hold, acto_ref *out) {
-  if (!sys || !b || !b->handle || !out)
+  if (!sys || !b || !b->handle || !out || !ACTO__RESERVED_CLEAR(b) ||
+      (opts && !ACTO__RESERVED_CLEAR(opts)))
     return ACTO_EINVAL;
   acto_ctx *linker = NULL;
   if (parent || (opts && opts->link)) {

@@ -15,9 +15,9 @@
  *  - Into actor/: the calls below the ops table are everything a
  *    transport may call in the runtime.  They are defined where they
  *    belong (send.c, link.c, ask.c, system.c, actor.c), as child.h's are
- *    for the supervisor; a transport includes this header and, of the
- *    runtime's utilities, the clock and the log (clock.h, log.h, which
- *    this header includes), and the message block of mailbox/.
+ *    for the supervisor.  A transport includes this header only; it brings
+ *    the runtime's utilities a transport needs (clock.h, log.h and
+ *    reserved.h) and the message block of mailbox/.
  *
  * A node id is (FNV-1a 32 of the node name) << 32 | incarnation, where the
  * incarnation is the system's: a random non-zero 32-bit number drawn when
@@ -34,6 +34,7 @@
 #include "acto_actor.h"
 #include "actor/clock.h"
 #include "actor/log.h"
+#include "actor/reserved.h"
 #include "mailbox/message.h"
 
 typedef struct acto__actor acto__actor; /* opaque to a transport */

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "actor/actor_internal.h"
+#include "actor/reserved.h"
 #include "actor/clock.h"
 
 
@@ -454,7 +455,7 @@ int acto_send_ex(acto_system *sys, acto_ref to, uint32_t type, const void *data,
   void (*free_fn)(void *) = opts ? opts->free_fn : NULL;
   int err = 0;
   if (!sys || type >= ACTO_MSG_RESERVED || size > ACTO_MSG_MAX_SIZE || (size > 0 && !data) ||
-      (opts && opts->deadline_ms < -1))
+      (opts && (opts->deadline_ms < -1 || !ACTO__RESERVED_CLEAR(opts))))
     err = ACTO_EINVAL;
   else if (acto__system_validate_ref(sys, to) != 0)
     err = ACTO_ESTALE;

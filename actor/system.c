@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "actor/actor_internal.h"
+#include "actor/reserved.h"
 #include "actor/clock.h"
 
 int acto__system_validate_ref(acto_system *sys, acto_ref ref) {
@@ -228,6 +229,8 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
   acto_config c = {0};
   if (cfg)
     c = *cfg;
+  if (!ACTO__RESERVED_CLEAR(&c))
+    return ACTO_EINVAL;
   if (c.threads > 1024 || c.batch > 1000000 || c.default_capacity > ACTO_MAILBOX_MAX_CAPACITY ||
       c.max_actors > ACTO__TABLE_MAX_CHUNKS * ACTO__TABLE_CHUNK)
     return ACTO_EINVAL;

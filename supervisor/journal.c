@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "actor/clock.h"
+#include "actor/reserved.h"
 #include "acto_journal.h"
 
 #define LOG_NAME "journal.log"
@@ -261,6 +262,8 @@ int acto_journal_open(const char *path, const acto_journal_opts *opts, acto_jour
   acto_journal_opts o = {0};
   if (opts)
     o = *opts;
+  if (!ACTO__RESERVED_CLEAR(&o))
+    return ACTO_EINVAL;
   if (o.sync != ACTO_JOURNAL_SYNC_EACH && o.sync != ACTO_JOURNAL_SYNC_BATCH &&
       o.sync != ACTO_JOURNAL_SYNC_NONE)
     return ACTO_EINVAL;

@@ -55,6 +55,7 @@
 #include "actor/actor_internal.h"
 #include "actor/child.h"
 #include "actor/clock.h"
+#include "actor/reserved.h"
 
 /* Requests (asked by the acto_supervisor_* calls) and timer messages:
  * reserved types (actor/msgtypes.h), which no user message can have, sent
@@ -164,6 +165,10 @@ static int child_check(const acto_child_spec *c, size_t i, const acto_sup_spec *
                        spec_err *e, size_t len) {
   if (!c->id || !c->id[0])
     e->rule = "a child needs a non-empty id";
+  else if (!ACTO__RESERVED_CLEAR(c))
+    e->rule = "reserved words are not zero (built against a newer acto, or not initialised)";
+  else if (c->behaviour && !ACTO__RESERVED_CLEAR(c->behaviour))
+    e->rule = "the behaviour's reserved words are not zero";
   else if ((unsigned)c->restart > ACTO_TEMPORARY)
     e->rule = "restart is not ACTO_PERMANENT, ACTO_TRANSIENT or ACTO_TEMPORARY";
   else if ((unsigned)c->overflow > ACTO_OVERFLOW_DROP_OLDEST)
@@ -203,6 +208,8 @@ static int child_check(const acto_child_spec *c, size_t i, const acto_sup_spec *
 static int spec_check(const acto_sup_spec *s, int depth, spec_err *e, size_t len) {
   if (depth > SPEC_MAX_DEPTH)
     e->rule = "supervisors nest deeper than 32 levels";
+  else if (!ACTO__RESERVED_CLEAR(s))
+    e->rule = "reserved words are not zero (built against a newer acto, or not initialised)";
   else if ((unsigned)s->strategy > ACTO_SIMPLE_ONE_FOR_ONE)
     e->rule = "strategy is not an acto_strategy";
   else if ((unsigned)s->auto_shutdown > ACTO_AUTO_SHUTDOWN_ALL_SIGNIFICANT)

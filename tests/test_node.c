@@ -148,7 +148,8 @@ static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   }
 }
 
-static const acto_behaviour PROBE = {"probe", sizeof(probe), NULL, probe_handle, NULL};
+static const acto_behaviour PROBE = {
+    .name = "probe", .state_size = sizeof(probe), .handle = probe_handle};
 
 static acto_ref spawn_named(acto_system *s, const char *name) {
   acto_ref r;

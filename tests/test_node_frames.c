@@ -130,7 +130,7 @@ static int echo_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   return 0;
 }
 
-static const acto_behaviour ECHO = {"echo", 0, NULL, echo_handle, NULL};
+static const acto_behaviour ECHO = {.name = "echo", .handle = echo_handle};
 
 typedef struct nf_world {
   acto_system *srv, *cli;

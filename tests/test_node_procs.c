@@ -234,7 +234,7 @@ static int watcher_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   }
   return 0;
 }
-static const acto_behaviour WATCHER = {"watcher", 0, NULL, watcher_handle, NULL};
+static const acto_behaviour WATCHER = {.name = "watcher", .handle = watcher_handle};
 
 static acto_ref watch(acto_system *s, acto_ref w, acto_ref target) {
   acto_reply_buf rb;
@@ -677,7 +677,7 @@ static int pusher_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   atomic_store(&parked_rc, 0); /* never parked: the assertion below fails */
   return 0;
 }
-static const acto_behaviour PUSHER = {"pusher", 0, NULL, pusher_handle, NULL};
+static const acto_behaviour PUSHER = {.name = "pusher", .handle = pusher_handle};
 
 START_TEST(a_stopped_receiver_fills_the_queue_senders_wait_and_then_all_arrive) {
   kids[0] = node_start("frozen", KEYHEX, 0);

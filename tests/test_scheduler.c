@@ -62,7 +62,8 @@ static int pp_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   int r = acto_send(acto_ctx_system(ctx), *peer, T_BALL, NULL, 0);
   return r < 0 ? r : 0;
 }
-static const acto_behaviour pp_b = {"pp", sizeof(acto_ref), NULL, pp_handle, NULL};
+static const acto_behaviour pp_b = {
+    .name = "pp", .state_size = sizeof(acto_ref), .handle = pp_handle};
 
 static int poke_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   (void)ctx;
@@ -71,7 +72,7 @@ static int poke_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
     signal_main();
   return 0;
 }
-static const acto_behaviour poke_b = {"poke", 0, NULL, poke_handle, NULL};
+static const acto_behaviour poke_b = {.name = "poke", .handle = poke_handle};
 
 START_TEST(scheduler_talking_pair_does_not_starve_others_on_one_worker) {
   acto_system *sys;
@@ -134,7 +135,7 @@ static int busy_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   }
   return 0;
 }
-static const acto_behaviour busy_b = {"busy", 0, NULL, busy_handle, NULL};
+static const acto_behaviour busy_b = {.name = "busy", .handle = busy_handle};
 
 #define BUSY_N 200
 
@@ -155,7 +156,7 @@ static int parent_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   }
   return 0;
 }
-static const acto_behaviour parent_b = {"parent", 0, NULL, parent_handle, NULL};
+static const acto_behaviour parent_b = {.name = "parent", .handle = parent_handle};
 
 START_TEST(scheduler_idle_worker_steals_from_a_busy_one) {
   acto_system *sys;
@@ -186,7 +187,7 @@ static int woken_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   atomic_store(&g_woken_ran, 1);
   return 0;
 }
-static const acto_behaviour woken_b = {"woken", 0, NULL, woken_handle, NULL};
+static const acto_behaviour woken_b = {.name = "woken", .handle = woken_handle};
 
 static int waker_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   (void)state;
@@ -203,7 +204,7 @@ static int waker_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   signal_main();
   return 0;
 }
-static const acto_behaviour waker_b = {"waker", 0, NULL, waker_handle, NULL};
+static const acto_behaviour waker_b = {.name = "waker", .handle = waker_handle};
 
 START_TEST(scheduler_actor_woken_behind_a_long_handler_runs_on_another_worker) {
   acto_system *sys;
@@ -255,7 +256,8 @@ static int count_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
     signal_main();
   return 0;
 }
-static const acto_behaviour count_b = {"count", sizeof(counter), count_init, count_handle, NULL};
+static const acto_behaviour count_b = {
+    .name = "count", .state_size = sizeof(counter), .init = count_init, .handle = count_handle};
 
 START_TEST(scheduler_batch_one_capacity_one_keeps_order_from_a_thread) {
   acto_system *sys;

@@ -150,7 +150,10 @@ static int node_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   }
 }
 
-static const acto_behaviour node_b = {"soak.node", sizeof(node_state), node_init, node_handle, NULL};
+static const acto_behaviour node_b = {.name = "soak.node",
+                                      .state_size = sizeof(node_state),
+                                      .init = node_init,
+                                      .handle = node_handle};
 
 static void *feeder(void *arg) {
   uint32_t me = (uint32_t)(uintptr_t)arg;

@@ -32,7 +32,7 @@ static int w_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   return m->type == MSG_FAIL ? -3 : 0;
 }
 
-static const acto_behaviour w_b = {"si.worker", 8, NULL, w_handle, NULL};
+static const acto_behaviour w_b = {.name = "si.worker", .state_size = 8, .handle = w_handle};
 
 static _Atomic long g_restarts, g_gaveup;
 

@@ -52,8 +52,9 @@ static int fail_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   return -77;
 }
 
-static const acto_behaviour ECHO = {"echo", sizeof(uint64_t), NULL, echo_handle, NULL};
-static const acto_behaviour FAIL = {"fail", 0, NULL, fail_handle, NULL};
+static const acto_behaviour ECHO = {
+    .name = "echo", .state_size = sizeof(uint64_t), .handle = echo_handle};
+static const acto_behaviour FAIL = {.name = "fail", .handle = fail_handle};
 
 static int hexval(char c) {
   if (c >= '0' && c <= '9')

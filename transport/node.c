@@ -147,6 +147,9 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     return ACTO_EINVAL;
   if (!cfg)
     return refuse(sys, ACTO_EINVAL, CALL, "no configuration (cfg is NULL)");
+  if (!ACTO__RESERVED_CLEAR(cfg))
+    return refuse(sys, ACTO_EINVAL, CALL,
+                  "reserved words are not zero (built against a newer acto, or not initialised)");
   const char *why_not;
   int r = acto__remote_check(sys, &why_not);
   if (r != 0)
@@ -630,6 +633,7 @@ int acto_node_set_event_hook(acto_system *sys, acto_node_event_fn fn, void *user
 int acto_node_get_stats(acto_system *sys, acto_node_stats *o) {
   if (!sys || !o)
     return ACTO_EINVAL;
+  memset(o, 0, sizeof *o); /* reserved words included (actor/reserved.h) */
   acto__node *n = acto__node_of(sys);
   if (!n)
     return ACTO_ENOTCONN;

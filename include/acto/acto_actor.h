@@ -106,6 +106,7 @@ typedef struct acto_behaviour {
   int (*init)(acto_ctx *ctx, void *state, const void *arg);
   int (*handle)(acto_ctx *ctx, void *state, const acto_msg *msg);
   void (*terminate)(acto_ctx *ctx, void *state, int reason);
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_behaviour;
 
 /* ---- the system ------------------------------------------------------- */
@@ -124,6 +125,7 @@ typedef struct acto_config {
    * the same way. */
   int deterministic;
   uint64_t seed;
+  uint64_t reserved[8]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_config;
 
 /* Creates a system and starts its workers and timer thread.  cfg may be
@@ -168,6 +170,7 @@ typedef struct acto_spawn_opts {
   /* Non-zero: link the new actor with the spawning actor before anything
    * can happen to it (only inside an actor: ACTO_EWRONGTHREAD else). */
   int link;
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_spawn_opts;
 
 /* Spawns an actor.  init runs before the call returns.  opts may be NULL.
@@ -219,9 +222,10 @@ typedef struct acto_send_opts {
    * return, success or error, ownership has moved to acto, which frees the
    * payload with this function. */
   void (*free_fn)(void *data);
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_send_opts;
 
-#define ACTO_SEND_OPTS_INIT {0, -1, NULL}
+#define ACTO_SEND_OPTS_INIT {0, -1, NULL, {0}}
 
 /* Sends a message: the payload is copied before return (inline up to
  * ACTO_INLINE_MAX bytes).  Returns 0 when queued, ACTO_PARKED (see above),
@@ -436,7 +440,7 @@ typedef void (*acto_dead_letter_fn)(void *user, acto_ref to, uint32_t type, size
 ACTO_API int acto_set_dead_letter_hook(acto_system *sys, acto_dead_letter_fn fn, void *user);
 
 typedef struct acto_stats {
-  uint64_t dead_letters[ACTO_DEAD_REASON_COUNT];
+  uint64_t dead_letters[ACTO_DEAD_REASON_SLOTS]; /* by acto_dead_reason */
   uint64_t dead_letters_total;
   uint64_t actors_live;
   uint64_t actors_spawned;
@@ -449,6 +453,7 @@ typedef struct acto_stats {
   uint64_t worker_sleeps;
   uint64_t no_replies; /* requests whose handler returned without replying
                           (their askers got ACTO_ENOREPLY) */
+  uint64_t reserved[8]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_stats;
 
 /* A snapshot of the counters (each read atomically, not all at one

@@ -88,6 +88,7 @@ typedef struct acto_journal_opts {
    * records were appended since the last snapshot (counting the records
    * replayed after it).  0: never. */
   uint64_t snapshot_every;
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_journal_opts;
 
 /* How the log ended, reported by replay. */
@@ -114,6 +115,7 @@ typedef struct acto_journal_replay_info {
                               (0: empty); the next append gets last_seq + 1 */
   uint64_t dropped_bytes;  /* bytes cut off the end of the log */
   acto_journal_tail tail;  /* why they were cut (CLEAN: none were) */
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_journal_replay_info;
 
 /* Replay callbacks.  data is valid for len bytes and borrowed until the

@@ -49,6 +49,10 @@ typedef enum acto_dead_reason {
   ACTO_DEAD_REASON_COUNT = 8
 } acto_dead_reason;
 
+/* acto_stats.dead_letters has room for this many reasons, so that a new
+ * reason does not change the struct's size (ACTORS.md "Versions"). */
+#define ACTO_DEAD_REASON_SLOTS 16
+
 #ifdef __cplusplus
 }
 #endif

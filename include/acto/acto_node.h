@@ -52,6 +52,7 @@ typedef struct acto_node_config {
    * backoff with jitter.  0: 100 ms and 5000 ms. */
   int64_t reconnect_min_ms;
   int64_t reconnect_max_ms;
+  uint64_t reserved[8]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_node_config;
 
 /* Starts this system's node: loads the key, binds and listens, and starts
@@ -135,6 +136,7 @@ typedef struct acto_node_stats {
   uint64_t bad_frames;          /* connections closed for a malformed frame */
   uint64_t heartbeat_timeouts;  /* silent peers, and peers that do not read */
   uint64_t parks;               /* sends parked on a full outgoing queue */
+  uint64_t reserved[8]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_node_stats;
 ACTO_API int acto_node_get_stats(acto_system *sys, acto_node_stats *out);
 

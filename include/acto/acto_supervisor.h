@@ -86,6 +86,7 @@ typedef struct acto_child_spec {
   const char *name;      /* register the child under this name (copied) */
   uint32_t capacity;     /* its mailbox (0: default) */
   acto_overflow overflow;
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_child_spec;
 
 /* Auto shutdown counts only a significant child that ends by itself and
@@ -131,13 +132,15 @@ struct acto_sup_spec {
   size_t nchildren;
   acto_sup_event_fn on_event; /* optional */
   void *event_user;
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 };
 
 /* The rules of a spec.  acto_supervisor_start (and a nested spec, and
  * acto_supervisor_add_child) refuses a spec that breaks one with
  * ACTO_EINVAL and one log line (level ACTO_LOG_ERROR, component
  * "supervisor") naming the child and the rule:
- * - enums in range; jitter_pct <= 100; children non-NULL when
+ * - reserved words zero (spec, children, behaviours); enums in range;
+ *   jitter_pct <= 100; children non-NULL when
  *   nchildren > 0; at most 100000 children; nesting at most 32 deep;
  * - every child: a non-empty id, unique among its siblings; a worker has a
  *   behaviour with handle; a supervisor child has its nested spec;
@@ -262,6 +265,7 @@ typedef struct acto_child_info {
   acto_restart restart;
   acto_child_state state;
   uint32_t restarts;  /* restarts of this child so far */
+  uint64_t reserved[2]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_child_info;
 
 /* Fills up to cap entries in start order; *n gets the number of children.
@@ -271,6 +275,7 @@ ACTO_API int acto_supervisor_which_children(acto_system *sys, acto_ref sup, acto
 
 typedef struct acto_child_counts {
   size_t specs, active, supervisors, workers;
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_child_counts;
 
 ACTO_API int acto_supervisor_count_children(acto_system *sys, acto_ref sup,

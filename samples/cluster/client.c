@@ -150,5 +150,8 @@ static void client_terminate(acto_ctx *ctx, void *state, int reason) {
   free(c->retry);
 }
 
-const acto_behaviour cluster_client_behaviour = {"cluster.client", sizeof(client), client_init,
-                                                 client_handle, client_terminate};
+const acto_behaviour cluster_client_behaviour = {.name = "cluster.client",
+                                                 .state_size = sizeof(client),
+                                                 .init = client_init,
+                                                 .handle = client_handle,
+                                                 .terminate = client_terminate};

@@ -484,5 +484,8 @@ static void coord_terminate(acto_ctx *ctx, void *state, int reason) {
   free(c->queue);
 }
 
-const acto_behaviour cluster_coord_behaviour = {"cluster.coordinator", sizeof(coord), coord_init,
-                                                coord_handle, coord_terminate};
+const acto_behaviour cluster_coord_behaviour = {.name = "cluster.coordinator",
+                                                .state_size = sizeof(coord),
+                                                .init = coord_init,
+                                                .handle = coord_handle,
+                                                .terminate = coord_terminate};

@@ -76,8 +76,10 @@ static int worker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   return 0;
 }
 
-const acto_behaviour cluster_worker_behaviour = {"cluster.worker", sizeof(worker_state),
-                                                 worker_init, worker_handle, NULL};
+const acto_behaviour cluster_worker_behaviour = {.name = "cluster.worker",
+                                                 .state_size = sizeof(worker_state),
+                                                 .init = worker_init,
+                                                 .handle = worker_handle};
 
 typedef struct spawner_state {
   cluster_spawner_arg arg;
@@ -106,5 +108,7 @@ static int spawner_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   return 0;
 }
 
-const acto_behaviour cluster_spawner_behaviour = {"cluster.spawner", sizeof(spawner_state),
-                                                  spawner_init, spawner_handle, NULL};
+const acto_behaviour cluster_spawner_behaviour = {.name = "cluster.spawner",
+                                                  .state_size = sizeof(spawner_state),
+                                                  .init = spawner_init,
+                                                  .handle = spawner_handle};
