@@ -83,7 +83,7 @@ struct acto__ask_table {
   ask_entry *e;
 };
 
-int acto__futures_init(acto__futures *f) {
+int acto__ask_futures_init(acto__futures *f) {
   memset(f, 0, sizeof *f);
   f->nkept_buckets = 64;
   f->kept = calloc(f->nkept_buckets, sizeof *f->kept);
@@ -96,7 +96,7 @@ int acto__futures_init(acto__futures *f) {
   return 0;
 }
 
-void acto__futures_destroy(acto__futures *f) {
+void acto__ask_futures_destroy(acto__futures *f) {
   /* Every keeper has closed: the kept table is empty. */
   free(f->kept);
   pthread_mutex_destroy(&f->mtx);

@@ -25,8 +25,8 @@ typedef struct acto__futures {
   size_t nkept_buckets, nkept;
 } acto__futures;
 
-int acto__futures_init(acto__futures *f);
-void acto__futures_destroy(acto__futures *f);
+int acto__ask_futures_init(acto__futures *f);
+void acto__ask_futures_destroy(acto__futures *f);
 
 /* acto_ask without the check that type is a user type: the runtime's own
  * requests (the supervisor calls, msgtypes.h). */

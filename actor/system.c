@@ -283,7 +283,7 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
     goto fail_table;
   if (acto__registry_init(&sys->registry) != 0)
     goto fail_pool;
-  if (acto__futures_init(&sys->futures) != 0)
+  if (acto__ask_futures_init(&sys->futures) != 0)
     goto fail_registry;
   if (acto__timers_init(&sys->timers, sys) != 0)
     goto fail_futures;
@@ -299,7 +299,7 @@ fail_timer_thread:
 fail_timers:
   acto__timers_destroy(&sys->timers);
 fail_futures:
-  acto__futures_destroy(&sys->futures);
+  acto__ask_futures_destroy(&sys->futures);
 fail_registry:
   acto__registry_destroy(&sys->registry);
 fail_pool:
@@ -421,7 +421,7 @@ stopped:
   acto__sched_stop(sys);
   acto__timers_destroy(&sys->timers);
   acto__remote_destroy(sys);
-  acto__futures_destroy(&sys->futures);
+  acto__ask_futures_destroy(&sys->futures);
   acto__registry_destroy(&sys->registry);
   acto__pool_destroy(&sys->pool);
   acto__table_destroy(&sys->table);

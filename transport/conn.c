@@ -95,7 +95,7 @@ void acto__conn_try_write(acto__conn *c) {
       }
       size_t before = acto__buf_unread(&p->out);
       r = write_buf(c, &p->out);
-      p->last_write_ns = acto__node_now_ns();
+      p->last_write_ns = acto__transport_now_ns();
       if (acto__buf_unread(&p->out) < before)
         p->progress_ns = p->last_write_ns;
       if (acto__buf_unread(&p->out) == 0)
@@ -199,7 +199,7 @@ void acto__conn_close(acto__conn *c, const char *reason, int bad_frame) {
   acto__peer *p = c->peer;
   int refused = bad_frame || c->auth.state == ACTO__AUTH_S_FAILED;
   conn_log(n, refused ? ACTO_LOG_WARN : ACTO_LOG_INFO, p ? p->name : NULL, &c->remote,
-                 c->outbound ? "closed connection to" : "closed connection from", reason);
+           c->outbound ? "closed connection to" : "closed connection from", reason);
   if (p) {
     if (prev == C_UP && p->active == c) {
       acto__peer_down(p, reason, ACTO_ENOTCONN, 1);
@@ -340,7 +340,7 @@ static void on_read(evutil_socket_t fd, short ev, void *arg) {
     if (k > 0) {
       c->in.len += (size_t)k;
       ST_ADD(c->node, bytes_in, (uint64_t)k);
-      c->t_rx = acto__node_now_ns();
+      c->t_rx = acto__transport_now_ns();
       budget = budget > (size_t)k ? budget - (size_t)k : 0;
       conn_process(c);
       continue;
@@ -402,7 +402,7 @@ static acto__conn *conn_new(acto__node *n, int fd, int outbound) {
     free(c);
     return NULL;
   }
-  c->t_start = c->t_rx = c->t_ping = acto__node_now_ns();
+  c->t_start = c->t_rx = c->t_ping = acto__transport_now_ns();
   c->tw.notify = tw_notify;
   c->next = n->conns;
   if (n->conns)
@@ -424,7 +424,7 @@ void acto__conn_on_accept(evutil_socket_t lfd, short ev, void *arg) {
     if (n->pending_hs >= n->max_pending) {
       ST_ADD(n, refused, 1);
       conn_log(n, ACTO_LOG_WARN, NULL, &sa, "refused connection from",
-                     "too many pending handshakes");
+               "too many pending handshakes");
       close(fd);
       continue;
     }

@@ -20,8 +20,8 @@
 
 #include "actor/remote.h"
 #include "transport/frame.h"
-#include "transport/transport.h"
 #include "transport/prescan.h"
+#include "transport/transport.h"
 #include "transport/wire.h"
 
 static void put_le64(uint8_t *p, uint64_t v) {

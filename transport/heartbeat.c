@@ -14,7 +14,7 @@ void acto__heartbeat_tick(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
   (void)ev;
   acto__node *n = arg;
-  uint64_t t = acto__node_now_ns();
+  uint64_t t = acto__transport_now_ns();
   /* This process itself was not running for a while (SIGSTOP, a paused
    * VM): the silence was ours, not the peers'.  Give them a new period. */
   int we_slept = n->last_tick_ns && t - n->last_tick_ns > n->hb_timeout_ns / 2;

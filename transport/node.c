@@ -383,7 +383,7 @@ int acto_node_stop(acto_system *sys) {
   acto__actor *self;
   if (acto__system_caller(sys, &self) == ACTO_EWRONGTHREAD)
     return ACTO_EWRONGTHREAD;
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n)
     return ACTO_ENOTCONN;
   node_stop(n);
@@ -393,7 +393,7 @@ int acto_node_stop(acto_system *sys) {
 int acto_node_self(acto_system *sys, uint64_t *out) {
   if (!sys || !out)
     return ACTO_EINVAL;
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n)
     return ACTO_ENOTCONN;
   *out = n->id;
@@ -403,7 +403,7 @@ int acto_node_self(acto_system *sys, uint64_t *out) {
 int acto_node_port(acto_system *sys, uint16_t *out) {
   if (!sys || !out)
     return ACTO_EINVAL;
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n)
     return ACTO_ENOTCONN;
   *out = n->port;
@@ -429,7 +429,7 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
                   "timeout_ms %lld: -1 (forever), 0 (no wait) or a "
                   "positive number of ms",
                   (long long)timeout_ms);
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n)
     return refuse(sys, ACTO_ENOTCONN, CALL, "no node runs on this system (acto_node_start)");
   if (atomic_load_explicit(&n->stopping, memory_order_acquire))
@@ -485,7 +485,7 @@ static int connect_wait_unlock(acto__node *n, acto__peer *p, uint64_t attempts,
     pthread_mutex_unlock(&p->mtx);
     return r;
   }
-  uint64_t deadline = acto__deadline_after(acto__node_now_ns(), timeout_ms);
+  uint64_t deadline = acto__deadline_after(acto__transport_now_ns(), timeout_ms);
   while (p->state != P_UP) {
     if (p->attempts != attempts && p->state == P_DOWN) {
       r = p->last_error ? p->last_error : ACTO_ENOTCONN;
@@ -514,7 +514,7 @@ int acto_node_id(acto_system *sys, const char *name, uint64_t *out) {
     return ACTO_EINVAL;
   if (check_name(sys, "acto_node_id", name) != 0)
     return ACTO_EINVAL;
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n)
     return ACTO_ENOTCONN;
   if (strcmp(name, n->name) == 0) {
@@ -563,7 +563,7 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name, 
   acto__actor *self;
   if (acto__system_caller(sys, &self) != 0)
     return ACTO_EDEADLK;
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n)
     return ACTO_ENOTCONN;
   if (strcmp(node_name, n->name) == 0)
@@ -571,7 +571,7 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name, 
   acto__peer *p = acto__peer_lock(n, acto__peer_name_hash(node_name, strlen(node_name)), node_name);
   if (!p)
     return ACTO_ENOTCONN;
-  uint64_t start = acto__node_now_ns();
+  uint64_t start = acto__transport_now_ns();
   int up = p->state == P_UP;
   if (!up) {
     /* Connect on demand, within the caller's deadline. */
@@ -598,7 +598,7 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name, 
   pthread_mutex_unlock(&p->mtx);
   if (!up) {
     if (timeout_ms > 0) {
-      int64_t spent = (int64_t)((acto__node_now_ns() - start) / 1000000u);
+      int64_t spent = (int64_t)((acto__transport_now_ns() - start) / 1000000u);
       timeout_ms = timeout_ms > spent ? timeout_ms - spent : 1;
     }
   }
@@ -620,7 +620,7 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name, 
 int acto_node_set_event_hook(acto_system *sys, acto_node_event_fn fn, void *user) {
   if (!sys)
     return ACTO_EINVAL;
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n)
     return ACTO_ENOTCONN;
   pthread_mutex_lock(&n->hook_mtx);
@@ -634,7 +634,7 @@ int acto_node_get_stats(acto_system *sys, acto_node_stats *o) {
   if (!sys || !o)
     return ACTO_EINVAL;
   memset(o, 0, sizeof *o); /* reserved words included (actor/reserved.h) */
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n)
     return ACTO_ENOTCONN;
 #define LD(f) atomic_load_explicit(&n->st.f, memory_order_relaxed)

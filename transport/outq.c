@@ -80,7 +80,7 @@ void acto__outq_kick_locked(acto__peer *p) {
 void acto__outq_flush_locked(acto__peer *p) {
   if (p->state == P_UP && p->active && p->direct_ok && !p->flush_pending && p->batch_n == 1 &&
       acto__buf_unread(&p->out) == 0) {
-    uint64_t t = acto__node_now_ns();
+    uint64_t t = acto__transport_now_ns();
     if (t - p->last_write_ns > DIRECT_IDLE_NS && acto__outq_seal_locked(p) == 0) {
       p->last_write_ns = t;
       ssize_t k = send(p->active->fd, p->out.p + p->out.off, acto__buf_unread(&p->out),
@@ -210,7 +210,7 @@ int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, ui
     pthread_mutex_unlock(&p->mtx);
     return r;
   }
-  uint64_t deadline = acto__deadline_after(acto__node_now_ns(), deadline_ms);
+  uint64_t deadline = acto__deadline_after(acto__transport_now_ns(), deadline_ms);
   uint64_t attempts = p->attempts;
   int state = p->state;
   p->thread_waiters++;

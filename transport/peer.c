@@ -129,7 +129,7 @@ int acto__peer_relock(acto__peer *p, uint32_t h) {
 /* Releases a pin (see DESIGN: Peers); the _locked form with p->mtx held. */
 void acto__peer_unpin_locked(acto__peer *p) {
   if (--p->pins == 0)
-    p->idle_ns = acto__node_now_ns();
+    p->idle_ns = acto__transport_now_ns();
 }
 
 void acto__peer_unpin(acto__peer *p) {
@@ -342,8 +342,8 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
       !atomic_load_explicit(&n->stopping, memory_order_acquire)) {
     /* Next attempt after the backoff plus up to half of it (jitter). */
     int64_t b = p->backoff_ms;
-    p->next_reconnect_ns =
-        acto__node_now_ns() + (uint64_t)b * 1000000ull + (jitter % ((uint64_t)b * 500000ull + 1));
+    p->next_reconnect_ns = acto__transport_now_ns() + (uint64_t)b * 1000000ull +
+                           (jitter % ((uint64_t)b * 500000ull + 1));
     p->backoff_ms = b * 2 > n->rc_max_ms ? n->rc_max_ms : b * 2;
   }
   pthread_mutex_unlock(&p->mtx);
@@ -366,7 +366,7 @@ void acto__peer_up(acto__conn *c) {
   p->last_error = 0;
   p->attempts++;
   p->backoff_ms = n->rc_min_ms;
-  p->progress_ns = acto__node_now_ns();
+  p->progress_ns = acto__transport_now_ns();
   if (++p->epoch == 0)
     p->epoch = 1;
   atomic_store_explicit(&p->live_epoch, p->epoch, memory_order_release);

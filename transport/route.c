@@ -11,7 +11,7 @@
 /* Resolves the peer of a remote ref and checks its incarnation.  Returns
  * the peer locked, or NULL with *err. */
 static acto__peer *peer_for(acto_system *sys, acto_ref to, int *err) {
-  acto__node *n = acto__node_of(sys);
+  acto__node *n = acto__transport_node(sys);
   if (!n || atomic_load_explicit(&n->stopping, memory_order_acquire)) {
     *err = ACTO_ENOTCONN;
     return NULL;

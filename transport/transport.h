@@ -179,10 +179,10 @@ typedef struct acto__node {
   /* The directory: slots appended under dir_mtx, published by npeers. */
   acto__peer **peers;
   _Atomic unsigned npeers;
-  pthread_mutex_t dir_mtx; /* appends to peers */
-  _Atomic int stopping; /* any thread: set once by the stop */
-  int stopped;          /* under dir_mtx: the stop ran */
-  uint64_t last_tick_ns; /* I/O thread */
+  pthread_mutex_t dir_mtx;  /* appends to peers */
+  _Atomic int stopping;     /* any thread: set once by the stop */
+  int stopped;              /* under dir_mtx: the stop ran */
+  uint64_t last_tick_ns;    /* I/O thread */
   pthread_mutex_t hook_mtx; /* guards hook and hook_user */
   acto_node_event_fn hook;
   void *hook_user;
@@ -204,9 +204,9 @@ typedef struct acto__node {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static inline uint64_t acto__node_now_ns(void) { return acto__clock_now_ns(); }
+static inline uint64_t acto__transport_now_ns(void) { return acto__clock_now_ns(); }
 
-static inline acto__node *acto__node_of(acto_system *sys) {
+static inline acto__node *acto__transport_node(acto_system *sys) {
   /* The port is the node's first member. */
   return (acto__node *)acto__remote_of(sys);
 }
