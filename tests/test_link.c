@@ -10,371 +10,15 @@
  * actor that is gone fires at once with ACTO_REASON_NOPROC; the crash hook
  * hears of every failure with the type of the message that caused it.
  *
- * Links work only inside an actor, so the tests drive "agents": actors
- * that run commands sent from the test thread (link to this ref, trap
+ * Links work only inside an actor, so the tests drive agents (agent.h):
+ * actors that run commands sent from the test thread (link to this ref, trap
  * exits, fail with this reason, ...) and record the return codes and every
  * EXIT and DOWN they receive.  How an actor stopped is observed twice: by
  * its terminate reason and by the DOWN that a third actor, the observer,
  * receives from a monitor.  Tests run in their own process (Check's fork
  * mode) and end with a clean acto_system_shutdown().
  */
-#include "testutil.h"
-
-/* ---- the agent --------------------------------------------------------- */
-
-enum {
-  CMD_PING = 1,
-  CMD_MONITOR,      /* acto_monitor(cmd.ref) */
-  CMD_LINK,         /* acto_link(cmd.ref) */
-  CMD_UNLINK,       /* acto_unlink(cmd.ref) */
-  CMD_TRAP,         /* acto_trap_exit(cmd.arg) */
-  CMD_FAIL,         /* the handler returns cmd.arg */
-  CMD_EXIT_SELF,    /* acto_exit_self(cmd.arg) */
-  CMD_EXIT_OTHER,   /* acto_exit(cmd.ref, cmd.arg) */
-  CMD_SPAWN_LINKED, /* spawn an agent recording into cmd.ptr, with opts.link = 1 */
-  CMD_HOLD,         /* wait for the agent's gate */
-  CMD_SPAWN_BAD_LINKED, /* spawn bad_init_behaviour with opts.link = 1 */
-};
-
-typedef struct cmd {
-  acto_ref ref;
-  int64_t arg;
-  void *ptr;
-} cmd;
-
-/* The outcome of one command. */
-typedef struct ag_res {
-  uint32_t type;
-  int rc;
-  uint64_t id; /* CMD_MONITOR: the monitor id */
-  acto_ref ref; /* CMD_SPAWN_LINKED: the child */
-} ag_res;
-
-#define AG_LOG 64
-
-typedef struct agent {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  acto_ref self;
-  int nres; /* commands run */
-  ag_res res[AG_LOG];
-  int nexits; /* ACTO_MSG_EXIT handled */
-  acto_exit_signal exits[AG_LOG];
-  int ndowns; /* ACTO_MSG_DOWN handled */
-  acto_down downs[AG_LOG];
-  int bad_size; /* EXIT or DOWN with a wrong payload size */
-  int terminated;
-  int term_reason;
-  tu_gate gate;
-  tu_counter entered; /* CMD_HOLD entered */
-  /* Set before the agent runs: */
-  int init_exit_self; /* non-zero: init calls acto_exit_self(init_exit_reason) */
-  int init_exit_reason;
-  int on_signal;      /* what handle() does on EXIT and DOWN (SIG_*) */
-  int signal_reason;
-} agent;
-
-enum {
-  SIG_RECORD = 0,    /* record it and return 0 */
-  SIG_FAIL,          /* record it and return signal_reason */
-  SIG_EXIT_SELF,     /* record it and call acto_exit_self(signal_reason) */
-};
-
-typedef struct agent_state {
-  agent *g;
-} agent_state;
-
-static void agent_init_rec(agent *g) {
-  memset(g, 0, sizeof *g);
-  pthread_mutex_init(&g->mu, NULL);
-  tu_cond_init(&g->cv);
-  tu_gate_init(&g->gate);
-  tu_counter_init(&g->entered);
-  g->term_reason = -9999;
-}
-
-static void ag_add_res(agent *g, ag_res r) {
-  pthread_mutex_lock(&g->mu);
-  if (g->nres < AG_LOG) g->res[g->nres] = r;
-  g->nres++;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
-}
-
-static const acto_behaviour agent_behaviour;
-
-/* An actor whose init fails with -13 after recording its ref in *arg. */
-static int bad_init(acto_ctx *ctx, void *state, const void *arg) {
-  (void)state;
-  acto_ref *self = (acto_ref *)arg;
-  *self = acto_self(ctx);
-  return -13;
-}
-
-static int never_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  (void)ctx, (void)state, (void)msg;
-  TU_EXPECT(0, "an actor whose init failed handled a message");
-  return 0;
-}
-
-static const acto_behaviour bad_init_behaviour = {
-    .name = "bad_init", .init = bad_init, .handle = never_handle};
-
-
-static int ag_b_init(acto_ctx *ctx, void *state, const void *arg) {
-  agent_state *s = state;
-  s->g = (agent *)arg;
-  pthread_mutex_lock(&s->g->mu);
-  s->g->self = acto_self(ctx);
-  int exit_self = s->g->init_exit_self, reason = s->g->init_exit_reason;
-  pthread_mutex_unlock(&s->g->mu);
-  if (exit_self) TU_EXPECT_RC(acto_exit_self(ctx, reason), 0);
-  return 0;
-}
-
-static int ag_b_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  agent *g = ((agent_state *)state)->g;
-  if (msg->type == ACTO_MSG_EXIT || msg->type == ACTO_MSG_DOWN) {
-    pthread_mutex_lock(&g->mu);
-    if (msg->type == ACTO_MSG_EXIT) {
-      acto_exit_signal e;
-      memset(&e, 0, sizeof e);
-      if (msg->size == sizeof e && msg->data) memcpy(&e, msg->data, sizeof e);
-      else g->bad_size++;
-      if (g->nexits < AG_LOG) g->exits[g->nexits] = e;
-      g->nexits++;
-    } else {
-      acto_down d;
-      memset(&d, 0, sizeof d);
-      if (msg->size == sizeof d && msg->data) memcpy(&d, msg->data, sizeof d);
-      else g->bad_size++;
-      if (g->ndowns < AG_LOG) g->downs[g->ndowns] = d;
-      g->ndowns++;
-    }
-    int on = g->on_signal, reason = g->signal_reason;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    if (on == SIG_FAIL) return reason;
-    if (on == SIG_EXIT_SELF) TU_EXPECT_RC(acto_exit_self(ctx, reason), 0);
-    return 0;
-  }
-  TU_EXPECT(msg->type < ACTO_MSG_RESERVED, "agent got unexpected reserved type 0x%x", msg->type);
-  cmd c;
-  memset(&c, 0, sizeof c);
-  if (msg->size == sizeof c) memcpy(&c, msg->data, sizeof c);
-  ag_res r = {msg->type, 0, 0, ACTO_REF_NONE};
-  switch (msg->type) {
-  case CMD_PING:
-    break;
-  case CMD_MONITOR:
-    r.rc = acto_monitor(ctx, c.ref, &r.id);
-    break;
-  case CMD_LINK:
-    r.rc = acto_link(ctx, c.ref);
-    break;
-  case CMD_UNLINK:
-    r.rc = acto_unlink(ctx, c.ref);
-    break;
-  case CMD_TRAP:
-    r.rc = acto_trap_exit(ctx, (int)c.arg);
-    break;
-  case CMD_FAIL:
-    ag_add_res(g, r);
-    return (int)c.arg;
-  case CMD_EXIT_SELF:
-    r.rc = acto_exit_self(ctx, (int)c.arg);
-    break;
-  case CMD_EXIT_OTHER:
-    r.rc = acto_exit(acto_ctx_system(ctx), c.ref, (int)c.arg);
-    break;
-  case CMD_SPAWN_LINKED: {
-    agent *child = c.ptr;
-    agent_init_rec(child);
-    acto_spawn_opts opts = {.link = 1};
-    r.rc = acto_spawn(acto_ctx_system(ctx), &agent_behaviour, child, &opts, &r.ref);
-    break;
-  }
-  case CMD_SPAWN_BAD_LINKED: {
-    acto_spawn_opts opts = {.link = 1};
-    acto_ref seen = ACTO_REF_NONE;
-    r.rc = acto_spawn(acto_ctx_system(ctx), &bad_init_behaviour, &seen, &opts, &r.ref);
-    break;
-  }
-  case CMD_HOLD:
-    tu_counter_add(&g->entered, 1);
-    TU_EXPECT(tu_gate_wait(&g->gate, TU_WAIT_MS), "agent gate never opened");
-    break;
-  default:
-    TU_EXPECT(0, "agent got unknown command %u", msg->type);
-  }
-  ag_add_res(g, r);
-  return 0;
-}
-
-static void ag_b_terminate(acto_ctx *ctx, void *state, int reason) {
-  (void)ctx;
-  agent *g = ((agent_state *)state)->g;
-  pthread_mutex_lock(&g->mu);
-  g->terminated++;
-  g->term_reason = reason;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
-}
-
-static const acto_behaviour agent_behaviour = {
-    .name = "agent",
-    .state_size = sizeof(agent_state),
-    .init = ag_b_init,
-    .handle = ag_b_handle,
-    .terminate = ag_b_terminate,
-};
-
-static acto_ref ag_spawn(acto_system *sys, agent *g) {
-  agent_init_rec(g);
-  acto_ref r = ACTO_REF_NONE;
-  ck_assert_ok(acto_spawn(sys, &agent_behaviour, g, NULL, &r));
-  ck_assert(!acto_ref_is_none(r));
-  return r;
-}
-
-/* Chooses what the agent does when an EXIT or DOWN arrives. */
-static void ag_on_signal(agent *g, int on, int reason) {
-  pthread_mutex_lock(&g->mu);
-  g->on_signal = on;
-  g->signal_reason = reason;
-  pthread_mutex_unlock(&g->mu);
-}
-
-static int ag_get(agent *g, const int *field) {
-  pthread_mutex_lock(&g->mu);
-  int v = *field;
-  pthread_mutex_unlock(&g->mu);
-  return v;
-}
-
-/* 1 once *field >= n, 0 at the deadline. */
-static int ag_wait(agent *g, const int *field, int n, long timeout_ms) {
-  struct timespec dl = tu_deadline(timeout_ms);
-  pthread_mutex_lock(&g->mu);
-  while (*field < n) {
-    if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT) break;
-  }
-  int ok = *field >= n;
-  pthread_mutex_unlock(&g->mu);
-  return ok;
-}
-
-#define ck_assert_agent_reaches(g, field, n)                                              \
-  do {                                                                                    \
-    int ag_n_ = (n);                                                                      \
-    ck_assert_msg(ag_wait((g), &(g)->field, ag_n_, TU_WAIT_MS),                           \
-                  "%s->%s is %d, expected >= %d within %ld ms (callbacks: %s)", #g, #field, \
-                  ag_get((g), &(g)->field), ag_n_, (long)TU_WAIT_MS, tu_expect_summary());  \
-  } while (0)
-
-/* Asserts that *field is exactly n now. */
-#define ck_assert_agent_is(g, field, n) \
-  ck_assert_msg(ag_get((g), &(g)->field) == (n), "%s->%s is %d, expected %d", #g, #field, \
-                ag_get((g), &(g)->field), (int)(n))
-
-/* Runs one command on the agent and waits for its outcome. */
-static ag_res ag_call_ex(acto_system *sys, acto_ref to, agent *g, uint32_t type, acto_ref ref,
-                         int64_t arg, void *ptr) {
-  int before = ag_get(g, &g->nres);
-  ck_assert_msg(before < AG_LOG, "agent log full");
-  cmd c = {ref, arg, ptr};
-  ck_assert_ok(acto_send(sys, to, type, &c, sizeof c));
-  ck_assert_agent_reaches(g, nres, before + 1);
-  pthread_mutex_lock(&g->mu);
-  ag_res r = g->res[before];
-  pthread_mutex_unlock(&g->mu);
-  ck_assert_uint_eq(r.type, type);
-  return r;
-}
-
-static ag_res ag_call(acto_system *sys, acto_ref to, agent *g, uint32_t type, acto_ref ref,
-                      int64_t arg) {
-  return ag_call_ex(sys, to, g, type, ref, arg, NULL);
-}
-
-/* Sends a command without waiting (for commands that stop the agent). */
-static void ag_post(acto_system *sys, acto_ref to, uint32_t type, int64_t arg) {
-  cmd c = {ACTO_REF_NONE, arg, NULL};
-  ck_assert_ok(acto_send(sys, to, type, &c, sizeof c));
-}
-
-static void ag_link(acto_system *sys, acto_ref a, agent *g, acto_ref other) {
-  ck_assert_rc(ag_call(sys, a, g, CMD_LINK, other, 0).rc, 0);
-}
-
-static void ag_trap(acto_system *sys, acto_ref a, agent *g, int on) {
-  ck_assert_rc(ag_call(sys, a, g, CMD_TRAP, ACTO_REF_NONE, on).rc, 0);
-}
-
-static void ag_observe(acto_system *sys, acto_ref obs, agent *o, acto_ref target) {
-  ag_res r = ag_call(sys, obs, o, CMD_MONITOR, target, 0);
-  ck_assert_rc(r.rc, 0);
-}
-
-/* Waits for the observer's DOWN about who and returns its reason. */
-static int observed_reason(agent *o, acto_ref who) {
-  int64_t end = tu_now_ms() + TU_WAIT_MS;
-  for (;;) {
-    pthread_mutex_lock(&o->mu);
-    int n = o->ndowns < AG_LOG ? o->ndowns : AG_LOG;
-    for (int i = 0; i < n; i++) {
-      if (acto_ref_eq(o->downs[i].who, who)) {
-        int reason = o->downs[i].reason;
-        pthread_mutex_unlock(&o->mu);
-        return reason;
-      }
-    }
-    struct timespec dl = tu_deadline(10);
-    pthread_cond_timedwait(&o->cv, &o->mu, &dl);
-    pthread_mutex_unlock(&o->mu);
-    ck_assert_msg(tu_now_ms() < end, "observer got no DOWN for actor %" PRIu64 " (callbacks: %s)",
-                  who.id, tu_expect_summary());
-  }
-}
-
-/* Asserts that the agent stopped with reason, seen by terminate and by the
- * observer's DOWN. */
-#define ck_assert_stopped_with(sys, obs, ref, g, reason)                                     \
-  do {                                                                                       \
-    int want_ = (reason);                                                                    \
-    int seen_ = observed_reason((obs), (ref));                                               \
-    ck_assert_msg(seen_ == want_, "%s stopped with reason %d (DOWN), expected %d", #ref,      \
-                  seen_, want_);                                                             \
-    ck_assert_agent_reaches((g), terminated, 1);                                             \
-    ck_assert_msg(ag_get((g), &(g)->term_reason) == want_,                                   \
-                  "%s stopped with reason %d (terminate), expected %d", #ref,                \
-                  ag_get((g), &(g)->term_reason), want_);                                    \
-    ck_assert_becomes_dead((sys), (ref));                                                    \
-  } while (0)
-
-static acto_exit_signal ag_exit(agent *g, int i) {
-  pthread_mutex_lock(&g->mu);
-  acto_exit_signal e = g->exits[i];
-  pthread_mutex_unlock(&g->mu);
-  return e;
-}
-
-static void assert_exit(agent *g, int i, acto_ref from, int reason) {
-  acto_exit_signal e = ag_exit(g, i);
-  ck_assert_int_eq(ag_get(g, &g->bad_size), 0);
-  ck_assert_msg(acto_ref_eq(e.from, from), "EXIT %d: from is {%" PRIu64 ",%" PRIu64
-                "}, expected {%" PRIu64 ",%" PRIu64 "}", i, e.from.id, e.from.node, from.id,
-                from.node);
-  ck_assert_msg(e.reason == reason, "EXIT %d: reason is %d, expected %d", i, (int)e.reason,
-                reason);
-}
-
-/* The agent is alive and still handles messages. */
-static void assert_running(acto_system *sys, acto_ref a, agent *g) {
-  ck_assert_int_eq(acto_alive(sys, a), 1);
-  ck_assert_rc(ag_call(sys, a, g, CMD_PING, ACTO_REF_NONE, 0).rc, 0);
-  ck_assert_agent_is(g, terminated, 0);
-}
+#include "agent.h"
 
 /* Long enough for a wrongly delivered signal to show up. */
 #define QUIET_MS 50
@@ -387,8 +31,8 @@ static acto_system *setup_pair(acto_ref *obs, acto_ref *a, acto_ref *b) {
   *obs = ag_spawn(sys, &g_obs);
   *a = ag_spawn(sys, &g_a);
   *b = ag_spawn(sys, &g_b);
-  ag_observe(sys, *obs, &g_obs, *a);
-  ag_observe(sys, *obs, &g_obs, *b);
+  (void)ag_monitor(sys, *obs, &g_obs, *a);
+  (void)ag_monitor(sys, *obs, &g_obs, *b);
   return sys;
 }
 
@@ -430,7 +74,7 @@ START_TEST(a_normal_stop_of_a_linked_actor_leaves_the_other_running) {
 
   ck_assert_stopped_with(sys, &g_obs, b, &g_b, ACTO_REASON_NORMAL);
   tu_sleep_ms(QUIET_MS);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   ck_assert_agent_is(&g_obs, ndowns, 1);
   tu_shutdown(sys);
 }
@@ -455,9 +99,9 @@ START_TEST(a_failure_travels_along_a_chain_of_links) {
   acto_ref a = ag_spawn(sys, &g_a);
   acto_ref b = ag_spawn(sys, &g_b);
   acto_ref c = ag_spawn(sys, &g_c);
-  ag_observe(sys, obs, &g_obs, a);
-  ag_observe(sys, obs, &g_obs, b);
-  ag_observe(sys, obs, &g_obs, c);
+  (void)ag_monitor(sys, obs, &g_obs, a);
+  (void)ag_monitor(sys, obs, &g_obs, b);
+  (void)ag_monitor(sys, obs, &g_obs, c);
   ag_link(sys, a, &g_a, b);
   ag_link(sys, b, &g_b, c);
 
@@ -482,10 +126,10 @@ START_TEST(a_trapping_actor_receives_exit_with_the_sender_and_reason_and_keeps_r
 
   ck_assert_stopped_with(sys, &g_obs, b, &g_b, -5);
   ck_assert_agent_reaches(&g_a, nexits, 1);
-  assert_exit(&g_a, 0, b, -5);
+  ag_assert_exit(&g_a, 0, b, -5);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_a, nexits, 1);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -516,7 +160,7 @@ START_TEST(kill_stops_even_a_trapping_actor_with_reason_killed) {
 
   ck_assert_stopped_with(sys, &g_obs, b, &g_b, ACTO_REASON_KILLED);
   ck_assert_agent_is(&g_b, nexits, 0); /* not delivered as a message */
-  assert_running(sys, a, &g_a);        /* not linked: untouched */
+  ag_assert_running(sys, a, &g_a);        /* not linked: untouched */
   tu_shutdown(sys);
 }
 END_TEST
@@ -546,10 +190,10 @@ START_TEST(a_trapping_linked_actor_receives_exit_killed_when_its_partner_is_kill
 
   ck_assert_stopped_with(sys, &g_obs, b, &g_b, ACTO_REASON_KILLED);
   ck_assert_agent_reaches(&g_a, nexits, 1);
-  assert_exit(&g_a, 0, b, ACTO_REASON_KILLED);
+  ag_assert_exit(&g_a, 0, b, ACTO_REASON_KILLED);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_a, nexits, 1);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -590,7 +234,7 @@ START_TEST(exit_with_an_abnormal_reason_stops_a_non_trapping_actor_with_it) {
 
   ck_assert_stopped_with(sys, &g_obs, a, &g_a, 9);
   ck_assert_agent_is(&g_a, nexits, 0);
-  assert_running(sys, b, &g_b);
+  ag_assert_running(sys, b, &g_b);
   tu_shutdown(sys);
 }
 END_TEST
@@ -602,7 +246,7 @@ START_TEST(exit_with_reason_normal_is_ignored_by_a_non_trapping_actor) {
   ck_assert_ok(acto_exit(sys, a, ACTO_REASON_NORMAL));
 
   tu_sleep_ms(QUIET_MS);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   ck_assert_agent_is(&g_a, nexits, 0);
   ck_assert_agent_is(&g_obs, ndowns, 0);
   tu_shutdown(sys);
@@ -619,11 +263,11 @@ START_TEST(exit_to_a_trapping_actor_from_a_plain_thread_arrives_from_ref_none) {
   ck_assert_ok(acto_exit(sys, a, 9));
   ck_assert_agent_reaches(&g_a, nexits, 2);
 
-  assert_exit(&g_a, 0, ACTO_REF_NONE, ACTO_REASON_NORMAL);
-  assert_exit(&g_a, 1, ACTO_REF_NONE, 9);
+  ag_assert_exit(&g_a, 0, ACTO_REF_NONE, ACTO_REASON_NORMAL);
+  ag_assert_exit(&g_a, 1, ACTO_REF_NONE, 9);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_a, nexits, 2);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -636,9 +280,9 @@ START_TEST(exit_sent_by_an_actor_names_it_as_the_sender) {
   ck_assert_rc(ag_call(sys, b, &g_b, CMD_EXIT_OTHER, a, 12).rc, 0);
 
   ck_assert_agent_reaches(&g_a, nexits, 1);
-  assert_exit(&g_a, 0, b, 12);
-  assert_running(sys, a, &g_a);
-  assert_running(sys, b, &g_b); /* not a link: the sender is untouched */
+  ag_assert_exit(&g_a, 0, b, 12);
+  ag_assert_running(sys, a, &g_a);
+  ag_assert_running(sys, b, &g_b); /* not a link: the sender is untouched */
   tu_shutdown(sys);
 }
 END_TEST
@@ -657,7 +301,7 @@ START_TEST(exit_and_kill_of_a_stopped_actor_return_estale) {
   ck_assert_rc(acto_exit(NULL, b, 9), ACTO_EINVAL);
   ck_assert_rc(acto_kill(NULL, b), ACTO_EINVAL);
 
-  assert_running(sys, b, &g_b);
+  ag_assert_running(sys, b, &g_b);
   tu_shutdown(sys);
 }
 END_TEST
@@ -671,7 +315,7 @@ START_TEST(link_calls_outside_an_actor_return_einval) {
   ck_assert_rc(acto_trap_exit(NULL, 1), ACTO_EINVAL);
   ck_assert_rc(acto_exit_self(NULL, 5), ACTO_EINVAL);
 
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -702,10 +346,10 @@ START_TEST(link_to_a_dead_actor_gives_a_trapping_caller_exit_noproc) {
   ck_assert_rc(ag_call(sys, a, &g_a, CMD_LINK, b, 0).rc, 0);
 
   ck_assert_agent_reaches(&g_a, nexits, 1);
-  assert_exit(&g_a, 0, b, ACTO_REASON_NOPROC);
+  ag_assert_exit(&g_a, 0, b, ACTO_REASON_NOPROC);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_a, nexits, 1);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -725,10 +369,10 @@ START_TEST(link_queued_behind_an_exit_signal_fires_with_the_real_reason) {
 
   ck_assert_stopped_with(sys, &g_obs, b, &g_b, 9);
   ck_assert_agent_reaches(&g_a, nexits, 1);
-  assert_exit(&g_a, 0, b, 9);
+  ag_assert_exit(&g_a, 0, b, 9);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_a, nexits, 1);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -761,7 +405,7 @@ START_TEST(unlink_before_the_partner_fails_prevents_propagation) {
 
   ck_assert_stopped_with(sys, &g_obs, b, &g_b, -5);
   tu_sleep_ms(QUIET_MS);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   ck_assert_agent_is(&g_obs, ndowns, 1);
   tu_shutdown(sys);
 }
@@ -778,7 +422,7 @@ START_TEST(unlink_by_either_side_removes_the_link_for_both) {
 
   ck_assert_stopped_with(sys, &g_obs, a, &g_a, -5);
   tu_sleep_ms(QUIET_MS);
-  assert_running(sys, b, &g_b);
+  ag_assert_running(sys, b, &g_b);
   ck_assert_agent_is(&g_obs, ndowns, 1);
   tu_shutdown(sys);
 }
@@ -798,8 +442,8 @@ START_TEST(linking_twice_is_idempotent_one_failure_gives_one_exit) {
   ck_assert_agent_reaches(&g_a, nexits, 1);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_a, nexits, 1);
-  assert_exit(&g_a, 0, b, -5);
-  assert_running(sys, a, &g_a);
+  ag_assert_exit(&g_a, 0, b, -5);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -815,7 +459,7 @@ START_TEST(one_unlink_undoes_a_link_made_twice) {
 
   ck_assert_stopped_with(sys, &g_obs, b, &g_b, -5);
   tu_sleep_ms(QUIET_MS);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -826,14 +470,14 @@ START_TEST(spawn_with_link_from_an_actor_stops_the_parent_when_the_child_fails) 
   acto_system *sys = tu_system(2);
   acto_ref obs = ag_spawn(sys, &g_obs);
   acto_ref parent = ag_spawn(sys, &g_a);
-  ag_observe(sys, obs, &g_obs, parent);
+  (void)ag_monitor(sys, obs, &g_obs, parent);
 
   ag_res r = ag_call_ex(sys, parent, &g_a, CMD_SPAWN_LINKED, ACTO_REF_NONE, 0, &g_b);
   ck_assert_rc(r.rc, 0);
   acto_ref child = r.ref;
   ck_assert(!acto_ref_is_none(child));
   ck_assert_int_eq(acto_alive(sys, child), 1);
-  ag_observe(sys, obs, &g_obs, child);
+  (void)ag_monitor(sys, obs, &g_obs, child);
   ag_post(sys, child, CMD_FAIL, -6);
 
   ck_assert_stopped_with(sys, &g_obs, child, &g_b, -6);
@@ -846,11 +490,11 @@ START_TEST(spawn_with_link_from_an_actor_stops_the_child_when_the_parent_fails) 
   acto_system *sys = tu_system(2);
   acto_ref obs = ag_spawn(sys, &g_obs);
   acto_ref parent = ag_spawn(sys, &g_a);
-  ag_observe(sys, obs, &g_obs, parent);
+  (void)ag_monitor(sys, obs, &g_obs, parent);
   ag_res r = ag_call_ex(sys, parent, &g_a, CMD_SPAWN_LINKED, ACTO_REF_NONE, 0, &g_b);
   ck_assert_rc(r.rc, 0);
   acto_ref child = r.ref;
-  ag_observe(sys, obs, &g_obs, child);
+  (void)ag_monitor(sys, obs, &g_obs, child);
 
   ag_post(sys, parent, CMD_FAIL, -7);
 
@@ -862,7 +506,7 @@ END_TEST
 
 START_TEST(spawn_with_link_from_a_plain_thread_returns_ewrongthread) {
   acto_system *sys = tu_system(2);
-  agent_init_rec(&g_a);
+  ag_init(&g_a, sys);
   acto_spawn_opts opts = {.link = 1};
   acto_ref r = ACTO_REF_NONE;
 
@@ -965,7 +609,7 @@ START_TEST(crash_hook_reports_init_failure_at_spawn_with_message_type_zero) {
   ck_assert_ok(acto_set_crash_hook(sys, crash_hook, &g_crash));
   acto_ref seen = ACTO_REF_NONE, out = ACTO_REF_NONE;
 
-  ck_assert_rc(acto_spawn(sys, &bad_init_behaviour, &seen, NULL, &out), ACTO_EINIT);
+  ck_assert_rc(acto_spawn(sys, &ag_bad_init_behaviour, &seen, NULL, &out), ACTO_EINIT);
 
   ck_assert(!acto_ref_is_none(seen));
   ck_assert_int_eq(crash_count(), 1); /* reported before spawn returned */
@@ -1026,10 +670,10 @@ START_TEST(a_trapping_actor_receives_exit_normal_when_its_partner_stops_normally
 
   ck_assert_stopped_with(sys, &g_obs, b, &g_b, ACTO_REASON_NORMAL);
   ck_assert_agent_reaches(&g_a, nexits, 1);
-  assert_exit(&g_a, 0, b, ACTO_REASON_NORMAL);
+  ag_assert_exit(&g_a, 0, b, ACTO_REASON_NORMAL);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_a, nexits, 1);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
   tu_shutdown(sys);
 }
 END_TEST
@@ -1038,7 +682,7 @@ START_TEST(a_handler_failing_on_an_exit_message_stops_with_its_reason) {
   acto_ref obs, a, b;
   acto_system *sys = setup_pair(&obs, &a, &b);
   ck_assert_ok(acto_set_crash_hook(sys, crash_hook, &g_crash));
-  ag_on_signal(&g_a, SIG_FAIL, -31);
+  ag_on_signal(&g_a, AG_ON_FAIL, -31);
   ag_trap(sys, a, &g_a, 1);
   ag_link(sys, a, &g_a, b);
 
@@ -1058,7 +702,7 @@ START_TEST(crash_hook_reports_exit_self_in_an_exit_handler_with_type_exit) {
   acto_ref obs, a, b;
   acto_system *sys = setup_pair(&obs, &a, &b);
   ck_assert_ok(acto_set_crash_hook(sys, crash_hook, &g_crash));
-  ag_on_signal(&g_a, SIG_EXIT_SELF, -32);
+  ag_on_signal(&g_a, AG_ON_EXIT_SELF, -32);
   ag_trap(sys, a, &g_a, 1);
 
   ck_assert_ok(acto_exit(sys, a, 9));
@@ -1075,7 +719,7 @@ START_TEST(crash_hook_reports_exit_self_in_a_down_handler_with_type_down) {
   acto_ref obs, a, b;
   acto_system *sys = setup_pair(&obs, &a, &b);
   ck_assert_ok(acto_set_crash_hook(sys, crash_hook, &g_crash));
-  ag_on_signal(&g_a, SIG_EXIT_SELF, -33);
+  ag_on_signal(&g_a, AG_ON_EXIT_SELF, -33);
   ck_assert_rc(ag_call(sys, a, &g_a, CMD_MONITOR, b, 0).rc, 0);
 
   ck_assert_ok(acto_stop(sys, b));
@@ -1090,7 +734,7 @@ END_TEST
 
 START_TEST(exit_self_with_a_positive_reason_in_init_stops_the_actor_with_that_reason) {
   acto_system *sys = tu_system(2);
-  agent_init_rec(&g_a);
+  ag_init(&g_a, sys);
   g_a.init_exit_self = 1;
   g_a.init_exit_reason = 7;
   acto_ref a = ACTO_REF_NONE;
@@ -1111,7 +755,7 @@ END_TEST
 START_TEST(exit_self_with_a_negative_reason_in_init_fails_the_actor_without_a_message) {
   acto_system *sys = tu_system(2);
   ck_assert_ok(acto_set_crash_hook(sys, crash_hook, &g_crash));
-  agent_init_rec(&g_a);
+  ag_init(&g_a, sys);
   g_a.init_exit_self = 1;
   g_a.init_exit_reason = -3;
   acto_ref a = ACTO_REF_NONE;
@@ -1149,7 +793,7 @@ START_TEST(spawn_with_link_whose_init_fails_returns_einit_and_leaves_the_parent_
   acto_system *sys = tu_system(2);
   acto_ref obs = ag_spawn(sys, &g_obs);
   acto_ref parent = ag_spawn(sys, &g_a);
-  ag_observe(sys, obs, &g_obs, parent);
+  (void)ag_monitor(sys, obs, &g_obs, parent);
   ag_trap(sys, parent, &g_a, 1);
 
   /* The child's init fails: spawn reports it, and no link remains. */
@@ -1159,7 +803,7 @@ START_TEST(spawn_with_link_whose_init_fails_returns_einit_and_leaves_the_parent_
   ck_assert_agent_is(&g_a, nexits, 0);
   ag_trap(sys, parent, &g_a, 0);
   tu_sleep_ms(QUIET_MS);
-  assert_running(sys, parent, &g_a);
+  ag_assert_running(sys, parent, &g_a);
   ck_assert_agent_is(&g_obs, ndowns, 0);
   tu_shutdown(sys);
 }
@@ -1170,7 +814,7 @@ START_TEST(system_shutdown_stops_actors_with_reason_shutdown) {
   acto_ref a = ag_spawn(sys, &g_a);
   acto_ref b = ag_spawn(sys, &g_b);
   ag_trap(sys, b, &g_b, 1);
-  assert_running(sys, a, &g_a);
+  ag_assert_running(sys, a, &g_a);
 
   tu_shutdown(sys);
 
@@ -1246,7 +890,7 @@ static int race_linker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     TU_EXPECT_RC(acto_trap_exit(ctx, 1), 0);
     tu_counter_add(&g_race_trapping, 1);
   } else if (msg->type == CMD_LINK) {
-    cmd c;
+    ag_cmd c;
     memcpy(&c, msg->data, sizeof c);
     TU_EXPECT_RC(acto_link(ctx, c.ref), 0);
     s->pending++;
@@ -1280,7 +924,7 @@ START_TEST(link_racing_with_a_failure_gives_exactly_one_exit_failure_or_noproc) 
     acto_ref t = ACTO_REF_NONE;
     ck_assert_ok(acto_spawn(sys, &race_target, NULL, NULL, &t));
     atomic_store(&g_race_target, t.id);
-    cmd c = {t, 0, NULL};
+    ag_cmd c = {t, 0, NULL};
     int spin = (int)(rand_r(&seed) % 30000);
     if (i % 2) {
       ck_assert_ok(acto_send(sys, linker, CMD_LINK, &c, sizeof c));

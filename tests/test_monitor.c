@@ -7,258 +7,13 @@
  * target's reason (NORMAL, a failure, KILLED, an acto_exit_self reason, or
  * NOPROC for a target that was already gone); none after acto_demonitor.
  *
- * monitor and demonitor work only inside an actor, so the tests drive an
- * "agent": an actor that runs commands sent from the test thread (monitor
- * this ref, demonitor that id, fail with this reason, ...) and records the
- * return codes and every DOWN it receives, for the test thread to wait on.
- * Tests run in their own process (Check's fork mode) and end with a clean
+ * monitor and demonitor work only inside an actor, so the tests drive
+ * agents (agent.h): actors that run commands sent from the test thread
+ * (monitor this ref, demonitor that id, fail with this reason, ...) and
+ * record the return codes and every DOWN they receive.  Tests run in their own process (Check's fork mode) and end with a clean
  * acto_system_shutdown().
  */
-#include "testutil.h"
-
-/* ---- the agent --------------------------------------------------------- */
-
-enum {
-  CMD_PING = 1,
-  CMD_MONITOR,      /* acto_monitor(cmd.ref) */
-  CMD_DEMONITOR,    /* acto_demonitor(cmd.arg) */
-  CMD_FAIL,         /* the handler returns cmd.arg */
-  CMD_EXIT_SELF,    /* acto_exit_self(cmd.arg) */
-  CMD_HOLD_DEMONITOR, /* wait for the agent's gate, then acto_demonitor(cmd.arg) */
-  CMD_HOLD,         /* wait for the agent's gate */
-  MSG_FILL,         /* a plain user message */
-};
-
-typedef struct cmd {
-  acto_ref ref;
-  int64_t arg;
-} cmd;
-
-/* The outcome of one command. */
-typedef struct ag_res {
-  uint32_t type;
-  int rc;
-  uint64_t id; /* CMD_MONITOR: the monitor id */
-} ag_res;
-
-#define AG_LOG 64
-
-typedef struct agent {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  acto_ref self;
-  int nres; /* commands run */
-  ag_res res[AG_LOG];
-  int ndowns; /* DOWN messages handled */
-  acto_down downs[AG_LOG];
-  acto_ref down_sender[AG_LOG];
-  int bad_down_size;
-  int nfill; /* MSG_FILL handled */
-  int terminated;
-  int term_reason;
-  tu_gate gate;
-  tu_counter entered; /* CMD_HOLD_DEMONITOR or CMD_HOLD entered */
-} agent;
-
-typedef struct agent_state {
-  agent *g;
-} agent_state;
-
-static void agent_init_rec(agent *g) {
-  memset(g, 0, sizeof *g);
-  pthread_mutex_init(&g->mu, NULL);
-  tu_cond_init(&g->cv);
-  tu_gate_init(&g->gate);
-  tu_counter_init(&g->entered);
-}
-
-static void ag_add_res(agent *g, ag_res r) {
-  pthread_mutex_lock(&g->mu);
-  if (g->nres < AG_LOG) g->res[g->nres] = r;
-  g->nres++;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
-}
-
-static int ag_b_init(acto_ctx *ctx, void *state, const void *arg) {
-  agent_state *s = state;
-  s->g = (agent *)arg;
-  pthread_mutex_lock(&s->g->mu);
-  s->g->self = acto_self(ctx);
-  pthread_mutex_unlock(&s->g->mu);
-  return 0;
-}
-
-static int ag_b_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  agent *g = ((agent_state *)state)->g;
-  if (msg->type == ACTO_MSG_DOWN) {
-    acto_down d;
-    memset(&d, 0, sizeof d);
-    pthread_mutex_lock(&g->mu);
-    if (msg->size != sizeof d || msg->data == NULL) {
-      g->bad_down_size++;
-    } else {
-      memcpy(&d, msg->data, sizeof d);
-    }
-    if (g->ndowns < AG_LOG) {
-      g->downs[g->ndowns] = d;
-      g->down_sender[g->ndowns] = msg->sender;
-    }
-    g->ndowns++;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    return 0;
-  }
-  TU_EXPECT(msg->type < ACTO_MSG_RESERVED, "agent got unexpected reserved type 0x%x", msg->type);
-  if (msg->type == MSG_FILL) {
-    pthread_mutex_lock(&g->mu);
-    g->nfill++;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    return 0;
-  }
-  cmd c;
-  memset(&c, 0, sizeof c);
-  if (msg->size == sizeof c) memcpy(&c, msg->data, sizeof c);
-  ag_res r = {msg->type, 0, 0};
-  switch (msg->type) {
-  case CMD_PING:
-    break;
-  case CMD_MONITOR: /* cmd.arg 1: pass no place for the id */
-    r.rc = acto_monitor(ctx, c.ref, c.arg == 1 ? NULL : &r.id);
-    break;
-  case CMD_DEMONITOR:
-    r.rc = acto_demonitor(ctx, (uint64_t)c.arg);
-    break;
-  case CMD_FAIL:
-    ag_add_res(g, r);
-    return (int)c.arg;
-  case CMD_EXIT_SELF:
-    r.rc = acto_exit_self(ctx, (int)c.arg);
-    break;
-  case CMD_HOLD_DEMONITOR:
-    tu_counter_add(&g->entered, 1);
-    TU_EXPECT(tu_gate_wait(&g->gate, TU_WAIT_MS), "agent gate never opened");
-    r.rc = acto_demonitor(ctx, (uint64_t)c.arg);
-    break;
-  case CMD_HOLD:
-    tu_counter_add(&g->entered, 1);
-    TU_EXPECT(tu_gate_wait(&g->gate, TU_WAIT_MS), "agent gate never opened");
-    break;
-  default:
-    TU_EXPECT(0, "agent got unknown command %u", msg->type);
-  }
-  ag_add_res(g, r);
-  return 0;
-}
-
-static void ag_b_terminate(acto_ctx *ctx, void *state, int reason) {
-  (void)ctx;
-  agent *g = ((agent_state *)state)->g;
-  pthread_mutex_lock(&g->mu);
-  g->terminated++;
-  g->term_reason = reason;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
-}
-
-static const acto_behaviour agent_behaviour = {
-    .name = "agent",
-    .state_size = sizeof(agent_state),
-    .init = ag_b_init,
-    .handle = ag_b_handle,
-    .terminate = ag_b_terminate,
-};
-
-static acto_ref ag_spawn(acto_system *sys, agent *g) {
-  agent_init_rec(g);
-  acto_ref r = ACTO_REF_NONE;
-  ck_assert_ok(acto_spawn(sys, &agent_behaviour, g, NULL, &r));
-  ck_assert(!acto_ref_is_none(r));
-  return r;
-}
-
-static int ag_get(agent *g, const int *field) {
-  pthread_mutex_lock(&g->mu);
-  int v = *field;
-  pthread_mutex_unlock(&g->mu);
-  return v;
-}
-
-/* 1 once *field >= n, 0 at the deadline. */
-static int ag_wait(agent *g, const int *field, int n, long timeout_ms) {
-  struct timespec dl = tu_deadline(timeout_ms);
-  pthread_mutex_lock(&g->mu);
-  while (*field < n) {
-    if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT) break;
-  }
-  int ok = *field >= n;
-  pthread_mutex_unlock(&g->mu);
-  return ok;
-}
-
-#define ck_assert_agent_reaches(g, field, n)                                              \
-  do {                                                                                    \
-    int ag_n_ = (n);                                                                      \
-    ck_assert_msg(ag_wait((g), &(g)->field, ag_n_, TU_WAIT_MS),                           \
-                  "%s->%s is %d, expected >= %d within %ld ms (callbacks: %s)", #g, #field, \
-                  ag_get((g), &(g)->field), ag_n_, (long)TU_WAIT_MS, tu_expect_summary());  \
-  } while (0)
-
-/* Asserts that *field is exactly n now. */
-#define ck_assert_agent_is(g, field, n) \
-  ck_assert_msg(ag_get((g), &(g)->field) == (n), "%s->%s is %d, expected %d", #g, #field, \
-                ag_get((g), &(g)->field), (int)(n))
-
-static acto_down ag_down(agent *g, int i) {
-  pthread_mutex_lock(&g->mu);
-  acto_down d = g->downs[i];
-  pthread_mutex_unlock(&g->mu);
-  return d;
-}
-
-static int ag_term_reason(agent *g) { return ag_get(g, &g->term_reason); }
-
-/* Runs one command on the agent and waits for its outcome. */
-static ag_res ag_call(acto_system *sys, acto_ref to, agent *g, uint32_t type, acto_ref ref,
-                      int64_t arg) {
-  int before = ag_get(g, &g->nres);
-  ck_assert_msg(before < AG_LOG, "agent log full");
-  cmd c = {ref, arg};
-  ck_assert_ok(acto_send(sys, to, type, &c, sizeof c));
-  ck_assert_agent_reaches(g, nres, before + 1);
-  pthread_mutex_lock(&g->mu);
-  ag_res r = g->res[before];
-  pthread_mutex_unlock(&g->mu);
-  ck_assert_uint_eq(r.type, type);
-  return r;
-}
-
-/* Sends a command without waiting (for commands that stop the agent). */
-static void ag_post(acto_system *sys, acto_ref to, uint32_t type, int64_t arg) {
-  cmd c = {ACTO_REF_NONE, arg};
-  ck_assert_ok(acto_send(sys, to, type, &c, sizeof c));
-}
-
-/* Monitors target from the agent; asserts success; returns the id. */
-static uint64_t ag_monitor(acto_system *sys, acto_ref w, agent *g, acto_ref target) {
-  ag_res r = ag_call(sys, w, g, CMD_MONITOR, target, 0);
-  ck_assert_rc(r.rc, 0);
-  ck_assert_msg(r.id != 0, "acto_monitor returned monitor id 0");
-  return r.id;
-}
-
-static void assert_down(agent *g, int i, acto_ref who, uint64_t monitor, int reason) {
-  acto_down d = ag_down(g, i);
-  ck_assert_int_eq(ag_get(g, &g->bad_down_size), 0);
-  ck_assert_msg(acto_ref_eq(d.who, who), "DOWN %d: who is {%" PRIu64 ",%" PRIu64
-                "}, expected {%" PRIu64 ",%" PRIu64 "}", i, d.who.id, d.who.node, who.id,
-                who.node);
-  ck_assert_msg(d.monitor == monitor, "DOWN %d: monitor is %" PRIu64 ", expected %" PRIu64, i,
-                d.monitor, monitor);
-  ck_assert_msg(d.reason == reason, "DOWN %d: reason is %d, expected %d", i, (int)d.reason,
-                reason);
-}
+#include "agent.h"
 
 /* Long enough for a wrongly delivered DOWN to show up. */
 #define QUIET_MS 50
@@ -276,7 +31,7 @@ START_TEST(down_arrives_once_with_reason_normal_when_the_target_is_stopped) {
   ck_assert_ok(acto_stop(sys, t));
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
   ck_assert_becomes_dead(sys, t);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
@@ -295,7 +50,7 @@ START_TEST(down_carries_the_failure_reason_when_the_target_handler_fails) {
   ag_post(sys, t, CMD_FAIL, -42);
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, -42);
+  ag_assert_down(&g_w, 0, t, id, -42);
   ck_assert_becomes_dead(sys, t);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
@@ -314,7 +69,7 @@ START_TEST(down_carries_reason_killed_when_the_target_is_killed) {
   ck_assert_ok(acto_kill(sys, t));
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_KILLED);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_KILLED);
   ck_assert_becomes_dead(sys, t);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
@@ -334,7 +89,7 @@ START_TEST(down_carries_the_reason_given_to_exit_self) {
 
   ck_assert_rc(r.rc, 0);
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, 7);
+  ag_assert_down(&g_w, 0, t, id, 7);
   ck_assert_becomes_dead(sys, t);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
@@ -357,8 +112,8 @@ START_TEST(monitoring_an_actor_that_is_gone_gives_down_with_reason_noproc) {
   ck_assert_agent_reaches(&g_w, ndowns, 2);
 
   ck_assert(id1 != id2);
-  assert_down(&g_w, 0, t, id1, ACTO_REASON_NOPROC);
-  assert_down(&g_w, 1, never, id2, ACTO_REASON_NOPROC);
+  ag_assert_down(&g_w, 0, t, id1, ACTO_REASON_NOPROC);
+  ag_assert_down(&g_w, 1, never, id2, ACTO_REASON_NOPROC);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 2);
   /* Both monitors have fired: nothing is left to cancel. */
@@ -390,7 +145,7 @@ START_TEST(down_names_its_target_and_monitor_id_and_other_monitors_stay_armed) {
 
   ck_assert_ok(acto_stop(sys, other));
   ck_assert_agent_reaches(&g_w, ndowns, 2);
-  assert_down(&g_w, 1, other, id_other, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 1, other, id_other, ACTO_REASON_NORMAL);
   tu_shutdown(sys);
 }
 END_TEST
@@ -421,7 +176,7 @@ START_TEST(two_monitors_on_one_target_give_two_downs_with_distinct_ids) {
     ck_assert(acto_ref_eq(d.who, t));
     ck_assert_int_eq(d.reason, -3);
   }
-  assert_down(&g_w2, 0, t, c, -3);
+  ag_assert_down(&g_w2, 0, t, c, -3);
   tu_shutdown(sys);
 }
 END_TEST
@@ -441,7 +196,7 @@ START_TEST(monitor_queued_behind_a_stop_gets_down_with_the_real_reason) {
   tu_gate_open(&g_t.gate);
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
   ck_assert_becomes_dead(sys, t);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
@@ -487,9 +242,7 @@ START_TEST(demonitor_discards_a_down_that_is_already_queued) {
   tu_gate_open(&g_w.gate);
 
   ck_assert_agent_reaches(&g_w, nres, 2);
-  pthread_mutex_lock(&g_w.mu);
-  ag_res r = g_w.res[1];
-  pthread_mutex_unlock(&g_w.mu);
+  ag_res r = ag_result(&g_w, 1);
   ck_assert_uint_eq(r.type, CMD_HOLD_DEMONITOR);
   ck_assert_rc(r.rc, 0);
   tu_sleep_ms(QUIET_MS);
@@ -516,7 +269,7 @@ START_TEST(demonitor_of_an_unknown_id_returns_enoent) {
   /* The real monitor is unaffected by the failed attempts. */
   ck_assert_ok(acto_stop(sys, t));
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
   ck_assert_agent_is(&g_w2, ndowns, 0);
   tu_shutdown(sys);
 }
@@ -552,7 +305,7 @@ START_TEST(monitoring_again_after_demonitor_gives_one_down_for_the_new_monitor_o
   ck_assert_ok(acto_stop(sys, t));
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, second, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, second, ACTO_REASON_NORMAL);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
   tu_shutdown(sys);
@@ -663,16 +416,14 @@ END_TEST
 
 START_TEST(down_is_delivered_even_when_the_watcher_mailbox_is_full) {
   acto_system *sys = tu_system(2);
-  agent_init_rec(&g_w);
-  acto_ref w = ACTO_REF_NONE;
   acto_spawn_opts opts = {.capacity = 2, .overflow = ACTO_OVERFLOW_FAIL};
-  ck_assert_ok(acto_spawn(sys, &agent_behaviour, &g_w, &opts, &w));
+  acto_ref w = ag_spawn_opts(sys, &g_w, &opts);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
   ag_post(sys, w, CMD_HOLD_DEMONITOR, 0); /* holds; then demonitors id 0 (ENOENT) */
   ck_assert_counter_reaches(&g_w.entered, 1);
-  ck_assert_ok(acto_send(sys, w, MSG_FILL, NULL, 0));
-  ck_assert_rc(acto_send(sys, w, MSG_FILL, NULL, 0), ACTO_EFULL);
+  ck_assert_ok(acto_send(sys, w, AG_MSG_FILL, NULL, 0));
+  ck_assert_rc(acto_send(sys, w, AG_MSG_FILL, NULL, 0), ACTO_EFULL);
 
   ck_assert_ok(acto_stop(sys, t));
   ck_assert_becomes_dead(sys, t);
@@ -680,9 +431,9 @@ START_TEST(down_is_delivered_even_when_the_watcher_mailbox_is_full) {
   tu_gate_open(&g_w.gate);
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
   ck_assert_agent_reaches(&g_w, nres, 2);
-  ck_assert_rc(g_w.res[1].rc, ACTO_ENOENT); /* the hold demonitored id 0 */
+  ck_assert_rc(ag_result(&g_w, 1).rc, ACTO_ENOENT); /* the hold demonitored id 0 */
   ck_assert_agent_reaches(&g_w, nfill, 1);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
@@ -723,7 +474,7 @@ static int mass_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     return 0;
   }
   if (msg->type == CMD_MONITOR) {
-    cmd c;
+    ag_cmd c;
     memcpy(&c, msg->data, sizeof c);
     int rc = acto_monitor(ctx, c.ref, &s->id);
     if (rc != 0) atomic_fetch_add(&g_mass_bad_rc, 1);
@@ -743,7 +494,7 @@ START_TEST(a_thousand_watchers_of_one_target_get_exactly_a_thousand_downs) {
   acto_ref t = ag_spawn(sys, &g_t);
   atomic_store(&g_mass_target_id, t.id);
   atomic_store(&g_mass_target_node, t.node);
-  cmd c = {t, 0};
+  ag_cmd c = {t, 0, NULL};
   for (int i = 0; i < WATCHERS; i++) {
     acto_ref w = ACTO_REF_NONE;
     ck_assert_ok(acto_spawn(sys, &mass_watcher, NULL, NULL, &w));
@@ -793,7 +544,7 @@ static int race_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     return 0;
   }
   if (msg->type == CMD_MONITOR) {
-    cmd c;
+    ag_cmd c;
     memcpy(&c, msg->data, sizeof c);
     TU_EXPECT_RC(acto_monitor(ctx, c.ref, &s->id), 0);
     s->pending++;
@@ -824,7 +575,7 @@ START_TEST(monitor_racing_with_a_concurrent_stop_gives_exactly_one_down_normal_o
     acto_ref t = ACTO_REF_NONE;
     ck_assert_ok(acto_spawn(sys, &idle_target, NULL, NULL, &t));
     atomic_store(&g_race_target, t.id);
-    cmd c = {t, 0};
+    ag_cmd c = {t, 0, NULL};
     /* The watcher monitors on its worker while this thread stops t, with
      * a varying head start for either side. */
     int spin = (int)(rand_r(&seed) % 30000);

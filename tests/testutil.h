@@ -12,6 +12,10 @@
  * hanging it.  Counters that the library exposes only through
  * acto_get_stats() or acto_alive() are polled with a deadline
  * (tu_wait_until), the one place where a test loops on a short sleep.
+ * A deterministic system (tu_det_system) has no workers to wait for: the
+ * waits on library state run it first (tu_settle), and tu_quiesce runs
+ * it until nothing is left, so that "nothing else happens" is checked
+ * for certain instead of by sleeping.
  *
  * Code that runs inside actors (on worker threads) never calls ck_assert:
  * it records the first broken expectation with TU_EXPECT, and the test's
@@ -325,8 +329,12 @@ typedef struct tu_alive_arg {
   acto_ref ref;
 } tu_alive_arg;
 
+static inline void tu_settle(acto_system *sys);
+
+/* The predicates below settle a deterministic system before each look. */
 static inline int tu_pred_dead(void *p) {
   tu_alive_arg *a = p;
+  tu_settle(a->sys);
   return acto_alive(a->sys, a->ref) == 0;
 }
 
@@ -360,6 +368,52 @@ static inline acto_system *tu_system(unsigned threads) {
   return tu_system_cfg(&cfg);
 }
 
+/* ---- deterministic systems ------------------------------------------------------ */
+
+/* The deterministic system of this test, if tu_det_system made one (each
+ * test is its own process, and one such system at a time is enough). */
+static acto_system *tu_det_sys;
+
+/* A deterministic system (ACTORS.md 3.15): no threads of its own, a
+ * virtual clock, scheduling choices drawn from seed.  The test thread is
+ * its only worker: actors run when the test calls tu_quiesce or
+ * acto_system_run, or when a wait below settles the system first. */
+static inline acto_system *tu_det_system(uint64_t seed) {
+  acto_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.deterministic = 1;
+  cfg.seed = seed;
+  acto_system *sys = tu_system_cfg(&cfg);
+  tu_det_sys = sys;
+  return sys;
+}
+
+/* TU_SEED from the environment, else dflt: for suites whose outcomes must
+ * not depend on the seed, so that any seed can be tried by hand. */
+static inline uint64_t tu_seed(uint64_t dflt) {
+  const char *s = getenv("TU_SEED");
+  return s ? strtoull(s, NULL, 0) : dflt;
+}
+
+static inline int tu_is_det(acto_system *sys) { return sys != NULL && sys == tu_det_sys; }
+
+/* Runs a deterministic system until nothing can run and no timer is left:
+ * what has not happened by then never will, so the assertion after it is
+ * a guarantee (a threaded test can only sleep a while and look). */
+static inline void tu_quiesce(acto_system *sys) {
+  ck_assert_msg(tu_is_det(sys), "tu_quiesce needs a system made by tu_det_system");
+  int64_t n = acto_system_run(sys, -1);
+  ck_assert_msg(n >= 0, "acto_system_run returned %" PRId64 " (%s)", n, tu_name((int)n));
+}
+
+/* Before a wait: a deterministic system runs what can run now (its clock
+ * stays where it is); a threaded one is left to its workers. */
+static inline void tu_settle(acto_system *sys) {
+  if (!tu_is_det(sys)) return;
+  int64_t n = acto_system_run(sys, 0);
+  ck_assert_msg(n >= 0, "acto_system_run returned %" PRId64 " (%s)", n, tu_name((int)n));
+}
+
 static inline acto_stats tu_stats(acto_system *sys) {
   acto_stats st;
   memset(&st, 0xab, sizeof st);
@@ -376,6 +430,7 @@ typedef struct tu_stat_arg {
 static inline int tu_pred_dead_stat(void *p) {
   tu_stat_arg *a = p;
   acto_stats st;
+  tu_settle(a->sys);
   if (acto_get_stats(a->sys, &st) != 0) return 0;
   return st.dead_letters[a->reason] >= a->want;
 }
@@ -412,6 +467,7 @@ static inline uint64_t tu_stat_field(acto_system *sys, size_t off) {
 
 static inline int tu_pred_field(void *p) {
   tu_field_arg *a = p;
+  tu_settle(a->sys);
   return tu_stat_field(a->sys, a->off) == a->want;
 }
 
@@ -424,7 +480,10 @@ static inline int tu_pred_field(void *p) {
                   tu_stat_field((sys), offsetof(acto_stats, field)), (uint64_t)(want));   \
   } while (0)
 
-static inline void tu_shutdown(acto_system *sys) { ck_assert_ok(acto_system_shutdown(sys)); }
+static inline void tu_shutdown(acto_system *sys) {
+  ck_assert_ok(acto_system_shutdown(sys));
+  if (sys == tu_det_sys) tu_det_sys = NULL;
+}
 
 /* ---- a dead-letter recorder (acto_set_dead_letter_hook) ---------------------- */
 
