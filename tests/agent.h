@@ -281,6 +281,10 @@ static const acto_behaviour agent_behaviour = {
 
 /* ---- driving an agent from the test thread -------------------------------- */
 
+/* The deterministic system of the agent suites: TU_SEED, else seed 1 (what
+ * they assert must hold whatever the seed). */
+static inline acto_system *ag_det_system(void) { return tu_det_system(tu_seed(1)); }
+
 static inline acto_ref ag_spawn_opts(acto_system *sys, agent *g, const acto_spawn_opts *opts) {
   ag_init(g, sys);
   acto_ref r = ACTO_REF_NONE;
