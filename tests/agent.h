@@ -271,13 +271,9 @@ static inline void ag_b_terminate(acto_ctx *ctx, void *state, int reason) {
   pthread_mutex_unlock(&g->mu);
 }
 
-static const acto_behaviour agent_behaviour = {
-    .name = "agent",
-    .state_size = sizeof(agent_state),
-    .init = ag_b_init,
-    .handle = ag_b_handle,
-    .terminate = ag_b_terminate,
-};
+static const acto_behaviour agent_behaviour = {.name = "agent", .state_size = sizeof(agent_state),
+                                               .init = ag_b_init, .handle = ag_b_handle,
+                                               .terminate = ag_b_terminate};
 
 /* ---- driving an agent from the test thread -------------------------------- */
 

@@ -296,13 +296,7 @@ END_TEST
 
 /* ---- the actors, in-process ---------------------------------------------------------- */
 
-static acto_system *det_system(void) {
-  acto_config c;
-  memset(&c, 0, sizeof c);
-  c.deterministic = 1;
-  c.seed = 8;
-  return tu_system_cfg(&c);
-}
+static acto_system *det_system(void) { return tu_det_system(8); }
 
 static void run_all(acto_system *sys) { ck_assert_int_ge(acto_system_run(sys, -1), 0); }
 
