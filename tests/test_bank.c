@@ -79,14 +79,9 @@ static pid_t prog_start(const char *out, const char *const *args) {
   ck_assert_msg(access(g_bank, X_OK) == 0,
                 "%s is missing: build the bank target (cmake --build <dir> --target bank)",
                 g_bank);
-  char *argv[32];
-  int n = 0;
-  argv[n++] = g_bank;
-  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, g_bank, args);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
@@ -606,9 +601,7 @@ START_TEST(a_process_killed_with_a_transfer_in_flight_completes_it_on_recovery) 
   int rounds = TU_N(6, 3, 3), found_in_flight = 0;
   for (int round = 0; round < rounds; round++) {
     uint64_t t = bank_tid((uint32_t)round + 1, 0, 1);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    pid_t pid = tu_fork();
     if (pid == 0) { /* the doomed process */
       bank *b;
       bank_opts o = {.dir = data, .new_run = 1, .accounts = 3, .initial = 100,

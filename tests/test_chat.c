@@ -96,15 +96,10 @@ static int server_run(server *s, const char *const *args, int want_exit) {
                 g_chat);
   memset(s, 0, sizeof *s);
   snprintf(s->out, sizeof s->out, "%s/chat.%d.%d.out", g_base, (int)getpid(), seq++);
-  char *argv[32];
-  int n = 0;
-  argv[n++] = g_chat;
-  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  fflush(NULL);
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, g_chat, args);
   pid_t parent = getpid();
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  pid_t pid = tu_fork();
   if (pid == 0) { /* only async-signal-safe calls from here */
     /* Dies with the test, whatever happens to the test. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
@@ -154,15 +149,10 @@ static int run_chat(const char *const *args, char *out, size_t outcap, char *err
   for (int i = 0; i < 2; i++)
     snprintf(paths[i], sizeof paths[i], "%s/run.%d.%d.%d", g_base, (int)getpid(), seq, i);
   seq++;
-  char *argv[32];
-  int n = 0;
-  argv[n++] = g_chat;
-  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  fflush(NULL);
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, g_chat, args);
   pid_t parent = getpid();
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
     int fo = open(paths[0], O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -772,9 +772,31 @@ static inline void tu_find_program(char *out, size_t size, const char *env, cons
   memcpy(out + dl + 1, name, nl + 1);
 }
 
+#define TU_ARGV_MAX 32
+
+/* Fills argv (room for TU_ARGV_MAX pointers) with prog, the NULL-terminated
+ * args (at most TU_ARGV_MAX - 2 of them) and a NULL, for execv. */
+static inline void tu_argv(char **argv, const char *prog, const char *const *args) {
+  int n = 0;
+  argv[n++] = (char *)prog;
+  for (; args[n - 1] && n < TU_ARGV_MAX - 1; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+}
+
+/* fork() after flushing stdio, so that the child does not write the
+ * parent's buffered output a second time; fails the test if fork fails. */
+static inline pid_t tu_fork(void) {
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  return pid;
+}
+
 /* Reaps pid within timeout_ms and returns its wait status; past the
- * deadline it kills the child, reaps it and fails the test, naming it. */
-static inline int tu_reap(pid_t pid, long timeout_ms, const char *what) {
+ * deadline it kills the child, reaps it and fails the test, naming it and
+ * adding what output() returns (the child's output, say) unless NULL. */
+static inline int tu_reap_output(pid_t pid, long timeout_ms, const char *what,
+                                 const char *(*output)(void)) {
   int st;
   int64_t end = tu_now_ms() + timeout_ms;
   for (;;) {
@@ -786,10 +808,15 @@ static inline int tu_reap(pid_t pid, long timeout_ms, const char *what) {
       kill(pid, SIGKILL);
       while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
       }
-      ck_abort_msg("%s (pid %d) did not finish within %ld ms", what, (int)pid, timeout_ms);
+      ck_abort_msg("%s (pid %d) did not finish within %ld ms%s%s", what, (int)pid, timeout_ms,
+                   output ? "; output:\n" : "", output ? output() : "");
     }
     tu_sleep_ms(5);
   }
+}
+
+static inline int tu_reap(pid_t pid, long timeout_ms, const char *what) {
+  return tu_reap_output(pid, timeout_ms, what, NULL);
 }
 
 /* ---- a port where nothing listens ------------------------------------------ */
