@@ -538,50 +538,19 @@ END_TEST
 
 /* ---- the crash hook --------------------------------------------------------------------- */
 
-#define CRASH_LOG 16
+static tu_crashes g_crash = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-typedef struct crash_rec {
-  acto_ref actor;
-  char behaviour[32];
-  int reason;
-  uint32_t msg_type;
-} crash_rec;
-
-static struct {
-  pthread_mutex_t mu;
-  int n;
-  crash_rec rec[CRASH_LOG];
-} g_crash = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
+/* Records into g_crash, and checks what every call must carry. */
 static void crash_hook(void *user, acto_ref actor, const char *behaviour, int reason,
                        uint32_t msg_type) {
   TU_EXPECT(user == &g_crash, "crash hook got user %p", user);
   TU_EXPECT(behaviour != NULL, "crash hook got a NULL behaviour name");
-  pthread_mutex_lock(&g_crash.mu);
-  if (g_crash.n < CRASH_LOG) {
-    crash_rec *r = &g_crash.rec[g_crash.n];
-    r->actor = actor;
-    snprintf(r->behaviour, sizeof r->behaviour, "%s", behaviour ? behaviour : "(null)");
-    r->reason = reason;
-    r->msg_type = msg_type;
-  }
-  g_crash.n++;
-  pthread_mutex_unlock(&g_crash.mu);
+  tu_crash_hook(user, actor, behaviour, reason, msg_type);
 }
 
-static int crash_count(void) {
-  pthread_mutex_lock(&g_crash.mu);
-  int n = g_crash.n;
-  pthread_mutex_unlock(&g_crash.mu);
-  return n;
-}
+static int crash_count(void) { return tu_crash_count(&g_crash); }
 
-static crash_rec crash_at(int i) {
-  pthread_mutex_lock(&g_crash.mu);
-  crash_rec r = g_crash.rec[i];
-  pthread_mutex_unlock(&g_crash.mu);
-  return r;
-}
+static tu_crash_rec crash_at(int i) { return tu_crash_at(&g_crash, i); }
 
 static int pred_crashes(void *p) { return crash_count() >= *(int *)p; }
 
@@ -595,7 +564,7 @@ static int pred_crashes(void *p) { return crash_count() >= *(int *)p; }
 
 static void assert_crash(int i, acto_ref actor, const char *behaviour, int reason,
                          uint32_t msg_type) {
-  crash_rec r = crash_at(i);
+  tu_crash_rec r = crash_at(i);
   ck_assert_msg(acto_ref_eq(r.actor, actor), "crash %d: actor %" PRIu64 ", expected %" PRIu64, i,
                 r.actor.id, actor.id);
   ck_assert_str_eq(r.behaviour, behaviour);
@@ -792,7 +761,7 @@ START_TEST(exit_self_with_a_negative_reason_in_init_fails_the_actor_without_a_me
   tu_settle(sys);
   ck_assert_msg(tu_wait_until(pred_crashes, &want, TU_SHORT_WAIT_MS),
                 "crash hook called %d times, expected 1", crash_count());
-  crash_rec c = crash_at(0);
+  tu_crash_rec c = crash_at(0);
   ck_assert_str_eq(c.behaviour, "agent");
   ck_assert_int_eq(c.reason, -3);
   ck_assert_uint_eq(c.msg_type, 0);

@@ -569,6 +569,59 @@ static inline int tu_dead_matches(tu_dead *d, acto_ref to, uint32_t type, acto_d
   return m;
 }
 
+/* ---- a crash recorder (acto_set_crash_hook) -------------------------------------- */
+
+#define TU_CRASH_LOG 64
+
+typedef struct tu_crash_rec {
+  acto_ref actor;
+  char behaviour[32];
+  int reason;
+  uint32_t msg_type;
+} tu_crash_rec;
+
+typedef struct tu_crashes {
+  pthread_mutex_t mu;
+  int n; /* calls (those past TU_CRASH_LOG are counted, not kept) */
+  tu_crash_rec rec[TU_CRASH_LOG];
+} tu_crashes;
+
+static inline void tu_crashes_init(tu_crashes *c) {
+  memset(c, 0, sizeof *c);
+  pthread_mutex_init(&c->mu, NULL);
+}
+
+/* The crash hook: user is the tu_crashes it records into. */
+static inline void tu_crash_hook(void *user, acto_ref actor, const char *behaviour, int reason,
+                                 uint32_t msg_type) {
+  tu_crashes *c = user;
+  pthread_mutex_lock(&c->mu);
+  if (c->n < TU_CRASH_LOG) {
+    tu_crash_rec *r = &c->rec[c->n];
+    r->actor = actor;
+    snprintf(r->behaviour, sizeof r->behaviour, "%s", behaviour ? behaviour : "(null)");
+    r->reason = reason;
+    r->msg_type = msg_type;
+  }
+  c->n++;
+  pthread_mutex_unlock(&c->mu);
+}
+
+static inline int tu_crash_count(tu_crashes *c) {
+  pthread_mutex_lock(&c->mu);
+  int n = c->n;
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}
+
+/* A copy of the i-th record (i < TU_CRASH_LOG). */
+static inline tu_crash_rec tu_crash_at(tu_crashes *c, int i) {
+  pthread_mutex_lock(&c->mu);
+  tu_crash_rec r = c->rec[i];
+  pthread_mutex_unlock(&c->mu);
+  return r;
+}
+
 /* ---- the probe: an actor that records what it receives -------------------------- */
 
 /* A message of this type makes the probe signal `entered` and then hold its
