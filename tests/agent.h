@@ -35,6 +35,12 @@
  * that nothing else happens, where a threaded test can only sleep a
  * while and look.  Records are shared with worker threads: every field an
  * agent writes is read under the record's mutex, except after shutdown.
+ *
+ * The races.  Both suites also race a call (link, monitor) against the end
+ * of its target, round after round with worker threads: a "racer" actor
+ * makes the call and counts the signal it brings by reason (ag_race), and
+ * ag_race_rounds drives the rounds and checks that each brought exactly
+ * one signal, with the target's reason or NOPROC.
  */
 #ifndef ACTO_TESTS_AGENT_H
 #define ACTO_TESTS_AGENT_H
@@ -301,10 +307,16 @@ static inline void ag_on_signal(agent *g, int on, int reason) {
   pthread_mutex_unlock(&g->mu);
 }
 
-static inline int ag_get(agent *g, const int *field) {
+/* Copies size bytes of the record at field into out, under its lock. */
+static inline void ag_read(agent *g, void *out, const void *field, size_t size) {
   pthread_mutex_lock(&g->mu);
-  int v = *field;
+  memcpy(out, field, size);
   pthread_mutex_unlock(&g->mu);
+}
+
+static inline int ag_get(agent *g, const int *field) {
+  int v;
+  ag_read(g, &v, field, sizeof v);
   return v;
 }
 
@@ -352,9 +364,8 @@ static inline ag_res ag_call_ex(acto_system *sys, acto_ref to, agent *g, uint32_
   ag_cmd c = {ref, arg, ptr};
   ck_assert_ok(acto_send(sys, to, type, &c, sizeof c));
   ck_assert_agent_reaches(g, nres, before + 1);
-  pthread_mutex_lock(&g->mu);
-  ag_res r = g->res[before];
-  pthread_mutex_unlock(&g->mu);
+  ag_res r;
+  ag_read(g, &r, &g->res[before], sizeof r);
   ck_assert_uint_eq(r.type, type);
   return r;
 }
@@ -373,9 +384,8 @@ static inline void ag_post(acto_system *sys, acto_ref to, uint32_t type, int64_t
 
 /* The i-th outcome (i < nres). */
 static inline ag_res ag_result(agent *g, int i) {
-  pthread_mutex_lock(&g->mu);
-  ag_res r = g->res[i];
-  pthread_mutex_unlock(&g->mu);
+  ag_res r;
+  ag_read(g, &r, &g->res[i], sizeof r);
   return r;
 }
 
@@ -396,16 +406,14 @@ static inline uint64_t ag_monitor(acto_system *sys, acto_ref w, agent *g, acto_r
 }
 
 static inline acto_down ag_down(agent *g, int i) {
-  pthread_mutex_lock(&g->mu);
-  acto_down d = g->downs[i];
-  pthread_mutex_unlock(&g->mu);
+  acto_down d;
+  ag_read(g, &d, &g->downs[i], sizeof d);
   return d;
 }
 
 static inline acto_exit_signal ag_exit(agent *g, int i) {
-  pthread_mutex_lock(&g->mu);
-  acto_exit_signal e = g->exits[i];
-  pthread_mutex_unlock(&g->mu);
+  acto_exit_signal e;
+  ag_read(g, &e, &g->exits[i], sizeof e);
   return e;
 }
 
@@ -482,5 +490,159 @@ static inline int ag_observed_reason(agent *o, acto_ref who) {
                   ag_get((g), &(g)->term_reason), want_);                                    \
     ck_assert_becomes_dead((sys), (ref));                                                    \
   } while (0)
+
+/* ---- a call racing with its target's end (threaded systems) ----------------- */
+
+/* Threaded tests only: long enough for a wrongly delivered signal to show
+ * up.  A deterministic test runs its system to quiescence instead
+ * (tu_quiesce), after which nothing can show up any more. */
+#define QUIET_MS 50
+
+/* What a race's "racer" actor saw: one signal (EXIT or DOWN) a round, about
+ * that round's target, counted by its reason. */
+typedef struct ag_race {
+  tu_counter trapped; /* CMD_TRAP done */
+  tu_counter signals;
+  atomic_int ended;  /* the target's own reason: the call came first */
+  atomic_int noproc; /* ACTO_REASON_NOPROC: the end came first */
+  atomic_int other;  /* anything else: a bug */
+  _Atomic uint64_t target; /* this round's target's id */
+} ag_race;
+
+static inline void ag_race_init(ag_race *r) {
+  tu_counter_init(&r->trapped);
+  tu_counter_init(&r->signals);
+  atomic_store(&r->ended, 0);
+  atomic_store(&r->noproc, 0);
+  atomic_store(&r->other, 0);
+  atomic_store(&r->target, 0);
+}
+
+/* For the racer's handler: counts a signal whose reason is reason, where
+ * the target ends with reason own. */
+static inline void ag_race_count(ag_race *r, int reason, int own) {
+  if (reason == own) atomic_fetch_add(&r->ended, 1);
+  else if (reason == ACTO_REASON_NOPROC) atomic_fetch_add(&r->noproc, 1);
+  else atomic_fetch_add(&r->other, 1);
+  tu_counter_add(&r->signals, 1);
+}
+
+/* The racer: an actor that makes the call of a race on command and counts
+ * the signal each call brings, into the ag_race given as its spawn arg.
+ * CMD_TRAP traps exits; CMD_LINK and CMD_MONITOR link to / monitor
+ * cmd.ref.  Exactly one call is pending when its signal arrives, and the
+ * signal names the round's target (and, for a DOWN, the monitor made). */
+typedef struct ag_racer_state {
+  ag_race *r;
+  int own;      /* the reason the targets end with */
+  uint64_t id;  /* the last monitor id */
+  int pending;  /* calls without a signal yet */
+} ag_racer_state;
+
+/* The racer's spawn arg (init copies it). */
+typedef struct ag_racer_arg {
+  ag_race *r;
+  int own;
+} ag_racer_arg;
+
+static inline int ag_racer_init(acto_ctx *ctx, void *state, const void *arg) {
+  (void)ctx;
+  ag_racer_state *s = state;
+  const ag_racer_arg *a = arg;
+  s->r = a->r;
+  s->own = a->own;
+  return 0;
+}
+
+static inline int ag_racer_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  ag_racer_state *s = state;
+  if (msg->type == ACTO_MSG_EXIT || msg->type == ACTO_MSG_DOWN) {
+    acto_exit_signal e;
+    acto_down d;
+    size_t want = msg->type == ACTO_MSG_EXIT ? sizeof e : sizeof d;
+    TU_EXPECT(msg->size == want, "signal 0x%x of size %zu", msg->type, msg->size);
+    if (msg->size != want) return 0;
+    acto_ref from;
+    int reason;
+    if (msg->type == ACTO_MSG_EXIT) {
+      memcpy(&e, msg->data, sizeof e);
+      from = e.from;
+      reason = e.reason;
+    } else {
+      memcpy(&d, msg->data, sizeof d);
+      TU_EXPECT(d.monitor == s->id, "DOWN monitor %" PRIu64 ", expected %" PRIu64, d.monitor,
+                s->id);
+      from = d.who;
+      reason = d.reason;
+    }
+    TU_EXPECT(s->pending == 1, "signal 0x%x with %d calls pending", msg->type, s->pending);
+    TU_EXPECT(from.id == atomic_load(&s->r->target), "signal 0x%x from the wrong actor",
+              msg->type);
+    s->pending--;
+    ag_race_count(s->r, reason, s->own);
+    return 0;
+  }
+  TU_EXPECT(msg->type < ACTO_MSG_RESERVED, "racer got type 0x%x", msg->type);
+  ag_cmd c;
+  memset(&c, 0, sizeof c);
+  if (msg->size == sizeof c) memcpy(&c, msg->data, sizeof c);
+  if (msg->type == CMD_TRAP) {
+    TU_EXPECT_RC(acto_trap_exit(ctx, 1), 0);
+    tu_counter_add(&s->r->trapped, 1);
+  } else if (msg->type == CMD_LINK) {
+    TU_EXPECT_RC(acto_link(ctx, c.ref), 0);
+    s->pending++;
+  } else if (msg->type == CMD_MONITOR) {
+    TU_EXPECT_RC(acto_monitor(ctx, c.ref, &s->id), 0);
+    s->pending++;
+  }
+  return 0;
+}
+
+static const acto_behaviour ag_racer_behaviour = {
+    .name = "racer", .state_size = sizeof(ag_racer_state), .init = ag_racer_init,
+    .handle = ag_racer_handle};
+
+/* Spawns a racer counting into r; its targets end with reason own. */
+static inline acto_ref ag_spawn_racer(acto_system *sys, ag_race *r, int own) {
+  ag_racer_arg a = {r, own};
+  acto_ref ref = ACTO_REF_NONE;
+  ck_assert_ok(acto_spawn(sys, &ag_racer_behaviour, &a, NULL, &ref));
+  return ref;
+}
+
+/* Runs rounds rounds of one race.  Each spawns a target with behaviour
+ * tb; then this thread sends the racer `type` with the target's ref (the
+ * racer makes its call on its worker) and ends the target with end(sys,
+ * t), in alternating order with a random head start for the second; then
+ * it waits for the racer's signal about the target and for the target to
+ * be gone.  At the end, after QUIET_MS, there was exactly one signal a
+ * round, each with the target's reason or NOPROC. */
+static inline void ag_race_rounds(acto_system *sys, ag_race *r, acto_ref racer, uint32_t type,
+                                  const acto_behaviour *tb,
+                                  int (*end)(acto_system *sys, acto_ref t), int rounds) {
+  unsigned seed = (unsigned)tu_now_ns();
+  for (int i = 0; i < rounds; i++) {
+    acto_ref t = ACTO_REF_NONE;
+    ck_assert_ok(acto_spawn(sys, tb, NULL, NULL, &t));
+    atomic_store(&r->target, t.id);
+    ag_cmd c = {t, 0, NULL};
+    int spin = (int)(rand_r(&seed) % 30000);
+    if (i % 2) ck_assert_ok(acto_send(sys, racer, type, &c, sizeof c));
+    else ck_assert_ok(end(sys, t));
+    for (volatile int k = 0; k < spin; k++) {
+    }
+    if (i % 2) ck_assert_ok(end(sys, t));
+    else ck_assert_ok(acto_send(sys, racer, type, &c, sizeof c));
+    ck_assert_msg(tu_counter_wait_ge(&r->signals, i + 1, TU_WAIT_MS),
+                  "round %d: no signal (%ld so far; callbacks: %s)", i,
+                  tu_counter_get(&r->signals), tu_expect_summary());
+    ck_assert_becomes_dead(sys, t);
+  }
+  tu_sleep_ms(QUIET_MS);
+  ck_assert_int_eq(tu_counter_get(&r->signals), rounds);
+  ck_assert_int_eq(atomic_load(&r->other), 0);
+  ck_assert_int_eq(atomic_load(&r->ended) + atomic_load(&r->noproc), rounds);
+}
 
 #endif /* ACTO_TESTS_AGENT_H */

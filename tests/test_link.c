@@ -27,10 +27,6 @@
  */
 #include "agent.h"
 
-/* Threaded tests only: long enough for a wrongly delivered signal to show
- * up.  A deterministic test runs its system to quiescence instead
- * (tu_quiesce), after which nothing can show up any more. */
-#define QUIET_MS 50
 
 static agent g_a, g_b, g_c, g_obs;
 
@@ -844,49 +840,10 @@ END_TEST
 
 /* ---- link racing with a failure --------------------------------------------------------- */
 
-/* A trapping linker counts the EXITs of the links it makes. */
-static tu_counter g_race_exits;
-static atomic_int g_race_failed, g_race_noproc, g_race_other;
-static _Atomic uint64_t g_race_target;
-static tu_counter g_race_trapping;
+/* A trapping racer (agent.h) counts the EXITs of the links it makes. */
+static ag_race g_race;
 
 enum { RACE_REASON = -5 };
-
-typedef struct race_state {
-  int pending; /* links without an EXIT yet */
-} race_state;
-
-static int race_linker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  race_state *s = state;
-  if (msg->type == ACTO_MSG_EXIT) {
-    acto_exit_signal e;
-    TU_EXPECT(msg->size == sizeof e, "EXIT size %zu", msg->size);
-    if (msg->size != sizeof e) return 0;
-    memcpy(&e, msg->data, sizeof e);
-    TU_EXPECT(s->pending == 1, "EXIT with %d links pending", s->pending);
-    TU_EXPECT(e.from.id == atomic_load(&g_race_target), "EXIT from the wrong actor");
-    s->pending--;
-    if (e.reason == RACE_REASON) atomic_fetch_add(&g_race_failed, 1);
-    else if (e.reason == ACTO_REASON_NOPROC) atomic_fetch_add(&g_race_noproc, 1);
-    else atomic_fetch_add(&g_race_other, 1);
-    tu_counter_add(&g_race_exits, 1);
-    return 0;
-  }
-  TU_EXPECT(msg->type < ACTO_MSG_RESERVED, "linker got type 0x%x", msg->type);
-  if (msg->type == CMD_TRAP) {
-    TU_EXPECT_RC(acto_trap_exit(ctx, 1), 0);
-    tu_counter_add(&g_race_trapping, 1);
-  } else if (msg->type == CMD_LINK) {
-    ag_cmd c;
-    memcpy(&c, msg->data, sizeof c);
-    TU_EXPECT_RC(acto_link(ctx, c.ref), 0);
-    s->pending++;
-  }
-  return 0;
-}
-
-static const acto_behaviour race_linker = {
-    .name = "race_linker", .state_size = sizeof(race_state), .handle = race_linker_handle};
 
 static int race_target_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   (void)ctx, (void)state;
@@ -896,43 +853,17 @@ static int race_target_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 
 static const acto_behaviour race_target = {.name = "race_target", .handle = race_target_handle};
 
-START_TEST(link_racing_with_a_failure_gives_exactly_one_exit_failure_or_noproc) {
-  tu_counter_init(&g_race_exits);
-  tu_counter_init(&g_race_trapping);
-  acto_system *sys = tu_system(4);
-  const int rounds = TU_N(200, 200, 100);
-  acto_ref linker = ACTO_REF_NONE;
-  ck_assert_ok(acto_spawn(sys, &race_linker, NULL, NULL, &linker));
-  ck_assert_ok(acto_send(sys, linker, CMD_TRAP, NULL, 0));
-  ck_assert_counter_reaches(&g_race_trapping, 1);
-  unsigned seed = (unsigned)tu_now_ns();
+static int fail_target(acto_system *sys, acto_ref t) { return acto_send(sys, t, CMD_FAIL, NULL, 0); }
 
-  for (int i = 0; i < rounds; i++) {
-    acto_ref t = ACTO_REF_NONE;
-    ck_assert_ok(acto_spawn(sys, &race_target, NULL, NULL, &t));
-    atomic_store(&g_race_target, t.id);
-    ag_cmd c = {t, 0, NULL};
-    int spin = (int)(rand_r(&seed) % 30000);
-    if (i % 2) {
-      ck_assert_ok(acto_send(sys, linker, CMD_LINK, &c, sizeof c));
-      for (volatile int k = 0; k < spin; k++) {
-      }
-      ck_assert_ok(acto_send(sys, t, CMD_FAIL, NULL, 0));
-    } else {
-      ck_assert_ok(acto_send(sys, t, CMD_FAIL, NULL, 0));
-      for (volatile int k = 0; k < spin; k++) {
-      }
-      ck_assert_ok(acto_send(sys, linker, CMD_LINK, &c, sizeof c));
-    }
-    ck_assert_msg(tu_counter_wait_ge(&g_race_exits, i + 1, TU_WAIT_MS),
-                  "round %d: no EXIT (exits %ld; callbacks: %s)", i,
-                  tu_counter_get(&g_race_exits), tu_expect_summary());
-    ck_assert_becomes_dead(sys, t);
-  }
-  tu_sleep_ms(QUIET_MS);
-  ck_assert_int_eq(tu_counter_get(&g_race_exits), rounds);
-  ck_assert_int_eq(atomic_load(&g_race_other), 0);
-  ck_assert_int_eq(atomic_load(&g_race_failed) + atomic_load(&g_race_noproc), rounds);
+START_TEST(link_racing_with_a_failure_gives_exactly_one_exit_failure_or_noproc) {
+  ag_race_init(&g_race);
+  acto_system *sys = tu_system(4);
+  acto_ref linker = ag_spawn_racer(sys, &g_race, RACE_REASON);
+  ck_assert_ok(acto_send(sys, linker, CMD_TRAP, NULL, 0));
+  ck_assert_counter_reaches(&g_race.trapped, 1);
+
+  ag_race_rounds(sys, &g_race, linker, CMD_LINK, &race_target, fail_target, TU_N(200, 200, 100));
+
   ck_assert_int_eq(acto_alive(sys, linker), 1);
   tu_shutdown(sys);
 }

@@ -23,10 +23,6 @@
  */
 #include "agent.h"
 
-/* Threaded tests only: long enough for a wrongly delivered DOWN to show
- * up.  A deterministic test runs its system to quiescence instead
- * (tu_quiesce), after which nothing can show up any more. */
-#define QUIET_MS 50
 
 /* ---- DOWN reasons ---------------------------------------------------------- */
 
@@ -539,44 +535,8 @@ END_TEST
 
 /* ---- monitor racing with a stop -------------------------------------------------------- */
 
-/* The race watcher monitors on command and counts DOWNs by reason. */
-static tu_counter g_race_downs;
-static atomic_int g_race_normal, g_race_noproc, g_race_other;
-static _Atomic uint64_t g_race_target;
-
-typedef struct race_state {
-  uint64_t id;
-  int pending; /* monitors without a DOWN yet */
-} race_state;
-
-static int race_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  race_state *s = state;
-  if (msg->type == ACTO_MSG_DOWN) {
-    acto_down d;
-    TU_EXPECT(msg->size == sizeof d, "DOWN size %zu", msg->size);
-    if (msg->size != sizeof d) return 0;
-    memcpy(&d, msg->data, sizeof d);
-    TU_EXPECT(s->pending == 1, "DOWN with %d monitors pending", s->pending);
-    TU_EXPECT(d.monitor == s->id, "DOWN monitor %" PRIu64 ", expected %" PRIu64, d.monitor, s->id);
-    TU_EXPECT(d.who.id == atomic_load(&g_race_target), "DOWN from the wrong actor");
-    s->pending--;
-    if (d.reason == ACTO_REASON_NORMAL) atomic_fetch_add(&g_race_normal, 1);
-    else if (d.reason == ACTO_REASON_NOPROC) atomic_fetch_add(&g_race_noproc, 1);
-    else atomic_fetch_add(&g_race_other, 1);
-    tu_counter_add(&g_race_downs, 1);
-    return 0;
-  }
-  if (msg->type == CMD_MONITOR) {
-    ag_cmd c;
-    memcpy(&c, msg->data, sizeof c);
-    TU_EXPECT_RC(acto_monitor(ctx, c.ref, &s->id), 0);
-    s->pending++;
-  }
-  return 0;
-}
-
-static const acto_behaviour race_watcher = {
-    .name = "race_watcher", .state_size = sizeof(race_state), .handle = race_handle};
+/* A racer (agent.h) monitors on command and counts DOWNs by reason. */
+static ag_race g_race;
 
 static int idle_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   (void)ctx, (void)state;
@@ -586,42 +546,15 @@ static int idle_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 
 static const acto_behaviour idle_target = {.name = "idle_target", .handle = idle_handle};
 
+/* The watcher monitors on its worker while this thread stops the target,
+ * with a varying head start for either side. */
 START_TEST(monitor_racing_with_a_concurrent_stop_gives_exactly_one_down_normal_or_noproc) {
-  tu_counter_init(&g_race_downs);
+  ag_race_init(&g_race);
   acto_system *sys = tu_system(4);
-  const int rounds = TU_N(200, 200, 100);
-  acto_ref w = ACTO_REF_NONE;
-  ck_assert_ok(acto_spawn(sys, &race_watcher, NULL, NULL, &w));
-  unsigned seed = (unsigned)tu_now_ns();
+  acto_ref w = ag_spawn_racer(sys, &g_race, ACTO_REASON_NORMAL);
 
-  for (int i = 0; i < rounds; i++) {
-    acto_ref t = ACTO_REF_NONE;
-    ck_assert_ok(acto_spawn(sys, &idle_target, NULL, NULL, &t));
-    atomic_store(&g_race_target, t.id);
-    ag_cmd c = {t, 0, NULL};
-    /* The watcher monitors on its worker while this thread stops t, with
-     * a varying head start for either side. */
-    int spin = (int)(rand_r(&seed) % 30000);
-    if (i % 2) {
-      ck_assert_ok(acto_send(sys, w, CMD_MONITOR, &c, sizeof c));
-      for (volatile int k = 0; k < spin; k++) {
-      }
-      ck_assert_ok(acto_stop(sys, t));
-    } else {
-      ck_assert_ok(acto_stop(sys, t));
-      for (volatile int k = 0; k < spin; k++) {
-      }
-      ck_assert_ok(acto_send(sys, w, CMD_MONITOR, &c, sizeof c));
-    }
-    ck_assert_msg(tu_counter_wait_ge(&g_race_downs, i + 1, TU_WAIT_MS),
-                  "round %d: no DOWN (downs %ld; callbacks: %s)", i,
-                  tu_counter_get(&g_race_downs), tu_expect_summary());
-    ck_assert_becomes_dead(sys, t);
-  }
-  tu_sleep_ms(QUIET_MS);
-  ck_assert_int_eq(tu_counter_get(&g_race_downs), rounds);
-  ck_assert_int_eq(atomic_load(&g_race_other), 0);
-  ck_assert_int_eq(atomic_load(&g_race_normal) + atomic_load(&g_race_noproc), rounds);
+  ag_race_rounds(sys, &g_race, w, CMD_MONITOR, &idle_target, acto_stop, TU_N(200, 200, 100));
+
   tu_shutdown(sys);
 }
 END_TEST
