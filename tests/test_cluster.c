@@ -65,14 +65,7 @@ static pid_t prog_start(const char *const *args) {
   return pid;
 }
 
-static const char *read_out(void) {
-  static char buf[1 << 16];
-  FILE *f = fopen(g_out, "r");
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
+static const char *read_out(void) { return tu_read_text(g_out); }
 
 /* Reaps pid within timeout_ms; past it, kills it (its nodes die with it:
  * PR_SET_PDEATHSIG) and fails the test with its output. */

@@ -825,6 +825,18 @@ static inline void tu_find_program(char *out, size_t size, const char *env, cons
   memcpy(out + dl + 1, name, nl + 1);
 }
 
+/* The first 64 KiB of the file at path (a child's output, say), as a
+ * string in a static buffer that the next call overwrites; "" if there is
+ * no such file. */
+static inline char *tu_read_text(const char *path) {
+  static char buf[1 << 16];
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
 #define TU_ARGV_MAX 32
 
 /* Fills argv (room for TU_ARGV_MAX pointers) with prog, the NULL-terminated
