@@ -20,19 +20,14 @@ enum {
 
 static tu_dead g_dead;
 
-static acto_system *setup_system_cfg(const acto_config *c) {
+/* sys, with its dead letters recorded in g_dead. */
+static acto_system *with_dead_hook(acto_system *sys) {
   tu_dead_init(&g_dead);
-  acto_system *sys = tu_system_cfg(c);
   ck_assert_ok(acto_set_dead_letter_hook(sys, tu_dead_hook, &g_dead));
   return sys;
 }
 
-static acto_system *setup_system(unsigned threads) {
-  acto_config c;
-  memset(&c, 0, sizeof c);
-  c.threads = threads;
-  return setup_system_cfg(&c);
-}
+static acto_system *setup_system(unsigned threads) { return with_dead_hook(tu_system(threads)); }
 
 /* ---- targets -------------------------------------------------------------------- */
 
@@ -1051,13 +1046,7 @@ END_TEST
 
 /* ---- deterministic mode ------------------------------------------------------------- */
 
-static acto_system *det_sys(void) {
-  acto_config c;
-  memset(&c, 0, sizeof c);
-  c.deterministic = 1;
-  c.seed = 5;
-  return setup_system_cfg(&c);
-}
+static acto_system *det_sys(void) { return with_dead_hook(tu_det_system(5)); }
 
 START_TEST(deterministic_ask_deadlines_are_virtual) {
   init_keeper();

@@ -18,12 +18,7 @@
 
 #include "transport/auth.h"
 #include "transport/frame.h"
-
-#define HOT_ASSERT(cond)                                                       \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      ck_abort_msg("assertion failed: %s", #cond);                             \
-  } while (0)
+#include "testutil.h"
 
 static acto__auth_key key_of(uint8_t fill) {
   acto__auth_key k;
@@ -425,7 +420,7 @@ START_TEST(auth_a_flipped_bit_in_every_byte_of_each_message_is_refused) {
          * MAC fails, since the server MACed what it received. */
         rc = acto__auth_feed(&c, m, ml, good, sizeof good, &gl);
       }
-      HOT_ASSERT(rc == ACTO_EPROTO);
+      TU_HOT_ASSERT(rc == ACTO_EPROTO);
       acto__auth_clear(&c);
       acto__auth_clear(&s);
     }
@@ -447,14 +442,14 @@ START_TEST(auth_truncated_and_oversized_messages_are_refused) {
     prepare(&c, &s, which, good, &gl);
     uint8_t *cut = malloc(n ? n : 1); /* exactly sized: ASan sees overreads */
     memcpy(cut, good, n);
-    HOT_ASSERT(feed_at(&c, &s, which, cut, n) == ACTO_EPROTO);
+    TU_HOT_ASSERT(feed_at(&c, &s, which, cut, n) == ACTO_EPROTO);
     /* Also with the bin length fixed up to match the truncation. */
     acto__auth_clear(&c);
     acto__auth_clear(&s);
     if (n >= 2) {
       prepare(&c, &s, which, good, &gl);
       cut[1] = (uint8_t)(n - 2);
-      HOT_ASSERT(feed_at(&c, &s, which, cut, n) == ACTO_EPROTO);
+      TU_HOT_ASSERT(feed_at(&c, &s, which, cut, n) == ACTO_EPROTO);
       acto__auth_clear(&c);
       acto__auth_clear(&s);
     }
@@ -553,10 +548,10 @@ START_TEST(auth_seal_open_round_trip_for_1000_frames_both_ways) {
     size_t n = 1 + i % sizeof payload;
     for (size_t j = 0; j < n; j++)
       payload[j] = (uint8_t)(i * 31 + j);
-    HOT_ASSERT(acto__auth_seal(&c, payload, n, tag) == 0);
-    HOT_ASSERT(acto__auth_open(&s, payload, n, tag) == 0);
-    HOT_ASSERT(acto__auth_seal(&s, payload, n, tag) == 0);
-    HOT_ASSERT(acto__auth_open(&c, payload, n, tag) == 0);
+    TU_HOT_ASSERT(acto__auth_seal(&c, payload, n, tag) == 0);
+    TU_HOT_ASSERT(acto__auth_open(&s, payload, n, tag) == 0);
+    TU_HOT_ASSERT(acto__auth_seal(&s, payload, n, tag) == 0);
+    TU_HOT_ASSERT(acto__auth_open(&c, payload, n, tag) == 0);
   }
   ck_assert_uint_eq(c.send_seq, 1000);
   ck_assert_uint_eq(s.recv_seq, 1000);
@@ -608,7 +603,7 @@ START_TEST(auth_a_flipped_bit_in_payload_or_tag_or_a_truncation_is_refused) {
   for (unsigned bit = 0; bit < 8 * (sizeof payload + 32); bit++) {
     acto__auth c, s;
     pair(&c, &s);
-    HOT_ASSERT(acto__auth_seal(&c, payload, sizeof payload, tag) == 0);
+    TU_HOT_ASSERT(acto__auth_seal(&c, payload, sizeof payload, tag) == 0);
     uint8_t p2[sizeof payload], t2[32];
     memcpy(p2, payload, sizeof p2);
     memcpy(t2, tag, 32);
@@ -616,15 +611,15 @@ START_TEST(auth_a_flipped_bit_in_payload_or_tag_or_a_truncation_is_refused) {
       p2[bit / 8] ^= (uint8_t)(1u << bit % 8);
     else
       t2[bit / 8 - sizeof payload] ^= (uint8_t)(1u << bit % 8);
-    HOT_ASSERT(acto__auth_open(&s, p2, sizeof p2, t2) == ACTO_EPROTO);
+    TU_HOT_ASSERT(acto__auth_open(&s, p2, sizeof p2, t2) == ACTO_EPROTO);
     acto__auth_clear(&c);
     acto__auth_clear(&s);
   }
   for (size_t n = 0; n < sizeof payload; n++) {
     acto__auth c, s;
     pair(&c, &s);
-    HOT_ASSERT(acto__auth_seal(&c, payload, sizeof payload, tag) == 0);
-    HOT_ASSERT(acto__auth_open(&s, payload, n, tag) == ACTO_EPROTO);
+    TU_HOT_ASSERT(acto__auth_seal(&c, payload, sizeof payload, tag) == 0);
+    TU_HOT_ASSERT(acto__auth_open(&s, payload, n, tag) == ACTO_EPROTO);
     acto__auth_clear(&c);
     acto__auth_clear(&s);
   }
@@ -736,7 +731,7 @@ START_TEST(auth_key_file_with_mode_0600_loads_and_0644_is_refused) {
   ck_assert_int_eq(acto__auth_key_load(path, &k, why, sizeof why), 0);
   ck_assert_uint_eq(k.len, 32);
   for (unsigned i = 0; i < 32; i++)
-    HOT_ASSERT(k.bytes[i] == i);
+    TU_HOT_ASSERT(k.bytes[i] == i);
   ck_assert_int_eq(chmod(path, 0400), 0);
   expect_key(path, 0, NULL);
   static const mode_t bad[] = {0644, 0640, 0604, 0660, 0606, 0610, 0601};
@@ -900,8 +895,7 @@ END_TEST
 
 static Suite *auth_suite(void) {
   Suite *s = suite_create("auth");
-  TCase *th = tcase_create("handshake");
-  tcase_set_timeout(th, 60);
+  TCase *th = tu_tcase("handshake", 60);
   tcase_add_test(th, auth_full_handshake_succeeds_and_both_learn_the_peer_name);
   tcase_add_test(th, auth_wire_format_matches_an_independent_computation);
   tcase_add_test(th, auth_longest_names_fit_and_work);
@@ -918,8 +912,7 @@ static Suite *auth_suite(void) {
   tcase_add_test(th, auth_bad_names_on_the_wire_are_refused);
   tcase_add_test(th, auth_bad_arguments_are_einval);
   suite_add_tcase(s, th);
-  TCase *tf = tcase_create("frames");
-  tcase_set_timeout(tf, 60);
+  TCase *tf = tu_tcase("frames", 60);
   tcase_add_test(tf, auth_seal_open_round_trip_for_1000_frames_both_ways);
   tcase_add_test(tf, auth_a_replayed_frame_is_refused);
   tcase_add_test(tf, auth_reordered_frames_are_refused);
@@ -936,10 +929,4 @@ static Suite *auth_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(auth_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
-}
+int main(void) { return tu_run(auth_suite()); }

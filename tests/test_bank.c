@@ -79,14 +79,9 @@ static pid_t prog_start(const char *out, const char *const *args) {
   ck_assert_msg(access(g_bank, X_OK) == 0,
                 "%s is missing: build the bank target (cmake --build <dir> --target bank)",
                 g_bank);
-  char *argv[32];
-  int n = 0;
-  argv[n++] = g_bank;
-  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, g_bank, args);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
@@ -97,15 +92,6 @@ static pid_t prog_start(const char *out, const char *const *args) {
 }
 
 static int prog_reap(pid_t pid, long timeout_ms) { return tu_reap(pid, timeout_ms, "bank"); }
-
-static char *read_text(const char *path) {
-  static char buf[1 << 16];
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
 
 /* A sanitizer's report in a child's output fails the test (a killed child
  * cannot report through its exit status). */
@@ -118,7 +104,7 @@ static void assert_no_report(const char *text) {
 static const char *prog_run(const char *out, const char *const *args, int want_exit) {
   pid_t pid = prog_start(out, args);
   int st = prog_reap(pid, 12 * TU_WAIT_MS);
-  const char *text = read_text(out);
+  const char *text = tu_read_text(out);
   ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == want_exit,
                 "bank exited with status %#x (want exit %d); output:\n%s", st, want_exit, text);
   assert_no_report(text);
@@ -200,14 +186,14 @@ START_TEST(a_run_killed_by_sigkill_recovers_every_acknowledged_transfer_exactly_
       tu_sleep_ms(1);
     }
     ck_assert_msg(!done, "bank stopped before it was killed (status %#x):\n%s", st,
-                  read_text(out));
+                  tu_read_text(out));
     ck_assert_msg(acks_logged(data) >= kill_at, "no progress to %" PRIu64 " acks:\n%s", kill_at,
-                  read_text(out));
+                  tu_read_text(out));
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
     st = prog_reap(pid, TU_WAIT_MS);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
     killed_mid_run++;
-    assert_no_report(read_text(out));
+    assert_no_report(tu_read_text(out));
     uint64_t logged = acks_logged(data); /* every ack the dead process reported */
 
     const char *check[] = {"--data", data, "--check-only", NULL};
@@ -606,9 +592,7 @@ START_TEST(a_process_killed_with_a_transfer_in_flight_completes_it_on_recovery) 
   int rounds = TU_N(6, 3, 3), found_in_flight = 0;
   for (int round = 0; round < rounds; round++) {
     uint64_t t = bank_tid((uint32_t)round + 1, 0, 1);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
+    pid_t pid = tu_fork();
     if (pid == 0) { /* the doomed process */
       bank *b;
       bank_opts o = {.dir = data, .new_run = 1, .accounts = 3, .initial = 100,

@@ -76,15 +76,6 @@ typedef struct server {
 
 static void find_chat(void) { tu_find_program(g_chat, sizeof g_chat, "ACTO_CHAT", "chat"); }
 
-static char *read_text(const char *path) {
-  static char buf[1 << 16];
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
-
 static int reap(pid_t pid, long timeout_ms) { return tu_reap(pid, timeout_ms, "chat"); }
 
 /* Starts `chat args...` and waits for its "ready" line; want_exit >= 0
@@ -96,15 +87,10 @@ static int server_run(server *s, const char *const *args, int want_exit) {
                 g_chat);
   memset(s, 0, sizeof *s);
   snprintf(s->out, sizeof s->out, "%s/chat.%d.%d.out", g_base, (int)getpid(), seq++);
-  char *argv[32];
-  int n = 0;
-  argv[n++] = g_chat;
-  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  fflush(NULL);
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, g_chat, args);
   pid_t parent = getpid();
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  pid_t pid = tu_fork();
   if (pid == 0) { /* only async-signal-safe calls from here */
     /* Dies with the test, whatever happens to the test. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
@@ -117,11 +103,11 @@ static int server_run(server *s, const char *const *args, int want_exit) {
   int64_t end = tu_now_ms() + TU_WAIT_MS;
   for (;;) {
     int st;
-    const char *text = read_text(s->out);
+    const char *text = tu_read_text(s->out);
     if (want_exit < 0 && strstr(text, "ready\n")) break;
     if (waitpid(pid, &st, WNOHANG) == pid) {
       s->pid = 0;
-      text = read_text(s->out);
+      text = tu_read_text(s->out);
       ck_assert_msg(want_exit >= 0, "chat exited with status %#x before it was ready:\n%s", st,
                     text);
       ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == want_exit,
@@ -132,11 +118,11 @@ static int server_run(server *s, const char *const *args, int want_exit) {
       kill(pid, SIGKILL);
       reap(pid, TU_WAIT_MS);
       s->pid = 0;
-      ck_abort_msg("chat did not get ready:\n%s", read_text(s->out));
+      ck_abort_msg("chat did not get ready:\n%s", tu_read_text(s->out));
     }
     tu_sleep_ms(2);
   }
-  const char *text = read_text(s->out);
+  const char *text = tu_read_text(s->out);
   const char *p = strstr(text, "chat-port ");
   ck_assert_msg(p && sscanf(p, "chat-port %u", &s->port) == 1 && s->port > 0, "%s", text);
   p = strstr(text, "node-port ");
@@ -154,15 +140,10 @@ static int run_chat(const char *const *args, char *out, size_t outcap, char *err
   for (int i = 0; i < 2; i++)
     snprintf(paths[i], sizeof paths[i], "%s/run.%d.%d.%d", g_base, (int)getpid(), seq, i);
   seq++;
-  char *argv[32];
-  int n = 0;
-  argv[n++] = g_chat;
-  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  fflush(NULL);
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, g_chat, args);
   pid_t parent = getpid();
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
     int fo = open(paths[0], O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -175,7 +156,7 @@ static int run_chat(const char *const *args, char *out, size_t outcap, char *err
   char *bufs[2] = {out, err};
   size_t caps[2] = {outcap, errcap};
   for (int i = 0; i < 2; i++) {
-    snprintf(bufs[i], caps[i], "%s", read_text(paths[i]));
+    snprintf(bufs[i], caps[i], "%s", tu_read_text(paths[i]));
     unlink(paths[i]);
   }
   return st;
@@ -189,7 +170,7 @@ static void server_stop(server *s) {
   ck_assert_int_eq(kill(s->pid, SIGTERM), 0);
   int st = reap(s->pid, TU_WAIT_MS);
   s->pid = 0;
-  const char *text = read_text(s->out);
+  const char *text = tu_read_text(s->out);
   ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "chat exited with status %#x:\n%s", st,
                 text);
   ck_assert_msg(!strstr(text, "Sanitizer") && !strstr(text, "runtime error"),
@@ -1108,7 +1089,7 @@ static void start_pair(server *hub, server *sat) {
   const char *sat_args[] = {"--node", "sat",  "--key-hex",   KEY_HEX,
                             "--link", link,   "--line-rate", "0",     NULL};
   server_start(sat, sat_args);
-  ck_assert_msg(strstr(read_text(sat->out), "link hub up\n"), "%s", read_text(sat->out));
+  ck_assert_msg(strstr(tu_read_text(sat->out), "link hub up\n"), "%s", tu_read_text(sat->out));
 }
 
 /* ---- forged messages: a node in this process ---------------------------------------------
@@ -1557,7 +1538,7 @@ START_TEST(a_link_with_the_wrong_key_is_refused_at_start) {
   snprintf(link, sizeof link, "hub@127.0.0.1:%u", hub.node_port);
   const char *sat_args[] = {"--node", "sat", "--key-hex", BAD_KEY_HEX, "--link", link, NULL};
   ck_assert_int_eq(server_run(&sat, sat_args, 2), 0);
-  ck_assert_msg(strstr(read_text(sat.out), "link hub"), "%s", read_text(sat.out));
+  ck_assert_msg(strstr(tu_read_text(sat.out), "link hub"), "%s", tu_read_text(sat.out));
   unlink(sat.out);
   const char *bad[] = {"--link", link, NULL}; /* a link needs a node */
   ck_assert_int_eq(server_run(&sat, bad, 2), 0);

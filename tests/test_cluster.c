@@ -53,14 +53,9 @@ static pid_t prog_start(const char *const *args) {
   snprintf(g_out, sizeof g_out, "/tmp/acto_cluster_test.XXXXXX");
   int fd = mkstemp(g_out);
   ck_assert_int_ge(fd, 0);
-  char *argv[32];
-  int n = 0;
-  argv[n++] = g_prog;
-  for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, g_prog, args);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
     execv(g_prog, argv);
@@ -70,32 +65,12 @@ static pid_t prog_start(const char *const *args) {
   return pid;
 }
 
-static const char *read_out(void) {
-  static char buf[1 << 16];
-  FILE *f = fopen(g_out, "r");
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
+static const char *read_out(void) { return tu_read_text(g_out); }
 
-/* Reaps pid within timeout_ms; past it, kills it and fails the test. */
+/* Reaps pid within timeout_ms; past it, kills it (its nodes die with it:
+ * PR_SET_PDEATHSIG) and fails the test with its output. */
 static int prog_reap(pid_t pid, long timeout_ms) {
-  int st;
-  int64_t end = tu_now_ms() + timeout_ms;
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid) return st;
-    ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-    if (tu_now_ms() > end) {
-      kill(pid, SIGKILL); /* its nodes die with it (PR_SET_PDEATHSIG) */
-      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-      }
-      ck_abort_msg("cluster (pid %d) did not finish within %ld ms; output:\n%s", (int)pid,
-                   timeout_ms, read_out());
-    }
-    tu_sleep_ms(10);
-  }
+  return tu_reap_output(pid, timeout_ms, "cluster", read_out);
 }
 
 /* Runs the program to its end; asserts its exit status and that no
@@ -296,13 +271,7 @@ END_TEST
 
 /* ---- the actors, in-process ---------------------------------------------------------- */
 
-static acto_system *det_system(void) {
-  acto_config c;
-  memset(&c, 0, sizeof c);
-  c.deterministic = 1;
-  c.seed = 8;
-  return tu_system_cfg(&c);
-}
+static acto_system *det_system(void) { return tu_det_system(8); }
 
 static void run_all(acto_system *sys) { ck_assert_int_ge(acto_system_run(sys, -1), 0); }
 

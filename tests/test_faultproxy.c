@@ -173,21 +173,13 @@ static pid_t spawn(const char *const *args, int *out_fd, int *err_fd) {
                 "%s is missing: build the faultproxy target next to this test "
                 "(cmake --build <dir> --target faultproxy) or set ACTO_FAULTPROXY",
                 g_px.path);
-  char *argv[32];
-  int n = 0;
-  argv[n++] = g_px.path;
-  while (args[n - 1] && n < 31) {
-    argv[n] = (char *)args[n - 1];
-    n++;
-  }
-  argv[n] = NULL;
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, g_px.path, args);
   int out[2] = {-1, -1}, err[2] = {-1, -1};
   if (out_fd) ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
   if (err_fd) ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
   pid_t parent = getpid();
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     /* Only async-signal-safe calls here: the test process has threads. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -253,23 +245,7 @@ static int tcp_connect(int port) {
   return fd;
 }
 
-/* Waits up to timeout_ms for the child to exit; returns its wait status. */
-static int reap(pid_t pid, long timeout_ms) {
-  int st;
-  int64_t end = tu_now_ms() + timeout_ms;
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid) return st;
-    ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-    if (tu_now_ms() > end) {
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-      }
-      ck_abort_msg("faultproxy (pid %d) did not exit within %ld ms", (int)pid, timeout_ms);
-    }
-    tu_sleep_ms(5);
-  }
-}
+static int reap(pid_t pid, long timeout_ms) { return tu_reap(pid, timeout_ms, "faultproxy"); }
 
 /* Starts the proxy in front of the echo server with extra arguments (a
  * NULL-terminated list) and opens its control connection. */

@@ -11,14 +11,7 @@
 #include <string.h>
 
 #include "transport/frame.h"
-
-/* Check's ck_assert records its location through a pipe on every call;
- * inside loops use this, which costs nothing until it fails. */
-#define HOT_ASSERT(cond)                                                       \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      ck_abort_msg("assertion failed: %s", #cond);                             \
-  } while (0)
+#include "testutil.h"
 
 /* [1, "hi"] in msgpack: fixarray(2), fixint 1, fixstr(2) 'h' 'i'. */
 static const uint8_t PAYLOAD_1_HI[] = {0x92, 0x01, 0xa2, 0x68, 0x69};
@@ -112,11 +105,11 @@ static void truncation_at_every_offset(size_t payload_len, size_t tag_len, uint3
   ck_assert_int_eq(n, (int)(payload_len + tag_len + 4));
   for (size_t k = 0; k < (size_t)n; k++) {
     acto__frame f;
-    HOT_ASSERT(acto__frame_read(buf, k, cap, tag_len, &f) == ACTO__FRAME_NEED_MORE);
-    HOT_ASSERT(f.need == (k < 4 ? 4 : (size_t)n));
-    HOT_ASSERT(f.need > k);
-    HOT_ASSERT(f.need <= (size_t)cap + 4);
-    HOT_ASSERT(f.reason == NULL && f.consumed == 0);
+    TU_HOT_ASSERT(acto__frame_read(buf, k, cap, tag_len, &f) == ACTO__FRAME_NEED_MORE);
+    TU_HOT_ASSERT(f.need == (k < 4 ? 4 : (size_t)n));
+    TU_HOT_ASSERT(f.need > k);
+    TU_HOT_ASSERT(f.need <= (size_t)cap + 4);
+    TU_HOT_ASSERT(f.reason == NULL && f.consumed == 0);
   }
   acto__frame f;
   ck_assert_int_eq(acto__frame_read(buf, (size_t)n, cap, tag_len, &f), ACTO__FRAME_READY);
@@ -250,9 +243,9 @@ START_TEST(frame_need_never_exceeds_cap_plus_header_for_any_header) {
       acto__frame f;
       int rc = acto__frame_read(hdr, 4, cap, tag, &f);
       if (rc == ACTO__FRAME_NEED_MORE)
-        HOT_ASSERT(f.need == (size_t)len + 4 && f.need <= (size_t)cap + 4 && len > tag);
+        TU_HOT_ASSERT(f.need == (size_t)len + 4 && f.need <= (size_t)cap + 4 && len > tag);
       else
-        HOT_ASSERT(rc < 0 && f.reason != NULL && (len == 0 || len > cap || len <= tag));
+        TU_HOT_ASSERT(rc < 0 && f.reason != NULL && (len == 0 || len > cap || len <= tag));
     }
   }
 }
@@ -329,7 +322,7 @@ typedef struct conn_in {
 } conn_in;
 
 static void conn_feed(conn_in *c, const uint8_t *data, size_t n) {
-  HOT_ASSERT(c->len + n <= c->size);
+  TU_HOT_ASSERT(c->len + n <= c->size);
   memcpy(c->buf + c->len, data, n);
   c->len += n;
   if (c->len > c->peak)
@@ -338,19 +331,19 @@ static void conn_feed(conn_in *c, const uint8_t *data, size_t n) {
   for (;;) {
     acto__frame f;
     int rc = acto__frame_read(c->buf + off, c->len - off, c->cap, c->tag_len, &f);
-    HOT_ASSERT(rc >= 0);
+    TU_HOT_ASSERT(rc >= 0);
     if (rc == ACTO__FRAME_NEED_MORE) {
-      HOT_ASSERT(f.need > c->len - off && f.need <= (size_t)c->cap + 4);
+      TU_HOT_ASSERT(f.need > c->len - off && f.need <= (size_t)c->cap + 4);
       break;
     }
     size_t i = c->frames++;
-    HOT_ASSERT(f.payload_len == c->lens[i]);
+    TU_HOT_ASSERT(f.payload_len == c->lens[i]);
     const uint8_t *pl = c->buf + off + f.payload_off;
     for (size_t j = 0; j < f.payload_len; j++)
-      HOT_ASSERT(pl[j] == (uint8_t)(i + j));
+      TU_HOT_ASSERT(pl[j] == (uint8_t)(i + j));
     const uint8_t *tg = c->buf + off + f.tag_off;
     for (size_t j = 0; j < f.tag_len; j++)
-      HOT_ASSERT(tg[j] == (uint8_t)(0xa0 + j));
+      TU_HOT_ASSERT(tg[j] == (uint8_t)(0xa0 + j));
     off += f.consumed;
   }
   memmove(c->buf, c->buf + off, c->len - off);
@@ -364,7 +357,7 @@ static uint8_t *make_stream(const size_t *lens, size_t nframes, size_t tag_len, 
   for (size_t i = 0; i < nframes; i++)
     total += 4 + lens[i] + tag_len;
   uint8_t *s = malloc(total), *pl = malloc(cap), tag[32];
-  HOT_ASSERT(s != NULL && pl != NULL);
+  TU_HOT_ASSERT(s != NULL && pl != NULL);
   fill_tag(tag);
   size_t at = 0;
   for (size_t i = 0; i < nframes; i++) {
@@ -372,7 +365,7 @@ static uint8_t *make_stream(const size_t *lens, size_t nframes, size_t tag_len, 
       pl[j] = (uint8_t)(i + j);
     int n = acto__frame_build(s + at, total - at, pl, lens[i], tag_len ? tag : NULL, tag_len,
                               cap);
-    HOT_ASSERT(n == (int)(4 + lens[i] + tag_len));
+    TU_HOT_ASSERT(n == (int)(4 + lens[i] + tag_len));
     at += (size_t)n;
   }
   free(pl);
@@ -491,8 +484,7 @@ static Suite *frame_suite(void) {
   tcase_add_test(tw, frame_header_write_refuses_what_the_reader_would_refuse);
   tcase_add_test(tw, frame_build_checks_its_output_size);
   suite_add_tcase(s, tw);
-  TCase *td = tcase_create("delivery");
-  tcase_set_timeout(td, 60);
+  TCase *td = tu_tcase("delivery", 60);
   tcase_add_test(td, frame_byte_by_byte_delivery_yields_every_frame_once);
   tcase_add_test(td, frame_several_frames_in_one_buffer_are_all_taken);
   tcase_add_test(td, frame_frames_split_across_reads_at_random_points_are_reassembled);
@@ -500,10 +492,4 @@ static Suite *frame_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(frame_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
-}
+int main(void) { return tu_run(frame_suite()); }

@@ -31,27 +31,7 @@
 
 #include <acto/acto.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-/* Check's ck_assert records its location through a pipe on every call;
- * inside loops of thousands use this, which costs nothing until it fails. */
-#define HOT_ASSERT(cond)                                                       \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      ck_abort_msg("assertion failed: %s", #cond);                             \
-  } while (0)
-
-#define ck_assert_rc(expr, want)                                               \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    ck_assert_msg(rc_ == (want), "%s returned %d (%s), expected %d (%s)", #expr, rc_,         \
-                  acto_err_name(rc_), (int)(want), acto_err_name(want));       \
-  } while (0)
-#define ck_assert_ok(expr) ck_assert_rc(expr, 0)
+#include "testutil.h"
 
 enum { LOG_HDR = 32, REC_HDR = 16, SNAP_HDR = 32 };
 
@@ -101,8 +81,8 @@ static uint8_t *file_read(const char *p, size_t *len) {
   long n = ftell(fp);
   fseek(fp, 0, SEEK_SET);
   uint8_t *b = malloc((size_t)n + 1);
-  HOT_ASSERT(b != NULL);
-  HOT_ASSERT(fread(b, 1, (size_t)n, fp) == (size_t)n);
+  TU_HOT_ASSERT(b != NULL);
+  TU_HOT_ASSERT(fread(b, 1, (size_t)n, fp) == (size_t)n);
   fclose(fp);
   *len = (size_t)n;
   return b;
@@ -110,9 +90,9 @@ static uint8_t *file_read(const char *p, size_t *len) {
 
 static void file_write(const char *p, const void *b, size_t len) {
   FILE *fp = fopen(p, "wb");
-  HOT_ASSERT(fp != NULL);
-  HOT_ASSERT(len == 0 || fwrite(b, 1, len, fp) == len);
-  HOT_ASSERT(fclose(fp) == 0);
+  TU_HOT_ASSERT(fp != NULL);
+  TU_HOT_ASSERT(len == 0 || fwrite(b, 1, len, fp) == len);
+  TU_HOT_ASSERT(fclose(fp) == 0);
 }
 
 static long file_size(const char *p) {
@@ -184,13 +164,13 @@ static int matches(const uint8_t *b, uint64_t seq, size_t len) {
  * number. */
 static int append_pattern(acto_journal *j, uint64_t seq, size_t len) {
   uint8_t *b = malloc(len ? len : 1);
-  HOT_ASSERT(b != NULL);
+  TU_HOT_ASSERT(b != NULL);
   fill(b, seq, len);
   uint64_t got = 0;
   int rc = acto_journal_append(j, b, len, &got);
   free(b);
   if (rc >= 0)
-    HOT_ASSERT(got == seq);
+    TU_HOT_ASSERT(got == seq);
   return rc;
 }
 
@@ -218,7 +198,7 @@ static int on_snap(void *user, uint64_t seq, const void *state, size_t len) {
   c->snap_seq = seq;
   free(c->snap);
   c->snap = malloc(len + 1);
-  HOT_ASSERT(c->snap != NULL);
+  TU_HOT_ASSERT(c->snap != NULL);
   if (len)
     memcpy(c->snap, state, len);
   c->snap_len = len;
@@ -232,13 +212,13 @@ static int on_rec(void *user, uint64_t seq, const void *data, size_t len) {
   if (c->n == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 64;
     c->recs = realloc(c->recs, c->cap * sizeof *c->recs);
-    HOT_ASSERT(c->recs != NULL);
+    TU_HOT_ASSERT(c->recs != NULL);
   }
   rec *r = &c->recs[c->n++];
   r->seq = seq;
   r->len = len;
   r->data = malloc(len + 1);
-  HOT_ASSERT(r->data != NULL);
+  TU_HOT_ASSERT(r->data != NULL);
   if (len)
     memcpy(r->data, data, len);
   return 0;
@@ -262,7 +242,7 @@ static const acto_journal_opts k_fast = {.sync = ACTO_JOURNAL_SYNC_NONE};
 static acto_journal *open_ok(const fixture *f, const acto_journal_opts *o) {
   acto_journal *j = NULL;
   int rc = acto_journal_open(f->path, o, &j);
-  HOT_ASSERT(rc == 0 && j != NULL);
+  TU_HOT_ASSERT(rc == 0 && j != NULL);
   return j;
 }
 
@@ -272,7 +252,7 @@ static acto_journal *open_replay(const fixture *f, const acto_journal_opts *o, c
   collected_free(c);
   acto_journal *j = open_ok(f, o);
   int rc = acto_journal_replay(j, on_snap, on_rec, c, info);
-  HOT_ASSERT(rc == 0);
+  TU_HOT_ASSERT(rc == 0);
   return j;
 }
 
@@ -281,7 +261,7 @@ static void make_journal(const fixture *f, uint64_t n, size_t (*len)(uint64_t)) 
   acto_journal *j = open_ok(f, &k_fast);
   ck_assert_ok(acto_journal_replay(j, NULL, NULL, NULL, NULL));
   for (uint64_t s = 1; s <= n; s++)
-    HOT_ASSERT(append_pattern(j, s, len(s)) == 0);
+    TU_HOT_ASSERT(append_pattern(j, s, len(s)) == 0);
   ck_assert_ok(acto_journal_close(j));
 }
 
@@ -291,11 +271,11 @@ static size_t len_24(uint64_t seq) { return (void)seq, 24; }
 /* Records 1..n in c, each with its pattern. */
 static void expect_records(const collected *c, uint64_t first, uint64_t last,
                            size_t (*len)(uint64_t)) {
-  HOT_ASSERT(c->n == last - first + 1 || (last < first && c->n == 0));
+  TU_HOT_ASSERT(c->n == last - first + 1 || (last < first && c->n == 0));
   for (size_t i = 0; i < c->n; i++) {
-    HOT_ASSERT(c->recs[i].seq == first + i);
-    HOT_ASSERT(c->recs[i].len == len(first + i));
-    HOT_ASSERT(matches(c->recs[i].data, first + i, c->recs[i].len));
+    TU_HOT_ASSERT(c->recs[i].seq == first + i);
+    TU_HOT_ASSERT(c->recs[i].len == len(first + i));
+    TU_HOT_ASSERT(matches(c->recs[i].data, first + i, c->recs[i].len));
   }
 }
 
@@ -375,7 +355,7 @@ START_TEST(a_new_journal_replays_empty_and_appends_from_sequence_one) {
   ck_assert_uint_eq(c.n, 0);
   ck_assert_int_eq(file_size(f.log), LOG_HDR);
   for (uint64_t s = 1; s <= 100; s++)
-    HOT_ASSERT(append_pattern(j, s, len_varied(s)) == 0);
+    TU_HOT_ASSERT(append_pattern(j, s, len_varied(s)) == 0);
   ck_assert_ok(acto_journal_close(j));
 
   j = open_replay(&f, &k_fast, &c, &info);
@@ -400,7 +380,7 @@ START_TEST(each_reopen_continues_the_sequence_after_the_last_record) {
     expect_records(&c, 1, session * 10, len_varied);
     ck_assert_uint_eq(info.last_seq, session * 10);
     for (uint64_t s = session * 10 + 1; s <= session * 10 + 10; s++)
-      HOT_ASSERT(append_pattern(j, s, len_varied(s)) == 0);
+      TU_HOT_ASSERT(append_pattern(j, s, len_varied(s)) == 0);
     ck_assert_ok(acto_journal_close(j));
   }
   acto_journal *j = open_replay(&f, &k_fast, &c, &info);
@@ -442,7 +422,7 @@ START_TEST(a_negative_callback_value_stops_replay_which_can_be_repeated) {
   acto_journal_replay_info info;
   ck_assert_ok(acto_journal_replay(j, on_snap, on_rec, &c, &info));
   expect_records(&c, 1, 5, len_varied);
-  HOT_ASSERT(append_pattern(j, 6, len_varied(6)) == 0);
+  TU_HOT_ASSERT(append_pattern(j, 6, len_varied(6)) == 0);
   ck_assert_ok(acto_journal_snapshot(j, "S", 1));
   ck_assert_ok(acto_journal_close(j));
 
@@ -472,18 +452,18 @@ START_TEST(a_torn_tail_cut_at_every_offset_of_the_last_record_is_dropped_and_tru
     file_write(f.log, full, cut);
     acto_journal *j = open_replay(&f, &k_fast, &c, &info);
     expect_records(&c, 1, 4, len_torn); /* everything before the torn record */
-    HOT_ASSERT(info.last_seq == 4);
-    HOT_ASSERT(info.dropped_bytes == cut - last_start);
-    HOT_ASSERT(info.tail == (cut == last_start ? ACTO_JOURNAL_TAIL_CLEAN : ACTO_JOURNAL_TAIL_TORN));
-    HOT_ASSERT(file_size(f.log) == (long)last_start); /* cut off the file */
-    HOT_ASSERT(append_pattern(j, 5, 33) == 0);          /* and the next append is clean */
-    HOT_ASSERT(acto_journal_close(j) == 0);
+    TU_HOT_ASSERT(info.last_seq == 4);
+    TU_HOT_ASSERT(info.dropped_bytes == cut - last_start);
+    TU_HOT_ASSERT(info.tail == (cut == last_start ? ACTO_JOURNAL_TAIL_CLEAN : ACTO_JOURNAL_TAIL_TORN));
+    TU_HOT_ASSERT(file_size(f.log) == (long)last_start); /* cut off the file */
+    TU_HOT_ASSERT(append_pattern(j, 5, 33) == 0);          /* and the next append is clean */
+    TU_HOT_ASSERT(acto_journal_close(j) == 0);
 
     j = open_replay(&f, &k_fast, &c, &info);
-    HOT_ASSERT(c.n == 5 && info.records == 5 && info.last_seq == 5);
-    HOT_ASSERT(info.dropped_bytes == 0 && info.tail == ACTO_JOURNAL_TAIL_CLEAN);
-    HOT_ASSERT(c.recs[4].seq == 5 && c.recs[4].len == 33 && matches(c.recs[4].data, 5, 33));
-    HOT_ASSERT(acto_journal_close(j) == 0);
+    TU_HOT_ASSERT(c.n == 5 && info.records == 5 && info.last_seq == 5);
+    TU_HOT_ASSERT(info.dropped_bytes == 0 && info.tail == ACTO_JOURNAL_TAIL_CLEAN);
+    TU_HOT_ASSERT(c.recs[4].seq == 5 && c.recs[4].len == 33 && matches(c.recs[4].data, 5, 33));
+    TU_HOT_ASSERT(acto_journal_close(j) == 0);
   }
   free(full);
   collected_free(&c);
@@ -510,10 +490,10 @@ START_TEST(a_flipped_bit_anywhere_in_a_record_stops_replay_just_before_it) {
         file_write(f.log, copy, n);
         acto_journal *j = open_replay(&f, &k_fast, &c, &info);
         expect_records(&c, 1, k, len_24);
-        HOT_ASSERT(info.tail == ACTO_JOURNAL_TAIL_CORRUPT || info.tail == ACTO_JOURNAL_TAIL_TORN);
-        HOT_ASSERT(info.dropped_bytes == n - start);
-        HOT_ASSERT(file_size(f.log) == (long)start);
-        HOT_ASSERT(acto_journal_close(j) == 0);
+        TU_HOT_ASSERT(info.tail == ACTO_JOURNAL_TAIL_CORRUPT || info.tail == ACTO_JOURNAL_TAIL_TORN);
+        TU_HOT_ASSERT(info.dropped_bytes == n - start);
+        TU_HOT_ASSERT(file_size(f.log) == (long)start);
+        TU_HOT_ASSERT(acto_journal_close(j) == 0);
       }
     }
   }
@@ -634,11 +614,11 @@ START_TEST(a_damaged_log_header_fails_replay_with_eio_and_changes_nothing) {
       file_write(f.log, copy, n);
       acto_journal *j = open_ok(&f, &k_fast);
       errno = 0;
-      HOT_ASSERT(acto_journal_replay(j, on_snap, on_rec, &c, NULL) == ACTO_EIO);
-      HOT_ASSERT(errno == EBADMSG);
-      HOT_ASSERT(c.n == 0 && c.snapshots == 0);
-      HOT_ASSERT(acto_journal_close(j) == 0);
-      HOT_ASSERT(file_size(f.log) == (long)n);
+      TU_HOT_ASSERT(acto_journal_replay(j, on_snap, on_rec, &c, NULL) == ACTO_EIO);
+      TU_HOT_ASSERT(errno == EBADMSG);
+      TU_HOT_ASSERT(c.n == 0 && c.snapshots == 0);
+      TU_HOT_ASSERT(acto_journal_close(j) == 0);
+      TU_HOT_ASSERT(file_size(f.log) == (long)n);
     }
   }
   /* A later format version with a valid checksum is refused as such. */
@@ -737,11 +717,11 @@ START_TEST(snapshot_then_records_replays_the_snapshot_and_the_later_records_only
   acto_journal_replay_info info;
   acto_journal *j = open_replay(&f, &k_fast, &c, &info);
   for (uint64_t s = 1; s <= 10; s++)
-    HOT_ASSERT(append_pattern(j, s, len_varied(s)) == 0);
+    TU_HOT_ASSERT(append_pattern(j, s, len_varied(s)) == 0);
   ck_assert_ok(acto_journal_snapshot(j, "state@10", 8));
   ck_assert_int_eq(file_size(f.log), LOG_HDR);
   for (uint64_t s = 11; s <= 15; s++)
-    HOT_ASSERT(append_pattern(j, s, len_varied(s)) == 0);
+    TU_HOT_ASSERT(append_pattern(j, s, len_varied(s)) == 0);
   ck_assert_ok(acto_journal_close(j));
 
   j = open_replay(&f, &k_fast, &c, &info);
@@ -870,10 +850,10 @@ START_TEST(a_crash_before_the_snapshot_rename_leaves_the_old_snapshot_and_the_wh
   acto_journal_replay_info info;
   acto_journal *j = open_replay(&f, &k_fast, &c, &info);
   for (uint64_t s = 1; s <= 3; s++)
-    HOT_ASSERT(append_pattern(j, s, 24) == 0);
+    TU_HOT_ASSERT(append_pattern(j, s, 24) == 0);
   ck_assert_ok(acto_journal_snapshot(j, "old", 3));
   for (uint64_t s = 4; s <= 7; s++)
-    HOT_ASSERT(append_pattern(j, s, 24) == 0);
+    TU_HOT_ASSERT(append_pattern(j, s, 24) == 0);
   ck_assert_ok(acto_journal_close(j));
   char tmp[PATH_MAX + 32];
   snprintf(tmp, sizeof tmp, "%s/journal.snap.tmp", f.path);
@@ -901,10 +881,10 @@ START_TEST(a_corrupt_or_missing_snapshot_fails_replay_with_eio_before_any_callba
   acto_journal_replay_info info;
   acto_journal *j = open_replay(&f, &k_fast, &c, &info);
   for (uint64_t s = 1; s <= 5; s++)
-    HOT_ASSERT(append_pattern(j, s, 24) == 0);
+    TU_HOT_ASSERT(append_pattern(j, s, 24) == 0);
   ck_assert_ok(acto_journal_snapshot(j, "the state", 9));
   for (uint64_t s = 6; s <= 7; s++)
-    HOT_ASSERT(append_pattern(j, s, 24) == 0);
+    TU_HOT_ASSERT(append_pattern(j, s, 24) == 0);
   ck_assert_ok(acto_journal_close(j));
   size_t sn, ln;
   uint8_t *snap = file_read(f.snap, &sn);
@@ -921,13 +901,13 @@ START_TEST(a_corrupt_or_missing_snapshot_fails_replay_with_eio_before_any_callba
       file_write(f.snap, copy, cut);
       j = open_ok(&f, &k_fast);
       errno = 0;
-      HOT_ASSERT(acto_journal_replay(j, on_snap, on_rec, &c, NULL) == ACTO_EIO);
-      HOT_ASSERT(errno == EBADMSG);
-      HOT_ASSERT(c.snapshots == 0 && c.n == 0);
-      HOT_ASSERT(acto_journal_close(j) == 0);
+      TU_HOT_ASSERT(acto_journal_replay(j, on_snap, on_rec, &c, NULL) == ACTO_EIO);
+      TU_HOT_ASSERT(errno == EBADMSG);
+      TU_HOT_ASSERT(c.snapshots == 0 && c.n == 0);
+      TU_HOT_ASSERT(acto_journal_close(j) == 0);
       size_t m;
       uint8_t *b = file_read(f.log, &m); /* the log is untouched */
-      HOT_ASSERT(m == ln && memcmp(b, log, ln) == 0);
+      TU_HOT_ASSERT(m == ln && memcmp(b, log, ln) == 0);
       free(b);
     }
   }
@@ -1154,7 +1134,7 @@ START_TEST(an_io_error_fails_the_handle_and_reopening_shows_the_acknowledged_rec
   j = open_replay(&f, &k_fast, &c, &info);
   ck_assert_uint_eq(c.n, acked);
   for (size_t i = 0; i < c.n; i++)
-    HOT_ASSERT(c.recs[i].seq == i + 1 && matches(c.recs[i].data, i + 1, 1000));
+    TU_HOT_ASSERT(c.recs[i].seq == i + 1 && matches(c.recs[i].data, i + 1, 1000));
   ck_assert_int_eq(info.tail, ACTO_JOURNAL_TAIL_CLEAN); /* the partial one was removed */
   ck_assert_int_eq(append_pattern(j, acked + 1, 1000), 0);
   ck_assert_ok(acto_journal_close(j));
@@ -1257,7 +1237,7 @@ START_TEST(a_writer_killed_by_sigkill_loses_no_acknowledged_record_and_leaves_no
   fixture f;
   fx_init(&f);
   uint64_t rng = g_seed * 2 + 1;
-  const int rounds = SANITIZED ? 12 : 40;
+  const int rounds = TU_SANITIZED ? 12 : 40;
   int killed = 0, torn = 0;
   for (int round = 0; round < rounds; round++) {
     int p[2];
@@ -1272,47 +1252,47 @@ START_TEST(a_writer_killed_by_sigkill_loses_no_acknowledged_record_and_leaves_no
     uint64_t reported = 0, s;
     uint64_t kill_after = rng_next(&rng) % (KILL_RECORDS * 3 / 4);
     while (reported < kill_after && read(p[0], &s, sizeof s) == (ssize_t)sizeof s) {
-      HOT_ASSERT(s == reported + 1);
+      TU_HOT_ASSERT(s == reported + 1);
       reported = s;
     }
     for (volatile uint64_t spin = rng_next(&rng) % 20000; spin > 0; spin--) {
     }
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
     while (read(p[0], &s, sizeof s) == (ssize_t)sizeof s) { /* reports already sent */
-      HOT_ASSERT(s == reported + 1);
+      TU_HOT_ASSERT(s == reported + 1);
       reported = s;
     }
     close(p[0]);
     int st;
     while (waitpid(pid, &st, 0) < 0)
-      HOT_ASSERT(errno == EINTR);
+      TU_HOT_ASSERT(errno == EINTR);
     if (WIFSIGNALED(st)) {
-      HOT_ASSERT(WTERMSIG(st) == SIGKILL);
+      TU_HOT_ASSERT(WTERMSIG(st) == SIGKILL);
       killed++;
     } else {
-      HOT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0 && reported == KILL_RECORDS);
+      TU_HOT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0 && reported == KILL_RECORDS);
     }
 
     acto_journal *j = open_ok(&f, &k_fast);
     verifier v = {.next = 1};
     acto_journal_replay_info info;
-    HOT_ASSERT(acto_journal_replay(j, NULL, on_rec_verify, &v, &info) == 0);
-    HOT_ASSERT(!v.bad); /* in order, intact */
-    HOT_ASSERT(info.records == v.next - 1 && info.last_seq == info.records);
-    HOT_ASSERT(info.records >= reported); /* every acknowledged record */
-    HOT_ASSERT(info.records <= KILL_RECORDS);
-    HOT_ASSERT(info.tail == ACTO_JOURNAL_TAIL_CLEAN || info.tail == ACTO_JOURNAL_TAIL_TORN);
+    TU_HOT_ASSERT(acto_journal_replay(j, NULL, on_rec_verify, &v, &info) == 0);
+    TU_HOT_ASSERT(!v.bad); /* in order, intact */
+    TU_HOT_ASSERT(info.records == v.next - 1 && info.last_seq == info.records);
+    TU_HOT_ASSERT(info.records >= reported); /* every acknowledged record */
+    TU_HOT_ASSERT(info.records <= KILL_RECORDS);
+    TU_HOT_ASSERT(info.tail == ACTO_JOURNAL_TAIL_CLEAN || info.tail == ACTO_JOURNAL_TAIL_TORN);
     torn += info.dropped_bytes > 0;
     uint64_t last = info.records;
     uint8_t one = 1;
     uint64_t seq = 0;
-    HOT_ASSERT(acto_journal_append(j, &one, 1, &seq) == 0 && seq == last + 1);
-    HOT_ASSERT(acto_journal_close(j) == 0);
+    TU_HOT_ASSERT(acto_journal_append(j, &one, 1, &seq) == 0 && seq == last + 1);
+    TU_HOT_ASSERT(acto_journal_close(j) == 0);
     j = open_ok(&f, &k_fast);
     v = (verifier){.next = 1};
-    HOT_ASSERT(acto_journal_replay(j, NULL, NULL, NULL, &info) == 0);
-    HOT_ASSERT(info.records == last + 1 && info.tail == ACTO_JOURNAL_TAIL_CLEAN);
-    HOT_ASSERT(acto_journal_close(j) == 0);
+    TU_HOT_ASSERT(acto_journal_replay(j, NULL, NULL, NULL, &info) == 0);
+    TU_HOT_ASSERT(info.records == last + 1 && info.tail == ACTO_JOURNAL_TAIL_CLEAN);
+    TU_HOT_ASSERT(acto_journal_close(j) == 0);
     rm_tree(f.path);
   }
   fprintf(stderr, "test_journal: sigkill: %d rounds, %d killed mid-run, %d torn tails\n",
@@ -1323,21 +1303,18 @@ END_TEST
 
 static Suite *journal_suite(void) {
   Suite *s = suite_create("journal");
-  TCase *t = tcase_create("format");
-  tcase_set_timeout(t, 30);
+  TCase *t = tu_tcase("format", 30);
   tcase_add_test(t, crc32c_and_the_bytes_on_disk_follow_the_documented_layout);
   suite_add_tcase(s, t);
 
-  t = tcase_create("replay");
-  tcase_set_timeout(t, 30);
+  t = tu_tcase("replay", 30);
   tcase_add_test(t, a_new_journal_replays_empty_and_appends_from_sequence_one);
   tcase_add_test(t, each_reopen_continues_the_sequence_after_the_last_record);
   tcase_add_test(t, append_and_snapshot_before_replay_fail_and_a_second_replay_is_ealready);
   tcase_add_test(t, a_negative_callback_value_stops_replay_which_can_be_repeated);
   suite_add_tcase(s, t);
 
-  t = tcase_create("damage");
-  tcase_set_timeout(t, 60);
+  t = tu_tcase("damage", 60);
   tcase_add_test(t, a_torn_tail_cut_at_every_offset_of_the_last_record_is_dropped_and_truncated);
   tcase_add_test(t, a_flipped_bit_anywhere_in_a_record_stops_replay_just_before_it);
   tcase_add_test(t, a_well_formed_record_out_of_sequence_is_stale_data_and_is_cut);
@@ -1347,8 +1324,7 @@ static Suite *journal_suite(void) {
   tcase_add_test(t, a_valid_record_above_a_lowered_max_record_fails_with_etoobig_and_is_kept);
   suite_add_tcase(s, t);
 
-  t = tcase_create("snapshot");
-  tcase_set_timeout(t, 60);
+  t = tu_tcase("snapshot", 60);
   tcase_add_test(t, snapshot_then_records_replays_the_snapshot_and_the_later_records_only);
   tcase_add_test(t, a_crash_between_snapshot_rename_and_log_reset_skips_covered_records);
   tcase_add_test(t, a_snapshot_inside_the_log_skips_the_records_it_covers_and_keeps_the_rest);
@@ -1357,8 +1333,7 @@ static Suite *journal_suite(void) {
   tcase_add_test(t, snapshot_every_makes_append_return_snapshot_due_until_a_snapshot);
   suite_add_tcase(s, t);
 
-  t = tcase_create("api");
-  tcase_set_timeout(t, 60);
+  t = tu_tcase("api", 60);
   tcase_add_test(t, an_oversize_record_fails_with_etoobig_and_writes_nothing);
   tcase_add_test(t, every_call_validates_its_arguments);
   tcase_add_test(t, a_second_handle_on_the_same_journal_fails_until_the_first_is_closed);
@@ -1367,8 +1342,7 @@ static Suite *journal_suite(void) {
   tcase_add_test(t, journals_owned_by_different_threads_are_independent);
   suite_add_tcase(s, t);
 
-  t = tcase_create("crash");
-  tcase_set_timeout(t, 120);
+  t = tu_tcase("crash", 120);
   tcase_add_test(t, a_writer_killed_by_sigkill_loses_no_acknowledged_record_and_leaves_no_torn_one);
   suite_add_tcase(s, t);
   return s;
@@ -1384,10 +1358,7 @@ int main(void) {
     perror("mkdtemp");
     return 1;
   }
-  SRunner *sr = srunner_create(journal_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  int rc = tu_run(journal_suite());
   rm_tree(g_base); /* and whatever a failed test left */
-  return failed == 0 ? 0 : 1;
+  return rc;
 }

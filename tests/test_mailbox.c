@@ -10,33 +10,19 @@
 #include <string.h>
 
 #include "mailbox/mailbox.h"
+#include "testutil.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define SCALE_DIV 20
-#elif defined(__SANITIZE_ADDRESS__)
-#define SCALE_DIV 4
-#else
-#define SCALE_DIV 1
-#endif
+#define SCALE_DIV TU_N(1, 4, 20)
 
 typedef struct payload {
   uint32_t producer;
   uint32_t seq;
 } payload;
 
-/* Check's ck_assert records its location through a pipe on every call;
- * inside million-iteration loops use this, which costs nothing until it
- * fails. */
-#define HOT_ASSERT(cond)                                                       \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      ck_abort_msg("assertion failed: %s", #cond);                             \
-  } while (0)
-
 static acto__msg *new_msg(uint32_t producer, uint32_t seq) {
   payload p = {producer, seq};
   acto__msg *m = acto__msg_new(1, &p, sizeof p, NULL);
-  HOT_ASSERT(m != NULL);
+  TU_HOT_ASSERT(m != NULL);
   return m;
 }
 
@@ -91,16 +77,16 @@ static void run_flood(uint32_t capacity, uint32_t per_producer) {
   uint64_t total = (uint64_t)PRODUCERS * per_producer, got = 0;
   while (got < total) {
     uint64_t c = atomic_load(&f.mb.count);
-    HOT_ASSERT((c & ACTO__MB_USER_MASK) <= capacity);
+    TU_HOT_ASSERT((c & ACTO__MB_USER_MASK) <= capacity);
     acto__msg *m = acto__mailbox_pop(&f.mb);
     if (!m) {
       sched_yield();
       continue;
     }
     const payload *p = m->pub.data;
-    HOT_ASSERT(p->producer < PRODUCERS);
+    TU_HOT_ASSERT(p->producer < PRODUCERS);
     /* In order, none lost, none duplicated: exactly the next number. */
-    HOT_ASSERT(p->seq == next[p->producer]);
+    TU_HOT_ASSERT(p->seq == next[p->producer]);
     next[p->producer]++;
     acto__mailbox_release(&f.mb, ACTO__MB_USER_UNIT, m->pub.size);
     acto__msg_free(m);
@@ -310,8 +296,7 @@ END_TEST
 
 static Suite *mailbox_suite(void) {
   Suite *s = suite_create("mailbox");
-  TCase *tc = tcase_create("contention");
-  tcase_set_timeout(tc, 120);
+  TCase *tc = tu_tcase("contention", 120);
   tcase_add_test(tc, mailbox_eight_producers_million_each_none_lost_none_duplicated_order_kept);
   tcase_add_test(tc, mailbox_bound_never_exceeded_under_contention);
   suite_add_tcase(s, tc);
@@ -327,10 +312,4 @@ static Suite *mailbox_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(mailbox_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
-}
+int main(void) { return tu_run(mailbox_suite()); }

@@ -7,268 +7,29 @@
  * target's reason (NORMAL, a failure, KILLED, an acto_exit_self reason, or
  * NOPROC for a target that was already gone); none after acto_demonitor.
  *
- * monitor and demonitor work only inside an actor, so the tests drive an
- * "agent": an actor that runs commands sent from the test thread (monitor
- * this ref, demonitor that id, fail with this reason, ...) and records the
- * return codes and every DOWN it receives, for the test thread to wait on.
- * Tests run in their own process (Check's fork mode) and end with a clean
+ * monitor and demonitor work only inside an actor, so the tests drive
+ * agents (agent.h): actors that run commands sent from the test thread
+ * (monitor this ref, demonitor that id, fail with this reason, ...) and
+ * record the return codes and every DOWN they receive.  Tests run in their
+ * own process (Check's fork mode) and end with a clean
  * acto_system_shutdown().
+ *
+ * DESIGN.  Most tests run in a deterministic system (ag_det_system), so
+ * that "exactly one DOWN" and "no DOWN" are checked after running the
+ * system until nothing can run (tu_quiesce), not after a sleep.  The
+ * tests that hold an agent inside a callback while the test thread acts,
+ * and the races, need worker threads; they say so, and keep a QUIET_MS
+ * sleep where they check that something does not happen.
  */
-#include "testutil.h"
+#include "agent.h"
 
-/* ---- the agent --------------------------------------------------------- */
-
-enum {
-  CMD_PING = 1,
-  CMD_MONITOR,      /* acto_monitor(cmd.ref) */
-  CMD_DEMONITOR,    /* acto_demonitor(cmd.arg) */
-  CMD_FAIL,         /* the handler returns cmd.arg */
-  CMD_EXIT_SELF,    /* acto_exit_self(cmd.arg) */
-  CMD_HOLD_DEMONITOR, /* wait for the agent's gate, then acto_demonitor(cmd.arg) */
-  CMD_HOLD,         /* wait for the agent's gate */
-  MSG_FILL,         /* a plain user message */
-};
-
-typedef struct cmd {
-  acto_ref ref;
-  int64_t arg;
-} cmd;
-
-/* The outcome of one command. */
-typedef struct ag_res {
-  uint32_t type;
-  int rc;
-  uint64_t id; /* CMD_MONITOR: the monitor id */
-} ag_res;
-
-#define AG_LOG 64
-
-typedef struct agent {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  acto_ref self;
-  int nres; /* commands run */
-  ag_res res[AG_LOG];
-  int ndowns; /* DOWN messages handled */
-  acto_down downs[AG_LOG];
-  acto_ref down_sender[AG_LOG];
-  int bad_down_size;
-  int nfill; /* MSG_FILL handled */
-  int terminated;
-  int term_reason;
-  tu_gate gate;
-  tu_counter entered; /* CMD_HOLD_DEMONITOR or CMD_HOLD entered */
-} agent;
-
-typedef struct agent_state {
-  agent *g;
-} agent_state;
-
-static void agent_init_rec(agent *g) {
-  memset(g, 0, sizeof *g);
-  pthread_mutex_init(&g->mu, NULL);
-  tu_cond_init(&g->cv);
-  tu_gate_init(&g->gate);
-  tu_counter_init(&g->entered);
-}
-
-static void ag_add_res(agent *g, ag_res r) {
-  pthread_mutex_lock(&g->mu);
-  if (g->nres < AG_LOG) g->res[g->nres] = r;
-  g->nres++;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
-}
-
-static int ag_b_init(acto_ctx *ctx, void *state, const void *arg) {
-  agent_state *s = state;
-  s->g = (agent *)arg;
-  pthread_mutex_lock(&s->g->mu);
-  s->g->self = acto_self(ctx);
-  pthread_mutex_unlock(&s->g->mu);
-  return 0;
-}
-
-static int ag_b_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  agent *g = ((agent_state *)state)->g;
-  if (msg->type == ACTO_MSG_DOWN) {
-    acto_down d;
-    memset(&d, 0, sizeof d);
-    pthread_mutex_lock(&g->mu);
-    if (msg->size != sizeof d || msg->data == NULL) {
-      g->bad_down_size++;
-    } else {
-      memcpy(&d, msg->data, sizeof d);
-    }
-    if (g->ndowns < AG_LOG) {
-      g->downs[g->ndowns] = d;
-      g->down_sender[g->ndowns] = msg->sender;
-    }
-    g->ndowns++;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    return 0;
-  }
-  TU_EXPECT(msg->type < ACTO_MSG_RESERVED, "agent got unexpected reserved type 0x%x", msg->type);
-  if (msg->type == MSG_FILL) {
-    pthread_mutex_lock(&g->mu);
-    g->nfill++;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    return 0;
-  }
-  cmd c;
-  memset(&c, 0, sizeof c);
-  if (msg->size == sizeof c) memcpy(&c, msg->data, sizeof c);
-  ag_res r = {msg->type, 0, 0};
-  switch (msg->type) {
-  case CMD_PING:
-    break;
-  case CMD_MONITOR: /* cmd.arg 1: pass no place for the id */
-    r.rc = acto_monitor(ctx, c.ref, c.arg == 1 ? NULL : &r.id);
-    break;
-  case CMD_DEMONITOR:
-    r.rc = acto_demonitor(ctx, (uint64_t)c.arg);
-    break;
-  case CMD_FAIL:
-    ag_add_res(g, r);
-    return (int)c.arg;
-  case CMD_EXIT_SELF:
-    r.rc = acto_exit_self(ctx, (int)c.arg);
-    break;
-  case CMD_HOLD_DEMONITOR:
-    tu_counter_add(&g->entered, 1);
-    TU_EXPECT(tu_gate_wait(&g->gate, TU_WAIT_MS), "agent gate never opened");
-    r.rc = acto_demonitor(ctx, (uint64_t)c.arg);
-    break;
-  case CMD_HOLD:
-    tu_counter_add(&g->entered, 1);
-    TU_EXPECT(tu_gate_wait(&g->gate, TU_WAIT_MS), "agent gate never opened");
-    break;
-  default:
-    TU_EXPECT(0, "agent got unknown command %u", msg->type);
-  }
-  ag_add_res(g, r);
-  return 0;
-}
-
-static void ag_b_terminate(acto_ctx *ctx, void *state, int reason) {
-  (void)ctx;
-  agent *g = ((agent_state *)state)->g;
-  pthread_mutex_lock(&g->mu);
-  g->terminated++;
-  g->term_reason = reason;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
-}
-
-static const acto_behaviour agent_behaviour = {
-    .name = "agent",
-    .state_size = sizeof(agent_state),
-    .init = ag_b_init,
-    .handle = ag_b_handle,
-    .terminate = ag_b_terminate,
-};
-
-static acto_ref ag_spawn(acto_system *sys, agent *g) {
-  agent_init_rec(g);
-  acto_ref r = ACTO_REF_NONE;
-  ck_assert_ok(acto_spawn(sys, &agent_behaviour, g, NULL, &r));
-  ck_assert(!acto_ref_is_none(r));
-  return r;
-}
-
-static int ag_get(agent *g, const int *field) {
-  pthread_mutex_lock(&g->mu);
-  int v = *field;
-  pthread_mutex_unlock(&g->mu);
-  return v;
-}
-
-/* 1 once *field >= n, 0 at the deadline. */
-static int ag_wait(agent *g, const int *field, int n, long timeout_ms) {
-  struct timespec dl = tu_deadline(timeout_ms);
-  pthread_mutex_lock(&g->mu);
-  while (*field < n) {
-    if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT) break;
-  }
-  int ok = *field >= n;
-  pthread_mutex_unlock(&g->mu);
-  return ok;
-}
-
-#define ck_assert_agent_reaches(g, field, n)                                              \
-  do {                                                                                    \
-    int ag_n_ = (n);                                                                      \
-    ck_assert_msg(ag_wait((g), &(g)->field, ag_n_, TU_WAIT_MS),                           \
-                  "%s->%s is %d, expected >= %d within %ld ms (callbacks: %s)", #g, #field, \
-                  ag_get((g), &(g)->field), ag_n_, (long)TU_WAIT_MS, tu_expect_summary());  \
-  } while (0)
-
-/* Asserts that *field is exactly n now. */
-#define ck_assert_agent_is(g, field, n) \
-  ck_assert_msg(ag_get((g), &(g)->field) == (n), "%s->%s is %d, expected %d", #g, #field, \
-                ag_get((g), &(g)->field), (int)(n))
-
-static acto_down ag_down(agent *g, int i) {
-  pthread_mutex_lock(&g->mu);
-  acto_down d = g->downs[i];
-  pthread_mutex_unlock(&g->mu);
-  return d;
-}
-
-static int ag_term_reason(agent *g) { return ag_get(g, &g->term_reason); }
-
-/* Runs one command on the agent and waits for its outcome. */
-static ag_res ag_call(acto_system *sys, acto_ref to, agent *g, uint32_t type, acto_ref ref,
-                      int64_t arg) {
-  int before = ag_get(g, &g->nres);
-  ck_assert_msg(before < AG_LOG, "agent log full");
-  cmd c = {ref, arg};
-  ck_assert_ok(acto_send(sys, to, type, &c, sizeof c));
-  ck_assert_agent_reaches(g, nres, before + 1);
-  pthread_mutex_lock(&g->mu);
-  ag_res r = g->res[before];
-  pthread_mutex_unlock(&g->mu);
-  ck_assert_uint_eq(r.type, type);
-  return r;
-}
-
-/* Sends a command without waiting (for commands that stop the agent). */
-static void ag_post(acto_system *sys, acto_ref to, uint32_t type, int64_t arg) {
-  cmd c = {ACTO_REF_NONE, arg};
-  ck_assert_ok(acto_send(sys, to, type, &c, sizeof c));
-}
-
-/* Monitors target from the agent; asserts success; returns the id. */
-static uint64_t ag_monitor(acto_system *sys, acto_ref w, agent *g, acto_ref target) {
-  ag_res r = ag_call(sys, w, g, CMD_MONITOR, target, 0);
-  ck_assert_rc(r.rc, 0);
-  ck_assert_msg(r.id != 0, "acto_monitor returned monitor id 0");
-  return r.id;
-}
-
-static void assert_down(agent *g, int i, acto_ref who, uint64_t monitor, int reason) {
-  acto_down d = ag_down(g, i);
-  ck_assert_int_eq(ag_get(g, &g->bad_down_size), 0);
-  ck_assert_msg(acto_ref_eq(d.who, who), "DOWN %d: who is {%" PRIu64 ",%" PRIu64
-                "}, expected {%" PRIu64 ",%" PRIu64 "}", i, d.who.id, d.who.node, who.id,
-                who.node);
-  ck_assert_msg(d.monitor == monitor, "DOWN %d: monitor is %" PRIu64 ", expected %" PRIu64, i,
-                d.monitor, monitor);
-  ck_assert_msg(d.reason == reason, "DOWN %d: reason is %d, expected %d", i, (int)d.reason,
-                reason);
-}
-
-/* Long enough for a wrongly delivered DOWN to show up. */
-#define QUIET_MS 50
 
 /* ---- DOWN reasons ---------------------------------------------------------- */
 
 static agent g_w, g_w2, g_t;
 
 START_TEST(down_arrives_once_with_reason_normal_when_the_target_is_stopped) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
@@ -276,9 +37,9 @@ START_TEST(down_arrives_once_with_reason_normal_when_the_target_is_stopped) {
   ck_assert_ok(acto_stop(sys, t));
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
   ck_assert_becomes_dead(sys, t);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 1);
   ck_assert_int_eq(ag_term_reason(&g_t), ACTO_REASON_NORMAL);
   ck_assert_int_eq(acto_alive(sys, w), 1);
@@ -287,7 +48,7 @@ START_TEST(down_arrives_once_with_reason_normal_when_the_target_is_stopped) {
 END_TEST
 
 START_TEST(down_carries_the_failure_reason_when_the_target_handler_fails) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
@@ -295,9 +56,9 @@ START_TEST(down_carries_the_failure_reason_when_the_target_handler_fails) {
   ag_post(sys, t, CMD_FAIL, -42);
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, -42);
+  ag_assert_down(&g_w, 0, t, id, -42);
   ck_assert_becomes_dead(sys, t);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 1);
   ck_assert_int_eq(ag_term_reason(&g_t), -42);
   ck_assert_int_eq(acto_alive(sys, w), 1); /* a monitor is not a link */
@@ -306,7 +67,7 @@ START_TEST(down_carries_the_failure_reason_when_the_target_handler_fails) {
 END_TEST
 
 START_TEST(down_carries_reason_killed_when_the_target_is_killed) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
@@ -314,9 +75,9 @@ START_TEST(down_carries_reason_killed_when_the_target_is_killed) {
   ck_assert_ok(acto_kill(sys, t));
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_KILLED);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_KILLED);
   ck_assert_becomes_dead(sys, t);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 1);
   ck_assert_int_eq(ag_term_reason(&g_t), ACTO_REASON_KILLED);
   ck_assert_int_eq(acto_alive(sys, w), 1);
@@ -325,7 +86,7 @@ START_TEST(down_carries_reason_killed_when_the_target_is_killed) {
 END_TEST
 
 START_TEST(down_carries_the_reason_given_to_exit_self) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
@@ -334,9 +95,9 @@ START_TEST(down_carries_the_reason_given_to_exit_self) {
 
   ck_assert_rc(r.rc, 0);
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, 7);
+  ag_assert_down(&g_w, 0, t, id, 7);
   ck_assert_becomes_dead(sys, t);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 1);
   ck_assert_int_eq(ag_term_reason(&g_t), 7);
   tu_shutdown(sys);
@@ -344,7 +105,7 @@ START_TEST(down_carries_the_reason_given_to_exit_self) {
 END_TEST
 
 START_TEST(monitoring_an_actor_that_is_gone_gives_down_with_reason_noproc) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   ck_assert_ok(acto_stop(sys, t));
@@ -357,9 +118,9 @@ START_TEST(monitoring_an_actor_that_is_gone_gives_down_with_reason_noproc) {
   ck_assert_agent_reaches(&g_w, ndowns, 2);
 
   ck_assert(id1 != id2);
-  assert_down(&g_w, 0, t, id1, ACTO_REASON_NOPROC);
-  assert_down(&g_w, 1, never, id2, ACTO_REASON_NOPROC);
-  tu_sleep_ms(QUIET_MS);
+  ag_assert_down(&g_w, 0, t, id1, ACTO_REASON_NOPROC);
+  ag_assert_down(&g_w, 1, never, id2, ACTO_REASON_NOPROC);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 2);
   /* Both monitors have fired: nothing is left to cancel. */
   ck_assert_rc(ag_call(sys, w, &g_w, CMD_DEMONITOR, ACTO_REF_NONE, (int64_t)id1).rc, ACTO_ENOENT);
@@ -369,7 +130,7 @@ START_TEST(monitoring_an_actor_that_is_gone_gives_down_with_reason_noproc) {
 END_TEST
 
 START_TEST(down_names_its_target_and_monitor_id_and_other_monitors_stay_armed) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   acto_ref other = ag_spawn(sys, &g_w2);
@@ -385,18 +146,18 @@ START_TEST(down_names_its_target_and_monitor_id_and_other_monitors_stay_armed) {
   ck_assert(!acto_ref_eq(d.who, other));
   ck_assert_uint_eq(d.monitor, id);
   ck_assert_int_eq(d.reason, ACTO_REASON_NORMAL);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 1); /* the other monitor has not fired */
 
   ck_assert_ok(acto_stop(sys, other));
   ck_assert_agent_reaches(&g_w, ndowns, 2);
-  assert_down(&g_w, 1, other, id_other, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 1, other, id_other, ACTO_REASON_NORMAL);
   tu_shutdown(sys);
 }
 END_TEST
 
 START_TEST(two_monitors_on_one_target_give_two_downs_with_distinct_ids) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref w2 = ag_spawn(sys, &g_w2);
   acto_ref t = ag_spawn(sys, &g_t);
@@ -409,7 +170,7 @@ START_TEST(two_monitors_on_one_target_give_two_downs_with_distinct_ids) {
 
   ck_assert_agent_reaches(&g_w, ndowns, 2);
   ck_assert_agent_reaches(&g_w2, ndowns, 1);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 2);
   ck_assert_agent_is(&g_w2, ndowns, 1);
   acto_down d0 = ag_down(&g_w, 0), d1 = ag_down(&g_w, 1);
@@ -421,14 +182,16 @@ START_TEST(two_monitors_on_one_target_give_two_downs_with_distinct_ids) {
     ck_assert(acto_ref_eq(d.who, t));
     ck_assert_int_eq(d.reason, -3);
   }
-  assert_down(&g_w2, 0, t, c, -3);
+  ag_assert_down(&g_w2, 0, t, c, -3);
   tu_shutdown(sys);
 }
 END_TEST
 
 /* A MONITOR request that is still queued when its target stops is
  * answered with the target's real reason: the target was alive when
- * acto_monitor returned. */
+ * acto_monitor returned.  Threaded: t is held inside a callback so that
+ * the stop and then the MONITOR queue up behind it in that order; a
+ * deterministic scheduler might run t before w monitors it. */
 START_TEST(monitor_queued_behind_a_stop_gets_down_with_the_real_reason) {
   acto_system *sys = tu_system(2);
   acto_ref w = ag_spawn(sys, &g_w);
@@ -441,7 +204,7 @@ START_TEST(monitor_queued_behind_a_stop_gets_down_with_the_real_reason) {
   tu_gate_open(&g_t.gate);
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
   ck_assert_becomes_dead(sys, t);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
@@ -453,7 +216,7 @@ END_TEST
 /* ---- demonitor ---------------------------------------------------------------- */
 
 START_TEST(demonitor_before_the_target_stops_means_no_down_ever) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
@@ -463,7 +226,7 @@ START_TEST(demonitor_before_the_target_stops_means_no_down_ever) {
 
   ck_assert_becomes_dead(sys, t);
   ck_assert_stat_becomes(sys, actors_stopped, 1);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   /* The watcher is still running and reachable, but got no DOWN. */
   ck_assert_rc(ag_call(sys, w, &g_w, CMD_PING, ACTO_REF_NONE, 0).rc, 0);
   ck_assert_agent_is(&g_w, ndowns, 0);
@@ -472,6 +235,9 @@ START_TEST(demonitor_before_the_target_stops_means_no_down_ever) {
 }
 END_TEST
 
+/* Threaded: w is held inside a callback while t stops, so that the DOWN is
+ * queued before w demonitors (a deterministic scheduler might run w
+ * first). */
 START_TEST(demonitor_discards_a_down_that_is_already_queued) {
   acto_system *sys = tu_system(2);
   acto_ref w = ag_spawn(sys, &g_w);
@@ -487,9 +253,7 @@ START_TEST(demonitor_discards_a_down_that_is_already_queued) {
   tu_gate_open(&g_w.gate);
 
   ck_assert_agent_reaches(&g_w, nres, 2);
-  pthread_mutex_lock(&g_w.mu);
-  ag_res r = g_w.res[1];
-  pthread_mutex_unlock(&g_w.mu);
+  ag_res r = ag_result(&g_w, 1);
   ck_assert_uint_eq(r.type, CMD_HOLD_DEMONITOR);
   ck_assert_rc(r.rc, 0);
   tu_sleep_ms(QUIET_MS);
@@ -500,7 +264,7 @@ START_TEST(demonitor_discards_a_down_that_is_already_queued) {
 END_TEST
 
 START_TEST(demonitor_of_an_unknown_id_returns_enoent) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref w2 = ag_spawn(sys, &g_w2);
   acto_ref t = ag_spawn(sys, &g_t);
@@ -516,14 +280,14 @@ START_TEST(demonitor_of_an_unknown_id_returns_enoent) {
   /* The real monitor is unaffected by the failed attempts. */
   ck_assert_ok(acto_stop(sys, t));
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
   ck_assert_agent_is(&g_w2, ndowns, 0);
   tu_shutdown(sys);
 }
 END_TEST
 
 START_TEST(demonitor_twice_returns_enoent_the_second_time) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
@@ -534,14 +298,14 @@ START_TEST(demonitor_twice_returns_enoent_the_second_time) {
   ck_assert_ok(acto_stop(sys, t));
   ck_assert_becomes_dead(sys, t);
   ck_assert_stat_becomes(sys, actors_stopped, 1);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 0);
   tu_shutdown(sys);
 }
 END_TEST
 
 START_TEST(monitoring_again_after_demonitor_gives_one_down_for_the_new_monitor_only) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t first = ag_monitor(sys, w, &g_w, t);
@@ -552,15 +316,15 @@ START_TEST(monitoring_again_after_demonitor_gives_one_down_for_the_new_monitor_o
   ck_assert_ok(acto_stop(sys, t));
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, second, ACTO_REASON_NORMAL);
-  tu_sleep_ms(QUIET_MS);
+  ag_assert_down(&g_w, 0, t, second, ACTO_REASON_NORMAL);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 1);
   tu_shutdown(sys);
 }
 END_TEST
 
 START_TEST(demonitor_after_the_down_was_delivered_returns_enoent) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
@@ -575,7 +339,7 @@ START_TEST(demonitor_after_the_down_was_delivered_returns_enoent) {
 END_TEST
 
 START_TEST(monitor_and_demonitor_outside_an_actor_or_without_an_id_return_einval) {
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = 777;
 
@@ -591,7 +355,7 @@ START_TEST(monitor_and_demonitor_outside_an_actor_or_without_an_id_return_einval
   ck_assert_ok(acto_stop(sys, t));
   ck_assert_becomes_dead(sys, t);
   ck_assert_stat_becomes(sys, actors_stopped, 1);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 0);
   tu_shutdown(sys);
 }
@@ -602,7 +366,7 @@ END_TEST
 START_TEST(a_watcher_that_stopped_first_gets_no_down_and_nothing_breaks) {
   static tu_dead dead;
   tu_dead_init(&dead);
-  acto_system *sys = tu_system(2);
+  acto_system *sys = ag_det_system();
   ck_assert_ok(acto_set_dead_letter_hook(sys, tu_dead_hook, &dead));
   acto_ref w = ag_spawn(sys, &g_w);
   acto_ref t = ag_spawn(sys, &g_t);
@@ -617,7 +381,7 @@ START_TEST(a_watcher_that_stopped_first_gets_no_down_and_nothing_breaks) {
   ck_assert_becomes_dead(sys, t);
   ck_assert_stat_becomes(sys, actors_stopped, 2);
   ck_assert_stat_becomes(sys, actors_live, 0);
-  tu_sleep_ms(QUIET_MS);
+  tu_quiesce(sys);
   ck_assert_agent_is(&g_w, ndowns, 0);
   ck_assert_agent_is(&g_t, ndowns, 0);
   ck_assert_agent_is(&g_w, terminated, 1);
@@ -632,7 +396,7 @@ END_TEST
 
 /* Watcher and target stop at the same moment, over and over: whatever the
  * order, nothing crashes, leaks (ASan) or races (TSan), and the watcher
- * handles at most one DOWN. */
+ * handles at most one DOWN.  Threaded: the two stops race on the workers. */
 START_TEST(watcher_and_target_stopping_together_never_crash_or_leak) {
   acto_system *sys = tu_system(4);
   const int rounds = TU_N(200, 100, 50);
@@ -661,18 +425,18 @@ END_TEST
 
 /* ---- the system lane -------------------------------------------------------------- */
 
+/* Threaded: w is held inside a callback, its mailbox full, while t stops
+ * (a deterministic scheduler might run w and empty it first). */
 START_TEST(down_is_delivered_even_when_the_watcher_mailbox_is_full) {
   acto_system *sys = tu_system(2);
-  agent_init_rec(&g_w);
-  acto_ref w = ACTO_REF_NONE;
   acto_spawn_opts opts = {.capacity = 2, .overflow = ACTO_OVERFLOW_FAIL};
-  ck_assert_ok(acto_spawn(sys, &agent_behaviour, &g_w, &opts, &w));
+  acto_ref w = ag_spawn_opts(sys, &g_w, &opts);
   acto_ref t = ag_spawn(sys, &g_t);
   uint64_t id = ag_monitor(sys, w, &g_w, t);
   ag_post(sys, w, CMD_HOLD_DEMONITOR, 0); /* holds; then demonitors id 0 (ENOENT) */
   ck_assert_counter_reaches(&g_w.entered, 1);
-  ck_assert_ok(acto_send(sys, w, MSG_FILL, NULL, 0));
-  ck_assert_rc(acto_send(sys, w, MSG_FILL, NULL, 0), ACTO_EFULL);
+  ck_assert_ok(acto_send(sys, w, AG_MSG_FILL, NULL, 0));
+  ck_assert_rc(acto_send(sys, w, AG_MSG_FILL, NULL, 0), ACTO_EFULL);
 
   ck_assert_ok(acto_stop(sys, t));
   ck_assert_becomes_dead(sys, t);
@@ -680,9 +444,9 @@ START_TEST(down_is_delivered_even_when_the_watcher_mailbox_is_full) {
   tu_gate_open(&g_w.gate);
 
   ck_assert_agent_reaches(&g_w, ndowns, 1);
-  assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
+  ag_assert_down(&g_w, 0, t, id, ACTO_REASON_NORMAL);
   ck_assert_agent_reaches(&g_w, nres, 2);
-  ck_assert_rc(g_w.res[1].rc, ACTO_ENOENT); /* the hold demonitored id 0 */
+  ck_assert_rc(ag_result(&g_w, 1).rc, ACTO_ENOENT); /* the hold demonitored id 0 */
   ck_assert_agent_reaches(&g_w, nfill, 1);
   tu_sleep_ms(QUIET_MS);
   ck_assert_agent_is(&g_w, ndowns, 1);
@@ -723,7 +487,7 @@ static int mass_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     return 0;
   }
   if (msg->type == CMD_MONITOR) {
-    cmd c;
+    ag_cmd c;
     memcpy(&c, msg->data, sizeof c);
     int rc = acto_monitor(ctx, c.ref, &s->id);
     if (rc != 0) atomic_fetch_add(&g_mass_bad_rc, 1);
@@ -735,28 +499,34 @@ static int mass_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 static const acto_behaviour mass_watcher = {
     .name = "mass_watcher", .state_size = sizeof(mass_state), .handle = mass_handle};
 
+/* Runs twice: _i 0 in a deterministic system, where "exactly" is checked
+ * once nothing can run any more; _i 1 with four workers, where the DOWNs
+ * are delivered concurrently and "exactly" is checked after QUIET_MS. */
 START_TEST(a_thousand_watchers_of_one_target_get_exactly_a_thousand_downs) {
   tu_counter_init(&g_mass_monitoring);
   tu_counter_init(&g_mass_downs);
-  acto_system *sys = tu_system(4);
+  acto_system *sys = _i == 0 ? ag_det_system() : tu_system(4);
   enum { WATCHERS = 1000 };
   acto_ref t = ag_spawn(sys, &g_t);
   atomic_store(&g_mass_target_id, t.id);
   atomic_store(&g_mass_target_node, t.node);
-  cmd c = {t, 0};
+  ag_cmd c = {t, 0, NULL};
   for (int i = 0; i < WATCHERS; i++) {
     acto_ref w = ACTO_REF_NONE;
     ck_assert_ok(acto_spawn(sys, &mass_watcher, NULL, NULL, &w));
     int rc = acto_send(sys, w, CMD_MONITOR, &c, sizeof c);
     if (rc != 0) ck_assert_rc(rc, 0); /* ck_assert only on failure: cheap loop */
   }
+  tu_settle(sys);
   ck_assert_counter_reaches(&g_mass_monitoring, WATCHERS);
   ck_assert_int_eq(atomic_load(&g_mass_bad_rc), 0);
 
   ck_assert_ok(acto_stop(sys, t));
 
+  tu_settle(sys);
   ck_assert_counter_reaches(&g_mass_downs, WATCHERS);
-  tu_sleep_ms(QUIET_MS);
+  if (tu_is_det(sys)) tu_quiesce(sys);
+  else tu_sleep_ms(QUIET_MS);
   ck_assert_int_eq(tu_counter_get(&g_mass_downs), WATCHERS);
   ck_assert_uint_eq(tu_stats(sys).actors_live, WATCHERS);
   tu_shutdown(sys);
@@ -765,44 +535,8 @@ END_TEST
 
 /* ---- monitor racing with a stop -------------------------------------------------------- */
 
-/* The race watcher monitors on command and counts DOWNs by reason. */
-static tu_counter g_race_downs;
-static atomic_int g_race_normal, g_race_noproc, g_race_other;
-static _Atomic uint64_t g_race_target;
-
-typedef struct race_state {
-  uint64_t id;
-  int pending; /* monitors without a DOWN yet */
-} race_state;
-
-static int race_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  race_state *s = state;
-  if (msg->type == ACTO_MSG_DOWN) {
-    acto_down d;
-    TU_EXPECT(msg->size == sizeof d, "DOWN size %zu", msg->size);
-    if (msg->size != sizeof d) return 0;
-    memcpy(&d, msg->data, sizeof d);
-    TU_EXPECT(s->pending == 1, "DOWN with %d monitors pending", s->pending);
-    TU_EXPECT(d.monitor == s->id, "DOWN monitor %" PRIu64 ", expected %" PRIu64, d.monitor, s->id);
-    TU_EXPECT(d.who.id == atomic_load(&g_race_target), "DOWN from the wrong actor");
-    s->pending--;
-    if (d.reason == ACTO_REASON_NORMAL) atomic_fetch_add(&g_race_normal, 1);
-    else if (d.reason == ACTO_REASON_NOPROC) atomic_fetch_add(&g_race_noproc, 1);
-    else atomic_fetch_add(&g_race_other, 1);
-    tu_counter_add(&g_race_downs, 1);
-    return 0;
-  }
-  if (msg->type == CMD_MONITOR) {
-    cmd c;
-    memcpy(&c, msg->data, sizeof c);
-    TU_EXPECT_RC(acto_monitor(ctx, c.ref, &s->id), 0);
-    s->pending++;
-  }
-  return 0;
-}
-
-static const acto_behaviour race_watcher = {
-    .name = "race_watcher", .state_size = sizeof(race_state), .handle = race_handle};
+/* A racer (agent.h) monitors on command and counts DOWNs by reason. */
+static ag_race g_race;
 
 static int idle_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   (void)ctx, (void)state;
@@ -812,42 +546,15 @@ static int idle_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 
 static const acto_behaviour idle_target = {.name = "idle_target", .handle = idle_handle};
 
+/* The watcher monitors on its worker while this thread stops the target,
+ * with a varying head start for either side. */
 START_TEST(monitor_racing_with_a_concurrent_stop_gives_exactly_one_down_normal_or_noproc) {
-  tu_counter_init(&g_race_downs);
+  ag_race_init(&g_race);
   acto_system *sys = tu_system(4);
-  const int rounds = TU_N(200, 200, 100);
-  acto_ref w = ACTO_REF_NONE;
-  ck_assert_ok(acto_spawn(sys, &race_watcher, NULL, NULL, &w));
-  unsigned seed = (unsigned)tu_now_ns();
+  acto_ref w = ag_spawn_racer(sys, &g_race, ACTO_REASON_NORMAL);
 
-  for (int i = 0; i < rounds; i++) {
-    acto_ref t = ACTO_REF_NONE;
-    ck_assert_ok(acto_spawn(sys, &idle_target, NULL, NULL, &t));
-    atomic_store(&g_race_target, t.id);
-    cmd c = {t, 0};
-    /* The watcher monitors on its worker while this thread stops t, with
-     * a varying head start for either side. */
-    int spin = (int)(rand_r(&seed) % 30000);
-    if (i % 2) {
-      ck_assert_ok(acto_send(sys, w, CMD_MONITOR, &c, sizeof c));
-      for (volatile int k = 0; k < spin; k++) {
-      }
-      ck_assert_ok(acto_stop(sys, t));
-    } else {
-      ck_assert_ok(acto_stop(sys, t));
-      for (volatile int k = 0; k < spin; k++) {
-      }
-      ck_assert_ok(acto_send(sys, w, CMD_MONITOR, &c, sizeof c));
-    }
-    ck_assert_msg(tu_counter_wait_ge(&g_race_downs, i + 1, TU_WAIT_MS),
-                  "round %d: no DOWN (downs %ld; callbacks: %s)", i,
-                  tu_counter_get(&g_race_downs), tu_expect_summary());
-    ck_assert_becomes_dead(sys, t);
-  }
-  tu_sleep_ms(QUIET_MS);
-  ck_assert_int_eq(tu_counter_get(&g_race_downs), rounds);
-  ck_assert_int_eq(atomic_load(&g_race_other), 0);
-  ck_assert_int_eq(atomic_load(&g_race_normal) + atomic_load(&g_race_noproc), rounds);
+  ag_race_rounds(sys, &g_race, w, CMD_MONITOR, &idle_target, acto_stop, TU_N(200, 200, 100));
+
   tu_shutdown(sys);
 }
 END_TEST
@@ -882,7 +589,7 @@ int main(void) {
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("scale", 60);
-  tcase_add_test(tc, a_thousand_watchers_of_one_target_get_exactly_a_thousand_downs);
+  tcase_add_loop_test(tc, a_thousand_watchers_of_one_target_get_exactly_a_thousand_downs, 0, 2);
   tcase_add_test(tc, monitor_racing_with_a_concurrent_stop_gives_exactly_one_down_normal_or_noproc);
   suite_add_tcase(s, tc);
 

@@ -219,9 +219,7 @@ START_TEST(start_validates_its_arguments_and_must_come_before_spawn) {
   ck_assert_rc(acto_node_connect(s, "n2", "127.0.0.1", 0, 0), ACTO_EINVAL);
   tu_shutdown(s);
 
-  acto_config dc = {0};
-  dc.deterministic = 1;
-  s = tu_system_cfg(&dc);
+  s = tu_det_system(0);
   ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL);
   tu_shutdown(s);
 }

@@ -76,10 +76,8 @@ static child node_try_start(const char *name, const char *keyhex, uint16_t port,
   snprintf(to, sizeof to, "%ld", (long)HB_TIMEOUT_LIVE_MS);
   char *argv[] = {g_prog, "--name", (char *)name, "--key-hex", (char *)keyhex, "--port", portbuf,
                   "--heartbeat-ms", hb, "--timeout-ms", to, "--log-level", "off", NULL};
-  fflush(NULL);
   pid_t parent = getpid();
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     /* Dies with the test process, even one killed by its timeout. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -262,9 +260,7 @@ static uint16_t proxy_start(uint16_t target_port) {
   int fds[2];
   ck_assert_int_eq(pipe(fds), 0);
   char *argv[] = {px, "--listen", "127.0.0.1:0", "--target", target, NULL};
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(fds[1], 1);
@@ -401,9 +397,7 @@ START_TEST(the_acto_node_tool_behaves_as_documented) {
   node_reap(&kids[0], SIGTERM);
   /* A usage error: exit 2. */
   char *argv[] = {g_prog, "--name", NULL};
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     int nul = open("/dev/null", O_WRONLY);
     dup2(nul, 2);

@@ -26,22 +26,10 @@
 
 #include "transport/frame.h"
 #include "transport/prescan.h"
+#include "testutil.h"
+#include "worst_reserve.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define SCALE_DIV 10
-#elif defined(__SANITIZE_ADDRESS__)
-#define SCALE_DIV 4
-#else
-#define SCALE_DIV 1
-#endif
-
-/* Check's ck_assert records its location through a pipe on every call;
- * inside loops use this, which costs nothing until it fails. */
-#define HOT_ASSERT(cond)                                                       \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      ck_abort_msg("assertion failed: %s", #cond);                             \
-  } while (0)
+#define SCALE_DIV TU_N(1, 4, 10)
 
 /* The reasons, as prescan.c words them. */
 #define R_EMPTY "empty payload"
@@ -363,7 +351,7 @@ END_TEST
  * alternating; with kind, wrapped as [1, <nest of depth-1>]. */
 static uint8_t *nest(size_t depth, int shape, int kind, size_t *len) {
   uint8_t *p = malloc(2 * depth + 4);
-  HOT_ASSERT(p != NULL);
+  TU_HOT_ASSERT(p != NULL);
   size_t o = 0, d = 0;
   if (kind && depth > 0) {
     p[o++] = 0x92;
@@ -391,7 +379,7 @@ static int check_nest(size_t depth, int shape, int kind, unsigned max_depth,
   if (rc == 0) {
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
-    HOT_ASSERT(acto__prescan_decode(p, len, max_depth, kind ? K : 0, &u, NULL) == 0);
+    TU_HOT_ASSERT(acto__prescan_decode(p, len, max_depth, kind ? K : 0, &u, NULL) == 0);
     msgpack_unpacked_destroy(&u);
   }
   free(p);
@@ -514,9 +502,9 @@ START_TEST(prescan_huge_headers_never_reach_msgpack_and_memory_stays_flat) {
         msgpack_unpacked_init(&u);
         acto__prescan_result res;
         int rc = acto__prescan_decode(huge[i].b, huge[i].n, 0, flags, &u, &res);
-        HOT_ASSERT(rc == ACTO__EPROTO);
-        HOT_ASSERT(res.reason != NULL && strcmp(res.reason, R_MSGPACK) != 0);
-        HOT_ASSERT(u.zone == NULL);
+        TU_HOT_ASSERT(rc == ACTO__EPROTO);
+        TU_HOT_ASSERT(res.reason != NULL && strcmp(res.reason, R_MSGPACK) != 0);
+        TU_HOT_ASSERT(u.zone == NULL);
         msgpack_unpacked_destroy(&u);
       }
     }
@@ -562,12 +550,12 @@ START_TEST(prescan_every_truncation_and_extension_of_a_valid_payload_is_refused)
       int rc = acto__prescan_check(c->bytes, k, 0, c->flags, &res);
       if (rc != ACTO__EPROTO)
         ck_abort_msg("%s cut at %zu: rc %d", c->name, k, rc);
-      HOT_ASSERT(strcmp(res.reason, R_EMPTY) == 0 || strcmp(res.reason, R_FIELD) == 0 ||
+      TU_HOT_ASSERT(strcmp(res.reason, R_EMPTY) == 0 || strcmp(res.reason, R_FIELD) == 0 ||
                  strcmp(res.reason, R_DATA) == 0 || strcmp(res.reason, R_COUNT) == 0 ||
                  strcmp(res.reason, R_MISSING) == 0 || strcmp(res.reason, R_NO_KIND) == 0);
       msgpack_unpacked u;
       msgpack_unpacked_init(&u);
-      HOT_ASSERT(acto__prescan_decode(c->bytes, k, 0, c->flags, &u, NULL) == ACTO__EPROTO);
+      TU_HOT_ASSERT(acto__prescan_decode(c->bytes, k, 0, c->flags, &u, NULL) == ACTO__EPROTO);
       msgpack_unpacked_destroy(&u);
     }
     uint8_t longer[300];
@@ -726,28 +714,6 @@ static void gen_message(msgpack_sbuffer *sb, rng *r, int with_kind, unsigned max
   }
 }
 
-/* An upper bound of what msgpack-c could reserve parsing p, whatever path
- * it takes: every byte that could be a container header, with its count. */
-static uint64_t worst_reserve(const uint8_t *p, size_t n) {
-  uint64_t sum = 0;
-  for (size_t i = 0; i < n; i++) {
-    uint8_t b = p[i];
-    uint64_t c = 0, per = 24;
-    if (b >= 0x80 && b <= 0x8f)
-      c = b & 15, per = 48;
-    else if (b >= 0x90 && b <= 0x9f)
-      c = b & 15;
-    else if ((b == 0xdc || b == 0xde) && i + 2 < n)
-      c = (uint64_t)p[i + 1] << 8 | p[i + 2], per = b == 0xde ? 48 : 24;
-    else if ((b == 0xdd || b == 0xdf) && i + 4 < n)
-      c = (uint64_t)p[i + 1] << 24 | (uint64_t)p[i + 2] << 16 | (uint64_t)p[i + 3] << 8 |
-          p[i + 4],
-      per = b == 0xdf ? 48 : 24;
-    sum += c * per;
-  }
-  return sum;
-}
-
 typedef struct diff_stats {
   uint64_t accepted, rejected, msgpack_checked;
 } diff_stats;
@@ -781,7 +747,7 @@ static void differential(const uint8_t *p, size_t n, uint64_t seed, diff_stats *
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   if (acto__prescan_decode(p, n, 0, K, &u, &res) == 0)
-    HOT_ASSERT(res.kind > 0 && u.data.type == MSGPACK_OBJECT_ARRAY);
+    TU_HOT_ASSERT(res.kind > 0 && u.data.type == MSGPACK_OBJECT_ARRAY);
   msgpack_unpacked_destroy(&u);
 }
 
@@ -855,13 +821,13 @@ START_TEST(prescan_random_packed_objects_pass_and_decode_to_the_same_object) {
     if (rc != 0)
       ck_abort_msg("seed %" PRIu64 " round %d: valid object refused: %s: %s", seed, i,
                    res.detail, hex(p, sb.size));
-    HOT_ASSERT(res.depth <= depth && res.elements <= sb.size);
+    TU_HOT_ASSERT(res.depth <= depth && res.elements <= sb.size);
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     rc = acto__prescan_decode(p, sb.size, ACTO__PRESCAN_DEPTH_MAX, with_kind ? K : 0, &u, &res);
-    HOT_ASSERT(rc == 0);
+    TU_HOT_ASSERT(rc == 0);
     if (with_kind)
-      HOT_ASSERT(u.data.via.array.ptr[0].via.u64 == res.kind);
+      TU_HOT_ASSERT(u.data.via.array.ptr[0].via.u64 == res.kind);
     if (!repacks_to(&u.data, p, sb.size))
       ck_abort_msg("seed %" PRIu64 " round %d: decoded object re-packs differently: %s", seed,
                    i, hex(p, sb.size));
@@ -969,18 +935,11 @@ static Suite *prescan_suite(void) {
   tcase_add_test(td, prescan_huge_headers_never_reach_msgpack_and_memory_stays_flat);
   tcase_add_test(td, prescan_element_count_never_exceeds_the_payload_length);
   suite_add_tcase(s, td);
-  TCase *tr = tcase_create("differential");
-  tcase_set_timeout(tr, 300);
+  TCase *tr = tu_tcase("differential", 300);
   tcase_add_test(tr, prescan_random_packed_objects_pass_and_decode_to_the_same_object);
   tcase_add_test(tr, prescan_random_mutations_agree_with_msgpack_c);
   suite_add_tcase(s, tr);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(prescan_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
-}
+int main(void) { return tu_run(prescan_suite()); }

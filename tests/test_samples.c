@@ -50,13 +50,7 @@
 
 /* ---- helpers -------------------------------------------------------------------- */
 
-static acto_system *det_system(void) {
-  acto_config c;
-  memset(&c, 0, sizeof c);
-  c.deterministic = 1;
-  c.seed = 8;
-  return tu_system_cfg(&c);
-}
+static acto_system *det_system(void) { return tu_det_system(8); }
 
 static acto_ref spawn_named(acto_system *sys, const acto_behaviour *b, const void *arg,
                             const char *name) {

@@ -15,11 +15,7 @@
 #include <acto/acto.h>
 #include "testutil.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define SCALE_DIV 10
-#else
-#define SCALE_DIV 1
-#endif
+#define SCALE_DIV TU_N(1, 1, 10)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -330,10 +326,4 @@ static Suite *scheduler_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(scheduler_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
-}
+int main(void) { return tu_run(scheduler_suite()); }

@@ -51,13 +51,7 @@ static void on_event(void *user, acto_ref sup, const char *child_id, acto_sup_ev
 static long restarts(void) { return atomic_load(&g_restarts); }
 static long gaveup(void) { return atomic_load(&g_gaveup); }
 
-static acto_system *det_system(void) {
-  acto_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.deterministic = 1;
-  cfg.seed = 0x5eed;
-  return tu_system_cfg(&cfg);
-}
+static acto_system *det_system(void) { return tu_det_system(0x5eed); }
 
 static void run_for(acto_system *sys, int64_t ms) {
   int64_t n = acto_system_run(sys, ms);

@@ -140,15 +140,9 @@ static prog_out run_prog(const char *const *args, const char *env_path) {
   ck_assert(o >= 0 && e >= 0);
   unlink(fo);
   unlink(fe);
-  const char *argv[32];
-  int n = 0;
-  argv[n++] = prog;
-  for (; args[n - 1] && n < 31; n++)
-    argv[n] = args[n - 1];
-  argv[n] = NULL;
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert(pid >= 0);
+  char *argv[TU_ARGV_MAX];
+  tu_argv(argv, prog, args);
+  pid_t pid = tu_fork();
   if (pid == 0) {
     dup2(o, 1);
     dup2(e, 2);

@@ -395,31 +395,7 @@ static const acto_behaviour watcher_b = {
 
 /* ---- crash hook ------------------------------------------------------------------ */
 
-typedef struct crash_rec {
-  acto_ref actor;
-  char behaviour[32];
-  int reason;
-  uint32_t msg_type;
-} crash_rec;
-
-static pthread_mutex_t g_crash_mu = PTHREAD_MUTEX_INITIALIZER;
-static crash_rec g_crash[64];
-static int g_ncrash;
-
-static void crash_hook(void *user, acto_ref actor, const char *behaviour, int reason,
-                       uint32_t msg_type) {
-  (void)user;
-  pthread_mutex_lock(&g_crash_mu);
-  if (g_ncrash < 64) {
-    crash_rec *c = &g_crash[g_ncrash];
-    c->actor = actor;
-    snprintf(c->behaviour, sizeof c->behaviour, "%s", behaviour ? behaviour : "(null)");
-    c->reason = reason;
-    c->msg_type = msg_type;
-  }
-  g_ncrash++;
-  pthread_mutex_unlock(&g_crash_mu);
-}
+static tu_crashes g_crash = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static tu_dead g_dead;
 static atomic_long g_tiny_inits, g_tiny_terms; /* the tiny worker's calls */
@@ -439,7 +415,7 @@ static void sv_reset(void) {
   g_initignore.id[0] = '\0';
   atomic_store(&g_initignore.times, 0);
   g_nargs = 0;
-  g_ncrash = 0;
+  tu_crashes_init(&g_crash);
   tu_gate_init(&g_gate);
   tu_counter_init(&g_entered);
   tu_dead_init(&g_dead);
@@ -449,7 +425,7 @@ static void sv_reset(void) {
 
 static acto_system *install(acto_system *sys) {
   g_sys = sys;
-  ck_assert_ok(acto_set_crash_hook(sys, crash_hook, NULL));
+  ck_assert_ok(acto_set_crash_hook(sys, tu_crash_hook, &g_crash));
   ck_assert_ok(acto_set_dead_letter_hook(sys, tu_dead_hook, &g_dead));
   return sys;
 }
@@ -1233,7 +1209,7 @@ START_TEST(a_child_whose_init_answers_ignore_is_kept_stopped_and_the_start_succe
   acto_ref r;
   ck_assert_rc(acto_lookup(sys, "sv.c2", &r), ACTO_ENOENT);
   ck_assert_uint_eq(tu_stats(sys).actors_live, 4);
-  ck_assert_int_eq(g_ncrash, 0); /* not a failure */
+  ck_assert_int_eq(tu_crash_count(&g_crash), 0); /* not a failure */
   run_for(sys, 10000);
   ck_assert_int_eq(log_matches(&g_wlog, "init(c2)"), 0); /* and not restarted */
   teardown_tree(sys, sup);
@@ -1304,7 +1280,7 @@ START_TEST(a_restart_whose_init_answers_ignore_leaves_the_child_stopped) {
     ck_assert_int_eq(sw.c[0].state, ACTO_CHILD_STOPPED);
     ck_assert(acto_ref_is_none(sw.c[0].ref));
     ck_assert_int_eq(sw.c[1].state, ACTO_CHILD_RUNNING);
-    ck_assert_int_eq(g_ncrash, k == 0 ? 1 : 0); /* the failure, not the ignore */
+    ck_assert_int_eq(tu_crash_count(&g_crash), k == 0 ? 1 : 0); /* the failure, not the ignore */
     ck_assert_ok(acto_stop(sys, w));
     teardown_tree(sys, sup);
   }
@@ -1356,11 +1332,11 @@ START_TEST(restart_in_place_keeps_ref_name_queue_and_dead_letters_the_failed_mes
   ck_assert_int_eq(tu_dead_count(&g_dead, ACTO_DEAD_FAILED), 1);
   ck_assert_int_eq(tu_dead_matches(&g_dead, c1, MSG_FAIL, ACTO_DEAD_FAILED), 1);
   ck_assert_uint_eq(tu_stats(sys).dead_letters_total, 1);
-  ck_assert_int_eq(g_ncrash, 1);
-  ck_assert(acto_ref_eq(g_crash[0].actor, c1));
-  ck_assert_str_eq(g_crash[0].behaviour, "sv_worker");
-  ck_assert_int_eq(g_crash[0].reason, -3);
-  ck_assert_uint_eq(g_crash[0].msg_type, MSG_FAIL);
+  ck_assert_int_eq(tu_crash_count(&g_crash), 1);
+  ck_assert(acto_ref_eq(tu_crash_at(&g_crash, 0).actor, c1));
+  ck_assert_str_eq(tu_crash_at(&g_crash, 0).behaviour, "sv_worker");
+  ck_assert_int_eq(tu_crash_at(&g_crash, 0).reason, -3);
+  ck_assert_uint_eq(tu_crash_at(&g_crash, 0).msg_type, MSG_FAIL);
   teardown_tree(sys, sup);
 }
 END_TEST

@@ -471,11 +471,7 @@ END_TEST
  * is left returns instead of jumping to the end of time. */
 START_TEST(deterministic_timers_near_int64_max_never_fire) {
   tu_probe_init(&g_probe);
-  acto_config c;
-  memset(&c, 0, sizeof c);
-  c.deterministic = 1;
-  c.seed = 3;
-  acto_system *sys = tu_system_cfg(&c);
+  acto_system *sys = tu_det_system(3);
   acto_ref a = tu_spawn_probe(sys, &g_probe, NULL);
   acto_timer t1, t2;
   ck_assert_ok(acto_send_after(sys, a, MSG_LATE, NULL, 0, INT64_MAX, &t1));

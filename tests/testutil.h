@@ -12,6 +12,10 @@
  * hanging it.  Counters that the library exposes only through
  * acto_get_stats() or acto_alive() are polled with a deadline
  * (tu_wait_until), the one place where a test loops on a short sleep.
+ * A deterministic system (tu_det_system) has no workers to wait for: the
+ * waits on library state run it first (tu_settle), and tu_quiesce runs
+ * it until nothing is left, so that "nothing else happens" is checked
+ * for certain instead of by sleeping.
  *
  * Code that runs inside actors (on worker threads) never calls ck_assert:
  * it records the first broken expectation with TU_EXPECT, and the test's
@@ -149,6 +153,13 @@ static inline const char *tu_name(int rc) {
   } while (0)
 
 #define ck_assert_ok(expr) ck_assert_rc(expr, 0)
+
+/* Check's ck_assert records its location through a pipe on every call;
+ * inside loops of thousands use this, which costs nothing until it fails. */
+#define TU_HOT_ASSERT(cond)                                                \
+  do {                                                                     \
+    if (!(cond)) ck_abort_msg("assertion failed: %s", #cond);              \
+  } while (0)
 
 /* ---- expectations recorded off the test thread ------------------------------ */
 
@@ -325,8 +336,12 @@ typedef struct tu_alive_arg {
   acto_ref ref;
 } tu_alive_arg;
 
+static inline void tu_settle(acto_system *sys);
+
+/* The predicates below settle a deterministic system before each look. */
 static inline int tu_pred_dead(void *p) {
   tu_alive_arg *a = p;
+  tu_settle(a->sys);
   return acto_alive(a->sys, a->ref) == 0;
 }
 
@@ -360,6 +375,52 @@ static inline acto_system *tu_system(unsigned threads) {
   return tu_system_cfg(&cfg);
 }
 
+/* ---- deterministic systems ------------------------------------------------------ */
+
+/* The deterministic system of this test, if tu_det_system made one (each
+ * test is its own process, and one such system at a time is enough). */
+static acto_system *tu_det_sys;
+
+/* A deterministic system (ACTORS.md 3.15): no threads of its own, a
+ * virtual clock, scheduling choices drawn from seed.  The test thread is
+ * its only worker: actors run when the test calls tu_quiesce or
+ * acto_system_run, or when a wait below settles the system first. */
+static inline acto_system *tu_det_system(uint64_t seed) {
+  acto_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.deterministic = 1;
+  cfg.seed = seed;
+  acto_system *sys = tu_system_cfg(&cfg);
+  tu_det_sys = sys;
+  return sys;
+}
+
+/* TU_SEED from the environment, else dflt: for suites whose outcomes must
+ * not depend on the seed, so that any seed can be tried by hand. */
+static inline uint64_t tu_seed(uint64_t dflt) {
+  const char *s = getenv("TU_SEED");
+  return s ? strtoull(s, NULL, 0) : dflt;
+}
+
+static inline int tu_is_det(acto_system *sys) { return sys != NULL && sys == tu_det_sys; }
+
+/* Runs a deterministic system until nothing can run and no timer is left:
+ * what has not happened by then never will, so the assertion after it is
+ * a guarantee (a threaded test can only sleep a while and look). */
+static inline void tu_quiesce(acto_system *sys) {
+  ck_assert_msg(tu_is_det(sys), "tu_quiesce needs a system made by tu_det_system");
+  int64_t n = acto_system_run(sys, -1);
+  ck_assert_msg(n >= 0, "acto_system_run returned %" PRId64 " (%s)", n, tu_name((int)n));
+}
+
+/* Before a wait: a deterministic system runs what can run now (its clock
+ * stays where it is); a threaded one is left to its workers. */
+static inline void tu_settle(acto_system *sys) {
+  if (!tu_is_det(sys)) return;
+  int64_t n = acto_system_run(sys, 0);
+  ck_assert_msg(n >= 0, "acto_system_run returned %" PRId64 " (%s)", n, tu_name((int)n));
+}
+
 static inline acto_stats tu_stats(acto_system *sys) {
   acto_stats st;
   memset(&st, 0xab, sizeof st);
@@ -376,6 +437,7 @@ typedef struct tu_stat_arg {
 static inline int tu_pred_dead_stat(void *p) {
   tu_stat_arg *a = p;
   acto_stats st;
+  tu_settle(a->sys);
   if (acto_get_stats(a->sys, &st) != 0) return 0;
   return st.dead_letters[a->reason] >= a->want;
 }
@@ -412,6 +474,7 @@ static inline uint64_t tu_stat_field(acto_system *sys, size_t off) {
 
 static inline int tu_pred_field(void *p) {
   tu_field_arg *a = p;
+  tu_settle(a->sys);
   return tu_stat_field(a->sys, a->off) == a->want;
 }
 
@@ -424,7 +487,10 @@ static inline int tu_pred_field(void *p) {
                   tu_stat_field((sys), offsetof(acto_stats, field)), (uint64_t)(want));   \
   } while (0)
 
-static inline void tu_shutdown(acto_system *sys) { ck_assert_ok(acto_system_shutdown(sys)); }
+static inline void tu_shutdown(acto_system *sys) {
+  ck_assert_ok(acto_system_shutdown(sys));
+  if (sys == tu_det_sys) tu_det_sys = NULL;
+}
 
 /* ---- a dead-letter recorder (acto_set_dead_letter_hook) ---------------------- */
 
@@ -501,6 +567,59 @@ static inline int tu_dead_matches(tu_dead *d, acto_ref to, uint32_t type, acto_d
   }
   pthread_mutex_unlock(&d->mu);
   return m;
+}
+
+/* ---- a crash recorder (acto_set_crash_hook) -------------------------------------- */
+
+#define TU_CRASH_LOG 64
+
+typedef struct tu_crash_rec {
+  acto_ref actor;
+  char behaviour[32];
+  int reason;
+  uint32_t msg_type;
+} tu_crash_rec;
+
+typedef struct tu_crashes {
+  pthread_mutex_t mu;
+  int n; /* calls (those past TU_CRASH_LOG are counted, not kept) */
+  tu_crash_rec rec[TU_CRASH_LOG];
+} tu_crashes;
+
+static inline void tu_crashes_init(tu_crashes *c) {
+  memset(c, 0, sizeof *c);
+  pthread_mutex_init(&c->mu, NULL);
+}
+
+/* The crash hook: user is the tu_crashes it records into. */
+static inline void tu_crash_hook(void *user, acto_ref actor, const char *behaviour, int reason,
+                                 uint32_t msg_type) {
+  tu_crashes *c = user;
+  pthread_mutex_lock(&c->mu);
+  if (c->n < TU_CRASH_LOG) {
+    tu_crash_rec *r = &c->rec[c->n];
+    r->actor = actor;
+    snprintf(r->behaviour, sizeof r->behaviour, "%s", behaviour ? behaviour : "(null)");
+    r->reason = reason;
+    r->msg_type = msg_type;
+  }
+  c->n++;
+  pthread_mutex_unlock(&c->mu);
+}
+
+static inline int tu_crash_count(tu_crashes *c) {
+  pthread_mutex_lock(&c->mu);
+  int n = c->n;
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}
+
+/* A copy of the i-th record (i < TU_CRASH_LOG). */
+static inline tu_crash_rec tu_crash_at(tu_crashes *c, int i) {
+  pthread_mutex_lock(&c->mu);
+  tu_crash_rec r = c->rec[i];
+  pthread_mutex_unlock(&c->mu);
+  return r;
 }
 
 /* ---- the probe: an actor that records what it receives -------------------------- */
@@ -706,9 +825,43 @@ static inline void tu_find_program(char *out, size_t size, const char *env, cons
   memcpy(out + dl + 1, name, nl + 1);
 }
 
+/* The first 64 KiB of the file at path (a child's output, say), as a
+ * string in a static buffer that the next call overwrites; "" if there is
+ * no such file. */
+static inline char *tu_read_text(const char *path) {
+  static char buf[1 << 16];
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+#define TU_ARGV_MAX 32
+
+/* Fills argv (room for TU_ARGV_MAX pointers) with prog, the NULL-terminated
+ * args (at most TU_ARGV_MAX - 2 of them) and a NULL, for execv. */
+static inline void tu_argv(char **argv, const char *prog, const char *const *args) {
+  int n = 0;
+  argv[n++] = (char *)prog;
+  for (; args[n - 1] && n < TU_ARGV_MAX - 1; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+}
+
+/* fork() after flushing stdio, so that the child does not write the
+ * parent's buffered output a second time; fails the test if fork fails. */
+static inline pid_t tu_fork(void) {
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  return pid;
+}
+
 /* Reaps pid within timeout_ms and returns its wait status; past the
- * deadline it kills the child, reaps it and fails the test, naming it. */
-static inline int tu_reap(pid_t pid, long timeout_ms, const char *what) {
+ * deadline it kills the child, reaps it and fails the test, naming it and
+ * adding what output() returns (the child's output, say) unless NULL. */
+static inline int tu_reap_output(pid_t pid, long timeout_ms, const char *what,
+                                 const char *(*output)(void)) {
   int st;
   int64_t end = tu_now_ms() + timeout_ms;
   for (;;) {
@@ -720,10 +873,15 @@ static inline int tu_reap(pid_t pid, long timeout_ms, const char *what) {
       kill(pid, SIGKILL);
       while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
       }
-      ck_abort_msg("%s (pid %d) did not finish within %ld ms", what, (int)pid, timeout_ms);
+      ck_abort_msg("%s (pid %d) did not finish within %ld ms%s%s", what, (int)pid, timeout_ms,
+                   output ? "; output:\n" : "", output ? output() : "");
     }
     tu_sleep_ms(5);
   }
+}
+
+static inline int tu_reap(pid_t pid, long timeout_ms, const char *what) {
+  return tu_reap_output(pid, timeout_ms, what, NULL);
 }
 
 /* ---- a port where nothing listens ------------------------------------------ */

@@ -45,6 +45,8 @@
 #include "transport/prescan.c"
 #include "transport/wire.c"
 
+#include "../worst_reserve.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint32_t CAPS[8] = {ACTO__FRAME_CAP_PREAUTH, 16, 33, 64, 1024, 4096, 1, 40};
@@ -56,28 +58,6 @@ static const uint32_t CAPS[8] = {ACTO__FRAME_CAP_PREAUTH, 16, 33, 64, 1024, 4096
     if (!(cond))                                                               \
       abort();                                                                 \
   } while (0)
-
-/* An upper bound of what msgpack-c could reserve parsing p by any path:
- * every byte that could be a container header, with its count. */
-static uint64_t worst_reserve(const uint8_t *p, size_t n) {
-  uint64_t sum = 0;
-  for (size_t i = 0; i < n; i++) {
-    uint8_t b = p[i];
-    uint64_t c = 0, per = 24;
-    if (b >= 0x80 && b <= 0x8f)
-      c = b & 15, per = 48;
-    else if (b >= 0x90 && b <= 0x9f)
-      c = b & 15;
-    else if ((b == 0xdc || b == 0xde) && i + 2 < n)
-      c = (uint64_t)p[i + 1] << 8 | p[i + 2], per = b == 0xde ? 48 : 24;
-    else if ((b == 0xdd || b == 0xdf) && i + 4 < n)
-      c = (uint64_t)p[i + 1] << 24 | (uint64_t)p[i + 2] << 16 | (uint64_t)p[i + 3] << 8 |
-          p[i + 4],
-      per = b == 0xdf ? 48 : 24;
-    sum += c * per;
-  }
-  return sum;
-}
 
 static int detail_ok(const acto__prescan_result *res) {
   return memchr(res->detail, '\0', sizeof res->detail) != NULL;
