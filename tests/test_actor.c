@@ -943,30 +943,30 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("actor");
   TCase *tc = tu_tcase("lifecycle", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, spawn_runs_init_on_the_calling_thread_before_returning_with_zeroed_state);
-  tcase_add_test(tc, spawn_with_failing_init_returns_einit_and_never_calls_terminate);
-  tcase_add_test(tc, spawn_whose_init_answers_ignore_returns_eignored_and_no_actor_exists);
-  tcase_add_test(tc, message_sent_to_itself_from_init_is_handled_after_spawn);
-  tcase_add_test(tc, handler_sees_type_payload_and_no_sender_from_a_plain_thread);
-  tcase_add_test(tc, sender_is_the_sending_actor_and_self_is_the_running_actor);
-  tcase_add_test(tc, stop_self_runs_terminate_once_with_reason_zero_and_later_sends_are_stale);
-  tcase_add_test(tc, stop_from_a_plain_thread_runs_terminate_with_reason_zero);
-  tcase_add_test(tc, stop_from_another_actor_runs_terminate_with_reason_zero);
-  tcase_add_test(tc, stop_lets_the_current_message_finish_and_dead_letters_the_queued_ones);
-  tcase_add_test(tc, failing_handler_stops_the_actor_with_its_reason_and_counts_the_failure);
-  tcase_add_test(tc, spawn_opts_set_the_name_capacity_byte_budget_and_policy);
+  tu_add_tests(tc, spawn_runs_init_on_the_calling_thread_before_returning_with_zeroed_state,
+               spawn_with_failing_init_returns_einit_and_never_calls_terminate,
+               spawn_whose_init_answers_ignore_returns_eignored_and_no_actor_exists,
+               message_sent_to_itself_from_init_is_handled_after_spawn,
+               handler_sees_type_payload_and_no_sender_from_a_plain_thread,
+               sender_is_the_sending_actor_and_self_is_the_running_actor,
+               stop_self_runs_terminate_once_with_reason_zero_and_later_sends_are_stale,
+               stop_from_a_plain_thread_runs_terminate_with_reason_zero,
+               stop_from_another_actor_runs_terminate_with_reason_zero,
+               stop_lets_the_current_message_finish_and_dead_letters_the_queued_ones,
+               failing_handler_stops_the_actor_with_its_reason_and_counts_the_failure,
+               spawn_opts_set_the_name_capacity_byte_budget_and_policy);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("refs", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, send_to_a_stopped_actor_returns_estale_and_counts_a_stale_dead_letter);
-  tcase_add_test(tc, old_ref_never_reaches_a_newer_actor_even_in_a_reused_slot);
-  tcase_add_test(tc, a_ref_of_another_system_is_refused_even_with_the_same_slot);
+  tu_add_tests(tc, send_to_a_stopped_actor_returns_estale_and_counts_a_stale_dead_letter,
+               old_ref_never_reaches_a_newer_actor_even_in_a_reused_slot,
+               a_ref_of_another_system_is_refused_even_with_the_same_slot);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("concurrency", 60);
-  tcase_add_test(tc, an_actor_never_runs_on_two_workers_at_once);
-  tcase_add_test(tc, messages_from_one_thread_arrive_in_send_order);
-  tcase_add_test(tc, messages_from_one_actor_arrive_in_send_order);
+  tu_add_tests(tc, an_actor_never_runs_on_two_workers_at_once,
+               messages_from_one_thread_arrive_in_send_order,
+               messages_from_one_actor_arrive_in_send_order);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("idle", 60);

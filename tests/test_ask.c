@@ -1085,46 +1085,46 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("ask");
   TCase *tc = tu_tcase("blocking", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, ask_from_a_plain_thread_returns_the_reply_type_and_data);
-  tcase_add_test(tc, ask_to_a_target_that_never_replies_times_out_after_its_deadline);
-  tcase_add_test(tc, late_reply_to_a_blocking_ask_is_counted_and_never_delivered);
-  tcase_add_test(tc, ask_to_a_stopped_actor_returns_estale);
-  tcase_add_test(tc, ask_to_a_target_that_stops_without_replying_fails_before_its_deadline);
-  tcase_add_test(tc, blocking_ask_from_inside_a_handler_returns_edeadlk);
-  tcase_add_test(tc, concurrent_asks_from_many_threads_each_get_their_own_reply);
+  tu_add_tests(tc, ask_from_a_plain_thread_returns_the_reply_type_and_data,
+               ask_to_a_target_that_never_replies_times_out_after_its_deadline,
+               late_reply_to_a_blocking_ask_is_counted_and_never_delivered,
+               ask_to_a_stopped_actor_returns_estale,
+               ask_to_a_target_that_stops_without_replying_fails_before_its_deadline,
+               blocking_ask_from_inside_a_handler_returns_edeadlk,
+               concurrent_asks_from_many_threads_each_get_their_own_reply);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("async", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, ask_async_runs_the_continuation_on_the_asking_actor_with_the_reply);
-  tcase_add_test(tc, ask_async_timeout_runs_the_continuation_once_and_the_late_reply_is_discarded);
-  tcase_add_test(tc, ask_async_without_continuation_delivers_the_reply_as_a_message_with_its_ask_id);
-  tcase_add_test(tc, ask_async_without_continuation_delivers_a_timeout_message_with_its_ask_id);
-  tcase_add_test(tc, ask_async_to_a_stopped_actor_fails_exactly_once);
-  tcase_add_test(tc, ask_async_to_a_target_that_stops_without_replying_reports_it_once);
-  tcase_add_test(tc, ask_async_without_continuation_to_a_failing_target_delivers_ask_failed);
+  tu_add_tests(tc, ask_async_runs_the_continuation_on_the_asking_actor_with_the_reply,
+               ask_async_timeout_runs_the_continuation_once_and_the_late_reply_is_discarded,
+               ask_async_without_continuation_delivers_the_reply_as_a_message_with_its_ask_id,
+               ask_async_without_continuation_delivers_a_timeout_message_with_its_ask_id,
+               ask_async_to_a_stopped_actor_fails_exactly_once,
+               ask_async_to_a_target_that_stops_without_replying_reports_it_once,
+               ask_async_without_continuation_to_a_failing_target_delivers_ask_failed);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("reply", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, reply_to_a_message_that_is_not_a_request_returns_enotrequest);
-  tcase_add_test(tc, second_reply_to_a_request_returns_ealready_and_the_first_is_delivered);
+  tu_add_tests(tc, reply_to_a_message_that_is_not_a_request_returns_enotrequest,
+               second_reply_to_a_request_returns_ealready_and_the_first_is_delivered);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("lifecycle", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, a_request_handled_without_a_reply_is_answered_enoreply_at_once);
-  tcase_add_test(tc, a_kept_request_is_answered_eclosed_when_its_keeper_stops);
-  tcase_add_test(tc, a_kept_request_is_answered_efailed_when_its_keeper_fails);
-  tcase_add_test(tc, a_supervised_keeper_that_fails_answers_efailed_before_its_restart);
-  tcase_add_test(tc, reply_to_answers_once_and_a_second_answer_returns_ealready);
-  tcase_add_test(tc, shutdown_answers_threads_blocked_in_ask_with_eclosed_and_waits_for_them);
-  tcase_add_test(tc, shutdown_answers_an_ask_whose_token_left_its_keeper);
-  tcase_add_test(tc, blocking_calls_from_init_and_terminate_return_edeadlk);
-  tcase_add_test(tc, pending_asks_of_a_stopping_actor_run_their_continuation_once_with_ecanceled);
-  tcase_add_test(tc, an_ask_made_by_an_init_that_fails_gets_its_outcome_once);
-  tcase_add_test(tc, a_restart_in_place_cancels_the_old_incarnations_asks);
-  tcase_add_test(tc, ask_deadlines_near_int64_max_saturate_instead_of_expiring);
-  tcase_add_test(tc, negative_deadlines_other_than_minus_one_are_einval);
-  tcase_add_test(tc, deterministic_ask_deadlines_are_virtual);
-  tcase_add_test(tc, deterministic_ask_that_nothing_can_answer_returns_edeadlk);
+  tu_add_tests(tc, a_request_handled_without_a_reply_is_answered_enoreply_at_once,
+               a_kept_request_is_answered_eclosed_when_its_keeper_stops,
+               a_kept_request_is_answered_efailed_when_its_keeper_fails,
+               a_supervised_keeper_that_fails_answers_efailed_before_its_restart,
+               reply_to_answers_once_and_a_second_answer_returns_ealready,
+               shutdown_answers_threads_blocked_in_ask_with_eclosed_and_waits_for_them,
+               shutdown_answers_an_ask_whose_token_left_its_keeper,
+               blocking_calls_from_init_and_terminate_return_edeadlk,
+               pending_asks_of_a_stopping_actor_run_their_continuation_once_with_ecanceled,
+               an_ask_made_by_an_init_that_fails_gets_its_outcome_once,
+               a_restart_in_place_cancels_the_old_incarnations_asks,
+               ask_deadlines_near_int64_max_saturate_instead_of_expiring,
+               negative_deadlines_other_than_minus_one_are_einval,
+               deterministic_ask_deadlines_are_virtual,
+               deterministic_ask_that_nothing_can_answer_returns_edeadlk);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -896,35 +896,31 @@ END_TEST
 static Suite *auth_suite(void) {
   Suite *s = suite_create("auth");
   TCase *th = tu_tcase("handshake", 60);
-  tcase_add_test(th, auth_full_handshake_succeeds_and_both_learn_the_peer_name);
-  tcase_add_test(th, auth_wire_format_matches_an_independent_computation);
-  tcase_add_test(th, auth_longest_names_fit_and_work);
-  tcase_add_test(th, auth_wrong_key_is_refused_by_the_client_on_the_challenge);
-  tcase_add_test(th, auth_client_without_the_key_is_refused_by_the_server_on_the_response);
-  tcase_add_test(th, auth_messages_replayed_from_an_earlier_session_are_refused);
-  tcase_add_test(th, auth_a_second_hello_and_out_of_order_messages_are_refused);
-  tcase_add_test(th, auth_a_reflected_challenge_or_hello_is_refused);
+  tu_add_tests(th, auth_full_handshake_succeeds_and_both_learn_the_peer_name,
+               auth_wire_format_matches_an_independent_computation, auth_longest_names_fit_and_work,
+               auth_wrong_key_is_refused_by_the_client_on_the_challenge,
+               auth_client_without_the_key_is_refused_by_the_server_on_the_response,
+               auth_messages_replayed_from_an_earlier_session_are_refused,
+               auth_a_second_hello_and_out_of_order_messages_are_refused,
+               auth_a_reflected_challenge_or_hello_is_refused);
   tcase_add_loop_test(th, auth_a_flipped_bit_in_every_byte_of_each_message_is_refused,
                       AT_HELLO, AT_RESPONSE + 1);
   tcase_add_loop_test(th, auth_truncated_and_oversized_messages_are_refused, AT_HELLO,
                       AT_RESPONSE + 1);
   tcase_add_loop_test(th, auth_version_mismatch_is_refused, AT_HELLO, AT_RESPONSE + 1);
-  tcase_add_test(th, auth_bad_names_on_the_wire_are_refused);
-  tcase_add_test(th, auth_bad_arguments_are_einval);
+  tu_add_tests(th, auth_bad_names_on_the_wire_are_refused, auth_bad_arguments_are_einval);
   suite_add_tcase(s, th);
   TCase *tf = tu_tcase("frames", 60);
-  tcase_add_test(tf, auth_seal_open_round_trip_for_1000_frames_both_ways);
-  tcase_add_test(tf, auth_a_replayed_frame_is_refused);
-  tcase_add_test(tf, auth_reordered_frames_are_refused);
-  tcase_add_test(tf, auth_a_flipped_bit_in_payload_or_tag_or_a_truncation_is_refused);
-  tcase_add_test(tf, auth_a_frame_with_the_wrong_direction_key_is_refused);
-  tcase_add_test(tf, auth_open_and_seal_before_done_are_refused);
-  tcase_add_test(tf, auth_sequence_numbers_never_wrap);
+  tu_add_tests(tf, auth_seal_open_round_trip_for_1000_frames_both_ways,
+               auth_a_replayed_frame_is_refused, auth_reordered_frames_are_refused,
+               auth_a_flipped_bit_in_payload_or_tag_or_a_truncation_is_refused,
+               auth_a_frame_with_the_wrong_direction_key_is_refused,
+               auth_open_and_seal_before_done_are_refused, auth_sequence_numbers_never_wrap);
   suite_add_tcase(s, tf);
   TCase *tk = tcase_create("key");
-  tcase_add_test(tk, auth_key_file_with_mode_0600_loads_and_0644_is_refused);
-  tcase_add_test(tk, auth_empty_short_odd_and_non_hex_keys_are_refused);
-  tcase_add_test(tk, auth_generated_key_file_has_mode_0600_and_loads_back);
+  tu_add_tests(tk, auth_key_file_with_mode_0600_loads_and_0644_is_refused,
+               auth_empty_short_odd_and_non_hex_keys_are_refused,
+               auth_generated_key_file_has_mode_0600_and_loads_back);
   suite_add_tcase(s, tk);
   return s;
 }

@@ -642,21 +642,21 @@ int main(void) {
   }
   Suite *s = suite_create("bank");
   TCase *tc = tu_tcase("actors", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, insufficient_funds_is_an_error_reply_and_the_account_carries_on);
-  tcase_add_test(tc, a_retried_operation_or_transfer_id_is_applied_once);
-  tcase_add_test(tc, a_transfer_whose_credit_is_refused_is_compensated);
-  tcase_add_test(tc, an_account_failing_after_its_journal_append_applies_the_retry_once);
-  tcase_add_test(tc, a_coordinator_failing_after_begin_finishes_the_transfer_after_its_restart);
-  tcase_add_test(tc, balances_and_answers_survive_closing_and_reopening_the_bank);
-  tcase_add_test(tc, a_process_killed_with_a_transfer_in_flight_completes_it_on_recovery);
-  tcase_add_test(tc, messages_that_do_not_fit_change_nothing_and_fail_nobody);
-  tcase_add_test(tc, an_account_answer_that_does_not_fit_sends_the_leg_again);
-  tcase_add_test(tc, an_account_or_a_coordinator_without_a_valid_argument_fails_its_init);
+  tu_add_tests(tc, insufficient_funds_is_an_error_reply_and_the_account_carries_on,
+               a_retried_operation_or_transfer_id_is_applied_once,
+               a_transfer_whose_credit_is_refused_is_compensated,
+               an_account_failing_after_its_journal_append_applies_the_retry_once,
+               a_coordinator_failing_after_begin_finishes_the_transfer_after_its_restart,
+               balances_and_answers_survive_closing_and_reopening_the_bank,
+               a_process_killed_with_a_transfer_in_flight_completes_it_on_recovery,
+               messages_that_do_not_fit_change_nothing_and_fail_nobody,
+               an_account_answer_that_does_not_fit_sends_the_leg_again,
+               an_account_or_a_coordinator_without_a_valid_argument_fails_its_init);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("program", 120);
-  tcase_add_test(tc, a_scripted_run_with_chaos_keeps_every_invariant);
-  tcase_add_test(tc, a_run_killed_by_sigkill_recovers_every_acknowledged_transfer_exactly_once);
+  tu_add_tests(tc, a_scripted_run_with_chaos_keeps_every_invariant,
+               a_run_killed_by_sigkill_recovers_every_acknowledged_transfer_exactly_once);
   suite_add_tcase(s, tc);
   int rc = tu_run(s);
   rm_tree(g_base);

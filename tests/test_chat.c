@@ -1556,29 +1556,28 @@ int main(void) {
   }
   Suite *s = suite_create("chat");
   TCase *tc = tu_tcase("one server", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, nicks_are_unique_regardless_of_case_and_released_on_change);
-  tcase_add_test(tc, join_part_and_room_lines_reach_the_members_and_nobody_else);
-  tcase_add_test(tc, private_messages_reach_one_user);
-  tcase_add_test(tc, rooms_and_users_are_listed_and_empty_rooms_close);
-  tcase_add_test(tc, the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice);
-  tcase_add_test(tc, a_listing_too_long_for_the_outbox_is_cut_with_a_marker_and_ends_with_ok);
-  tcase_add_test(tc, bad_commands_and_long_lines_get_an_error_and_the_connection_stays);
-  tcase_add_test(tc, quit_answers_and_closes_and_the_rooms_are_told);
-  tcase_add_test(tc, a_line_cut_short_by_a_disconnect_is_not_posted);
-  tcase_add_test(tc, a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit);
-  tcase_add_test(tc, a_stuck_client_delays_nobody_and_is_told_what_it_missed);
-  tcase_add_test(tc, an_idle_client_is_closed_and_an_active_one_is_not);
-  tcase_add_test(tc, a_client_over_the_line_rate_is_slowed_down_and_loses_nothing);
-  tcase_add_test(tc, the_listen_backlog_follows_somaxconn);
-  tcase_add_test(tc, help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2);
+  tu_add_tests(tc, nicks_are_unique_regardless_of_case_and_released_on_change,
+               join_part_and_room_lines_reach_the_members_and_nobody_else,
+               private_messages_reach_one_user, rooms_and_users_are_listed_and_empty_rooms_close,
+               the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice,
+               a_listing_too_long_for_the_outbox_is_cut_with_a_marker_and_ends_with_ok,
+               bad_commands_and_long_lines_get_an_error_and_the_connection_stays,
+               quit_answers_and_closes_and_the_rooms_are_told,
+               a_line_cut_short_by_a_disconnect_is_not_posted,
+               a_dropped_connection_is_announced_as_lost_and_only_quit_as_quit,
+               a_stuck_client_delays_nobody_and_is_told_what_it_missed,
+               an_idle_client_is_closed_and_an_active_one_is_not,
+               a_client_over_the_line_rate_is_slowed_down_and_loses_nothing,
+               the_listen_backlog_follows_somaxconn,
+               help_prints_the_usage_on_stdout_and_exits_0_and_bad_options_exit_2);
   suite_add_tcase(s, tc);
   tc = tu_tcase("linked servers", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, two_linked_servers_share_nicks_and_rooms_in_one_order);
-  tcase_add_test(tc, when_the_hub_dies_the_linked_server_says_so_and_recovers_when_it_is_back);
-  tcase_add_test(tc, when_a_linked_server_dies_its_users_leave_their_rooms_and_nicks);
-  tcase_add_test(tc, a_link_with_the_wrong_key_is_refused_at_start);
-  tcase_add_test(tc, the_directory_and_the_rooms_ignore_messages_of_the_wrong_size);
-  tcase_add_test(tc, a_session_ignores_messages_of_the_wrong_size);
+  tu_add_tests(tc, two_linked_servers_share_nicks_and_rooms_in_one_order,
+               when_the_hub_dies_the_linked_server_says_so_and_recovers_when_it_is_back,
+               when_a_linked_server_dies_its_users_leave_their_rooms_and_nicks,
+               a_link_with_the_wrong_key_is_refused_at_start,
+               the_directory_and_the_rooms_ignore_messages_of_the_wrong_size,
+               a_session_ignores_messages_of_the_wrong_size);
   suite_add_tcase(s, tc);
   int rc = tu_run(s);
   /* Outputs of failed tests stay until here (printed in their failures). */

@@ -426,15 +426,15 @@ int main(void) {
   TCase *tc = tu_tcase("program", 120);
   tcase_add_test(tc,
                  a_node_killed_with_sigkill_has_its_workers_restarted_elsewhere_and_loses_no_item);
-  tcase_add_test(tc, a_frozen_node_is_found_by_the_heartbeat_timeout_and_loses_no_item);
-  tcase_add_test(tc, failing_workers_and_a_failing_coordinator_lose_no_item);
-  tcase_add_test(tc, a_launcher_stopped_by_sigterm_leaves_no_node_process);
+  tu_add_tests(tc, a_frozen_node_is_found_by_the_heartbeat_timeout_and_loses_no_item,
+               failing_workers_and_a_failing_coordinator_lose_no_item,
+               a_launcher_stopped_by_sigterm_leaves_no_node_process);
   suite_add_tcase(s, tc);
   tc = tu_tcase("actors", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, the_actors_refuse_to_start_without_their_argument);
-  tcase_add_test(tc, a_spawner_starts_a_worker_only_when_asked);
-  tcase_add_test(tc, a_worker_takes_work_that_fits_and_its_own_timer_only);
-  tcase_add_test(tc, a_coordinator_ignores_a_strangers_boot_and_respawn_and_a_plain_submit);
+  tu_add_tests(tc, the_actors_refuse_to_start_without_their_argument,
+               a_spawner_starts_a_worker_only_when_asked,
+               a_worker_takes_work_that_fits_and_its_own_timer_only,
+               a_coordinator_ignores_a_strangers_boot_and_respawn_and_a_plain_submit);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -478,26 +478,23 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("error");
   TCase *tc = tu_tcase("table", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, every_error_code_has_its_own_name_and_message);
-  tcase_add_test(tc, the_guide_lists_every_code_with_its_value_and_message);
-  tcase_add_test(tc, unknown_codes_get_a_generic_text_and_zero_is_not_an_error);
+  tu_add_tests(tc, every_error_code_has_its_own_name_and_message,
+               the_guide_lists_every_code_with_its_value_and_message,
+               unknown_codes_get_a_generic_text_and_zero_is_not_an_error);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("arguments", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, system_calls_reject_null_arguments);
-  tcase_add_test(tc, spawn_rejects_bad_arguments);
-  tcase_add_test(tc, send_rejects_bad_arguments);
-  tcase_add_test(tc, stop_alive_and_registry_reject_bad_arguments);
-  tcase_add_test(tc, ask_and_timers_reject_bad_arguments);
-  tcase_add_test(tc, context_calls_reject_a_null_context);
-  tcase_add_test(tc, calls_from_inside_an_actor_are_checked_too);
-  tcase_add_test(tc, a_refused_reply_does_not_use_up_the_request);
+  tu_add_tests(tc, system_calls_reject_null_arguments, spawn_rejects_bad_arguments,
+               send_rejects_bad_arguments, stop_alive_and_registry_reject_bad_arguments,
+               ask_and_timers_reject_bad_arguments, context_calls_reject_a_null_context,
+               calls_from_inside_an_actor_are_checked_too,
+               a_refused_reply_does_not_use_up_the_request);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("limits", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, spawning_past_max_actors_returns_elimit);
-  tcase_add_test(tc, shutdown_runs_every_live_actors_terminate_exactly_once_on_a_worker);
-  tcase_add_test(tc, shutdown_handles_or_dead_letters_every_queued_message);
+  tu_add_tests(tc, spawning_past_max_actors_returns_elimit,
+               shutdown_runs_every_live_actors_terminate_exactly_once_on_a_worker,
+               shutdown_handles_or_dead_letters_every_queued_message);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

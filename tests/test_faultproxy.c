@@ -784,23 +784,18 @@ int main(void) {
   Suite *s = suite_create("faultproxy");
   TCase *tc = tu_tcase("faultproxy", TU_TCASE_TIMEOUT);
   tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_add_test(tc, pass_round_trips_one_megabyte_of_random_data_intact);
-  tcase_add_test(tc, pass_serves_many_concurrent_connections);
-  tcase_add_test(tc, a_client_eof_is_forwarded_and_the_connection_closes);
-  tcase_add_test(tc, blackhole_drops_bytes_keeps_connections_open_and_pass_restores_flow);
-  tcase_add_test(tc, reset_closes_current_connections_and_resets_new_ones_at_once);
-  tcase_add_test(tc, a_target_that_refuses_resets_the_client);
-  tcase_add_test(tc, delay_holds_each_chunk_in_each_direction);
-  tcase_add_test(tc, throttle_limits_each_direction_to_its_rate);
-  tcase_add_test(tc, fragment_delivers_data_intact_in_many_small_reads);
-  tcase_add_test(tc, delay_stops_reading_at_the_buffer_cap);
-  tcase_add_test(tc, direction_down_blackholes_only_the_way_back);
-  tcase_add_test(tc, direction_up_blackholes_only_the_way_there);
-  tcase_add_test(tc, stats_count_bytes_and_connections_per_direction);
-  tcase_add_test(tc, bad_commands_are_answered_with_an_error_and_change_nothing);
-  tcase_add_test(tc, non_loopback_addresses_are_refused);
-  tcase_add_test(tc, quit_closes_everything_and_exits_zero);
-  tcase_add_test(tc, sigterm_exits_zero);
+  tu_add_tests(
+      tc, pass_round_trips_one_megabyte_of_random_data_intact,
+      pass_serves_many_concurrent_connections, a_client_eof_is_forwarded_and_the_connection_closes,
+      blackhole_drops_bytes_keeps_connections_open_and_pass_restores_flow,
+      reset_closes_current_connections_and_resets_new_ones_at_once,
+      a_target_that_refuses_resets_the_client, delay_holds_each_chunk_in_each_direction,
+      throttle_limits_each_direction_to_its_rate, fragment_delivers_data_intact_in_many_small_reads,
+      delay_stops_reading_at_the_buffer_cap, direction_down_blackholes_only_the_way_back,
+      direction_up_blackholes_only_the_way_there, stats_count_bytes_and_connections_per_direction,
+      bad_commands_are_answered_with_an_error_and_change_nothing,
+      non_loopback_addresses_are_refused, quit_closes_everything_and_exits_zero,
+      sigterm_exits_zero);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -468,26 +468,26 @@ END_TEST
 static Suite *frame_suite(void) {
   Suite *s = suite_create("frame");
   TCase *tr = tcase_create("reader");
-  tcase_add_test(tr, frame_untagged_frame_is_ready_with_payload_at_offset_4);
-  tcase_add_test(tr, frame_tagged_frame_hands_back_payload_and_tag_separately);
-  tcase_add_test(tr, frame_extra_bytes_after_a_frame_are_left_for_the_next_call);
-  tcase_add_test(tr, frame_truncated_at_every_offset_of_header_and_body_needs_more);
+  tu_add_tests(tr, frame_untagged_frame_is_ready_with_payload_at_offset_4,
+               frame_tagged_frame_hands_back_payload_and_tag_separately,
+               frame_extra_bytes_after_a_frame_are_left_for_the_next_call,
+               frame_truncated_at_every_offset_of_header_and_body_needs_more);
   tcase_add_loop_test(tr, frame_catalogue_of_bad_lengths_rejected_from_the_header_alone, 0,
                       (int)N_BAD_FRAMES);
-  tcase_add_test(tr, frame_length_equal_to_cap_is_accepted_and_waited_for);
-  tcase_add_test(tr, frame_smallest_tagged_body_is_one_payload_byte_and_the_tag);
-  tcase_add_test(tr, frame_need_never_exceeds_cap_plus_header_for_any_header);
-  tcase_add_test(tr, frame_bad_arguments_are_einval_not_a_crash);
-  tcase_add_test(tr, frame_a_bad_header_behind_good_frames_is_found_at_its_offset);
+  tu_add_tests(tr, frame_length_equal_to_cap_is_accepted_and_waited_for,
+               frame_smallest_tagged_body_is_one_payload_byte_and_the_tag,
+               frame_need_never_exceeds_cap_plus_header_for_any_header,
+               frame_bad_arguments_are_einval_not_a_crash,
+               frame_a_bad_header_behind_good_frames_is_found_at_its_offset);
   suite_add_tcase(s, tr);
   TCase *tw = tcase_create("writer");
-  tcase_add_test(tw, frame_header_write_refuses_what_the_reader_would_refuse);
-  tcase_add_test(tw, frame_build_checks_its_output_size);
+  tu_add_tests(tw, frame_header_write_refuses_what_the_reader_would_refuse,
+               frame_build_checks_its_output_size);
   suite_add_tcase(s, tw);
   TCase *td = tu_tcase("delivery", 60);
-  tcase_add_test(td, frame_byte_by_byte_delivery_yields_every_frame_once);
-  tcase_add_test(td, frame_several_frames_in_one_buffer_are_all_taken);
-  tcase_add_test(td, frame_frames_split_across_reads_at_random_points_are_reassembled);
+  tu_add_tests(td, frame_byte_by_byte_delivery_yields_every_frame_once,
+               frame_several_frames_in_one_buffer_are_all_taken,
+               frame_frames_split_across_reads_at_random_points_are_reassembled);
   suite_add_tcase(s, td);
   return s;
 }

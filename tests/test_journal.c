@@ -1308,38 +1308,38 @@ static Suite *journal_suite(void) {
   suite_add_tcase(s, t);
 
   t = tu_tcase("replay", 30);
-  tcase_add_test(t, a_new_journal_replays_empty_and_appends_from_sequence_one);
-  tcase_add_test(t, each_reopen_continues_the_sequence_after_the_last_record);
-  tcase_add_test(t, append_and_snapshot_before_replay_fail_and_a_second_replay_is_ealready);
-  tcase_add_test(t, a_negative_callback_value_stops_replay_which_can_be_repeated);
+  tu_add_tests(t, a_new_journal_replays_empty_and_appends_from_sequence_one,
+               each_reopen_continues_the_sequence_after_the_last_record,
+               append_and_snapshot_before_replay_fail_and_a_second_replay_is_ealready,
+               a_negative_callback_value_stops_replay_which_can_be_repeated);
   suite_add_tcase(s, t);
 
   t = tu_tcase("damage", 60);
-  tcase_add_test(t, a_torn_tail_cut_at_every_offset_of_the_last_record_is_dropped_and_truncated);
-  tcase_add_test(t, a_flipped_bit_anywhere_in_a_record_stops_replay_just_before_it);
-  tcase_add_test(t, a_well_formed_record_out_of_sequence_is_stale_data_and_is_cut);
-  tcase_add_test(t, a_garbage_log_fails_replay_with_eio_and_is_left_untouched);
-  tcase_add_test(t, a_damaged_log_header_fails_replay_with_eio_and_changes_nothing);
-  tcase_add_test(t, a_huge_length_field_is_corruption_and_is_never_allocated);
-  tcase_add_test(t, a_valid_record_above_a_lowered_max_record_fails_with_etoobig_and_is_kept);
+  tu_add_tests(t, a_torn_tail_cut_at_every_offset_of_the_last_record_is_dropped_and_truncated,
+               a_flipped_bit_anywhere_in_a_record_stops_replay_just_before_it,
+               a_well_formed_record_out_of_sequence_is_stale_data_and_is_cut,
+               a_garbage_log_fails_replay_with_eio_and_is_left_untouched,
+               a_damaged_log_header_fails_replay_with_eio_and_changes_nothing,
+               a_huge_length_field_is_corruption_and_is_never_allocated,
+               a_valid_record_above_a_lowered_max_record_fails_with_etoobig_and_is_kept);
   suite_add_tcase(s, t);
 
   t = tu_tcase("snapshot", 60);
-  tcase_add_test(t, snapshot_then_records_replays_the_snapshot_and_the_later_records_only);
-  tcase_add_test(t, a_crash_between_snapshot_rename_and_log_reset_skips_covered_records);
-  tcase_add_test(t, a_snapshot_inside_the_log_skips_the_records_it_covers_and_keeps_the_rest);
-  tcase_add_test(t, a_crash_before_the_snapshot_rename_leaves_the_old_snapshot_and_the_whole_log);
-  tcase_add_test(t, a_corrupt_or_missing_snapshot_fails_replay_with_eio_before_any_callback);
-  tcase_add_test(t, snapshot_every_makes_append_return_snapshot_due_until_a_snapshot);
+  tu_add_tests(t, snapshot_then_records_replays_the_snapshot_and_the_later_records_only,
+               a_crash_between_snapshot_rename_and_log_reset_skips_covered_records,
+               a_snapshot_inside_the_log_skips_the_records_it_covers_and_keeps_the_rest,
+               a_crash_before_the_snapshot_rename_leaves_the_old_snapshot_and_the_whole_log,
+               a_corrupt_or_missing_snapshot_fails_replay_with_eio_before_any_callback,
+               snapshot_every_makes_append_return_snapshot_due_until_a_snapshot);
   suite_add_tcase(s, t);
 
   t = tu_tcase("api", 60);
-  tcase_add_test(t, an_oversize_record_fails_with_etoobig_and_writes_nothing);
-  tcase_add_test(t, every_call_validates_its_arguments);
-  tcase_add_test(t, a_second_handle_on_the_same_journal_fails_until_the_first_is_closed);
-  tcase_add_test(t, every_sync_mode_round_trips_and_sync_flushes_on_request);
-  tcase_add_test(t, an_io_error_fails_the_handle_and_reopening_shows_the_acknowledged_records);
-  tcase_add_test(t, journals_owned_by_different_threads_are_independent);
+  tu_add_tests(t, an_oversize_record_fails_with_etoobig_and_writes_nothing,
+               every_call_validates_its_arguments,
+               a_second_handle_on_the_same_journal_fails_until_the_first_is_closed,
+               every_sync_mode_round_trips_and_sync_flushes_on_request,
+               an_io_error_fails_the_handle_and_reopening_shows_the_acknowledged_records,
+               journals_owned_by_different_threads_are_independent);
   suite_add_tcase(s, t);
 
   t = tu_tcase("crash", 120);

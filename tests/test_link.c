@@ -872,71 +872,71 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("link");
   TCase *tc = tu_tcase("propagation", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, an_abnormal_exit_stops_the_linked_actor_with_the_same_reason);
-  tcase_add_test(tc, a_failure_propagates_both_ways_along_a_link);
-  tcase_add_test(tc, a_normal_stop_of_a_linked_actor_leaves_the_other_running);
-  tcase_add_test(tc, exit_self_with_a_positive_reason_is_abnormal_and_propagates);
-  tcase_add_test(tc, a_failure_travels_along_a_chain_of_links);
+  tu_add_tests(tc, an_abnormal_exit_stops_the_linked_actor_with_the_same_reason,
+               a_failure_propagates_both_ways_along_a_link,
+               a_normal_stop_of_a_linked_actor_leaves_the_other_running,
+               exit_self_with_a_positive_reason_is_abnormal_and_propagates,
+               a_failure_travels_along_a_chain_of_links);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("trap", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, a_trapping_actor_receives_exit_with_the_sender_and_reason_and_keeps_running);
-  tcase_add_test(tc, trap_exit_off_restores_propagation);
+  tu_add_tests(tc, a_trapping_actor_receives_exit_with_the_sender_and_reason_and_keeps_running,
+               trap_exit_off_restores_propagation);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("kill", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, kill_stops_even_a_trapping_actor_with_reason_killed);
-  tcase_add_test(tc, kill_propagates_as_killed_to_a_linked_non_trapping_actor);
-  tcase_add_test(tc, a_trapping_linked_actor_receives_exit_killed_when_its_partner_is_killed);
-  tcase_add_test(tc, kill_takes_effect_after_the_current_callback_and_before_queued_messages);
+  tu_add_tests(tc, kill_stops_even_a_trapping_actor_with_reason_killed,
+               kill_propagates_as_killed_to_a_linked_non_trapping_actor,
+               a_trapping_linked_actor_receives_exit_killed_when_its_partner_is_killed,
+               kill_takes_effect_after_the_current_callback_and_before_queued_messages);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("exit", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, exit_with_an_abnormal_reason_stops_a_non_trapping_actor_with_it);
-  tcase_add_test(tc, exit_with_reason_normal_is_ignored_by_a_non_trapping_actor);
-  tcase_add_test(tc, exit_to_a_trapping_actor_from_a_plain_thread_arrives_from_ref_none);
-  tcase_add_test(tc, exit_sent_by_an_actor_names_it_as_the_sender);
-  tcase_add_test(tc, exit_and_kill_of_a_stopped_actor_return_estale);
-  tcase_add_test(tc, link_calls_outside_an_actor_return_einval);
+  tu_add_tests(tc, exit_with_an_abnormal_reason_stops_a_non_trapping_actor_with_it,
+               exit_with_reason_normal_is_ignored_by_a_non_trapping_actor,
+               exit_to_a_trapping_actor_from_a_plain_thread_arrives_from_ref_none,
+               exit_sent_by_an_actor_names_it_as_the_sender,
+               exit_and_kill_of_a_stopped_actor_return_estale,
+               link_calls_outside_an_actor_return_einval);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("link", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, link_to_a_dead_actor_stops_a_non_trapping_caller_with_noproc);
-  tcase_add_test(tc, link_to_a_dead_actor_gives_a_trapping_caller_exit_noproc);
-  tcase_add_test(tc, link_queued_behind_an_exit_signal_fires_with_the_real_reason);
-  tcase_add_test(tc, link_queued_behind_an_exit_signal_stops_a_non_trapping_caller_with_the_real_reason);
-  tcase_add_test(tc, unlink_before_the_partner_fails_prevents_propagation);
-  tcase_add_test(tc, unlink_by_either_side_removes_the_link_for_both);
-  tcase_add_test(tc, linking_twice_is_idempotent_one_failure_gives_one_exit);
-  tcase_add_test(tc, one_unlink_undoes_a_link_made_twice);
+  tu_add_tests(tc, link_to_a_dead_actor_stops_a_non_trapping_caller_with_noproc,
+               link_to_a_dead_actor_gives_a_trapping_caller_exit_noproc,
+               link_queued_behind_an_exit_signal_fires_with_the_real_reason,
+               link_queued_behind_an_exit_signal_stops_a_non_trapping_caller_with_the_real_reason,
+               unlink_before_the_partner_fails_prevents_propagation,
+               unlink_by_either_side_removes_the_link_for_both,
+               linking_twice_is_idempotent_one_failure_gives_one_exit,
+               one_unlink_undoes_a_link_made_twice);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("spawn_link", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, spawn_with_link_from_an_actor_stops_the_parent_when_the_child_fails);
-  tcase_add_test(tc, spawn_with_link_from_an_actor_stops_the_child_when_the_parent_fails);
-  tcase_add_test(tc, spawn_with_link_from_a_plain_thread_returns_ewrongthread);
+  tu_add_tests(tc, spawn_with_link_from_an_actor_stops_the_parent_when_the_child_fails,
+               spawn_with_link_from_an_actor_stops_the_child_when_the_parent_fails,
+               spawn_with_link_from_a_plain_thread_returns_ewrongthread);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("crash_hook", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, crash_hook_reports_a_failing_handler_with_actor_behaviour_reason_and_type);
-  tcase_add_test(tc, crash_hook_reports_init_failure_at_spawn_with_message_type_zero);
-  tcase_add_test(tc, crash_hook_reports_exit_self_with_a_negative_reason_but_not_a_positive_one);
-  tcase_add_test(tc, crash_hook_removed_with_null_is_not_called);
-  tcase_add_test(tc, crash_hook_reports_exit_self_in_an_exit_handler_with_type_exit);
-  tcase_add_test(tc, crash_hook_reports_exit_self_in_a_down_handler_with_type_down);
+  tu_add_tests(tc, crash_hook_reports_a_failing_handler_with_actor_behaviour_reason_and_type,
+               crash_hook_reports_init_failure_at_spawn_with_message_type_zero,
+               crash_hook_reports_exit_self_with_a_negative_reason_but_not_a_positive_one,
+               crash_hook_removed_with_null_is_not_called,
+               crash_hook_reports_exit_self_in_an_exit_handler_with_type_exit,
+               crash_hook_reports_exit_self_in_a_down_handler_with_type_down);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("signals", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, a_trapping_actor_receives_exit_normal_when_its_partner_stops_normally);
-  tcase_add_test(tc, a_handler_failing_on_an_exit_message_stops_with_its_reason);
-  tcase_add_test(tc, exit_self_with_a_positive_reason_in_init_stops_the_actor_with_that_reason);
-  tcase_add_test(tc, exit_self_with_a_negative_reason_in_init_fails_the_actor_without_a_message);
-  tcase_add_test(tc, spawn_with_link_whose_init_fails_returns_einit_and_leaves_the_parent_running);
+  tu_add_tests(tc, a_trapping_actor_receives_exit_normal_when_its_partner_stops_normally,
+               a_handler_failing_on_an_exit_message_stops_with_its_reason,
+               exit_self_with_a_positive_reason_in_init_stops_the_actor_with_that_reason,
+               exit_self_with_a_negative_reason_in_init_fails_the_actor_without_a_message,
+               spawn_with_link_whose_init_fails_returns_einit_and_leaves_the_parent_running);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("shutdown", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, system_shutdown_stops_actors_with_reason_shutdown);
-  tcase_add_test(tc, shutdown_with_a_web_of_links_and_monitors_is_clean);
+  tu_add_tests(tc, system_shutdown_stops_actors_with_reason_shutdown,
+               shutdown_with_a_web_of_links_and_monitors_is_clean);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("race", 60);

@@ -275,13 +275,12 @@ int main(void) {
   Suite *s = suite_create("log");
   TCase *tc = tu_tcase("log", 60);
   tcase_add_checked_fixture(tc, setup, tu_teardown);
-  tcase_add_test(tc, a_refused_connection_reaches_the_hook_with_its_address_and_reason);
-  tcase_add_test(tc, lines_less_severe_than_the_level_are_not_produced);
-  tcase_add_test(tc, bad_arguments_are_refused);
-  tcase_add_test(tc, a_line_is_one_printable_line_cut_at_the_maximum);
-  tcase_add_test(tc, repeated_lines_are_folded_into_a_count);
-  tcase_add_test(tc, a_flood_is_cut_to_the_rate_and_the_rest_is_counted);
-  tcase_add_test(tc, a_stderr_nobody_reads_does_not_stall_the_node);
+  tu_add_tests(tc, a_refused_connection_reaches_the_hook_with_its_address_and_reason,
+               lines_less_severe_than_the_level_are_not_produced, bad_arguments_are_refused,
+               a_line_is_one_printable_line_cut_at_the_maximum,
+               repeated_lines_are_folded_into_a_count,
+               a_flood_is_cut_to_the_rate_and_the_rest_is_counted,
+               a_stderr_nobody_reads_does_not_stall_the_node);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

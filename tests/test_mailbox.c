@@ -297,17 +297,16 @@ END_TEST
 static Suite *mailbox_suite(void) {
   Suite *s = suite_create("mailbox");
   TCase *tc = tu_tcase("contention", 120);
-  tcase_add_test(tc, mailbox_eight_producers_million_each_none_lost_none_duplicated_order_kept);
-  tcase_add_test(tc, mailbox_bound_never_exceeded_under_contention);
+  tu_add_tests(tc, mailbox_eight_producers_million_each_none_lost_none_duplicated_order_kept,
+               mailbox_bound_never_exceeded_under_contention);
   suite_add_tcase(s, tc);
   TCase *tu = tcase_create("semantics");
-  tcase_add_test(tu, mailbox_reserve_reports_was_empty_only_from_zero);
-  tcase_add_test(tu, mailbox_full_at_capacity_and_room_after_release);
-  tcase_add_test(tu, mailbox_full_sender_takes_over_a_handled_unreleased_slot);
-  tcase_add_test(tu, mailbox_byte_budget_refuses_and_undoes);
-  tcase_add_test(tu, mailbox_system_lane_never_refused_and_drained_first);
-  tcase_add_test(tu, mailbox_swap_oldest_replaces_the_oldest_queued);
-  tcase_add_test(tu, mailbox_parked_list_is_fifo_and_removable);
+  tu_add_tests(
+      tu, mailbox_reserve_reports_was_empty_only_from_zero,
+      mailbox_full_at_capacity_and_room_after_release,
+      mailbox_full_sender_takes_over_a_handled_unreleased_slot,
+      mailbox_byte_budget_refuses_and_undoes, mailbox_system_lane_never_refused_and_drained_first,
+      mailbox_swap_oldest_replaces_the_oldest_queued, mailbox_parked_list_is_fifo_and_removable);
   suite_add_tcase(s, tu);
   return s;
 }

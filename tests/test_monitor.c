@@ -562,30 +562,30 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("monitor");
   TCase *tc = tu_tcase("down", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, down_arrives_once_with_reason_normal_when_the_target_is_stopped);
-  tcase_add_test(tc, down_carries_the_failure_reason_when_the_target_handler_fails);
-  tcase_add_test(tc, down_carries_reason_killed_when_the_target_is_killed);
-  tcase_add_test(tc, down_carries_the_reason_given_to_exit_self);
-  tcase_add_test(tc, monitoring_an_actor_that_is_gone_gives_down_with_reason_noproc);
-  tcase_add_test(tc, down_names_its_target_and_monitor_id_and_other_monitors_stay_armed);
-  tcase_add_test(tc, two_monitors_on_one_target_give_two_downs_with_distinct_ids);
-  tcase_add_test(tc, monitor_queued_behind_a_stop_gets_down_with_the_real_reason);
-  tcase_add_test(tc, down_is_delivered_even_when_the_watcher_mailbox_is_full);
+  tu_add_tests(tc, down_arrives_once_with_reason_normal_when_the_target_is_stopped,
+               down_carries_the_failure_reason_when_the_target_handler_fails,
+               down_carries_reason_killed_when_the_target_is_killed,
+               down_carries_the_reason_given_to_exit_self,
+               monitoring_an_actor_that_is_gone_gives_down_with_reason_noproc,
+               down_names_its_target_and_monitor_id_and_other_monitors_stay_armed,
+               two_monitors_on_one_target_give_two_downs_with_distinct_ids,
+               monitor_queued_behind_a_stop_gets_down_with_the_real_reason,
+               down_is_delivered_even_when_the_watcher_mailbox_is_full);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("demonitor", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, demonitor_before_the_target_stops_means_no_down_ever);
-  tcase_add_test(tc, demonitor_discards_a_down_that_is_already_queued);
-  tcase_add_test(tc, demonitor_of_an_unknown_id_returns_enoent);
-  tcase_add_test(tc, demonitor_twice_returns_enoent_the_second_time);
-  tcase_add_test(tc, demonitor_after_the_down_was_delivered_returns_enoent);
-  tcase_add_test(tc, monitoring_again_after_demonitor_gives_one_down_for_the_new_monitor_only);
-  tcase_add_test(tc, monitor_and_demonitor_outside_an_actor_or_without_an_id_return_einval);
+  tu_add_tests(tc, demonitor_before_the_target_stops_means_no_down_ever,
+               demonitor_discards_a_down_that_is_already_queued,
+               demonitor_of_an_unknown_id_returns_enoent,
+               demonitor_twice_returns_enoent_the_second_time,
+               demonitor_after_the_down_was_delivered_returns_enoent,
+               monitoring_again_after_demonitor_gives_one_down_for_the_new_monitor_only,
+               monitor_and_demonitor_outside_an_actor_or_without_an_id_return_einval);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("lifetimes", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, a_watcher_that_stopped_first_gets_no_down_and_nothing_breaks);
-  tcase_add_test(tc, watcher_and_target_stopping_together_never_crash_or_leak);
+  tu_add_tests(tc, a_watcher_that_stopped_first_gets_no_down_and_nothing_breaks,
+               watcher_and_target_stopping_together_never_crash_or_leak);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("scale", 60);

@@ -887,35 +887,34 @@ int main(void) {
   Suite *s = suite_create("node");
   TCase *tc = tu_tcase("start", TU_TCASE_TIMEOUT);
   tcase_add_checked_fixture(tc, setup, tu_teardown);
-  tcase_add_test(tc, start_validates_its_arguments_and_must_come_before_spawn);
-  tcase_add_test(tc, a_key_file_with_loose_permissions_is_refused_and_keygen_makes_a_good_one);
-  tcase_add_test(tc, a_refused_key_file_is_named_with_the_rule_it_breaks);
-  tcase_add_test(tc, refused_start_and_connect_arguments_name_the_rule);
-  tcase_add_test(tc, keygen_refusals_name_the_file_and_the_rule);
+  tu_add_tests(tc, start_validates_its_arguments_and_must_come_before_spawn,
+               a_key_file_with_loose_permissions_is_refused_and_keygen_makes_a_good_one,
+               a_refused_key_file_is_named_with_the_rule_it_breaks,
+               refused_start_and_connect_arguments_name_the_rule,
+               keygen_refusals_name_the_file_and_the_rule);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("connect", TU_TCASE_TIMEOUT);
   tcase_add_checked_fixture(tc, setup, tu_teardown);
-  tcase_add_test(tc, connect_lookup_and_ask_across_nodes);
-  tcase_add_test(tc, a_wrong_key_is_refused_on_both_sides);
-  tcase_add_test(tc, nodes_with_different_frame_caps_refuse_to_connect);
-  tcase_add_test(tc, three_nodes_connecting_to_each_other_at_once_settle_on_one_connection_each);
+  tu_add_tests(tc, connect_lookup_and_ask_across_nodes, a_wrong_key_is_refused_on_both_sides,
+               nodes_with_different_frame_caps_refuse_to_connect,
+               three_nodes_connecting_to_each_other_at_once_settle_on_one_connection_each);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("delivery", 60);
   tcase_add_checked_fixture(tc, setup, tu_teardown);
-  tcase_add_test(tc, order_per_sender_holds_under_load_with_a_small_mailbox_and_queue);
-  tcase_add_test(tc, refs_travel_inside_payloads_and_actors_ask_remote_actors);
+  tu_add_tests(tc, order_per_sender_holds_under_load_with_a_small_mailbox_and_queue,
+               refs_travel_inside_payloads_and_actors_ask_remote_actors);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("failure", TU_TCASE_TIMEOUT);
   tcase_add_checked_fixture(tc, setup, tu_teardown);
-  tcase_add_test(tc, a_remote_monitor_gets_down_with_the_real_reason);
-  tcase_add_test(tc, node_stop_fires_noconnection_to_monitors_links_and_asks);
-  tcase_add_test(tc, an_idle_link_is_kept_up_by_heartbeats);
-  tcase_add_test(tc, nodes_with_different_heartbeat_timeouts_keep_an_idle_link_up);
-  tcase_add_test(tc, a_restarted_node_is_a_new_incarnation_and_old_refs_are_stale);
-  tcase_add_test(tc, a_ref_of_another_incarnation_of_this_node_is_refused);
+  tu_add_tests(tc, a_remote_monitor_gets_down_with_the_real_reason,
+               node_stop_fires_noconnection_to_monitors_links_and_asks,
+               an_idle_link_is_kept_up_by_heartbeats,
+               nodes_with_different_heartbeat_timeouts_keep_an_idle_link_up,
+               a_restarted_node_is_a_new_incarnation_and_old_refs_are_stale,
+               a_ref_of_another_incarnation_of_this_node_is_refused);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -2485,31 +2485,29 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("node_frames");
   TCase *tc = tu_tcase("positive", 60);
-  tcase_add_test(tc, the_raw_client_speaks_the_protocol);
-  tcase_add_test(tc, response_info_and_data_in_one_write_are_accepted);
-  tcase_add_test(tc, well_formed_but_unexpected_messages_are_absorbed);
-  tcase_add_test(tc, a_client_without_actors_gets_the_replies_the_guide_describes);
+  tu_add_tests(tc, the_raw_client_speaks_the_protocol,
+               response_info_and_data_in_one_write_are_accepted,
+               well_formed_but_unexpected_messages_are_absorbed,
+               a_client_without_actors_gets_the_replies_the_guide_describes);
   suite_add_tcase(s, tc);
   tc = tu_tcase("catalogue", 120);
-  tcase_add_test(tc, every_malformed_input_is_refused_and_the_node_keeps_serving);
-  tcase_add_test(tc, a_frame_truncated_at_every_offset_delivers_nothing);
-  tcase_add_test(tc, stalled_handshakes_are_closed_after_the_timeout);
-  tcase_add_test(tc, malformed_input_behind_a_paused_delivery_is_refused);
-  tcase_add_test(tc, a_restart_while_a_delivery_is_parked_is_clean);
-  tcase_add_test(tc, a_bad_message_refuses_its_whole_frame);
-  tcase_add_test(tc, a_bad_message_refuses_its_whole_frame_even_before_a_pause);
+  tu_add_tests(tc, every_malformed_input_is_refused_and_the_node_keeps_serving,
+               a_frame_truncated_at_every_offset_delivers_nothing,
+               stalled_handshakes_are_closed_after_the_timeout,
+               malformed_input_behind_a_paused_delivery_is_refused,
+               a_restart_while_a_delivery_is_parked_is_clean, a_bad_message_refuses_its_whole_frame,
+               a_bad_message_refuses_its_whole_frame_even_before_a_pause);
   suite_add_tcase(s, tc);
   tc = tu_tcase("flood", 120);
   tcase_add_loop_test(tc, a_peer_that_never_reads_cannot_grow_the_nodes_queue_without_bound, 0,
                       2);
-  tcase_add_test(tc, a_peer_that_never_reads_is_closed_after_a_heartbeat_timeout);
-  tcase_add_test(tc, a_peer_that_only_answers_pings_stays_up_while_the_node_streams_to_it);
+  tu_add_tests(tc, a_peer_that_never_reads_is_closed_after_a_heartbeat_timeout,
+               a_peer_that_only_answers_pings_stays_up_while_the_node_streams_to_it);
   suite_add_tcase(s, tc);
   tc = tu_tcase("caps", 60);
-  tcase_add_test(tc, a_node_with_another_key_is_refused);
-  tcase_add_test(tc, pending_handshakes_are_capped);
-  tcase_add_test(tc, unauthenticated_names_are_never_interned);
-  tcase_add_test(tc, slots_of_names_that_are_down_and_unreferenced_are_reclaimed);
+  tu_add_tests(tc, a_node_with_another_key_is_refused, pending_handshakes_are_capped,
+               unauthenticated_names_are_never_interned,
+               slots_of_names_that_are_down_and_unreferenced_are_reclaimed);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -737,16 +737,15 @@ int main(void) {
   Suite *s = suite_create("node_procs");
   TCase *tc = tu_tcase("procs", 120);
   tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_add_test(tc, remote_send_and_ask_keep_order_across_processes);
-  tcase_add_test(tc, the_acto_node_tool_behaves_as_documented);
-  tcase_add_test(tc, sigkill_of_a_node_fires_monitors_through_the_closed_connection);
-  tcase_add_test(tc, sigstop_of_a_node_fires_monitors_by_the_heartbeat_timeout);
-  tcase_add_test(tc, a_restarted_node_process_is_reconnected_as_a_new_incarnation);
-  tcase_add_test(tc, a_node_with_a_wrong_key_is_refused);
-  tcase_add_test(tc, a_partition_fires_monitors_by_heartbeat_timeout_and_heals_after);
-  tcase_add_test(tc, a_reset_link_fires_monitors_at_once);
-  tcase_add_test(tc, a_slow_link_keeps_order_and_loses_nothing);
-  tcase_add_test(tc, a_stopped_receiver_fills_the_queue_senders_wait_and_then_all_arrive);
+  tu_add_tests(tc, remote_send_and_ask_keep_order_across_processes,
+               the_acto_node_tool_behaves_as_documented,
+               sigkill_of_a_node_fires_monitors_through_the_closed_connection,
+               sigstop_of_a_node_fires_monitors_by_the_heartbeat_timeout,
+               a_restarted_node_process_is_reconnected_as_a_new_incarnation,
+               a_node_with_a_wrong_key_is_refused,
+               a_partition_fires_monitors_by_heartbeat_timeout_and_heals_after,
+               a_reset_link_fires_monitors_at_once, a_slow_link_keeps_order_and_loses_nothing,
+               a_stopped_receiver_fills_the_queue_senders_wait_and_then_all_arrive);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

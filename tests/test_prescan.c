@@ -917,27 +917,27 @@ static Suite *prescan_suite(void) {
   Suite *s = suite_create("prescan");
   TCase *tb = tcase_create("catalogue");
   tcase_add_loop_test(tb, prescan_catalogue_case_is_rejected_with_its_reason, 0, (int)N_BAD);
-  tcase_add_test(tb, prescan_detail_names_the_numbers);
-  tcase_add_test(tb, prescan_every_truncation_and_extension_of_a_valid_payload_is_refused);
-  tcase_add_test(tb, prescan_bad_arguments_are_einval);
+  tu_add_tests(tb, prescan_detail_names_the_numbers,
+               prescan_every_truncation_and_extension_of_a_valid_payload_is_refused,
+               prescan_bad_arguments_are_einval);
   suite_add_tcase(s, tb);
   TCase *tg = tcase_create("valid");
   tcase_add_loop_test(tg, prescan_valid_edge_case_is_accepted_and_decoded, 0, (int)N_GOOD);
-  tcase_add_test(tg, prescan_decoded_strings_point_into_the_payload);
-  tcase_add_test(tg, prescan_decode_releases_what_out_held_before);
-  tcase_add_test(tg, prescan_frames_from_a_stream_decode_until_the_first_bad_payload);
+  tu_add_tests(tg, prescan_decoded_strings_point_into_the_payload,
+               prescan_decode_releases_what_out_held_before,
+               prescan_frames_from_a_stream_decode_until_the_first_bad_payload);
   suite_add_tcase(s, tg);
   TCase *td = tcase_create("limits");
-  tcase_add_test(td, prescan_depth_at_and_below_the_limit_is_accepted);
-  tcase_add_test(td, prescan_depth_over_the_limit_is_elimit);
-  tcase_add_test(td, prescan_ten_thousand_nested_arrays_are_refused_at_the_limit);
-  tcase_add_test(td, prescan_max_depth_matches_msgpack_c_stack);
-  tcase_add_test(td, prescan_huge_headers_never_reach_msgpack_and_memory_stays_flat);
-  tcase_add_test(td, prescan_element_count_never_exceeds_the_payload_length);
+  tu_add_tests(td, prescan_depth_at_and_below_the_limit_is_accepted,
+               prescan_depth_over_the_limit_is_elimit,
+               prescan_ten_thousand_nested_arrays_are_refused_at_the_limit,
+               prescan_max_depth_matches_msgpack_c_stack,
+               prescan_huge_headers_never_reach_msgpack_and_memory_stays_flat,
+               prescan_element_count_never_exceeds_the_payload_length);
   suite_add_tcase(s, td);
   TCase *tr = tu_tcase("differential", 300);
-  tcase_add_test(tr, prescan_random_packed_objects_pass_and_decode_to_the_same_object);
-  tcase_add_test(tr, prescan_random_mutations_agree_with_msgpack_c);
+  tu_add_tests(tr, prescan_random_packed_objects_pass_and_decode_to_the_same_object,
+               prescan_random_mutations_agree_with_msgpack_c);
   suite_add_tcase(s, tr);
   return s;
 }

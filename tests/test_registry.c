@@ -300,19 +300,14 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("registry");
   TCase *tc = tu_tcase("registry", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, registered_name_looks_up_to_the_actor);
-  tcase_add_test(tc, unregistered_name_no_longer_looks_up);
-  tcase_add_test(tc, lookup_of_a_missing_name_returns_enoent);
-  tcase_add_test(tc, registering_a_taken_name_returns_eexist_and_keeps_the_first_owner);
-  tcase_add_test(tc, name_is_released_when_its_actor_stops);
-  tcase_add_test(tc, name_is_released_when_its_actor_fails);
-  tcase_add_test(tc, spawn_with_a_name_registers_it);
-  tcase_add_test(tc, spawn_with_a_taken_name_returns_eexist_and_spawns_nothing);
-  tcase_add_test(tc, names_are_copied);
-  tcase_add_test(tc, bad_names_return_einval);
-  tcase_add_test(tc, registering_a_stopped_actor_fails);
-  tcase_add_test(tc, actors_can_look_names_up);
-  tcase_add_test(tc, concurrent_registrations_of_one_name_have_exactly_one_winner);
+  tu_add_tests(tc, registered_name_looks_up_to_the_actor, unregistered_name_no_longer_looks_up,
+               lookup_of_a_missing_name_returns_enoent,
+               registering_a_taken_name_returns_eexist_and_keeps_the_first_owner,
+               name_is_released_when_its_actor_stops, name_is_released_when_its_actor_fails,
+               spawn_with_a_name_registers_it,
+               spawn_with_a_taken_name_returns_eexist_and_spawns_nothing, names_are_copied,
+               bad_names_return_einval, registering_a_stopped_actor_fails, actors_can_look_names_up,
+               concurrent_registrations_of_one_name_have_exactly_one_winner);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

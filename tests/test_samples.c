@@ -388,16 +388,16 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("samples");
   TCase *tc = tu_tcase("pipeline", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, pipeline_sink_ignores_items_of_the_wrong_size_and_answers_only_asks);
-  tcase_add_test(tc, pipeline_producer_takes_continue_and_finish_only_from_itself);
-  tcase_add_test(tc, pipeline_producer_refuses_to_start_without_its_job);
-  tcase_add_test(tc, pipeline_producer_ends_the_job_with_einval_when_the_totals_do_not_fit);
-  tcase_add_test(tc, pipeline_reporter_counts_a_reply_that_does_not_fit_as_a_failed_ask);
+  tu_add_tests(tc, pipeline_sink_ignores_items_of_the_wrong_size_and_answers_only_asks,
+               pipeline_producer_takes_continue_and_finish_only_from_itself,
+               pipeline_producer_refuses_to_start_without_its_job,
+               pipeline_producer_ends_the_job_with_einval_when_the_totals_do_not_fit,
+               pipeline_reporter_counts_a_reply_that_does_not_fit_as_a_failed_ask);
   suite_add_tcase(s, tc);
   tc = tu_tcase("hello", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, hello_greeter_ignores_malformed_messages_and_senders_it_cannot_answer);
-  tcase_add_test(tc, hello_client_fails_with_einval_on_an_answer_that_does_not_fit_its_script);
-  tcase_add_test(tc, hello_client_refuses_to_start_without_its_result_slot);
+  tu_add_tests(tc, hello_greeter_ignores_malformed_messages_and_senders_it_cannot_answer,
+               hello_client_fails_with_einval_on_an_answer_that_does_not_fit_its_script,
+               hello_client_refuses_to_start_without_its_result_slot);
   suite_add_tcase(s, tc);
   tc = tu_tcase("account", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, account_journals_only_whole_deposits_and_answers_only_asks);

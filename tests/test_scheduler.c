@@ -317,11 +317,11 @@ static Suite *scheduler_suite(void) {
   TCase *tc = tcase_create("scheduler");
   tcase_add_checked_fixture(tc, reset, NULL);
   tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, scheduler_talking_pair_does_not_starve_others_on_one_worker);
-  tcase_add_test(tc, scheduler_idle_worker_steals_from_a_busy_one);
-  tcase_add_test(tc, scheduler_actor_woken_behind_a_long_handler_runs_on_another_worker);
-  tcase_add_test(tc, scheduler_batch_one_capacity_one_keeps_order_from_a_thread);
-  tcase_add_test(tc, scheduler_hundred_thousand_actors_each_handle_one_message);
+  tu_add_tests(tc, scheduler_talking_pair_does_not_starve_others_on_one_worker,
+               scheduler_idle_worker_steals_from_a_busy_one,
+               scheduler_actor_woken_behind_a_long_handler_runs_on_another_worker,
+               scheduler_batch_one_capacity_one_keeps_order_from_a_thread,
+               scheduler_hundred_thousand_actors_each_handle_one_message);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -654,31 +654,31 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("send");
   TCase *tc = tu_tcase("policies", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, mailbox_full_with_fail_policy_returns_efull_and_queues_nothing);
-  tcase_add_test(tc, capacity_is_released_as_soon_as_each_message_has_been_handled);
-  tcase_add_test(tc, capacity_of_a_block_policy_mailbox_is_released_per_handled_message_too);
-  tcase_add_test(tc, fail_fast_send_option_returns_efull_on_a_block_policy_mailbox);
-  tcase_add_test(tc, mailbox_full_with_drop_newest_returns_ok_and_dead_letters_the_new_message);
+  tu_add_tests(tc, mailbox_full_with_fail_policy_returns_efull_and_queues_nothing,
+               capacity_is_released_as_soon_as_each_message_has_been_handled,
+               capacity_of_a_block_policy_mailbox_is_released_per_handled_message_too,
+               fail_fast_send_option_returns_efull_on_a_block_policy_mailbox,
+               mailbox_full_with_drop_newest_returns_ok_and_dead_letters_the_new_message);
   tcase_add_test(tc,
                  mailbox_full_with_drop_oldest_discards_the_oldest_queued_and_delivers_the_newest);
-  tcase_add_test(tc, blocked_plain_thread_send_returns_etimedout_at_its_deadline);
-  tcase_add_test(tc, blocked_plain_thread_send_completes_when_the_consumer_makes_room);
-  tcase_add_test(tc, stop_is_accepted_by_a_full_mailbox);
+  tu_add_tests(tc, blocked_plain_thread_send_returns_etimedout_at_its_deadline,
+               blocked_plain_thread_send_completes_when_the_consumer_makes_room,
+               stop_is_accepted_by_a_full_mailbox);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("parking", 60);
-  tcase_add_test(tc, parked_actor_sender_delivers_a_flood_completely_and_in_order);
-  tcase_add_test(tc, parked_producer_does_not_starve_other_actors_on_a_single_worker);
+  tu_add_tests(tc, parked_actor_sender_delivers_a_flood_completely_and_in_order,
+               parked_producer_does_not_starve_other_actors_on_a_single_worker);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("payloads", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, send_to_a_stopped_actor_returns_estale);
-  tcase_add_test(tc, handed_over_payload_is_freed_exactly_once_after_delivery);
-  tcase_add_test(tc, handed_over_payload_is_freed_exactly_once_when_the_send_fails);
-  tcase_add_test(tc, handed_over_payload_dropped_by_policy_is_freed_exactly_once);
-  tcase_add_test(tc, one_mebibyte_payload_arrives_intact_copied_or_handed_over);
-  tcase_add_test(tc, payload_over_the_byte_budget_returns_etoobig);
-  tcase_add_test(tc, byte_budget_counts_queued_payloads_and_a_full_budget_applies_the_policy);
+  tu_add_tests(tc, send_to_a_stopped_actor_returns_estale,
+               handed_over_payload_is_freed_exactly_once_after_delivery,
+               handed_over_payload_is_freed_exactly_once_when_the_send_fails,
+               handed_over_payload_dropped_by_policy_is_freed_exactly_once,
+               one_mebibyte_payload_arrives_intact_copied_or_handed_over,
+               payload_over_the_byte_budget_returns_etoobig,
+               byte_budget_counts_queued_payloads_and_a_full_budget_applies_the_policy);
   suite_add_tcase(s, tc);
 
   return tu_run(s);

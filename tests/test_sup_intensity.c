@@ -192,10 +192,10 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("sup_intensity");
   TCase *tc = tu_tcase("window", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, a_huge_intensity_costs_memory_for_the_restarts_in_the_window_only);
-  tcase_add_test(tc, a_ring_that_grows_while_wrapped_keeps_counting_exactly);
-  tcase_add_test(tc, a_window_that_slides_after_growing_keeps_counting_exactly);
-  tcase_add_test(tc, intensity_uint32_max_counts_without_overflow);
+  tu_add_tests(tc, a_huge_intensity_costs_memory_for_the_restarts_in_the_window_only,
+               a_ring_that_grows_while_wrapped_keeps_counting_exactly,
+               a_window_that_slides_after_growing_keeps_counting_exactly,
+               intensity_uint32_max_counts_without_overflow);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -1076,40 +1076,36 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("supervision_model");
   TCase *tc = tu_tcase("determinism", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, the_same_seed_gives_a_byte_identical_report);
-  tcase_add_test(tc, the_same_seed_gives_the_same_results_in_process);
-  tcase_add_test(tc, a_different_seed_draws_different_faults);
-  tcase_add_test(tc, every_policy_meets_the_same_faults);
+  tu_add_tests(tc, the_same_seed_gives_a_byte_identical_report,
+               the_same_seed_gives_the_same_results_in_process,
+               a_different_seed_draws_different_faults, every_policy_meets_the_same_faults);
   suite_add_tcase(s, tc);
   tc = tu_tcase("semantics", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, one_for_one_restarts_only_the_failed_child);
-  tcase_add_test(tc, one_for_all_restarts_every_sibling);
-  tcase_add_test(tc, rest_for_one_restarts_the_child_and_those_after_it);
-  tcase_add_test(tc, an_exceeded_intensity_escalates_and_the_root_does_not_survive);
-  tcase_add_test(tc, a_nested_supervisor_that_gives_up_fails_to_its_parent);
-  tcase_add_test(tc, a_group_restart_of_a_nested_supervisor_keeps_the_books_right_for_any_seed);
-  tcase_add_test(tc, backoff_delays_each_restart_within_the_period);
-  tcase_add_test(tc, faults_that_arrive_while_a_child_is_down_are_absorbed);
-  tcase_add_test(tc, restart_types_exits_and_auto_shutdown_follow_otp);
-  tcase_add_test(tc, a_burst_is_a_fault_every_interval);
+  tu_add_tests(tc, one_for_one_restarts_only_the_failed_child, one_for_all_restarts_every_sibling,
+               rest_for_one_restarts_the_child_and_those_after_it,
+               an_exceeded_intensity_escalates_and_the_root_does_not_survive,
+               a_nested_supervisor_that_gives_up_fails_to_its_parent,
+               a_group_restart_of_a_nested_supervisor_keeps_the_books_right_for_any_seed,
+               backoff_delays_each_restart_within_the_period,
+               faults_that_arrive_while_a_child_is_down_are_absorbed,
+               restart_types_exits_and_auto_shutdown_follow_otp, a_burst_is_a_fault_every_interval);
   suite_add_tcase(s, tc);
   tc = tu_tcase("speed", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, a_day_of_simulated_time_takes_well_under_a_second);
   suite_add_tcase(s, tc);
   tc = tu_tcase("input", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, malformed_models_give_line_numbered_errors);
-  tcase_add_test(tc, the_program_rejects_bad_models_with_status_2_and_the_line);
-  tcase_add_test(tc, mangled_models_never_crash_the_parser);
-  tcase_add_test(tc, durations_parse_and_print_back);
-  tcase_add_test(tc, the_worker_and_the_watcher_refuse_to_start_without_their_argument);
-  tcase_add_test(tc, a_worker_takes_its_timers_messages_only_from_itself);
-  tcase_add_test(tc, the_watcher_watches_one_root_and_counts_only_its_down);
+  tu_add_tests(tc, malformed_models_give_line_numbered_errors,
+               the_program_rejects_bad_models_with_status_2_and_the_line,
+               mangled_models_never_crash_the_parser, durations_parse_and_print_back,
+               the_worker_and_the_watcher_refuse_to_start_without_their_argument,
+               a_worker_takes_its_timers_messages_only_from_itself,
+               the_watcher_watches_one_root_and_counts_only_its_down);
   suite_add_tcase(s, tc);
   tc = tu_tcase("output", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, the_dot_output_is_well_formed_with_one_node_per_child);
-  tcase_add_test(tc, the_program_writes_dot_and_skips_svg_without_graphviz);
-  tcase_add_test(tc, the_program_renders_svg_when_graphviz_is_installed);
-  tcase_add_test(tc, the_json_report_names_every_node_of_every_policy);
+  tu_add_tests(tc, the_dot_output_is_well_formed_with_one_node_per_child,
+               the_program_writes_dot_and_skips_svg_without_graphviz,
+               the_program_renders_svg_when_graphviz_is_installed,
+               the_json_report_names_every_node_of_every_policy);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

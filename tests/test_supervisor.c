@@ -3335,112 +3335,111 @@ int main(void) {
   tcase_add_test(tc, start_runs_children_in_order_and_which_children_describes_them);
   tcase_add_loop_test(tc, start_rejects_an_invalid_spec_with_einval_and_leaves_no_actor, 0,
                       N_BAD_SPECS);
-  tcase_add_test(tc, spawning_the_behaviour_with_an_invalid_spec_fails_init_and_logs_the_rule);
-  tcase_add_test(tc, start_with_null_arguments_returns_einval);
-  tcase_add_test(tc, start_with_a_failing_child_init_returns_echild_and_leaves_no_actor);
-  tcase_add_test(tc, a_failing_third_child_stops_the_first_two_in_reverse_order_before_start_returns);
-  tcase_add_test(tc, a_failing_third_child_stops_the_others_in_reverse_order_with_two_worker_threads);
-  tcase_add_test(tc, children_run_once_every_child_has_started);
-  tcase_add_test(tc, a_failing_child_after_a_nested_supervisor_stops_its_subtree_first);
-  tcase_add_test(tc, a_nested_supervisor_whose_third_child_fails_stops_the_first_two_in_reverse_order);
-  tcase_add_test(tc, a_nested_supervisor_started_by_a_running_parent_stops_its_children_in_reverse_order);
-  tcase_add_test(tc, a_nested_supervisor_started_by_a_running_parent_with_two_worker_threads);
-  tcase_add_test(tc, a_child_whose_init_answers_ignore_is_kept_stopped_and_the_start_succeeds);
-  tcase_add_test(tc, simple_start_child_whose_init_answers_ignore_returns_0_and_no_ref);
-  tcase_add_test(tc, a_restart_whose_init_answers_ignore_leaves_the_child_stopped);
-  tcase_add_test(tc, a_group_restart_goes_on_when_one_init_answers_ignore);
+  tu_add_tests(tc, spawning_the_behaviour_with_an_invalid_spec_fails_init_and_logs_the_rule,
+               start_with_null_arguments_returns_einval,
+               start_with_a_failing_child_init_returns_echild_and_leaves_no_actor,
+               a_failing_third_child_stops_the_first_two_in_reverse_order_before_start_returns,
+               a_failing_third_child_stops_the_others_in_reverse_order_with_two_worker_threads,
+               children_run_once_every_child_has_started,
+               a_failing_child_after_a_nested_supervisor_stops_its_subtree_first,
+               a_nested_supervisor_whose_third_child_fails_stops_the_first_two_in_reverse_order,
+               a_nested_supervisor_started_by_a_running_parent_stops_its_children_in_reverse_order,
+               a_nested_supervisor_started_by_a_running_parent_with_two_worker_threads,
+               a_child_whose_init_answers_ignore_is_kept_stopped_and_the_start_succeeds,
+               simple_start_child_whose_init_answers_ignore_returns_0_and_no_ref,
+               a_restart_whose_init_answers_ignore_leaves_the_child_stopped,
+               a_group_restart_goes_on_when_one_init_answers_ignore);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("restart", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, restart_in_place_keeps_ref_name_queue_and_dead_letters_the_failed_message);
-  tcase_add_test(tc, restart_in_place_of_a_child_blocked_in_a_handler_keeps_the_messages_behind_it);
-  tcase_add_test(tc, exit_self_with_a_negative_reason_is_a_failure_restarted_in_place);
-  tcase_add_test(tc, a_stopped_permanent_child_is_replaced_by_a_new_actor_and_its_name_moves);
-  tcase_add_test(tc, links_and_monitors_on_a_child_survive_its_restart_in_place);
-  tcase_add_test(tc, group_restart_drops_temporary_siblings_and_restarts_transient_ones);
-  tcase_add_test(tc, group_restart_counts_a_restart_for_every_restarted_sibling);
-  tcase_add_test(tc, group_restart_loses_no_queued_message_of_a_sibling);
-  tcase_add_test(tc, a_killed_nested_supervisor_with_named_children_is_replaced_and_its_names_move);
-  tcase_add_test(tc, a_group_restart_starts_children_in_order_while_a_temporary_sibling_goes);
+  tu_add_tests(tc, restart_in_place_keeps_ref_name_queue_and_dead_letters_the_failed_message,
+               restart_in_place_of_a_child_blocked_in_a_handler_keeps_the_messages_behind_it,
+               exit_self_with_a_negative_reason_is_a_failure_restarted_in_place,
+               a_stopped_permanent_child_is_replaced_by_a_new_actor_and_its_name_moves,
+               links_and_monitors_on_a_child_survive_its_restart_in_place,
+               group_restart_drops_temporary_siblings_and_restarts_transient_ones,
+               group_restart_counts_a_restart_for_every_restarted_sibling,
+               group_restart_loses_no_queued_message_of_a_sibling,
+               a_killed_nested_supervisor_with_named_children_is_replaced_and_its_names_move,
+               a_group_restart_starts_children_in_order_while_a_temporary_sibling_goes);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("intensity", TU_TCASE_TIMEOUT);
   tcase_add_test(tc, four_failures_within_one_second_make_the_supervisor_give_up_with_emaxrestarts);
   tcase_add_test(
       tc, a_failed_child_stopped_by_a_giving_up_supervisor_terminates_with_its_own_reason);
-  tcase_add_test(tc, failures_spread_beyond_the_period_never_trip_the_intensity);
-  tcase_add_test(tc, restarts_of_different_children_share_one_intensity_window);
-  tcase_add_test(tc, a_zero_period_means_five_seconds);
-  tcase_add_test(tc, intensity_zero_means_the_first_restart_gives_up);
-  tcase_add_test(tc, a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_restarted);
-  tcase_add_test(tc, a_transient_or_temporary_nested_supervisor_that_gives_up_is_not_restarted);
-  tcase_add_test(tc, a_child_whose_init_keeps_failing_on_restart_exhausts_the_intensity);
-  tcase_add_test(tc, threaded_supervisor_gives_up_and_a_monitor_sees_emaxrestarts);
+  tu_add_tests(tc, failures_spread_beyond_the_period_never_trip_the_intensity,
+               restarts_of_different_children_share_one_intensity_window,
+               a_zero_period_means_five_seconds, intensity_zero_means_the_first_restart_gives_up,
+               a_nested_supervisor_that_gives_up_is_seen_failing_by_its_parent_and_restarted,
+               a_transient_or_temporary_nested_supervisor_that_gives_up_is_not_restarted,
+               a_child_whose_init_keeps_failing_on_restart_exhausts_the_intensity,
+               threaded_supervisor_gives_up_and_a_monitor_sees_emaxrestarts);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("backoff", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, restarts_back_off_exponentially_up_to_the_maximum);
-  tcase_add_test(tc, a_stopped_child_also_waits_for_its_backoff);
-  tcase_add_test(tc, a_group_restart_waits_for_the_backoff_after_terminating_the_group);
-  tcase_add_test(tc, jittered_backoff_stays_within_the_percentage);
+  tu_add_tests(tc, restarts_back_off_exponentially_up_to_the_maximum,
+               a_stopped_child_also_waits_for_its_backoff,
+               a_group_restart_waits_for_the_backoff_after_terminating_the_group,
+               jittered_backoff_stays_within_the_percentage);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("shutdown", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, supervisor_stop_terminates_children_in_reverse_start_order_with_shutdown);
-  tcase_add_test(tc, a_child_that_ignores_shutdown_is_killed_after_its_shutdown_time);
-  tcase_add_test(tc, a_child_that_stops_in_time_cancels_its_kill_timer);
-  tcase_add_test(tc, brutal_shutdown_kills_the_child_at_once_with_reason_killed);
-  tcase_add_test(tc, infinity_shutdown_waits_for_the_child_as_long_as_it_takes);
-  tcase_add_test(tc, nested_supervisors_shut_down_their_subtree_first);
-  tcase_add_test(tc, plain_thread_calls_from_inside_an_actor_return_edeadlk);
-  tcase_add_test(tc, system_shutdown_with_a_live_tree_terminates_every_child_once);
+  tu_add_tests(tc, supervisor_stop_terminates_children_in_reverse_start_order_with_shutdown,
+               a_child_that_ignores_shutdown_is_killed_after_its_shutdown_time,
+               a_child_that_stops_in_time_cancels_its_kill_timer,
+               brutal_shutdown_kills_the_child_at_once_with_reason_killed,
+               infinity_shutdown_waits_for_the_child_as_long_as_it_takes,
+               nested_supervisors_shut_down_their_subtree_first,
+               plain_thread_calls_from_inside_an_actor_return_edeadlk,
+               system_shutdown_with_a_live_tree_terminates_every_child_once);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("simple_one_for_one", 60);
-  tcase_add_test(tc, simple_start_child_passes_its_argument_and_children_are_listed_and_counted);
-  tcase_add_test(tc, simple_terminate_child_returns_when_it_is_gone_and_it_is_not_restarted);
-  tcase_add_test(tc, terminate_child_works_for_a_static_child_and_it_stays_stopped);
-  tcase_add_test(tc, terminate_child_of_a_temporary_static_child_forgets_it);
-  tcase_add_test(tc, two_threads_terminating_one_child_both_return_when_it_is_gone);
-  tcase_add_test(tc, a_child_terminated_during_a_group_restart_stays_stopped);
-  tcase_add_test(tc, simple_failing_permanent_child_is_restarted_in_place);
-  tcase_add_test(tc, simple_transient_and_temporary_children_that_end_are_forgotten);
-  tcase_add_test(tc, start_child_on_a_static_supervisor_returns_einval);
-  tcase_add_test(tc, calls_on_an_actor_that_is_not_a_supervisor_return_einval_at_once);
-  tcase_add_test(tc, simple_start_child_whose_init_fails_returns_echild);
-  tcase_add_test(tc, ten_thousand_temporary_children_are_all_gone_after_the_supervisor_stops);
-  tcase_add_test(tc, many_temporary_children_with_two_worker_threads_are_all_gone_after_stop);
+  tu_add_tests(tc, simple_start_child_passes_its_argument_and_children_are_listed_and_counted,
+               simple_terminate_child_returns_when_it_is_gone_and_it_is_not_restarted,
+               terminate_child_works_for_a_static_child_and_it_stays_stopped,
+               terminate_child_of_a_temporary_static_child_forgets_it,
+               two_threads_terminating_one_child_both_return_when_it_is_gone,
+               a_child_terminated_during_a_group_restart_stays_stopped,
+               simple_failing_permanent_child_is_restarted_in_place,
+               simple_transient_and_temporary_children_that_end_are_forgotten,
+               start_child_on_a_static_supervisor_returns_einval,
+               calls_on_an_actor_that_is_not_a_supervisor_return_einval_at_once,
+               simple_start_child_whose_init_fails_returns_echild,
+               ten_thousand_temporary_children_are_all_gone_after_the_supervisor_stops,
+               many_temporary_children_with_two_worker_threads_are_all_gone_after_stop);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("races", 60);
   tcase_add_loop_test(
       tc, a_child_stopped_from_outside_is_replaced_by_a_new_actor_if_its_type_says_so, 0, 5);
-  tcase_add_test(tc, stopping_the_supervisor_during_a_backoff_stops_the_waiting_child_for_good);
-  tcase_add_test(tc, terminate_child_during_its_backoff_stops_it_and_cancels_the_restart);
-  tcase_add_test(tc, a_child_that_fails_while_being_shut_down_does_not_delay_the_shutdown);
-  tcase_add_test(tc, start_child_during_shutdown_returns_eshutdown);
+  tu_add_tests(tc, stopping_the_supervisor_during_a_backoff_stops_the_waiting_child_for_good,
+               terminate_child_during_its_backoff_stops_it_and_cancels_the_restart,
+               a_child_that_fails_while_being_shut_down_does_not_delay_the_shutdown,
+               start_child_during_shutdown_returns_eshutdown);
   tcase_add_loop_test(tc, random_endings_at_random_moments_leave_every_tree_consistent, 0, 9);
   tcase_add_loop_test(tc, random_endings_with_two_worker_threads_leave_every_tree_consistent, 0, 9);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("children_by_hand", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, restart_child_and_delete_child_manage_a_terminated_static_child);
-  tcase_add_test(tc, restart_child_of_a_child_waiting_for_its_restart_returns_erunning);
-  tcase_add_test(tc, restart_child_whose_init_fails_or_ignores_leaves_it_stopped);
-  tcase_add_test(tc, children_by_hand_on_simple_one_for_one_return_einval);
-  tcase_add_test(tc, restart_child_during_the_shutdown_returns_eshutdown);
-  tcase_add_test(tc, add_child_starts_a_new_spec_at_the_end_of_the_start_order);
-  tcase_add_test(tc, add_child_checks_the_spec_like_a_start_spec_and_logs_the_rule);
-  tcase_add_test(tc, add_child_whose_init_fails_is_not_kept_and_one_that_ignores_is);
-  tcase_add_test(tc, add_child_of_a_nested_supervisor_starts_or_stops_its_whole_subtree);
+  tu_add_tests(tc, restart_child_and_delete_child_manage_a_terminated_static_child,
+               restart_child_of_a_child_waiting_for_its_restart_returns_erunning,
+               restart_child_whose_init_fails_or_ignores_leaves_it_stopped,
+               children_by_hand_on_simple_one_for_one_return_einval,
+               restart_child_during_the_shutdown_returns_eshutdown,
+               add_child_starts_a_new_spec_at_the_end_of_the_start_order,
+               add_child_checks_the_spec_like_a_start_spec_and_logs_the_rule,
+               add_child_whose_init_fails_is_not_kept_and_one_that_ignores_is,
+               add_child_of_a_nested_supervisor_starts_or_stops_its_whole_subtree);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("auto_shutdown", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, any_significant_child_that_stops_shuts_the_supervisor_down);
-  tcase_add_test(tc, all_significant_children_must_stop_before_the_supervisor_shuts_down);
-  tcase_add_test(tc, terminate_child_of_a_significant_child_does_not_shut_the_supervisor_down);
-  tcase_add_test(tc, a_significant_temporary_child_that_fails_shuts_the_supervisor_down);
-  tcase_add_test(tc, a_group_restart_that_stops_a_significant_temporary_sibling_does_not_shut_down);
+  tu_add_tests(tc, any_significant_child_that_stops_shuts_the_supervisor_down,
+               all_significant_children_must_stop_before_the_supervisor_shuts_down,
+               terminate_child_of_a_significant_child_does_not_shut_the_supervisor_down,
+               a_significant_temporary_child_that_fails_shuts_the_supervisor_down,
+               a_group_restart_that_stops_a_significant_temporary_sibling_does_not_shut_down);
   suite_add_tcase(s, tc);
 
   return tu_run(s);

@@ -490,23 +490,20 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("timer");
   TCase *tc = tu_tcase("timer", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, send_after_delivers_once_and_no_earlier_than_its_delay);
-  tcase_add_test(tc, send_after_with_zero_delay_delivers);
-  tcase_add_test(tc, timer_set_inside_an_actor_has_that_actor_as_sender);
-  tcase_add_test(tc, periodic_timer_delivers_repeatedly_never_ahead_of_schedule);
-  tcase_add_test(tc, timer_cancelled_before_it_is_due_is_never_delivered);
-  tcase_add_test(tc, cancelled_periodic_timer_delivers_nothing_more);
-  tcase_add_test(tc, cancel_discards_timer_messages_already_queued);
-  tcase_add_test(tc, cancel_of_an_unknown_or_finished_timer_returns_enoent);
-  tcase_add_test(tc, cancel_of_a_timer_whose_message_is_being_handled_returns_enoent);
-  tcase_add_test(tc, timer_firing_for_a_stopped_actor_counts_a_dead_letter);
-  tcase_add_test(tc, timer_set_for_an_already_stopped_actor_counts_a_stale_dead_letter);
-  tcase_add_test(tc, periodic_timer_ends_when_its_target_stops);
-  tcase_add_test(tc, timer_finding_a_full_mailbox_counts_a_dead_letter_and_others_keep_firing);
-  tcase_add_test(tc, timers_fire_in_the_order_of_their_deadlines);
-  tcase_add_test(tc, shutdown_does_not_wait_for_pending_timers);
-  tcase_add_test(tc, timers_near_int64_max_never_fire);
-  tcase_add_test(tc, deterministic_timers_near_int64_max_never_fire);
+  tu_add_tests(
+      tc, send_after_delivers_once_and_no_earlier_than_its_delay,
+      send_after_with_zero_delay_delivers, timer_set_inside_an_actor_has_that_actor_as_sender,
+      periodic_timer_delivers_repeatedly_never_ahead_of_schedule,
+      timer_cancelled_before_it_is_due_is_never_delivered,
+      cancelled_periodic_timer_delivers_nothing_more, cancel_discards_timer_messages_already_queued,
+      cancel_of_an_unknown_or_finished_timer_returns_enoent,
+      cancel_of_a_timer_whose_message_is_being_handled_returns_enoent,
+      timer_firing_for_a_stopped_actor_counts_a_dead_letter,
+      timer_set_for_an_already_stopped_actor_counts_a_stale_dead_letter,
+      periodic_timer_ends_when_its_target_stops,
+      timer_finding_a_full_mailbox_counts_a_dead_letter_and_others_keep_firing,
+      timers_fire_in_the_order_of_their_deadlines, shutdown_does_not_wait_for_pending_timers,
+      timers_near_int64_max_never_fire, deterministic_timers_near_int64_max_never_fire);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

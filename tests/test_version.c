@@ -152,9 +152,8 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("version");
   TCase *tc = tu_tcase("version", TU_TCASE_TIMEOUT);
-  tcase_add_test(tc, the_library_and_the_headers_tell_the_same_version);
-  tcase_add_test(tc, a_struct_from_a_newer_acto_is_refused);
-  tcase_add_test(tc, a_node_config_from_a_newer_acto_is_refused);
+  tu_add_tests(tc, the_library_and_the_headers_tell_the_same_version,
+               a_struct_from_a_newer_acto_is_refused, a_node_config_from_a_newer_acto_is_refused);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -328,10 +328,10 @@ int main(void) {
   Suite *s = suite_create("wire");
   TCase *tc = tu_tcase("wire", TU_TCASE_TIMEOUT);
   tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
-  tcase_add_test(tc, every_kind_round_trips_through_encode_and_parse);
-  tcase_add_test(tc, schema_violations_are_refused_with_a_reason);
-  tcase_add_test(tc, batch_prefixes_use_the_smallest_array_header);
-  tcase_add_test(tc, the_worked_example_in_actors_md_is_what_the_code_sends);
+  tu_add_tests(tc, every_kind_round_trips_through_encode_and_parse,
+               schema_violations_are_refused_with_a_reason,
+               batch_prefixes_use_the_smallest_array_header,
+               the_worked_example_in_actors_md_is_what_the_code_sends);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

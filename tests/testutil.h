@@ -786,6 +786,15 @@ static inline TCase *tu_tcase(const char *name, int timeout_s) {
   return tc;
 }
 
+/* Adds the tests to tc in the order given: tu_add_tests(tc, a, b, c). */
+#define tu_add_tests(tc, ...)                                                                      \
+  tu_add_tests_((tc), (const TTest *const[]){__VA_ARGS__},                                         \
+                sizeof((const TTest *const[]){__VA_ARGS__}) / sizeof(const TTest *))
+static inline void tu_add_tests_(TCase *tc, const TTest *const *tests, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    tcase_add_test(tc, tests[i]);
+}
+
 static inline int tu_run(Suite *s) {
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
