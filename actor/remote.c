@@ -90,12 +90,6 @@ void acto__remote_ask_forget(acto_system *sys, uint64_t node, uint64_t ask_id) {
     r->ops->ask_forget(r, node, ask_id);
 }
 
-int acto__remote_msg_orphaned(acto_system *sys, const acto__msg *m) {
-  acto__remote *r = acto__remote_of(sys);
-  /* A remote message exists only while a transport is installed. */
-  return r ? r->ops->msg_orphaned(r, m) : 1;
-}
-
 void acto__remote_shutdown(acto_system *sys) {
   acto__remote *r = acto__remote_of(sys);
   if (r)

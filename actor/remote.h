@@ -11,6 +11,9 @@
  *    is installed.  The local send path tests "remote?" first and leaves
  *    through a cold out-of-line call (send.c), so the port costs the local
  *    path nothing.
+ *    A message that came from the network carries its origin
+ *    (acto__origin, below), which the turn checks inline before the
+ *    handler runs, without a call into the transport.
  *
  *  - Into actor/: the calls below the ops table are everything a
  *    transport may call in the runtime.  They are defined where they
@@ -29,6 +32,7 @@
 #ifndef ACTO_REMOTE_H
 #define ACTO_REMOTE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "acto_actor.h"
@@ -59,16 +63,30 @@ typedef struct acto__remote_ops {
   int (*send_system)(acto__remote *r, acto_ref to, acto__msg *m);
   /* A plain thread's ask to node `node` gave up: forget it. */
   void (*ask_forget)(acto__remote *r, uint64_t node, uint64_t ask_id);
-  /* A user message that arrived from another node (ACTO__MF_REMOTE),
-   * about to be handled: 1 if its sender's incarnation has gone down
-   * since (it becomes a dead letter). */
-  int (*msg_orphaned)(acto__remote *r, const acto__msg *m);
   /* acto_system_shutdown, first: stop (peers see this node down, waiting
    * threads are woken).  Then, last, when no message refers to the
    * transport any more: free it. */
   void (*shutdown)(acto__remote *r);
   void (*destroy)(acto__remote *r);
 } acto__remote_ops;
+
+/* Where a remote user message came from (ACTO__MF_REMOTE): the transport
+ * keeps one per peer and stamps each message with origin and epoch on
+ * arrival.  live_epoch is the epoch of the peer's connection while it is
+ * up and 0 otherwise; epochs are never reused.  A message whose epoch is
+ * no longer live arrived over a connection that has gone down since: it
+ * is never handled (its sender's watchers may have their DOWN already),
+ * even if the same incarnation has reconnected meanwhile. */
+typedef struct acto__origin {
+  _Atomic uint32_t live_epoch;
+} acto__origin;
+
+/* 1 if remote user message m is an orphan (a dead letter): checked by the
+ * turn just before its handler would run.  acquire: pairs with the
+ * transport's release stores of live_epoch. */
+static inline int acto__remote_orphaned(const acto__msg *m) {
+  return atomic_load_explicit(&m->origin->live_epoch, memory_order_acquire) != m->epoch;
+}
 
 /* The transport's handle: the first member of its own state. */
 struct acto__remote {
@@ -98,7 +116,6 @@ int acto__remote_send_user(acto_system *sys, acto_ref to, acto__msg *m, int fail
                            int64_t deadline_ms);
 int acto__remote_send_system(acto_system *sys, acto_ref to, acto__msg *m);
 void acto__remote_ask_forget(acto_system *sys, uint64_t node, uint64_t ask_id);
-int acto__remote_msg_orphaned(acto_system *sys, const acto__msg *m);
 void acto__remote_shutdown(acto_system *sys);
 void acto__remote_destroy(acto_system *sys);
 

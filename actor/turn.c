@@ -47,7 +47,7 @@ static void dispatch(acto_ctx *ctx, acto__actor *a, acto__msg *m) {
       acto__msg_free(m);
       return;
     }
-    if ((m->flags & ACTO__MF_REMOTE) && acto__remote_msg_orphaned(sys, m)) {
+    if ((m->flags & ACTO__MF_REMOTE) && acto__remote_orphaned(m)) {
       acto__send_dead_letter(sys, m, ACTO_DEAD_NOCONNECTION);
       return;
     }

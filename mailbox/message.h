@@ -50,7 +50,7 @@ enum {
 
 
 struct acto__actor;
-struct acto__peer;
+struct acto__origin;
 
 /* A waiter for a message parked on a full mailbox that has no actor to
  * resume: a plain thread (condvar) or a node connection (notify, called
@@ -74,7 +74,10 @@ typedef struct acto__msg {
   acto_msg pub;          /* what the handler sees */
   uint16_t kind;
   uint16_t flags;
-  int32_t status;  /* REPLY: 0 or the failure code */
+  union {
+    int32_t status; /* REPLY: 0 or the failure code; EXIT, DOWN: the reason */
+    uint32_t epoch; /* REMOTE user message: its origin's epoch on arrival */
+  };
   uint64_t req_id; /* REQUEST/REPLY/ASK_TIMEOUT: the ask id */
   void (*free_fn)(void *); /* handed-over payload: freed with this */
   /* Set only while the block waits on a full mailbox (mailbox.c's waiter
@@ -83,7 +86,7 @@ typedef struct acto__msg {
   struct acto__twaiter *twaiter;
   union {
     acto__msg_hold *held;    /* TIMER: the timer's record (a reference) */
-    struct acto__peer *peer;       /* REMOTE: the node it came from */
+    const struct acto__origin *origin; /* REMOTE: the node it came from */
   };
   uint64_t target_id;            /* for dead-letter reports */
   struct acto__msgcache *cache;  /* owning worker cache, NULL: plain malloc */

@@ -94,8 +94,8 @@ static int deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
       return -2;
     }
     m->flags = ACTO__MF_REMOTE;
-    m->peer = p;
-    m->status = (int32_t)p->epoch; /* the loop is the only writer */
+    m->origin = &p->origin; /* peers are type-stable: it outlives m */
+    m->epoch = p->epoch;    /* the loop is the only writer */
     if (flags & ACTO__WF_REQUEST) {
       m->flags |= ACTO__MF_REQUEST;
       m->pub.flags = ACTO_MSG_FLAG_REQUEST;

@@ -136,7 +136,6 @@ static const acto__remote_ops node_port_ops = {
     .send_user = acto__route_send_user,
     .send_system = acto__route_send_system,
     .ask_forget = acto__route_ask_forget,
-    .msg_orphaned = acto__route_msg_orphaned,
     .shutdown = port_shutdown,
     .destroy = port_destroy,
 };

@@ -294,7 +294,7 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   p->direct_ok = 0;
   if (!was_up && pend)
     p->inc = pend; /* the incarnation we tried to reach is unreachable */
-  atomic_store_explicit(&p->live_epoch, 0, memory_order_release);
+  atomic_store_explicit(&p->origin.live_epoch, 0, memory_order_release);
   uint32_t dropped = acto__outq_drop_locked(p, &parkers);
   p->flush_pending = 0;
   p->last_error = err;
@@ -369,7 +369,7 @@ void acto__peer_up(acto__conn *c) {
   p->progress_ns = acto__transport_now_ns();
   if (++p->epoch == 0)
     p->epoch = 1;
-  atomic_store_explicit(&p->live_epoch, p->epoch, memory_order_release);
+  atomic_store_explicit(&p->origin.live_epoch, p->epoch, memory_order_release);
   if (c->peer_port && !p->has_addr) {
     p->addr = c->remote;
     p->addr.sin_port = htons((uint16_t)c->peer_port);

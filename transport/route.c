@@ -182,10 +182,3 @@ void acto__route_ask_forget(acto__remote *port, uint64_t node, uint64_t ask_id) 
   acto__peer_rel_del(p, R_ASK, 0, 0, ask_id);
   pthread_mutex_unlock(&p->mtx);
 }
-
-int acto__route_msg_orphaned(acto__remote *port, const acto__msg *m) {
-  (void)port;
-  /* The epoch of the connection it came over is kept in status (unused
-   * by user messages); the peer outlives every message. */
-  return atomic_load_explicit(&m->peer->live_epoch, memory_order_acquire) != (uint32_t)m->status;
-}

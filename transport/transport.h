@@ -110,7 +110,7 @@ typedef struct acto__peer {
   uint64_t next_reconnect_ns; /* backoff of an explicit peer */
   int64_t backoff_ms;
   /* Any thread. */
-  _Atomic uint32_t live_epoch;
+  acto__origin origin; /* live_epoch: what a message that came over it checks */
   /* I/O thread only. */
   struct acto__conn *connecting; /* our outbound conn before UP */
   struct event *flush_ev;
@@ -245,7 +245,6 @@ int acto__route_send_user(acto__remote *port, acto_ref to, acto__msg *m, int fai
                           int64_t deadline_ms);
 int acto__route_send_system(acto__remote *port, acto_ref to, acto__msg *m);
 void acto__route_ask_forget(acto__remote *port, uint64_t node, uint64_t ask_id);
-int acto__route_msg_orphaned(acto__remote *port, const acto__msg *m);
 
 /* conn.c */
 void acto__conn_try_write(acto__conn *c);
