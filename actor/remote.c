@@ -72,10 +72,7 @@ int acto__remote_send_user(acto_system *sys, acto_ref to, acto__msg *m, int fail
   if (r)
     return r->ops->send_user(r, to, m, fail_fast, deadline_ms);
   /* No transport: as a node that is down. */
-  m->target_id = to.id;
-  if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
-    m->flags |= ACTO__MF_REPLIED; /* the error return is the answer */
-  acto__send_dead_letter_to(sys, m, to, ACTO_DEAD_NOCONNECTION);
+  acto__send_refused_to(sys, m, to, ACTO_DEAD_NOCONNECTION);
   return ACTO_ENOTCONN;
 }
 

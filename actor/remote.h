@@ -167,6 +167,11 @@ int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m);
  * given in full (a remote one). */
 void acto__send_dead_letter(acto_system *sys, acto__msg *m, acto_dead_reason why);
 void acto__send_dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why);
+/* A send to remote ref `to` refused before it left (no transport, node
+ * unknown or down, an old incarnation): m counts as a dead letter and is
+ * freed, and a request in it gets no answer message, because the sender's
+ * error return is its answer. */
+void acto__send_refused_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why);
 
 /* link.c */
 /* Sends a system-lane signal of `kind` to `to`, local or remote. */

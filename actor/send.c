@@ -45,6 +45,13 @@ void acto__send_dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto
   acto__msg_free(m);
 }
 
+void acto__send_refused_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why) {
+  m->target_id = to.id;
+  if (m->flags & ACTO__MF_REQUEST)
+    m->flags |= ACTO__MF_REPLIED; /* the sender's error return is the answer */
+  acto__send_dead_letter_to(sys, m, to, why);
+}
+
 void acto__send_unpark(acto__actor *p) {
   /* acq_rel: orders the delivery before the parker's next turn. */
   uint32_t old = atomic_fetch_sub_explicit(&p->park, 1, memory_order_acq_rel);

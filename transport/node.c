@@ -128,6 +128,26 @@ static void *io_main(void *arg) {
  * every send uses MSG_NOSIGNAL. */
 static void use_pthreads(void) { (void)evthread_use_pthreads(); }
 
+/* Frees what acto_node_start built around the peers: the events, the
+ * listening socket, the base, the peer table, the key and the node itself.
+ * Whatever was not made yet is NULL (or -1), so a failed start uses it
+ * too. */
+static void node_free(acto__node *n) {
+  struct event *evs[] = {n->lev, n->tick_ev, n->wake_ev, n->stop_ev, n->reap_ev};
+  for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+    if (evs[i])
+      event_free(evs[i]);
+  if (n->lfd >= 0)
+    close(n->lfd);
+  if (n->base)
+    event_base_free(n->base);
+  free(n->peers);
+  acto__auth_key_wipe(&n->key);
+  pthread_mutex_destroy(&n->dir_mtx);
+  pthread_mutex_destroy(&n->hook_mtx);
+  free(n);
+}
+
 static void port_shutdown(acto__remote *r);
 static void port_destroy(acto__remote *r);
 
@@ -281,23 +301,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   }
   return 0;
 fail:
-  if (n->lev)
-    event_free(n->lev);
-  if (n->tick_ev)
-    event_free(n->tick_ev);
-  if (n->wake_ev)
-    event_free(n->wake_ev);
-  if (n->stop_ev)
-    event_free(n->stop_ev);
-  if (n->reap_ev)
-    event_free(n->reap_ev);
-  if (n->lfd >= 0)
-    close(n->lfd);
-  if (n->base)
-    event_base_free(n->base);
-  free(n->peers);
-  acto__auth_key_wipe(&n->key);
-  free(n);
+  node_free(n);
   if (saved_errno)
     errno = saved_errno; /* ACTO_EIO keeps the errno of bind or listen */
   return r;
@@ -360,20 +364,7 @@ static void port_destroy(acto__remote *r) {
     pthread_cond_destroy(&p->cv);
     free(p);
   }
-  if (n->lev)
-    event_free(n->lev);
-  event_free(n->tick_ev);
-  event_free(n->wake_ev);
-  event_free(n->stop_ev);
-  event_free(n->reap_ev);
-  if (n->lfd >= 0)
-    close(n->lfd);
-  event_base_free(n->base);
-  free(n->peers);
-  acto__auth_key_wipe(&n->key);
-  pthread_mutex_destroy(&n->dir_mtx);
-  pthread_mutex_destroy(&n->hook_mtx);
-  free(n);
+  node_free(n);
 }
 
 int acto_node_stop(acto_system *sys) {

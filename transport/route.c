@@ -54,11 +54,8 @@ int acto__route_send_user(acto__remote *port, acto_ref to, acto__msg *m, int fai
   int err = 0;
   acto__peer *p = peer_for(sys, to, &err);
   if (!p) {
-    m->target_id = to.id;
-    if ((m->flags & ACTO__MF_REQUEST) && !(m->flags & ACTO__MF_REPLIED))
-      m->flags |= ACTO__MF_REPLIED; /* the error return is the answer */
-    acto__send_dead_letter_to(sys, m, to,
-                              err == ACTO_ESTALE ? ACTO_DEAD_STALE : ACTO_DEAD_NOCONNECTION);
+    acto__send_refused_to(sys, m, to,
+                          err == ACTO_ESTALE ? ACTO_DEAD_STALE : ACTO_DEAD_NOCONNECTION);
     return err;
   }
   acto__node *n = p->node;
