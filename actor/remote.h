@@ -151,9 +151,10 @@ void acto__actor_release(acto__actor *a);
 int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twaiter *tw,
                          acto__actor **held);
 /* Takes a parked message back (its connection closes): 1 if it was still
- * parked (then freed as a dead letter), 0 if its verdict is on the way.
+ * parked waiting for tw (then freed as a dead letter), 0 if its verdict
+ * is on the way or came (m may then be freed: it is only compared).
  * Releases *held in both cases. */
-int acto__send_node_cancel(acto_system *sys, acto__actor *held, acto__msg *m);
+int acto__send_node_cancel(acto_system *sys, acto__actor *held, acto__msg *m, acto__twaiter *tw);
 /* An actor's send parks outside the mailboxes (on a transport's queue):
  * its park word rises by one; acto__send_unpark resolves it (the actor is
  * rescheduled if it was the last).  acto__send_parked: 1 while any of the

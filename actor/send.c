@@ -445,9 +445,13 @@ int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twai
   return parked;
 }
 
-int acto__send_node_cancel(acto_system *sys, acto__actor *t, acto__msg *m) {
+int acto__send_node_cancel(acto_system *sys, acto__actor *t, acto__msg *m, acto__twaiter *tw) {
   acto__spin_lock(&t->mb.park_lock);
-  int removed = acto__mailbox_park_remove(&t->mb, m);
+  /* m is only a name here: if its verdict came, the block may be freed
+   * and reused.  A block found in the list is live; it is ours only if it
+   * still waits for our tw. */
+  int removed = acto__mailbox_park_find(&t->mb, m) && m->twaiter == tw &&
+                acto__mailbox_park_remove(&t->mb, m);
   acto__spin_unlock(&t->mb.park_lock);
   if (removed) {
     m->twaiter = NULL;

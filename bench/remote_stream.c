@@ -18,8 +18,9 @@
  * message is queued in order and the sender is suspended until the I/O
  * thread has written enough); then it sends itself `cont` and returns.
  * Both nodes keep their defaults (the receiver's mailbox is bounded, 1,024
- * messages, block policy: a full mailbox pauses reading from the socket,
- * and TCP pushes back on the sender).
+ * messages, block policy: when it is full the receiving node says BUSY
+ * and the sender parks until ROOM, ACTORS.md 13.2 "Flow control per
+ * target").
  *
  * msgs = N data messages + 1 ack = N + 1, as in the peers.  Extra fields:
  * stream_msgs=N, payload_bytes=16, peer_rss_kb (the server's peak RSS),

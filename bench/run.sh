@@ -10,7 +10,7 @@
 # Environment (optional):
 #   BENCH_WORKLOADS  workloads to run, separated by spaces
 #                    (default: pingpong ring counting fanin spawn big restart
-#                    remote_pingpong remote_stream)
+#                    remote_pingpong remote_stream hol)
 #   BENCH_TIMEOUT    wall-clock limit per process in seconds (default 240);
 #                    each program's own watchdog fires 10 s earlier
 #   BENCH_BUILD_DIR  the build directory (default: <repo>/build, configured
@@ -27,7 +27,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$REPO/build}
-ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream"
+ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream hol"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL}
 TMO=${BENCH_TIMEOUT:-240}
 

@@ -165,6 +165,13 @@ void acto__mailbox_park_take(acto__mailbox *mb) {
   }
 }
 
+int acto__mailbox_park_find(const acto__mailbox *mb, const acto__msg *m) {
+  const acto__msg *cur = mb->parked_head;
+  while (cur && cur != m)
+    cur = (const acto__msg *)atomic_load_explicit(&cur->node.next, memory_order_relaxed);
+  return cur != NULL;
+}
+
 int acto__mailbox_park_remove(acto__mailbox *mb, acto__msg *m) {
   acto__msg *prev = NULL, *cur = mb->parked_head;
   while (cur && cur != m) {

@@ -113,5 +113,6 @@ void acto__mailbox_park_append(acto__mailbox *mb, acto__msg *m);
 acto__msg *acto__mailbox_park_peek(acto__mailbox *mb);
 void acto__mailbox_park_take(acto__mailbox *mb); /* removes the head */
 int acto__mailbox_park_remove(acto__mailbox *mb, acto__msg *m); /* 1 if found */
+int acto__mailbox_park_find(const acto__mailbox *mb, const acto__msg *m); /* 1 if parked */
 
 #endif /* ACTO_MAILBOX_INTERNAL_H */

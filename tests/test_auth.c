@@ -143,7 +143,7 @@ START_TEST(auth_wire_format_matches_an_independent_computation) {
   uint8_t m1[ACTO__AUTH_MSG_MAX], m2[ACTO__AUTH_MSG_MAX], m3[ACTO__AUTH_MSG_MAX];
   size_t l2, l3, l4;
   int l1 = acto__auth_start(&c, m1, sizeof m1);
-  uint8_t want_hello[5 + 2 + 32] = {0xc4, 37, 1, 1, 2, 'a', 'b'};
+  uint8_t want_hello[5 + 2 + 32] = {0xc4, 37, 1, ACTO__AUTH_VERSION, 2, 'a', 'b'};
   memcpy(want_hello + 7, nc, 32);
   ck_assert_int_eq(l1, (int)sizeof want_hello);
   ck_assert_int_eq(memcmp(m1, want_hello, sizeof want_hello), 0);
@@ -162,14 +162,14 @@ START_TEST(auth_wire_format_matches_an_independent_computation) {
   hmac(k.bytes, 32, in, sizeof in, mac_c);
 
   ck_assert_int_eq(acto__auth_feed(&s, m1, (size_t)l1, m2, sizeof m2, &l2), ACTO__AUTH_MORE);
-  uint8_t want_ch[5 + 3 + 64] = {0xc4, 70, 2, 1, 3, 'x', 'y', 'z'};
+  uint8_t want_ch[5 + 3 + 64] = {0xc4, 70, 2, ACTO__AUTH_VERSION, 3, 'x', 'y', 'z'};
   memcpy(want_ch + 8, ns, 32);
   memcpy(want_ch + 40, mac_s, 32);
   ck_assert_uint_eq(l2, sizeof want_ch);
   ck_assert_int_eq(memcmp(m2, want_ch, sizeof want_ch), 0);
 
   ck_assert_int_eq(acto__auth_feed(&c, m2, l2, m3, sizeof m3, &l3), ACTO__AUTH_DONE);
-  uint8_t want_resp[36] = {0xc4, 34, 3, 1};
+  uint8_t want_resp[36] = {0xc4, 34, 3, ACTO__AUTH_VERSION};
   memcpy(want_resp + 4, mac_c, 32);
   ck_assert_uint_eq(l3, 36);
   ck_assert_int_eq(memcmp(m3, want_resp, 36), 0);

@@ -598,7 +598,7 @@ START_TEST(order_per_sender_holds_under_load_with_a_small_mailbox_and_queue) {
   }
   acto_ref sink;
   acto_spawn_opts o = {0};
-  o.capacity = 16; /* the mailbox fills: the connection pauses */
+  o.capacity = 16; /* the mailbox fills: BUSY, ROOM (flow control) */
   ck_assert_ok(acto_spawn(b, &PROBE, NULL, &o, &sink));
   link_nodes(a, "beta", b);
   enum { P = 4 };
@@ -883,6 +883,156 @@ START_TEST(three_nodes_connecting_to_each_other_at_once_settle_on_one_connection
 }
 END_TEST
 
+/* ---- flow control: one stuck actor holds back only its own producer ------- */
+
+/* S on node beta: capacity 16, stuck in its first message (a gate); it
+ * records the seq of every T_SEQ after that. */
+static tu_gate s_gate;
+static tu_counter s_entered;
+static _Atomic long s_got, s_bad;
+
+static int stuck_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)ctx;
+  (void)state;
+  if (m->type == TU_MSG_GATE) {
+    tu_counter_add(&s_entered, 1);
+    TU_EXPECT(tu_gate_wait(&s_gate, 40 * TU_WAIT_MS), "the gate stayed closed");
+    return 0;
+  }
+  seq_msg q;
+  memcpy(&q, m->data, sizeof q);
+  if (q.seq != (uint64_t)atomic_load(&s_got))
+    atomic_fetch_add(&s_bad, 1); /* lost, duplicated or out of order */
+  atomic_fetch_add(&s_got, 1);
+  return 0;
+}
+static const acto_behaviour STUCK = {.name = "stuck", .handle = stuck_handle};
+
+/* The producer on node alpha: sends K numbered messages to S, returning
+ * after each ACTO_PARKED with a "continue" to itself (ACTORS.md 5). */
+enum { T_GO = 20 };
+static _Atomic long p_sent, p_parked;
+typedef struct producer_state {
+  acto_ref to;
+  long k;
+} producer_state;
+
+static int producer_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  producer_state *ps = state;
+  if (m->type == T_GO && m->size == sizeof(producer_state))
+    memcpy(ps, m->data, sizeof *ps);
+  while (atomic_load(&p_sent) < ps->k) {
+    seq_msg q = {0, 0, (uint64_t)atomic_load(&p_sent)};
+    int r = acto_send(acto_ctx_system(ctx), ps->to, T_SEQ, &q, sizeof q);
+    TU_EXPECT(r == 0 || r == ACTO_PARKED, "send to S: %s", acto_err_name(r));
+    atomic_fetch_add(&p_sent, 1);
+    if (r == ACTO_PARKED) {
+      atomic_fetch_add(&p_parked, 1);
+      return acto_send(acto_ctx_system(ctx), acto_self(ctx), T_SEQ + 100, NULL, 0);
+    }
+  }
+  return 0;
+}
+static const acto_behaviour PRODUCER = {
+    .name = "producer", .state_size = sizeof(producer_state), .handle = producer_handle};
+
+static acto_node_stats nstats(acto_system *s) {
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(s, &st));
+  return st;
+}
+
+/* Sends n T_SEQ messages (producer 1) to F from this thread; returns the
+ * seconds until F has them all. */
+static double stream_to(acto_system *a, acto_ref f, long base, long n) {
+  uint64_t t0 = tu_now_ns();
+  for (long i = 0; i < n; i++) {
+    seq_msg q = {1, 0, (uint64_t)(base + i)};
+    ck_assert_ok(acto_send(a, f, T_SEQ, &q, sizeof q));
+  }
+  ck_assert_counter_reaches(&got, base + n);
+  return (double)(tu_now_ns() - t0) / 1e9;
+}
+
+START_TEST(a_stuck_actor_holds_back_only_its_own_producer) {
+  /* Heartbeat timeout HBT; S stays stuck for 10 of them. */
+  const int64_t hbt = 600 * tu_multiplier();
+  acto_system *a = node_sys("alpha", KEY, hbt), *b = node_sys("beta", KEY, hbt);
+  tu_gate_init(&s_gate);
+  tu_counter_init(&s_entered);
+  atomic_store(&s_got, 0);
+  atomic_store(&s_bad, 0);
+  atomic_store(&p_sent, 0);
+  atomic_store(&p_parked, 0);
+  acto_ref s, f, prod;
+  acto_spawn_opts o = {0};
+  o.capacity = 16;
+  o.overflow = ACTO_OVERFLOW_BLOCK;
+  ck_assert_ok(acto_spawn(b, &STUCK, NULL, &o, &s));
+  ck_assert_ok(acto_spawn(b, &PROBE, NULL, NULL, &f));
+  ck_assert_ok(acto_spawn(a, &PRODUCER, NULL, NULL, &prod));
+  link_nodes(a, "beta", b);
+  const long n = 100000, k = 20000;
+
+  /* Phase 1: F's rate with S idle. */
+  double t1 = stream_to(a, f, 0, n);
+
+  /* Phase 2: S stuck, its producer parked. */
+  uint64_t stuck_at = tu_now_ns();
+  ck_assert_ok(acto_send(a, s, TU_MSG_GATE, NULL, 0));
+  ck_assert_counter_reaches(&s_entered, 1);
+  producer_state go = {s, k};
+  ck_assert_ok(acto_send(a, prod, T_GO, &go, sizeof go));
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while (atomic_load(&p_parked) == 0 && tu_now_ms() < end)
+    tu_sleep_ms(1);
+  ck_assert_msg(atomic_load(&p_parked) > 0, "the producer to S never parked");
+  ck_assert_uint_ge(nstats(b).busy_sent, 1);
+  ck_assert_uint_ge(nstats(a).busy_received, 1);
+  acto_node_stats b0 = nstats(b), a0 = nstats(a);
+  long sent0 = atomic_load(&p_sent);
+  ck_assert_int_lt(sent0, k);
+
+  /* F still gets every message while S is stuck. */
+  double t2 = stream_to(a, f, n, n);
+  ck_assert_int_eq(atomic_load(&out_of_order), 0);
+  fprintf(stderr, "flow: F took %.3f s with S idle, %.3f s with S stuck (ratio %.2f)\n", t1, t2,
+          t1 / t2);
+
+  /* S stays stuck for 10 heartbeat timeouts: the link stays up, the
+   * producer stays parked, the waiting area does not grow. */
+  uint64_t hold_ns = (uint64_t)(10 * hbt) * 1000000u;
+  while (tu_now_ns() - stuck_at < hold_ns)
+    tu_sleep_ms(50);
+  ck_assert_int_eq(tu_counter_get(&s_entered), 1);
+  ck_assert_int_eq(atomic_load(&s_got), 0);
+  ck_assert_int_eq(atomic_load(&p_sent), sent0);
+  acto_node_stats b1 = nstats(b), a1 = nstats(a);
+  ck_assert_uint_eq(b1.waiting, b0.waiting);
+  ck_assert_uint_le(b1.waiting, (uint64_t)sent0);
+  ck_assert_uint_eq(b1.area_pauses, 0);
+  ck_assert_uint_eq(a1.disconnects, a0.disconnects);
+  ck_assert_uint_eq(b1.disconnects, b0.disconnects);
+  ck_assert_uint_eq(a1.heartbeat_timeouts, 0);
+  ck_assert_uint_eq(b1.heartbeat_timeouts, 0);
+
+  /* Released: every message to S arrives, in order, once. */
+  tu_gate_open(&s_gate);
+  end = tu_now_ms() + 4 * TU_WAIT_MS;
+  while (atomic_load(&s_got) < k && tu_now_ms() < end)
+    tu_sleep_ms(5);
+  ck_assert_int_eq(atomic_load(&s_got), k);
+  ck_assert_int_eq(atomic_load(&s_bad), 0);
+  ck_assert_int_eq(atomic_load(&p_sent), k);
+  acto_node_stats b2 = nstats(b);
+  ck_assert_uint_ge(b2.rooms_sent, 1);
+  ck_assert_uint_eq(b2.waiting, 0);
+  ck_assert_uint_eq(nstats(a).disconnects, a0.disconnects);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node");
   TCase *tc = tu_tcase("start", TU_TCASE_TIMEOUT);
@@ -905,6 +1055,11 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, tu_teardown);
   tu_add_tests(tc, order_per_sender_holds_under_load_with_a_small_mailbox_and_queue,
                refs_travel_inside_payloads_and_actors_ask_remote_actors);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("flow", 120);
+  tcase_add_checked_fixture(tc, setup, tu_teardown);
+  tu_add_tests(tc, a_stuck_actor_holds_back_only_its_own_producer);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("failure", TU_TCASE_TIMEOUT);

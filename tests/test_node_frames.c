@@ -1483,7 +1483,9 @@ END_TEST
 
 /* Reads sealed frames until a PONG with `token` (other messages, such as
  * answers to what was sent and heartbeats, are skipped). */
-static int await_pong(nc_client *c, uint64_t token) {
+/* Reads frames from the node until one holds a message of `kind` whose
+ * first field is f0. */
+static int await_msg(nc_client *c, uint32_t kind, uint64_t f0) {
   static uint8_t buf[1 << 17];
   int64_t end = tu_now_ms() + TU_WAIT_MS;
   while (tu_now_ms() < end) {
@@ -1506,7 +1508,7 @@ static int await_pong(nc_client *c, uint64_t token) {
         msgpack_unpacked_destroy(&u);
         return NC_ERROR;
       }
-      if (w.kind == ACTO__W_PONG && w.f[0] == token)
+      if (w.kind == kind && w.f[0] == f0)
         found = 1;
     }
     msgpack_unpacked_destroy(&u);
@@ -1515,6 +1517,8 @@ static int await_pong(nc_client *c, uint64_t token) {
   }
   return NC_TIMEOUT;
 }
+
+static int await_pong(nc_client *c, uint64_t token) { return await_msg(c, ACTO__W_PONG, token); }
 
 /* Pipelining: RESPONSE, INFO and a SEND in one write, before the node's
  * CHALLENGE answer (INFO) was even read. */
@@ -1777,11 +1781,11 @@ START_TEST(a_client_without_actors_gets_the_replies_the_guide_describes) {
 }
 END_TEST
 
-/* A delivery that parks on a full mailbox pauses the connection's
- * reading (node.c, "Delivery").  Malformed input queued behind it must be
- * refused once reading resumes; a restart of the same node (a new
- * incarnation) while the old connection is paused must not crash or leak
- * (the parked message is cancelled or its verdict awaited). */
+/* A message for a full mailbox waits in the connection's waiting area
+ * while the node goes on reading (area.c, DESIGN: Flow).  Malformed input
+ * behind it is refused at once; a restart of the same node (a new
+ * incarnation) while messages wait must not crash or leak (the parked
+ * message is cancelled or its verdict awaited). */
 static tu_probe slow_probe;
 
 static acto_ref spawn_slow(void) {
@@ -1794,7 +1798,7 @@ static acto_ref spawn_slow(void) {
 }
 
 /* Holds the slow actor in its handler, then sends n more messages to it in
- * one frame: the connection pauses on the second of them. */
+ * one frame: the second of them parks, the rest wait behind it. */
 static void pause_on(nc_client *c, acto_ref slow, int n) {
   acto__buf m = {0}, p = {0};
   ck_assert_int_eq(acto__wire_send(&m, slow.id, 0, TU_MSG_GATE, 0, 0, NULL, 0), 0);
@@ -1812,24 +1816,55 @@ static void pause_on(nc_client *c, acto_ref slow, int n) {
   tu_sleep_ms(100); /* let the node park on the full mailbox */
 }
 
-START_TEST(malformed_input_behind_a_paused_delivery_is_refused) {
+START_TEST(a_full_mailbox_sends_busy_reading_goes_on_and_room_follows) {
   world_start(1000 * tu_multiplier(), 4);
   acto_ref slow = spawn_slow();
   nc_client c;
   bring_to(&c, M_UP, RAW_NAME);
   acto_node_stats s0 = srv_stats();
   pause_on(&c, slow, 5);
-  /* Queued behind the paused frame: a malformed one. */
-  ck_assert_int_eq(nc_send_sealed(&c, (const uint8_t[]){0x92, 0x01, 0x92, 0x63, 0x00}, 5), 0);
-  tu_sleep_ms(50);
-  ck_assert_msg(srv_stats().bad_frames == s0.bad_frames,
-                "the node read past a paused delivery");
-  peer_check(W.cli, "paused connection");
+  ck_assert_int_eq(await_msg(&c, ACTO__W_BUSY, slow.id), 0);
+  /* The connection still reads: a PING is answered while slow is stuck. */
+  acto__buf m = {0}, p = {0};
+  ck_assert_int_eq(acto__wire_ping(&m, ACTO__W_PING, 777), 0);
+  ck_assert_int_eq(nc_batch(&p, 1, m.p, m.len), 0);
+  ck_assert_int_eq(nc_send_sealed(&c, p.p, p.len), 0);
+  acto__buf_free(&m);
+  acto__buf_free(&p);
+  ck_assert_int_eq(await_pong(&c, 777), 0);
+  ck_assert_uint_eq(tu_probe_count(&slow_probe), 1);
   tu_gate_open(&slow_probe.gate);
-  ck_assert_msg(nc_wait_closed(c.fd, TU_WAIT_MS), "not closed after resuming");
+  /* Every waiting message is handled, in order; then ROOM. */
+  ck_assert_int_eq(await_msg(&c, ACTO__W_ROOM, slow.id), 0);
+  ck_assert_probe_reaches(&slow_probe, 6);
+  for (int i = 0; i < 5; i++)
+    ck_assert_uint_eq(tu_probe_rec(&slow_probe, 1 + i).value, (uint64_t)i);
+  acto_node_stats s1 = srv_stats();
+  ck_assert_uint_eq(s1.busy_sent, s0.busy_sent + 1);
+  ck_assert_uint_eq(s1.rooms_sent, s0.rooms_sent + 1);
+  ck_assert_uint_eq(s1.area_pauses, s0.area_pauses);
+  nc_close(&c);
+  world_stop();
+}
+END_TEST
+
+START_TEST(malformed_input_behind_a_full_mailbox_is_refused_at_once) {
+  world_start(1000 * tu_multiplier(), 4);
+  acto_ref slow = spawn_slow();
+  nc_client c;
+  bring_to(&c, M_UP, RAW_NAME);
+  acto_node_stats s0 = srv_stats();
+  pause_on(&c, slow, 5);
+  /* Behind the waiting messages: a malformed frame, refused while slow is
+   * still stuck (the node did not stop reading). */
+  ck_assert_int_eq(nc_send_sealed(&c, (const uint8_t[]){0x92, 0x01, 0x92, 0x63, 0x00}, 5), 0);
+  ck_assert_msg(nc_wait_closed(c.fd, TU_WAIT_MS), "not closed while the mailbox was full");
+  ck_assert_uint_eq(tu_probe_count(&slow_probe), 1);
   nc_close(&c);
   ck_assert_uint_eq(srv_stats().bad_frames, s0.bad_frames + 1);
-  /* Each of the 5 was handled, in order, or, if still queued when the
+  peer_check(W.cli, "refused behind a full mailbox");
+  tu_gate_open(&slow_probe.gate);
+  /* Each of the 5 was handled, in order, or, if still waiting when the
    * connection closed, dropped as ACTO_DEAD_NOCONNECTION (by design a
    * message from a connection that went down is never handled). */
   tu_stat_arg sa = {W.srv, ACTO_DEAD_NOCONNECTION, 0};
@@ -1848,7 +1883,7 @@ START_TEST(malformed_input_behind_a_paused_delivery_is_refused) {
                 st.dead_letters[ACTO_DEAD_NOCONNECTION]);
   for (int i = 0; i < handled; i++)
     ck_assert_uint_eq(tu_probe_rec(&slow_probe, 1 + i).value, (uint64_t)i);
-  peer_check(W.cli, "resumed and refused");
+  peer_check(W.cli, "after the refusal");
   world_stop();
 }
 END_TEST
@@ -1881,6 +1916,9 @@ static const struct {
     {"REPLY with the REQUEST flag", 10,
      {0x98, 0x03, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0xc4, 0x00}},
     {"SIGNAL of unknown kind 2", 8, {0x97, 0x04, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00}},
+    {"BUSY for target 0", 3, {0x92, 0x07, 0x00}},
+    {"ROOM for the node service", 11, {0x92, 0x08, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+    {"BUSY with a str target", 4, {0x92, 0x07, 0xa1, 0x31}},
     {"SIGNAL LINK without a sender", 8, {0x97, 0x04, 0x06, 0x01, 0x00, 0x00, 0x00, 0x00}},
     {"SIGNAL with an unknown flag bit", 8, {0x97, 0x04, 0x01, 0x01, 0x01, 0x04, 0x00, 0x00}},
     {"SIGNAL whose status is nil", 8, {0x97, 0x04, 0x01, 0x01, 0x01, 0x00, 0xc0, 0x00}},
@@ -2494,7 +2532,8 @@ int main(void) {
   tu_add_tests(tc, every_malformed_input_is_refused_and_the_node_keeps_serving,
                a_frame_truncated_at_every_offset_delivers_nothing,
                stalled_handshakes_are_closed_after_the_timeout,
-               malformed_input_behind_a_paused_delivery_is_refused,
+               a_full_mailbox_sends_busy_reading_goes_on_and_room_follows,
+               malformed_input_behind_a_full_mailbox_is_refused_at_once,
                a_restart_while_a_delivery_is_parked_is_clean, a_bad_message_refuses_its_whole_frame,
                a_bad_message_refuses_its_whole_frame_even_before_a_pause);
   suite_add_tcase(s, tc);

@@ -53,6 +53,16 @@ START_TEST(every_kind_round_trips_through_encode_and_parse) {
   ck_assert_ok(parse_one(&b, &w, &why));
   ck_assert_uint_eq(w.f[0], 0xe70c2de500000001ull);
   b.len = 0;
+  ck_assert_ok(acto__wire_flow(&b, ACTO__W_BUSY, 0x0000000100000005ull));
+  ck_assert_ok(parse_one(&b, &w, &why));
+  ck_assert_uint_eq(w.kind, ACTO__W_BUSY);
+  ck_assert_uint_eq(w.f[0], 0x0000000100000005ull);
+  b.len = 0;
+  ck_assert_ok(acto__wire_flow(&b, ACTO__W_ROOM, 3));
+  ck_assert_ok(parse_one(&b, &w, &why));
+  ck_assert_uint_eq(w.kind, ACTO__W_ROOM);
+  ck_assert_uint_eq(w.f[0], 3);
+  b.len = 0;
   ck_assert_ok(acto__wire_ping(&b, ACTO__W_PING, 77));
   ck_assert_ok(parse_one(&b, &w, &why));
   ck_assert_uint_eq(w.kind, ACTO__W_PING);
@@ -226,12 +236,13 @@ static uint32_t fnv1a(const char *s) {
  * FNV-1a("beta") << 32 | 0xbeef, port 7001, cap 1 MiB, timeout 4000 ms),
  * alpha's INFO frame (FNV-1a("alpha") << 32 | 0xa1fa, port 0) and alpha's
  * second frame: SEND to 0x0000000100000005 from 0x0000000100000002, type 7,
- * payload "hi".  Every frame is compared with the one ACTORS.md prints
+ * payload "hi"; then beta's BUSY and ROOM about actor 0x0000000100000005
+ * (s2c seq 1 and 2).  Every frame is compared with the one ACTORS.md prints
  * and with the hex below (computed independently: HMAC-SHA256 in Python). */
 START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
-  doc_frame doc[8];
-  int ndoc = doc_frames(doc, 8);
-  ck_assert_int_eq(ndoc, 6);
+  doc_frame doc[10];
+  int ndoc = doc_frames(doc, 10);
+  ck_assert_int_eq(ndoc, 8);
   acto__auth_key key;
   key.len = 32;
   for (int i = 0; i < 32; i++)
@@ -258,21 +269,21 @@ START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
   hex("HELLO frame", fr, (size_t)fl, h, sizeof h);
   check_doc_frame(&doc[0], "HELLO", fr, (size_t)fl);
   CK_HEX(h, "0000002a"
-             "c428010105616c706861"
+             "c428010205616c706861"
              "1111111111111111111111111111111111111111111111111111111111111111");
   fl = acto__frame_build(fr, sizeof fr, m2, l2, NULL, 0, ACTO__FRAME_CAP_PREAUTH);
   hex("CHALLENGE frame", fr, (size_t)fl, h, sizeof h);
   check_doc_frame(&doc[1], "CHALLENGE", fr, (size_t)fl);
   CK_HEX(h, "00000049"
-            "c44702010462657461"
+            "c44702020462657461"
             "2222222222222222222222222222222222222222222222222222222222222222"
-            "ee72e35b0ac9644a771c12b9dadef248396f2e6b98cf5f76c864667db771f0ef");
+            "b4376d5806f3a169a0639b372b9f126dc3de69ff108f6eab5297c59ce3ba1bf9");
   fl = acto__frame_build(fr, sizeof fr, m3, l3, NULL, 0, ACTO__FRAME_CAP_PREAUTH);
   hex("RESPONSE frame", fr, (size_t)fl, h, sizeof h);
   check_doc_frame(&doc[2], "RESPONSE", fr, (size_t)fl);
   CK_HEX(h, "00000024"
-            "c4220301"
-            "6be638c919c9de4e4e960858f50291e76de3b37f9d98f05287c15a88e5ec05b7");
+            "c4220302"
+            "aa83b0bd50ee1e4045dd25e6d9071e2ac84e151a9f60d1fa5773395bae8ad74e");
 
   /* beta -> alpha: INFO, the first authenticated frame (s2c seq 0). */
   const uint64_t beta_id = 0xaf81e4c70000beefull, alpha_id = 0x5d8b6dab0000a1faull;
@@ -318,6 +329,30 @@ START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
             "9201"
             "9702cf0000000100000005cf0000000100000002070000c4026869"
             "19dab294b1c6857909b6de65bf861b06b8f319548e3e6ff53afd68c9e6398752");
+  /* beta -> alpha: BUSY (s2c seq 1), then ROOM (s2c seq 2) about that
+   * SEND's target. */
+  static const struct {
+    uint32_t kind;
+    const char *name, *hex;
+  } flow[2] = {
+      {ACTO__W_BUSY, "BUSY",
+       "0000002d92019207cf0000000100000005"
+       "7a0e0cda64af0302dc3ad3ea0877c72204a538a132c0286c2923591c4d8d283c"},
+      {ACTO__W_ROOM, "ROOM",
+       "0000002d92019208cf0000000100000005"
+       "3605cdf84677cbfc6f199155618ef6c38c9bf128e0ad57fdc0b14cdf0f0d91d8"},
+  };
+  for (int i = 0; i < 2; i++) {
+    b.len = 0;
+    ck_assert_ok(acto__buf_append(&b, pre, k));
+    ck_assert_ok(acto__wire_flow(&b, flow[i].kind, 0x0000000100000005ull));
+    ck_assert_ok(acto__auth_seal(&s, b.p, b.len, tag));
+    fl = acto__frame_build(fr, sizeof fr, b.p, b.len, tag, 32, ACTO__FRAME_CAP_DEFAULT);
+    hex(flow[i].name, fr, (size_t)fl, h, sizeof h);
+    check_doc_frame(&doc[6 + i], flow[i].name, fr, (size_t)fl);
+    ck_assert_ok(acto__auth_open(&c, b.p, b.len, tag));
+    CK_HEX(h, flow[i].hex);
+  }
   acto__buf_free(&b);
   acto__auth_clear(&c);
   acto__auth_clear(&s);

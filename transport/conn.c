@@ -30,7 +30,6 @@
 #include "transport/transport.h"
 
 static void conn_process(acto__conn *c);
-static void tw_notify(acto__twaiter *tw, int state);
 
 /* One log line about a connection (log.c: rate-limited, never blocks this
  * thread).  An unauthenticated peer is named by its address. */
@@ -125,7 +124,7 @@ void acto__conn_try_write(acto__conn *c) {
     }
     if (resume) {
       c->out_paused = 0;
-      if (!c->paused) {
+      if (!c->area_paused) {
         event_add(c->rev, NULL);
         conn_process(c);
         if (c->state == C_CLOSED)
@@ -223,33 +222,24 @@ void acto__conn_close(acto__conn *c, const char *reason, int bad_frame) {
       pthread_mutex_unlock(&p->mtx);
     }
   }
-  if (c->paused && c->held) {
-    /* A delivery is parked on a full mailbox: take it back, or, if its
-     * verdict is already on the way, keep the conn (its tw) until then. */
-    int removed = acto__send_node_cancel(n->sys, c->held, c->parked);
-    c->held = NULL;
-    c->parked = NULL;
-    c->paused = removed ? 0 : 2;
-  }
+  /* Messages waiting for full mailboxes: taken back as dead letters. */
+  acto__area_close(c);
   conn_unlink(c);
   c->next = n->dead;
   n->dead = c;
   event_active(n->reap_ev, EV_READ, 0);
 }
 
-/* Frees closed conns; a zombie only once its parked message's verdict
- * came (tw fired).  I/O thread (or the stopping thread after the loop). */
-void acto__conn_reap(acto__node *n, int all) {
-  acto__conn **pp = &n->dead;
-  while (*pp) {
-    acto__conn *c = *pp;
-    if (c->paused == 2 && !all && !atomic_load_explicit(&c->tw_fired, memory_order_acquire)) {
-      pp = &c->next;
-      continue;
-    }
-    *pp = c->next;
+/* Frees closed conns, and the waiting lines (area.c) whose verdict came
+ * (all: every one).  I/O thread (or the stopping thread after the loop).
+ * Returns 1 while zombie lines remain. */
+int acto__conn_reap(acto__node *n, int all) {
+  while (n->dead) {
+    acto__conn *c = n->dead;
+    n->dead = c->next;
     conn_free(c);
   }
+  return acto__area_reap(n, all);
 }
 
 void acto__conn_on_reap(evutil_socket_t fd, short ev, void *arg) {
@@ -270,8 +260,7 @@ static int out_full(acto__conn *c) {
 }
 
 static void conn_process(acto__conn *c) {
-  size_t resume_at;
-  while (c->state != C_CLOSED && !c->paused) {
+  while (c->state != C_CLOSED && !c->area_paused) {
     if (!c->out_paused && out_full(c)) {
       c->out_paused = 1;
       event_del(c->rev);
@@ -295,24 +284,13 @@ static void conn_process(acto__conn *c) {
     if (!authed) {
       pr = c->node->on_handshake(c, base + f.payload_off, f.payload_len, &reason);
     } else {
-      /* The tag is checked once, before any byte of the payload is read;
-       * a frame resumed after a pause (resume_at != 0) was checked. */
-      if (c->resume_at == 0 &&
-          acto__auth_open(&c->auth, base + f.payload_off, f.payload_len, base + f.tag_off) != 0) {
+      /* The tag is checked before any byte of the payload is read. */
+      if (acto__auth_open(&c->auth, base + f.payload_off, f.payload_len, base + f.tag_off) != 0) {
         acto__conn_close(
             c, acto__auth_reason(&c->auth) ? acto__auth_reason(&c->auth) : "bad frame tag", 1);
         return;
       }
-      resume_at = c->resume_at;
-      pr = c->node->on_batch(c, base + f.payload_off, f.payload_len, &resume_at, &reason);
-      if (pr == 1) {
-        /* Paused inside this frame: keep it, remember where. */
-        c->paused = 1;
-        c->resume_at = resume_at;
-        event_del(c->rev);
-        return;
-      }
-      c->resume_at = 0;
+      pr = c->node->on_batch(c, base + f.payload_off, f.payload_len, &reason);
     }
     if (pr < 0) {
       /* A refused handshake is counted as such (handshakes_refused), not
@@ -323,6 +301,14 @@ static void conn_process(acto__conn *c) {
     if (c->state == C_CLOSED)
       return;
     acto__buf_consume(&c->in, f.consumed);
+    if (authed && acto__area_full(c)) {
+      /* The waiting area is over its bound (a sender that ignores BUSY):
+       * stop reading until it drains below half (area.c, DESIGN: Flow). */
+      c->area_paused = 1;
+      ST_ADD(c->node, area_pauses, 1);
+      event_del(c->rev);
+      return;
+    }
   }
 }
 
@@ -331,7 +317,7 @@ static void on_read(evutil_socket_t fd, short ev, void *arg) {
   (void)ev;
   acto__conn *c = arg;
   size_t budget = READ_BUDGET;
-  while (budget > 0 && c->state != C_CLOSED && !c->paused && !c->out_paused) {
+  while (budget > 0 && c->state != C_CLOSED && !c->area_paused && !c->out_paused) {
     if (acto__buf_reserve(&c->in, READ_CHUNK) != 0) {
       acto__conn_close(c, "out of memory for the input buffer", 0);
       return;
@@ -403,7 +389,6 @@ static acto__conn *conn_new(acto__node *n, int fd, int outbound) {
     return NULL;
   }
   c->t_start = c->t_rx = c->t_ping = acto__transport_now_ns();
-  c->tw.notify = tw_notify;
   c->next = n->conns;
   if (n->conns)
     n->conns->prev = c;
@@ -494,30 +479,20 @@ static void on_flush(evutil_socket_t fd, short ev, void *arg) {
     acto__conn_start_connect(p);
 }
 
-/* A parked delivery was resolved (any thread): wake the loop. */
-static void tw_notify(acto__twaiter *tw, int state) {
-  (void)state;
-  acto__conn *c = (acto__conn *)((char *)tw - offsetof(acto__conn, tw));
-  atomic_store_explicit(&c->tw_fired, 1, memory_order_release);
-  event_active(c->node->wake_ev, EV_READ, 0);
-}
-
+/* A worker resolved a waiting line's parked head (area.c): move the
+ * lines on, read again where the area's bound had stopped reading. */
 void acto__conn_on_wake(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
   (void)ev;
   acto__node *n = arg;
+  if (!atomic_exchange_explicit(&n->area_fired, 0, memory_order_acquire))
+    return;
   for (acto__conn *c = n->conns; c; c = c->next) {
-    if (c->paused != 1 || !atomic_load_explicit(&c->tw_fired, memory_order_acquire))
+    if (c->state == C_CLOSED || !acto__area_wake(c))
       continue;
-    if (c->held)
-      acto__actor_release(c->held);
-    c->held = NULL;
-    c->parked = NULL;
-    c->paused = 0;
-    /* Go on with the frame where it paused (conn_process skips the
-     * messages already handled and the tag check), then read again. */
+    c->area_paused = 0;
     conn_process(c);
-    if (c->state != C_CLOSED && !c->paused)
+    if (c->state != C_CLOSED && !c->area_paused && !c->out_paused)
       event_add(c->rev, NULL);
   }
   acto__conn_reap(n, 0);

@@ -9,8 +9,9 @@
  * refused frame closes the connection having delivered nothing.  Per
  * sender-receiver pair order holds because one peer has
  * one active connection and one FIFO queue, and the receiving I/O thread
- * delivers in order (pausing rather than skipping on a full mailbox; a
- * paused frame resumes after the parked message, unchecked again).  At
+ * delivers in order: a message for a full mailbox waits in the target's
+ * line, and the target's later messages wait behind it (area.c, DESIGN:
+ * Flow), while messages for other targets go on.  At
  * most once: nothing is retransmitted; what is queued when a connection
  * fails becomes dead letters (ACTO_DEAD_NOCONNECTION).
 
@@ -33,8 +34,7 @@ static int check_msg(const acto__conn *c, const acto__wmsg *w, int first_of_conn
                      const char **reason);
 
 /* Delivers one decoded message from peer p (conn c), which check_msg
- * accepted.  Returns 1 when the connection must pause (a full mailbox), 0
- * otherwise, -2 when a local resource failed (reason set). */
+ * accepted.  Returns 0, or -2 when a local resource failed (reason set). */
 static int deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
   acto__node *n = c->node;
   acto_system *sys = n->sys;
@@ -105,12 +105,25 @@ static int deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
     }
     if (from || (flags & ACTO__WF_FUTURE))
       m->pub.sender = (acto_ref){from, pnode};
-    c->parked = m;
-    atomic_store_explicit(&c->tw_fired, 0, memory_order_relaxed);
-    int r = acto__send_from_node(sys, (acto_ref){to, n->id}, m, &c->tw, &c->held);
-    if (r == 1)
-      return 1;
-    c->parked = NULL;
+    return acto__area_deliver(c, to, m, reason);
+  }
+  case ACTO__W_BUSY:
+  case ACTO__W_ROOM: {
+    acto__ovf *resumed = NULL;
+    int r = 0;
+    pthread_mutex_lock(&p->mtx);
+    if (w->kind == ACTO__W_BUSY) {
+      ST_ADD(n, busy_in, 1);
+      r = acto__outq_busy_locked(p, w->f[0]);
+    } else {
+      resumed = acto__outq_room_locked(p, w->f[0]);
+    }
+    pthread_mutex_unlock(&p->mtx);
+    acto__outq_resume_parkers(resumed);
+    if (r != 0) {
+      *reason = "out of memory for a busy target";
+      return -2;
+    }
     return 0;
   }
   case ACTO__W_REPLY: {
@@ -243,6 +256,13 @@ static int check_msg(const acto__conn *c, const acto__wmsg *w, int first_of_conn
   case ACTO__W_PING:
   case ACTO__W_PONG:
     return 0;
+  case ACTO__W_BUSY:
+  case ACTO__W_ROOM:
+    if (w->f[0] == 0 || w->f[0] == ACTO__REMOTE_SERVICE_ID) {
+      *reason = "BUSY or ROOM without a target";
+      return -1;
+    }
+    return 0;
   case ACTO__W_SEND: {
     uint64_t to = w->f[0], type = w->f[2], flags = w->f[3], ask_id = w->f[4];
     if (type > 0xffffffffu || (flags & ~(uint64_t)(ACTO__WF_REQUEST | ACTO__WF_FUTURE)) ||
@@ -285,15 +305,13 @@ static int check_msg(const acto__conn *c, const acto__wmsg *w, int first_of_conn
   }
 }
 
-/* Processes one complete authenticated frame payload.  A fresh frame
- * (*resume_at 0) is checked whole first: every message parsed and held
- * to check_msg before the first one is delivered, so a refused frame
- * delivers nothing.  A frame resumed after a pause on a full mailbox was
- * checked when it first came; it goes on after message *resume_at.
- * Returns 1 to pause, 0, -1 for a bad frame, -2 for a local failure
- * (reason set either way). */
-int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, size_t *resume_at,
-                        const char **reason) {
+/* Processes one complete authenticated frame payload: checked whole
+ * first (every message parsed and held to check_msg before the first one
+ * is delivered, so a refused frame delivers nothing), then delivered in
+ * order; a message for a full mailbox waits in the area (area.c) and
+ * the frame goes on.  Returns 0, -1 for a bad frame, -2 for a local
+ * failure (reason set either way). */
+int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, const char **reason) {
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   acto__prescan_result res;
@@ -315,19 +333,17 @@ int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, size_t *re
   }
   size_t nmsg = root->via.array.size;
   acto__wmsg w;
-  if (*resume_at == 0) {
-    int wait_info = c->state == C_WAIT_INFO;
-    for (size_t i = 1; i < nmsg; i++) {
-      if (acto__wire_parse(&root->via.array.ptr[i], &w, reason) != 0 ||
-          check_msg(c, &w, wait_info && i == 1, reason) != 0) {
-        msgpack_unpacked_destroy(&u);
-        return -1;
-      }
+  int wait_info = c->state == C_WAIT_INFO;
+  for (size_t i = 1; i < nmsg; i++) {
+    if (acto__wire_parse(&root->via.array.ptr[i], &w, reason) != 0 ||
+        check_msg(c, &w, wait_info && i == 1, reason) != 0) {
+      msgpack_unpacked_destroy(&u);
+      return -1;
     }
-    ST_ADD(c->node, frames_in, 1);
   }
+  ST_ADD(c->node, frames_in, 1);
   int rc = 0;
-  for (size_t i = 1 + *resume_at; i < nmsg; i++) {
+  for (size_t i = 1; i < nmsg; i++) {
     if (acto__wire_parse(&root->via.array.ptr[i], &w, reason) != 0) {
       rc = -1; /* checked above: cannot happen */
       break;
@@ -344,11 +360,6 @@ int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, size_t *re
     int d = deliver(c, &w, reason);
     if (d < 0) {
       rc = d;
-      break;
-    }
-    if (d == 1) {
-      *resume_at = i; /* message i is parked: resume after it */
-      rc = 1;
       break;
     }
   }

@@ -36,7 +36,7 @@ void acto__heartbeat_tick(evutil_socket_t fd, short ev, void *arg) {
       pthread_mutex_unlock(&pp->mtx);
       if (we_slept)
         stuck = 0;
-      if (!c->paused && !c->out_paused && t - c->t_rx > n->hb_timeout_ns) {
+      if (!c->area_paused && !c->out_paused && t - c->t_rx > n->hb_timeout_ns) {
         ST_ADD(n, hb_timeouts, 1);
         acto__conn_close(c, "heartbeat timeout: the peer is silent", 0);
       } else if (stuck) {

@@ -235,6 +235,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->max_pending = cfg->max_pending_handshakes ? cfg->max_pending_handshakes : 64;
   n->max_peers = cfg->max_peers ? cfg->max_peers : 256;
   n->out_bytes = cfg->out_queue_bytes ? cfg->out_queue_bytes : (size_t)8 << 20;
+  n->area_max = 2 * n->out_bytes;
   n->rc_min_ms = cfg->reconnect_min_ms ? cfg->reconnect_min_ms : 100;
   n->rc_max_ms = cfg->reconnect_max_ms ? cfg->reconnect_max_ms : 5000;
   if (n->rc_max_ms < n->rc_min_ms)
@@ -319,16 +320,12 @@ static void node_stop(acto__node *n) {
   atomic_store_explicit(&n->stopping, 1, memory_order_seq_cst);
   event_active(n->stop_ev, EV_READ, 0);
   pthread_join(n->thread, NULL);
-  /* The loop is gone: this thread owns everything now.  Zombie conns (a
-   * delivery still parked) are released here. */
-  /* Zombies wait for their verdict: it comes from a worker (the actor
-   * handling its mailbox or closing); wait a little, then free anyway at
-   * destroy time. */
-  for (int i = 0; i < 200 && n->dead; i++) {
-    acto__conn_reap(n, 0);
-    if (n->dead)
-      usleep(1000);
-  }
+  /* The loop is gone: this thread owns everything now.  Zombie lines (a
+   * delivery still parked when its conn closed, area.c) wait for their
+   * verdict: it comes from a worker (the actor handling its mailbox or
+   * closing); wait a little, then free them anyway at destroy time. */
+  for (int i = 0; i < 200 && acto__conn_reap(n, 0); i++)
+    usleep(1000);
   unsigned cnt = atomic_load_explicit(&n->npeers, memory_order_acquire);
   for (unsigned i = 0; i < cnt; i++) {
     acto__peer *p = n->peers[i];
@@ -353,7 +350,8 @@ static void port_destroy(acto__remote *r) {
       event_free(p->flush_ev);
     acto__buf_free(&p->batch);
     acto__buf_free(&p->out);
-    acto__ovf *o = p->ovf_head;
+    acto__ovf *o = NULL;
+    (void)acto__outq_drop_locked(p, &o); /* busy targets' lines too */
     while (o) {
       acto__ovf *nx = o->next;
       free(o);
@@ -641,6 +639,12 @@ int acto_node_get_stats(acto_system *sys, acto_node_stats *o) {
   o->bad_frames = LD(bad_frames);
   o->heartbeat_timeouts = LD(hb_timeouts);
   o->parks = LD(parks);
+  o->busy_sent = LD(busy_out);
+  o->rooms_sent = LD(room_out);
+  o->busy_received = LD(busy_in);
+  o->busy_parks = LD(busy_parks);
+  o->area_pauses = LD(area_pauses);
+  o->waiting = LD(waiting);
 #undef LD
   return 0;
 }

@@ -2,9 +2,10 @@
  * messages gather in a batch, are sealed into frames in `out` and written
  * directly by the sending thread when the connection is idle, or by the
  * I/O thread; sends that find the queue over its bound park (actors),
- * wait (plain threads) or fail (fail_fast).  DESIGN: peer.c (Peers) for
- * batch, out and ovf; transport.h beside acto__peer.active for the
- * direct-write rule.
+ * wait (plain threads) or fail (fail_fast), and so do sends to a target
+ * the peer said is busy (the sender's side of the flow control: DESIGN
+ * "Flow" in area.c).  DESIGN: peer.c (Peers) for batch, out and ovf;
+ * transport.h beside acto__peer.active for the direct-write rule.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "actor/remote.h"
 #include "transport/auth.h"
 #include "transport/frame.h"
+#include "transport/idmap.h"
 #include "transport/transport.h"
 #include "transport/wire.h"
 
@@ -105,15 +107,31 @@ void acto__outq_dead_n(acto_system *sys, uint32_t n) {
     acto__system_count_dead(sys, ACTO_REF_NONE, 0, 0, ACTO_DEAD_NOCONNECTION);
 }
 
-/* Clears everything queued for the peer (it went down).  Caller holds
- * p->mtx; parkers are collected in *parkers (resumed by the caller
- * without the lock).  Returns the messages dropped. */
+/* Clears everything queued for the peer (it went down), busy targets'
+ * parked sends included.  Caller holds p->mtx; parkers are collected in
+ * *parkers (resumed by the caller without the lock).  Returns the
+ * messages dropped. */
 uint32_t acto__outq_drop_locked(acto__peer *p, acto__ovf **parkers) {
   uint32_t n = p->batch_n + p->out_msgs;
   p->batch.len = 0;
   p->batch_n = 0;
   p->out.len = p->out.off = 0;
   p->out_msgs = 0;
+  /* Busy targets' lines go first: they would have gone behind ovf, but
+   * order no longer matters for what is dropped. */
+  for (size_t i = 0; i < p->busy.cap; i++) {
+    acto__busy *b = p->busy.slots[i].val;
+    if (!b)
+      continue;
+    if (b->tail) {
+      b->tail->next = p->ovf_head;
+      if (!p->ovf_head)
+        p->ovf_tail = b->tail;
+      p->ovf_head = b->head;
+    }
+    free(b);
+  }
+  acto__idmap_free(&p->busy);
   *parkers = p->ovf_head;
   for (acto__ovf *o = p->ovf_head; o; o = o->next)
     n += o->nmsgs;
@@ -153,15 +171,63 @@ acto__ovf *acto__outq_drain_ovf_locked(acto__peer *p) {
   return done;
 }
 
-/* Appends already-encoded bytes (or parks them) under the queue bound.
- * Caller holds p->mtx, which is released on return. */
+/* BUSY(target) came from the peer: sends to target park, wait or fail
+ * from now on (DESIGN: Flow, area.c).  Caller holds p->mtx.  Returns 0 or
+ * ACTO_ENOMEM (the caller closes the connection: a BUSY it cannot honour
+ * would let the peer's waiting area overflow). */
+int acto__outq_busy_locked(acto__peer *p, uint64_t target) {
+  if (acto__idmap_get(&p->busy, target))
+    return 0;
+  acto__busy *b = calloc(1, sizeof *b);
+  if (!b || acto__idmap_put(&p->busy, target, b) != 0) {
+    free(b);
+    return ACTO_ENOMEM;
+  }
+  return 0;
+}
+
+/* ROOM(target) came: the sends parked on target go behind whatever waits
+ * for the queue (ovf), in order, and move into the batch as room allows.
+ * Caller holds p->mtx; returns the chain of resolved entries (resume them
+ * without the lock, acto__outq_resume_parkers). */
+acto__ovf *acto__outq_room_locked(acto__peer *p, uint64_t target) {
+  acto__busy *b = acto__idmap_del(&p->busy, target);
+  if (!b)
+    return NULL;
+  if (b->head) {
+    if (p->ovf_tail)
+      p->ovf_tail->next = b->head;
+    else
+      p->ovf_head = b->head;
+    p->ovf_tail = b->tail;
+  }
+  free(b);
+  acto__ovf *done = acto__outq_drain_ovf_locked(p);
+  if (p->batch_n)
+    acto__outq_kick_locked(p);
+  if (p->thread_waiters)
+    pthread_cond_broadcast(&p->cv);
+  return done;
+}
+
+/* Whether a send of len bytes to target must wait: target is busy, sends
+ * are parked before it, or the queue has no room. */
+static int must_wait_locked(acto__peer *p, uint64_t target, size_t len) {
+  return (p->busy.n && acto__idmap_get(&p->busy, target)) || p->ovf_head != NULL ||
+         acto__outq_bytes_locked(p) + len > p->node->out_bytes;
+}
+
+/* Appends already-encoded bytes for target (or parks them) under the
+ * queue bound and the flow control.  Caller holds p->mtx, which is
+ * released on return. */
 int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint32_t nmsgs,
-                             int fail_fast, int64_t deadline_ms) {
+                             uint64_t target, int fail_fast, int64_t deadline_ms) {
   acto__node *n = p->node;
   acto__actor *self;
   int may_wait = acto__system_caller(sys, &self) == 0;
   size_t len = tmp->len;
-  int must_queue = p->ovf_head != NULL || (self && acto__send_parked(self));
+  acto__busy *busy = p->busy.n ? acto__idmap_get(&p->busy, target) : NULL;
+  int must_queue = busy != NULL || p->ovf_head != NULL || (self && acto__send_parked(self));
   if (!must_queue && acto__outq_bytes_locked(p) + len <= n->out_bytes) {
     int r = acto__buf_append(&p->batch, tmp->p, len);
     if (r == 0) {
@@ -172,6 +238,8 @@ int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, ui
     pthread_mutex_unlock(&p->mtx);
     return r;
   }
+  if (busy)
+    ST_ADD(n, busy_parks, 1);
   if (fail_fast) {
     pthread_mutex_unlock(&p->mtx);
     return ACTO_EFULL;
@@ -188,13 +256,17 @@ int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, ui
     o->len = len;
     memcpy(o->bytes, tmp->p, len);
     acto__send_park(self);
-    if (p->ovf_tail)
-      p->ovf_tail->next = o;
+    /* A busy target's line, or the queue's. */
+    acto__ovf **head = busy ? &busy->head : &p->ovf_head;
+    acto__ovf **tail = busy ? &busy->tail : &p->ovf_tail;
+    if (*tail)
+      (*tail)->next = o;
     else
-      p->ovf_head = o;
-    p->ovf_tail = o;
+      *head = o;
+    *tail = o;
     ST_ADD(n, parks, 1);
-    acto__outq_kick_locked(p);
+    if (!busy)
+      acto__outq_kick_locked(p);
     pthread_mutex_unlock(&p->mtx);
     return ACTO_PARKED;
   }
@@ -214,7 +286,7 @@ int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, ui
   uint64_t attempts = p->attempts;
   int state = p->state;
   p->thread_waiters++;
-  while (p->ovf_head != NULL || acto__outq_bytes_locked(p) + len > n->out_bytes) {
+  while (must_wait_locked(p, target, len)) {
     if (acto__system_closing(sys)) {
       r = ACTO_ECLOSED;
       break;

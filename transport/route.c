@@ -81,7 +81,7 @@ int acto__route_send_user(acto__remote *port, acto_ref to, acto__msg *m, int fai
   uint64_t ask_id = (m->flags & ACTO__MF_REQUEST) ? m->req_id : 0;
   acto__msg_free(m);
   uint32_t h = acto__peer_hash(p);
-  r = acto__outq_append_unlock(sys, p, &tmp, 1, fail_fast, deadline_ms);
+  r = acto__outq_append_unlock(sys, p, &tmp, 1, to.id, fail_fast, deadline_ms);
   acto__buf_free(&tmp);
   if (r < 0 && ask_id && acto__peer_relock(p, h)) {
     acto__peer_rel_del(p, R_ASK, 0, 0, ask_id);

@@ -7,6 +7,7 @@
  *   heartbeat.c  deliver.c    the tick; the door into actor/
  *   handshake.c  route.c      pre-auth and INFO; the door from actor/
  *   conn.c                    sockets, frames, pauses, close and reap
+ *   area.c                    the waiting area of a conn (flow control)
  *   peer.c                    the directory, up and down, relations
  *   outq.c                    a peer's outgoing queue
  *   this header; buf, wire, frame, prescan, auth (pure layers)
@@ -23,6 +24,9 @@
  *               worker that resolves a parked delivery fires.
  *   acto__ovf   a parked send: under its peer's mutex.
  *   acto__rel   a relation to fire at peer down: under its peer's mutex.
+ *   acto__busy  a target the peer said is busy: under its peer's mutex.
+ *   acto__line  a target's waiting line on a conn: the I/O thread's
+ *               (area.c), but for the flag its worker sets.
  */
 #ifndef ACTO_TRANSPORT_H
 #define ACTO_TRANSPORT_H
@@ -39,8 +43,10 @@
 #include "actor/remote.h"
 #include "transport/auth.h"
 #include "transport/buf.h"
+#include "transport/idmap.h"
 
 struct acto__wmsg; /* transport/wire.h */
+struct acto__line; /* area.c: a target's waiting line (DESIGN: Flow) */
 
 #define BATCH_TARGET (64u * 1024u) /* close a batch at this size */
 #define READ_CHUNK (64u * 1024u)
@@ -65,6 +71,12 @@ typedef struct acto__ovf {
   size_t len;
   uint8_t bytes[];
 } acto__ovf;
+
+/* A target the peer told us is busy (BUSY, until ROOM): sends to it park
+ * here in order (DESIGN: Flow, area.c). */
+typedef struct acto__busy {
+  acto__ovf *head, *tail;
+} acto__busy;
 
 struct acto__conn;
 
@@ -94,6 +106,7 @@ typedef struct acto__peer {
   acto__buf out;
   uint32_t out_msgs; /* messages inside the sealed frames of out */
   acto__ovf *ovf_head, *ovf_tail;
+  acto__idmap busy; /* target id -> acto__busy */
   uint32_t thread_waiters;
   int flush_pending;
   int direct_ok;          /* the active conn has nothing pending to write */
@@ -117,9 +130,7 @@ typedef struct acto__peer {
 } acto__peer;
 
 /* A connection: the I/O thread's alone (created, read, written, closed
- * and freed there), except tw and tw_fired (a worker fires tw when it
- * resolves a parked delivery) and held/parked, which stay fixed while
- * that delivery is parked.  States: conn.c's DESIGN. */
+ * and freed there).  States: conn.c's DESIGN. */
 typedef struct acto__conn {
   struct acto__node *node;
   acto__peer *peer; /* outbound: from the start; inbound: after auth */
@@ -135,20 +146,17 @@ typedef struct acto__conn {
   struct sockaddr_in remote;
   uint32_t peer_port; /* from INFO */
   char why[160];      /* the detail of a refused payload, for the log */
-  /* A delivery parked on a full mailbox: reading pauses until tw fires.
-   * resume_at: messages of the frame at the head of `in` already handled
-   * (0: none; the frame's tag was checked). paused 2: closed while the
-   * verdict on the parked message was still on its way (a zombie). */
-  int paused;
-  size_t resume_at;
+  /* The waiting area (area.c, DESIGN: Flow): target id -> its line;
+   * the bytes its lines hold; a line kept for the next full mailbox;
+   * reading stopped at the area's bound (resumed below half). */
+  acto__idmap area;
+  size_t area_bytes;
+  struct acto__line *spare;
+  int area_paused;
   /* Reading stopped because our queue to this peer is over its bound (the
    * peer sends but does not read: its PINGs and asks would make us queue
    * PONGs and replies without end).  Resumed below half. */
   int out_paused;
-  acto__twaiter tw;
-  _Atomic int tw_fired;
-  acto__actor *held;
-  acto__msg *parked;
   struct acto__conn *next, *prev;
 } acto__conn;
 
@@ -164,6 +172,7 @@ typedef struct acto__node {
   uint64_t hb_ns, hb_timeout_ns, hs_timeout_ns;
   unsigned max_pending, max_peers;
   size_t out_bytes;
+  size_t area_max; /* a conn's waiting area stops reading past this */
   int64_t rc_min_ms, rc_max_ms;
   uint16_t port;
   /* libevent: the base and events are the I/O thread's; event_active on
@@ -173,8 +182,11 @@ typedef struct acto__node {
   int lfd;
   struct event *lev, *tick_ev, *wake_ev, *stop_ev;
   acto__conn *conns; /* I/O thread */
-  acto__conn *dead;  /* closed, freed by acto__conn_reap() (zombies once their tw fired) */
+  acto__conn *dead;  /* closed, freed by acto__conn_reap() */
   struct event *reap_ev;
+  struct acto__line *zombies; /* I/O thread: lines of closed conns whose
+                                 parked head's verdict is on its way */
+  _Atomic int area_fired;     /* a worker resolved a line's parked head */
   unsigned pending_hs; /* I/O thread */
   /* The directory: slots appended under dir_mtx, published by npeers. */
   acto__peer **peers;
@@ -189,18 +201,19 @@ typedef struct acto__node {
   /* The layers above the connection, set by acto_node_start so that
    * conn.c hands frames up without calling up: a pre-auth frame goes to
    * on_handshake (handshake.c), an authenticated batch to on_batch
-   * (deliver.c; 1 when it paused at *resume_at on a full mailbox). */
+   * (deliver.c). */
   int (*on_handshake)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
-  int (*on_batch)(struct acto__conn *c, const uint8_t *pl, size_t len, size_t *resume_at,
-                  const char **reason);
+  int (*on_batch)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
   /* Counters: any thread, relaxed (ST_ADD). */
   struct {
     _Atomic uint64_t peers_up, connects, disconnects, refused, frames_in, frames_out, msgs_in,
-        msgs_out, bytes_in, bytes_out, bad_frames, hb_timeouts, parks;
+        msgs_out, bytes_in, bytes_out, bad_frames, hb_timeouts, parks, busy_out, room_out,
+        busy_in, busy_parks, area_pauses, waiting;
   } st;
 } acto__node;
 
 #define ST_ADD(n, f, v) atomic_fetch_add_explicit(&(n)->st.f, (v), memory_order_relaxed)
+#define ST_SUB(n, f, v) atomic_fetch_sub_explicit(&(n)->st.f, (v), memory_order_relaxed)
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -238,7 +251,26 @@ uint32_t acto__outq_drop_locked(acto__peer *p, acto__ovf **parkers);
 void acto__outq_resume_parkers(acto__ovf *o);
 acto__ovf *acto__outq_drain_ovf_locked(acto__peer *p);
 int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, uint32_t nmsgs,
-                             int fail_fast, int64_t deadline_ms);
+                             uint64_t target, int fail_fast, int64_t deadline_ms);
+int acto__outq_busy_locked(acto__peer *p, uint64_t target);
+acto__ovf *acto__outq_room_locked(acto__peer *p, uint64_t target);
+
+/* area.c */
+/* Delivers user message m (for local actor id `to`, from conn c) or puts
+ * it in the waiting area; never blocks.  0, or -2 (reason set) when a
+ * local resource failed (the caller closes c). */
+int acto__area_deliver(acto__conn *c, uint64_t to, acto__msg *m, const char **reason);
+/* Moves on the lines of c whose parked head was resolved; 1 when c
+ * stopped reading at the area's bound and may read again. */
+int acto__area_wake(acto__conn *c);
+/* The area of c is over its bound: stop reading. */
+int acto__area_full(const acto__conn *c);
+/* c closes: waiting messages become dead letters; lines whose head's
+ * verdict is on its way go to the node's zombies. */
+void acto__area_close(acto__conn *c);
+/* Frees zombie lines whose verdict came (all: every one; only once no
+ * worker can fire them).  1 while some remain. */
+int acto__area_reap(acto__node *n, int all);
 
 /* route.c */
 int acto__route_send_user(acto__remote *port, acto_ref to, acto__msg *m, int fail_fast,
@@ -250,7 +282,7 @@ void acto__route_ask_forget(acto__remote *port, uint64_t node, uint64_t ask_id);
 void acto__conn_try_write(acto__conn *c);
 int acto__conn_send_frame(acto__conn *c, const uint8_t *payload, size_t len, int sealed);
 void acto__conn_close(acto__conn *c, const char *reason, int bad_frame);
-void acto__conn_reap(acto__node *n, int all);
+int acto__conn_reap(acto__node *n, int all);
 void acto__conn_on_reap(evutil_socket_t fd, short ev, void *arg);
 void acto__conn_on_accept(evutil_socket_t lfd, short ev, void *arg);
 void acto__conn_start_connect(acto__peer *p);
@@ -262,8 +294,7 @@ int acto__handshake_info(acto__conn *c, const struct acto__wmsg *w, const char *
 int acto__handshake_feed(acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
 
 /* deliver.c */
-int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, size_t *resume_at,
-                        const char **reason);
+int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
 
 /* heartbeat.c */
 void acto__heartbeat_tick(evutil_socket_t fd, short ev, void *arg);

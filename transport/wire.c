@@ -101,6 +101,13 @@ int acto__wire_ping(acto__buf *b, uint32_t kind, uint64_t token) {
   END();
 }
 
+int acto__wire_flow(acto__buf *b, uint32_t kind, uint64_t target) {
+  BEGIN(2);
+  msgpack_pack_uint32(&pk, kind);
+  msgpack_pack_uint64(&pk, target);
+  END();
+}
+
 size_t acto__wire_batch_prefix(uint8_t out[6], uint32_t n) {
   uint32_t e = n + 1;
   size_t k;
@@ -135,6 +142,7 @@ static const struct {
     {ACTO__W_INFO, "uuuu", "INFO"},      {ACTO__W_SEND, "uuuuub", "SEND"},
     {ACTO__W_REPLY, "uuuiuub", "REPLY"}, {ACTO__W_SIGNAL, "uuuuiu", "SIGNAL"},
     {ACTO__W_PING, "u", "PING"},         {ACTO__W_PONG, "u", "PONG"},
+    {ACTO__W_BUSY, "u", "BUSY"},         {ACTO__W_ROOM, "u", "ROOM"},
 };
 
 int acto__wire_parse(const msgpack_object *o, acto__wmsg *out, const char **reason) {

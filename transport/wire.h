@@ -15,6 +15,8 @@
  *   SIGNAL [4, signal, to, from, flags, status:int, id]
  *   PING   [5, token]
  *   PONG   [6, token]
+ *   BUSY   [7, target]          flow control (deliver.c, DESIGN: Flow)
+ *   ROOM   [8, target]
  *
  * Every field without a type is a non-negative integer (any msgpack uint
  * or positive int encoding); status is any integer in int32 range.
@@ -40,6 +42,8 @@ enum {
   ACTO__W_SIGNAL = 4,
   ACTO__W_PING = 5,
   ACTO__W_PONG = 6,
+  ACTO__W_BUSY = 7,
+  ACTO__W_ROOM = 8,
 };
 
 /* SEND and REPLY flags. */
@@ -84,6 +88,8 @@ int acto__wire_reply(acto__buf *b, uint64_t to, uint64_t ask_id, uint32_t flags,
 int acto__wire_signal(acto__buf *b, uint32_t sig, uint64_t to, uint64_t from, uint32_t flags,
                       int32_t status, uint64_t id);
 int acto__wire_ping(acto__buf *b, uint32_t kind, uint64_t token);
+/* BUSY or ROOM (kind) about the local actor id target. */
+int acto__wire_flow(acto__buf *b, uint32_t kind, uint64_t target);
 
 /* The prefix of a batch payload holding n messages: the array header of
  * n + 1 elements and the batch kind.  Writes at most 6 bytes to out and

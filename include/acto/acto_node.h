@@ -135,8 +135,16 @@ typedef struct acto_node_stats {
   uint64_t bytes_in, bytes_out;
   uint64_t bad_frames;          /* connections closed for a malformed frame */
   uint64_t heartbeat_timeouts;  /* silent peers, and peers that do not read */
-  uint64_t parks;               /* sends parked on a full outgoing queue */
-  uint64_t reserved[8]; /* zero: room to grow (ACTORS.md "Versions") */
+  uint64_t parks;               /* sends parked on a full outgoing queue
+                                   or a busy target */
+  /* Flow control (ACTORS.md 13.2): BUSY and ROOM sent (a local actor's
+   * mailbox was full for a peer's messages, and has room again), BUSY
+   * received, sends that parked, waited or failed because their target
+   * was busy, and reading stopped at the waiting area's bound (a peer
+   * that ignores BUSY). */
+  uint64_t busy_sent, rooms_sent, busy_received, busy_parks, area_pauses;
+  uint64_t waiting; /* now: peers' messages waiting for full mailboxes */
+  uint64_t reserved[2]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_node_stats;
 ACTO_API int acto_node_get_stats(acto_system *sys, acto_node_stats *out);
 
