@@ -9,13 +9,22 @@
 # The peers live in ../shared/bench/peers (PEERS_DIR overrides); their
 # run.sh installs and builds what they need on first use.  Every workload
 # is compared, the two-node ones included; BENCH_WORKLOADS narrows them
-# (it is passed to the peers as PEER_WORKLOADS).
+# (it is passed to the peers as PEER_WORKLOADS, less the workloads only
+# acto runs: hol, and the *_tls variants, which compare with the peers'
+# unencrypted runs of the same workload).
 set -u
 SCALE=${1:-1.0}
 THREADS=${2:-2}
 DIR=$(cd "$(dirname "$0")" && pwd)
 PEERS_DIR=${PEERS_DIR:-$DIR/../../shared/bench/peers}
-WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart remote_pingpong remote_stream"}
+WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart remote_pingpong remote_stream hol"}
+PEER_WL=""
+for w in $WL; do
+  case $w in
+    hol|*_tls) ;;
+    *) PEER_WL="$PEER_WL $w" ;;
+  esac
+done
 OUT=$(mktemp /tmp/acto-compare.XXXXXX)
 trap 'rm -f "$OUT"' EXIT
 
@@ -24,7 +33,7 @@ BENCH_WORKLOADS="$WL" "$DIR/run.sh" "$SCALE" "$THREADS" | tee -a "$OUT"
 rc=${PIPESTATUS[0]}
 if [[ -x $PEERS_DIR/run.sh ]]; then
   echo "== peers" >&2
-  PEER_WORKLOADS="$WL" "$PEERS_DIR/run.sh" "$SCALE" "$THREADS" | tee -a "$OUT"
+  PEER_WORKLOADS="${PEER_WL# }" "$PEERS_DIR/run.sh" "$SCALE" "$THREADS" | tee -a "$OUT"
   [[ ${PIPESTATUS[0]} == 0 ]] || rc=1
 else
   echo "compare.sh: no peers at $PEERS_DIR" >&2
@@ -42,6 +51,7 @@ awk '
     rate[w, impl] = r; rss[w, impl] = field("rss_kb")
     bpa[w, impl] = field("bytes_per_actor"); aps[w, impl] = field("actors_per_s")
     p50[w, impl] = field("p50_us"); p99[w, impl] = field("p99_us")
+    ratio[w, impl] = field("ratio"); sok[w, impl] = field("s_ok")
     if (impl != "acto" && r > best[w]) { best[w] = r; bestimpl[w] = impl }
     seen[w] = 1
   }
@@ -57,5 +67,7 @@ awk '
       printf "\nspawn: acto %s B/actor, %s actors/s; caf %s B/actor, %s actors/s; erlang %s B/actor\n", bpa["spawn", "acto"], aps["spawn", "acto"], bpa["spawn", "caf"], aps["spawn", "caf"], bpa["spawn", "erlang"]
     if (("remote_pingpong", "acto") in p50)
       printf "\nremote_pingpong p50/p99 us: acto %s/%s; erlang %s/%s; caf %s/%s\n", p50["remote_pingpong", "acto"], p99["remote_pingpong", "acto"], p50["remote_pingpong", "erlang"], p99["remote_pingpong", "erlang"], p50["remote_pingpong", "caf"], p99["remote_pingpong", "caf"]
+    if (("hol", "acto") in ratio)
+      printf "\nhol (acto only): rate %.0f with S stuck, ratio %s to S idle, s_ok=%s (targets: ratio >= 0.8, s_ok=true)\n", rate["hol", "acto"], ratio["hol", "acto"], sok["hol", "acto"]
   }' "$OUT"
 exit "$rc"

@@ -908,30 +908,33 @@ static int stuck_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
 }
 static const acto_behaviour STUCK = {.name = "stuck", .handle = stuck_handle};
 
-/* The producer on node alpha: sends K numbered messages to S, returning
- * after each ACTO_PARKED with a "continue" to itself (ACTORS.md 5). */
-enum { T_GO = 20 };
+/* The producer on node alpha: sends numbered messages to S, 64 per turn
+ * (a "continue" to itself between turns, ACTORS.md 5), until a send
+ * parks; then it stops.  S's mailbox is full, so BUSY comes back and a
+ * send parks, however fast this runs: the test needs no timing. */
+enum { T_GO = 20, T_CONT = 21 };
 static _Atomic long p_sent, p_parked;
 typedef struct producer_state {
   acto_ref to;
-  long k;
 } producer_state;
 
 static int producer_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   producer_state *ps = state;
   if (m->type == T_GO && m->size == sizeof(producer_state))
     memcpy(ps, m->data, sizeof *ps);
-  while (atomic_load(&p_sent) < ps->k) {
+  if (atomic_load(&p_parked))
+    return 0;
+  for (int i = 0; i < 64; i++) {
     seq_msg q = {0, 0, (uint64_t)atomic_load(&p_sent)};
     int r = acto_send(acto_ctx_system(ctx), ps->to, T_SEQ, &q, sizeof q);
     TU_EXPECT(r == 0 || r == ACTO_PARKED, "send to S: %s", acto_err_name(r));
     atomic_fetch_add(&p_sent, 1);
     if (r == ACTO_PARKED) {
       atomic_fetch_add(&p_parked, 1);
-      return acto_send(acto_ctx_system(ctx), acto_self(ctx), T_SEQ + 100, NULL, 0);
+      return 0;
     }
   }
-  return 0;
+  return acto_send(acto_ctx_system(ctx), acto_self(ctx), T_CONT, NULL, 0);
 }
 static const acto_behaviour PRODUCER = {
     .name = "producer", .state_size = sizeof(producer_state), .handle = producer_handle};
@@ -972,7 +975,7 @@ START_TEST(a_stuck_actor_holds_back_only_its_own_producer) {
   ck_assert_ok(acto_spawn(b, &PROBE, NULL, NULL, &f));
   ck_assert_ok(acto_spawn(a, &PRODUCER, NULL, NULL, &prod));
   link_nodes(a, "beta", b);
-  const long n = 100000, k = 20000;
+  const long n = 100000;
 
   /* Phase 1: F's rate with S idle. */
   double t1 = stream_to(a, f, 0, n);
@@ -981,7 +984,7 @@ START_TEST(a_stuck_actor_holds_back_only_its_own_producer) {
   uint64_t stuck_at = tu_now_ns();
   ck_assert_ok(acto_send(a, s, TU_MSG_GATE, NULL, 0));
   ck_assert_counter_reaches(&s_entered, 1);
-  producer_state go = {s, k};
+  producer_state go = {s};
   ck_assert_ok(acto_send(a, prod, T_GO, &go, sizeof go));
   int64_t end = tu_now_ms() + TU_WAIT_MS;
   while (atomic_load(&p_parked) == 0 && tu_now_ms() < end)
@@ -989,12 +992,15 @@ START_TEST(a_stuck_actor_holds_back_only_its_own_producer) {
   ck_assert_msg(atomic_load(&p_parked) > 0, "the producer to S never parked");
   ck_assert_uint_ge(nstats(b).busy_sent, 1);
   ck_assert_uint_ge(nstats(a).busy_received, 1);
-  acto_node_stats b0 = nstats(b), a0 = nstats(a);
   long sent0 = atomic_load(&p_sent);
-  ck_assert_int_lt(sent0, k);
+  ck_assert_uint_ge(nstats(a).busy_parks, 1);
 
   /* F still gets every message while S is stuck. */
   double t2 = stream_to(a, f, n, n);
+  /* F's messages left after every send to S that was not parked, on the
+   * same FIFO connection: what waits for S on beta is complete now. */
+  acto_node_stats b0 = nstats(b), a0 = nstats(a);
+  ck_assert_uint_gt(b0.waiting, 0);
   ck_assert_int_eq(atomic_load(&out_of_order), 0);
   fprintf(stderr, "flow: F took %.3f s with S idle, %.3f s with S stuck (ratio %.2f)\n", t1, t2,
           t1 / t2);
@@ -1019,15 +1025,96 @@ START_TEST(a_stuck_actor_holds_back_only_its_own_producer) {
   /* Released: every message to S arrives, in order, once. */
   tu_gate_open(&s_gate);
   end = tu_now_ms() + 4 * TU_WAIT_MS;
-  while (atomic_load(&s_got) < k && tu_now_ms() < end)
+  while (atomic_load(&s_got) < sent0 && tu_now_ms() < end)
     tu_sleep_ms(5);
-  ck_assert_int_eq(atomic_load(&s_got), k);
+  ck_assert_int_eq(atomic_load(&s_got), sent0);
   ck_assert_int_eq(atomic_load(&s_bad), 0);
-  ck_assert_int_eq(atomic_load(&p_sent), k);
+  ck_assert_int_eq(atomic_load(&p_sent), sent0);
   acto_node_stats b2 = nstats(b);
   ck_assert_uint_ge(b2.rooms_sent, 1);
   ck_assert_uint_eq(b2.waiting, 0);
   ck_assert_uint_eq(nstats(a).disconnects, a0.disconnects);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+/* While S is busy at alpha: a plain thread's send waits (up to its
+ * deadline), fail_fast fails, sends to F flow; ROOM lets the waiter go. */
+typedef struct waiter_arg {
+  acto_system *sys;
+  acto_ref to;
+  uint64_t seq;
+  int rc;
+} waiter_arg;
+
+static void *busy_waiter(void *arg) {
+  waiter_arg *w = arg;
+  seq_msg q = {0, 0, w->seq};
+  acto_send_opts o = ACTO_SEND_OPTS_INIT; /* deadline -1: forever */
+  w->rc = acto_send_ex(w->sys, w->to, T_SEQ, &q, sizeof q, &o);
+  return NULL;
+}
+
+START_TEST(sends_to_a_busy_target_wait_or_fail_while_others_flow) {
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT), *b = node_sys("beta", KEY, LIVE_HBT);
+  tu_gate_init(&s_gate);
+  tu_counter_init(&s_entered);
+  atomic_store(&s_got, 0);
+  atomic_store(&s_bad, 0);
+  acto_ref s, f;
+  acto_spawn_opts o = {0};
+  o.capacity = 16;
+  o.overflow = ACTO_OVERFLOW_BLOCK;
+  ck_assert_ok(acto_spawn(b, &STUCK, NULL, &o, &s));
+  ck_assert_ok(acto_spawn(b, &PROBE, NULL, NULL, &f));
+  link_nodes(a, "beta", b);
+  ck_assert_ok(acto_send(a, s, TU_MSG_GATE, NULL, 0));
+  ck_assert_counter_reaches(&s_entered, 1);
+  /* Fill S's mailbox and one more: beta says BUSY. */
+  long sent = 0;
+  for (; sent < 17; sent++) {
+    seq_msg q = {0, 0, (uint64_t)sent};
+    ck_assert_ok(acto_send(a, s, T_SEQ, &q, sizeof q));
+  }
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while (nstats(a).busy_received == 0 && tu_now_ms() < end)
+    tu_sleep_ms(1);
+  ck_assert_uint_eq(nstats(a).busy_received, 1);
+  seq_msg q = {0, 0, (uint64_t)sent};
+  acto_send_opts ff = ACTO_SEND_OPTS_INIT;
+  ff.fail_fast = 1;
+  ck_assert_int_eq(acto_send_ex(a, s, T_SEQ, &q, sizeof q, &ff), ACTO_EFULL);
+  acto_send_opts d0 = ACTO_SEND_OPTS_INIT;
+  d0.deadline_ms = 0;
+  ck_assert_int_eq(acto_send_ex(a, s, T_SEQ, &q, sizeof q, &d0), ACTO_ETIMEDOUT);
+  acto_send_opts d50 = ACTO_SEND_OPTS_INIT;
+  d50.deadline_ms = 50;
+  int64_t t0 = tu_now_ms();
+  ck_assert_int_eq(acto_send_ex(a, s, T_SEQ, &q, sizeof q, &d50), ACTO_ETIMEDOUT);
+  ck_assert_int_ge(tu_now_ms() - t0, 50);
+  /* Another target flows. */
+  seq_msg fq = {1, 0, 0};
+  ck_assert_ok(acto_send(a, f, T_SEQ, &fq, sizeof fq));
+  ck_assert_counter_reaches(&got, 1);
+  /* A plain thread without a deadline waits until ROOM. */
+  waiter_arg w = {a, s, (uint64_t)sent, 1};
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, busy_waiter, &w), 0);
+  end = tu_now_ms() + TU_WAIT_MS;
+  while (nstats(a).busy_parks < 4 && tu_now_ms() < end)
+    tu_sleep_ms(1); /* the waiter found S busy and waits */
+  ck_assert_uint_eq(nstats(a).busy_parks, 4);
+  tu_gate_open(&s_gate);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(w.rc, 0);
+  end = tu_now_ms() + TU_WAIT_MS;
+  while (atomic_load(&s_got) < sent + 1 && tu_now_ms() < end)
+    tu_sleep_ms(1);
+  /* The 17, in order, then the waiter's (seq 17). */
+  ck_assert_int_eq(atomic_load(&s_got), sent + 1);
+  ck_assert_int_eq(atomic_load(&s_bad), 0);
+  ck_assert_uint_ge(nstats(b).rooms_sent, 1);
   tu_shutdown(a);
   tu_shutdown(b);
 }
@@ -1059,7 +1146,8 @@ int main(void) {
 
   tc = tu_tcase("flow", 120);
   tcase_add_checked_fixture(tc, setup, tu_teardown);
-  tu_add_tests(tc, a_stuck_actor_holds_back_only_its_own_producer);
+  tu_add_tests(tc, a_stuck_actor_holds_back_only_its_own_producer,
+               sends_to_a_busy_target_wait_or_fail_while_others_flow);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("failure", TU_TCASE_TIMEOUT);

@@ -31,11 +31,15 @@
  * letters (ACTO_DEAD_NOCONNECTION), as would the messages of a link that
  * went down before they were handled (they are orphaned: actor/remote.h).
  *
- * Bound.  A sender stops sending to T when BUSY(T) arrives; what it sent
- * before lands in the line.  A connection's lines hold at most
- * area_bytes_max (2 x out_queue_bytes) of messages (payload + AREA_MSG_COST
- * each): past it the connection stops reading (a sender that ignores BUSY,
- * or one with more in flight than the bound) and resumes below half.
+ * Bound.  A sender stops sending to T when BUSY(T) arrives (and takes
+ * back the sends to T still parked for room in its queue); what it had
+ * queued or written before lands in the line.  A connection's lines hold
+ * at most area_max (2 x out_queue_bytes) of messages, counted as on the
+ * wire (payload + AREA_MSG_COST each; about 100 bytes more each in
+ * memory): what the sender's queue (out_queue_bytes) and the sockets
+ * between can hold when BUSY reaches it.  Past it the connection stops
+ * reading (a sender that ignores BUSY, or one with more in flight than
+ * the bound) and resumes below half.
  * TCP then holds the sender back, and the sender's heartbeat sees a peer
  * that does not read: the link goes down after a heartbeat timeout, as
  * before flow control existed.  Heartbeats flow in every other case.
@@ -54,7 +58,12 @@
 #include "transport/transport.h"
 #include "transport/wire.h"
 
-#define AREA_MSG_COST 128u /* the block and the line's share, per message */
+/* A message counts as its payload plus the largest SEND header: what it
+ * took on the wire, the unit of the sender's out_queue_bytes, so that the
+ * area's bound (2 x out_queue_bytes) holds what a well-behaved sender can
+ * have in flight.  In memory a waiting message takes its block (about
+ * 100 bytes more). */
+#define AREA_MSG_COST 48u
 
 typedef struct acto__line {
   acto__node *node;

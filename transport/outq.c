@@ -183,6 +183,25 @@ int acto__outq_busy_locked(acto__peer *p, uint64_t target) {
     free(b);
     return ACTO_ENOMEM;
   }
+  /* Sends to target still parked for room in the queue move to its line,
+   * in order: they would only add to what waits at the peer. */
+  acto__ovf **pp = &p->ovf_head, *last = NULL;
+  while (*pp) {
+    acto__ovf *o = *pp;
+    if (o->target != target) {
+      last = o;
+      pp = &o->next;
+      continue;
+    }
+    *pp = o->next;
+    o->next = NULL;
+    if (b->tail)
+      b->tail->next = o;
+    else
+      b->head = o;
+    b->tail = o;
+  }
+  p->ovf_tail = last;
   return 0;
 }
 
@@ -252,6 +271,7 @@ int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, ui
     }
     o->next = NULL;
     o->parker = self;
+    o->target = target;
     o->nmsgs = nmsgs;
     o->len = len;
     memcpy(o->bytes, tmp->p, len);

@@ -49,6 +49,9 @@
  *           order (a parked actor's later sends queue behind its earlier
  *           ones, as locally), resumed by the I/O thread once the queue is
  *           below half.
+ *   busy    targets the peer said are busy (BUSY, until ROOM or down),
+ *           each with the parked sends to it in order; ROOM moves them
+ *           behind ovf (the flow control: DESIGN "Flow" in area.c).
  *   rel     links and monitors between local actors and actors on this
  *           peer, and asks waiting on it: when the peer goes down each
  *           local end gets EXIT / DOWN with ACTO_REASON_NOCONNECTION or its

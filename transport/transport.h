@@ -67,6 +67,7 @@ typedef struct acto__rel {
 typedef struct acto__ovf {
   struct acto__ovf *next;
   acto__actor *parker;
+  uint64_t target; /* the one message's target (flow control) */
   uint32_t nmsgs;
   size_t len;
   uint8_t bytes[];
