@@ -292,6 +292,12 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   pthread_mutex_lock(&p->mtx);
   uint32_t inc = p->inc;
   uint32_t pend = p->pending_inc;
+  if (was_up) {
+    /* Counted before the state says down: whoever sees the peer down
+     * (acto_node_id) sees it counted too. */
+    ST_ADD(n, disconnects, 1);
+    atomic_fetch_sub_explicit(&n->st.peers_up, 1, memory_order_relaxed);
+  }
   p->state = P_DOWN;
   p->active = NULL;
   p->direct_ok = 0;
@@ -333,11 +339,8 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
     }
   }
   free(rels);
-  if (was_up) {
-    ST_ADD(n, disconnects, 1);
-    atomic_fetch_sub_explicit(&n->st.peers_up, 1, memory_order_relaxed);
+  if (was_up)
     fire_hook(n, ACTO_NODE_DOWN, p, inc, reason);
-  }
   uint64_t jitter = 0;
   RAND_bytes((unsigned char *)&jitter, sizeof jitter);
   pthread_mutex_lock(&p->mtx);
