@@ -570,14 +570,15 @@ static int decode_reply(const acto_msg *msg, msgpack_unpacked *u, reply_view *r)
       e[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || acto_msgpack_get_ref(&e[1], &r->ref) != 0 ||
       e[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER || e[2].via.u64 > 1 ||
       e[3].type != MSGPACK_OBJECT_STR || e[3].via.str.size > CHAT_ROOM_MAX ||
-      memchr(e[3].via.str.ptr, '\0', e[3].via.str.size) || e[4].type != MSGPACK_OBJECT_STR ||
-      e[4].via.str.size == 0) {
+      (e[3].via.str.size > 0 && memchr(e[3].via.str.ptr, '\0', e[3].via.str.size)) ||
+      e[4].type != MSGPACK_OBJECT_STR || e[4].via.str.size == 0) {
     chat_bad_payload("session", msg, "not a reply: [req, ref, 0|1, name, text]");
     return -1;
   }
   r->req = e[0].via.u64;
   r->status = (int)e[2].via.u64;
-  memcpy(r->name, e[3].via.str.ptr, e[3].via.str.size);
+  /* An empty str's pointer may be NULL (msgpack-c): copy only bytes. */
+  if (e[3].via.str.size > 0) memcpy(r->name, e[3].via.str.ptr, e[3].via.str.size);
   r->name[e[3].via.str.size] = '\0';
   r->text = e[4].via.str.ptr;
   r->len = e[4].via.str.size;
