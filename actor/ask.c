@@ -179,25 +179,41 @@ int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *dat
   out->size = 0;
   out->data = NULL;
   if (acto__in_callback())
+    return ACTO_EDEADLK; /* before the copy: the common refusal costs nothing */
+  acto__msg *m = acto__msg_new(type, data, size, NULL);
+  if (!m)
+    return ACTO_ENOMEM;
+  return acto__ask_sync_msg(sys, to, m, timeout_ms, out);
+}
+
+int acto__ask_sync_msg(acto_system *sys, acto_ref to, acto__msg *m, int64_t timeout_ms,
+                       acto_reply_buf *out) {
+  if (!sys || !out || timeout_ms < -1) {
+    acto__msg_free(m);
+    return ACTO_EINVAL;
+  }
+  out->type = 0;
+  out->size = 0;
+  out->data = NULL;
+  if (acto__in_callback()) {
+    acto__msg_free(m);
     return ACTO_EDEADLK;
-  if (acto__system_validate_ref(sys, to) != 0)
+  }
+  if (acto__system_validate_ref(sys, to) != 0) {
+    acto__msg_free(m);
     return ACTO_ESTALE;
+  }
   int r = acto__system_wait_enter(sys);
-  if (r != 0)
+  if (r != 0) {
+    acto__msg_free(m);
     return r;
+  }
   uint64_t deadline = acto__deadline_after(acto__clock_now_ns(), timeout_ms);
   acto__future f;
   memset(&f, 0, sizeof(f));
   f.id = atomic_fetch_add_explicit(&sys->next_ask_id, 1, memory_order_relaxed) + 1;
   pthread_mutex_init(&f.mtx, NULL);
   acto__clock_cond_init(&f.cv);
-  acto__msg *m = acto__msg_new(type, data, size, NULL);
-  if (!m) {
-    pthread_cond_destroy(&f.cv);
-    pthread_mutex_destroy(&f.mtx);
-    acto__system_wait_leave(sys);
-    return ACTO_ENOMEM;
-  }
   m->flags = ACTO__MF_REQUEST | ACTO__MF_FUTURE;
   m->pub.flags = ACTO_MSG_FLAG_REQUEST;
   m->req_id = f.id;
@@ -343,6 +359,16 @@ int acto_reply(acto_ctx *ctx, uint32_t type, const void *data, size_t size) {
   acto__msg *rm = acto__msg_new(type, data, size, NULL);
   if (!rm)
     return ACTO_ENOMEM;
+  return acto__ask_reply_msg(ctx, rm);
+}
+
+int acto__ask_reply_msg(acto_ctx *ctx, acto__msg *rm) {
+  acto__msg *req;
+  int r = ctx ? current_request(ctx, &req) : ACTO_EINVAL;
+  if (r) {
+    acto__msg_free(rm);
+    return r;
+  }
   rm->pub.sender = acto__actor_ref(ctx->self);
   req->flags |= ACTO__MF_REPLIED;
   route_reply(ctx->sys, req, 0, rm);
@@ -460,6 +486,14 @@ int acto_reply_to(acto_system *sys, const acto_reply_token *tok, uint32_t type, 
   acto__msg *rm = acto__msg_new(type, data, size, NULL);
   if (!rm)
     return ACTO_ENOMEM;
+  return acto__ask_reply_to_msg(sys, tok, rm);
+}
+
+int acto__ask_reply_to_msg(acto_system *sys, const acto_reply_token *tok, acto__msg *rm) {
+  if (!sys || !tok || tok->ask_id == 0) {
+    acto__msg_free(rm);
+    return ACTO_EINVAL;
+  }
   acto__kept *k = kept_take(sys, tok);
   if (!k) {
     /* Answered already: by an earlier acto_reply_to, or by its keeper's
@@ -520,32 +554,48 @@ int acto_ask_async(acto_ctx *ctx, acto_ref to, uint32_t type, const void *data, 
     return ACTO_EINVAL;
   if (acto__tls_ctx != ctx)
     return ACTO_EWRONGTHREAD;
+  acto__msg *m = acto__msg_new(type, data, size, NULL);
+  if (!m)
+    return ACTO_ENOMEM;
+  return acto__ask_async_msg(ctx, to, m, timeout_ms, fn, user, ask_id_out);
+}
+
+/* Every refusal frees m, so that a handed-over payload is freed on every
+ * return (acto__ask_async_msg's contract). */
+static int refuse(acto__msg *m, int rc) {
+  acto__msg_free(m);
+  return rc;
+}
+
+int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, acto__msg *m, int64_t timeout_ms,
+                        acto_reply_fn fn, void *user, uint64_t *ask_id_out) {
+  if (!ctx || !ctx->self || (timeout_ms <= 0 && timeout_ms != -1))
+    return refuse(m, ACTO_EINVAL);
+  if (acto__tls_ctx != ctx)
+    return refuse(m, ACTO_EWRONGTHREAD);
   if (ctx->phase == ACTO__PHASE_CLOSING)
-    return ACTO_ECLOSED; /* terminate: no outcome could ever run */
+    return refuse(m, ACTO_ECLOSED); /* terminate: no outcome could ever run */
   acto_system *sys = ctx->sys;
   acto__actor *a = ctx->self;
   if (acto__system_validate_ref(sys, to) != 0)
-    return ACTO_ESTALE;
+    return refuse(m, ACTO_ESTALE);
   acto__actor_ext *ext = acto__actor_ext_get(a);
   if (!ext)
-    return ACTO_ENOMEM;
+    return refuse(m, ACTO_ENOMEM);
   if (!ext->asks) {
     ext->asks = calloc(1, sizeof(struct acto__ask_table));
     if (!ext->asks)
-      return ACTO_ENOMEM;
+      return refuse(m, ACTO_ENOMEM);
   }
   struct acto__ask_table *t = ext->asks;
   if (t->n == t->cap) {
     size_t nc = t->cap ? t->cap * 2 : 4;
     ask_entry *ne = realloc(t->e, nc * sizeof(ask_entry));
     if (!ne)
-      return ACTO_ENOMEM;
+      return refuse(m, ACTO_ENOMEM);
     t->e = ne;
     t->cap = nc;
   }
-  acto__msg *m = acto__msg_new(type, data, size, NULL);
-  if (!m)
-    return ACTO_ENOMEM;
   uint64_t id = atomic_fetch_add_explicit(&sys->next_ask_id, 1, memory_order_relaxed) + 1;
   m->flags = ACTO__MF_REQUEST;
   m->pub.flags = ACTO_MSG_FLAG_REQUEST;
@@ -554,10 +604,8 @@ int acto_ask_async(acto_ctx *ctx, acto_ref to, uint32_t type, const void *data, 
   uint64_t timer = 0;
   if (timeout_ms > 0) {
     timer = acto__timer_ask_deadline(sys, acto__actor_ref(a), id, timeout_ms);
-    if (!timer) {
-      acto__msg_free(m);
-      return ACTO_ENOMEM;
-    }
+    if (!timer)
+      return refuse(m, ACTO_ENOMEM);
   }
   ask_entry *e = &t->e[t->n++];
   e->id = id;

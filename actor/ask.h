@@ -32,6 +32,19 @@ void acto__ask_futures_destroy(acto__futures *f);
  * requests (the supervisor calls, msgtypes.h). */
 int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
                    int64_t timeout_ms, acto_reply_buf *out);
+/* The calls above with the message block already made (the payload
+ * copied or handed over, acto__msg_new): acto_ask without the type check,
+ * acto_ask_async, acto_reply, acto_reply_to.  m's type must have been
+ * checked by the caller; m is the call's on every return, success or
+ * error (a refusal frees it, and with it a handed-over payload).  They
+ * let codec/msgpack.c hand a packed buffer to a request or reply without
+ * copying it. */
+int acto__ask_sync_msg(acto_system *sys, acto_ref to, struct acto__msg *m, int64_t timeout_ms,
+                       acto_reply_buf *out);
+int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, struct acto__msg *m, int64_t timeout_ms,
+                        acto_reply_fn fn, void *user, uint64_t *ask_id_out);
+int acto__ask_reply_msg(acto_ctx *ctx, struct acto__msg *rm);
+int acto__ask_reply_to_msg(acto_system *sys, const acto_reply_token *tok, struct acto__msg *rm);
 /* A request message m is being discarded unanswered: tell its asker. */
 void acto__ask_request_failed(acto_system *sys, struct acto__msg *m, int status);
 /* Consumer side: a REPLY or ASK_TIMEOUT block arrived for actor a. */

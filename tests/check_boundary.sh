@@ -3,7 +3,7 @@
 # exactly the include directories a target linked to acto::acto gets (CMake
 # writes them, one a line, into <dirs-file>), each public header compiles
 # on its own as <acto/NAME>, and no internal header (every .h under actor/,
-# mailbox/, supervisor/, transport/) can be found, neither as "actor/x.h"
+# codec/, mailbox/, supervisor/, transport/) can be found, neither as "actor/x.h"
 # nor as "x.h".  Only the preprocessor runs, once per header.
 # Usage: check_boundary.sh <cc> <dirs-file> <source-dir> <build-dir>
 set -eu
@@ -33,7 +33,7 @@ done
 TMP=$(mktemp -d /tmp/acto-boundary.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 nint=0
-for p in $(cd "$SRC" && find actor mailbox supervisor transport -name '*.h' | sort); do
+for p in $(cd "$SRC" && find actor codec mailbox supervisor transport -name '*.h' | sort); do
   for inc in "$p" "${p##*/}"; do
     if err=$(cd "$TMP" && printf '#include "%s"\n' "$inc" |
         "$CC" -E -x c - "${flags[@]}" 2>&1 >/dev/null); then

@@ -58,6 +58,36 @@ int main() {
              : 1;
 }
 CXX
+# A program with <acto/acto_msgpack.h> builds with msgpack-c's flags added
+# (whichever module name this machine has) and runs against the shared
+# library: a declared struct packs, unpacks and prints.
+MP=msgpack
+pkg-config --exists msgpack-c && MP=msgpack-c
+cat > "$TMP/mp.c" <<'C'
+#include <string.h>
+#include <acto/acto_msgpack.h>
+#define PT(F) F(str, name, 8) F(u32, n) F(ref, who)
+ACTO_MSGPACK_STRUCT(pt, PT)
+int main(void) {
+  pt a = {"x", 7, {1, 2}}, b;
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  char text[96];
+  int ok = pt_pack(&pk, &a) == 0 && pt_unpack(sb.data, sb.size, &b, NULL) == 0 &&
+           pt_print(&b, text, sizeof text) > 0 &&
+           strcmp(text, "pt{name=\"x\", n=7, who=ref(0x1, 0x2)}") == 0 &&
+           acto_msgpack_check(sb.data, sb.size, 0) == 0;
+  msgpack_sbuffer_destroy(&sb);
+  return ok ? 0 : 1;
+}
+C
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror -o "$TMP/mp_pc" "$TMP/mp.c" \
+  $(pkg-config --cflags acto $MP) $(pkg-config --libs acto $MP)
+LD_LIBRARY_PATH=$(pkg-config --variable=libdir acto) "$TMP/mp_pc" ||
+  { echo "install_check: the acto_msgpack.h program failed" >&2; exit 1; }
 for cxx in g++ clang++; do
   command -v $cxx >/dev/null 2>&1 || continue
   extra=""

@@ -17,7 +17,7 @@
  * its outbox, and is told exactly how much once it reads again; two linked
  * servers share nicks and rooms, with one order of lines per room on both,
  * and tell their users when the hub goes away; and the directory, the
- * rooms and the sessions ignore messages of the wrong size, forged over a
+ * rooms and the sessions ignore messages that do not fit, forged over a
  * node from this process.
  *
  * The program is the `chat` binary built next to this test (or $ACTO_CHAT).
@@ -59,6 +59,8 @@
 #include "testutil.h"
 
 #include "../samples/chat/chat.h" /* the messages, for the tests that forge them */
+
+#include <acto/acto_msgpack.h>
 
 #define KEY_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define BAD_KEY_HEX "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
@@ -1097,8 +1099,9 @@ static void start_pair(server *hub, server *sat) {
  * Any holder of the key can send the chat's actors anything over a node
  * link.  The probe is an actor of this test process's own node: it records
  * every message it gets, and sends what the test thread tells it to (so
- * the chat's actors see it as the sender).  Every chat handler must check
- * the size of what it gets and ignore a message that does not fit. */
+ * the chat's actors see it as the sender).  Every chat handler must unpack
+ * what it gets with its type's checks (msgpack, chat.h) and ignore a
+ * message that does not fit. */
 
 #define PROBE_SEND 0x7e000001u /* test thread -> probe: probe_cmd + bytes */
 #define PROBE_MAX 64
@@ -1197,31 +1200,93 @@ static probe_rec probe_next(int *cur) {
   return r;
 }
 
-/* The probe's next message must be a well-formed chat_reply to req;
+/* A CHAT_REPLY as the probe got it (chat.h: [req, ref, status, name, text]). */
+typedef struct probe_reply_t {
+  uint64_t req;
+  acto_ref ref;
+  int status;
+} probe_reply_t;
+
+/* The probe's next message must be a well-formed CHAT_REPLY to req;
  * returns it (text in *text). */
-static chat_reply probe_reply(int *cur, uint64_t req, char *text, size_t cap) {
+static probe_reply_t probe_reply(int *cur, uint64_t req, char *text, size_t cap) {
   probe_rec m = probe_next(cur);
-  chat_reply r;
   ck_assert_uint_eq(m.type, CHAT_REPLY);
-  ck_assert_uint_ge(m.size, sizeof r);
-  memcpy(&r, m.data, sizeof r);
-  ck_assert_uint_eq(m.size, sizeof r + r.len);
+  ck_assert_uint_le(m.size, sizeof m.data);
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  ck_assert_ok(acto_msgpack_decode(m.data, m.size, 2, &u, NULL));
+  const msgpack_object *o = &u.data;
+  ck_assert_int_eq(o->type, MSGPACK_OBJECT_ARRAY);
+  ck_assert_uint_eq(o->via.array.size, 5);
+  const msgpack_object *e = o->via.array.ptr;
+  probe_reply_t r;
+  ck_assert_int_eq(e[0].type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+  r.req = e[0].via.u64;
+  ck_assert_ok(acto_msgpack_get_ref(&e[1], &r.ref));
+  r.status = (int)e[2].via.i64;
+  ck_assert_int_eq(e[4].type, MSGPACK_OBJECT_STR);
   ck_assert_msg(r.req == req, "a reply to request %llu, expected %llu", (unsigned long long)r.req,
                 (unsigned long long)req);
-  snprintf(text, cap, "%.*s", (int)r.len, m.data + sizeof r);
+  snprintf(text, cap, "%.*s", (int)e[4].via.str.size, e[4].via.str.ptr);
+  msgpack_unpacked_destroy(&u);
   return r;
 }
 
-static chat_dreq dreq(uint64_t req, const char *arg) {
+/* The msgpack bytes of *v (a type of schema sc) in buf; returns the size. */
+static size_t packed(const acto_msgpack_schema *sc, const void *v, char *buf, size_t cap) {
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  ck_assert_ok(acto_msgpack_struct_pack(&pk, sc, v));
+  ck_assert_uint_le(sb.size, cap);
+  memcpy(buf, sb.data, sb.size);
+  size_t n = sb.size;
+  msgpack_sbuffer_destroy(&sb);
+  return n;
+}
+
+/* A request's bytes: chat_dreq {req, arg, text}. */
+static size_t dreq(char *buf, size_t cap, uint64_t req, const char *arg, const char *text) {
   chat_dreq q;
   memset(&q, 0, sizeof q);
   q.req = req;
   snprintf(q.arg, sizeof q.arg, "%s", arg);
-  return q;
+  snprintf(q.text, sizeof q.text, "%s", text);
+  return packed(chat_dreq_schema(), &q, buf, cap);
 }
 
-/* The hub's directory and rooms ignore requests of the wrong size. */
-START_TEST(the_directory_and_the_rooms_ignore_messages_of_the_wrong_size) {
+/* A line's bytes: chat_line {text}. */
+static size_t line_of(char *buf, size_t cap, const char *text) {
+  chat_line l;
+  ck_assert_uint_le(strlen(text), CHAT_DELIVER_MAX);
+  memcpy(l.text, text, strlen(text) + 1);
+  return packed(chat_line_schema(), &l, buf, cap);
+}
+
+/* A reply's bytes, [req, ref, status, name, text], packed by hand. */
+static size_t reply_of(char *buf, size_t cap, uint64_t req, int status, const char *name,
+                       const char *text) {
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, 5);
+  msgpack_pack_uint64(&pk, req);
+  ck_assert_ok(acto_msgpack_pack_ref(&pk, ACTO_REF_NONE));
+  msgpack_pack_int(&pk, status);
+  msgpack_pack_str_with_body(&pk, name, strlen(name));
+  msgpack_pack_str_with_body(&pk, text, strlen(text));
+  ck_assert_uint_le(sb.size, cap);
+  memcpy(buf, sb.data, sb.size);
+  size_t n = sb.size;
+  msgpack_sbuffer_destroy(&sb);
+  return n;
+}
+
+/* The hub's directory and rooms ignore requests that do not fit. */
+START_TEST(the_directory_and_the_rooms_ignore_messages_that_do_not_fit) {
   server hub;
   const char *hub_args[] = {"--node", "hub", "--key-hex", KEY_HEX, NULL};
   server_start(&hub, hub_args);
@@ -1233,51 +1298,85 @@ START_TEST(the_directory_and_the_rooms_ignore_messages_of_the_wrong_size) {
   char text[256], big[2048];
   memset(big, 'x', sizeof big);
 
-  /* The directory: requests with bytes too many or too few, or none. */
-  chat_dreq q = dreq(10, "mallory");
-  memcpy(big, &q, sizeof q);
-  probe_send(sys, probe, dir, CHAT_D_NICK, big, sizeof q + 8);
-  probe_send(sys, probe, dir, CHAT_D_NICK, &q, sizeof q - 1);
-  q = dreq(11, "");
+  /* The directory: requests that are not msgpack chat_dreqs (bytes too
+   * many or too few, none, the raw C struct of old), and requests whose
+   * text does not fit their type. */
+  char q[1024];
+  size_t n = dreq(q, sizeof q, 10, "mallory", "");
+  memcpy(big, q, n);
+  probe_send(sys, probe, dir, CHAT_D_NICK, big, n + 8);
+  probe_send(sys, probe, dir, CHAT_D_NICK, q, n - 1);
+  struct {
+    uint64_t req;
+    char arg[CHAT_ROOM_MAX + 1];
+  } old = {10, "mallory"};
+  probe_send(sys, probe, dir, CHAT_D_NICK, &old, sizeof old);
   probe_send(sys, probe, dir, CHAT_D_ROOMS, NULL, 0);
-  memcpy(big, &q, sizeof q);
-  probe_send(sys, probe, dir, CHAT_D_USERS, big, sizeof q + 3);
-  q = dreq(12, "bob");
-  probe_send(sys, probe, dir, CHAT_D_PRIV, &q, sizeof q); /* no text */
-  memcpy(big, &q, sizeof q);
-  probe_send(sys, probe, dir, CHAT_D_PRIV, big, sizeof q + CHAT_LINE_MAX + 1);
-  q = dreq(13, "");
-  probe_send(sys, probe, dir, CHAT_D_ROOMS, &q, sizeof q); /* well-formed */
+  probe_send(sys, probe, dir, CHAT_D_ROOMS, "\xdd\x0f\xff\xff\xff", 5);
+  n = dreq(q, sizeof q, 11, "", "");
+  memcpy(big, q, n);
+  probe_send(sys, probe, dir, CHAT_D_USERS, big, n + 3);
+  n = dreq(q, sizeof q, 12, "bob", "");
+  probe_send(sys, probe, dir, CHAT_D_PRIV, q, n); /* no text */
+  n = dreq(q, sizeof q, 12, "mallory", "hi");
+  probe_send(sys, probe, dir, CHAT_D_NICK, q, n); /* text where none belongs */
+  n = dreq(q, sizeof q, 12, "bob", "a\r\nok forged");
+  probe_send(sys, probe, dir, CHAT_D_PRIV, q, n); /* not one line */
+  {
+    /* text one byte over CHAT_LINE_MAX: packed by hand */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint64(&pk, 12);
+    msgpack_pack_str_with_body(&pk, "bob", 3);
+    msgpack_pack_str_with_body(&pk, big, CHAT_LINE_MAX + 1);
+    probe_send(sys, probe, dir, CHAT_D_PRIV, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+  }
+  n = dreq(q, sizeof q, 13, "", "");
+  probe_send(sys, probe, dir, CHAT_D_ROOMS, q, n); /* well-formed */
   probe_reply(&cur, 13, text, sizeof text); /* the first answer is to that one */
   ck_assert_str_eq(text, "ok rooms 0");
   client *a = user(&hub, "mallory"); /* the nick was never taken */
 
   /* A room: the probe joins it properly, then sends it junk. */
-  q = dreq(14, "probe");
-  probe_send(sys, probe, dir, CHAT_D_NICK, &q, sizeof q);
+  n = dreq(q, sizeof q, 14, "probe", "");
+  probe_send(sys, probe, dir, CHAT_D_NICK, q, n);
   probe_reply(&cur, 14, text, sizeof text);
   ck_assert_str_eq(text, "ok nick probe");
   cl_send(a, "JOIN #v");
   expect_reply(a, "ok join #v");
-  q = dreq(15, "#v");
-  probe_send(sys, probe, dir, CHAT_D_JOIN, &q, sizeof q);
-  chat_reply r = probe_reply(&cur, 15, text, sizeof text);
+  n = dreq(q, sizeof q, 15, "#v", "");
+  probe_send(sys, probe, dir, CHAT_D_JOIN, q, n);
+  probe_reply_t r = probe_reply(&cur, 15, text, sizeof text);
   ck_assert_str_eq(text, "ok join #v");
   acto_ref room = r.ref;
   expect_event(a, "* probe joined #v");
   probe_send(sys, probe, room, CHAT_R_CLOSE, "junk", 4);
   probe_send(sys, probe, room, CHAT_R_POST, NULL, 0);
-  probe_send(sys, probe, room, CHAT_R_POST, big, CHAT_LINE_MAX + 1);
-  probe_send(sys, probe, room, CHAT_R_POST, "a\r\nok forged", 13); /* not one line */
-  probe_send(sys, probe, room, CHAT_R_JOIN, big, sizeof(chat_rjoin) - 1);
-  chat_rjoin j; /* the right size, but the nick is no nick */
+  probe_send(sys, probe, room, CHAT_R_POST, "raw text", 8); /* not msgpack */
+  char l[1024];
+  big[CHAT_LINE_MAX + 1] = '\0';
+  n = line_of(l, sizeof l, big); /* one byte too long */
+  probe_send(sys, probe, room, CHAT_R_POST, l, n);
+  n = line_of(l, sizeof l, "a\r\nok forged"); /* not one line */
+  probe_send(sys, probe, room, CHAT_R_POST, l, n);
+  chat_rjoin j; /* the right shape, but the nick is no nick */
   memset(&j, 0, sizeof j);
   j.session = probe;
   j.session.id ^= 0x5a5a0000u; /* not a member (no actor at all) */
   snprintf(j.nick, sizeof j.nick, "x\r\nok forged");
-  probe_send(sys, probe, room, CHAT_R_JOIN, &j, sizeof j);
-  probe_send(sys, probe, room, CHAT_R_PART, big, sizeof(chat_rpart) + 1);
-  probe_send(sys, probe, room, CHAT_R_POST, "marker", 6);
+  n = packed(chat_rjoin_schema(), &j, l, sizeof l);
+  probe_send(sys, probe, room, CHAT_R_JOIN, l, n - 1); /* truncated */
+  probe_send(sys, probe, room, CHAT_R_JOIN, l, n);
+  chat_rpart pt = {probe, CHAT_PART_LEFT};
+  n = packed(chat_rpart_schema(), &pt, l, sizeof l);
+  l[n] = 0x01;
+  probe_send(sys, probe, room, CHAT_R_PART, l, n + 1); /* a byte after it */
+  n = line_of(l, sizeof l, "marker");
+  probe_send(sys, probe, room, CHAT_R_POST, l, n);
   expect_event(a, "#v <probe> marker"); /* the room is alive, the junk unseen */
   cl_send(a, "ROOMS");
   expect_reply(a, "= #v 2");
@@ -1289,9 +1388,9 @@ START_TEST(the_directory_and_the_rooms_ignore_messages_of_the_wrong_size) {
 }
 END_TEST
 
-/* A linked server's sessions ignore messages of the wrong size from the
+/* A linked server's sessions ignore messages that do not fit from the
  * hub.  The "hub" here is this process, whose probe is its chat.dir. */
-START_TEST(a_session_ignores_messages_of_the_wrong_size) {
+START_TEST(a_session_ignores_messages_that_do_not_fit) {
   acto_ref probe;
   acto_system *sys = probe_start("hub", CHAT_DIR_NAME, &probe);
   uint16_t port = 0;
@@ -1306,45 +1405,44 @@ START_TEST(a_session_ignores_messages_of_the_wrong_size) {
   int cur = 0;
   probe_rec m = probe_next(&cur);
   ck_assert_uint_eq(m.type, CHAT_D_NICK);
-  ck_assert_uint_eq(m.size, sizeof(chat_dreq));
   chat_dreq q;
-  memcpy(&q, m.data, sizeof q);
+  ck_assert_ok(chat_dreq_unpack(m.data, m.size, &q, NULL));
   ck_assert_str_eq(q.arg, "bob");
+  ck_assert_str_eq(q.text, "");
   acto_ref session = m.sender;
 
   static char buf[8192];
-  chat_reply r;
-  memset(&r, 0, sizeof r);
-  r.req = q.req;
-  const char *junk = "ok nick junk";
-  r.len = (uint32_t)strlen(junk);
-  memcpy(buf, &r, sizeof r);
-  memcpy(buf + sizeof r, junk, r.len);
-  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len + 5); /* 5 too many */
-  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len - 1); /* 1 too few */
-  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r - 1);
-  const char *two = "ok nick x\rok nick y"; /* the right size, but a CR */
-  r.len = (uint32_t)strlen(two);
-  memcpy(buf, &r, sizeof r);
-  memcpy(buf + sizeof r, two, r.len);
-  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len);
-  probe_send(sys, probe, session, CHAT_DELIVER, "x\r\nok nick forged", 18); /* not one line */
-  probe_send(sys, probe, session, CHAT_DELIVER, "ok nick forged", 14); /* not an event */
+  size_t n = reply_of(buf, sizeof buf, q.req, 0, "", "ok nick junk");
+  probe_send(sys, probe, session, CHAT_REPLY, buf, n + 5); /* 5 too many */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, n - 1); /* 1 too few */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, 3);
+  n = reply_of(buf, sizeof buf, q.req, 0, "", "ok nick x\rok nick y"); /* well-formed, but a CR */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, n);
+  n = reply_of(buf, sizeof buf, q.req, 7, "", "ok nick junk"); /* status not 0 or 1 */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, n);
+  n = reply_of(buf, sizeof buf, q.req, 0, "", ""); /* no text */
+  probe_send(sys, probe, session, CHAT_REPLY, buf, n);
+  probe_send(sys, probe, session, CHAT_REPLY, "\xdd\x0f\xff\xff\xff", 5);
+  n = line_of(buf, sizeof buf, "x\r\nok nick forged"); /* not one line */
+  probe_send(sys, probe, session, CHAT_DELIVER, buf, n);
+  n = line_of(buf, sizeof buf, "ok nick forged"); /* not an event */
+  probe_send(sys, probe, session, CHAT_DELIVER, buf, n);
   probe_send(sys, probe, session, CHAT_DELIVER, NULL, 0);
+  probe_send(sys, probe, session, CHAT_DELIVER, "private <probe> raw", 19); /* not msgpack */
   memset(buf, 'y', sizeof buf);
   probe_send(sys, probe, session, CHAT_DELIVER, buf, 4000);
   probe_send(sys, probe, session, CHAT_LINE, buf, CHAT_LINE_MAX + 1);
   probe_send(sys, probe, session, CHAT_TOOLONG, buf, 5);
   probe_send(sys, probe, session, CHAT_PARTIAL, buf, 5);
   probe_send(sys, probe, session, CHAT_RETRY, buf, 8);
-  probe_send(sys, probe, session, CHAT_TIMEOUT, &q.req, sizeof q.req - 1);
+  chat_timeout t = {q.req}; /* the right shape, but not from the session itself */
+  n = packed(chat_timeout_schema(), &t, buf, sizeof buf);
+  probe_send(sys, probe, session, CHAT_TIMEOUT, buf, n);
   /* The well-formed answer, then a well-formed line. */
-  const char *ok = "ok nick bob";
-  r.len = (uint32_t)strlen(ok);
-  memcpy(buf, &r, sizeof r);
-  memcpy(buf + sizeof r, ok, r.len);
-  probe_send(sys, probe, session, CHAT_REPLY, buf, sizeof r + r.len);
-  probe_send(sys, probe, session, CHAT_DELIVER, "private <probe> marker", 22);
+  n = reply_of(buf, sizeof buf, q.req, 0, "", "ok nick bob");
+  probe_send(sys, probe, session, CHAT_REPLY, buf, n);
+  n = line_of(buf, sizeof buf, "private <probe> marker");
+  probe_send(sys, probe, session, CHAT_DELIVER, buf, n);
   expect_reply(b, "ok nick bob");
   expect_event(b, "private <probe> marker");
   cl_send(b, "HELP"); /* the session and its credit are fine */
@@ -1576,8 +1674,8 @@ int main(void) {
                when_the_hub_dies_the_linked_server_says_so_and_recovers_when_it_is_back,
                when_a_linked_server_dies_its_users_leave_their_rooms_and_nicks,
                a_link_with_the_wrong_key_is_refused_at_start,
-               the_directory_and_the_rooms_ignore_messages_of_the_wrong_size,
-               a_session_ignores_messages_of_the_wrong_size);
+               the_directory_and_the_rooms_ignore_messages_that_do_not_fit,
+               a_session_ignores_messages_that_do_not_fit);
   suite_add_tcase(s, tc);
   int rc = tu_run(s);
   /* Outputs of failed tests stay until here (printed in their failures). */

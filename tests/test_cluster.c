@@ -17,9 +17,11 @@
  *
  * The actors are also tested in-process, in a deterministic system (the
  * sample's worker.c, coordinator.c and client.c are compiled into this
- * test): messages that do not fit their protocol - the wrong size, a
- * request sent without ask, an internal message from a stranger - start
- * no worker, grow no pool, corrupt no report and fail nobody.
+ * test): messages that do not fit their protocol - a payload that is not
+ * the msgpack of its type (raw structs of old, truncated, the 5 bytes that
+ * make msgpack-c reserve 6.4 GB), a request sent without ask, an internal
+ * message from a stranger - start no worker, grow no pool, corrupt no
+ * report and fail nobody.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -308,8 +310,9 @@ START_TEST(a_spawner_starts_a_worker_only_when_asked) {
   acto_reply_buf rb;
   ck_assert_ok(acto_ask(sys, sp, CLUSTER_SPAWN, NULL, 0, 1000, &rb));
   ck_assert_uint_eq(rb.type, CLUSTER_SPAWNED);
-  ck_assert_uint_eq(rb.size, sizeof w);
-  memcpy(&w, rb.data, sizeof w);
+  cluster_spawned got; /* msgpack: [[id, node]] */
+  ck_assert_ok(cluster_spawned_unpack(rb.data, rb.size, &got, NULL));
+  w = got.worker;
   acto_reply_release(&rb);
   ck_assert_int_eq(acto_alive(sys, w), 1);
   ck_assert_uint_eq(spawned(sys), before + 1);
@@ -317,20 +320,18 @@ START_TEST(a_spawner_starts_a_worker_only_when_asked) {
 }
 END_TEST
 
-/* Stands in for the coordinator: on GO (payload: a worker's ref) sends it
- * item 7; counts the results it gets. */
+/* Stands in for the coordinator: on GO (payload: a cluster_spawned with a
+ * worker's ref) sends it item 7; counts the results it gets. */
 enum { PROBE_GO = 100 };
 static int g_results;
 static cluster_result g_last;
 static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   (void)state;
-  if (msg->type == PROBE_GO && msg->size == sizeof(acto_ref)) {
-    acto_ref w;
+  cluster_spawned go;
+  if (msg->type == PROBE_GO && cluster_spawned_unpack_msg(msg, &go, NULL) == 0) {
     cluster_item it = {7};
-    memcpy(&w, msg->data, sizeof w);
-    TU_EXPECT_SENT(acto_send(acto_ctx_system(ctx), w, CLUSTER_WORK, &it, sizeof it));
-  } else if (msg->type == CLUSTER_RESULT && msg->size == sizeof g_last) {
-    memcpy(&g_last, msg->data, sizeof g_last);
+    TU_EXPECT_SENT(cluster_item_send(acto_ctx_system(ctx), go.worker, CLUSTER_WORK, &it, NULL));
+  } else if (msg->type == CLUSTER_RESULT && cluster_result_unpack_msg(msg, &g_last, NULL) == 0) {
     g_results++;
   }
   return 0;
@@ -344,17 +345,24 @@ START_TEST(a_worker_takes_work_that_fits_and_its_own_timer_only) {
   ck_assert_ok(acto_spawn(sys, &cluster_worker_behaviour, &sa, NULL, &w));
   ck_assert_ok(acto_spawn(sys, &probe, NULL, NULL, &p));
   /* A CLUSTER_DONE from a stranger would send a result to the probe. */
-  struct {
-    cluster_item item;
-    acto_ref reply_to;
-  } forged = {{9}, p};
-  ck_assert_ok(acto_send(sys, w, CLUSTER_DONE, &forged, sizeof forged));
+  cluster_done forged = {9, p};
+  ck_assert_ok(cluster_done_send(sys, w, CLUSTER_DONE, &forged, NULL));
   ck_assert_ok(acto_send(sys, w, CLUSTER_DONE, NULL, 0));
+  /* Payloads that are not msgpack items: logged and dropped.  The raw
+   * struct of old (8 host-order bytes), a str, a truncated array, the 5
+   * bytes that would make msgpack-c reserve 6.4 GB, an item whose id is
+   * negative. */
+  uint64_t raw = 7;
   ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, NULL, 0));
-  ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, "abc", 3));
+  ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, &raw, sizeof raw));
+  ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, "\xa3" "abc", 4));
+  ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, "\x91", 1));
+  ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, "\xdd\x0f\xff\xff\xff", 5));
+  ck_assert_ok(acto_send(sys, w, CLUSTER_WORK, "\x91\xff", 2));
   run_all(sys);
   ck_assert_int_eq(g_results, 0);
-  ck_assert_ok(acto_send(sys, p, PROBE_GO, &w, sizeof w));
+  cluster_spawned go = {w};
+  ck_assert_ok(cluster_spawned_send(sys, p, PROBE_GO, &go, NULL));
   run_all(sys);
   ck_assert_int_eq(g_results, 1);
   ck_assert_uint_eq(g_last.id, 7);
@@ -379,13 +387,13 @@ START_TEST(a_coordinator_ignores_a_strangers_boot_and_respawn_and_a_plain_submit
   /* From a stranger: BOOT and RESPAWN would grow the pool (RESPAWN with a
    * node index out of range would also write past the report); a plain
    * SUBMIT would be worked on for nobody. */
-  uint32_t f0 = 0, f_far = 1000;
+  cluster_respawn f0 = {0}, f_far = {1000};
   cluster_item one = {1};
   ck_assert_ok(acto_send(sys, k, CLUSTER_BOOT, NULL, 0));
-  ck_assert_ok(acto_send(sys, k, CLUSTER_RESPAWN, &f0, sizeof f0));
-  ck_assert_ok(acto_send(sys, k, CLUSTER_RESPAWN, &f_far, sizeof f_far));
+  ck_assert_ok(cluster_respawn_send(sys, k, CLUSTER_RESPAWN, &f0, NULL));
+  ck_assert_ok(cluster_respawn_send(sys, k, CLUSTER_RESPAWN, &f_far, NULL));
   ck_assert_ok(acto_send(sys, k, CLUSTER_RESPAWN, NULL, 0));
-  ck_assert_ok(acto_send(sys, k, CLUSTER_SUBMIT, &one, sizeof one));
+  ck_assert_ok(cluster_item_send(sys, k, CLUSTER_SUBMIT, &one, NULL));
   ck_assert_ok(acto_send(sys, k, CLUSTER_RESULT, NULL, 0));
   ck_assert_ok(acto_send(sys, k, 999, "x", 1));
   run_all(sys);
@@ -394,23 +402,34 @@ START_TEST(a_coordinator_ignores_a_strangers_boot_and_respawn_and_a_plain_submit
   ck_assert_uint_eq(cluster_rep.node[0].replaced, 0);
   /* Asked, a SUBMIT that does not fit gets an empty acknowledgement... */
   acto_reply_buf rb;
-  uint32_t small = 1;
-  cluster_item zero = {0}, far = {11};
+  uint32_t small = 1; /* a raw host-order integer: not msgpack of an item */
   ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, &small, sizeof small, 1000, &rb));
   ck_assert_uint_eq(rb.size, 0);
   acto_reply_release(&rb);
-  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, &zero, sizeof zero, 1000, &rb));
+  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, "\xdd\x0f\xff\xff\xff", 5, 1000, &rb));
   ck_assert_uint_eq(rb.size, 0);
   acto_reply_release(&rb);
-  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, &far, sizeof far, 1000, &rb));
+  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, "\x92\x01\x02", 3, 1000, &rb)); /* 2 fields */
   ck_assert_uint_eq(rb.size, 0);
   acto_reply_release(&rb);
+  cluster_item zero = {0}, far = {11};
+  const cluster_item *outside[] = {&zero, &far};
+  for (int i = 0; i < 2; i++) {
+    acto_msgpack_buf b;
+    ck_assert_ok(acto_msgpack_buf_init(&b));
+    ck_assert_ok(cluster_item_pack(acto_msgpack_buf_packer(&b), outside[i]));
+    ck_assert_ok(acto_msgpack_ask(sys, k, CLUSTER_SUBMIT, &b, 1000, &rb));
+    ck_assert_uint_eq(rb.size, 0);
+    acto_reply_release(&rb);
+  }
   /* ...and item 1, sent before without ask, is worked on only now. */
   cluster_ack a;
-  ck_assert_ok(acto_ask(sys, k, CLUSTER_SUBMIT, &one, sizeof one, 1000, &rb));
+  acto_msgpack_buf b;
+  ck_assert_ok(acto_msgpack_buf_init(&b));
+  ck_assert_ok(cluster_item_pack(acto_msgpack_buf_packer(&b), &one));
+  ck_assert_ok(acto_msgpack_ask(sys, k, CLUSTER_SUBMIT, &b, 1000, &rb));
   ck_assert_uint_eq(rb.type, CLUSTER_ACK);
-  ck_assert_uint_eq(rb.size, sizeof a);
-  memcpy(&a, rb.data, sizeof a);
+  ck_assert_ok(cluster_ack_unpack(rb.data, rb.size, &a, NULL));
   acto_reply_release(&rb);
   ck_assert_uint_eq(a.id, 1);
   ck_assert_uint_eq(a.value, cluster_value(1));

@@ -48,7 +48,7 @@
 #include "testutil.h"
 
 #include "nodeclient.h"
-#include "transport/prescan.h"
+#include "codec/prescan.h"
 
 /* ---- allocation watermark ------------------------------------------------ */
 

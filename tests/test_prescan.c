@@ -1,5 +1,5 @@
 /* test_prescan.c - the structural pre-scan and guarded decode of msgpack
- * payloads (transport/prescan.c).
+ * payloads (codec/prescan.c).
  *
  * A catalogue of malformed payloads, each refused with its own reason and
  * never handed to msgpack-c; the valid edge cases of every msgpack type,
@@ -25,7 +25,7 @@
 #include <msgpack.h>
 
 #include "transport/frame.h"
-#include "transport/prescan.h"
+#include "codec/prescan.h"
 #include "testutil.h"
 #include "worst_reserve.h"
 

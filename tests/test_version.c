@@ -2,6 +2,8 @@
  * (acto_version.h, generated from the project() line of CMakeLists.txt). */
 #include "testutil.h"
 
+#include <acto/acto_msgpack.h>
+
 /* ACTORS.md, "Versions": a program that checks the library it runs with.
  * Returns 1 when the major and minor versions differ. */
 static int version_differs(void) {
@@ -46,6 +48,12 @@ _Static_assert(sizeof(acto_sup_spec) == 96, "acto_sup_spec");
 _Static_assert(sizeof(acto_child_spec) == 112, "acto_child_spec");
 _Static_assert(sizeof(acto_child_info) == 112, "acto_child_info");
 _Static_assert(sizeof(acto_child_counts) == 64, "acto_child_counts");
+/* acto_msgpack.h (0.3): the buffer and result a program allocates, and
+ * the field tables ACTO_MSGPACK_STRUCT compiles into it. */
+_Static_assert(sizeof(acto_msgpack_result) == 216, "acto_msgpack_result");
+_Static_assert(sizeof(acto_msgpack_buf) == 192, "acto_msgpack_buf");
+_Static_assert(sizeof(acto_msgpack_field) == 48, "acto_msgpack_field");
+_Static_assert(sizeof(acto_msgpack_schema) == 48, "acto_msgpack_schema");
 #endif
 _Static_assert(ACTO_DEAD_REASON_COUNT <= ACTO_DEAD_REASON_SLOTS, "room for the dead reasons");
 

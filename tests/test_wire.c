@@ -7,7 +7,7 @@
 #include "testutil.h"
 #include "transport/auth.h"
 #include "transport/frame.h"
-#include "transport/prescan.h"
+#include "codec/prescan.h"
 #include "transport/wire.h"
 
 static int parse_one(const acto__buf *b, acto__wmsg *w, const char **reason) {

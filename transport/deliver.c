@@ -21,7 +21,7 @@
 
 #include "actor/remote.h"
 #include "transport/frame.h"
-#include "transport/prescan.h"
+#include "codec/prescan.h"
 #include "transport/transport.h"
 #include "transport/wire.h"
 

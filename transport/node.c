@@ -595,13 +595,25 @@ int acto_node_lookup(acto_system *sys, const char *node_name, const char *name, 
   int r = acto_ask(sys, svc, ACTO_MSG_NODE_LOOKUP, name, len, timeout_ms, &rb);
   if (r != 0)
     return r;
-  if (rb.size != sizeof(acto_ref)) {
-    acto_reply_release(&rb);
-    return ACTO_ENOENT;
-  }
-  out->id = get_le64(rb.data);
-  out->node = get_le64((const uint8_t *)rb.data + 8);
+  acto_ref found;
+  r = acto_node_lookup_result(rb.data, rb.size, &found);
   acto_reply_release(&rb);
+  if (r == ACTO_EPROTO)
+    return ACTO_ENOENT; /* not an answer this node could read: no such name */
+  if (r == 0)
+    *out = found;
+  return r;
+}
+
+int acto_node_lookup_result(const void *data, size_t size, acto_ref *out) {
+  if (!out || (!data && size > 0))
+    return ACTO_EINVAL;
+  if (size == 0)
+    return ACTO_ENOENT;
+  if (size != 16)
+    return ACTO_EPROTO;
+  out->id = get_le64(data);
+  out->node = get_le64((const uint8_t *)data + 8);
   return 0;
 }
 

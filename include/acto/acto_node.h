@@ -114,6 +114,15 @@ ACTO_API int acto_node_lookup(acto_system *sys, const char *node_name, const cha
 #define ACTO_MSG_NODE_LOOKUP 0xF0000010u
 ACTO_API int acto_node_service(acto_system *sys, const char *node_name, acto_ref *out);
 
+/* Reads the answer to such a lookup, the payload of the reply (a
+ * continuation's reply->data and reply->size, or an acto_reply_buf's):
+ * 0 and *out, ACTO_ENOENT for the empty answer (no such name there),
+ * ACTO_EPROTO for any size but 0 and 16, ACTO_EINVAL for out NULL or data
+ * NULL with a size.  Reads the little-endian u64s byte by byte, so it is
+ * right on any machine: never memcpy the answer into an acto_ref.
+ * Thread-safe; data is borrowed until the call returns. */
+ACTO_API int acto_node_lookup_result(const void *data, size_t size, acto_ref *out);
+
 /* Node events: up (a connection is authenticated and ready) and down
  * (closed, silent past the heartbeat timeout, or unreachable), with a
  * static reason text.  Called on the I/O thread: quick, thread-safe, no

@@ -37,13 +37,14 @@
  * wait in the session (at most CHAT_INFLIGHT, the I/O thread's credit), so
  * replies come in the order of the commands.
  *
- * Messages between nodes are these C structs as bytes: every server of a
- * linked group runs the same chat binary.  Every handler checks the size
- * of each message against what its type carries (exact sizes for the
- * structs, bounds for text) and ignores one that does not fit, and text
- * that becomes a client's line must be one line (chat_one_line): a peer
- * node holds the key, but a bug or a forged message must not crash a
- * server nor put a line the protocol does not have on a client's screen.
+ * Messages between nodes are msgpack, declared below: servers built by
+ * different compilers, or for different machines, link and share rooms.
+ * Every handler unpacks each message with its type's checks (field count,
+ * types, ranges, lengths) and ignores, after a log line, one that does not
+ * fit, and text that becomes a client's line must be one line
+ * (chat_one_line): a peer node holds the key, but a bug or a forged
+ * message must not crash a server nor put a line the protocol does not
+ * have on a client's screen.
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -52,6 +53,7 @@
 #include <stdint.h>
 
 #include <acto/acto.h>
+#include <acto/acto_msgpack.h>
 
 /* ---- limits --------------------------------------------------------------- */
 
@@ -81,62 +83,79 @@
 
 /* ---- messages ---------------------------------------------------------------- */
 
-/* Each type's payload; a message of another size is ignored. */
+/* Each type's payload.  Every payload that may cross nodes is msgpack
+ * (acto_msgpack.h), most declared once below with ACTO_MSGPACK_STRUCT: a
+ * msgpack array of the fields in order, refs as [id, node].  A payload
+ * that does not unpack, or whose fields break the rules below, is logged
+ * (chat_bad_payload) and ignored.  Only the I/O thread's lines
+ * (CHAT_LINE, CHAT_TOOLONG, CHAT_PARTIAL) are raw bytes: they never leave
+ * their server. */
 enum chat_msg {
   /* to a session */
   CHAT_LINE = 1,    /* from the I/O thread: a command line, no newline
-                       (0..CHAT_LINE_MAX bytes) */
+                       (0..CHAT_LINE_MAX raw bytes) */
   CHAT_TOOLONG = 2, /* from the I/O thread: a line longer than CHAT_LINE_MAX
                        (no payload) */
-  CHAT_DELIVER = 3, /* a line for the client (room line, private, notice):
-                       1..CHAT_DELIVER_MAX bytes, one line */
-  CHAT_REPLY = 4,   /* chat_reply + text: the answer to a directory request */
+  CHAT_DELIVER = 3, /* chat_line: a line for the client (room line, private,
+                       notice), 1..CHAT_DELIVER_MAX bytes, one line */
+  CHAT_REPLY = 4,   /* the answer to a directory request, see chat_send_reply */
   CHAT_RETRY = 5,   /* from itself: retry the send that found a full mailbox
                        (no payload) */
-  CHAT_TIMEOUT = 6, /* from itself, uint64_t req: a request's deadline */
+  CHAT_TIMEOUT = 6, /* from itself, chat_timeout: a request's deadline */
   CHAT_PARTIAL = 7, /* from the I/O thread: the input ended inside a line
                        (no payload) */
-  /* to the directory: chat_dreq (+ text for D_PRIV) */
+  /* to the directory: chat_dreq */
   CHAT_D_NICK = 100,  /* arg: the nick */
   CHAT_D_JOIN = 101,  /* arg: the room; answered by the room */
   CHAT_D_PART = 102,  /* arg: the room */
-  CHAT_D_PRIV = 103,  /* arg: the nick; then the text */
+  CHAT_D_PRIV = 103,  /* arg: the nick; text: the line */
   CHAT_D_ROOMS = 104, /* no arg */
   CHAT_D_USERS = 105, /* arg: a room, or empty for everybody */
   /* to a room */
   CHAT_R_JOIN = 200,  /* chat_rjoin, from the directory */
   CHAT_R_PART = 201,  /* chat_rpart, from the directory */
-  CHAT_R_POST = 202,  /* the text (1..CHAT_LINE_MAX bytes, one line), from a
-                         member session */
+  CHAT_R_POST = 202,  /* chat_line: the text (1..CHAT_LINE_MAX bytes, one line),
+                         from a member session */
   CHAT_R_CLOSE = 203  /* from the directory: the room is empty, stop (no
                          payload) */
 };
 
-/* A request to the directory, exactly this size (D_PRIV: followed by
- * 1..CHAT_LINE_MAX bytes of text).  req identifies the session's request
- * in the reply; arg is NUL-terminated. */
-typedef struct chat_dreq {
-  uint64_t req;
-  char arg[CHAT_ROOM_MAX + 1];
-} chat_dreq;
+/* A request to the directory: req identifies the session's request in the
+ * reply; arg a nick or a room (empty for ROOMS); text the line of a D_PRIV
+ * (1..CHAT_LINE_MAX bytes, one line), empty for the others. */
+#define CHAT_DREQ_FIELDS(F) F(u64, req) F(str, arg, CHAT_ROOM_MAX) F(str, text, CHAT_LINE_MAX)
+ACTO_MSGPACK_STRUCT(chat_dreq, CHAT_DREQ_FIELDS)
 
-/* The answer to a request: req, status 0 (ok) or 1 (error), the room
- * (JOIN), its canonical name (JOIN, PART) and len bytes of text after the
- * struct (the message is exactly sizeof + len): the reply lines for the
- * client, '\n'-separated. */
-typedef struct chat_reply {
-  uint64_t req;
-  acto_ref ref;
-  int32_t status;
-  uint32_t len;
-  char name[CHAT_ROOM_MAX + 1];
-} chat_reply;
+/* A line of text: CHAT_DELIVER (to a session) and CHAT_R_POST (to a room). */
+#define CHAT_LINE_FIELDS(F) F(str, text, CHAT_DELIVER_MAX)
+ACTO_MSGPACK_STRUCT(chat_line, CHAT_LINE_FIELDS)
 
-typedef struct chat_rjoin {
-  uint64_t req;
-  acto_ref session;
-  char nick[CHAT_NICK_MAX + 1];
-} chat_rjoin;
+/* The directory asks a room to add a session. */
+#define CHAT_RJOIN_FIELDS(F) F(u64, req) F(ref, session) F(str, nick, CHAT_NICK_MAX)
+ACTO_MSGPACK_STRUCT(chat_rjoin, CHAT_RJOIN_FIELDS)
+
+/* The directory tells a room that a session left, and why (chat_part_why). */
+#define CHAT_RPART_FIELDS(F) F(ref, session) F(i32, why)
+ACTO_MSGPACK_STRUCT(chat_rpart, CHAT_RPART_FIELDS)
+
+/* A session's own deadline for request req. */
+#define CHAT_TIMEOUT_FIELDS(F) F(u64, req)
+ACTO_MSGPACK_STRUCT(chat_timeout, CHAT_TIMEOUT_FIELDS)
+
+/* The answer to a request (CHAT_REPLY) is not declared with the macro,
+ * because its text is a listing of any length (up to every nick): the
+ * msgpack array [req, ref, status, name, text] - req a uint, ref the room
+ * ([id, node]; [0, 0] but for JOIN), status 0 (ok) or 1 (error), name the
+ * room's canonical name (JOIN, PART; else "", at most CHAT_ROOM_MAX bytes),
+ * text the reply lines for the client, '\n'-separated.  The directory
+ * packs it straight into the message (chat_send_reply), the session
+ * decodes it with acto_msgpack_decode_msg and checks each element. */
+#define CHAT_REPLY_FIELDS 5u
+
+/* Logs a message whose payload did not fit and is dropped: the first
+ * CHAT_BAD_LOGGED of a process, then every 1000th (session.c). */
+#define CHAT_BAD_LOGGED 20
+void chat_bad_payload(const char *who, const acto_msg *msg, const char *why);
 
 /* Why a session stopped, as its exit reason (what the directory's monitor
  * sees): ACTO_REASON_NORMAL only after QUIT (acto_stop_self); the I/O
@@ -157,11 +176,6 @@ enum chat_part_why {
   CHAT_PART_IDLE = 3  /* timed out: "(idle timeout)" */
 };
 
-typedef struct chat_rpart {
-  acto_ref session;
-  int32_t why;
-} chat_rpart;
-
 /* ---- the server ------------------------------------------------------------------ */
 
 typedef struct chat_io chat_io;
@@ -180,8 +194,9 @@ typedef struct chat_server {
   unsigned line_burst; /* lines at once before the rate applies (>= 1) */
 } chat_server;
 
-/* Replies are sent with this helper by the directory and the rooms: a
- * chat_reply with the text appended.  Returns acto_send's code. */
+/* Replies are sent with this helper by the directory and the rooms: the
+ * CHAT_REPLY array above, packed into an acto_msgpack_buf and handed to
+ * the message without a copy.  Returns acto_msgpack_send's code. */
 int chat_send_reply(acto_system *sys, acto_ref to, uint64_t req, int status, acto_ref ref,
                     const char *name, const char *text, size_t len);
 

@@ -14,11 +14,11 @@
  * for any other end (the session's exit reason says which, chat.h).  It
  * also monitors its rooms, so a room that failed is forgotten.
  *
- * Requests from sessions come as chat_dreq with a request number, and are
- * answered with a chat_reply sent to the sender.  A malformed request (of
- * the wrong size, without a sender, with an arg that is not a string) is
- * ignored, unanswered: the directory never fails because of what it was
- * sent.
+ * Requests from sessions come as chat_dreq (msgpack, chat.h) with a
+ * request number, and are answered with a CHAT_REPLY sent to the sender.
+ * A malformed request (one that does not unpack, without a sender, with
+ * text where none belongs) is logged and ignored, unanswered: the
+ * directory never fails because of what it was sent.
  *
  * Nicks and rooms are compared without regard to case and kept in the
  * spelling they were first given.  The tables are plain arrays searched
@@ -58,22 +58,22 @@ typedef struct dir_state {
 
 int chat_send_reply(acto_system *sys, acto_ref to, uint64_t req, int status, acto_ref ref,
                     const char *name, const char *text, size_t len) {
-  chat_reply r;
-  memset(&r, 0, sizeof r);
-  r.req = req;
-  r.ref = ref;
-  r.status = status;
-  r.len = (uint32_t)len;
-  if (name) snprintf(r.name, sizeof r.name, "%s", name);
-  char stack[1024];
-  size_t size = sizeof r + len;
-  char *buf = size <= sizeof stack ? stack : malloc(size);
-  if (!buf) return ACTO_ENOMEM;
-  memcpy(buf, &r, sizeof r);
-  if (len) memcpy(buf + sizeof r, text, len);
-  int rc = acto_send(sys, to, CHAT_REPLY, buf, size);
-  if (buf != stack) free(buf);
-  return rc;
+  /* [req, ref, status, name, text] (chat.h), packed once into a buffer
+   * that becomes the message: a long listing is never copied again. */
+  acto_msgpack_buf b;
+  int rc = acto_msgpack_buf_init(&b);
+  if (rc < 0) return rc;
+  msgpack_packer *pk = acto_msgpack_buf_packer(&b);
+  size_t nlen = name ? strnlen(name, CHAT_ROOM_MAX) : 0;
+  (void)acto_msgpack_buf_reserve(&b, len + nlen + 64); /* one block, no moves */
+  if (msgpack_pack_array(pk, CHAT_REPLY_FIELDS) != 0 || msgpack_pack_uint64(pk, req) != 0 ||
+      acto_msgpack_pack_ref(pk, ref) != 0 || msgpack_pack_int32(pk, status) != 0 ||
+      msgpack_pack_str_with_body(pk, name ? name : "", nlen) != 0 ||
+      msgpack_pack_str_with_body(pk, text, len) != 0) {
+    acto_msgpack_buf_free(&b);
+    return ACTO_ENOMEM;
+  }
+  return acto_msgpack_send(sys, to, CHAT_REPLY, &b, NULL);
 }
 
 /* A growing text for listings. */
@@ -160,11 +160,8 @@ static void leave(acto_ctx *ctx, dir_state *d, const char *name, acto_ref sessio
   acto_system *sys = acto_ctx_system(ctx);
   dir_room *r = room_by_name(d, name);
   if (!r) return;
-  chat_rpart p;
-  memset(&p, 0, sizeof p);
-  p.session = session;
-  p.why = why;
-  (void)acto_send(sys, r->ref, CHAT_R_PART, &p, sizeof p);
+  chat_rpart p = {session, why};
+  (void)chat_rpart_send(sys, r->ref, CHAT_R_PART, &p, NULL);
   if (r->members > 0) r->members--;
   if (r->members == 0) {
     (void)acto_demonitor(ctx, r->mon);
@@ -253,7 +250,7 @@ static void do_join(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq 
   j.req = q->req;
   j.session = from;
   snprintf(j.nick, sizeof j.nick, "%s", u->nick);
-  int rc = acto_send(sys, r->ref, CHAT_R_JOIN, &j, sizeof j);
+  int rc = chat_rjoin_send(sys, r->ref, CHAT_R_JOIN, &j, NULL);
   if (rc < 0) {
     answer(ctx, from, q->req, 1, NULL, "error: cannot join %s: %s", r->name, acto_strerror(rc));
     if (r->members == 0) { /* just opened */
@@ -287,11 +284,9 @@ static void do_priv(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq 
     ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: usage: MSG <#room|nick> <text>");
   dir_user *t = user_by_nick(d, q->arg);
   if (!t) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: no such nick %s", q->arg);
-  char line[CHAT_LINE_MAX + 64];
-  int n = snprintf(line, sizeof line, "private <%s> %.*s", u->nick, (int)tlen, text);
-  if (n < 0) return;
-  if ((size_t)n >= sizeof line) n = (int)sizeof line - 1;
-  int rc = acto_send(acto_ctx_system(ctx), t->session, CHAT_DELIVER, line, (size_t)n);
+  chat_line line;
+  snprintf(line.text, sizeof line.text, "private <%s> %.*s", u->nick, (int)tlen, text);
+  int rc = chat_line_send(acto_ctx_system(ctx), t->session, CHAT_DELIVER, &line, NULL);
   if (rc < 0) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: no such nick %s", q->arg);
   answer(ctx, from, q->req, 0, NULL, "ok msg %s", t->nick);
 }
@@ -372,18 +367,21 @@ static int dir_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     on_down(ctx, d, msg);
     return 0;
   }
-  chat_dreq q;
-  if (msg->type < CHAT_D_NICK || msg->type > CHAT_D_USERS || msg->size < sizeof q ||
-      acto_ref_is_none(msg->sender))
+  if (msg->type < CHAT_D_NICK || msg->type > CHAT_D_USERS || acto_ref_is_none(msg->sender))
     return 0; /* not a request: ignored */
-  const char *text = (const char *)msg->data + sizeof q;
-  size_t tlen = msg->size - sizeof q;
-  /* Exactly a chat_dreq; D_PRIV with 1..CHAT_LINE_MAX bytes of one line. */
-  if (msg->type == CHAT_D_PRIV ? tlen == 0 || tlen > CHAT_LINE_MAX || !chat_one_line(text, tlen)
-                               : tlen != 0)
+  chat_dreq q;
+  acto_msgpack_result bad;
+  if (chat_dreq_unpack_msg(msg, &q, &bad) != 0) {
+    chat_bad_payload("directory", msg, bad.detail);
     return 0;
-  memcpy(&q, msg->data, sizeof q);
-  if (!memchr(q.arg, '\0', sizeof q.arg)) return 0; /* arg is not a string */
+  }
+  const char *text = q.text;
+  size_t tlen = strlen(q.text);
+  /* D_PRIV with 1..CHAT_LINE_MAX bytes of one line; the others without. */
+  if (msg->type == CHAT_D_PRIV ? tlen == 0 || !chat_one_line(text, tlen) : tlen != 0) {
+    chat_bad_payload("directory", msg, "a D_PRIV without one line of text, or text elsewhere");
+    return 0;
+  }
   switch (msg->type) {
   case CHAT_D_NICK: do_nick(ctx, d, msg->sender, &q); break;
   case CHAT_D_JOIN: do_join(ctx, d, msg->sender, &q); break;

@@ -6,7 +6,8 @@
  * last member leaves; joins and parts come from the directory
  * (CHAT_R_JOIN, CHAT_R_PART, CHAT_R_CLOSE), posts straight from member
  * sessions (CHAT_R_POST; a post from a session that is not a member is
- * ignored, as is every message of the wrong size for its type).  The room
+ * ignored, as is every message whose payload does not unpack as its type,
+ * chat.h, which is logged too).  The room
  * sends each line to every other member in the order
  * it handles them, so all members, local or remote, see one order.  A send
  * to a session may park the room for a moment (block policy), never for
@@ -35,13 +36,22 @@ static int find(const room_state *r, acto_ref ref) {
   return -1;
 }
 
-/* Sends the line to every member but `except`. */
+/* Sends the line to every member but `except`: packed once, each send
+ * copies the packed bytes (a line is short). */
 static void broadcast(acto_ctx *ctx, room_state *r, acto_ref except, const char *line, int n) {
   if (n < 0) return;
   acto_system *sys = acto_ctx_system(ctx);
+  chat_line l;
+  snprintf(l.text, sizeof l.text, "%.*s", n, line);
+  acto_msgpack_buf b;
+  if (acto_msgpack_buf_init(&b) != 0 || chat_line_pack(acto_msgpack_buf_packer(&b), &l) != 0) {
+    acto_msgpack_buf_free(&b);
+    return;
+  }
   for (size_t i = 0; i < r->n; i++)
     if (!acto_ref_eq(r->m[i].ref, except))
-      (void)acto_send(sys, r->m[i].ref, CHAT_DELIVER, line, (size_t)n); /* gone: DOWN follows */
+      (void)acto_send(sys, r->m[i].ref, CHAT_DELIVER, b.data, b.size); /* gone: DOWN follows */
+  acto_msgpack_buf_free(&b);
 }
 
 static int room_init(acto_ctx *ctx, void *state, const void *arg) {
@@ -104,25 +114,27 @@ static void on_post(acto_ctx *ctx, room_state *r, acto_ref from, const char *tex
 
 static int room_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   room_state *r = state;
+  acto_msgpack_result bad;
   switch (msg->type) {
-  case CHAT_R_JOIN:
-    if (msg->size == sizeof(chat_rjoin)) {
-      chat_rjoin j;
-      memcpy(&j, msg->data, sizeof j);
-      j.nick[CHAT_NICK_MAX] = '\0';
-      if (chat_valid_nick(j.nick, strlen(j.nick))) on_join(ctx, r, &j);
-    }
+  case CHAT_R_JOIN: {
+    chat_rjoin j;
+    if (chat_rjoin_unpack_msg(msg, &j, &bad) != 0) chat_bad_payload("room", msg, bad.detail);
+    else if (!chat_valid_nick(j.nick, strlen(j.nick))) chat_bad_payload("room", msg, "not a nick");
+    else on_join(ctx, r, &j);
     break;
-  case CHAT_R_PART:
-    if (msg->size == sizeof(chat_rpart)) {
-      chat_rpart p;
-      memcpy(&p, msg->data, sizeof p);
-      on_part(ctx, r, &p);
-    }
+  }
+  case CHAT_R_PART: {
+    chat_rpart p;
+    if (chat_rpart_unpack_msg(msg, &p, &bad) != 0) chat_bad_payload("room", msg, bad.detail);
+    else on_part(ctx, r, &p);
     break;
-  case CHAT_R_POST:
-    on_post(ctx, r, msg->sender, msg->data, msg->size);
+  }
+  case CHAT_R_POST: {
+    chat_line l;
+    if (chat_line_unpack_msg(msg, &l, &bad) != 0) chat_bad_payload("room", msg, bad.detail);
+    else on_post(ctx, r, msg->sender, l.text, strlen(l.text));
     break;
+  }
   case CHAT_R_CLOSE:
     if (msg->size == 0) (void)acto_stop_self(ctx);
     break;

@@ -34,11 +34,16 @@
  * ACTO_MSG_NODE_LOOKUP for "chat.dir").
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "chat.h"
+
+/* The most bytes a session's request or post packs to: a chat_dreq with
+ * the longest arg and text is 558. */
+#define CHAT_OUT_MSG_MAX 1024
 
 typedef struct pending_line {
   uint32_t type; /* CHAT_LINE, CHAT_TOOLONG or CHAT_PARTIAL */
@@ -87,7 +92,7 @@ typedef struct session {
   int retrying; /* a CHAT_RETRY is on its way */
   int retries;
   size_t out_len;
-  char out_buf[sizeof(chat_dreq) + CHAT_LINE_MAX];
+  char out_buf[CHAT_OUT_MSG_MAX]; /* packed msgpack, kept for the retries */
   /* The reply being written: bytes of its listing lines, lines cut. */
   size_t listed;
   unsigned cut;
@@ -121,6 +126,41 @@ int chat_one_line(const char *s, size_t n) {
     if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
   }
   return 1;
+}
+
+/* ---- payloads ---------------------------------------------------------------------- */
+
+void chat_bad_payload(const char *who, const acto_msg *msg, const char *why) {
+  static _Atomic unsigned long seen;
+  unsigned long n = atomic_fetch_add_explicit(&seen, 1, memory_order_relaxed) + 1;
+  if (n <= CHAT_BAD_LOGGED || n % 1000 == 0)
+    fprintf(stderr, "chat: %s: dropped a message of type %u (%zu bytes): %s [%lu so far]\n", who,
+            msg->type, msg->size, why, n);
+}
+
+/* A msgpack_packer target of fixed size: the session's out_buf. */
+typedef struct fixbuf {
+  char *p;
+  size_t len, cap;
+} fixbuf;
+
+static int fix_write(void *data, const char *buf, size_t len) {
+  fixbuf *f = data;
+  if (len > f->cap - f->len) return -1;
+  memcpy(f->p + f->len, buf, len);
+  f->len += len;
+  return 0;
+}
+
+/* Packs *v (of the type of schema sc) into out_buf, where it stays for the
+ * retries of send_out.  0, or -1 when it does not fit. */
+static int pack_out(session *s, const acto_msgpack_schema *sc, const void *v) {
+  fixbuf f = {s->out_buf, 0, sizeof s->out_buf};
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &f, fix_write);
+  if (acto_msgpack_struct_pack(&pk, sc, v) != 0) return -1;
+  s->out_len = f.len;
+  return 0;
 }
 
 /* ---- output ----------------------------------------------------------------------- */
@@ -274,9 +314,13 @@ static void send_out(acto_ctx *ctx, session *s) {
     finish(ctx, s, "ok msg %s", s->arg);
     return;
   }
-  if (acto_send_after(sys, acto_self(ctx), CHAT_TIMEOUT, &s->req, sizeof s->req,
-                      CHAT_REQ_TIMEOUT_MS, &s->timer) == 0)
+  chat_timeout t = {s->req};
+  acto_msgpack_buf b;
+  if (acto_msgpack_buf_init(&b) == 0 && chat_timeout_pack(acto_msgpack_buf_packer(&b), &t) == 0 &&
+      acto_send_after(sys, acto_self(ctx), CHAT_TIMEOUT, b.data, b.size, CHAT_REQ_TIMEOUT_MS,
+                      &s->timer) == 0) /* copies the packed bytes */
     s->timer_set = 1;
+  acto_msgpack_buf_free(&b);
 }
 
 static void resolved(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user);
@@ -288,9 +332,12 @@ static void dir_request(acto_ctx *ctx, session *s, uint32_t type, const char *ar
   memset(&d, 0, sizeof d);
   d.req = s->req = ++s->next_req;
   snprintf(d.arg, sizeof d.arg, "%s", arg ? arg : "");
-  memcpy(s->out_buf, &d, sizeof d);
-  if (tlen) memcpy(s->out_buf + sizeof d, text, tlen);
-  s->out_len = sizeof d + tlen;
+  snprintf(d.text, sizeof d.text, "%.*s", (int)tlen, tlen ? text : "");
+  if (pack_out(s, chat_dreq_schema(), &d) != 0) {
+    s->busy = 1;
+    finish(ctx, s, "error: the request does not fit");
+    return;
+  }
   s->out_type = type;
   s->to_dir = 1;
   s->retries = 0;
@@ -315,13 +362,13 @@ static void resolved(acto_ctx *ctx, void *state, int status, const acto_msg *rep
   (void)user;
   session *s = state;
   if (!s->busy || !s->to_dir || s->have_dir) return;
-  if (status == 0 && reply && reply->size == sizeof(acto_ref)) {
-    acto_ref dir;
-    memcpy(&dir, reply->data, sizeof dir);
+  acto_ref dir;
+  /* The node service's answer: the ref as two little-endian u64s. */
+  if (status == 0 && reply && acto_node_lookup_result(reply->data, reply->size, &dir) == 0) {
     use_dir(ctx, s, dir);
     s->out_to = dir;
     send_out(ctx, s);
-  } else if (status == 0) {
+  } else if (status == 0) { /* no such name there (or an answer that is no ref) */
     finish(ctx, s, "error: the chat hub (node %s) runs no chat directory", s->srv->hub);
   } else {
     unreachable(ctx, s);
@@ -449,8 +496,9 @@ static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
       s->out_type = CHAT_R_POST;
       s->to_dir = 0;
       s->retries = 0;
-      memcpy(s->out_buf, p, tlen);
-      s->out_len = tlen;
+      chat_line post;
+      snprintf(post.text, sizeof post.text, "%.*s", (int)tlen, p);
+      if (pack_out(s, chat_line_schema(), &post) != 0) REPLY_AND_RETURN("error: line too long");
       send_out(ctx, s);
     } else {
       if (!chat_valid_nick(a, an))
@@ -498,8 +546,47 @@ static int reply_shaped(const char *p, size_t n) {
          (n >= 7 && memcmp(p, "error: ", 7) == 0) || (n >= 2 && memcmp(p, "= ", 2) == 0);
 }
 
+/* A CHAT_REPLY, decoded (chat.h): text points into the message. */
+typedef struct reply_view {
+  uint64_t req;
+  acto_ref ref;
+  int status;
+  char name[CHAT_ROOM_MAX + 1];
+  const char *text;
+  size_t len;
+} reply_view;
+
+/* Decodes and checks a CHAT_REPLY: [req, ref, status, name, text] with a
+ * status of 0 or 1, a name of at most CHAT_ROOM_MAX bytes without NUL,
+ * and 1 or more bytes of text.  0, or -1 (logged). */
+static int decode_reply(const acto_msg *msg, msgpack_unpacked *u, reply_view *r) {
+  acto_msgpack_result bad;
+  if (acto_msgpack_decode_msg(msg, 2, u, &bad) != 0) { /* [.., [id, node], ..]: depth 2 */
+    chat_bad_payload("session", msg, bad.detail);
+    return -1;
+  }
+  const msgpack_object *o = &u->data, *e = o->via.array.ptr;
+  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != CHAT_REPLY_FIELDS ||
+      e[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || acto_msgpack_get_ref(&e[1], &r->ref) != 0 ||
+      e[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER || e[2].via.u64 > 1 ||
+      e[3].type != MSGPACK_OBJECT_STR || e[3].via.str.size > CHAT_ROOM_MAX ||
+      (e[3].via.str.size > 0 && memchr(e[3].via.str.ptr, '\0', e[3].via.str.size)) ||
+      e[4].type != MSGPACK_OBJECT_STR || e[4].via.str.size == 0) {
+    chat_bad_payload("session", msg, "not a reply: [req, ref, 0|1, name, text]");
+    return -1;
+  }
+  r->req = e[0].via.u64;
+  r->status = (int)e[2].via.u64;
+  /* An empty str's pointer may be NULL (msgpack-c): copy only bytes. */
+  if (e[3].via.str.size > 0) memcpy(r->name, e[3].via.str.ptr, e[3].via.str.size);
+  r->name[e[3].via.str.size] = '\0';
+  r->text = e[4].via.str.ptr;
+  r->len = e[4].via.str.size;
+  return 0;
+}
+
 /* A successful answer changes the session's state: the nick, the rooms. */
-static void apply(acto_ctx *ctx, session *s, int cmd, const char *arg, const chat_reply *r) {
+static void apply(acto_ctx *ctx, session *s, int cmd, const char *arg, const reply_view *r) {
   if (r->status != 0) return;
   if (cmd == CMD_NICK) {
     snprintf(s->nick, sizeof s->nick, "%.*s", (int)CHAT_NICK_MAX, arg);
@@ -518,15 +605,17 @@ static void apply(acto_ctx *ctx, session *s, int cmd, const char *arg, const cha
 }
 
 static void on_reply(acto_ctx *ctx, session *s, const acto_msg *msg) {
-  chat_reply r;
-  if (msg->size < sizeof r) return;
-  memcpy(&r, msg->data, sizeof r);
-  if (r.len == 0 || r.len != msg->size - sizeof r) return; /* not a reply */
-  r.name[CHAT_ROOM_MAX] = '\0';
-  const char *text = (const char *)msg->data + sizeof r;
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  reply_view r;
+  if (decode_reply(msg, &u, &r) != 0) goto out;
+  const char *text = r.text;
   for (const char *p = text, *end = text + r.len; p < end;) { /* lines, one by one */
     const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!chat_one_line(p, (size_t)((nl ? nl : end) - p))) return;
+    if (!chat_one_line(p, (size_t)((nl ? nl : end) - p))) {
+      chat_bad_payload("session", msg, "a reply line that is not one line");
+      goto out;
+    }
     p = nl ? nl + 1 : end;
   }
   if (s->late_req != 0 && r.req == s->late_req) {
@@ -536,11 +625,13 @@ static void on_reply(acto_ctx *ctx, session *s, const acto_msg *msg) {
     apply(ctx, s, s->late_cmd, s->late_arg, &r);
     const char *nl = memchr(text, '\n', r.len);
     notice(s, "! late answer: %.*s", (int)(nl ? (size_t)(nl - text) : r.len), text);
-    return;
+    goto out;
   }
-  if (!s->busy || !s->to_dir || s->req == 0 || r.req != s->req) return; /* stale */
+  if (!s->busy || !s->to_dir || s->req == 0 || r.req != s->req) goto out; /* stale */
   apply(ctx, s, s->cmd, s->arg, &r);
   finish_text(ctx, s, text, r.len);
+out:
+  msgpack_unpacked_destroy(&u);
 }
 
 static void on_down(acto_ctx *ctx, session *s, const acto_msg *msg) {
@@ -602,22 +693,33 @@ static int session_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
       s->qn++;
     }
     break;
-  case CHAT_DELIVER: /* one event line for the client, or nothing */
-    if (msg->size > 0 && msg->size <= CHAT_DELIVER_MAX && chat_one_line(msg->data, msg->size) &&
-        !reply_shaped(msg->data, msg->size))
-      (void)chat_conn_write(s->conn, msg->data, msg->size, CHAT_OUT_EVENT);
+  case CHAT_DELIVER: { /* one event line for the client, or nothing */
+    chat_line l;
+    acto_msgpack_result bad;
+    if (chat_line_unpack_msg(msg, &l, &bad) != 0) {
+      chat_bad_payload("session", msg, bad.detail);
+      return 0;
+    }
+    size_t n = strlen(l.text);
+    if (n > 0 && chat_one_line(l.text, n) && !reply_shaped(l.text, n))
+      (void)chat_conn_write(s->conn, l.text, n, CHAT_OUT_EVENT);
     return 0;
+  }
   case CHAT_REPLY:
     on_reply(ctx, s, msg);
     break;
   case CHAT_RETRY:
     if (msg->size == 0 && s->busy && s->retrying) send_out(ctx, s);
     break;
-  case CHAT_TIMEOUT: {
-    uint64_t req;
-    if (msg->size != sizeof req) return 0;
-    memcpy(&req, msg->data, sizeof req);
-    if (s->busy && s->req != 0 && req == s->req) {
+  case CHAT_TIMEOUT: { /* from its own timer only */
+    chat_timeout t;
+    acto_msgpack_result bad;
+    if (!acto_ref_eq(msg->sender, acto_self(ctx))) return 0;
+    if (chat_timeout_unpack_msg(msg, &t, &bad) != 0) {
+      chat_bad_payload("session", msg, bad.detail);
+      return 0;
+    }
+    if (s->busy && s->req != 0 && t.req == s->req) {
       s->timer_set = 0;
       s->late_req = s->req; /* its answer may still come */
       s->late_cmd = s->cmd;

@@ -14,9 +14,11 @@
  * second acknowledgement for an id would be counted in dup_acks; with one
  * ask per id in flight there is none.  When every id is acknowledged the
  * client stops its timer and wakes the node's main thread.  An
- * acknowledgement of the wrong size is treated like a failed ask (the id
+ * acknowledgement that does not fit is treated like a failed ask (the id
  * is asked again); one of the right size for another id or value is
- * counted as wrong, never as acknowledged.
+ * counted as wrong, never as acknowledged.  Items and acknowledgements
+ * are msgpack (cluster.h); an acknowledgement that does not unpack is
+ * logged and treated like a failed ask.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,14 +52,15 @@ static void on_ack(acto_ctx *ctx, void *state, int status, const acto_msg *reply
   uint32_t id = (uint32_t)(uintptr_t)user;
   c->inflight--;
   cluster_ack a;
-  if (status != 0 || reply->size != sizeof a) {
+  acto_msgpack_result bad;
+  if (status != 0 || reply->size == 0 || cluster_ack_unpack_msg(reply, &a, &bad) != 0) {
+    if (status == 0 && reply->size > 0) cluster_bad_payload("client", reply, &bad);
     retry_push(c, id); /* timed out, coordinator restarted, ...: ask again */
     pthread_mutex_lock(&cluster_rep.mu);
     cluster_rep.retries++;
     pthread_mutex_unlock(&cluster_rep.mu);
     return;
   }
-  memcpy(&a, reply->data, sizeof a);
   int64_t now = cluster_now_us();
   pthread_mutex_lock(&cluster_rep.mu);
   if (a.id != id || a.value != cluster_value(id)) {
@@ -94,8 +97,14 @@ static void send_some(client *c, acto_ctx *ctx) {
       break;
     }
     cluster_item it = {id};
-    int rc = acto_ask_async(ctx, c->coord, CLUSTER_SUBMIT, &it, sizeof it, c->a.ask_timeout_ms,
-                            on_ack, (void *)(uintptr_t)id, NULL);
+    acto_msgpack_buf b;
+    int rc = acto_msgpack_buf_init(&b);
+    if (rc == 0) rc = cluster_item_pack(acto_msgpack_buf_packer(&b), &it);
+    if (rc == 0)
+      rc = acto_msgpack_ask_async(ctx, c->coord, CLUSTER_SUBMIT, &b, c->a.ask_timeout_ms, on_ack,
+                                  (void *)(uintptr_t)id, NULL);
+    else
+      acto_msgpack_buf_free(&b);
     if (rc < 0) {
       /* The coordinator was replaced by a new actor: find it again. */
       if (rc == ACTO_ESTALE) (void)acto_lookup(c->sys, CLUSTER_COORDINATOR, &c->coord);

@@ -39,11 +39,14 @@
 #define CLUSTER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <acto/acto.h>
+#include <acto/acto_msgpack.h>
 
 #define CLUSTER_MAX_NODES 8
 #define CLUSTER_NAME_MAX 16                 /* node names: "n1" ... "n8" */
@@ -54,35 +57,76 @@
 
 /* ---- messages -------------------------------------------------------------- */
 
+/* Every payload is msgpack, declared once with ACTO_MSGPACK_STRUCT
+ * (acto_msgpack.h): an array of the fields in order, refs as [id, node],
+ * so nodes built by different compilers or for different machines read
+ * each other.  Each handler unpacks with the type's _unpack_msg, which
+ * checks the field count, every type and range; a payload that does not
+ * fit is logged (cluster_bad_payload) and dropped. */
 enum cluster_msg {
-  CLUSTER_SPAWN = 1,   /* ask a spawner; reply CLUSTER_SPAWNED: acto_ref */
-  CLUSTER_SPAWNED = 2,
+  CLUSTER_SPAWN = 1,   /* ask a spawner (no payload); reply CLUSTER_SPAWNED */
+  CLUSTER_SPAWNED = 2, /* cluster_spawned; empty: no worker could start */
   CLUSTER_WORK = 3,    /* coordinator -> worker: cluster_item */
   CLUSTER_RESULT = 4,  /* worker -> coordinator: cluster_result */
   CLUSTER_SUBMIT = 5,  /* ask the coordinator: cluster_item; reply CLUSTER_ACK */
   CLUSTER_ACK = 6,     /* cluster_ack; empty: a malformed request */
-  CLUSTER_BOOT = 7,    /* the coordinator to itself: build the pool */
-  CLUSTER_RESPAWN = 8, /* the coordinator to itself, later: uint32_t for_node + 1 */
-  CLUSTER_TICK = 9,    /* the client's timer */
+  CLUSTER_BOOT = 7,    /* the coordinator to itself: build the pool (no payload) */
+  CLUSTER_RESPAWN = 8, /* the coordinator to itself, later: cluster_respawn */
+  CLUSTER_TICK = 9,    /* the client's timer (no payload) */
   CLUSTER_CRASH = 10,  /* makes the coordinator fail (restarted in place) */
-  CLUSTER_DONE = 11    /* a worker to itself when an item's work time is over */
+  CLUSTER_DONE = 11    /* a worker to itself when an item's work time is over:
+                          cluster_done */
 };
 
-typedef struct cluster_item {
-  uint64_t id;
-} cluster_item;
+#define CLUSTER_ITEM_FIELDS(F) F(u64, id)
+ACTO_MSGPACK_STRUCT(cluster_item, CLUSTER_ITEM_FIELDS)
 
-typedef struct cluster_result {
-  uint64_t id;
-  uint64_t value; /* cluster_value(id) */
-} cluster_result;
+#define CLUSTER_RESULT_FIELDS(F) F(u64, id) F(u64, value) /* value: cluster_value(id) */
+ACTO_MSGPACK_STRUCT(cluster_result, CLUSTER_RESULT_FIELDS)
 
-typedef struct cluster_ack {
-  uint64_t id;
-  uint64_t value;
-  int32_t node;      /* the index of the node whose worker computed it */
-  uint32_t reserved;
-} cluster_ack;
+/* node: the index of the node whose worker computed it */
+#define CLUSTER_ACK_FIELDS(F) F(u64, id) F(u64, value) F(i32, node)
+ACTO_MSGPACK_STRUCT(cluster_ack, CLUSTER_ACK_FIELDS)
+
+#define CLUSTER_SPAWNED_FIELDS(F) F(ref, worker)
+ACTO_MSGPACK_STRUCT(cluster_spawned, CLUSTER_SPAWNED_FIELDS)
+
+/* for_node: a replacement for a worker lost on node index + 1, or 0 */
+#define CLUSTER_RESPAWN_FIELDS(F) F(u32, for_node)
+ACTO_MSGPACK_STRUCT(cluster_respawn, CLUSTER_RESPAWN_FIELDS)
+
+/* An item being worked on, and whom to answer. */
+#define CLUSTER_DONE_FIELDS(F) F(u64, id) F(ref, reply_to)
+ACTO_MSGPACK_STRUCT(cluster_done, CLUSTER_DONE_FIELDS)
+
+/* Logs a payload that did not unpack and drops it: the first
+ * CLUSTER_BAD_LOGGED lines of a process, then every 1000th (a peer that
+ * sends garbage cannot flood the log).  Thread-safe. */
+#define CLUSTER_BAD_LOGGED 20
+static inline void cluster_bad_payload(const char *who, const acto_msg *msg,
+                                       const acto_msgpack_result *r) {
+  static _Atomic unsigned long seen;
+  unsigned long n = atomic_fetch_add_explicit(&seen, 1, memory_order_relaxed) + 1;
+  if (n <= CLUSTER_BAD_LOGGED || n % 1000 == 0)
+    fprintf(stderr, "cluster: %s: dropped a message of type %u (%zu bytes): %s [%lu so far]\n",
+            who, msg->type, msg->size, r->detail, n);
+}
+
+/* Packs *v (of the type whose schema is s) into a stack buffer and sends
+ * it after delay_ms with acto_send_after, which copies it: the timers'
+ * messages. */
+static inline int cluster_send_after(acto_system *sys, acto_ref to, uint32_t type,
+                                     const acto_msgpack_schema *s, const void *v,
+                                     int64_t delay_ms) {
+  acto_msgpack_buf b;
+  int rc = acto_msgpack_buf_init(&b);
+  if (rc == 0)
+    rc = acto_msgpack_struct_pack(acto_msgpack_buf_packer(&b), s, v);
+  if (rc == 0)
+    rc = acto_send_after(sys, to, type, b.data, b.size, delay_ms, NULL);
+  acto_msgpack_buf_free(&b);
+  return rc;
+}
 
 /* The work: a small computation whose answer the client can check. */
 static inline uint64_t cluster_value(uint64_t id) {

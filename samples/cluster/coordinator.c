@@ -35,8 +35,10 @@
  * again.  Its acknowledged set goes with the old state, so a retried item
  * may be processed again; the client still acknowledges it once.
  *
- * What does not fit.  Every payload's size is checked before it is read,
- * and every id and node index before it is used.  A SUBMIT is a request
+ * What does not fit.  Every payload is msgpack (cluster.h) and is
+ * unpacked with its type's checks before it is used (one that does not
+ * unpack is logged and dropped), and every id and node index is checked
+ * before it is used.  A SUBMIT is a request
  * (its answer is the acknowledgement): one sent without ask is ignored,
  * one that does not fit is answered with an empty CLUSTER_ACK.  BOOT and
  * RESPAWN come from the coordinator itself (RESPAWN by a timer, whose
@@ -110,9 +112,9 @@ static int pick_node(const coord *c) {
 }
 
 static void respawn_later(coord *c, acto_ctx *ctx, int for_node) {
-  uint32_t f = (uint32_t)for_node;
-  (void)acto_send_after(c->sys, acto_self(ctx), CLUSTER_RESPAWN, &f, sizeof f, COORD_RESPAWN_MS,
-                        NULL);
+  cluster_respawn r = {(uint32_t)for_node};
+  (void)cluster_send_after(c->sys, acto_self(ctx), CLUSTER_RESPAWN, cluster_respawn_schema(), &r,
+                           COORD_RESPAWN_MS);
 }
 
 static void drain(coord *c, acto_ctx *ctx);
@@ -165,11 +167,14 @@ static void on_spawned(acto_ctx *ctx, void *state, int status, const acto_msg *r
   coord *c = state;
   int node = (int)((uintptr_t)user & 0xff), for_node = (int)((uintptr_t)user >> 8);
   c->n[node].workers--;
-  if (status == 0 && reply->size == sizeof(acto_ref)) {
-    acto_ref ref;
-    memcpy(&ref, reply->data, sizeof ref);
-    add_worker(c, ctx, ref, node, for_node);
-    return;
+  cluster_spawned sp;
+  acto_msgpack_result bad;
+  if (status == 0 && reply->size > 0) {
+    if (cluster_spawned_unpack_msg(reply, &sp, &bad) == 0) {
+      add_worker(c, ctx, sp.worker, node, for_node);
+      return;
+    }
+    cluster_bad_payload("coordinator", reply, &bad);
   }
   if (status == ACTO_ENOTCONN) c->n[node].up = 0;
   respawn_later(c, ctx, for_node);
@@ -196,8 +201,8 @@ static void spawn_on(coord *c, acto_ctx *ctx, int node, int for_node) {
 static void on_lookup(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
   coord *c = state;
   int node = (int)(uintptr_t)user;
-  if (status == 0 && reply->size == sizeof(acto_ref)) {
-    memcpy(&c->n[node].spawner, reply->data, sizeof(acto_ref));
+  /* The node service's answer: the ref as two little-endian u64s. */
+  if (status == 0 && acto_node_lookup_result(reply->data, reply->size, &c->n[node].spawner) == 0) {
     c->n[node].up = 1;
     for (uint32_t k = 0; k < c->a.per_node; k++) spawn_on(c, ctx, node, 0);
     return;
@@ -251,7 +256,7 @@ static int dispatch(coord *c, uint32_t id) {
     if (best < 0) return 0;
     c->rr = (uint32_t)best + 1;
     cluster_item it = {id};
-    int rc = acto_send(c->sys, c->w[best].ref, CLUSTER_WORK, &it, sizeof it);
+    int rc = cluster_item_send(c->sys, c->w[best].ref, CLUSTER_WORK, &it, NULL);
     if (rc < 0) { /* gone: its DOWN is on the way; try another */
       c->w[best].live = 0;
       continue;
@@ -324,17 +329,19 @@ static int worker_down(coord *c, acto_ctx *ctx, const acto_down *d) {
 
 static int submit(coord *c, acto_ctx *ctx, const acto_msg *msg) {
   cluster_item in;
+  acto_msgpack_result bad;
   if (!(msg->flags & ACTO_MSG_FLAG_REQUEST)) return 0; /* nobody to acknowledge */
-  if (msg->size == sizeof in) memcpy(&in, msg->data, sizeof in);
-  if (msg->size != sizeof in || in.id == 0 || in.id > c->a.items) {
+  int rc = cluster_item_unpack_msg(msg, &in, &bad);
+  if (rc != 0) cluster_bad_payload("coordinator", msg, &bad);
+  if (rc != 0 || in.id == 0 || in.id > c->a.items) {
     (void)acto_reply(ctx, CLUSTER_ACK, NULL, 0); /* empty: a malformed request */
     return 0;
   }
   uint32_t id = (uint32_t)in.id;
   item *it = &c->items[id];
   if (it->state == IT_ACKED) {
-    cluster_ack a = {id, it->value, it->node, 0};
-    (void)acto_reply(ctx, CLUSTER_ACK, &a, sizeof a);
+    cluster_ack a = {id, it->value, it->node};
+    (void)cluster_ack_reply(ctx, CLUSTER_ACK, &a);
     pthread_mutex_lock(&cluster_rep.mu);
     cluster_rep.from_set++;
     pthread_mutex_unlock(&cluster_rep.mu);
@@ -364,8 +371,11 @@ static int node_of(const coord *c, acto_ref ref) {
 
 static int result(coord *c, acto_ctx *ctx, const acto_msg *msg) {
   cluster_result r;
-  if (msg->size != sizeof r) return 0;
-  memcpy(&r, msg->data, sizeof r);
+  acto_msgpack_result bad;
+  if (cluster_result_unpack_msg(msg, &r, &bad) != 0) {
+    cluster_bad_payload("coordinator", msg, &bad);
+    return 0;
+  }
   if (r.id == 0 || r.id > c->a.items) return 0;
   item *it = &c->items[r.id];
   if (it->state == IT_ACKED) {
@@ -396,8 +406,12 @@ static int result(coord *c, acto_ctx *ctx, const acto_msg *msg) {
     pthread_mutex_unlock(&cluster_rep.mu);
   }
   if (it->has_tok) {
-    cluster_ack a = {r.id, r.value, node, 0};
-    (void)acto_reply_to(c->sys, &it->tok, CLUSTER_ACK, &a, sizeof a);
+    cluster_ack a = {r.id, r.value, node};
+    acto_msgpack_buf b;
+    if (acto_msgpack_buf_init(&b) == 0 && cluster_ack_pack(acto_msgpack_buf_packer(&b), &a) == 0)
+      (void)acto_msgpack_reply_to(c->sys, &it->tok, CLUSTER_ACK, &b);
+    else
+      acto_msgpack_buf_free(&b);
     it->has_tok = 0;
   }
   drain(c, ctx);
@@ -449,17 +463,21 @@ static int coord_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
     acto_down d;
     memcpy(&d, msg->data, sizeof d);
     return worker_down(c, ctx, &d);
-  case CLUSTER_RESPAWN: /* payload: the uint32_t for_node (0..nnodes) */
-    if (msg->size == sizeof(uint32_t)) {
-      uint32_t f;
-      memcpy(&f, msg->data, sizeof f);
-      if (f > c->a.nnodes) return 0;
-      /* This node never goes away; its spawner may have been replaced. */
-      cnode *self = &c->n[c->a.self];
-      if (!self->up && acto_lookup(c->sys, CLUSTER_SPAWNER, &self->spawner) == 0) self->up = 1;
-      spawn_on(c, ctx, pick_node(c), (int)f);
+  case CLUSTER_RESPAWN: { /* payload: cluster_respawn, for_node 0..nnodes */
+    cluster_respawn rs;
+    acto_msgpack_result bad;
+    if (cluster_respawn_unpack_msg(msg, &rs, &bad) != 0) {
+      cluster_bad_payload("coordinator", msg, &bad);
+      return 0;
     }
+    uint32_t f = rs.for_node;
+    if (f > c->a.nnodes) return 0;
+    /* This node never goes away; its spawner may have been replaced. */
+    cnode *self = &c->n[c->a.self];
+    if (!self->up && acto_lookup(c->sys, CLUSTER_SPAWNER, &self->spawner) == 0) self->up = 1;
+    spawn_on(c, ctx, pick_node(c), (int)f);
     return 0;
+  }
   case CLUSTER_CRASH:
     fprintf(stderr, "cluster: the coordinator fails (CLUSTER_CRASH)\n");
     return -1;

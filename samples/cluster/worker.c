@@ -18,8 +18,9 @@
  * are not supervised on their node: the coordinator decides where their
  * replacements run.
  *
- * What does not fit is ignored: a CLUSTER_WORK that is not a cluster_item,
- * a CLUSTER_DONE that is not the worker's own (its timer's messages come
+ * What does not fit is ignored: a CLUSTER_WORK that is not a cluster_item
+ * (logged, as every payload that does not unpack), a CLUSTER_DONE that is
+ * not the worker's own (its timer's messages come
  * from the worker itself; from anyone else one would make it send a
  * result wherever the message says), a CLUSTER_SPAWN sent without ask (a
  * worker started for nobody would be monitored by nobody), any other
@@ -34,12 +35,6 @@ typedef struct worker_state {
   uint64_t done;
 } worker_state;
 
-/* An item being worked on: the payload of CLUSTER_DONE. */
-typedef struct pending {
-  cluster_item item;
-  acto_ref reply_to;
-} pending;
-
 static int worker_init(acto_ctx *ctx, void *state, const void *arg) {
   (void)ctx;
   worker_state *w = state;
@@ -48,29 +43,38 @@ static int worker_init(acto_ctx *ctx, void *state, const void *arg) {
   return 0;
 }
 
-static int finish(worker_state *w, acto_system *sys, const pending *p) {
+static int finish(worker_state *w, acto_system *sys, const cluster_done *p) {
   if (w->a.faults && acto_random(sys) % w->a.faults == 0) return -1; /* an injected fault */
-  cluster_result r = {p->item.id, cluster_value(p->item.id)};
+  cluster_result r = {p->id, cluster_value(p->id)};
   w->done++;
   /* 0 or ACTO_PARKED; an error means the coordinator is gone: its next
    * incarnation sends the item again. */
-  (void)acto_send(sys, p->reply_to, CLUSTER_RESULT, &r, sizeof r);
+  (void)cluster_result_send(sys, p->reply_to, CLUSTER_RESULT, &r, NULL);
   return 0;
 }
 
 static int worker_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   worker_state *w = state;
   acto_system *sys = acto_ctx_system(ctx);
-  pending p;
-  if (msg->type == CLUSTER_WORK && msg->size == sizeof(cluster_item)) {
-    memcpy(&p.item, msg->data, sizeof p.item);
+  acto_msgpack_result bad;
+  cluster_done p;
+  if (msg->type == CLUSTER_WORK) {
+    cluster_item it;
+    if (cluster_item_unpack_msg(msg, &it, &bad) != 0) {
+      cluster_bad_payload("worker", msg, &bad);
+      return 0;
+    }
+    p.id = it.id;
     p.reply_to = msg->sender;
     if (w->a.work_ms == 0) return finish(w, sys, &p);
-    return acto_send_after(sys, acto_self(ctx), CLUSTER_DONE, &p, sizeof p, w->a.work_ms, NULL);
+    return cluster_send_after(sys, acto_self(ctx), CLUSTER_DONE, cluster_done_schema(), &p,
+                              w->a.work_ms);
   }
-  if (msg->type == CLUSTER_DONE && msg->size == sizeof p &&
-      acto_ref_eq(msg->sender, acto_self(ctx))) {
-    memcpy(&p, msg->data, sizeof p);
+  if (msg->type == CLUSTER_DONE && acto_ref_eq(msg->sender, acto_self(ctx))) {
+    if (cluster_done_unpack_msg(msg, &p, &bad) != 0) {
+      cluster_bad_payload("worker", msg, &bad);
+      return 0;
+    }
     return finish(w, sys, &p);
   }
   return 0;
@@ -99,12 +103,14 @@ static int spawner_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   if (msg->type != CLUSTER_SPAWN || !(msg->flags & ACTO_MSG_FLAG_REQUEST)) return 0;
   acto_ref ref = ACTO_REF_NONE;
   int rc = acto_spawn(acto_ctx_system(ctx), &cluster_worker_behaviour, &s->arg, NULL, &ref);
-  if (rc < 0) { /* an empty reply: the coordinator places the worker elsewhere */
+  cluster_spawned sp = {ref};
+  if (rc < 0 || cluster_spawned_reply(ctx, CLUSTER_SPAWNED, &sp) < 0) {
+    /* an empty reply: the coordinator places the worker elsewhere */
+    if (rc >= 0) (void)acto_stop(acto_ctx_system(ctx), ref);
     (void)acto_reply(ctx, CLUSTER_SPAWNED, NULL, 0);
     return 0;
   }
   s->spawned++;
-  (void)acto_reply(ctx, CLUSTER_SPAWNED, &ref, sizeof ref);
   return 0;
 }
 

@@ -1,5 +1,5 @@
 /* fuzz_frame.c - libFuzzer target: a connection's input path, from raw
- * bytes to decoded messages (transport/frame.c, transport/prescan.c).
+ * bytes to decoded messages (transport/frame.c, codec/prescan.c).
  *
  * Input layout:
  *   byte 0   configuration: bit 0 set = authenticated (32-byte tags);
@@ -42,7 +42,7 @@
 #include <msgpack.h>
 
 #include "transport/frame.c"
-#include "transport/prescan.c"
+#include "codec/prescan.c"
 #include "transport/wire.c"
 
 #include "../worst_reserve.h"

@@ -1,6 +1,7 @@
 /* prescan.h - the structural pre-scan of one msgpack payload, run on every
- * received frame before msgpack-c sees a byte of it, and the decode that
- * follows it.
+ * received frame (transport/deliver.c) and by acto_msgpack_check (the
+ * public face of it, acto_msgpack.h) before msgpack-c sees a byte of it,
+ * and the decode that follows it.
  *
  * Why: msgpack-c's C unpacker trusts declared lengths.  An array or map
  * header makes it reserve n x 24 bytes (48 per map pair) before one
@@ -21,7 +22,7 @@
 
 #include <msgpack.h>
 
-#include "transport/frame.h"
+#include "acto_error.h"
 
 /* Nesting limit: the default, and the largest accepted, which is exactly
  * the depth msgpack-c's fixed parse stack handles (MSGPACK_EMBED_STACK_SIZE;
@@ -59,7 +60,7 @@ typedef struct acto__prescan_result {
  * ACTO__PRESCAN_DEPTH_DEFAULT; at most ACTO__PRESCAN_DEPTH_MAX), nothing
  * after the object; with ACTO__PRESCAN_KIND also the kind rule above.
  *
- * Returns 0, or ACTO__EPROTO for a malformed payload, ACTO_ELIMIT for
+ * Returns 0, or ACTO_EPROTO for a malformed payload, ACTO_ELIMIT for
  * nesting over the limit, ACTO_EINVAL for bad arguments; res (may be NULL)
  * says why.  Iterative: stack use is fixed, whatever the input.  Nothing is
  * allocated; p is borrowed until the call returns. */
@@ -70,7 +71,7 @@ int acto__prescan_check(const uint8_t *p, size_t len, unsigned max_depth, unsign
  * *out (initialised by the caller with msgpack_unpacked_init).  Only
  * MSGPACK_UNPACK_SUCCESS with the whole payload consumed is success; every
  * other outcome of msgpack-c, NOMEM included, is a bad frame
- * (ACTO__EPROTO), never an out-of-memory condition, and leaves *out empty.
+ * (ACTO_EPROTO), never an out-of-memory condition, and leaves *out empty.
  * Returns 0 or the codes of acto__prescan_check.
  *
  * On success, str, bin and ext objects in *out point into p and are not

@@ -22,7 +22,7 @@
  * meaning of a message is decided here except, on request, that the
  * top-level array starts with a positive integer kind.
  */
-#include "transport/prescan.h"
+#include "codec/prescan.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -161,7 +161,7 @@ int acto__prescan_check(const uint8_t *p, size_t len, unsigned max_depth, unsign
   if ((p == NULL && len != 0) || max_depth > ACTO__PRESCAN_DEPTH_MAX)
     return fail(res, ACTO_EINVAL, R_ARGS, 0, "%s (max_depth %u)", R_ARGS, max_depth);
   if (len == 0)
-    return fail(res, ACTO__EPROTO, R_EMPTY, 0, "empty payload (0 bytes)");
+    return fail(res, ACTO_EPROTO, R_EMPTY, 0, "empty payload (0 bytes)");
 
   const int want_kind = (flags & ACTO__PRESCAN_KIND) != 0;
   uint64_t rem[ACTO__PRESCAN_DEPTH_MAX]; /* elements still expected per depth */
@@ -172,7 +172,7 @@ int acto__prescan_check(const uint8_t *p, size_t len, unsigned max_depth, unsign
 
   for (;;) {
     if (pos == len)
-      return fail(res, ACTO__EPROTO, R_MISSING, pos,
+      return fail(res, ACTO_EPROTO, R_MISSING, pos,
                   "payload ends at %zu bytes with %" PRIu64 " declared elements missing", len,
                   owed);
     const size_t at = pos;
@@ -185,45 +185,45 @@ int acto__prescan_check(const uint8_t *p, size_t len, unsigned max_depth, unsign
     res->elements = n;
     head h = classify(b);
     if (h.shape == BAD)
-      return fail(res, ACTO__EPROTO, R_C1, at, "byte 0xc1 at offset %zu (never used)", at);
+      return fail(res, ACTO_EPROTO, R_C1, at, "byte 0xc1 at offset %zu (never used)", at);
     if (want_kind && n == 1 && h.shape != ARRAY)
-      return fail(res, ACTO__EPROTO, R_NOT_ARRAY, at, "top level is a %s, not an array",
+      return fail(res, ACTO_EPROTO, R_NOT_ARRAY, at, "top level is a %s, not an array",
                   type_name(b));
     if (want_kind && n == 2) {
       /* The first element of the top-level array: the kind. */
       if (!(b <= 0x7f || (b >= 0xcc && b <= 0xcf)))
-        return fail(res, ACTO__EPROTO, R_KIND, at, "kind at offset %zu is a %s", at,
+        return fail(res, ACTO_EPROTO, R_KIND, at, "kind at offset %zu is a %s", at,
                     type_name(b));
     }
 
     if (h.shape == SCALAR) {
       if (h.field > len - pos)
-        return fail(res, ACTO__EPROTO, R_FIELD, at,
+        return fail(res, ACTO_EPROTO, R_FIELD, at,
                     "%s at offset %zu needs %zu more bytes, %zu remain", type_name(b), at,
                     h.field, len - pos);
       if (want_kind && n == 2) {
         uint64_t kind = b <= 0x7f ? b : load_be(p + pos, h.field);
         if (kind == 0)
-          return fail(res, ACTO__EPROTO, R_KIND, at, "kind at offset %zu is 0", at);
+          return fail(res, ACTO_EPROTO, R_KIND, at, "kind at offset %zu is 0", at);
         res->kind = kind;
       }
       pos += h.field;
     } else if (h.shape == VARLEN) {
       if (h.field > len - pos)
-        return fail(res, ACTO__EPROTO, R_FIELD, at,
+        return fail(res, ACTO_EPROTO, R_FIELD, at,
                     "%s header at offset %zu needs a %zu-byte length, %zu bytes remain",
                     type_name(b), at, h.field, len - pos);
       uint64_t data = (h.field ? load_be(p + pos, h.field) : h.count) + h.extra;
       pos += h.field;
       if (data > len - pos)
-        return fail(res, ACTO__EPROTO, R_DATA, at,
+        return fail(res, ACTO_EPROTO, R_DATA, at,
                     "%s header at offset %zu declares %" PRIu64
                     " data bytes but %zu remain (payload %zu bytes)",
                     type_name(b), at, data, len - pos, len);
       pos += (size_t)data;
     } else { /* ARRAY or MAP */
       if (h.field > len - pos)
-        return fail(res, ACTO__EPROTO, R_FIELD, at,
+        return fail(res, ACTO_EPROTO, R_FIELD, at,
                     "%s header at offset %zu needs a %zu-byte count, %zu bytes remain",
                     type_name(b), at, h.field, len - pos);
       uint64_t count = h.field ? load_be(p + pos, h.field) : h.count;
@@ -237,12 +237,12 @@ int acto__prescan_check(const uint8_t *p, size_t len, unsigned max_depth, unsign
       uint64_t items = h.shape == MAP ? 2 * count : count;
       size_t avail = len - pos;
       if (items > avail || owed > avail - items)
-        return fail(res, ACTO__EPROTO, R_COUNT, at,
+        return fail(res, ACTO_EPROTO, R_COUNT, at,
                     "%s header declares %" PRIu64 " %s but %zu bytes remain (payload %zu bytes)",
                     type_name(b), count, h.shape == MAP ? "pairs" : "elements",
                     avail > owed ? avail - (size_t)owed : 0, len);
       if (want_kind && n == 1 && count == 0)
-        return fail(res, ACTO__EPROTO, R_NO_KIND, at, "top-level array is empty");
+        return fail(res, ACTO_EPROTO, R_NO_KIND, at, "top-level array is empty");
       if (items > 0) {
         rem[top++] = items;
         owed += items;
@@ -256,7 +256,7 @@ int acto__prescan_check(const uint8_t *p, size_t len, unsigned max_depth, unsign
       break;
   }
   if (pos != len)
-    return fail(res, ACTO__EPROTO, R_TRAILING, pos,
+    return fail(res, ACTO_EPROTO, R_TRAILING, pos,
                 "%zu bytes after the object that ends at offset %zu", len - pos, pos);
   return 0;
 }
@@ -281,6 +281,6 @@ int acto__prescan_decode(const uint8_t *p, size_t len, unsigned max_depth, unsig
   /* Not reachable while the pre-scan matches msgpack-c; if it ever is,
    * the frame is bad, not the machine out of memory. */
   msgpack_unpacked_destroy(out);
-  return fail(res, ACTO__EPROTO, R_MSGPACK, off,
+  return fail(res, ACTO_EPROTO, R_MSGPACK, off,
               "msgpack_unpack_next returned %d after %zu of %zu bytes", (int)r, off, len);
 }
