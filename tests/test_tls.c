@@ -1,7 +1,11 @@
-/* test_tls.c - encryption of the node link (transport/tls.c): the TLS 1.3
- * sessions on their own, over socket pairs.
+/* test_tls.c - encryption of the node link (transport/tls.c, ACTORS.md
+ * 13.4 and 13.5 "Encryption"): the TLS 1.3 sessions on their own, over
+ * socket pairs; then nodes in one process with encryption on, talking
+ * through a relay in this test that records (and, on demand, cuts or
+ * corrupts) the bytes between them.
  */
 #include <fcntl.h>
+#include <poll.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -14,6 +18,11 @@
 
 static const uint8_t KEY[32] = "0123456789abcdef0123456789abcdef";
 static const uint8_t OTHER_KEY[32] = "ffffffffffffffffffffffffffffffff";
+/* The distinctive bytes looked for on the wire. */
+static const char MARKER[33] = "<acto-tls-test-marker-7f3a9c21e>";
+
+#define LIVE_HBT ((int64_t)2000 * tu_multiplier())
+
 /* ---- the session alone ------------------------------------------------------- */
 
 /* A socket pair standing for the TCP connection of two sessions. */
@@ -351,6 +360,772 @@ START_TEST(the_first_bytes_tell_tls_from_an_acto_frame) {
 }
 END_TEST
 
+/* ---- a relay between two nodes ------------------------------------------------ */
+
+/* One TCP connection at a time from a client node to a server node, both
+ * ways, recording every byte.  On demand it cuts the connection in the
+ * middle of a TLS record from the client (both sides see an end of stream
+ * with no close_notify, one of them inside a record), or flips a bit of a
+ * record's body.  Its thread is the test's, joined by relay_stop. */
+typedef struct relay {
+  int lfd;
+  uint16_t port, target;
+  pthread_t th;
+  _Atomic int stop;
+  _Atomic int cut_mid;  /* 1: cut inside the next record from the client */
+  _Atomic int flip_mid; /* 1: flip a bit inside the next record body */
+  _Atomic long conns;   /* connections accepted */
+  _Atomic long cuts;    /* connections cut */
+  pthread_mutex_t mtx;
+  uint8_t *rec;
+  size_t nrec, caprec;
+} relay;
+
+static void relay_record(relay *r, const uint8_t *p, size_t n) {
+  pthread_mutex_lock(&r->mtx);
+  if (r->nrec + n > r->caprec) {
+    size_t nc = r->caprec ? r->caprec : 65536;
+    while (nc < r->nrec + n)
+      nc *= 2;
+    r->rec = realloc(r->rec, nc);
+    r->caprec = nc;
+  }
+  memcpy(r->rec + r->nrec, p, n);
+  r->nrec += n;
+  pthread_mutex_unlock(&r->mtx);
+}
+
+/* Where the client's stream is in its TLS records. */
+typedef struct recpos {
+  uint8_t hdr[5];
+  size_t hdr_have, body_len, body_at;
+} recpos;
+
+/* Forwards p[0..n) from the client, acting on a cut or flip request at the
+ * middle of a record body; returns how many bytes to send (the rest is
+ * dropped when *cut is set). */
+static size_t relay_scan(relay *r, recpos *rp, uint8_t *p, size_t n, int *cut) {
+  for (size_t i = 0; i < n; i++) {
+    if (rp->hdr_have < 5) {
+      rp->hdr[rp->hdr_have++] = p[i];
+      if (rp->hdr_have == 5) {
+        rp->body_len = (size_t)rp->hdr[3] << 8 | rp->hdr[4];
+        rp->body_at = 0;
+      }
+      continue;
+    }
+    if (rp->body_len > 8 && rp->body_at == rp->body_len / 2) {
+      if (atomic_exchange(&r->cut_mid, 0)) {
+        *cut = 1;
+        return i;
+      }
+      if (atomic_exchange(&r->flip_mid, 0))
+        p[i] ^= 0x01;
+    }
+    if (++rp->body_at == rp->body_len)
+      rp->hdr_have = 0;
+  }
+  return n;
+}
+
+static int send_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+    if (k <= 0)
+      return -1;
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+static void *relay_main(void *arg) {
+  relay *r = arg;
+  static uint8_t buf[65536];
+  while (!atomic_load(&r->stop)) {
+    struct pollfd lp = {r->lfd, POLLIN, 0};
+    if (poll(&lp, 1, 20) <= 0)
+      continue;
+    int a = accept(r->lfd, NULL, NULL);
+    if (a < 0)
+      continue;
+    int b = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(r->target);
+    if (connect(b, (struct sockaddr *)&sa, sizeof sa) != 0) {
+      close(a);
+      close(b);
+      continue;
+    }
+    atomic_fetch_add(&r->conns, 1);
+    recpos rp = {0};
+    int done = 0;
+    while (!done && !atomic_load(&r->stop)) {
+      struct pollfd ps[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+      if (poll(ps, 2, 20) <= 0)
+        continue;
+      for (int i = 0; i < 2 && !done; i++) {
+        if (!(ps[i].revents & (POLLIN | POLLHUP | POLLERR)))
+          continue;
+        ssize_t k = recv(ps[i].fd, buf, sizeof buf, 0);
+        if (k <= 0) {
+          done = 1;
+          break;
+        }
+        size_t n = (size_t)k;
+        int cut = 0;
+        if (i == 0)
+          n = relay_scan(r, &rp, buf, n, &cut);
+        relay_record(r, buf, n);
+        if (send_all(i == 0 ? b : a, buf, n) != 0)
+          done = 1;
+        if (cut) {
+          atomic_fetch_add(&r->cuts, 1);
+          done = 1;
+        }
+      }
+    }
+    close(a);
+    close(b);
+  }
+  return NULL;
+}
+
+static void relay_start(relay *r, uint16_t target) {
+  memset(r, 0, sizeof *r);
+  pthread_mutex_init(&r->mtx, NULL);
+  r->target = target;
+  r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t sl = sizeof sa;
+  ck_assert_int_eq(bind(r->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+  ck_assert_int_eq(listen(r->lfd, 8), 0);
+  ck_assert_int_eq(getsockname(r->lfd, (struct sockaddr *)&sa, &sl), 0);
+  r->port = ntohs(sa.sin_port);
+  ck_assert_int_eq(pthread_create(&r->th, NULL, relay_main, r), 0);
+}
+
+static void relay_stop(relay *r) {
+  atomic_store(&r->stop, 1);
+  pthread_join(r->th, NULL);
+  close(r->lfd);
+  free(r->rec);
+  pthread_mutex_destroy(&r->mtx);
+}
+
+/* 1 if the recorded bytes contain needle. */
+static int relay_saw(relay *r, const void *needle, size_t n) {
+  pthread_mutex_lock(&r->mtx);
+  int found = r->nrec >= n && memmem(r->rec, r->nrec, needle, n) != NULL;
+  pthread_mutex_unlock(&r->mtx);
+  return found;
+}
+
+/* ---- nodes --------------------------------------------------------------------- */
+
+/* A log hook that keeps the node component's lines (closed connections
+ * are INFO, refused ones WARN). */
+#define CAP_LINES 64
+static struct {
+  pthread_mutex_t mtx;
+  int n;
+  char text[CAP_LINES][ACTO_LOG_LINE_MAX + 1];
+} cap = {.mtx = PTHREAD_MUTEX_INITIALIZER};
+
+static void cap_hook(void *user, acto_log_level level, const char *component, const char *text) {
+  (void)user;
+  if (level > ACTO_LOG_INFO || strcmp(component, "node") != 0)
+    return;
+  pthread_mutex_lock(&cap.mtx);
+  if (cap.n < CAP_LINES)
+    snprintf(cap.text[cap.n++], sizeof cap.text[0], "%s", text);
+  pthread_mutex_unlock(&cap.mtx);
+}
+
+/* 1 if a captured line contains both needles. */
+static int cap_has(const char *a, const char *b) {
+  pthread_mutex_lock(&cap.mtx);
+  int found = 0;
+  for (int i = 0; i < cap.n && !found; i++)
+    found = strstr(cap.text[i], a) && (!b || strstr(cap.text[i], b));
+  pthread_mutex_unlock(&cap.mtx);
+  return found;
+}
+
+static int pred_cap(void *arg) {
+  const char **ab = arg;
+  return cap_has(ab[0], ab[1]);
+}
+
+#define ck_assert_logged(a, b)                                                                     \
+  do {                                                                                             \
+    const char *ab_[2] = {(a), (b)};                                                               \
+    ck_assert_msg(tu_wait_until(pred_cap, ab_, TU_WAIT_MS), "no warning with \"%s\" and \"%s\"",   \
+                  ab_[0], ab_[1] ? ab_[1] : "");                                                   \
+  } while (0)
+
+static acto_system *node_sys(const char *name, const uint8_t *key, uint32_t enc) {
+  acto_config c = {0};
+  c.threads = 2;
+  acto_system *s = tu_system_cfg(&c);
+  ck_assert_ok(acto_set_log_hook(s, cap_hook, NULL));
+  ck_assert_ok(acto_set_log_level(s, ACTO_LOG_INFO));
+  acto_node_config nc = {0};
+  nc.name = name;
+  nc.key = key;
+  nc.key_len = 32;
+  nc.heartbeat_ms = LIVE_HBT / 4;
+  nc.heartbeat_timeout_ms = LIVE_HBT;
+  nc.handshake_timeout_ms = 2000 * tu_multiplier();
+  nc.reconnect_min_ms = 20;
+  nc.reconnect_max_ms = 200;
+  nc.encryption = enc;
+  ck_assert_ok(acto_node_start(s, &nc));
+  return s;
+}
+
+static uint16_t port_of(acto_system *s) {
+  uint16_t p = 0;
+  ck_assert_ok(acto_node_port(s, &p));
+  return p;
+}
+
+/* Waits until the node counter `field` of sys is at least want. */
+typedef struct nstat_arg {
+  acto_system *s;
+  size_t off;
+  uint64_t want;
+} nstat_arg;
+
+static uint64_t nstat(acto_system *s, size_t off) {
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(s, &st));
+  uint64_t v;
+  memcpy(&v, (const char *)&st + off, sizeof v);
+  return v;
+}
+
+static int pred_nstat(void *p) {
+  nstat_arg *a = p;
+  return nstat(a->s, a->off) >= a->want;
+}
+
+#define ck_assert_stat_node(sys_, field, atleast)                                                  \
+  do {                                                                                             \
+    nstat_arg a_ = {(sys_), offsetof(acto_node_stats, field), (uint64_t)(atleast)};                \
+    ck_assert_msg(tu_wait_until(pred_nstat, &a_, TU_WAIT_MS),                                      \
+                  #field " is %" PRIu64 ", not %" PRIu64, nstat(a_.s, a_.off), a_.want);           \
+  } while (0)
+
+static acto_node_stats stats_of(acto_system *s) {
+  acto_node_stats st;
+  ck_assert_ok(acto_node_get_stats(s, &st));
+  return st;
+}
+
+enum { T_ECHO = 1, T_WATCH = 2, T_LINK = 3, T_FAIL = 4, T_DATA = 5, T_SEQ = 6 };
+
+/* T_SEQ: producer p's message number seq, checked in order per producer. */
+typedef struct seq_msg {
+  uint32_t producer, pad;
+  uint64_t seq;
+} seq_msg;
+#define MAXP 4
+static uint64_t next_seq[MAXP]; /* per producer: only the receiving actor */
+static _Atomic long out_of_order;
+static tu_counter seq_in;
+
+static tu_counter events;  /* DOWN and EXIT received */
+static tu_counter data_in; /* T_DATA received */
+static _Atomic long last_reason;
+
+typedef struct probe {
+  acto_ref target;
+} probe;
+
+static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  probe *p = state;
+  switch (m->type) {
+  case T_ECHO:
+    return acto_reply(ctx, T_ECHO, m->data, m->size);
+  case T_DATA:
+    tu_counter_add(&data_in, 1);
+    return 0;
+  case T_SEQ: {
+    seq_msg q;
+    memcpy(&q, m->data, sizeof q);
+    if (q.producer >= MAXP || q.seq != next_seq[q.producer])
+      atomic_fetch_add(&out_of_order, 1);
+    else
+      next_seq[q.producer]++;
+    tu_counter_add(&seq_in, 1);
+    return 0;
+  }
+  case T_FAIL:
+    return -77;
+  case T_WATCH: {
+    memcpy(&p->target, m->data, sizeof p->target);
+    uint64_t id;
+    TU_EXPECT_RC(acto_monitor(ctx, p->target, &id), 0);
+    return acto_reply(ctx, T_WATCH, NULL, 0);
+  }
+  case T_LINK:
+    memcpy(&p->target, m->data, sizeof p->target);
+    acto_trap_exit(ctx, 1);
+    TU_EXPECT_RC(acto_link(ctx, p->target), 0);
+    return acto_reply(ctx, T_LINK, NULL, 0);
+  case ACTO_MSG_DOWN: {
+    const acto_down *d = m->data;
+    atomic_store(&last_reason, d->reason);
+    tu_counter_add(&events, 1);
+    return 0;
+  }
+  case ACTO_MSG_EXIT: {
+    const acto_exit_signal *e = m->data;
+    atomic_store(&last_reason, e->reason);
+    tu_counter_add(&events, 1);
+    return 0;
+  }
+  default:
+    return 0;
+  }
+}
+
+static const acto_behaviour PROBE = {
+    .name = "probe", .state_size = sizeof(probe), .handle = probe_handle};
+
+static acto_ref spawn_named(acto_system *s, const char *name) {
+  acto_ref r;
+  acto_spawn_opts o = {0};
+  o.name = name;
+  ck_assert_ok(acto_spawn(s, &PROBE, NULL, &o, &r));
+  return r;
+}
+
+static void command(acto_system *s, acto_ref who, uint32_t type, acto_ref target) {
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(s, who, type, &target, sizeof target, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+}
+
+static void setup(void) {
+  tu_setup();
+  tu_counter_init(&events);
+  tu_counter_init(&data_in);
+  tu_counter_init(&seq_in);
+  memset(next_seq, 0, sizeof next_seq);
+  atomic_store(&out_of_order, 0);
+  atomic_store(&last_reason, -1000);
+  pthread_mutex_lock(&cap.mtx);
+  cap.n = 0;
+  pthread_mutex_unlock(&cap.mtx);
+}
+
+START_TEST(an_encryption_value_other_than_none_or_tls_psk_is_refused) {
+  acto_system *s = tu_system(1);
+  ck_assert_ok(acto_set_log_hook(s, cap_hook, NULL));
+  ck_assert_ok(acto_set_log_level(s, ACTO_LOG_ERROR));
+  acto_node_config nc = {0};
+  nc.name = "alpha";
+  nc.key = KEY;
+  nc.key_len = 32;
+  nc.encryption = 2;
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL);
+  ck_assert(cap_has("encryption 2", "ACTO_NODE_ENCRYPT_TLS_PSK"));
+  /* The union's other half is a reserved part: not zero, refused. */
+  nc.encryption_word_ = ~(uint64_t)0;
+  ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL);
+  nc.encryption_word_ = 0;
+  nc.encryption = ACTO_NODE_ENCRYPT_TLS_PSK;
+  ck_assert_ok(acto_node_start(s, &nc));
+  tu_shutdown(s);
+}
+END_TEST
+
+/* Sends, asks (both ways, small and large), monitors and links across an
+ * encrypted link, and the DOWN and EXIT they fire. */
+START_TEST(an_encrypted_link_carries_sends_asks_monitors_and_links_both_ways) {
+  acto_system *a = node_sys("alpha", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_system *b = node_sys("beta", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_ref echo_b = spawn_named(b, "echo");
+  acto_ref echo_a = spawn_named(a, "echo");
+  ck_assert_ok(acto_node_connect(a, "beta", "127.0.0.1", port_of(b), TU_WAIT_MS));
+  acto_ref r;
+  ck_assert_ok(acto_node_lookup(a, "beta", "echo", TU_WAIT_MS, &r));
+  ck_assert(acto_ref_eq(r, echo_b));
+  ck_assert_ok(acto_node_lookup(b, "alpha", "echo", TU_WAIT_MS, &r));
+  ck_assert(acto_ref_eq(r, echo_a));
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(a, echo_b, T_ECHO, MARKER, 32, TU_WAIT_MS, &rb));
+  ck_assert_uint_eq(rb.size, 32);
+  ck_assert_mem_eq(rb.data, MARKER, 32);
+  acto_reply_release(&rb);
+  ck_assert_ok(acto_ask(b, echo_a, T_ECHO, "back", 4, TU_WAIT_MS, &rb));
+  ck_assert_mem_eq(rb.data, "back", 4);
+  acto_reply_release(&rb);
+  size_t big = 300 * 1024;
+  char *buf = malloc(big);
+  for (size_t i = 0; i < big; i++)
+    buf[i] = (char)(i * 7);
+  ck_assert_ok(acto_ask(a, echo_b, T_ECHO, buf, big, TU_WAIT_MS, &rb));
+  ck_assert_uint_eq(rb.size, big);
+  ck_assert_mem_eq(rb.data, buf, big);
+  acto_reply_release(&rb);
+  free(buf);
+  /* A stream of sends from threads and from an actor's replies. */
+  long n = TU_N(20000, 5000, 2000);
+  for (long i = 0; i < n; i++) {
+    int rc = acto_send(a, echo_b, T_DATA, &i, sizeof i);
+    ck_assert_msg(rc == 0, "send %ld: %s", i, acto_err_name(rc));
+  }
+  ck_assert_counter_reaches(&data_in, n);
+  /* A monitor and a link across, each way: the remote actor fails. */
+  acto_ref fa = spawn_named(a, "fa"), fb = spawn_named(b, "fb");
+  acto_ref wa = spawn_named(a, "wa"), wb = spawn_named(b, "wb");
+  command(a, wa, T_WATCH, fb);
+  command(b, wb, T_LINK, fa);
+  acto_send(a, fb, T_FAIL, NULL, 0);
+  acto_send(b, fa, T_FAIL, NULL, 0);
+  ck_assert_counter_reaches(&events, 2);
+  ck_assert_int_eq(atomic_load(&last_reason), -77);
+  acto_node_stats sa = stats_of(a), sb = stats_of(b);
+  ck_assert_uint_eq(sa.peers_up, 1);
+  ck_assert_uint_eq(sa.handshakes_refused, 0);
+  ck_assert_uint_eq(sb.handshakes_refused, 0);
+  ck_assert_uint_eq(sa.bad_frames + sb.bad_frames, 0);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+typedef struct producer_arg {
+  acto_system *sys;
+  acto_ref to;
+  uint32_t id;
+  long n;
+} producer_arg;
+
+static void *producer(void *p_) {
+  producer_arg *p = p_;
+  for (long i = 0; i < p->n; i++) {
+    seq_msg q = {p->id, 0, (uint64_t)i};
+    int rc = acto_send(p->sys, p->to, T_SEQ, &q, sizeof q);
+    TU_EXPECT(rc == 0, "producer %u send %ld: %s", p->id, i, acto_err_name(rc));
+  }
+  return NULL;
+}
+
+/* Both nodes send to each other at once from two threads each: the I/O
+ * threads decrypt while the senders encrypt in direct writes and the
+ * loops write queued frames, on the same sessions.
+ * Every message arrives, in order per sender. */
+START_TEST(encrypted_traffic_both_ways_at_once_keeps_order_per_sender) {
+  acto_system *a = node_sys("alpha", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_system *b = node_sys("beta", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_ref ra = spawn_named(a, "sink"), rb = spawn_named(b, "sink");
+  ck_assert_ok(acto_node_connect(a, "beta", "127.0.0.1", port_of(b), TU_WAIT_MS));
+  acto_reply_buf reply;
+  ck_assert_ok(acto_ask(b, ra, T_ECHO, "x", 1, TU_WAIT_MS, &reply)); /* beta knows alpha */
+  acto_reply_release(&reply);
+  long n = TU_N(50000, 10000, 3000);
+  producer_arg args[4] = {{a, rb, 0, n}, {a, rb, 1, n}, {b, ra, 2, n}, {b, ra, 3, n}};
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(pthread_create(&th[i], NULL, producer, &args[i]), 0);
+  for (int i = 0; i < 4; i++)
+    pthread_join(th[i], NULL);
+  ck_assert_counter_reaches(&seq_in, 4 * n);
+  ck_assert_int_eq(atomic_load(&out_of_order), 0);
+  ck_assert_uint_eq(stats_of(a).bad_frames + stats_of(b).bad_frames, 0);
+  ck_assert_uint_eq(stats_of(a).connects, 1);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+/* The bytes between the nodes, recorded by a relay: with encryption off
+ * the payload and the names are there in clear; with it on, neither. */
+static void wire_run(uint32_t enc, int expect_clear) {
+  acto_system *a = node_sys("alpha-wire", KEY, enc);
+  acto_system *b = node_sys("beta-wire", KEY, enc);
+  acto_ref echo = spawn_named(b, "echo");
+  relay rl;
+  relay_start(&rl, port_of(b));
+  ck_assert_ok(acto_node_connect(a, "beta-wire", "127.0.0.1", rl.port, TU_WAIT_MS));
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(a, echo, T_ECHO, MARKER, 32, TU_WAIT_MS, &rb));
+  ck_assert_mem_eq(rb.data, MARKER, 32);
+  acto_reply_release(&rb);
+  ck_assert_int_eq(relay_saw(&rl, MARKER, 32), expect_clear);
+  ck_assert_int_eq(relay_saw(&rl, "alpha-wire", 10), expect_clear);
+  ck_assert_int_eq(relay_saw(&rl, "beta-wire", 9), expect_clear);
+  tu_shutdown(a);
+  tu_shutdown(b);
+  relay_stop(&rl);
+}
+
+START_TEST(the_bytes_on_the_wire_are_encrypted_only_with_encryption_on) {
+  wire_run(ACTO_NODE_ENCRYPT_NONE, 1);
+  wire_run(ACTO_NODE_ENCRYPT_TLS_PSK, 0);
+}
+END_TEST
+
+START_TEST(a_wrong_key_is_refused_by_tls_on_both_sides) {
+  acto_system *a = node_sys("alpha", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_system *b = node_sys("beta", OTHER_KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  ck_assert_rc(acto_node_connect(a, "beta", "127.0.0.1", port_of(b), TU_WAIT_MS), ACTO_EAUTH);
+  ck_assert_uint_ge(stats_of(a).handshakes_refused, 1);
+  ck_assert_uint_eq(stats_of(a).peers_up, 0);
+  ck_assert_logged("wrong cluster key", NULL);
+  ck_assert_stat_node(b, handshakes_refused, 1);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+START_TEST(encrypted_and_plain_nodes_refuse_each_other_and_say_why) {
+  acto_system *e = node_sys("enc", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_system *p = node_sys("plain", KEY, ACTO_NODE_ENCRYPT_NONE);
+  /* The encrypted node connects to the plain one. */
+  ck_assert_rc(acto_node_connect(e, "plain", "127.0.0.1", port_of(p), TU_WAIT_MS), ACTO_EAUTH);
+  ck_assert_logged("the peer speaks TLS: it has encryption on and this node has it off", NULL);
+  ck_assert_logged("the peer refused TLS 1.3", NULL);
+  /* The plain node connects to the encrypted one. */
+  ck_assert_rc(acto_node_connect(p, "enc", "127.0.0.1", port_of(e), TU_WAIT_MS), ACTO_EAUTH);
+  ck_assert_logged("the peer sent an acto frame in clear: it has encryption off", NULL);
+  ck_assert_logged("the peer answered with TLS", NULL);
+  acto_node_stats se = stats_of(e), sp = stats_of(p);
+  ck_assert_uint_ge(se.handshakes_refused, 2);
+  ck_assert_uint_ge(sp.handshakes_refused, 2);
+  ck_assert_uint_eq(se.bad_frames + sp.bad_frames, 0);
+  ck_assert_uint_eq(se.connects + sp.connects, 0);
+  tu_shutdown(e);
+  tu_shutdown(p);
+}
+END_TEST
+
+/* A raw TCP client of an encrypted node. */
+static int raw_connect(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons(port);
+  ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  struct timeval tv = {TU_WAIT_MS / 1000, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+/* Reads until the node closes (0) or the receive timeout (-1); the bytes
+ * read go to out[0..*n). */
+static int raw_wait_close(int fd, uint8_t *out, size_t size, size_t *n) {
+  *n = 0;
+  for (;;) {
+    uint8_t tmp[4096];
+    ssize_t k = recv(fd, tmp, sizeof tmp, 0);
+    if (k == 0)
+      return 0;
+    if (k < 0)
+      return errno == ECONNRESET ? 0 : -1;
+    size_t c = (size_t)k < size - *n ? (size_t)k : size - *n;
+    memcpy(out + *n, tmp, c);
+    *n += c;
+  }
+}
+
+/* A node whose heartbeat tick is quick, so handshake timeouts fire soon. */
+static acto_system *quick_node(const char *name, int64_t hs_ms) {
+  acto_config c = {0};
+  c.threads = 1;
+  acto_system *s = tu_system_cfg(&c);
+  ck_assert_ok(acto_set_log_hook(s, cap_hook, NULL));
+  ck_assert_ok(acto_set_log_level(s, ACTO_LOG_INFO));
+  acto_node_config nc = {0};
+  nc.name = name;
+  nc.key = KEY;
+  nc.key_len = 32;
+  nc.heartbeat_ms = 40;
+  nc.heartbeat_timeout_ms = 160;
+  nc.handshake_timeout_ms = hs_ms;
+  nc.encryption = ACTO_NODE_ENCRYPT_TLS_PSK;
+  ck_assert_ok(acto_node_start(s, &nc));
+  return s;
+}
+
+START_TEST(garbage_instead_of_a_client_hello_is_refused_with_an_alert) {
+  acto_system *s = node_sys("beta", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  uint16_t port = port_of(s);
+  uint8_t got[256];
+  size_t n;
+  /* Not a TLS record at all (an HTTP request). */
+  int fd = raw_connect(port);
+  ck_assert_int_eq(send(fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL), 18);
+  ck_assert_int_eq(raw_wait_close(fd, got, sizeof got, &n), 0);
+  ck_assert_uint_eq(n, ACTO__TLS_ALERT_LEN);
+  ck_assert_mem_eq(got, acto__tls_alert_protocol_version, ACTO__TLS_ALERT_LEN);
+  close(fd);
+  ck_assert_logged("not TLS", NULL);
+  /* A handshake record header with a body that is not a ClientHello. */
+  fd = raw_connect(port);
+  uint8_t bad[5 + 64] = {0x16, 0x03, 0x01, 0x00, 64};
+  for (int i = 5; i < (int)sizeof bad; i++)
+    bad[i] = (uint8_t)(i * 37);
+  ck_assert_int_eq(send(fd, bad, sizeof bad, MSG_NOSIGNAL), (ssize_t)sizeof bad);
+  ck_assert_int_eq(raw_wait_close(fd, got, sizeof got, &n), 0);
+  ck_assert_uint_ge(n, 7); /* OpenSSL's own alert */
+  ck_assert_uint_eq(got[0], 0x15);
+  close(fd);
+  ck_assert_stat_node(s, handshakes_refused, 2);
+  /* The node still accepts a real peer. */
+  acto_system *a = node_sys("alpha", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  ck_assert_ok(acto_node_connect(a, "beta", "127.0.0.1", port, TU_WAIT_MS));
+  tu_shutdown(a);
+  tu_shutdown(s);
+}
+END_TEST
+
+START_TEST(a_peer_that_closes_or_stalls_mid_tls_handshake_is_dropped) {
+  acto_system *s = quick_node("beta", 400 * tu_multiplier());
+  uint16_t port = port_of(s);
+  /* The first 60 bytes of a ClientHello, then the connection closes. */
+  acto__tls_ctx x;
+  acto__tls t;
+  ck_assert_ok(acto__tls_ctx_init(&x, KEY, 32));
+  ck_assert_ok(acto__tls_init(&t, &x, 1));
+  ck_assert_int_eq(acto__tls_handshake(&t), ACTO__TLS_MORE);
+  ck_assert_uint_gt(acto__buf_unread(&t.ct_out), 60);
+  int fd = raw_connect(port);
+  ck_assert_int_eq(send(fd, t.ct_out.p, 60, MSG_NOSIGNAL), 60);
+  close(fd);
+  /* The same, but the peer stays connected and silent: the TLS handshake
+   * timeout (half the handshake timeout) closes it, counted as refused. */
+  fd = raw_connect(port);
+  ck_assert_int_eq(send(fd, t.ct_out.p, 60, MSG_NOSIGNAL), 60);
+  uint8_t got[64];
+  size_t n;
+  int64_t t0 = tu_now_ms();
+  ck_assert_int_eq(raw_wait_close(fd, got, sizeof got, &n), 0);
+  ck_assert_int_ge(tu_now_ms() - t0, 150 * tu_multiplier()); /* not before its bound */
+  close(fd);
+  ck_assert_logged("TLS handshake timeout", NULL);
+  ck_assert_stat_node(s, handshakes_refused, 1);
+  acto__tls_clear(&t);
+  acto__tls_ctx_clear(&x);
+  /* A real peer is still welcome. */
+  acto_system *a = quick_node("alpha", 400 * tu_multiplier());
+  ck_assert_ok(acto_node_connect(a, "beta", "127.0.0.1", port, TU_WAIT_MS));
+  tu_shutdown(a);
+  tu_shutdown(s);
+}
+END_TEST
+
+/* The last DOWN each node saw (user: 0 alpha, 1 beta), and how many. */
+static _Atomic int downs[2];
+static char down_reason[2][160];
+static void on_event(void *user, acto_node_event ev, const char *name, uint64_t id,
+                     const char *reason) {
+  (void)name;
+  (void)id;
+  int i = (int)(intptr_t)user;
+  if (ev == ACTO_NODE_DOWN) {
+    snprintf(down_reason[i], sizeof down_reason[i], "%s", reason);
+    atomic_fetch_add(&downs[i], 1);
+  }
+}
+
+static int pred_downs(void *arg) {
+  return atomic_load(&downs[0]) >= *(int *)arg && atomic_load(&downs[1]) >= *(int *)arg;
+}
+
+/* PITFALLS (libevent 6): an end of stream with no close_notify, here in
+ * the middle of a record, takes the link down cleanly on both sides (the
+ * monitors fire), and the nodes connect again and carry traffic. */
+START_TEST(an_unexpected_eof_inside_a_record_takes_the_link_down_cleanly) {
+  atomic_store(&downs[0], 0);
+  atomic_store(&downs[1], 0);
+  acto_system *a = node_sys("alpha", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_system *b = node_sys("beta", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_ref echo = spawn_named(b, "echo");
+  acto_ref w = spawn_named(a, "watcher");
+  relay rl;
+  relay_start(&rl, port_of(b));
+  ck_assert_ok(acto_node_connect(a, "beta", "127.0.0.1", rl.port, TU_WAIT_MS));
+  ck_assert_ok(acto_node_set_event_hook(a, on_event, (void *)(intptr_t)0));
+  ck_assert_ok(acto_node_set_event_hook(b, on_event, (void *)(intptr_t)1));
+  command(a, w, T_WATCH, echo);
+  /* Cut inside the next record from alpha: a large message. */
+  atomic_store(&rl.cut_mid, 1);
+  size_t big = 100 * 1024;
+  char *buf = calloc(1, big);
+  ck_assert_ok(acto_send(a, echo, T_DATA, buf, big));
+  free(buf);
+  ck_assert_counter_reaches(&events, 1);
+  ck_assert_int_eq(atomic_load(&last_reason), ACTO_REASON_NOCONNECTION);
+  ck_assert_int_eq(atomic_load(&rl.cuts), 1);
+  int one = 1;
+  ck_assert(tu_wait_until(pred_downs, &one, TU_WAIT_MS));
+  /* beta was inside a record from alpha; alpha was writing it, so it may
+   * meet the reset as a failed write rather than the end of stream. */
+  ck_assert_msg(strcmp(down_reason[1], "connection closed by the peer (no TLS close_notify)") == 0,
+                "beta: %s", down_reason[1]);
+  ck_assert_msg(strstr(down_reason[0], "no TLS close_notify") ||
+                    strstr(down_reason[0], "write failed") ||
+                    strstr(down_reason[0], "connection reset"),
+                "alpha: %s", down_reason[0]);
+  /* The cut message was not delivered in part: beta saw nothing of it. */
+  ck_assert_int_eq(tu_counter_get(&data_in), 0);
+  /* alpha reconnects on its own (a known peer), through the relay. */
+  acto_reply_buf rb;
+  int rc = ACTO_ENOTCONN;
+  for (long t0 = tu_now_ms(); rc != 0 && tu_now_ms() - t0 < TU_WAIT_MS;) {
+    rc = acto_node_connect(a, "beta", "127.0.0.1", rl.port, TU_WAIT_MS);
+    if (rc != 0)
+      tu_sleep_ms(20);
+  }
+  ck_assert_ok(rc);
+  ck_assert_ok(acto_ask(a, echo, T_ECHO, "again", 5, TU_WAIT_MS, &rb));
+  ck_assert_mem_eq(rb.data, "again", 5);
+  acto_reply_release(&rb);
+  ck_assert_uint_eq(stats_of(a).bad_frames + stats_of(b).bad_frames, 0);
+  /* An orderly stop sends close_notify: alpha says so. */
+  ck_assert_ok(acto_node_set_event_hook(b, NULL, NULL));
+  atomic_store(&downs[0], 0);
+  atomic_store(&downs[1], 1);
+  ck_assert_ok(acto_node_stop(b));
+  ck_assert(tu_wait_until(pred_downs, &one, TU_WAIT_MS));
+  ck_assert_str_eq(down_reason[0], "the peer closed the TLS session (close_notify)");
+  ck_assert_ok(acto_node_set_event_hook(a, NULL, NULL));
+  tu_shutdown(a);
+  tu_shutdown(b);
+  relay_stop(&rl);
+}
+END_TEST
+
+/* A bit flipped inside a record: the record does not verify, the link
+ * closes as for a bad frame, and nothing of that record is delivered. */
+START_TEST(a_tampered_record_closes_the_link_as_a_bad_frame) {
+  acto_system *a = node_sys("alpha", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_system *b = node_sys("beta", KEY, ACTO_NODE_ENCRYPT_TLS_PSK);
+  acto_ref echo = spawn_named(b, "echo");
+  relay rl;
+  relay_start(&rl, port_of(b));
+  ck_assert_ok(acto_node_connect(a, "beta", "127.0.0.1", rl.port, TU_WAIT_MS));
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(a, echo, T_ECHO, "x", 1, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  atomic_store(&rl.flip_mid, 1);
+  ck_assert_ok(acto_send(a, echo, T_DATA, MARKER, 32));
+  ck_assert_stat_node(b, bad_frames, 1);
+  ck_assert_logged("does not decrypt", NULL);
+  ck_assert_int_eq(tu_counter_get(&data_in), 0);
+  tu_shutdown(a);
+  tu_shutdown(b);
+  relay_stop(&rl);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tls");
   TCase *tc = tu_tcase("session", TU_TCASE_TIMEOUT);
@@ -360,6 +1135,20 @@ int main(void) {
                psk_ke_without_dhe_is_never_negotiated,
                a_server_certificate_instead_of_the_psk_is_refused,
                the_first_bytes_tell_tls_from_an_acto_frame);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("node", 60);
+  tcase_add_checked_fixture(tc, setup, NULL);
+  tu_add_tests(tc, an_encryption_value_other_than_none_or_tls_psk_is_refused,
+               an_encrypted_link_carries_sends_asks_monitors_and_links_both_ways,
+               encrypted_traffic_both_ways_at_once_keeps_order_per_sender,
+               the_bytes_on_the_wire_are_encrypted_only_with_encryption_on,
+               a_wrong_key_is_refused_by_tls_on_both_sides,
+               encrypted_and_plain_nodes_refuse_each_other_and_say_why,
+               garbage_instead_of_a_client_hello_is_refused_with_an_alert,
+               a_peer_that_closes_or_stalls_mid_tls_handshake_is_dropped,
+               an_unexpected_eof_inside_a_record_takes_the_link_down_cleanly,
+               a_tampered_record_closes_the_link_as_a_bad_frame);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }
