@@ -83,6 +83,14 @@ static SSL_SESSION *psk_session(SSL *ssl, const acto__tls_ctx *x) {
   return s;
 }
 
+/* SSL_get_error needs an empty error queue before the call it explains;
+ * ours is emptied after every failure, so this is a check, cheaper than
+ * ERR_clear_error on the hot path (a message each way). */
+static void err_reset(void) {
+  if (ERR_peek_error() != 0)
+    ERR_clear_error();
+}
+
 static const acto__tls_ctx *ctx_of(SSL *ssl) { return SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)); }
 
 /* Client: offer our one PSK.  md is the hash of a suite the server already
@@ -266,7 +274,7 @@ int acto__tls_feed(acto__tls *t, const uint8_t *ct, size_t len) {
     r = ACTO_EPROTO;
   else if (len > INT32_MAX || BIO_write(t->rbio, ct, (int)len) != (int)len)
     r = ACTO_ENOMEM;
-  ERR_clear_error();
+  err_reset();
   pthread_mutex_unlock(&t->mtx);
   return r;
 }
@@ -318,11 +326,14 @@ long acto__tls_read(acto__tls *t, acto__buf *plain, int *want_write) {
         break;
       }
       size_t got = 0;
-      ERR_clear_error();
+      err_reset();
       int k = SSL_read_ex(t->ssl, plain->p + plain->len, plain->cap - plain->len, &got);
       if (k == 1) {
         plain->len += got;
         total += (long)got;
+        /* Nothing left to decrypt: spare the call that would say so. */
+        if (SSL_pending(t->ssl) == 0 && BIO_ctrl_pending(t->rbio) == 0)
+          break;
         continue;
       }
       int e = SSL_get_error(t->ssl, k);
@@ -342,7 +353,7 @@ long acto__tls_read(acto__tls *t, acto__buf *plain, int *want_write) {
         total = fail_locked(t, ACTO_ENOMEM, "TLS: out of memory");
       *want_write = 1;
     }
-    ERR_clear_error();
+    err_reset();
   }
   pthread_mutex_unlock(&t->mtx);
   return total;
@@ -384,7 +395,7 @@ int acto__tls_send(acto__tls *t, int fd, acto__buf *b, uint64_t *sent) {
     if (n > ACTO__TLS_WRITE_CHUNK)
       n = ACTO__TLS_WRITE_CHUNK;
     size_t w = 0;
-    ERR_clear_error();
+    err_reset();
     if (SSL_write_ex(t->ssl, b->p + b->off, n, &w) != 1 || w != n) {
       fail_locked(t, ACTO_EIO, "TLS: cannot encrypt");
       r = -1;
