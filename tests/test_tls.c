@@ -349,6 +349,80 @@ START_TEST(a_server_certificate_instead_of_the_psk_is_refused) {
 }
 END_TEST
 
+/* The extension `type` of a ClientHello's extension block, or NULL. */
+static const uint8_t *find_ext(const uint8_t *e, size_t n, unsigned type, size_t *len) {
+  while (n >= 4) {
+    unsigned t = (unsigned)e[0] << 8 | e[1];
+    size_t l = (size_t)e[2] << 8 | e[3];
+    ck_assert_uint_le(4 + l, n);
+    if (t == type) {
+      *len = l;
+      return e + 4;
+    }
+    e += 4 + l;
+    n -= 4 + l;
+  }
+  return NULL;
+}
+
+/* The client's first flight, byte by byte, offers what ACTORS.md 13.5
+ * ("Encryption") lists and nothing that table rules out. */
+START_TEST(the_client_hello_offers_what_actors_md_lists) {
+  acto__tls_ctx x;
+  acto__tls c;
+  ck_assert_ok(acto__tls_ctx_init(&x, KEY, 32));
+  ck_assert_ok(acto__tls_init(&c, &x, 1));
+  ck_assert_int_eq(acto__tls_handshake(&c), ACTO__TLS_MORE);
+  const uint8_t *p = c.ct_out.p;
+  size_t n = acto__buf_unread(&c.ct_out);
+  ck_assert_uint_ge(n, 5 + 4 + 2 + 32 + 1);
+  ck_assert_uint_eq(p[0], 22); /* one handshake record: the whole flight */
+  ck_assert_uint_eq(n, 5 + ((size_t)p[3] << 8 | p[4]));
+  ck_assert_uint_eq(p[5], 1); /* ClientHello */
+  const uint8_t *b = p + 9 + 2 + 32;
+  ck_assert_uint_eq(b[0], 0); /* legacy_session_id empty: no middlebox compatibility mode */
+  b += 1;
+  /* One cipher suite, TLS_AES_128_GCM_SHA256, and the renegotiation
+   * signalling value OpenSSL always lists (meaningless in TLS 1.3). */
+  ck_assert_uint_eq((unsigned)b[0] << 8 | b[1], 4);
+  ck_assert_mem_eq(b + 2, "\x13\x01\x00\xff", 4);
+  b += 6;
+  b += 1 + b[0]; /* legacy compression methods */
+  size_t elen = (size_t)b[0] << 8 | b[1];
+  const uint8_t *e = b + 2;
+  ck_assert_ptr_eq(e + elen, p + n);
+  size_t l;
+  const uint8_t *v = find_ext(e, elen, 0x002b, &l); /* supported_versions: 1.3 only */
+  ck_assert_ptr_nonnull(v);
+  ck_assert_uint_eq(l, 3);
+  ck_assert_mem_eq(v, "\x02\x03\x04", 3);
+  v = find_ext(e, elen, 0x002d, &l); /* psk_key_exchange_modes: psk_dhe_ke only */
+  ck_assert_ptr_nonnull(v);
+  ck_assert_uint_eq(l, 2);
+  ck_assert_mem_eq(v, "\x01\x01", 2);
+  v = find_ext(e, elen, 0x000a, &l); /* supported_groups: x25519, secp256r1 */
+  ck_assert_ptr_nonnull(v);
+  ck_assert_uint_eq(l, 6);
+  ck_assert_mem_eq(v, "\x00\x04\x00\x1d\x00\x17", 6);
+  v = find_ext(e, elen, 0x0033, &l); /* key_share: one, x25519 */
+  ck_assert_ptr_nonnull(v);
+  ck_assert_uint_eq(l, 2 + 4 + 32);
+  ck_assert_mem_eq(v, "\x00\x24\x00\x1d\x00\x20", 6);
+  v = find_ext(e, elen, 0x0029, &l); /* pre_shared_key: our identity, last */
+  ck_assert_ptr_nonnull(v);
+  ck_assert_ptr_eq(v + l, p + n);
+  size_t idl = strlen(ACTO__TLS_PSK_IDENTITY);
+  ck_assert_uint_eq((size_t)v[0] << 8 | v[1], 2 + idl + 4); /* one identity */
+  ck_assert_uint_eq((size_t)v[2] << 8 | v[3], idl);
+  ck_assert_mem_eq(v + 4, "acto-v1 cluster", idl);
+  ck_assert_ptr_null(find_ext(e, elen, 0x0000, &l)); /* no server_name */
+  ck_assert_ptr_null(find_ext(e, elen, 0x0010, &l)); /* no ALPN */
+  ck_assert_ptr_null(find_ext(e, elen, 0x002a, &l)); /* no early_data */
+  acto__tls_clear(&c);
+  acto__tls_ctx_clear(&x);
+}
+END_TEST
+
 START_TEST(the_first_bytes_tell_tls_from_an_acto_frame) {
   /* A ClientHello record, an alert, and an acto HELLO frame (00 00 00 2a). */
   ck_assert_int_eq(acto__tls_is_record_start((const uint8_t *)"\x16\x03\x01", 3), 1);
@@ -1129,12 +1203,12 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("tls");
   TCase *tc = tu_tcase("session", TU_TCASE_TIMEOUT);
-  tu_add_tests(tc, the_psk_is_hkdf_sha256_of_the_key_under_the_documented_label,
-               two_sessions_agree_on_tls13_psk_dhe_x25519_and_aes128gcm,
-               a_wrong_key_fails_the_tls_handshake_on_both_sides,
-               psk_ke_without_dhe_is_never_negotiated,
-               a_server_certificate_instead_of_the_psk_is_refused,
-               the_first_bytes_tell_tls_from_an_acto_frame);
+  tu_add_tests(
+      tc, the_psk_is_hkdf_sha256_of_the_key_under_the_documented_label,
+      two_sessions_agree_on_tls13_psk_dhe_x25519_and_aes128gcm,
+      a_wrong_key_fails_the_tls_handshake_on_both_sides, psk_ke_without_dhe_is_never_negotiated,
+      a_server_certificate_instead_of_the_psk_is_refused,
+      the_client_hello_offers_what_actors_md_lists, the_first_bytes_tell_tls_from_an_acto_frame);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("node", 60);
