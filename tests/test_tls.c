@@ -184,6 +184,19 @@ START_TEST(two_sessions_agree_on_tls13_psk_dhe_x25519_and_aes128gcm) {
   transfer(&d.s, d.fd[1], &d.c, d.fd[0], data, big, &got);
   ck_assert_uint_eq(acto__buf_unread(&got), big);
   ck_assert_mem_eq(got.p + got.off, data, big);
+  /* Key updates: the sender moves to a new key every rekey_after
+   * records; the reader follows, and the data stays whole. */
+  d.c.rekey_after = 3;
+  for (int i = 0; i < 10; i++) {
+    got.len = got.off = 0;
+    transfer(&d.c, d.fd[0], &d.s, d.fd[1], data + i, 1000, &got);
+    ck_assert_uint_eq(acto__buf_unread(&got), 1000);
+    ck_assert_mem_eq(got.p + got.off, data + i, 1000);
+  }
+  ck_assert_uint_eq(d.c.rekeys, 3);
+  got.len = got.off = 0;
+  transfer(&d.s, d.fd[1], &d.c, d.fd[0], (const uint8_t *)"after", 5, &got);
+  ck_assert_mem_eq(got.p + got.off, "after", 5);
   /* close_notify: the reader learns the session ended. */
   acto__tls_goodbye(&d.c, d.fd[0]);
   pump(d.fd[1], &d.s);

@@ -187,6 +187,7 @@ int acto__tls_init(acto__tls *t, const acto__tls_ctx *x, int client) {
   memset(t, 0, sizeof *t);
   pthread_mutex_init(&t->mtx, NULL);
   t->client = client;
+  t->rekey_after = ACTO__TLS_REKEY_RECORDS;
   t->ssl = SSL_new(x->ctx);
   BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
   if (t->ssl == NULL || r == NULL || w == NULL) {
@@ -396,6 +397,18 @@ int acto__tls_send(acto__tls *t, int fd, acto__buf *b, uint64_t *sent) {
       n = ACTO__TLS_WRITE_CHUNK;
     size_t w = 0;
     err_reset();
+    if (t->records >= t->rekey_after) {
+      /* Sent with the next write; the peer updates its receiving key
+       * when it reads it (no answer is asked for). */
+      if (SSL_key_update(t->ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
+        fail_locked(t, ACTO_EIO, "TLS: cannot update the key");
+        r = -1;
+        break;
+      }
+      t->records = 0;
+      t->rekeys++;
+    }
+    t->records += (n + 16383) / 16384;
     if (SSL_write_ex(t->ssl, b->p + b->off, n, &w) != 1 || w != n) {
       fail_locked(t, ACTO_EIO, "TLS: cannot encrypt");
       r = -1;

@@ -60,6 +60,10 @@ struct bio_st;     /* BIO */
 #define ACTO__TLS_PSK_INFO "acto-v1 tls13 psk"
 /* Plaintext handed to one SSL_write (4 records of 16 KiB): bounds ct_out. */
 #define ACTO__TLS_WRITE_CHUNK (64u * 1024u)
+/* Records sent under one key before the sender updates it (a KeyUpdate,
+ * update_not_requested): RFC 8446 5.5 bounds AES-GCM to about 2^24.5
+ * full records per key; OpenSSL does not count them for us. */
+#define ACTO__TLS_REKEY_RECORDS ((uint64_t)1 << 22)
 
 /* The node's TLS configuration. */
 typedef struct acto__tls_ctx {
@@ -88,8 +92,11 @@ typedef struct acto__tls {
   acto__buf ct_out;           /* ciphertext not yet sent, in order */
   int state;
   int client;
-  const char *reason; /* static text of the failure, or NULL */
-  char detail[96];    /* OpenSSL's reason of the last failure ("" if none) */
+  uint64_t records;     /* records sent under the current key (at least) */
+  uint64_t rekey_after; /* ACTO__TLS_REKEY_RECORDS (tests lower it) */
+  uint64_t rekeys;      /* key updates sent */
+  const char *reason;   /* static text of the failure, or NULL */
+  char detail[96];      /* OpenSSL's reason of the last failure ("" if none) */
 } acto__tls;
 
 /* ---- the node's context ---------------------------------------------------- */
