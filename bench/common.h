@@ -388,7 +388,10 @@ static inline uint64_t bench_send_burst(acto_ctx *ctx, acto_ref to, uint32_t typ
  * 32-byte key generated before the fork.  The client always reaps the
  * server by pid: bench_pair_finish on success, bench_child_kill from
  * bench_fail and the watchdog otherwise; the server also asks the kernel
- * for SIGKILL when its parent dies (PR_SET_PDEATHSIG). */
+ * for SIGKILL when its parent dies (PR_SET_PDEATHSIG).  With ACTO_BENCH_TLS=1
+ * in the environment (inherited by the server) both nodes encrypt their
+ * link (ACTO_NODE_ENCRYPT_TLS_PSK) and the workload is reported as
+ * "<workload>_tls": bench/run.sh runs remote_stream_tls that way. */
 
 #define BENCH_SERVER_NODE "bench_server"
 #define BENCH_CLIENT_NODE "bench_client"
@@ -398,12 +401,13 @@ static inline uint64_t bench_send_burst(acto_ctx *ctx, acto_ref to, uint32_t typ
  * thread's). */
 typedef struct bench_pair {
   int server;      /* 1 in the server process */
+  int tls;         /* ACTO_BENCH_TLS=1: both nodes encrypt (names end in _tls) */
   int port_fd;     /* server: write end; client: read end */
   int ctl_fd;      /* server: read end; client: write end (-1 once closed) */
   uint8_t key[32]; /* the shared secret of both nodes */
 } bench_pair;
 
-static bench_pair bench_pair_cur = {0, -1, -1, {0}};
+static bench_pair bench_pair_cur = {0, 0, -1, -1, {0}};
 
 /* Forks the server process and calls bench_start in both: call first in
  * main, before any thread exists.  Returns 1 in the server process, 0 in
@@ -414,6 +418,17 @@ static inline int bench_pair_start(const char *workload, const char *server_name
   int port_p[2], ctl_p[2];
   size_t got = 0;
   pid_t parent = getpid(), pid;
+  static char wname[64], sname[64];
+  const char *tls = getenv("ACTO_BENCH_TLS");
+
+  /* Encryption on: the same program, reported as "<workload>_tls". */
+  if (tls != NULL && strcmp(tls, "1") == 0) {
+    bench_pair_cur.tls = 1;
+    snprintf(wname, sizeof wname, "%s_tls", workload);
+    snprintf(sname, sizeof sname, "%s_tls", server_name);
+    workload = wname;
+    server_name = sname;
+  }
 
   bench_cur.workload = workload;
   while (got < sizeof bench_pair_cur.key) {
@@ -472,6 +487,7 @@ static inline void bench_pair_node(acto_system *sys) {
   nc.listen_host = "127.0.0.1";
   nc.listen_port = 0;
   nc.no_listen = !bench_pair_cur.server;
+  nc.encryption = bench_pair_cur.tls ? ACTO_NODE_ENCRYPT_TLS_PSK : ACTO_NODE_ENCRYPT_NONE;
   BENCH_CHECK(acto_node_start(sys, &nc));
 }
 

@@ -10,7 +10,10 @@
 # Environment (optional):
 #   BENCH_WORKLOADS  workloads to run, separated by spaces
 #                    (default: pingpong ring counting fanin spawn big restart
-#                    remote_pingpong remote_stream hol)
+#                    remote_pingpong remote_stream remote_pingpong_tls
+#                    remote_stream_tls hol).  A workload NAME_tls runs the
+#                    program of NAME with ACTO_BENCH_TLS=1: the same two-node
+#                    run with the link encrypted (TLS 1.3, bench/common.h).
 #   BENCH_TIMEOUT    wall-clock limit per process in seconds (default 240);
 #                    each program's own watchdog fires 10 s earlier
 #   BENCH_BUILD_DIR  the build directory (default: <repo>/build, configured
@@ -27,7 +30,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$REPO/build}
-ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream hol"
+ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL}
 TMO=${BENCH_TIMEOUT:-240}
 
@@ -48,9 +51,13 @@ INNER=$((TMO > 20 ? TMO - 10 : TMO))   # the programs' watchdogs fire first
 # Build only the programs to run, so that a broken sample or test elsewhere
 # in the tree cannot stop the benchmarks; stdout too goes to stderr, since
 # stdout carries only RESULT lines.
+# program WORKLOAD: the program that runs it (NAME_tls: NAME's).
+program() { local p=$1; [[ $p == *_tls && -f $REPO/bench/${p%_tls}.c ]] && p=${p%_tls}; echo "$p"; }
 targets=()
 for w in $WORKLOADS; do
-  [[ $w =~ ^[a-z_]+$ && -f $REPO/bench/$w.c ]] && targets+=("bench_$w")
+  p=$(program "$w")
+  [[ $w =~ ^[a-z_]+$ && -f $REPO/bench/$p.c && ! " ${targets[*]} " =~ " bench_$p " ]] &&
+    targets+=("bench_$p")
 done
 if (( ${#targets[@]} > 0 )); then
   echo "run.sh: building ${targets[*]} in $BUILD" >&2
@@ -69,14 +76,16 @@ fi
 echo "run.sh: scale=$SCALE threads=$THREADS workloads='$WORKLOADS' $(date -Is)" >&2
 status=0
 for w in $WORKLOADS; do
-  exe="$BUILD/bench_$w"
+  exe="$BUILD/bench_$(program "$w")"
+  tls=0
+  [[ $w == *_tls ]] && tls=1
   t0=$(date +%s.%N)
   if [[ ! $w =~ ^[a-z_]+$ || ! -x $exe ]]; then
     out=""
     rc=127
     echo "run.sh: no benchmark program $exe" >&2
   else
-    out=$(timeout -k 5 "$TMO" "$exe" "$SCALE" "$THREADS" "$INNER")
+    out=$(ACTO_BENCH_TLS=$tls timeout -k 5 "$TMO" "$exe" "$SCALE" "$THREADS" "$INNER")
     rc=$?
   fi
   t1=$(date +%s.%N)
@@ -86,7 +95,7 @@ for w in $WORKLOADS; do
     rc=1
   fi
   awk -v w="$w" -v rc="$rc" -v a="$t0" -v b="$t1" \
-    'BEGIN { printf "run.sh: %-15s rc=%d wall=%.1fs\n", w, rc, b - a }' >&2
+    'BEGIN { printf "run.sh: %-19s rc=%d wall=%.1fs\n", w, rc, b - a }' >&2
   if (( rc != 0 )); then
     status=1
     if ! grep -q '^RESULT_FAILED ' <<<"$out"; then

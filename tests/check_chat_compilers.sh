@@ -39,7 +39,7 @@ fail() {
 # shellcheck disable=SC2046
 "$OTHER" -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$SRC/include" -I"$BUILD/include" \
   -o "$TMP/chat_other" "$SRC"/samples/chat/*.c "$LIBACTO" \
-  $(pkg-config --libs "$MP" libevent libevent_pthreads libcrypto) -lpthread ||
+  $(pkg-config --libs "$MP" libevent libevent_pthreads libssl libcrypto) -lpthread ||
   fail "the chat sample does not build with $OTHER"
 
 KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f

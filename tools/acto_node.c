@@ -2,7 +2,7 @@
  * tests, and a small tool to poke a cluster by hand.
  *
  *   acto_node --name NAME (--key-hex HEX | --key-file PATH)
- *             [--port P] [--heartbeat-ms H] [--timeout-ms T]
+ *             [--port P] [--heartbeat-ms H] [--timeout-ms T] [--encryption none|tls]
  *             [--connect NAME@127.0.0.1:PORT]... [--log-level off|error|warn|info|debug]
  *
  * It starts a system with a node on 127.0.0.1:P (0: ephemeral), spawns
@@ -67,9 +67,10 @@ static int hexval(char c) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: acto_node --name NAME (--key-hex HEX | --key-file PATH) [--port P]\n"
-                  "                 [--heartbeat-ms H] [--timeout-ms T] [--connect NAME@IP:PORT]...\n"
-                  "                 [--log-level off|error|warn|info|debug]\n");
+  fprintf(stderr,
+          "usage: acto_node --name NAME (--key-hex HEX | --key-file PATH) [--port P]\n"
+          "                 [--heartbeat-ms H] [--timeout-ms T] [--encryption none|tls]\n"
+          "                 [--connect NAME@IP:PORT]... [--log-level off|error|warn|info|debug]\n");
   exit(2);
 }
 
@@ -107,6 +108,11 @@ int main(int argc, char **argv) {
       nc.heartbeat_ms = atoll(v);
     } else if (!strcmp(a, "--timeout-ms")) {
       nc.heartbeat_timeout_ms = atoll(v);
+    } else if (!strcmp(a, "--encryption")) {
+      if (!strcmp(v, "tls"))
+        nc.encryption = ACTO_NODE_ENCRYPT_TLS_PSK;
+      else if (strcmp(v, "none") != 0)
+        usage();
     } else if (!strcmp(a, "--connect") && nconnects < 16) {
       connects[nconnects++] = v;
     } else if (!strcmp(a, "--log-level")) {

@@ -13,6 +13,38 @@
  * connection from a node already UP is a duplicate (refused) if the
  * incarnation is the same, and proof of a restart otherwise (the old
  * incarnation goes down first).
+ *
+ * Encryption (acto_node_config.encryption, ACTORS.md 13.4).  A conn of a
+ * node with encryption on has a TLS session (c->tls, tls.c) and one more
+ * state: TCP-connecting -> TLS (the TLS 1.3 handshake; at most half the
+ * handshake timeout) -> HANDSHAKE -> WAIT_INFO -> UP, everything after TLS
+ * inside it.  Reading: recv() fills the loop's ciphertext buffer (n->rx),
+ * the session decrypts it into c->in and the frame loop runs on the
+ * plaintext unchanged (a pause leaves decrypted bytes in c->in as it
+ * leaves received ones on a plain conn).  Writing: every write of the
+ * socket, plain or not, is acto__tls_send, which encrypts the sealed
+ * frames a chunk at a time and sends the records in the order they were
+ * made.  Who calls into a session, and under which locks:
+ *   I/O thread  the handshake and SSL_read (t->mtx only), the writes of
+ *               try_write (c->wbuf with t->mtx only; the peer's out under
+ *               p->mtx, then t->mtx), the close_notify at close;
+ *   a worker    the direct write of outq.c: p->mtx, then t->mtx, and only
+ *               to the conn it finds as p->active with direct_ok.
+ * t->mtx is a leaf (lock order: p->mtx, then t->mtx; nothing is locked
+ * under it), held for every SSL call and every send of the ciphertext.
+ * direct_ok is set only after the loop wrote everything, the session's
+ * ciphertext included, so INFO and the frames queued before UP leave
+ * first.  conn_close clears p->active under p->mtx (peer_down) before it
+ * sends the close_notify, so the goodbye and the free come after the last
+ * worker write.  An end of stream closes the conn whether or not a
+ * close_notify came first (PITFALLS, libevent 6: no "dirty shutdown" is
+ * ever treated as clean or ignored); a record cut short is never
+ * decrypted, so nothing of it is delivered.  A node with encryption off
+ * that receives a TLS record where the peer's first handshake frame
+ * belongs, and a node with it on whose first bytes from the peer are not
+ * a TLS record, refuse the connection (handshakes_refused, one warning
+ * that names the reason) and answer with a fatal protocol_version alert,
+ * so that the other side logs why as well.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +62,10 @@
 #include "transport/transport.h"
 
 static void conn_process(acto__conn *c);
+static void plain_meets_tls(acto__conn *c, uint8_t first);
+static void tls_in(acto__conn *c, const uint8_t *d, size_t k);
+static int tls_step(acto__conn *c);
+static void start_auth(acto__conn *c);
 
 /* One log line about a connection (log.c: rate-limited, never blocks this
  * thread).  An unauthenticated peer is named by its address. */
@@ -50,23 +86,16 @@ static void conn_log(acto__node *n, acto_log_level level, const char *peer,
   acto__log(n->sys, level, "node", "%s: %s %s: %s", n->name, what, who, reason);
 }
 
-/* Writes from buf until EAGAIN.  Returns 0, 1 when bytes remain, or -1 on
- * a socket error. */
+/* Writes from buf until EAGAIN, through the TLS session when there is one
+ * (which first sends the ciphertext it still holds, possibly of frames a
+ * worker's direct write encrypted).  Returns 0, 1 when bytes remain, or -1
+ * on a socket error. */
 static int write_buf(acto__conn *c, acto__buf *b) {
-  while (acto__buf_unread(b) > 0) {
-    ssize_t k = send(c->fd, b->p + b->off, acto__buf_unread(b), MSG_NOSIGNAL);
-    if (k > 0) {
-      acto__buf_consume(b, (size_t)k);
-      ST_ADD(c->node, bytes_out, (uint64_t)k);
-      continue;
-    }
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-      return 1;
-    return -1;
-  }
-  return 0;
+  uint64_t sent = 0;
+  int r = acto__tls_send(c->tls, c->fd, b, &sent);
+  if (sent)
+    ST_ADD(c->node, bytes_out, sent);
+  return r;
 }
 
 /* Writes what is pending on c (its own buffer first, then, if it is the
@@ -169,6 +198,10 @@ static void conn_unlink(acto__conn *c) {
 static void conn_free(acto__conn *c) {
   if (c->peer)
     acto__peer_unpin(c->peer);
+  if (c->tls) {
+    acto__tls_clear(c->tls);
+    free(c->tls);
+  }
   if (c->rev)
     event_free(c->rev);
   if (c->wev)
@@ -191,7 +224,7 @@ void acto__conn_close(acto__conn *c, const char *reason, int bad_frame) {
     event_del(c->rev);
   if (c->wev)
     event_del(c->wev);
-  if (prev == C_TCP || prev == C_HANDSHAKE || prev == C_WAIT_INFO)
+  if (prev == C_TCP || prev == C_TLS || prev == C_HANDSHAKE || prev == C_WAIT_INFO)
     n->pending_hs--;
   if (bad_frame)
     ST_ADD(n, bad_frames, 1);
@@ -204,8 +237,9 @@ void acto__conn_close(acto__conn *c, const char *reason, int bad_frame) {
       acto__peer_down(p, reason, ACTO_ENOTCONN, 1);
     } else if (c->outbound && p->connecting == c) {
       p->connecting = NULL;
-      int err = (prev == C_HANDSHAKE && c->auth.state == ACTO__AUTH_S_FAILED) ? ACTO_EAUTH
-                                                                              : ACTO_ENOTCONN;
+      int err = ((prev == C_TLS || prev == C_HANDSHAKE) && c->auth.state == ACTO__AUTH_S_FAILED)
+                    ? ACTO_EAUTH
+                    : ACTO_ENOTCONN;
       pthread_mutex_lock(&p->mtx);
       int up = p->state == P_UP;
       pthread_mutex_unlock(&p->mtx);
@@ -224,6 +258,11 @@ void acto__conn_close(acto__conn *c, const char *reason, int bad_frame) {
   }
   /* Messages waiting for full mailboxes: taken back as dead letters. */
   acto__area_close(c);
+  /* No worker writes to c any more (it is not, or no longer, its peer's
+   * active conn): our close_notify, or the alert of a refused handshake,
+   * is the socket's last word, sent if it fits. */
+  if (c->tls)
+    acto__tls_goodbye(c->tls, c->fd);
   conn_unlink(c);
   c->next = n->dead;
   n->dead = c;
@@ -276,6 +315,10 @@ static void conn_process(acto__conn *c) {
     if (r == ACTO__FRAME_NEED_MORE)
       return;
     if (r < 0) {
+      if (!authed && !c->tls && acto__tls_is_record_start(base, acto__buf_unread(&c->in))) {
+        plain_meets_tls(c, base[0]);
+        return;
+      }
       acto__conn_close(c, f.reason ? f.reason : "bad frame", 1);
       return;
     }
@@ -312,27 +355,162 @@ static void conn_process(acto__conn *c) {
   }
 }
 
+/* ---- encryption ----------------------------------------------------------- */
+
+/* The client's first acto handshake frame (HELLO), once TCP, and TLS when
+ * it is on, are up.  May close c. */
+static void start_auth(acto__conn *c) {
+  uint8_t out[ACTO__AUTH_MSG_MAX];
+  int len = acto__auth_start(&c->auth, out, sizeof out);
+  if (len < 0 || acto__conn_send_frame(c, out, (size_t)len, 0) != 0)
+    acto__conn_close(c, "cannot start the handshake", 0);
+}
+
+/* The TLS handshake was refused, by the peer (an alert) or by us: counted
+ * and logged like a refused acto handshake (acto_node_connect answers
+ * ACTO_EAUTH), with OpenSSL's own words when it has some.  The alert, if
+ * any, leaves with the close (acto__tls_goodbye). */
+static void tls_refused(acto__conn *c) {
+  acto__tls *t = c->tls;
+  const char *why = t->reason ? t->reason : "TLS handshake failed";
+  if (t->detail[0]) {
+    snprintf(c->why, sizeof c->why, "%s (OpenSSL: %s)", why, t->detail);
+    why = c->why;
+  }
+  ST_ADD(c->node, refused, 1);
+  c->auth.state = ACTO__AUTH_S_FAILED;
+  acto__conn_close(c, why, 0);
+}
+
+/* One step of the TLS handshake with what was fed; sends our flight; on
+ * DONE the acto handshake starts inside TLS.  0, or -1 when c closed. */
+static int tls_step(acto__conn *c) {
+  int r = acto__tls_handshake(c->tls);
+  if (r == ACTO_ENOMEM) {
+    acto__conn_close(c, "out of memory for the TLS handshake", 0);
+    return -1;
+  }
+  if (r < 0) {
+    tls_refused(c);
+    return -1;
+  }
+  acto__conn_try_write(c); /* the ClientHello, or the server's flight */
+  if (c->state == C_CLOSED)
+    return -1;
+  if (r == ACTO__TLS_DONE) {
+    c->state = C_HANDSHAKE;
+    if (c->outbound)
+      start_auth(c);
+  }
+  return c->state == C_CLOSED ? -1 : 0;
+}
+
+/* k bytes of ciphertext from the socket: the handshake while C_TLS, then
+ * plaintext into c->in and the frame loop, unchanged. */
+static void tls_in(acto__conn *c, const uint8_t *d, size_t k) {
+  if (c->state == C_TLS && !c->tls_rx && !acto__tls_is_record_start(d, k)) {
+    c->tls_rx = 1;
+    acto__tls_refuse(c->tls, d[0] == 0 ? "the peer sent an acto frame in clear: it has encryption "
+                                         "off and this node has it on "
+                                         "(acto_node_config.encryption)"
+                                       : "the peer sent bytes that are not TLS to a node with "
+                                         "encryption on");
+    tls_refused(c);
+    return;
+  }
+  c->tls_rx = 1;
+  int r = acto__tls_feed(c->tls, d, k);
+  if (r != 0) {
+    acto__conn_close(c, "out of memory for TLS input", 0);
+    return;
+  }
+  if (c->state == C_TLS && (tls_step(c) != 0 || c->state == C_TLS))
+    return;
+  int want_write = 0;
+  long got = acto__tls_read(c->tls, &c->in, &want_write);
+  if (got == ACTO_EPROTO) {
+    /* A record that does not verify: tampering or a broken peer. */
+    acto__tls *t = c->tls;
+    snprintf(c->why, sizeof c->why, "%s (OpenSSL: %s)", t->reason ? t->reason : "TLS error",
+             t->detail[0] ? t->detail : "no detail");
+    acto__conn_close(c, c->why, 1);
+    return;
+  }
+  if (got == ACTO_ENOMEM) {
+    acto__conn_close(c, "out of memory for TLS input", 0);
+    return;
+  }
+  if (want_write) {
+    acto__conn_try_write(c);
+    if (c->state == C_CLOSED)
+      return;
+  }
+  if (acto__buf_unread(&c->in) > 0)
+    conn_process(c);
+  if (got == ACTO_ECLOSED && c->state != C_CLOSED)
+    acto__conn_close(c, "the peer closed the TLS session (close_notify)", 0);
+}
+
+/* A node with encryption off got TLS where the peer's first handshake
+ * frame belongs: refused, answering a ClientHello with the alert so that
+ * the TLS side logs why as well. */
+static void plain_meets_tls(acto__conn *c, uint8_t first) {
+  if (first == 22) { /* a handshake record: a ClientHello */
+    if (acto__buf_append(&c->wbuf, acto__tls_alert_protocol_version, ACTO__TLS_ALERT_LEN) == 0)
+      acto__conn_try_write(c);
+    if (c->state == C_CLOSED)
+      return;
+  }
+  ST_ADD(c->node, refused, 1);
+  c->auth.state = ACTO__AUTH_S_FAILED;
+  acto__conn_close(c,
+                   first == 22 ? "the peer speaks TLS: it has encryption on and this node has it "
+                                 "off (acto_node_config.encryption)"
+                               : "the peer answered with TLS: it has encryption on and this node "
+                                 "has it off (acto_node_config.encryption)",
+                   0);
+}
+
 static void on_read(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
   (void)ev;
   acto__conn *c = arg;
   size_t budget = READ_BUDGET;
   while (budget > 0 && c->state != C_CLOSED && !c->area_paused && !c->out_paused) {
-    if (acto__buf_reserve(&c->in, READ_CHUNK) != 0) {
-      acto__conn_close(c, "out of memory for the input buffer", 0);
-      return;
+    /* Plain: straight into the frame buffer; TLS: into the loop's
+     * ciphertext buffer, from which the session decrypts into it. */
+    uint8_t *dst = c->node->rx;
+    size_t room = READ_CHUNK;
+    if (!c->tls) {
+      if (acto__buf_reserve(&c->in, READ_CHUNK) != 0) {
+        acto__conn_close(c, "out of memory for the input buffer", 0);
+        return;
+      }
+      dst = c->in.p + c->in.len;
+      room = c->in.cap - c->in.len;
     }
-    ssize_t k = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+    ssize_t k = recv(c->fd, dst, room, 0);
     if (k > 0) {
-      c->in.len += (size_t)k;
       ST_ADD(c->node, bytes_in, (uint64_t)k);
       c->t_rx = acto__transport_now_ns();
       budget = budget > (size_t)k ? budget - (size_t)k : 0;
-      conn_process(c);
+      if (c->tls) {
+        tls_in(c, dst, (size_t)k);
+      } else {
+        c->in.len += (size_t)k;
+        conn_process(c);
+      }
       continue;
     }
     if (k == 0) {
-      acto__conn_close(c, "connection closed by the peer", 0);
+      /* An end of stream without a close_notify (a peer killed, a reset
+       * path, a truncation) closes like any other: nothing after it is
+       * believed, and what was not a whole frame is dropped. */
+      acto__conn_close(c,
+                       c->state == C_TLS ? "connection closed by the peer during the TLS handshake"
+                       : c->tls          ? "connection closed by the peer (no TLS close_notify)"
+                                         : "connection closed by the peer",
+                       0);
       return;
     }
     if (errno == EINTR)
@@ -356,14 +534,15 @@ static void on_write(evutil_socket_t fd, short ev, void *arg) {
       acto__conn_close(c, "connect failed", 0);
       return;
     }
-    c->state = C_HANDSHAKE;
     event_add(c->rev, NULL);
-    uint8_t out[ACTO__AUTH_MSG_MAX];
-    int len = acto__auth_start(&c->auth, out, sizeof out);
-    if (len < 0 || acto__conn_send_frame(c, out, (size_t)len, 0) != 0) {
-      acto__conn_close(c, "cannot start the handshake", 0);
+    if (c->tls) {
+      /* The ClientHello first; the acto handshake once TLS is done. */
+      c->state = C_TLS;
+      tls_step(c);
       return;
     }
+    c->state = C_HANDSHAKE;
+    start_auth(c);
     return;
   }
   acto__conn_try_write(c);
@@ -387,6 +566,17 @@ static acto__conn *conn_new(acto__node *n, int fd, int outbound) {
       event_free(c->wev);
     free(c);
     return NULL;
+  }
+  if (n->tls_on) {
+    c->tls = calloc(1, sizeof *c->tls);
+    if (!c->tls || acto__tls_init(c->tls, &n->tls, outbound) != 0) {
+      free(c->tls);
+      acto__auth_clear(&c->auth);
+      event_free(c->rev);
+      event_free(c->wev);
+      free(c);
+      return NULL;
+    }
   }
   c->t_start = c->t_rx = c->t_ping = acto__transport_now_ns();
   c->next = n->conns;
@@ -421,7 +611,7 @@ void acto__conn_on_accept(evutil_socket_t lfd, short ev, void *arg) {
       continue;
     }
     c->remote = sa;
-    c->state = C_HANDSHAKE;
+    c->state = c->tls ? C_TLS : C_HANDSHAKE;
     event_add(c->rev, NULL);
   }
 }

@@ -22,10 +22,16 @@ void acto__heartbeat_tick(evutil_socket_t fd, short ev, void *arg) {
   acto__conn *c = n->conns;
   while (c) {
     acto__conn *next = c->next;
-    if (c->state == C_TCP || c->state == C_HANDSHAKE || c->state == C_WAIT_INFO) {
+    if (c->state == C_TCP || c->state == C_TLS || c->state == C_HANDSHAKE ||
+        c->state == C_WAIT_INFO) {
       if (t - c->t_start > n->hs_timeout_ns) {
         ST_ADD(n, refused, 1);
         acto__conn_close(c, "handshake timeout", 0);
+      } else if (c->state == C_TLS && t - c->t_start > n->tls_timeout_ns) {
+        /* The TLS handshake has its own, shorter, bound: a peer that
+         * stalls it cannot hold a pending slot for the whole timeout. */
+        ST_ADD(n, refused, 1);
+        acto__conn_close(c, "TLS handshake timeout", 0);
       }
     } else if (c->state == C_UP) {
       if (we_slept)

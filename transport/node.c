@@ -18,7 +18,8 @@
  * block-policy mailbox pauses that connection's reading until the message
  * is delivered, so TCP pushes back on the sender).  Worker and plain
  * threads that send to a remote ref only touch the target's peer, under
- * the peer's mutex.
+ * the peer's mutex (and, with encryption on, the TLS session of its
+ * active conn, under the session's own mutex: conn.c DESIGN).
  */
 #include "acto_node.h"
 
@@ -142,6 +143,8 @@ static void node_free(acto__node *n) {
   if (n->base)
     event_base_free(n->base);
   free(n->peers);
+  free(n->rx);
+  acto__tls_ctx_clear(&n->tls);
   acto__auth_key_wipe(&n->key);
   pthread_mutex_destroy(&n->dir_mtx);
   pthread_mutex_destroy(&n->hook_mtx);
@@ -180,6 +183,22 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     return refuse(sys, ACTO_EINVAL, CALL, "no key: set key_file, or key and key_len");
   if (cfg->key && (cfg->key_len < ACTO__AUTH_KEY_MIN || cfg->key_len > ACTO__AUTH_KEY_MAX))
     return refuse(sys, ACTO_EINVAL, CALL, "key_len %zu: a key is 32 to 64 bytes", cfg->key_len);
+  {
+    /* The union's other 4 bytes are reserved like the words after it. */
+    union {
+      uint32_t e;
+      uint64_t w;
+    } u = {.w = 0};
+    u.e = cfg->encryption;
+    if (u.w != cfg->encryption_word_)
+      return refuse(sys, ACTO_EINVAL, CALL,
+                    "the 4 bytes beside encryption are not zero (built against a newer acto, or "
+                    "not initialised)");
+  }
+  if (cfg->encryption != ACTO_NODE_ENCRYPT_NONE && cfg->encryption != ACTO_NODE_ENCRYPT_TLS_PSK)
+    return refuse(sys, ACTO_EINVAL, CALL,
+                  "encryption %u: ACTO_NODE_ENCRYPT_NONE (0) or ACTO_NODE_ENCRYPT_TLS_PSK (1)",
+                  (unsigned)cfg->encryption);
   if (cfg->frame_cap && (cfg->frame_cap < 1024 || cfg->frame_cap > ACTO__FRAME_CAP_MAX))
     return refuse(sys, ACTO_EINVAL, CALL,
                   "frame_cap %u: 0 (the default, 1 MiB) or 1024 to 1073741824 bytes",
@@ -232,6 +251,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->hb_timeout_ns = (uint64_t)hbt * 1000000ull;
   n->hs_timeout_ns =
       (uint64_t)(cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 2000) * 1000000ull;
+  n->tls_timeout_ns = n->hs_timeout_ns / 2;
   n->max_pending = cfg->max_pending_handshakes ? cfg->max_pending_handshakes : 64;
   n->max_peers = cfg->max_peers ? cfg->max_peers : 256;
   n->out_bytes = cfg->out_queue_bytes ? cfg->out_queue_bytes : (size_t)8 << 20;
@@ -248,6 +268,18 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   r = ACTO_ENOMEM;
   if (!n->peers || !n->base)
     goto fail;
+  if (cfg->encryption == ACTO_NODE_ENCRYPT_TLS_PSK) {
+    n->rx = malloc(READ_CHUNK);
+    if (!n->rx)
+      goto fail;
+    r = acto__tls_ctx_init(&n->tls, n->key.bytes, n->key.len);
+    if (r != 0) {
+      r = refuse(sys, r == ACTO_EIO ? ACTO_EIO : ACTO_ENOMEM, CALL,
+                 "cannot set up TLS 1.3 with OpenSSL (libssl refused a setting)");
+      goto fail;
+    }
+    n->tls_on = 1;
+  }
   if (!cfg->no_listen) {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);

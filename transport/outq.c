@@ -9,7 +9,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <event2/event.h>
 
@@ -17,6 +16,7 @@
 #include "transport/auth.h"
 #include "transport/frame.h"
 #include "transport/idmap.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
 #include "transport/wire.h"
 
@@ -85,17 +85,20 @@ void acto__outq_flush_locked(acto__peer *p) {
     uint64_t t = acto__transport_now_ns();
     if (t - p->last_write_ns > DIRECT_IDLE_NS && acto__outq_seal_locked(p) == 0) {
       p->last_write_ns = t;
-      ssize_t k = send(p->active->fd, p->out.p + p->out.off, acto__buf_unread(&p->out),
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (k > 0) {
-        acto__buf_consume(&p->out, (size_t)k);
-        ST_ADD(p->node, bytes_out, (uint64_t)k);
+      /* Through the conn's TLS session when encryption is on: its own
+       * mutex, taken inside p->mtx, keeps the I/O thread's SSL_read out
+       * meanwhile (conn.c DESIGN: Encryption). */
+      uint64_t sent = 0;
+      int r = acto__tls_send(p->active->tls, p->active->fd, &p->out, &sent);
+      if (sent > 0) {
+        ST_ADD(p->node, bytes_out, sent);
         p->progress_ns = t;
       }
-      if (acto__buf_unread(&p->out) == 0) {
+      if (acto__buf_unread(&p->out) == 0)
         p->out_msgs = 0;
+      if (r == 0)
         return;
-      }
+      /* The rest (or an error, which the loop's write meets too). */
     }
   }
   acto__outq_kick_locked(p);

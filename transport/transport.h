@@ -10,6 +10,7 @@
  *   area.c                    the waiting area of a conn (flow control)
  *   peer.c                    the directory, up and down, relations
  *   outq.c                    a peer's outgoing queue
+ *   tls.c                     TLS 1.3 sessions; every write of a socket
  *   this header; buf, wire, frame, prescan, auth (pure layers)
  * conn.c hands frames up through the node's on_handshake and on_batch
  * pointers, set by acto_node_start, instead of calling up.
@@ -21,7 +22,9 @@
  *   acto__peer  type-stable (DESIGN in peer.c); fields under its mutex
  *               unless marked "any thread" (atomic) or "I/O thread".
  *   acto__conn  the I/O thread's alone, but for its twaiter, which the
- *               worker that resolves a parked delivery fires.
+ *               worker that resolves a parked delivery fires, and its TLS
+ *               session, which the direct write of outq.c uses too
+ *               (under the session's own mutex, tls.h).
  *   acto__ovf   a parked send: under its peer's mutex.
  *   acto__rel   a relation to fire at peer down: under its peer's mutex.
  *   acto__busy  a target the peer said is busy: under its peer's mutex.
@@ -44,6 +47,7 @@
 #include "transport/auth.h"
 #include "transport/buf.h"
 #include "transport/idmap.h"
+#include "transport/tls.h"
 
 struct acto__wmsg; /* transport/wire.h */
 struct acto__line; /* area.c: a target's waiting line (DESIGN: Flow) */
@@ -53,7 +57,7 @@ struct acto__line; /* area.c: a target's waiting line (DESIGN: Flow) */
 #define READ_BUDGET (256u * 1024u) /* bytes per read callback (fairness) */
 
 enum { P_DOWN = 0, P_CONNECTING = 1, P_UP = 2 };
-enum { C_TCP = 1, C_HANDSHAKE, C_WAIT_INFO, C_UP, C_CLOSED };
+enum { C_TCP = 1, C_TLS, C_HANDSHAKE, C_WAIT_INFO, C_UP, C_CLOSED };
 enum { R_LINK = 1, R_MON = 2, R_ASK = 3 };
 
 typedef struct acto__rel {
@@ -140,7 +144,12 @@ typedef struct acto__conn {
   int state;
   struct event *rev, *wev;
   acto__auth auth;
-  acto__buf in;
+  /* Encryption on: the TLS session (NULL when off).  Every write of fd
+   * goes through it (acto__tls_send); its mutex orders the I/O thread's
+   * SSL_read against a worker's SSL_write (conn.c DESIGN: Encryption). */
+  acto__tls *tls;
+  int tls_rx;             /* 1 once bytes arrived (the first ones are sniffed) */
+  acto__buf in;           /* plaintext received (decrypted when tls) */
   acto__buf wbuf;         /* pre-UP output (handshake frames, INFO) */
   uint64_t t_start, t_rx; /* connection opened; the last byte received */
   uint64_t t_ping;        /* our last PING (the start before the first) */
@@ -171,6 +180,13 @@ typedef struct acto__node {
   acto__auth_key key;
   uint32_t cap;
   uint64_t hb_ns, hb_timeout_ns, hs_timeout_ns;
+  uint64_t tls_timeout_ns; /* the TLS handshake's share of hs_timeout_ns */
+  /* Encryption (acto_node_config.encryption): tls_on, and the context every
+   * connection's session is made from.  rx: the I/O thread's buffer of
+   * ciphertext between recv() and the session. */
+  int tls_on;
+  acto__tls_ctx tls;
+  uint8_t *rx;
   unsigned max_pending, max_peers;
   size_t out_bytes;
   size_t area_max; /* a conn's waiting area stops reading past this */

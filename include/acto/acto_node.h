@@ -52,8 +52,21 @@ typedef struct acto_node_config {
    * backoff with jitter.  0: 100 ms and 5000 ms. */
   int64_t reconnect_min_ms;
   int64_t reconnect_max_ms;
-  uint64_t reserved[8]; /* zero: room to grow (ACTORS.md "Versions") */
+  /* Encryption of the links (ACTORS.md "Security"): ACTO_NODE_ENCRYPT_NONE
+   * (0, frames authenticated but readable) or ACTO_NODE_ENCRYPT_TLS_PSK
+   * (TLS 1.3 keyed by the cluster key, forward secret).  Every node of a
+   * cluster must choose the same: the two kinds refuse each other.  (A
+   * reserved word: the union keeps the struct's size and layout.) */
+  union {
+    uint32_t encryption;
+    uint64_t encryption_word_; /* its 4 other bytes: zero */
+  };
+  uint64_t reserved[7]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_node_config;
+
+/* acto_node_config.encryption */
+#define ACTO_NODE_ENCRYPT_NONE 0u
+#define ACTO_NODE_ENCRYPT_TLS_PSK 1u
 
 /* Starts this system's node: loads the key, binds and listens, and starts
  * the node's I/O thread (libevent; it never runs behaviour code).  Must
