@@ -1816,13 +1816,17 @@ static void pause_on(nc_client *c, acto_ref slow, int n) {
   tu_sleep_ms(100); /* let the node park on the full mailbox */
 }
 
+/* Enough 8-byte messages to pass the line's BUSY threshold (64 KiB
+ * counted as payload + 48 bytes each, area.c). */
+#define FLOW_N 1500
+
 START_TEST(a_full_mailbox_sends_busy_reading_goes_on_and_room_follows) {
   world_start(1000 * tu_multiplier(), 4);
   acto_ref slow = spawn_slow();
   nc_client c;
   bring_to(&c, M_UP, RAW_NAME);
   acto_node_stats s0 = srv_stats();
-  pause_on(&c, slow, 5);
+  pause_on(&c, slow, FLOW_N);
   ck_assert_int_eq(await_msg(&c, ACTO__W_BUSY, slow.id), 0);
   /* The connection still reads: a PING is answered while slow is stuck. */
   acto__buf m = {0}, p = {0};
@@ -1834,10 +1838,10 @@ START_TEST(a_full_mailbox_sends_busy_reading_goes_on_and_room_follows) {
   ck_assert_int_eq(await_pong(&c, 777), 0);
   ck_assert_uint_eq(tu_probe_count(&slow_probe), 1);
   tu_gate_open(&slow_probe.gate);
-  /* Every waiting message is handled, in order; then ROOM. */
+  /* Every waiting message is handled, in order; ROOM on the way. */
   ck_assert_int_eq(await_msg(&c, ACTO__W_ROOM, slow.id), 0);
-  ck_assert_probe_reaches(&slow_probe, 6);
-  for (int i = 0; i < 5; i++)
+  ck_assert_probe_reaches(&slow_probe, 1 + FLOW_N);
+  for (int i = 0; i < FLOW_N; i++)
     ck_assert_uint_eq(tu_probe_rec(&slow_probe, 1 + i).value, (uint64_t)i);
   acto_node_stats s1 = srv_stats();
   ck_assert_uint_eq(s1.busy_sent, s0.busy_sent + 1);

@@ -13,15 +13,22 @@
  *   none     T has no line: a SEND for T goes to its mailbox at once
  *            (acto__send_from_node).  If the mailbox is full (block
  *            policy) the message parks in the mailbox's waiter list with
- *            the line's twaiter: the line is made, BUSY(T) is queued to
- *            the sender, -> waiting.
- *   waiting  the line's head is parked in T's mailbox; later SENDs for T
+ *            the line's twaiter: the line is made -> quiet.
+ *   quiet    the line's head is parked in T's mailbox; later SENDs for T
  *            from this connection queue behind it in the line (FIFO), so
  *            per-sender order holds.  When the head is delivered (or T
  *            closed) a worker fires the twaiter; the I/O thread then hands
  *            the line's messages to the mailbox in order until one parks
- *            again (still waiting) or the line is empty: the line is freed
- *            and ROOM(T) is queued -> none.
+ *            again or the line is empty (the line is freed -> none).  The
+ *            line holding more than BUSY_AT bytes: BUSY(T) is queued and
+ *            written at once -> busy.
+ *   busy     as quiet, and the sender holds T's sends back.  The line
+ *            shrinking to ROOM_AT bytes or less (or empty): ROOM(T) is
+ *            queued -> quiet (or none).  ROOM before the line is dry keeps
+ *            T fed while the sender's next messages travel.
+ * So BUSY and ROOM alternate per target on a connection, starting with
+ * BUSY; a mailbox full only for a moment (a busy actor, not a stuck one)
+ * never makes its senders wait.
  *   zombie   the connection closed while the head was parked and its
  *            verdict was already on the way (acto__send_node_cancel 0):
  *            the line, emptied, waits in the node's zombie list for the
@@ -33,7 +40,7 @@
  *
  * Bound.  A sender stops sending to T when BUSY(T) arrives (and takes
  * back the sends to T still parked for room in its queue); what it had
- * queued or written before lands in the line.  A connection's lines hold
+ * queued or written before lands in the line, on top of BUSY_AT.  A connection's lines hold
  * at most area_max (2 x out_queue_bytes) of messages, counted as on the
  * wire (payload + AREA_MSG_COST each; about 100 bytes more each in
  * memory): what the sender's queue (out_queue_bytes) and the sockets
@@ -65,6 +72,12 @@
  * 100 bytes more). */
 #define AREA_MSG_COST 48u
 
+/* A line says BUSY once it holds more than this (wire bytes): a mailbox
+ * that is full only for a moment (its actor is busy, not stuck) costs its
+ * sender nothing, while a stuck one stops its sender after 64 KiB. */
+#define BUSY_AT (64u * 1024u)
+#define ROOM_AT (BUSY_AT / 2)
+
 typedef struct acto__line {
   acto__node *node;
   uint64_t target;
@@ -75,6 +88,7 @@ typedef struct acto__line {
   size_t parked_cost;     /* msg_cost of parked, taken while it was ours */
   acto__actor *held;      /* T, while parked (acto__send_from_node) */
   size_t bytes;           /* of every message in the line, parked included */
+  int busy_sent;          /* BUSY went out for this line (ROOM is due) */
   acto__twaiter tw;
   _Atomic int fired; /* the worker: the parked head is resolved */
   struct acto__line *next_zombie;
@@ -152,6 +166,11 @@ int acto__area_deliver(acto__conn *c, uint64_t to, acto__msg *m, const char **re
     ST_ADD(n, waiting, 1);
     l->bytes += msg_cost(m);
     c->area_bytes += msg_cost(m);
+    if (!l->busy_sent && l->bytes > BUSY_AT) {
+      l->busy_sent = 1;
+      send_flow(c, ACTO__W_BUSY, to);
+      return 1;
+    }
     return 0;
   }
   if (!c->spare && !(c->spare = line_new(n, 0))) {
@@ -178,9 +197,9 @@ int acto__area_deliver(acto__conn *c, uint64_t to, acto__msg *m, const char **re
     return -2;
   }
   c->spare = NULL;
+  l->busy_sent = 0;
   ST_ADD(n, waiting, 1);
   c->area_bytes += l->bytes;
-  send_flow(c, ACTO__W_BUSY, to);
   return 0;
 }
 
@@ -230,9 +249,15 @@ int acto__area_wake(acto__conn *c) {
     for (size_t i = 0; i < k; i++) {
       acto__line *l = ready[i];
       atomic_store_explicit(&l->fired, 0, memory_order_relaxed);
-      if (line_advance(c, l)) {
-        acto__idmap_del(&c->area, l->target);
+      int empty = line_advance(c, l);
+      if (l->busy_sent && l->bytes <= ROOM_AT) {
+        /* Before the line runs dry: the sender's next messages arrive
+         * while the actor still has these to take. */
+        l->busy_sent = 0;
         send_flow(c, ACTO__W_ROOM, l->target);
+      }
+      if (empty) {
+        acto__idmap_del(&c->area, l->target);
         if (c->spare)
           free(l);
         else

@@ -105,7 +105,19 @@ static int deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
     }
     if (from || (flags & ACTO__WF_FUTURE))
       m->pub.sender = (acto_ref){from, pnode};
-    return acto__area_deliver(c, to, m, reason);
+    int r = acto__area_deliver(c, to, m, reason);
+    if (r == 1) {
+      /* BUSY was queued: it goes out now, not after this read's whole
+       * budget, so that the sender stops sooner (what it sends until
+       * BUSY reaches it lands in the waiting area). */
+      acto__conn_try_write(c);
+      if (c->state == C_CLOSED) {
+        *reason = "write failed (peer closed or reset)";
+        return -2;
+      }
+      r = 0;
+    }
+    return r;
   }
   case ACTO__W_BUSY:
   case ACTO__W_ROOM: {

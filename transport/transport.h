@@ -274,8 +274,9 @@ acto__ovf *acto__outq_room_locked(acto__peer *p, uint64_t target);
 
 /* area.c */
 /* Delivers user message m (for local actor id `to`, from conn c) or puts
- * it in the waiting area; never blocks.  0, or -2 (reason set) when a
- * local resource failed (the caller closes c). */
+ * it in the waiting area; never blocks.  0, 1 when it queued BUSY (the
+ * caller writes it out at once), or -2 (reason set) when a local resource
+ * failed (the caller closes c). */
 int acto__area_deliver(acto__conn *c, uint64_t to, acto__msg *m, const char **reason);
 /* Moves on the lines of c whose parked head was resolved; 1 when c
  * stopped reading at the area's bound and may read again. */
