@@ -150,6 +150,15 @@ void acto__actor_release(acto__actor *a);
  * acto__send_node_cancel. */
 int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twaiter *tw,
                          acto__actor **held);
+/* The same for many messages to one target: acto__send_node_target takes
+ * a reference to local actor `id` (NULL: gone; then each message is a
+ * stale dead letter, as acto__send_from_node makes it), and
+ * acto__send_from_node_held delivers m to it without taking or dropping
+ * that reference (*held gets a reference of its own when m parks).  The
+ * caller drops its reference with acto__actor_release. */
+acto__actor *acto__send_node_target(acto_system *sys, uint64_t id);
+int acto__send_from_node_held(acto_system *sys, acto__actor *t, acto__msg *m, acto__twaiter *tw,
+                              acto__actor **held);
 /* Takes a parked message back (its connection closes): 1 if it was still
  * parked waiting for tw (then freed as a dead letter), 0 if its verdict
  * is on the way or came (m may then be freed: it is only compared).

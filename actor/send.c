@@ -395,6 +395,45 @@ int acto__send_system(acto_system *sys, acto_ref to, acto__msg *m) {
   return 0;
 }
 
+/* The body of acto__send_from_node for a target t the caller holds a
+ * reference to: 1 when m parked, 0 otherwise.  Changes no reference. */
+static int from_node(acto_system *sys, acto__actor *t, acto__msg *m, acto__twaiter *tw) {
+  int was_empty = 0;
+  if (m->pub.size > t->mb.max_bytes) {
+    acto__send_dead_letter(sys, m, ACTO_DEAD_FULL);
+    return 0;
+  }
+  if (acto__mailbox_reserve(&t->mb, m->pub.size, t->mb.policy != ACTO_OVERFLOW_BLOCK,
+                            &was_empty) == ACTO__MB_OK) {
+    acto__mailbox_push_reserved(&t->mb, m);
+    if (was_empty)
+      acto__sched_schedule(sys, t);
+    return 0;
+  }
+  switch (t->mb.policy) {
+  case ACTO_OVERFLOW_FAIL:
+    acto__send_dead_letter(sys, m, ACTO_DEAD_FULL);
+    return 0;
+  case ACTO_OVERFLOW_DROP_NEWEST:
+  case ACTO_OVERFLOW_DROP_OLDEST:
+    drop_for_room(sys, t, m, t->mb.policy);
+    return 0;
+  default: {
+    /* Block: park like a plain thread, but be notified instead of
+     * waiting (the transport's waiting area holds what follows). */
+    tw->state = 0;
+    m->twaiter = tw;
+    int r = park_and_drain(t, m);
+    if (r < 0) {
+      m->twaiter = NULL;
+      acto__send_dead_letter(sys, m, ACTO_DEAD_STALE);
+      return 0;
+    }
+    return r == 1;
+  }
+  }
+}
+
 int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twaiter *tw,
                          acto__actor **held) {
   m->target_id = to.id;
@@ -404,44 +443,29 @@ int acto__send_from_node(acto_system *sys, acto_ref to, acto__msg *m, acto__twai
     acto__send_dead_letter(sys, m, ACTO_DEAD_STALE);
     return 0;
   }
-  int parked = 0;
-  int was_empty = 0;
-  if (m->pub.size > t->mb.max_bytes) {
-    acto__send_dead_letter(sys, m, ACTO_DEAD_FULL);
-  } else if (acto__mailbox_reserve(&t->mb, m->pub.size, t->mb.policy != ACTO_OVERFLOW_BLOCK,
-                                   &was_empty) == ACTO__MB_OK) {
-    acto__mailbox_push_reserved(&t->mb, m);
-    if (was_empty)
-      acto__sched_schedule(sys, t);
-  } else {
-    switch (t->mb.policy) {
-    case ACTO_OVERFLOW_FAIL:
-      acto__send_dead_letter(sys, m, ACTO_DEAD_FULL);
-      break;
-    case ACTO_OVERFLOW_DROP_NEWEST:
-    case ACTO_OVERFLOW_DROP_OLDEST:
-      drop_for_room(sys, t, m, t->mb.policy);
-      break;
-    default: {
-      /* Block: park like a plain thread, but be notified instead of
-       * waiting; the connection stops reading until then. */
-      tw->state = 0;
-      m->twaiter = tw;
-      int r = park_and_drain(t, m);
-      if (r < 0) {
-        m->twaiter = NULL;
-        acto__send_dead_letter(sys, m, ACTO_DEAD_STALE);
-      } else if (r == 1) {
-        parked = 1;
-      }
-      break;
-    }
-    }
-  }
+  int parked = from_node(sys, t, m, tw);
   if (parked)
     *held = t;
   else
     acto__actor_release(t);
+  return parked;
+}
+
+acto__actor *acto__send_node_target(acto_system *sys, uint64_t id) {
+  return acto__actor_acquire_id(sys, id);
+}
+
+int acto__send_from_node_held(acto_system *sys, acto__actor *t, acto__msg *m, acto__twaiter *tw,
+                              acto__actor **held) {
+  m->target_id = t->id;
+  *held = NULL;
+  int parked = from_node(sys, t, m, tw);
+  if (parked) {
+    /* The parked message's own reference, beside the caller's: relaxed,
+     * as the caller's reference keeps rc above 0 (no resurrection). */
+    atomic_fetch_add_explicit(&t->rc, 1, memory_order_relaxed);
+    *held = t;
+  }
   return parked;
 }
 

@@ -182,7 +182,18 @@ int acto__area_deliver(acto__conn *c, uint64_t to, acto__msg *m, const char **re
   size_t cost = msg_cost(m); /* before the hand-over: m is not ours after */
   atomic_store_explicit(&l->fired, 0, memory_order_relaxed);
   acto__actor *held = NULL;
-  if (acto__send_from_node(n->sys, (acto_ref){to, n->id}, m, &l->tw, &held) == 0)
+  /* The frame's messages mostly go to few targets: one reference per run
+   * of messages to the same target, not one per message (the reference
+   * count's line is shared with the worker running the target). */
+  if (c->hot_id != to) {
+    if (c->hot)
+      acto__actor_release(c->hot);
+    c->hot = acto__send_node_target(n->sys, to);
+    c->hot_id = to;
+  }
+  int parked = c->hot ? acto__send_from_node_held(n->sys, c->hot, m, &l->tw, &held)
+                      : acto__send_from_node(n->sys, (acto_ref){to, n->id}, m, &l->tw, &held);
+  if (!parked)
     return 0;
   /* Parked: the spare becomes T's line. */
   l->target = to;
@@ -208,8 +219,8 @@ int acto__area_deliver(acto__conn *c, uint64_t to, acto__msg *m, const char **re
  * 1 when the line is empty (the caller frees it and sends ROOM). */
 static int line_advance(acto__conn *c, acto__line *l) {
   acto__node *n = c->node;
-  if (l->held)
-    acto__actor_release(l->held);
+  /* The resolved head's reference serves the whole run. */
+  acto__actor *t = l->held;
   l->held = NULL;
   l->bytes -= l->parked_cost;
   c->area_bytes -= l->parked_cost;
@@ -220,17 +231,30 @@ static int line_advance(acto__conn *c, acto__line *l) {
     size_t cost = msg_cost(m);
     atomic_store_explicit(&l->fired, 0, memory_order_relaxed);
     acto__actor *held = NULL;
-    if (acto__send_from_node(n->sys, (acto_ref){l->target, n->id}, m, &l->tw, &held) == 1) {
+    int parked = t ? acto__send_from_node_held(n->sys, t, m, &l->tw, &held)
+                   : acto__send_from_node(n->sys, (acto_ref){l->target, n->id}, m, &l->tw, &held);
+    if (parked) {
       l->parked = m;
       l->parked_cost = cost;
       l->held = held;
+      if (t)
+        acto__actor_release(t);
       return 0;
     }
     l->bytes -= cost;
     c->area_bytes -= cost;
     ST_SUB(n, waiting, 1);
   }
+  if (t)
+    acto__actor_release(t);
   return 1;
+}
+
+void acto__area_frame_end(acto__conn *c) {
+  if (c->hot)
+    acto__actor_release(c->hot);
+  c->hot = NULL;
+  c->hot_id = 0;
 }
 
 int acto__area_wake(acto__conn *c) {
@@ -272,6 +296,7 @@ int acto__area_full(const acto__conn *c) { return c->area_bytes > c->node->area_
 
 void acto__area_close(acto__conn *c) {
   acto__node *n = c->node;
+  acto__area_frame_end(c);
   for (size_t i = 0; i < c->area.cap; i++) {
     acto__line *l = c->area.slots[i].val;
     if (!l)

@@ -375,6 +375,7 @@ int acto__deliver_batch(acto__conn *c, const uint8_t *pl, size_t len, const char
       break;
     }
   }
+  acto__area_frame_end(c);
   msgpack_unpacked_destroy(&u);
   return rc;
 }

@@ -163,6 +163,10 @@ typedef struct acto__conn {
   size_t area_bytes;
   struct acto__line *spare;
   int area_paused;
+  /* During one frame: the target the last SEND went to, and a reference
+   * to it (NULL: gone), dropped at the frame's end (acto__area_frame_end). */
+  uint64_t hot_id;
+  acto__actor *hot;
   /* Reading stopped because our queue to this peer is over its bound (the
    * peer sends but does not read: its PINGs and asks would make us queue
    * PONGs and replies without end).  Resumed below half. */
@@ -281,6 +285,8 @@ int acto__area_deliver(acto__conn *c, uint64_t to, acto__msg *m, const char **re
 /* Moves on the lines of c whose parked head was resolved; 1 when c
  * stopped reading at the area's bound and may read again. */
 int acto__area_wake(acto__conn *c);
+/* The frame is done: drops the reference to its last target. */
+void acto__area_frame_end(acto__conn *c);
 /* The area of c is over its bound: stop reading. */
 int acto__area_full(const acto__conn *c);
 /* c closes: waiting messages become dead letters; lines whose head's
