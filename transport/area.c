@@ -26,30 +26,35 @@
  *            shrinking to ROOM_AT bytes or less (or empty): ROOM(T) is
  *            queued -> quiet (or none).  ROOM before the line is dry keeps
  *            T fed while the sender's next messages travel.
- * So BUSY and ROOM alternate per target on a connection, starting with
- * BUSY; a mailbox full only for a moment (a busy actor, not a stuck one)
- * never makes its senders wait.
  *   zombie   the connection closed while the head was parked and its
  *            verdict was already on the way (acto__send_node_cancel 0):
  *            the line, emptied, waits in the node's zombie list for the
  *            twaiter to fire, then is freed.  The connection itself is
  *            freed at once.
+ * So BUSY and ROOM alternate per target on a connection, starting with
+ * BUSY; a mailbox full only for a moment (a busy actor, not a stuck one)
+ * never makes its senders wait.
  * Messages waiting in a line when the connection closes become dead
  * letters (ACTO_DEAD_NOCONNECTION), as would the messages of a link that
  * went down before they were handled (they are orphaned: actor/remote.h).
  *
  * Bound.  A sender stops sending to T when BUSY(T) arrives (and takes
  * back the sends to T still parked for room in its queue); what it had
- * queued or written before lands in the line, on top of BUSY_AT.  A connection's lines hold
- * at most area_max (2 x out_queue_bytes) of messages, counted as on the
- * wire (payload + AREA_MSG_COST each; about 100 bytes more each in
- * memory): what the sender's queue (out_queue_bytes) and the sockets
- * between can hold when BUSY reaches it.  Past it the connection stops
- * reading (a sender that ignores BUSY, or one with more in flight than
- * the bound) and resumes below half.
+ * queued or written before lands in the line, on top of BUSY_AT.  A
+ * connection's lines hold at most area_max (2 x out_queue_bytes) of
+ * messages, counted as on the wire (payload + AREA_MSG_COST each; about
+ * 100 bytes more each in memory): what the sender's queue
+ * (out_queue_bytes) and the sockets between can hold when BUSY reaches
+ * it.  Past it the connection stops reading (a sender that ignores BUSY,
+ * or one with more in flight than the bound) and resumes below half.
  * TCP then holds the sender back, and the sender's heartbeat sees a peer
  * that does not read: the link goes down after a heartbeat timeout, as
  * before flow control existed.  Heartbeats flow in every other case.
+ *
+ * References.  A frame's SENDs to one target share one reference to it
+ * (c->hot, dropped at the frame's end), and a line's run after its head
+ * was resolved reuses the head's reference: the reference count's cache
+ * line is shared with the worker running the target.
  *
  * Sender: outq.c (busy targets).
  *
