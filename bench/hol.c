@@ -23,44 +23,26 @@
  */
 #include <semaphore.h>
 
-#include "common.h"
+#include "stream.h"
 
 #define F_NAME "fast"
 #define S_NAME "stuck"
 #define C_NAME "control"
-#define BIN_BYTES 16u
 #define S_MSGS 1000u
 #define S_CAPACITY 16u
 
 enum {
-  MSG_SETUP = 1, /* ask F or S: payload uint64_t N; empty reply */
-  MSG_START,     /* main -> a sender */
-  MSG_CONT,      /* sender -> itself */
-  MSG_DATA,      /* sender -> F or S */
-  MSG_ACK,       /* F or S -> sender, after the last */
-  MSG_RELEASE,   /* ask C: let S go */
-  MSG_RSS,       /* ask C: reply int64_t peak RSS in kB */
+  MSG_RELEASE = STREAM_NEXT, /* ask C: let S go */
+  MSG_RSS,                   /* ask C: reply int64_t peak RSS in kB */
 };
-
-typedef struct item {
-  uint64_t seq;
-  uint8_t bin[BIN_BYTES];
-} item;
-
-typedef struct ack {
-  uint64_t count, bad;
-} ack;
-
-static const uint8_t the_bin[BIN_BYTES] = {'0', '1', '2', '3', '4', '5', '6', '7',
-                                           '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
 
 /* ---- the server ---------------------------------------------------------- */
 
 static sem_t release_s; /* S waits on it in its first message */
 
 typedef struct receiver {
-  int stuck; /* S: block in the first data message */
-  uint64_t n, count, bad;
+  stream_rx rx; /* first: stream_rx_handle's state */
+  int stuck;    /* S: block in the first data message */
 } receiver;
 
 static int receiver_init(acto_ctx *ctx, void *state, const void *arg) {
@@ -71,37 +53,15 @@ static int receiver_init(acto_ctx *ctx, void *state, const void *arg) {
 
 static int receiver_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   receiver *st = state;
-  item it;
 
-  switch (msg->type) {
-  case MSG_DATA:
-    if (st->stuck) {
-      st->stuck = 0;
-      while (sem_wait(&release_s) != 0 && errno == EINTR) {
-      }
+  if (msg->type == STREAM_DATA && st->stuck) {
+    st->stuck = 0;
+    while (sem_wait(&release_s) != 0 && errno == EINTR) {
     }
-    if (msg->size != sizeof it) {
-      st->bad++;
-    } else {
-      memcpy(&it, msg->data, sizeof it);
-      if (it.seq != st->count || memcmp(it.bin, the_bin, BIN_BYTES) != 0)
-        st->bad++;
-    }
-    st->count++;
-    if (msg->size == sizeof it && it.seq + 1 == st->n) {
-      ack a = {st->count, st->bad};
-      BENCH_CHECK(acto_send(acto_ctx_system(ctx), msg->sender, MSG_ACK, &a, sizeof a));
-    }
-    return 0;
-  case MSG_SETUP:
-    BENCH_EXPECT(msg->size == sizeof st->n, "setup message of %zu bytes", msg->size);
-    memcpy(&st->n, msg->data, sizeof st->n);
-    st->count = st->bad = 0;
-    BENCH_CHECK(acto_reply(ctx, MSG_SETUP, NULL, 0));
-    return 0;
-  default:
-    bench_fail("receiver: unexpected message type %" PRIu32, msg->type);
   }
+  if (!stream_rx_handle(ctx, &st->rx, msg))
+    bench_fail("receiver: unexpected message type %" PRIu32, msg->type);
+  return 0;
 }
 
 static const acto_behaviour receiver_behaviour = {
@@ -150,67 +110,6 @@ static int server_main(void) {
 
 /* ---- the client ----------------------------------------------------------- */
 
-typedef struct sender_args {
-  acto_ref to;
-  uint64_t n;
-  bench_latch *done;
-  ack *ack_out;
-} sender_args;
-
-typedef struct sender {
-  sender_args a;
-  uint64_t sent;
-  item it;
-} sender;
-
-static int sender_init(acto_ctx *ctx, void *state, const void *arg) {
-  sender *st = state;
-
-  (void)ctx;
-  st->a = *(const sender_args *)arg;
-  memcpy(st->it.bin, the_bin, BIN_BYTES);
-  return 0;
-}
-
-/* As in remote_stream.c: at most BENCH_BURST per turn, fewer when parked. */
-static int send_burst(acto_ctx *ctx, sender *st) {
-  acto_system *sys = acto_ctx_system(ctx);
-  uint64_t end = st->a.n - st->sent < BENCH_BURST ? st->a.n : st->sent + BENCH_BURST;
-
-  while (st->sent < end) {
-    st->it.seq = st->sent++;
-    if (BENCH_CHECK(acto_send(sys, st->a.to, MSG_DATA, &st->it, sizeof st->it)) == ACTO_PARKED)
-      return 1;
-  }
-  return st->sent < st->a.n;
-}
-
-static int sender_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  sender *st = state;
-
-  switch (msg->type) {
-  case MSG_START:
-  case MSG_CONT:
-    if (send_burst(ctx, st))
-      BENCH_CHECK(acto_send(acto_ctx_system(ctx), acto_self(ctx), MSG_CONT, NULL, 0));
-    return 0;
-  case MSG_ACK:
-    BENCH_EXPECT(msg->size == sizeof *st->a.ack_out, "ack of %zu bytes", msg->size);
-    memcpy(st->a.ack_out, msg->data, sizeof *st->a.ack_out);
-    bench_latch_arrive(st->a.done);
-    return 0;
-  default:
-    bench_fail("sender: unexpected message type %" PRIu32, msg->type);
-  }
-}
-
-static const acto_behaviour sender_behaviour = {
-    .name = "sender",
-    .state_size = sizeof(sender),
-    .init = sender_init,
-    .handle = sender_handle,
-};
-
 /* Each phase streams ROUNDS times and keeps the median time, so that one
  * disturbed stream on a shared machine does not decide the ratio. */
 #define ROUNDS 3
@@ -228,7 +127,7 @@ static double median3(const double t[3]) {
 static void setup(acto_system *sys, acto_ref to, uint64_t n) {
   acto_reply_buf reply;
 
-  BENCH_CHECK(acto_ask(sys, to, MSG_SETUP, &n, sizeof n, BENCH_PAIR_WAIT_MS, &reply));
+  BENCH_CHECK(acto_ask(sys, to, STREAM_SETUP, &n, sizeof n, BENCH_PAIR_WAIT_MS, &reply));
   acto_reply_release(&reply);
 }
 
@@ -236,15 +135,15 @@ static void setup(acto_system *sys, acto_ref to, uint64_t n) {
  * until F's acknowledgement, which must count n, none bad. */
 static double stream_to_f(acto_system *sys, acto_ref f, uint64_t n) {
   bench_latch done;
-  ack got = {0, 0};
+  stream_ack got = {0, 0};
   acto_ref s;
 
   setup(sys, f, n);
   bench_latch_init(&done, 1);
-  sender_args sa = {f, n, &done, &got};
-  BENCH_CHECK(acto_spawn(sys, &sender_behaviour, &sa, NULL, &s));
+  stream_tx_args sa = {f, n, &done, &got};
+  BENCH_CHECK(acto_spawn(sys, &stream_tx_behaviour, &sa, NULL, &s));
   double t0 = bench_now();
-  BENCH_CHECK(acto_send(sys, s, MSG_START, NULL, 0));
+  BENCH_CHECK(acto_send(sys, s, STREAM_START, NULL, 0));
   bench_latch_wait(&done);
   double secs = bench_now() - t0;
   BENCH_EXPECT(got.count == n && got.bad == 0,
@@ -283,12 +182,12 @@ int main(int argc, char **argv) {
 
   /* Phase 2: S stuck with S_MSGS sent to it first, then the stream to F. */
   bench_latch s_done;
-  ack s_got = {0, 0};
+  stream_ack s_got = {0, 0};
   setup(sys, s, S_MSGS);
   bench_latch_init(&s_done, 1);
-  sender_args sa = {s, S_MSGS, &s_done, &s_got};
-  BENCH_CHECK(acto_spawn(sys, &sender_behaviour, &sa, NULL, &ps));
-  BENCH_CHECK(acto_send(sys, ps, MSG_START, NULL, 0));
+  stream_tx_args sa = {s, S_MSGS, &s_done, &s_got};
+  BENCH_CHECK(acto_spawn(sys, &stream_tx_behaviour, &sa, NULL, &ps));
+  BENCH_CHECK(acto_send(sys, ps, STREAM_START, NULL, 0));
   for (int i = 0; i < ROUNDS; i++)
     t2s[i] = stream_to_f(sys, f, n);
   double t2 = median3(t2s);

@@ -27,82 +27,31 @@
  * note=sender_actor, and from the client node's counters frames (frames
  * sent) and parks (sends parked on the full outgoing queue).
  */
-#include "common.h"
+#include "stream.h"
 
 #define RECEIVER_NAME "receiver"
-#define BIN_BYTES 16u
 
 enum {
-  MSG_SETUP = 1, /* main asks the receiver: payload uint64_t N; empty reply */
-  MSG_START,     /* main -> sender */
-  MSG_CONT,      /* sender -> itself: send the next burst */
-  MSG_DATA,      /* sender -> receiver: payload item */
-  MSG_ACK,       /* receiver -> sender: payload ack */
-  MSG_RSS,       /* main asks the receiver: reply int64_t peak RSS in kB */
+  MSG_RSS = STREAM_NEXT, /* main asks the receiver: reply int64_t peak RSS in kB */
 };
-
-/* One message of the stream: an integer and a 16-byte binary. */
-typedef struct item {
-  uint64_t seq;
-  uint8_t bin[BIN_BYTES];
-} item;
-
-/* The receiver's answer to the last message. */
-typedef struct ack {
-  uint64_t count; /* data messages handled */
-  uint64_t bad;   /* of which out of order or with a damaged binary */
-} ack;
-
-static const uint8_t the_bin[BIN_BYTES] = {'0', '1', '2', '3', '4', '5', '6', '7',
-                                           '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
 
 /* ---- the server: the receiver ----------------------------------------- */
 
-typedef struct receiver {
-  uint64_t n;     /* the stream's length (MSG_SETUP) */
-  uint64_t count; /* data messages handled */
-  uint64_t bad;
-} receiver;
-
 static int receiver_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  receiver *st = state;
-  item it;
   int64_t rss;
 
-  switch (msg->type) {
-  case MSG_DATA:
-    if (msg->size != sizeof it) {
-      st->bad++;
-    } else {
-      memcpy(&it, msg->data, sizeof it);
-      if (it.seq != st->count || memcmp(it.bin, the_bin, BIN_BYTES) != 0)
-        st->bad++;
-    }
-    st->count++;
-    if (msg->size == sizeof it && it.seq + 1 == st->n) {
-      ack a = {st->count, st->bad};
-
-      BENCH_CHECK(acto_send(acto_ctx_system(ctx), msg->sender, MSG_ACK, &a, sizeof a));
-    }
+  if (stream_rx_handle(ctx, state, msg))
     return 0;
-  case MSG_SETUP:
-    BENCH_EXPECT(msg->size == sizeof st->n, "setup message of %zu bytes", msg->size);
-    memcpy(&st->n, msg->data, sizeof st->n);
-    st->count = st->bad = 0;
-    BENCH_CHECK(acto_reply(ctx, MSG_SETUP, NULL, 0));
-    return 0;
-  case MSG_RSS:
-    rss = bench_peak_rss_kb();
-    BENCH_CHECK(acto_reply(ctx, MSG_RSS, &rss, sizeof rss));
-    return 0;
-  default:
+  if (msg->type != MSG_RSS)
     bench_fail("receiver: unexpected message type %" PRIu32, msg->type);
-  }
+  rss = bench_peak_rss_kb();
+  BENCH_CHECK(acto_reply(ctx, MSG_RSS, &rss, sizeof rss));
+  return 0;
 }
 
 static const acto_behaviour receiver_behaviour = {
   .name = "receiver",
-  .state_size = sizeof(receiver),
+  .state_size = sizeof(stream_rx),
   .handle = receiver_handle,
 };
 
@@ -121,70 +70,7 @@ static int server_main(void) {
   return 0;
 }
 
-/* ---- the client: the sender ------------------------------------------- */
-
-typedef struct sender_args {
-  acto_ref receiver;
-  uint64_t n;
-  bench_latch *done;
-  ack *ack_out; /* written just before the latch is signalled */
-} sender_args;
-
-typedef struct sender {
-  sender_args a;
-  uint64_t sent;
-  item it; /* the next message; only seq changes */
-} sender;
-
-static int sender_init(acto_ctx *ctx, void *state, const void *arg) {
-  sender *st = state;
-
-  (void)ctx;
-  st->a = *(const sender_args *)arg;
-  memcpy(st->it.bin, the_bin, BIN_BYTES);
-  return 0;
-}
-
-/* Sends the next burst: at most BENCH_BURST messages, fewer when a send
- * parks.  Returns 1 when the sender must yield (more to send, or parked). */
-static int send_burst(acto_ctx *ctx, sender *st) {
-  acto_system *sys = acto_ctx_system(ctx);
-  uint64_t end = st->a.n - st->sent < BENCH_BURST ? st->a.n : st->sent + BENCH_BURST;
-
-  while (st->sent < end) {
-    st->it.seq = st->sent++;
-    if (BENCH_CHECK(acto_send(sys, st->a.receiver, MSG_DATA, &st->it, sizeof st->it)) ==
-        ACTO_PARKED)
-      return 1;
-  }
-  return st->sent < st->a.n;
-}
-
-static int sender_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  sender *st = state;
-
-  switch (msg->type) {
-  case MSG_START:
-  case MSG_CONT:
-    if (send_burst(ctx, st))
-      BENCH_CHECK(acto_send(acto_ctx_system(ctx), acto_self(ctx), MSG_CONT, NULL, 0));
-    return 0;
-  case MSG_ACK:
-    BENCH_EXPECT(msg->size == sizeof *st->a.ack_out, "ack of %zu bytes", msg->size);
-    memcpy(st->a.ack_out, msg->data, sizeof *st->a.ack_out);
-    bench_latch_arrive(st->a.done);
-    return 0;
-  default:
-    bench_fail("sender: unexpected message type %" PRIu32, msg->type);
-  }
-}
-
-static const acto_behaviour sender_behaviour = {
-  .name = "sender",
-  .state_size = sizeof(sender),
-  .init = sender_init,
-  .handle = sender_handle,
-};
+/* ---- the client: the sender (stream.h) --------------------------------- */
 
 int main(int argc, char **argv) {
   if (bench_pair_start("remote_stream", "remote_stream_server", argc, argv))
@@ -195,21 +81,21 @@ int main(int argc, char **argv) {
   acto_ref receiver_ref, sender_ref;
   acto_reply_buf reply;
   acto_node_stats ns;
-  ack got = {0, 0};
+  stream_ack got = {0, 0};
   int64_t peer_rss = -1;
   bench_latch done;
   acto_stats st;
 
   bench_pair_node(sys);
   receiver_ref = bench_pair_connect(sys, RECEIVER_NAME);
-  BENCH_CHECK(acto_ask(sys, receiver_ref, MSG_SETUP, &n, sizeof n, BENCH_PAIR_WAIT_MS, &reply));
+  BENCH_CHECK(acto_ask(sys, receiver_ref, STREAM_SETUP, &n, sizeof n, BENCH_PAIR_WAIT_MS, &reply));
   acto_reply_release(&reply);
   bench_latch_init(&done, 1);
-  sender_args sa = {receiver_ref, n, &done, &got};
-  BENCH_CHECK(acto_spawn(sys, &sender_behaviour, &sa, NULL, &sender_ref));
+  stream_tx_args sa = {receiver_ref, n, &done, &got};
+  BENCH_CHECK(acto_spawn(sys, &stream_tx_behaviour, &sa, NULL, &sender_ref));
 
   double t0 = bench_now();
-  BENCH_CHECK(acto_send(sys, sender_ref, MSG_START, NULL, 0));
+  BENCH_CHECK(acto_send(sys, sender_ref, STREAM_START, NULL, 0));
   bench_latch_wait(&done);
   double secs = bench_now() - t0;
 
@@ -231,6 +117,6 @@ int main(int argc, char **argv) {
   bench_report(n + 1, secs,
                " stream_msgs=%" PRIu64 " payload_bytes=%u peer_rss_kb=%" PRId64
                " note=sender_actor frames=%" PRIu64 " parks=%" PRIu64,
-               n, BIN_BYTES, peer_rss, ns.frames_out, ns.parks);
+               n, STREAM_BIN_BYTES, peer_rss, ns.frames_out, ns.parks);
   return 0;
 }
