@@ -115,8 +115,7 @@ static inline int stream_tx_burst(acto_ctx *ctx, stream_tx *st) {
 
   while (st->sent < end) {
     st->it.seq = st->sent++;
-    if (BENCH_CHECK(acto_send(sys, st->a.to, STREAM_DATA, &st->it, sizeof st->it)) ==
-        ACTO_PARKED)
+    if (BENCH_CHECK(acto_send(sys, st->a.to, STREAM_DATA, &st->it, sizeof st->it)) == ACTO_PARKED)
       return 1;
   }
   return st->sent < st->a.n;
