@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "actor/remote.h"
+#include "transport/cluster.h"
 #include "transport/frame.h"
 #include "codec/prescan.h"
 #include "transport/transport.h"
@@ -227,8 +228,8 @@ static int deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
     }
     return 0;
   }
-  default: /* check_msg let nothing else through */
-    return 0;
+  default: /* kinds 9 and up, which check_msg let through */
+    return acto__cluster_deliver(c, w, reason);
   }
 }
 
@@ -312,8 +313,7 @@ static int check_msg(const acto__conn *c, const acto__wmsg *w, int first_of_conn
     return 0;
   }
   default:
-    *reason = "unknown message kind";
-    return -1;
+    return acto__cluster_check(c, w, reason);
   }
 }
 

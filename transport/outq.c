@@ -14,6 +14,7 @@
 
 #include "actor/remote.h"
 #include "transport/auth.h"
+#include "transport/cluster.h"
 #include "transport/frame.h"
 #include "transport/idmap.h"
 #include "transport/tls.h"
@@ -339,4 +340,18 @@ int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, ui
   pthread_mutex_unlock(&p->mtx);
   acto__system_wait_leave(sys);
   return r;
+}
+
+int acto__outq_control(acto__peer *p, const void *bytes, size_t len) {
+  int rc = ACTO_ENOTCONN;
+  pthread_mutex_lock(&p->mtx);
+  if (p->state == P_UP && p->active) {
+    rc = acto__buf_append(&p->batch, bytes, len) == 0 ? 0 : ACTO_ENOMEM;
+    if (rc == 0) {
+      acto__outq_added_locked(p);
+      acto__outq_kick_locked(p);
+    }
+  }
+  pthread_mutex_unlock(&p->mtx);
+  return rc;
 }

@@ -67,6 +67,7 @@
 #include <openssl/rand.h>
 
 #include "actor/remote.h"
+#include "transport/cluster.h"
 #include "transport/transport.h"
 
 uint32_t acto__peer_name_hash(const char *s, size_t n) {
@@ -339,8 +340,10 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
     }
   }
   free(rels);
-  if (was_up)
+  if (was_up) {
     fire_hook(n, ACTO_NODE_DOWN, p, inc, reason);
+    acto__cluster_peer_down(p, ((uint64_t)acto__peer_hash(p) << 32) | inc, reason);
+  }
   uint64_t jitter = 0;
   RAND_bytes((unsigned char *)&jitter, sizeof jitter);
   pthread_mutex_lock(&p->mtx);
@@ -389,4 +392,5 @@ void acto__peer_up(acto__conn *c) {
   ST_ADD(n, connects, 1);
   ST_ADD(n, peers_up, 1);
   fire_hook(n, ACTO_NODE_UP, p, p->inc, "connected");
+  acto__cluster_peer_up(p, ((uint64_t)acto__peer_hash(p) << 32) | p->inc);
 }

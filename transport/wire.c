@@ -196,8 +196,15 @@ int acto__wire_parse(const msgpack_object *o, acto__wmsg *out, const char **reas
         *reason = "payload is not a bin";
         return ACTO_EPROTO;
       }
-      out->payload = (const uint8_t *)x->via.bin.ptr;
-      out->payload_len = x->via.bin.size;
+      if (!out->payload) {
+        out->payload = (const uint8_t *)x->via.bin.ptr;
+        out->payload_len = x->via.bin.size;
+        if (!out->payload)
+          out->payload = (const uint8_t *)""; /* an empty bin: still "seen" */
+      } else {
+        out->payload2 = (const uint8_t *)x->via.bin.ptr;
+        out->payload2_len = x->via.bin.size;
+      }
       break;
     }
   }

@@ -17,6 +17,9 @@
  *   PONG   [6, token]
  *   BUSY   [7, target]          flow control (deliver.c, DESIGN: Flow)
  *   ROOM   [8, target]
+ *   MEMBER [9, node_id, listen_port, name:bin, host:bin]   membership
+ *   LEAVE  [10, node_id]                                   (cluster.c)
+ *   11..12 global names (global.c), 13..15 process groups (group.c)
  *
  * Every field without a type is a non-negative integer (any msgpack uint
  * or positive int encoding); status is any integer in int32 range.
@@ -44,6 +47,10 @@ enum {
   ACTO__W_PONG = 6,
   ACTO__W_BUSY = 7,
   ACTO__W_ROOM = 8,
+  /* The cluster (ACTORS.md 13.10). */
+  ACTO__W_MEMBER = 9, /* cluster.c */
+  ACTO__W_LEAVE = 10,
+  /* 11, 12: global names (global.c); 13..15: process groups (group.c) */
 };
 
 /* SEND and REPLY flags. */
@@ -74,8 +81,10 @@ typedef struct acto__wmsg {
   uint32_t kind;
   uint64_t f[6];         /* the integer fields in order, after the kind */
   int64_t status;        /* REPLY and SIGNAL */
-  const uint8_t *payload;
+  const uint8_t *payload; /* the first bin field */
   size_t payload_len;
+  const uint8_t *payload2; /* the second bin field (MEMBER's host, ...) */
+  size_t payload2_len;
 } acto__wmsg;
 
 /* Encoders: append one message to b.  Return 0 or ACTO_ENOMEM (b keeps

@@ -1,0 +1,41 @@
+/* cluster.c - the cluster layers above the links: the door through which
+ * membership (this file), global names (global.c) and process groups
+ * (group.c) hear of peers going up and down and receive their wire
+ * messages (kinds 9 and up, ACTORS.md 13.5).
+ *
+ * Thread ownership: every function here runs on the I/O thread.
+ */
+#include "transport/cluster.h"
+
+#include <string.h>
+
+#include "acto_error.h"
+
+int acto__cluster_check(const acto__conn *c, const acto__wmsg *w, const char **reason) {
+  (void)c;
+  switch (w->kind) {
+  default:
+    *reason = "unknown message kind";
+    return -1;
+  }
+}
+
+int acto__cluster_deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
+  (void)c;
+  (void)reason;
+  switch (w->kind) {
+  default: /* acto__cluster_check let nothing else through */
+    return 0;
+  }
+}
+
+void acto__cluster_peer_up(acto__peer *p, uint64_t node_id) {
+  (void)p;
+  (void)node_id;
+}
+
+void acto__cluster_peer_down(acto__peer *p, uint64_t node_id, const char *reason) {
+  (void)p;
+  (void)node_id;
+  (void)reason;
+}
