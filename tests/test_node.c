@@ -215,7 +215,7 @@ START_TEST(start_validates_its_arguments_and_must_come_before_spawn) {
   ck_assert_ok(acto_spawn(s, &PROBE, NULL, NULL, &r));
   ck_assert_uint_eq(r.node, id); /* refs carry the node id */
   ck_assert_rc(acto_node_connect(s, "n1", "127.0.0.1", 1, 0), ACTO_EINVAL); /* itself */
-  ck_assert_rc(acto_node_connect(s, "n2", "not-an-ip", 1, 0), ACTO_EINVAL);
+  ck_assert_rc(acto_node_connect(s, "n2", "not an ip", 1, 0), ACTO_EINVAL);
   ck_assert_rc(acto_node_connect(s, "n2", "127.0.0.1", 0, 0), ACTO_EINVAL);
   tu_shutdown(s);
 
@@ -393,7 +393,7 @@ START_TEST(refused_start_and_connect_arguments_name_the_rule) {
   ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "heartbeat_timeout_ms -5");
   nc.heartbeat_timeout_ms = 0;
   nc.listen_host = "localhost";
-  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "\"localhost\"", "numeric IPv4");
+  ck_refused(acto_node_start(s, &nc), ACTO_EINVAL, "\"localhost\"", "numeric IPv4 or IPv6");
   nc.listen_host = NULL;
   /* Connect before a node runs. */
   ck_refused(acto_node_connect(s, "n2", "127.0.0.1", 1, 0), ACTO_ENOTCONN, "acto_node_start");
@@ -420,8 +420,8 @@ START_TEST(refused_start_and_connect_arguments_name_the_rule) {
   ck_refused(acto_node_connect(s, "bad/name", "127.0.0.1", 1, 0), ACTO_EINVAL, "0x2f at 3",
              "A-Z a-z 0-9 . _ @ -");
   ck_refused(acto_node_connect(s, "n2", NULL, 1, 0), ACTO_EINVAL, "no host");
-  ck_refused(acto_node_connect(s, "n2", "not-an-ip", 1, 0), ACTO_EINVAL, "\"not-an-ip\"",
-             "numeric IPv4");
+  ck_refused(acto_node_connect(s, "n2", "not an ip", 1, 0), ACTO_EINVAL, "\"not an ip\"",
+             "DNS name or a numeric IPv4 or IPv6");
   ck_refused(acto_node_connect(s, "n2", "127.0.0.1", 0, 0), ACTO_EINVAL, "port 0");
   ck_refused(acto_node_connect(s, "n2", "127.0.0.1", 1, -5), ACTO_EINVAL, "timeout_ms -5");
   ck_refused(acto_node_connect(s, "n1", "127.0.0.1", 1, 0), ACTO_EINVAL, "own name");

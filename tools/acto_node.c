@@ -4,8 +4,13 @@
  *   acto_node --name NAME (--key-hex HEX | --key-file PATH)
  *             [--port P] [--heartbeat-ms H] [--timeout-ms T] [--encryption none|tls]
  *             [--connect NAME@127.0.0.1:PORT]... [--log-level off|error|warn|info|debug]
+ *             [--listen HOST] [--seed NAME@HOST:PORT]...
  *
- * It starts a system with a node on 127.0.0.1:P (0: ephemeral), spawns
+ * --seed joins the cluster through NAME (ACTORS.md 13.10); HOST is a DNS
+ * name, an IPv4 address or an IPv6 address in brackets ([::1]:4000).
+ *
+ * It starts a system with a node on 127.0.0.1:P (0: ephemeral; --listen
+ * picks another numeric address), spawns
  *   "echo"  replies to every request with the request's payload,
  *           and counts plain messages of any type (a request of type 99
  *           is answered with that count, a uint64_t, whatever its
@@ -70,8 +75,42 @@ static void usage(void) {
   fprintf(stderr,
           "usage: acto_node --name NAME (--key-hex HEX | --key-file PATH) [--port P]\n"
           "                 [--heartbeat-ms H] [--timeout-ms T] [--encryption none|tls]\n"
-          "                 [--connect NAME@IP:PORT]... [--log-level off|error|warn|info|debug]\n");
+          "                 [--connect NAME@IP:PORT]... [--log-level off|error|warn|info|debug]\n"
+          "                 [--listen HOST] [--seed NAME@HOST:PORT]...\n");
   exit(2);
+}
+
+/* NAME@HOST:PORT, HOST a name, IPv4, or [IPv6]: 0, or -1. */
+static int parse_seed(const char *s, char *name, size_t nsz, char *host, size_t hsz,
+                      uint16_t *port) {
+  const char *at = strchr(s, '@');
+  if (!at || (size_t)(at - s) >= nsz)
+    return -1;
+  memcpy(name, s, (size_t)(at - s));
+  name[at - s] = 0;
+  const char *h = at + 1, *he, *colon;
+  if (*h == '[') {
+    he = strchr(h, ']');
+    if (!he || he[1] != ':')
+      return -1;
+    h++;
+    colon = he + 1;
+  } else {
+    colon = strrchr(h, ':');
+    if (!colon)
+      return -1;
+    he = colon;
+  }
+  if ((size_t)(he - h) >= hsz)
+    return -1;
+  memcpy(host, h, (size_t)(he - h));
+  host[he - h] = 0;
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (*end || p <= 0 || p > 65535)
+    return -1;
+  *port = (uint16_t)p;
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -80,6 +119,9 @@ int main(int argc, char **argv) {
   uint8_t key[64];
   const char *connects[16];
   int nconnects = 0;
+  acto_node_seed seeds[16];
+  char seed_names[16][80], seed_hosts[16][256];
+  size_t nseeds = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -113,6 +155,15 @@ int main(int argc, char **argv) {
         nc.encryption = ACTO_NODE_ENCRYPT_TLS_PSK;
       else if (strcmp(v, "none") != 0)
         usage();
+    } else if (!strcmp(a, "--listen")) {
+      nc.listen_host = v;
+    } else if (!strcmp(a, "--seed") && nseeds < 16) {
+      if (parse_seed(v, seed_names[nseeds], sizeof seed_names[0], seed_hosts[nseeds],
+                     sizeof seed_hosts[0], &seeds[nseeds].port) != 0)
+        usage();
+      seeds[nseeds].name = seed_names[nseeds];
+      seeds[nseeds].host = seed_hosts[nseeds];
+      nseeds++;
     } else if (!strcmp(a, "--connect") && nconnects < 16) {
       connects[nconnects++] = v;
     } else if (!strcmp(a, "--log-level")) {
@@ -131,6 +182,8 @@ int main(int argc, char **argv) {
   }
   if (!nc.name || (!nc.key && !nc.key_file))
     usage();
+  nc.seeds = nseeds ? seeds : NULL;
+  nc.nseeds = nseeds;
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
 

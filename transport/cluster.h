@@ -20,11 +20,23 @@ int acto__cluster_deliver(acto__conn *c, const acto__wmsg *w, const char **reaso
 void acto__cluster_peer_up(acto__peer *p, uint64_t node_id);
 void acto__cluster_peer_down(acto__peer *p, uint64_t node_id, const char *reason);
 
+/* The address a peer listens at (host copied; a change makes it resolve
+ * again).  Caller holds p->mtx. */
+void acto__cluster_set_addr_locked(acto__peer *p, const char *host, uint16_t port);
+
+/* The node stops: LEAVE to every up peer, written at once.  I/O thread. */
+void acto__cluster_leave(acto__node *n);
+
+/* The heartbeat tick: members down too long are forgotten.  I/O thread. */
+void acto__cluster_tick(acto__node *n, uint64_t now);
+
 /* outq.c: queues one encoded control message for p if it is up and asks
  * the I/O thread to write it.  Not bounded by out_queue_bytes: the
  * layers send little and bound what they send themselves.  0,
  * ACTO_ENOTCONN (p is not up), ACTO_ENOMEM.  Any thread; p pinned or
  * otherwise kept (peer.c DESIGN: Peers). */
 int acto__outq_control(acto__peer *p, const void *bytes, size_t len);
+/* The same for nmsgs (>= 1) messages encoded one after the other. */
+int acto__outq_control_n(acto__peer *p, const void *bytes, size_t len, uint32_t nmsgs);
 
 #endif /* ACTO_TRANSPORT_CLUSTER_H */

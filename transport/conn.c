@@ -70,18 +70,20 @@ static void start_auth(acto__conn *c);
 /* One log line about a connection (log.c: rate-limited, never blocks this
  * thread).  An unauthenticated peer is named by its address. */
 static void conn_log(acto__node *n, acto_log_level level, const char *peer,
-                     const struct sockaddr_in *addr, const char *what, const char *reason) {
+                     const struct sockaddr_storage *addr, const char *what, const char *reason) {
   if (!acto__log_on(n->sys, level))
     return;
   char who[ACTO__AUTH_NAME_MAX + 64];
   if (peer) {
     snprintf(who, sizeof who, "%s", peer);
   } else {
-    char ip[INET_ADDRSTRLEN] = "?";
+    char ip[INET6_ADDRSTRLEN] = "?";
+    uint16_t port = 0;
     if (addr)
-      inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
-    snprintf(who, sizeof who, "%s:%u (unauthenticated)", ip,
-             addr ? (unsigned)ntohs(addr->sin_port) : 0u);
+      acto__addr_format(addr, ip, sizeof ip, &port);
+    snprintf(who, sizeof who, addr && addr->ss_family == AF_INET6 ? "[%s]:%u (unauthenticated)"
+                                                                  : "%s:%u (unauthenticated)",
+             ip, (unsigned)port);
   }
   acto__log(n->sys, level, "node", "%s: %s %s: %s", n->name, what, who, reason);
 }
@@ -591,7 +593,7 @@ void acto__conn_on_accept(evutil_socket_t lfd, short ev, void *arg) {
   (void)ev;
   acto__node *n = arg;
   for (int i = 0; i < 64; i++) {
-    struct sockaddr_in sa;
+    struct sockaddr_storage sa;
     socklen_t sl = sizeof sa;
     int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
@@ -621,16 +623,32 @@ void acto__conn_start_connect(acto__peer *p) {
   if (p->connecting || atomic_load_explicit(&n->stopping, memory_order_acquire))
     return;
   pthread_mutex_lock(&p->mtx);
-  if (p->state != P_DOWN || !p->has_addr) {
+  if (p->state != P_DOWN || !p->has_addr || p->resolving) {
     pthread_mutex_unlock(&p->mtx);
+    return;
+  }
+  if (!p->resolved && acto__addr_numeric(p->host, p->port, &p->addr, &p->addr_len) == 0)
+    p->resolved = 1;
+  if (!p->resolved) {
+    /* A DNS name: resolved on the resolver thread, which calls back here
+     * (addr.c DESIGN). */
+    p->connect_req = 0;
+    pthread_mutex_unlock(&p->mtx);
+    if (acto__addr_resolve(p) != 0)
+      acto__peer_down(p, "cannot resolve the host (out of memory)", ACTO_ENOMEM, 0);
     return;
   }
   p->state = P_CONNECTING;
   p->connect_req = 0;
   p->pins++; /* the outbound conn's, below */
-  struct sockaddr_in sa = p->addr;
+  struct sockaddr_storage sa = p->addr;
+  socklen_t salen = p->addr_len;
+  struct sockaddr_storage num;
+  socklen_t numlen;
+  if (acto__addr_numeric(p->host, p->port, &num, &numlen) != 0)
+    p->resolved = 0; /* a name: resolved again before the next attempt */
   pthread_mutex_unlock(&p->mtx);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   acto__conn *c = fd >= 0 ? conn_new(n, fd, 1) : NULL;
   if (!c) {
     if (fd >= 0)
@@ -645,7 +663,7 @@ void acto__conn_start_connect(acto__peer *p) {
   c->remote = sa;
   c->state = C_TCP;
   p->connecting = c;
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, (struct sockaddr *)&sa, salen) != 0 && errno != EINPROGRESS) {
     acto__conn_close(c, "connect failed", 0);
     return;
   }

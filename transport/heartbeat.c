@@ -6,6 +6,7 @@
 #include <event2/event.h>
 
 #include "actor/remote.h"
+#include "transport/cluster.h"
 #include "transport/transport.h"
 #include "transport/wire.h"
 
@@ -69,12 +70,15 @@ void acto__heartbeat_tick(evutil_socket_t fd, short ev, void *arg) {
     }
     c = next;
   }
+  acto__cluster_tick(n, t);
   unsigned cnt = atomic_load_explicit(&n->npeers, memory_order_acquire);
   for (unsigned i = 0; i < cnt; i++) {
     acto__peer *p = n->peers[i];
     pthread_mutex_lock(&p->mtx);
     int down = p->state == P_DOWN;
-    int want = down && (p->connect_req || (p->explicit_peer && t >= p->next_reconnect_ns));
+    int want = down && !p->resolving &&
+               (p->connect_req ||
+                ((p->explicit_peer || p->member) && p->has_addr && t >= p->next_reconnect_ns));
     pthread_mutex_unlock(&p->mtx);
     if (want)
       acto__conn_start_connect(p);

@@ -37,6 +37,7 @@
 
 #include "actor/remote.h"
 #include "transport/auth.h"
+#include "transport/cluster.h"
 #include "transport/frame.h"
 #include "transport/transport.h"
 
@@ -107,6 +108,8 @@ static void on_stop(evutil_socket_t fd, short ev, void *arg) {
     close(n->lfd);
     n->lfd = -1;
   }
+  /* Peers hear LEAVE first: they see this node "left", not "down". */
+  acto__cluster_leave(n);
   acto__conn *c = n->conns;
   while (c) {
     acto__conn *next = c->next;
@@ -140,6 +143,7 @@ static void node_free(acto__node *n) {
       event_free(evs[i]);
   if (n->lfd >= 0)
     close(n->lfd);
+  acto__addr_resolver_free(n);
   if (n->base)
     event_base_free(n->base);
   free(n->peers);
@@ -148,10 +152,14 @@ static void node_free(acto__node *n) {
   acto__auth_key_wipe(&n->key);
   pthread_mutex_destroy(&n->dir_mtx);
   pthread_mutex_destroy(&n->hook_mtx);
+  pthread_mutex_destroy(&n->res_mtx);
+  pthread_cond_destroy(&n->res_cv);
+  free(n->subs);
   free(n);
 }
 
 static void port_shutdown(acto__remote *r);
+static void peers_free(acto__node *n);
 static void port_destroy(acto__remote *r);
 
 /* The node as the runtime sees it (actor/remote.h). */
@@ -215,6 +223,25 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     if (durations[i].v < 0)
       return refuse(sys, ACTO_EINVAL, CALL, "%s %lld: 0 (the default) or a positive number of ms",
                     durations[i].what, (long long)durations[i].v);
+  if (cfg->nseeds && !cfg->seeds)
+    return refuse(sys, ACTO_EINVAL, CALL, "nseeds %zu but seeds is NULL", cfg->nseeds);
+  if (cfg->nseeds > (cfg->max_peers ? cfg->max_peers : 256u))
+    return refuse(sys, ACTO_EINVAL, CALL, "%zu seeds: more than max_peers", cfg->nseeds);
+  for (size_t i = 0; i < cfg->nseeds; i++) {
+    const acto_node_seed *sd = &cfg->seeds[i];
+    char buf[128];
+    const char *bad = name_problem(sd->name, buf, sizeof buf);
+    if (bad)
+      return refuse(sys, ACTO_EINVAL, CALL, "seed %zu: %s: " NAME_RULE, i, bad);
+    if (strcmp(sd->name, cfg->name) == 0)
+      return refuse(sys, ACTO_EINVAL, CALL, "seed %zu: \"%s\" is this node's own name", i,
+                    sd->name);
+    bad = sd->host ? acto__addr_host_problem(sd->host, strlen(sd->host)) : "no host (NULL)";
+    if (bad)
+      return refuse(sys, ACTO_EINVAL, CALL, "seed %zu (%s): host: %s", i, sd->name, bad);
+    if (sd->port == 0)
+      return refuse(sys, ACTO_EINVAL, CALL, "seed %zu (%s): port 0", i, sd->name);
+  }
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, use_pthreads);
 
@@ -262,6 +289,8 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     n->rc_max_ms = n->rc_min_ms;
   pthread_mutex_init(&n->dir_mtx, NULL);
   pthread_mutex_init(&n->hook_mtx, NULL);
+  pthread_mutex_init(&n->res_mtx, NULL);
+  pthread_cond_init(&n->res_cv, NULL);
   int saved_errno = 0;
   n->peers = calloc(n->max_peers, sizeof *n->peers);
   n->base = event_base_new();
@@ -281,19 +310,20 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     n->tls_on = 1;
   }
   if (!cfg->no_listen) {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(cfg->listen_port);
+    struct sockaddr_storage sa;
+    socklen_t salen;
     const char *host = cfg->listen_host ? cfg->listen_host : "127.0.0.1";
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-      r = refuse(sys, ACTO_EINVAL, CALL, "listen_host \"%s\" is not a numeric IPv4 address", host);
+    if (acto__addr_numeric(host, cfg->listen_port, &sa, &salen) != 0) {
+      r = refuse(sys, ACTO_EINVAL, CALL,
+                 "listen_host \"%s\" is not a numeric IPv4 or IPv6 address", host);
       goto fail;
     }
-    n->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    n->lfd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
+    if (n->lfd >= 0 && sa.ss_family == AF_INET6)
+      (void)setsockopt(n->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (n->lfd < 0 || setsockopt(n->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(n->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(n->lfd, 128) != 0) {
+        bind(n->lfd, (struct sockaddr *)&sa, salen) != 0 || listen(n->lfd, 128) != 0) {
       saved_errno = errno;
       char eb[128];
       r = refuse(sys, ACTO_EIO, CALL, "cannot listen on %s:%u: %s", host,
@@ -302,7 +332,9 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     }
     socklen_t sl = sizeof sa;
     getsockname(n->lfd, (struct sockaddr *)&sa, &sl);
-    n->port = ntohs(sa.sin_port);
+    char ignored[INET6_ADDRSTRLEN];
+    acto__addr_format(&sa, ignored, sizeof ignored, &n->port);
+    snprintf(n->listen_host, sizeof n->listen_host, "%s", host);
     n->lev = event_new(n->base, n->lfd, EV_READ | EV_PERSIST, acto__conn_on_accept, n);
     if (!n->lev || event_add(n->lev, NULL) != 0)
       goto fail;
@@ -321,6 +353,27 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   struct timeval tv = {(time_t)(tick_ms / 1000), (suseconds_t)((tick_ms % 1000) * 1000)};
   if (event_add(n->tick_ev, &tv) != 0)
     goto fail;
+  for (size_t i = 0; i < cfg->nseeds; i++) {
+    /* Known before the loop runs: their first attempts start with it. */
+    const acto_node_seed *sd = &cfg->seeds[i];
+    int err = 0;
+    acto__peer *p = acto__conn_peer_ready(n, sd->name, &err);
+    if (!p) {
+      r = err == ACTO_EEXIST ? refuse(sys, err, CALL,
+                                      "seed %zu (%s): another seed has a name with the same hash "
+                                      "as it or this node",
+                                      i, sd->name)
+                             : err;
+      goto fail;
+    }
+    pthread_mutex_lock(&p->mtx);
+    acto__cluster_set_addr_locked(p, sd->host, sd->port);
+    p->explicit_peer = 1;
+    p->connect_req = 1;
+    acto__outq_kick_locked(p);
+    acto__peer_unpin_locked(p);
+    pthread_mutex_unlock(&p->mtx);
+  }
   n->remote.ops = &node_port_ops;
   if ((r = acto__remote_attach(sys, &n->remote, n->hash, &why_not)) != 0) {
     /* Raced with another acto_node_start or a spawn since the check. */
@@ -334,6 +387,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   }
   return 0;
 fail:
+  peers_free(n);
   node_free(n);
   if (saved_errno)
     errno = saved_errno; /* ACTO_EIO keeps the errno of bind or listen */
@@ -352,6 +406,7 @@ static void node_stop(acto__node *n) {
   atomic_store_explicit(&n->stopping, 1, memory_order_seq_cst);
   event_active(n->stop_ev, EV_READ, 0);
   pthread_join(n->thread, NULL);
+  acto__addr_resolver_stop(n);
   /* The loop is gone: this thread owns everything now.  Zombie lines (a
    * delivery still parked when its conn closed, area.c) wait for their
    * verdict: it comes from a worker (the actor handling its mailbox or
@@ -375,6 +430,12 @@ static void port_destroy(acto__remote *r) {
   acto__node *n = (acto__node *)r;
   node_stop(n);
   acto__conn_reap(n, 1);
+  peers_free(n);
+  node_free(n);
+}
+
+/* Frees every peer (the I/O thread is gone or never ran). */
+static void peers_free(acto__node *n) {
   unsigned cnt = atomic_load_explicit(&n->npeers, memory_order_acquire);
   for (unsigned i = 0; i < cnt; i++) {
     acto__peer *p = n->peers[i];
@@ -394,7 +455,6 @@ static void port_destroy(acto__remote *r) {
     pthread_cond_destroy(&p->cv);
     free(p);
   }
-  node_free(n);
 }
 
 int acto_node_stop(acto_system *sys) {
@@ -441,7 +501,10 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
   if (r != 0)
     return r;
   if (!host)
-    return refuse(sys, ACTO_EINVAL, CALL, "no host (NULL): give a numeric IPv4 address");
+    return refuse(sys, ACTO_EINVAL, CALL, "no host (NULL): give a DNS name or a numeric address");
+  const char *hp = acto__addr_host_problem(host, strlen(host));
+  if (hp)
+    return refuse(sys, ACTO_EINVAL, CALL, "host \"%.64s\": %s", host, hp);
   if (port == 0)
     return refuse(sys, ACTO_EINVAL, CALL, "port 0: give the port %s listens on", name);
   if (timeout_ms < -1)
@@ -459,12 +522,6 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
   acto__actor *self;
   if (timeout_ms != 0 && acto__system_caller(sys, &self) != 0)
     return ACTO_EDEADLK;
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-    return refuse(sys, ACTO_EINVAL, CALL, "host \"%s\" is not a numeric IPv4 address", host);
   int err = 0;
   acto__peer *p = acto__conn_peer_ready(n, name, &err);
   if (!p)
@@ -476,8 +533,7 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
                         "%s: a known node or this node has a name with the same hash", name)
                : err;
   pthread_mutex_lock(&p->mtx);
-  p->addr = sa;
-  p->has_addr = 1;
+  acto__cluster_set_addr_locked(p, host, port);
   p->explicit_peer = 1;
   acto__peer_unpin_locked(p); /* an explicit peer keeps its slot without a pin */
   uint64_t attempts = p->attempts;

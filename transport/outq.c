@@ -343,11 +343,18 @@ int acto__outq_append_unlock(acto_system *sys, acto__peer *p, acto__buf *tmp, ui
 }
 
 int acto__outq_control(acto__peer *p, const void *bytes, size_t len) {
+  return acto__outq_control_n(p, bytes, len, 1);
+}
+
+int acto__outq_control_n(acto__peer *p, const void *bytes, size_t len, uint32_t nmsgs) {
   int rc = ACTO_ENOTCONN;
   pthread_mutex_lock(&p->mtx);
   if (p->state == P_UP && p->active) {
     rc = acto__buf_append(&p->batch, bytes, len) == 0 ? 0 : ACTO_ENOMEM;
     if (rc == 0) {
+      /* Counted one by one: a batch holds whole messages, and its prefix
+       * says how many (outq_added_locked may seal between two). */
+      p->batch_n += nmsgs - 1;
       acto__outq_added_locked(p);
       acto__outq_kick_locked(p);
     }

@@ -144,7 +144,7 @@ void acto__peer_unpin(acto__peer *p) {
 
 /* Idle: its slot may go to another name.  Caller holds p->mtx. */
 static int peer_idle_locked(const acto__peer *p) {
-  return p->state == P_DOWN && !p->explicit_peer && p->pins == 0 && p->nrels == 0 &&
+  return p->state == P_DOWN && !p->explicit_peer && !p->member && p->pins == 0 && p->nrels == 0 &&
          p->batch_n == 0 && acto__buf_unread(&p->out) == 0 && p->ovf_head == NULL &&
          p->thread_waiters == 0 && !p->connect_req;
 }
@@ -157,6 +157,12 @@ static void peer_recycle_locked(acto__node *n, acto__peer *p, const char *name, 
   p->inc = 0;
   p->pending_inc = 0;
   p->has_addr = 0;
+  p->host[0] = 0;
+  p->port = 0;
+  p->resolved = 0; /* resolving: the answer finds another identity (addr.c) */
+  p->member = 0;
+  p->left_inc = 0;
+  p->member_since_ns = 0;
   memset(&p->addr, 0, sizeof p->addr);
   p->connect_req = 0;
   p->last_error = 0;
@@ -302,8 +308,12 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   p->state = P_DOWN;
   p->active = NULL;
   p->direct_ok = 0;
+  if (was_up)
+    p->member_since_ns = acto__transport_now_ns();
   if (!was_up && pend)
     p->inc = pend; /* the incarnation we tried to reach is unreachable */
+  if (!was_up)
+    p->addr_try++; /* a name with several addresses: the next one (addr.c) */
   atomic_store_explicit(&p->origin.live_epoch, 0, memory_order_release);
   uint32_t dropped = acto__outq_drop_locked(p, &parkers);
   p->flush_pending = 0;
@@ -347,7 +357,7 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   uint64_t jitter = 0;
   RAND_bytes((unsigned char *)&jitter, sizeof jitter);
   pthread_mutex_lock(&p->mtx);
-  if (p->explicit_peer && p->has_addr &&
+  if ((p->explicit_peer || p->member) && p->has_addr &&
       !atomic_load_explicit(&n->stopping, memory_order_acquire)) {
     /* Next attempt after the backoff plus up to half of it (jitter). */
     int64_t b = p->backoff_ms;
@@ -380,10 +390,15 @@ void acto__peer_up(acto__conn *c) {
     p->epoch = 1;
   atomic_store_explicit(&p->origin.live_epoch, p->epoch, memory_order_release);
   if (c->peer_port && !p->has_addr) {
-    p->addr = c->remote;
-    p->addr.sin_port = htons((uint16_t)c->peer_port);
+    /* Where it listens: the address it connected from, the port its INFO
+     * gave (what the members are told, cluster.c). */
+    uint16_t ignored;
+    acto__addr_format(&c->remote, p->host, sizeof p->host, &ignored);
+    p->port = (uint16_t)c->peer_port;
+    p->resolved = 0;
     p->has_addr = 1;
   }
+  p->member_since_ns = acto__transport_now_ns();
   c->state = C_UP;
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mtx);

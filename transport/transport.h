@@ -42,14 +42,17 @@
 
 #include <event2/util.h>
 
+#include "acto_cluster.h"
 #include "acto_node.h"
 #include "actor/remote.h"
+#include "transport/addr.h"
 #include "transport/auth.h"
 #include "transport/buf.h"
 #include "transport/idmap.h"
 #include "transport/tls.h"
 
 struct acto__wmsg; /* transport/wire.h */
+struct acto__resq; /* addr.c: a request to the resolver */
 struct acto__line; /* area.c: a target's waiting line (DESIGN: Flow) */
 
 #define BATCH_TARGET (64u * 1024u) /* close a batch at this size */
@@ -100,9 +103,24 @@ typedef struct acto__peer {
   int state;
   uint32_t inc;
   uint32_t pending_inc; /* the incarnation queued messages are for (0: any) */
+  /* Where it listens (addr.c): host (a name or a numeric address, as
+   * given or as seen on its connection) and port, has_addr when both are
+   * known; addr once resolved (a numeric host at once, a name before each
+   * attempt, on the resolver thread, while resolving). */
   int has_addr;
-  struct sockaddr_in addr;
+  char host[ACTO__HOST_MAX + 1];
+  uint16_t port;
+  int resolved, resolving;
+  uint32_t addr_try; /* failed attempts in a row: which address of a name */
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
   int explicit_peer; /* added by acto_node_connect: reconnect with backoff */
+  /* Membership (cluster.c): learned from a seed or another member, so
+   * reconnected with backoff as an explicit peer is, until it leaves;
+   * left_inc: the incarnation that said LEAVE (0: none). */
+  int member;
+  uint32_t left_inc;
+  uint64_t member_since_ns; /* when it last came up or went down */
   int connect_req;   /* a sender wants a connection */
   int last_error;    /* why the last attempt failed (for connect waiters) */
   uint64_t attempts; /* connection attempts finished (up or failed) */
@@ -153,7 +171,7 @@ typedef struct acto__conn {
   acto__buf wbuf;         /* pre-UP output (handshake frames, INFO) */
   uint64_t t_start, t_rx; /* connection opened; the last byte received */
   uint64_t t_ping;        /* our last PING (the start before the first) */
-  struct sockaddr_in remote;
+  struct sockaddr_storage remote;
   uint32_t peer_port; /* from INFO */
   char why[160];      /* the detail of a refused payload, for the log */
   /* The waiting area (area.c, DESIGN: Flow): target id -> its line;
@@ -196,6 +214,7 @@ typedef struct acto__node {
   size_t area_max; /* a conn's waiting area stops reading past this */
   int64_t rc_min_ms, rc_max_ms;
   uint16_t port;
+  char listen_host[64]; /* as configured (numeric) */
   /* libevent: the base and events are the I/O thread's; event_active on
    * wake_ev and stop_ev is the one call other threads make. */
   struct event_base *base;
@@ -216,9 +235,22 @@ typedef struct acto__node {
   _Atomic int stopping;     /* any thread: set once by the stop */
   int stopped;              /* under dir_mtx: the stop ran */
   uint64_t last_tick_ns;    /* I/O thread */
-  pthread_mutex_t hook_mtx; /* guards hook and hook_user */
+  pthread_mutex_t hook_mtx; /* guards hook and hook_user, and the member
+                               hook and subscribers (cluster.c) */
   acto_node_event_fn hook;
   void *hook_user;
+  acto_member_fn member_hook;
+  void *member_hook_user;
+  acto_ref *subs;
+  size_t nsubs, capsubs;
+  /* The resolver thread (addr.c DESIGN): requests and answers under
+   * res_mtx; res_ev is the I/O thread's. */
+  pthread_mutex_t res_mtx;
+  pthread_cond_t res_cv;
+  pthread_t res_thread;
+  int res_started, res_stop;
+  struct acto__resq *res_todo, *res_done;
+  struct event *res_ev;
   /* The layers above the connection, set by acto_node_start so that
    * conn.c hands frames up without calling up: a pre-auth frame goes to
    * on_handshake (handshake.c), an authenticated batch to on_batch

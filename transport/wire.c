@@ -108,6 +108,26 @@ int acto__wire_flow(acto__buf *b, uint32_t kind, uint64_t target) {
   END();
 }
 
+int acto__wire_member(acto__buf *b, uint64_t node_id, uint32_t port, const char *name,
+                      size_t name_len, const char *host, size_t host_len) {
+  BEGIN(5);
+  msgpack_pack_uint32(&pk, ACTO__W_MEMBER);
+  msgpack_pack_uint64(&pk, node_id);
+  msgpack_pack_uint32(&pk, port);
+  msgpack_pack_bin(&pk, name_len);
+  msgpack_pack_bin_body(&pk, name, name_len);
+  msgpack_pack_bin(&pk, host_len);
+  msgpack_pack_bin_body(&pk, host, host_len);
+  END();
+}
+
+int acto__wire_leave(acto__buf *b, uint64_t node_id) {
+  BEGIN(2);
+  msgpack_pack_uint32(&pk, ACTO__W_LEAVE);
+  msgpack_pack_uint64(&pk, node_id);
+  END();
+}
+
 size_t acto__wire_batch_prefix(uint8_t out[6], uint32_t n) {
   uint32_t e = n + 1;
   size_t k;
@@ -143,6 +163,7 @@ static const struct {
     {ACTO__W_REPLY, "uuuiuub", "REPLY"}, {ACTO__W_SIGNAL, "uuuuiu", "SIGNAL"},
     {ACTO__W_PING, "u", "PING"},         {ACTO__W_PONG, "u", "PONG"},
     {ACTO__W_BUSY, "u", "BUSY"},         {ACTO__W_ROOM, "u", "ROOM"},
+    {ACTO__W_MEMBER, "uubb", "MEMBER"},  {ACTO__W_LEAVE, "u", "LEAVE"},
 };
 
 int acto__wire_parse(const msgpack_object *o, acto__wmsg *out, const char **reason) {

@@ -99,6 +99,10 @@ int acto__wire_signal(acto__buf *b, uint32_t sig, uint64_t to, uint64_t from, ui
 int acto__wire_ping(acto__buf *b, uint32_t kind, uint64_t token);
 /* BUSY or ROOM (kind) about the local actor id target. */
 int acto__wire_flow(acto__buf *b, uint32_t kind, uint64_t target);
+/* MEMBER: node `name` (id) listens at host:port.  LEAVE: node id leaves. */
+int acto__wire_member(acto__buf *b, uint64_t node_id, uint32_t port, const char *name,
+                      size_t name_len, const char *host, size_t host_len);
+int acto__wire_leave(acto__buf *b, uint64_t node_id);
 
 /* The prefix of a batch payload holding n messages: the array header of
  * n + 1 elements and the batch kind.  Writes at most 6 bytes to out and

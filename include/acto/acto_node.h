@@ -26,6 +26,16 @@ extern "C" {
 
 /* Node names: 1..ACTO_NODE_NAME_MAX bytes of [A-Za-z0-9._@-]. */
 #define ACTO_NODE_NAME_MAX 64u
+/* Hosts: a DNS name, or a numeric IPv4 or IPv6 address (with an optional
+ * %scope), 1..ACTO_NODE_HOST_MAX bytes of [A-Za-z0-9.:_%-]. */
+#define ACTO_NODE_HOST_MAX 253u
+
+/* A seed: a node to join the cluster through (ACTORS.md 13.10). */
+typedef struct acto_node_seed {
+  const char *name; /* the node's name */
+  const char *host; /* DNS name (resolved before each attempt) or numeric */
+  uint16_t port;
+} acto_node_seed;
 
 typedef struct acto_node_config {
   const char *name;       /* required: this node's name (copied) */
@@ -34,7 +44,7 @@ typedef struct acto_node_config {
   const char *key_file;
   const uint8_t *key;
   size_t key_len;
-  const char *listen_host; /* numeric IPv4 address; NULL: "127.0.0.1" */
+  const char *listen_host; /* numeric IPv4 or IPv6 address; NULL: "127.0.0.1" */
   uint16_t listen_port;    /* 0: an ephemeral port (see acto_node_port) */
   int no_listen;           /* non-zero: only outgoing connections */
   uint32_t frame_cap;      /* body cap of a frame, the same on every node
@@ -61,7 +71,13 @@ typedef struct acto_node_config {
     uint32_t encryption;
     uint64_t encryption_word_; /* its 4 other bytes: zero */
   };
-  uint64_t reserved[7]; /* zero: room to grow (ACTORS.md "Versions") */
+  /* The cluster (ACTORS.md 13.10): nodes to join through (copied).  Each
+   * is connected and reconnected as by acto_node_connect, and every node
+   * a member tells of is connected too: a full mesh.  NULL/0: none (this
+   * node may still be a seed of others). */
+  const acto_node_seed *seeds;
+  size_t nseeds;
+  uint64_t reserved[5]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_node_config;
 
 /* acto_node_config.encryption */
@@ -92,7 +108,8 @@ ACTO_API int acto_node_stop(acto_system *sys);
 ACTO_API int acto_node_self(acto_system *sys, uint64_t *node_out);
 ACTO_API int acto_node_port(acto_system *sys, uint16_t *port_out);
 
-/* Adds the node `name` at host:port (numeric IPv4) to the known nodes and
+/* Adds the node `name` at host:port (a DNS name, resolved before each
+ * attempt off the I/O thread, or a numeric IPv4 or IPv6 address) to the known nodes and
  * connects to it; a known node is reconnected with backoff after it goes
  * down.  Waits up to timeout_ms for the connection to be up (0: return at
  * once, 0 or ACTO_ETIMEDOUT meaning "not yet").  ACTO_EAUTH when the peer
