@@ -10,7 +10,7 @@
 # run.sh installs and builds what they need on first use.  Every workload
 # is compared, the two-node ones included; BENCH_WORKLOADS narrows them
 # (it is passed to the peers as PEER_WORKLOADS, less the workloads only
-# acto runs: hol, and the *_tls ones).  An encrypted workload NAME_tls is
+# acto runs: hol, detect, and the *_tls ones).  An encrypted workload NAME_tls is
 # set beside the peers' unencrypted NAME, and against acto's own NAME: the
 # targets of issue 10 (rate at least 70% of plain and twice the best
 # peer's; remote_pingpong p50 within 10 us of plain).
@@ -19,11 +19,11 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 DIR=$(cd "$(dirname "$0")" && pwd)
 PEERS_DIR=${PEERS_DIR:-$DIR/../../shared/bench/peers}
-WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join"}
+WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect"}
 PEER_WL=""
 for w in $WL; do
   case $w in
-    hol|*_tls) ;;
+    hol|detect|*_tls) ;;
     *) PEER_WL="$PEER_WL $w" ;;
   esac
 done
@@ -54,6 +54,7 @@ awk '
     bpa[w, impl] = field("bytes_per_actor"); aps[w, impl] = field("actors_per_s")
     p50[w, impl] = field("p50_us"); p99[w, impl] = field("p99_us")
     ratio[w, impl] = field("ratio"); sok[w, impl] = field("s_ok")
+    kp99[w, impl] = field("kill_p99_ms"); smr[w, impl] = field("stop_max_ratio")
     if (impl != "acto" && r > best[w]) { best[w] = r; bestimpl[w] = impl }
     seen[w] = 1
   }
@@ -79,6 +80,8 @@ awk '
       printf "\nspawn: acto %s B/actor, %s actors/s; caf %s B/actor, %s actors/s; erlang %s B/actor\n", bpa["spawn", "acto"], aps["spawn", "acto"], bpa["spawn", "caf"], aps["spawn", "caf"], bpa["spawn", "erlang"]
     if (("remote_pingpong", "acto") in p50)
       printf "\nremote_pingpong p50/p99 us: acto %s/%s; erlang %s/%s; caf %s/%s\n", p50["remote_pingpong", "acto"], p99["remote_pingpong", "acto"], p50["remote_pingpong", "erlang"], p99["remote_pingpong", "erlang"], p50["remote_pingpong", "caf"], p99["remote_pingpong", "caf"]
+    if (("detect", "acto") in rate)
+      printf "\ndetect (acto only): SIGKILL seen down p99 %s ms (target <= 100), SIGSTOP worst %s x the heartbeat timeout (target <= 1.25)", kp99["detect", "acto"], smr["detect", "acto"]
     if (("hol", "acto") in ratio)
       printf "\nhol (acto only): rate %.0f with S stuck, ratio %s to S idle, s_ok=%s (targets: ratio >= 0.8, s_ok=true)\n", rate["hol", "acto"], ratio["hol", "acto"], sok["hol", "acto"]
   }' "$OUT"

@@ -445,7 +445,7 @@ static int send_patched_hello(nc_client *c, void (*patch)(uint8_t *h, size_t *le
 
 static void p_version(uint8_t *h, size_t *len) {
   (void)len;
-  h[3] = 2;
+  h[3] = 2; /* acto 0.3's: the cluster messages came with 3 */
 }
 static void p_bad_name(uint8_t *h, size_t *len) {
   (void)len;
@@ -1575,7 +1575,7 @@ START_TEST(well_formed_but_unexpected_messages_are_absorbed) {
   memset(longname, 'n', sizeof longname);
   struct {
     const char *what;
-    int kind; /* 0 SEND, 1 REPLY, 2 SIGNAL, 3 PONG */
+    int kind; /* 0 SEND, 1 REPLY, 2 SIGNAL, 3 PONG, 4 MEMBER (name pl, port a) */
     uint64_t a, b, d;
     uint32_t type, flags;
     int32_t status;
@@ -1614,6 +1614,8 @@ START_TEST(well_formed_but_unexpected_messages_are_absorbed) {
        ACTO__WSF_LINKED, 3, NULL, 0},
       {"SIGNAL MONITOR of echo by a remote actor", 2, E, 5, 780, ACTO__WS_MONITOR, 0, 0, NULL, 0},
       {"an unsolicited PONG", 3, 0, 0, 0, 0, 0, 0, NULL, 0},
+      {"MEMBER of a node that listens nowhere", 4, 1, 0, 0, 0, 0, 0, "ghost", 5},
+      {"MEMBER of the receiving node itself", 4, 1, 0, 0, 0, 0, 0, "srv", 3},
   };
   acto_node_stats s0 = srv_stats();
   for (size_t i = 0; i < sizeof M / sizeof M[0]; i++) {
@@ -1630,6 +1632,11 @@ START_TEST(well_formed_but_unexpected_messages_are_absorbed) {
     case 2:
       e = acto__wire_signal(&m, M[i].type, M[i].a, M[i].b, M[i].flags, M[i].status, M[i].d);
       break;
+    case 4: {
+      uint64_t id = (uint64_t)nc_name_hash((const char *)M[i].pl) << 32 | 7u;
+      e = acto__wire_member(&m, id, (uint32_t)M[i].a, M[i].pl, M[i].len, "127.0.0.1", 9);
+      break;
+    }
     default:
       e = acto__wire_ping(&m, ACTO__W_PONG, 5);
       break;
@@ -1935,6 +1942,19 @@ static const struct {
     {"SIGNAL LINK without a sender", 8, {0x97, 0x04, 0x06, 0x01, 0x00, 0x00, 0x00, 0x00}},
     {"SIGNAL with an unknown flag bit", 8, {0x97, 0x04, 0x01, 0x01, 0x01, 0x04, 0x00, 0x00}},
     {"SIGNAL whose status is nil", 8, {0x97, 0x04, 0x01, 0x01, 0x01, 0x00, 0xc0, 0x00}},
+    {"MEMBER whose name is not a node name", 12,
+     {0x95, 0x09, 0x01, 0x01, 0xc4, 0x03, 0x61, 0x20, 0x62, 0xc4, 0x01, 0x68}},
+    {"MEMBER whose id is not its name's", 10,
+     {0x95, 0x09, 0x01, 0x01, 0xc4, 0x01, 0x78, 0xc4, 0x01, 0x68}},
+    {"MEMBER with port 0", 18,
+     {0x95, 0x09, 0xcf, 0xfd, 0x0c, 0x50, 0x87, 0x00, 0x00, 0x00, 0x01, 0x00, 0xc4, 0x01, 0x78,
+      0xc4, 0x01, 0x68}},
+    {"MEMBER whose host is not a host", 20,
+     {0x95, 0x09, 0xcf, 0xfd, 0x0c, 0x50, 0x87, 0x00, 0x00, 0x00, 0x01, 0x01, 0xc4, 0x01, 0x78,
+      0xc4, 0x03, 0x68, 0x20, 0x68}},
+    {"MEMBER without its host", 15,
+     {0x94, 0x09, 0xcf, 0xfd, 0x0c, 0x50, 0x87, 0x00, 0x00, 0x00, 0x01, 0x01, 0xc4, 0x01, 0x78}},
+    {"LEAVE of another node", 3, {0x92, 0x0a, 0x01}},
     {"INFO after the connection is up", 20,
      {0x95, 0x01, 0xcf, 0x43, 0xff, 0x12, 0xf1, 0, 0, 0, 1, 0x00, 0xce, 0x00, 0x10, 0x00, 0x00,
       0xcd, 0x0f, 0xa0}},

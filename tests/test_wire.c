@@ -66,6 +66,21 @@ START_TEST(every_kind_round_trips_through_encode_and_parse) {
   ck_assert_ok(acto__wire_ping(&b, ACTO__W_PING, 77));
   ck_assert_ok(parse_one(&b, &w, &why));
   ck_assert_uint_eq(w.kind, ACTO__W_PING);
+  b.len = 0;
+  ck_assert_ok(acto__wire_member(&b, 0xd029140a0000c0deull, 7002, "gamma", 5, "::1", 3));
+  ck_assert_ok(parse_one(&b, &w, &why));
+  ck_assert_uint_eq(w.kind, ACTO__W_MEMBER);
+  ck_assert_uint_eq(w.f[0], 0xd029140a0000c0deull);
+  ck_assert_uint_eq(w.f[1], 7002);
+  ck_assert_uint_eq(w.payload_len, 5);
+  ck_assert_mem_eq(w.payload, "gamma", 5);
+  ck_assert_uint_eq(w.payload2_len, 3);
+  ck_assert_mem_eq(w.payload2, "::1", 3);
+  b.len = 0;
+  ck_assert_ok(acto__wire_leave(&b, 0xd029140a0000c0deull));
+  ck_assert_ok(parse_one(&b, &w, &why));
+  ck_assert_uint_eq(w.kind, ACTO__W_LEAVE);
+  ck_assert_uint_eq(w.f[0], 0xd029140a0000c0deull);
   acto__buf_free(&b);
 }
 END_TEST
@@ -240,9 +255,9 @@ static uint32_t fnv1a(const char *s) {
  * (s2c seq 1 and 2).  Every frame is compared with the one ACTORS.md prints
  * and with the hex below (computed independently: HMAC-SHA256 in Python). */
 START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
-  doc_frame doc[10];
-  int ndoc = doc_frames(doc, 10);
-  ck_assert_int_eq(ndoc, 8);
+  doc_frame doc[12];
+  int ndoc = doc_frames(doc, 12);
+  ck_assert_int_eq(ndoc, 10);
   acto__auth_key key;
   key.len = 32;
   for (int i = 0; i < 32; i++)
@@ -269,21 +284,21 @@ START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
   hex("HELLO frame", fr, (size_t)fl, h, sizeof h);
   check_doc_frame(&doc[0], "HELLO", fr, (size_t)fl);
   CK_HEX(h, "0000002a"
-             "c428010205616c706861"
+             "c428010305616c706861"
              "1111111111111111111111111111111111111111111111111111111111111111");
   fl = acto__frame_build(fr, sizeof fr, m2, l2, NULL, 0, ACTO__FRAME_CAP_PREAUTH);
   hex("CHALLENGE frame", fr, (size_t)fl, h, sizeof h);
   check_doc_frame(&doc[1], "CHALLENGE", fr, (size_t)fl);
   CK_HEX(h, "00000049"
-            "c44702020462657461"
+            "c44702030462657461"
             "2222222222222222222222222222222222222222222222222222222222222222"
-            "b4376d5806f3a169a0639b372b9f126dc3de69ff108f6eab5297c59ce3ba1bf9");
+            "24092c9613af82f64f4a7001d9864e104d7659068866f3583767de3a31261891");
   fl = acto__frame_build(fr, sizeof fr, m3, l3, NULL, 0, ACTO__FRAME_CAP_PREAUTH);
   hex("RESPONSE frame", fr, (size_t)fl, h, sizeof h);
   check_doc_frame(&doc[2], "RESPONSE", fr, (size_t)fl);
   CK_HEX(h, "00000024"
-            "c4220302"
-            "aa83b0bd50ee1e4045dd25e6d9071e2ac84e151a9f60d1fa5773395bae8ad74e");
+            "c4220303"
+            "c19110dda695c9f9b4bf3010ec4d5d87b148c0f202954cb91d3cd647593ea5ff");
 
   /* beta -> alpha: INFO, the first authenticated frame (s2c seq 0). */
   const uint64_t beta_id = 0xaf81e4c70000beefull, alpha_id = 0x5d8b6dab0000a1faull;
@@ -353,6 +368,31 @@ START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
     ck_assert_ok(acto__auth_open(&c, b.p, b.len, tag));
     CK_HEX(h, flow[i].hex);
   }
+  /* beta -> alpha: MEMBER about gamma (s2c seq 3), then LEAVE (seq 4). */
+  const uint64_t gamma_id = 0xd029140a0000c0deull;
+  ck_assert_uint_eq(gamma_id >> 32, fnv1a("gamma"));
+  b.len = 0;
+  ck_assert_ok(acto__buf_append(&b, pre, k));
+  ck_assert_ok(acto__wire_member(&b, gamma_id, 7002, "gamma", 5, "127.0.0.1", 9));
+  ck_assert_ok(acto__auth_seal(&s, b.p, b.len, tag));
+  fl = acto__frame_build(fr, sizeof fr, b.p, b.len, tag, 32, ACTO__FRAME_CAP_DEFAULT);
+  hex("MEMBER", fr, (size_t)fl, h, sizeof h);
+  check_doc_frame(&doc[8], "MEMBER", fr, (size_t)fl);
+  ck_assert_ok(acto__auth_open(&c, b.p, b.len, tag));
+  CK_HEX(h, "00000042"
+            "92019509cfd029140a0000c0decd1b5ac40567616d6d61c4093132372e302e302e31"
+            "be00ac66683d3e1498344e418f546f53415e8cb8fd95bcaf6a483859222c7df7");
+  b.len = 0;
+  ck_assert_ok(acto__buf_append(&b, pre, k));
+  ck_assert_ok(acto__wire_leave(&b, beta_id));
+  ck_assert_ok(acto__auth_seal(&s, b.p, b.len, tag));
+  fl = acto__frame_build(fr, sizeof fr, b.p, b.len, tag, 32, ACTO__FRAME_CAP_DEFAULT);
+  hex("LEAVE", fr, (size_t)fl, h, sizeof h);
+  check_doc_frame(&doc[9], "LEAVE", fr, (size_t)fl);
+  ck_assert_ok(acto__auth_open(&c, b.p, b.len, tag));
+  CK_HEX(h, "0000002d"
+            "9201920acfaf81e4c70000beef"
+            "228e73e837807e8acd31e8e8410f2dba73f255da891ef452dfb5d1454f11b0fc");
   acto__buf_free(&b);
   acto__auth_clear(&c);
   acto__auth_clear(&s);

@@ -88,7 +88,7 @@
 
 #include "acto_error.h"
 
-#define ACTO__AUTH_VERSION 2u
+#define ACTO__AUTH_VERSION 3u
 #define ACTO__AUTH_KEY_MIN 32u  /* bytes */
 #define ACTO__AUTH_KEY_MAX 64u  /* bytes */
 #define ACTO__AUTH_NAME_MAX 64u /* bytes, without a terminating NUL */

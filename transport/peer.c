@@ -389,14 +389,15 @@ void acto__peer_up(acto__conn *c) {
   if (++p->epoch == 0)
     p->epoch = 1;
   atomic_store_explicit(&p->origin.live_epoch, p->epoch, memory_order_release);
-  if (c->peer_port && !p->has_addr) {
-    /* Where it listens: the address it connected from, the port its INFO
-     * gave (what the members are told, cluster.c). */
+  if (c->peer_port && !c->outbound && (!p->has_addr || !p->explicit_peer)) {
+    /* Where it listens now: the address it connected from, the port its
+     * INFO gave (what the members are told, cluster.c).  A new
+     * incarnation may listen elsewhere than the last; an address the
+     * program gave (acto_node_connect, a seed) is kept as given. */
+    char host[INET6_ADDRSTRLEN];
     uint16_t ignored;
-    acto__addr_format(&c->remote, p->host, sizeof p->host, &ignored);
-    p->port = (uint16_t)c->peer_port;
-    p->resolved = 0;
-    p->has_addr = 1;
+    acto__addr_format(&c->remote, host, sizeof host, &ignored);
+    acto__cluster_set_addr_locked(p, host, (uint16_t)c->peer_port);
   }
   p->member_since_ns = acto__transport_now_ns();
   c->state = C_UP;
