@@ -97,8 +97,9 @@ typedef struct acto_node_config {
  * is borrowed until the call returns. */
 ACTO_API int acto_node_start(acto_system *sys, const acto_node_config *cfg);
 
-/* Stops the node: closes every connection (peers see this node go down)
- * and joins the I/O thread.  Messages still queued for other nodes become
+/* Stops the node: tells every peer it leaves (their member events say
+ * "left", acto_cluster.h), closes every connection (peers see this node
+ * go down) and joins the I/O thread.  Messages still queued for other nodes become
  * dead letters (ACTO_DEAD_NOCONNECTION).  acto_system_shutdown does this
  * first by itself.  Not from inside an actor.  Thread-safe. */
 ACTO_API int acto_node_stop(acto_system *sys);
