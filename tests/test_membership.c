@@ -114,6 +114,7 @@ typedef struct opts {
   const acto_node_seed *seeds;
   size_t nseeds;
   int64_t hb_ms, hb_timeout_ms;
+  uint32_t encryption;
 } opts;
 
 /* A system with a node `name`; its member hook records as observer idx. */
@@ -129,6 +130,7 @@ static acto_system *node(int idx, const char *name, const opts *o, int *rc) {
   nc.no_listen = o ? o->no_listen : 0;
   nc.seeds = o ? o->seeds : NULL;
   nc.nseeds = o ? o->nseeds : 0;
+  nc.encryption = o ? o->encryption : ACTO_NODE_ENCRYPT_NONE;
   nc.heartbeat_ms = o && o->hb_ms ? o->hb_ms : 200;
   nc.heartbeat_timeout_ms = o && o->hb_timeout_ms ? o->hb_timeout_ms : 4000 * tu_multiplier();
   nc.reconnect_max_ms = 500;
@@ -488,6 +490,32 @@ START_TEST(a_partition_and_its_heal_reconverge) {
 }
 END_TEST
 
+/* Gossip over encrypted links: a full mesh of TLS nodes, and a stop is
+ * still "left" (LEAVE goes out before the session's close_notify). */
+START_TEST(encrypted_nodes_mesh_and_leave_too) {
+  seen_reset();
+  acto_system *v[4];
+  opts first = {.encryption = ACTO_NODE_ENCRYPT_TLS_PSK};
+  v[0] = node(0, "t0", &first, NULL);
+  acto_node_seed seed = {"t0", "127.0.0.1", port_of(v[0])};
+  opts o = {.seeds = &seed, .nseeds = 1, .encryption = ACTO_NODE_ENCRYPT_TLS_PSK};
+  for (int i = 1; i < 4; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "t%d", i);
+    v[i] = node(i, name, &o, NULL);
+  }
+  WAIT_FOR(all_meshed(v, 4), "a TLS mesh of 4");
+  uint64_t id3 = id_of(v[3]);
+  tu_shutdown(v[3]);
+  for (int i = 0; i < 3; i++)
+    WAIT_FOR(count_seen(i, 0, ACTO_MEMBER_EV_LEFT, "t3", id3) == 1, "t3 left");
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(count_seen(i, 0, ACTO_MEMBER_EV_DOWN, "t3", 0), 0);
+  for (int i = 2; i >= 0; i--)
+    tu_shutdown(v[i]);
+}
+END_TEST
+
 START_TEST(bad_arguments_get_clear_codes) {
   acto_system *s = tu_system(1);
   acto_set_log_level(s, ACTO_LOG_OFF);
@@ -535,6 +563,7 @@ int main(void) {
                a_stopped_node_has_left_and_is_not_down,
                a_killed_node_is_down_and_its_restart_rejoins_as_a_new_incarnation,
                seeds_by_hostname_and_by_ipv6_address, a_partition_and_its_heal_reconverge,
+               encrypted_nodes_mesh_and_leave_too,
                bad_arguments_get_clear_codes);
   suite_add_tcase(s, tc);
   return tu_run(s);
