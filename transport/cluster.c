@@ -129,7 +129,8 @@ int acto_cluster_members(acto_system *sys, acto_member *out, size_t cap) {
     pthread_mutex_unlock(&p->mtx);
   }
   qsort(all + 1, k - 1, sizeof *all, by_name);
-  memcpy(out, all, (k < cap ? k : cap) * sizeof *all);
+  if (out && cap)
+    memcpy(out, all, (k < cap ? k : cap) * sizeof *all);
   free(all);
   return (int)k;
 }
