@@ -2,7 +2,8 @@
  * itself puts into a mailbox, public or internal.  All of them are at or
  * above ACTO_MSG_RESERVED, where users cannot send (acto_send,
  * acto_send_after and acto_ask refuse them, and so does a node receiving
- * them from the network, but for ACTO_MSG_NODE_LOOKUP to a node service),
+ * them from the network, but for ACTO_MSG_NODE_LOOKUP and
+ * ACTO_MSG_NODE_SPAWN to a node service),
  * so a user's own types never meet acto's.  msgtypes.c checks at compile
  * time that every entry is reserved and that no two collide.
  *
@@ -16,6 +17,7 @@
 #define ACTO_MSGTYPES_H
 
 #include "acto_actor.h"
+#include "acto_cluster.h"
 #include "acto_node.h"
 
 /* Child events a supervised child sends its supervisor (child.h). */
@@ -45,6 +47,7 @@
   X(ACTO_MSG_DOWN)                                                                              \
   X(ACTO_MSG_EXIT)                                                                              \
   X(ACTO_MSG_NODE_LOOKUP)                                                                       \
+  X(ACTO_MSG_NODE_SPAWN)                                                                        \
   X(ACTO__MSG_CHILD_FAILED)                                                                     \
   X(ACTO__MSG_CHILD_SUSPENDED)                                                                  \
   X(ACTO__MSG_CHILD_STARTED)                                                                    \
