@@ -39,6 +39,7 @@
 #define ACTO__MSG_SUP_T_KILL 0xF0000210u    /* data: child serial */
 #define ACTO__MSG_SUP_T_RESTART 0xF0000211u /* data: child serial */
 #define ACTO__MSG_SUP_T_GROUP 0xF0000212u   /* data: group generation */
+#define ACTO__MSG_SUP_T_SPAWN 0xF0000213u   /* data: child serial (a remote first start) */
 
 /* Every reserved type, for the checks in msgtypes.c. */
 #define ACTO__MSGTYPE_MAP(X)                                                                    \
@@ -62,6 +63,7 @@
   X(ACTO__MSG_SUP_TERMINATE_ID)                                                                 \
   X(ACTO__MSG_SUP_T_KILL)                                                                       \
   X(ACTO__MSG_SUP_T_RESTART)                                                                    \
-  X(ACTO__MSG_SUP_T_GROUP)
+  X(ACTO__MSG_SUP_T_GROUP)                                                                      \
+  X(ACTO__MSG_SUP_T_SPAWN)
 
 #endif /* ACTO_MSGTYPES_H */

@@ -390,7 +390,7 @@ int acto__spawn_service(acto__conn *c, const acto__wmsg *w, const char **reason)
 /* ---- the calls ------------------------------------------------------------------ */
 
 /* Node names: 1..ACTO_NODE_NAME_MAX bytes of [A-Za-z0-9._@-] (acto_node.h). */
-static int node_name_ok(const char *s) {
+int acto__spawn_node_name_ok(const char *s) {
   size_t len = s ? strnlen(s, ACTO_NODE_NAME_MAX + 1) : 0;
   if (len == 0 || len > ACTO_NODE_NAME_MAX)
     return 0;
@@ -407,7 +407,7 @@ static int node_name_ok(const char *s) {
  * b.  0 or the error. */
 static int prepare(const char *node_name, const char *behaviour, const void *arg, size_t arg_len,
                    const acto_spawn_opts *o, int64_t timeout_ms, acto__buf *b) {
-  if (!node_name_ok(node_name) || !reg_name_ok(behaviour) || (arg_len > 0 && !arg) ||
+  if (!acto__spawn_node_name_ok(node_name) || !reg_name_ok(behaviour) || (arg_len > 0 && !arg) ||
       arg_len > ACTO_MSG_MAX_SIZE || timeout_ms < -1)
     return ACTO_EINVAL;
   acto__spawn_req q;

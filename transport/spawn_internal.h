@@ -41,6 +41,9 @@ typedef struct acto__spawn_req {
 int acto__spawn_encode(struct acto__buf *b, const acto__spawn_req *q);
 int acto__spawn_decode(const uint8_t *p, size_t len, acto__spawn_req *q);
 
+/* 1 if s is a node name (acto_node.h's rule).  Any thread. */
+int acto__spawn_node_name_ok(const char *s);
+
 /* The node to start remote child child_id on (rc's rules, acto_cluster.h)
  * into out: 0, or ACTO_ENOTCONN when none is up (or no node runs here).
  * previous: the node it ran on last, or NULL.  Any thread (the

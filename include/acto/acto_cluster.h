@@ -86,9 +86,9 @@ ACTO_API int acto_spawn_remote(acto_system *sys, const char *node_name, const ch
  * the actor.  Only inside the actor; arg, opts and strings copied before
  * return. */
 ACTO_API int acto_spawn_remote_async(acto_ctx *ctx, const char *node_name, const char *behaviour,
-                                     const void *arg, size_t arg_len,
-                                     const acto_spawn_opts *opts, int64_t timeout_ms,
-                                     acto_reply_fn fn, void *user, uint64_t *ask_id_out);
+                                     const void *arg, size_t arg_len, const acto_spawn_opts *opts,
+                                     int64_t timeout_ms, acto_reply_fn fn, void *user,
+                                     uint64_t *ask_id_out);
 
 /* Reads the outcome of acto_spawn_remote_async: a continuation's (status,
  * reply), or (0, msg) for the message that arrived in handle() (the reply,
@@ -120,8 +120,8 @@ typedef int (*acto_place_fn)(void *user, const char *child_id, const char *const
  * that siblings spread over the nodes; this node counts like any other.
  * elsewhere: the same among the nodes other than this one (-1 when no
  * other is up).  user is unused. */
-ACTO_API int acto_place_spread(void *user, const char *child_id, const char *const *nodes,
-                               size_t n, size_t self, const char *previous);
+ACTO_API int acto_place_spread(void *user, const char *child_id, const char *const *nodes, size_t n,
+                               size_t self, const char *previous);
 ACTO_API int acto_place_elsewhere(void *user, const char *child_id, const char *const *nodes,
                                   size_t n, size_t self, const char *previous);
 
