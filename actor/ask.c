@@ -375,6 +375,20 @@ int acto__ask_reply_msg(acto_ctx *ctx, acto__msg *rm) {
   return 0;
 }
 
+/* Answers the request being handled with a failure status instead of a
+ * reply (a node service's refusal: spawn.c). */
+int acto__ask_reply_status(acto_ctx *ctx, int status) {
+  acto__msg *req;
+  int r = ctx ? current_request(ctx, &req) : ACTO_EINVAL;
+  if (r)
+    return r;
+  if (status >= 0)
+    return ACTO_EINVAL;
+  req->flags |= ACTO__MF_REPLIED;
+  route_reply(ctx->sys, req, status, NULL);
+  return 0;
+}
+
 /* ---- kept requests ------------------------------------------------------------ */
 
 static size_t kept_hash(acto_ref asker, uint64_t ask_id, size_t nb) {

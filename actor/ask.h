@@ -45,6 +45,9 @@ int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, struct acto__msg *m, int64_t
                         acto_reply_fn fn, void *user, uint64_t *ask_id_out);
 int acto__ask_reply_msg(acto_ctx *ctx, struct acto__msg *rm);
 int acto__ask_reply_to_msg(acto_system *sys, const acto_reply_token *tok, struct acto__msg *rm);
+/* Answers the request being handled with status (< 0) instead of a
+ * reply: 0, ACTO_ENOTREQUEST, ACTO_EALREADY, ACTO_EINVAL (status >= 0). */
+int acto__ask_reply_status(acto_ctx *ctx, int status);
 /* A request message m is being discarded unanswered: tell its asker. */
 void acto__ask_request_failed(acto_system *sys, struct acto__msg *m, int status);
 /* Consumer side: a REPLY or ASK_TIMEOUT block arrived for actor a. */

@@ -2,7 +2,8 @@
  * itself puts into a mailbox, public or internal.  All of them are at or
  * above ACTO_MSG_RESERVED, where users cannot send (acto_send,
  * acto_send_after and acto_ask refuse them, and so does a node receiving
- * them from the network, but for ACTO_MSG_NODE_LOOKUP to a node service),
+ * them from the network, but for ACTO_MSG_NODE_LOOKUP and
+ * ACTO_MSG_NODE_SPAWN to a node service),
  * so a user's own types never meet acto's.  msgtypes.c checks at compile
  * time that every entry is reserved and that no two collide.
  *
@@ -16,6 +17,7 @@
 #define ACTO_MSGTYPES_H
 
 #include "acto_actor.h"
+#include "acto_cluster.h"
 #include "acto_node.h"
 
 /* Child events a supervised child sends its supervisor (child.h). */
@@ -37,6 +39,7 @@
 #define ACTO__MSG_SUP_T_KILL 0xF0000210u    /* data: child serial */
 #define ACTO__MSG_SUP_T_RESTART 0xF0000211u /* data: child serial */
 #define ACTO__MSG_SUP_T_GROUP 0xF0000212u   /* data: group generation */
+#define ACTO__MSG_SUP_T_SPAWN 0xF0000213u   /* data: child serial (a remote first start) */
 
 /* Every reserved type, for the checks in msgtypes.c. */
 #define ACTO__MSGTYPE_MAP(X)                                                                    \
@@ -45,6 +48,7 @@
   X(ACTO_MSG_DOWN)                                                                              \
   X(ACTO_MSG_EXIT)                                                                              \
   X(ACTO_MSG_NODE_LOOKUP)                                                                       \
+  X(ACTO_MSG_NODE_SPAWN)                                                                        \
   X(ACTO__MSG_CHILD_FAILED)                                                                     \
   X(ACTO__MSG_CHILD_SUSPENDED)                                                                  \
   X(ACTO__MSG_CHILD_STARTED)                                                                    \
@@ -59,6 +63,7 @@
   X(ACTO__MSG_SUP_TERMINATE_ID)                                                                 \
   X(ACTO__MSG_SUP_T_KILL)                                                                       \
   X(ACTO__MSG_SUP_T_RESTART)                                                                    \
-  X(ACTO__MSG_SUP_T_GROUP)
+  X(ACTO__MSG_SUP_T_GROUP)                                                                      \
+  X(ACTO__MSG_SUP_T_SPAWN)
 
 #endif /* ACTO_MSGTYPES_H */

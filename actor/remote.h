@@ -195,5 +195,15 @@ void acto__link_answer_late(acto_system *sys, acto__msg *m, acto_ref self, int r
  * (consumed; NULL for a failure).  ACTO_ENOENT when no one waits any more
  * (a reply is then counted as late). */
 int acto__ask_future_complete(acto_system *sys, uint64_t id, int status, acto__msg *reply);
+/* The runtime's own requests, for a node's services (spawn.c; ask.h has
+ * them with the rest): acto_ask and acto_ask_async without the check that
+ * the type is a user type, a reply of a block already made, and an answer
+ * with a failure status (< 0) to the request being handled. */
+int acto__ask_sync(acto_system *sys, acto_ref to, uint32_t type, const void *data, size_t size,
+                   int64_t timeout_ms, acto_reply_buf *out);
+int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, acto__msg *m, int64_t timeout_ms,
+                        acto_reply_fn fn, void *user, uint64_t *ask_id_out);
+int acto__ask_reply_msg(acto_ctx *ctx, acto__msg *rm);
+int acto__ask_reply_status(acto_ctx *ctx, int status);
 
 #endif /* ACTO_REMOTE_H */

@@ -40,6 +40,22 @@
  * it again, delete_child removes the spec, add_child appends a new one.
  * Auto-shutdown counts only a significant child that ended by itself
  * (self_end), never one the supervisor stopped.
+ * Remote children (cs.remote): started with acto_spawn_remote_async on
+ * the node acto__spawn_place picks (ST_SPAWNING until spawn_done has the
+ * answer; nothing waits), then linked, so that their end, their node's
+ * loss included (ACTO_REASON_NOCONNECTION), arrives as an EXIT like a
+ * local child's that stopped.  They are never restarted in place: every
+ * restart spawns a new actor, so a group restart stops them (as nested
+ * supervisors) and phase 1 waits for each spawn's answer in turn.  In
+ * init they are not asked yet (a sibling that fails would leave them
+ * orphaned): a SUP_T_SPAWN message to itself starts each one afterwards.
+ * A spawn that fails is a failed start (retry_later).  A child stopped
+ * while its spawn is under way is STOPPING with spawning set: a spawn
+ * that succeeds is stopped at once, one that fails ends it.  An answer
+ * that finds no child waiting for it (removed meanwhile) stops the actor
+ * it names.  Cancelled asks (the supervisor ends) leave nothing to do:
+ * the answer, if it comes, is a late reply and that actor runs on, the
+ * one orphan this design allows.
  * Intensity: the times of the restarts within the last period_ms are kept
  * (at most `intensity` of them; 0 allows none); a restart that would make
  * one more fails the supervisor.  Times come from the system clock
@@ -56,6 +72,7 @@
 #include "actor/child.h"
 #include "actor/clock.h"
 #include "actor/reserved.h"
+#include "transport/spawn_internal.h"
 
 /* Requests (asked by the acto_supervisor_* calls) and timer messages:
  * reserved types (actor/msgtypes.h), which no user message can have, sent
@@ -71,8 +88,18 @@
 #define SUP_T_KILL ACTO__MSG_SUP_T_KILL
 #define SUP_T_RESTART ACTO__MSG_SUP_T_RESTART
 #define SUP_T_GROUP ACTO__MSG_SUP_T_GROUP
+#define SUP_T_SPAWN ACTO__MSG_SUP_T_SPAWN
 
-enum { ST_RUNNING, ST_WAIT_VERDICT, ST_SUSPENDING, ST_SUSPENDED, ST_RESTARTING, ST_STOPPING, ST_DEAD };
+enum {
+  ST_RUNNING,
+  ST_WAIT_VERDICT,
+  ST_SUSPENDING,
+  ST_SUSPENDED,
+  ST_RESTARTING,
+  ST_STOPPING,
+  ST_DEAD,
+  ST_SPAWNING /* a remote child being started (DESIGN: Remote children) */
+};
 enum { OP_NONE, OP_GROUP, OP_SHUTDOWN };
 
 typedef struct sup_child {
@@ -100,6 +127,18 @@ typedef struct sup_child {
    * run (acto__actor_spawn_child's hold). */
   int held;
   int ignoring; /* a restart in place was answered ACTO_INIT_IGNORE; it stops */
+  /* A remote child (cs.remote, DESIGN: Remote children): the node it runs
+   * on or ran on last (empty before its first start) and that node's id;
+   * spawning: a remote spawn is under way (spawn_done gets its answer;
+   * ST_SPAWNING without it: the first start, deferred past init); started:
+   * it ran once (its next start is a restart); req: a restart_child (1) or
+   * add_child (2) request kept until the spawn's answer. */
+  char node[ACTO_NODE_NAME_MAX + 1];
+  uint64_t node_id;
+  int spawning;
+  int started;
+  int req;
+  acto_reply_token req_tok;
 } sup_child;
 
 typedef struct sup {
@@ -119,6 +158,12 @@ typedef struct sup {
   int in_init; /* children started now are held */
 } sup;
 
+/* The answer to start_child, restart_child and add_child. */
+typedef struct start_reply {
+  int32_t status;
+  acto_ref ref;
+} start_reply;
+
 /* ---- spec copies ----------------------------------------------------------- */
 
 static void spec_free(acto_sup_spec *s);
@@ -130,6 +175,29 @@ static char *dup_str(const char *s) {
   char *d = malloc(n);
   if (d)
     memcpy(d, s, n);
+  return d;
+}
+
+static void remote_free(const acto_child_remote *r) {
+  if (!r)
+    return;
+  free((char *)r->behaviour);
+  free((char *)r->node);
+  free((acto_child_remote *)r);
+}
+
+/* A copy of a remote child's description, its strings too. */
+static acto_child_remote *remote_copy(const acto_child_remote *r) {
+  acto_child_remote *d = calloc(1, sizeof *d);
+  if (!d)
+    return NULL;
+  *d = *r;
+  d->behaviour = dup_str(r->behaviour);
+  d->node = dup_str(r->node);
+  if (!d->behaviour || (r->node && !d->node)) {
+    remote_free(d);
+    return NULL;
+  }
   return d;
 }
 
@@ -181,7 +249,24 @@ static int child_check(const acto_child_spec *c, size_t i, const acto_sup_spec *
     e->rule = "arg_size > 0 with a NULL arg";
   else if (c->kind != ACTO_WORKER && c->kind != ACTO_SUPERVISOR)
     e->rule = "kind is not ACTO_WORKER or ACTO_SUPERVISOR";
-  else if (c->kind == ACTO_WORKER && (!c->behaviour || !c->behaviour->handle))
+  else if (c->remote && c->kind != ACTO_WORKER)
+    e->rule = "a remote child (remote) must be an ACTO_WORKER";
+  else if (c->remote && !ACTO__RESERVED_CLEAR(c->remote))
+    e->rule = "remote's reserved words are not zero";
+  else if (c->remote && (!c->remote->behaviour || !c->remote->behaviour[0] ||
+                         strnlen(c->remote->behaviour, ACTO_NAME_MAX + 1) > ACTO_NAME_MAX))
+    e->rule = "a remote child needs remote->behaviour, a registered name of 1 to 255 bytes";
+  else if (c->remote && !c->remote->node && !c->remote->place)
+    e->rule = "a remote child needs remote->node, remote->place or both";
+  else if (c->remote && c->remote->node && !acto__spawn_node_name_ok(c->remote->node))
+    e->rule = "remote->node is not a node name (1 to 64 bytes of [A-Za-z0-9._@-])";
+  else if (c->remote && c->behaviour)
+    e->rule = "a remote child has no local behaviour (behaviour must be NULL)";
+  else if (c->remote && c->arg && c->arg_size == 0)
+    e->rule = "a remote child's argument is bytes (arg_size > 0): a pointer cannot cross nodes";
+  else if (c->remote && parent->strategy == ACTO_SIMPLE_ONE_FOR_ONE)
+    e->rule = "a simple_one_for_one template cannot be remote";
+  else if (c->kind == ACTO_WORKER && !c->remote && (!c->behaviour || !c->behaviour->handle))
     e->rule = "a worker needs a behaviour with a handle callback";
   else if (c->kind == ACTO_SUPERVISOR && !c->sup)
     e->rule = "an ACTO_SUPERVISOR child needs its nested spec (sup)";
@@ -291,9 +376,10 @@ static acto_sup_spec *spec_copy(const acto_sup_spec *s) {
     }
     if (c->kind == ACTO_SUPERVISOR)
       cs[i].sup = spec_copy(c->sup);
+    cs[i].remote = c->remote ? remote_copy(c->remote) : NULL;
     d->nchildren = i + 1;
     if (!cs[i].id || (c->name && !cs[i].name) || (c->arg_size > 0 && !cs[i].arg) ||
-        (c->kind == ACTO_SUPERVISOR && !cs[i].sup)) {
+        (c->kind == ACTO_SUPERVISOR && !cs[i].sup) || (c->remote && !cs[i].remote)) {
       spec_free(d);
       return NULL;
     }
@@ -311,6 +397,7 @@ static void spec_free(acto_sup_spec *s) {
     if (cs[i].arg_size > 0)
       free((void *)cs[i].arg);
     spec_free((acto_sup_spec *)cs[i].sup);
+    remote_free(cs[i].remote);
   }
   free(cs);
   free(s);
@@ -357,6 +444,13 @@ static void flat_child(flat_w *w, const acto_child_spec *c) {
   fw_u64(w, c->capacity);
   fw_u64(w, (uint64_t)c->overflow);
   fw(w, &c->behaviour, sizeof c->behaviour);
+  fw_u64(w, c->remote ? 1 : 0);
+  if (c->remote) {
+    fw_str(w, c->remote->behaviour);
+    fw_str(w, c->remote->node);
+    fw(w, &c->remote->place, sizeof c->remote->place);
+    fw(w, &c->remote->place_user, sizeof c->remote->place_user);
+  }
   fw_u64(w, c->arg_size);
   if (c->arg_size > 0)
     fw(w, c->arg, c->arg_size);
@@ -421,8 +515,10 @@ static void view_free_sup(acto_sup_spec *sp) {
   if (!sp)
     return;
   acto_child_spec *cs = (acto_child_spec *)sp->children;
-  for (size_t i = 0; cs && i < sp->nchildren; i++)
+  for (size_t i = 0; cs && i < sp->nchildren; i++) {
     view_free_sup((acto_sup_spec *)cs[i].sup);
+    free((acto_child_remote *)cs[i].remote);
+  }
   free(cs);
   free(sp);
 }
@@ -442,6 +538,21 @@ static void unflat_child(flat_r *r, acto_child_spec *c, int depth) {
   const void *q = fr(r, sizeof c->behaviour);
   if (q)
     memcpy(&c->behaviour, q, sizeof c->behaviour);
+  if (fr_u64(r) == 1) {
+    /* A view: its strings point into the payload; view_free frees it. */
+    acto_child_remote *rv = calloc(1, sizeof *rv);
+    if (!rv) {
+      r->bad = 1;
+      return;
+    }
+    c->remote = rv;
+    rv->behaviour = fr_str(r);
+    rv->node = fr_str(r);
+    if ((q = fr(r, sizeof rv->place)) != NULL)
+      memcpy(&rv->place, q, sizeof rv->place);
+    if ((q = fr(r, sizeof rv->place_user)) != NULL)
+      memcpy(&rv->place_user, q, sizeof rv->place_user);
+  }
   c->arg_size = (size_t)fr_u64(r);
   if (c->arg_size > 0) {
     c->arg = fr(r, c->arg_size);
@@ -578,8 +689,58 @@ static int32_t shutdown_ms_of(const sup_child *c) {
   return c->cs.kind == ACTO_SUPERVISOR ? ACTO_SHUTDOWN_INFINITY : 5000;
 }
 
-static int start_fresh(acto_ctx *ctx, sup *s, sup_child *c) {
+static void set_timer(acto_ctx *ctx, uint32_t type, uint64_t data, int64_t ms, acto_timer *t);
+
+/* start_fresh's answer for a remote child whose start is under way: its
+ * outcome comes later (spawn_done).  Positive: no acto code. */
+#define START_PENDING 1
+/* How long a remote start may wait for its answer before it fails. */
+#define SPAWN_TIMEOUT_MS 10000
+
+static void spawn_done(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user);
+
+/* Starts remote child c: asks the node the placement picks to spawn it.
+ * START_PENDING, or why it could not be asked (ACTO_ENOTCONN: no node to
+ * place it on). */
+static int start_remote(acto_ctx *ctx, sup *s, sup_child *c) {
   (void)s;
+  acto_system *sys = acto_ctx_system(ctx);
+  char node[ACTO_NODE_NAME_MAX + 1];
+  int r = acto__spawn_place(sys, c->cs.remote, c->cs.id, c->node[0] ? c->node : NULL, node);
+  if (r != 0) {
+    acto__log(sys, ACTO_LOG_WARN, "supervisor", "remote child \"%s\": no node to start it on (%s)",
+              c->cs.id, acto_err_name(r));
+    return r;
+  }
+  acto_spawn_opts o;
+  memset(&o, 0, sizeof o);
+  o.name = c->cs.name;
+  o.capacity = c->cs.capacity;
+  o.overflow = c->cs.overflow;
+  r = acto_spawn_remote_async(ctx, node, c->cs.remote->behaviour, c->cs.arg, c->cs.arg_size, &o,
+                              SPAWN_TIMEOUT_MS, spawn_done, (void *)(uintptr_t)c->serial, NULL);
+  if (r < 0) {
+    acto__log(sys, ACTO_LOG_WARN, "supervisor", "remote child \"%s\": spawn on node %s: %s",
+              c->cs.id, node, acto_err_name(r));
+    return r;
+  }
+  memcpy(c->node, node, sizeof node);
+  c->ref = ACTO_REF_NONE;
+  c->st = ST_SPAWNING;
+  c->spawning = 1;
+  return START_PENDING;
+}
+
+static int start_fresh(acto_ctx *ctx, sup *s, sup_child *c) {
+  if (c->cs.remote) {
+    if (!s->in_init)
+      return start_remote(ctx, s, c);
+    /* In init: after it (a failing sibling would leave an orphan there). */
+    c->st = ST_SPAWNING;
+    c->spawning = 0;
+    set_timer(ctx, SUP_T_SPAWN, c->serial, 0, &c->timer);
+    return START_PENDING;
+  }
   acto_spawn_opts o = {.name = c->cs.name, .capacity = c->cs.capacity, .overflow = c->cs.overflow};
   acto_ref ref;
   int r;
@@ -687,11 +848,25 @@ static void child_down(acto_ctx *ctx, sup *s, sup_child *c, int reason, int aliv
 static void retry_later(acto_ctx *ctx, sup *s, sup_child *c);
 
 /* Asks a child to stop within its shutdown time. */
+/* A remote child whose first start is still deferred (nothing asked
+ * yet): it simply does not start.  1 if c was such a child (now DEAD). */
+static int drop_deferred(acto_ctx *ctx, sup_child *c) {
+  if (c->st != ST_SPAWNING || c->spawning)
+    return 0;
+  cancel_timer(ctx, c);
+  c->st = ST_DEAD;
+  return 1;
+}
+
 static void stop_child(acto_ctx *ctx, sup *s, sup_child *c) {
   (void)s;
   acto_system *sys = acto_ctx_system(ctx);
+  if (drop_deferred(ctx, c))
+    return;
   cancel_timer(ctx, c);
   switch (c->st) {
+  case ST_SPAWNING:
+    break; /* its answer finds it STOPPING (spawn_done) */
   case ST_WAIT_VERDICT:
   case ST_SUSPENDED:
     acto__child_stop(sys, c->ref, ACTO_REASON_SHUTDOWN);
@@ -734,7 +909,7 @@ static void shutdown_step(acto_ctx *ctx, sup *s) {
   } else {
     while (s->op_i > 0) {
       sup_child *c = &s->c[s->op_i - 1];
-      if (c->st == ST_DEAD) {
+      if (c->st == ST_DEAD || drop_deferred(ctx, c)) {
         s->op_i--;
         continue;
       }
@@ -761,6 +936,13 @@ static void group_step(acto_ctx *ctx, sup *s) {
   if (s->op_phase == 0) {
     while (s->op_i > s->op_lo) {
       sup_child *c = &s->c[s->op_i - 1];
+      drop_deferred(ctx, c);
+      if ((c->st == ST_RUNNING || c->st == ST_SPAWNING) && c->cs.remote) {
+        /* A remote child cannot be suspended in place: it is stopped and
+         * started afresh (on the node the placement picks then). */
+        stop_child(ctx, s, c);
+        return; /* wait for its EXIT (or its spawn's answer) */
+      }
       if ((c->st == ST_RUNNING || c->st == ST_RESTARTING) && c->cs.kind == ACTO_SUPERVISOR) {
         /* A nested supervisor is shut down in order and started afresh:
          * suspending it in place would not wait for its own children, and
@@ -794,13 +976,14 @@ static void group_step(acto_ctx *ctx, sup *s) {
      * before op_i; removals before it keep it there) must have answered
      * (CHILD_STARTED, or IGNORED) before the next one starts, whatever
      * else (a temporary sibling's EXIT) calls this meanwhile. */
-    if (s->op_i > s->op_lo && s->c[s->op_i - 1].st == ST_RESTARTING)
+    if (s->op_i > s->op_lo &&
+        (s->c[s->op_i - 1].st == ST_RESTARTING || s->c[s->op_i - 1].st == ST_SPAWNING))
       return;
     if (s->op_i >= s->n)
       break;
     sup_child *c = &s->c[s->op_i];
-    if (c->st == ST_RESTARTING)
-      return; /* wait for CHILD_STARTED */
+    if (c->st == ST_RESTARTING || c->st == ST_SPAWNING)
+      return; /* wait for CHILD_STARTED (or the spawn's answer) */
     s->op_i++;
     if (c->cs.restart == ACTO_TEMPORARY && c->st != ST_RUNNING) {
       /* Temporary children are not restarted: they go. */
@@ -819,7 +1002,10 @@ static void group_step(acto_ctx *ctx, sup *s) {
     }
     if (c->st == ST_DEAD && c->term_gen != s->op_gen) {
       int r = start_fresh(ctx, s, c);
-      if (r == 0) {
+      if (r == START_PENDING) {
+        c->restarts++;
+        return; /* spawn_done goes on */
+      } else if (r == 0) {
         c->restarts++;
         event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
       } else if (r == ACTO_EIGNORED) {
@@ -859,6 +1045,8 @@ static void restart_one(acto_ctx *ctx, sup *s, sup_child *c) {
     return;
   }
   int r = start_fresh(ctx, s, c);
+  if (r == START_PENDING)
+    return; /* spawn_done reports it */
   if (r == 0)
     event(ctx, s, c, ACTO_SUP_CHILD_RESTARTED, 0);
   else if (r == ACTO_EIGNORED)
@@ -1043,6 +1231,88 @@ static void on_child_event(acto_ctx *ctx, sup *s, uint32_t type, const acto__chi
   }
 }
 
+/* ---- remote children -----------------------------------------------------------
+ * The answer to a remote child's spawn (start_remote), on the supervisor:
+ * the continuation of acto_spawn_remote_async, user the child's serial. */
+
+static void answer_req(acto_ctx *ctx, sup *s, sup_child *c, int32_t status) {
+  if (!c->req)
+    return;
+  start_reply rep = {status, status == 0 ? c->ref : ACTO_REF_NONE};
+  acto_reply_to(acto_ctx_system(ctx), &c->req_tok, 0, &rep, sizeof rep);
+  int was_add = c->req == 2;
+  c->req = 0;
+  if (status != 0 && was_add)
+    remove_child(s, c); /* add_child keeps no spec of a child that failed (OTP) */
+}
+
+static void spawn_done(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
+  sup *s = state;
+  acto_system *sys = acto_ctx_system(ctx);
+  if (status == ACTO_ECANCELED)
+    return; /* the supervisor's incarnation ends: its terminate stops what it knows */
+  acto_ref ref = ACTO_REF_NONE;
+  int r = acto_spawn_remote_result(status, reply, &ref);
+  sup_child *c = find_serial(s, (uint64_t)(uintptr_t)user);
+  if (!c || !c->spawning) {
+    if (r == 0) /* forgotten meanwhile: it must not run unsupervised */
+      acto_exit(sys, ref, ACTO_REASON_SHUTDOWN);
+    return;
+  }
+  c->spawning = 0;
+  if (r == 0 && (r = acto_link(ctx, ref)) != 0)
+    acto_exit(sys, ref, ACTO_REASON_SHUTDOWN);
+  if (r == 0) {
+    c->ref = ref;
+    c->node_id = ref.node;
+    if (c->st == ST_STOPPING) {
+      /* Stopped while it was being started: stop it now; its EXIT
+       * finishes the stop as for any child. */
+      c->st = ST_RUNNING;
+      stop_child(ctx, s, c);
+      return;
+    }
+    c->st = ST_RUNNING;
+    acto__log(sys, ACTO_LOG_INFO, "supervisor", "remote child \"%s\" runs on node %s", c->cs.id,
+              c->node);
+    event(ctx, s, c, c->started && !c->req ? ACTO_SUP_CHILD_RESTARTED : ACTO_SUP_CHILD_STARTED, 0);
+    c->started = 1;
+    answer_req(ctx, s, c, 0);
+    if (s->op == OP_GROUP)
+      group_step(ctx, s);
+    return;
+  }
+  acto__log(sys, ACTO_LOG_WARN, "supervisor", "remote child \"%s\": spawn on node %s: %s", c->cs.id,
+            c->node, acto_err_name(r));
+  c->ref = ACTO_REF_NONE;
+  int stopping = c->st == ST_STOPPING;
+  c->st = ST_DEAD;
+  if (stopping) {
+    /* As its EXIT would have (on_exit_msg). */
+    answer_waiters(sys, c, 0);
+    answer_req(ctx, s, c, ACTO_ESHUTDOWN);
+    if (c->removing)
+      remove_child(s, c);
+    if (s->op == OP_SHUTDOWN)
+      shutdown_step(ctx, s);
+    else if (s->op == OP_GROUP)
+      group_step(ctx, s);
+    return;
+  }
+  if (c->req) {
+    /* restart_child, add_child: the caller hears it; no retry. */
+    answer_req(ctx, s, c, ACTO_ECHILD); /* as a local start that failed */
+    return;
+  }
+  if (r == ACTO_EIGNORED) {
+    child_ignored(ctx, s, c);
+  } else {
+    retry_later(ctx, s, c); /* a failed start: counts toward intensity */
+  }
+  if (s->op == OP_GROUP)
+    group_step(ctx, s);
+}
+
 static void on_timer(acto_ctx *ctx, sup *s, uint32_t type, uint64_t data) {
   if (type == SUP_T_GROUP) {
     if (s->op == OP_GROUP && s->op_gen == data && s->op_phase == 2) {
@@ -1055,8 +1325,16 @@ static void on_timer(acto_ctx *ctx, sup *s, uint32_t type, uint64_t data) {
   if (!c)
     return;
   c->timer = 0;
-  if (type == SUP_T_KILL) {
-    if (c->st == ST_STOPPING)
+  if (type == SUP_T_SPAWN) {
+    /* The first start of a remote child, deferred past init. */
+    if (c->st == ST_SPAWNING && !c->spawning) {
+      c->st = ST_DEAD;
+      int r = start_remote(ctx, s, c);
+      if (r != START_PENDING)
+        retry_later(ctx, s, c); /* a failed start */
+    }
+  } else if (type == SUP_T_KILL) {
+    if (c->st == ST_STOPPING && !acto_ref_is_none(c->ref))
       acto_kill(acto_ctx_system(ctx), c->ref);
   } else if (type == SUP_T_RESTART) {
     if ((c->st == ST_WAIT_VERDICT || c->st == ST_DEAD) && s->op == OP_NONE)
@@ -1076,11 +1354,6 @@ static acto_child_state public_state(int st) {
     return ACTO_CHILD_RESTARTING;
   }
 }
-
-typedef struct start_reply {
-  int32_t status;
-  acto_ref ref;
-} start_reply;
 
 static void reply_status(acto_ctx *ctx, int32_t st) { acto_reply(ctx, 0, &st, sizeof st); }
 
@@ -1106,6 +1379,7 @@ static void terminate_one(acto_ctx *ctx, sup *s, sup_child *c) {
   c->removing |= c->cs.restart == ACTO_TEMPORARY || s->spec->strategy == ACTO_SIMPLE_ONE_FOR_ONE;
   if (s->op == OP_GROUP)
     c->term_gen = s->op_gen;
+  drop_deferred(ctx, c); /* a remote first start not yet asked: it does not happen */
   if (c->st == ST_DEAD) {
     cancel_timer(ctx, c); /* a restart it was waiting for */
     if (c->removing)
@@ -1169,6 +1443,7 @@ static void on_add_child(acto_ctx *ctx, sup *s, const acto_msg *m) {
   }
   if (view.kind == ACTO_SUPERVISOR)
     view_free_sup((acto_sup_spec *)view.sup);
+  free((acto_child_remote *)view.remote);
   sup_child *c = own ? add_child(s, &own->children[0]) : NULL;
   if (own && !c) {
     spec_free(own);
@@ -1178,7 +1453,14 @@ static void on_add_child(acto_ctx *ctx, sup *s, const acto_msg *m) {
     /* At the end of the start order, like OTP's start_child. */
     c->own_spec = own;
     int rc = start_fresh(ctx, s, c);
-    if (rc == 0) {
+    if (rc == START_PENDING) {
+      /* A remote child: the answer waits for its spawn's (spawn_done). */
+      if (acto_reply_later(ctx, &c->req_tok) == 0) {
+        c->req = 2;
+        return;
+      }
+      rep.status = 0; /* cannot keep the request: it starts, unannounced */
+    } else if (rc == 0) {
       rep.ref = c->ref;
       event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
     } else if (rc == ACTO_EIGNORED) {
@@ -1208,6 +1490,7 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
       v[i].restart = c->cs.restart;
       v[i].state = public_state(c->st);
       v[i].restarts = c->restarts;
+      v[i].node = c->cs.remote ? c->node_id : 0;
     }
     acto_reply(ctx, 0, v, s->n * sizeof(*v));
     free(v);
@@ -1316,7 +1599,12 @@ static void on_request(acto_ctx *ctx, sup *s, const acto_msg *m) {
     else {
       /* Not a restart the supervisor makes: no intensity, no count. */
       int r = start_fresh(ctx, s, c);
-      if (r == 0) {
+      if (r == START_PENDING) {
+        if (acto_reply_later(ctx, &c->req_tok) == 0) {
+          c->req = 1; /* answered with the spawn's outcome (spawn_done) */
+          return;
+        }
+      } else if (r == 0) {
         rep.ref = c->ref;
         event(ctx, s, c, ACTO_SUP_CHILD_STARTED, 0);
       } else if (r == ACTO_EIGNORED) {
@@ -1502,6 +1790,8 @@ static int sup_init(acto_ctx *ctx, void *state, const void *arg) {
   for (size_t i = 0; i < s->spec->nchildren && rc == 0; i++) {
     sup_child *c = add_child(s, &s->spec->children[i]);
     int r = c ? start_fresh(ctx, s, c) : ACTO_ENOMEM;
+    if (r == START_PENDING)
+      continue; /* a remote child: started after init */
     if (r == ACTO_EIGNORED)
       child_ignored(ctx, s, c);
     else if (r != 0)
@@ -1537,7 +1827,8 @@ static int sup_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
     return 0;
   case SUP_T_KILL:
   case SUP_T_RESTART:
-  case SUP_T_GROUP: {
+  case SUP_T_GROUP:
+  case SUP_T_SPAWN: {
     if (!acto_ref_eq(m->sender, acto_self(ctx)) || m->size != sizeof(uint64_t))
       return 0;
     uint64_t d;
@@ -1562,8 +1853,13 @@ static void sup_terminate(acto_ctx *ctx, void *state, int reason) {
     sup_child *c = &s->c[i - 1];
     if (c->st == ST_WAIT_VERDICT || c->st == ST_SUSPENDED)
       acto__child_stop(sys, c->ref, ACTO_REASON_SHUTDOWN);
-    else if (c->st != ST_DEAD)
-      acto_exit(sys, c->ref, ACTO_REASON_SHUTDOWN);
+    else if (c->st != ST_DEAD && !acto_ref_is_none(c->ref))
+      acto_exit(sys, c->ref, ACTO_REASON_SHUTDOWN); /* across the wire for a remote one */
+    if (c->req) {
+      start_reply rep = {ACTO_ECLOSED, ACTO_REF_NONE};
+      acto_reply_to(sys, &c->req_tok, 0, &rep, sizeof rep);
+      c->req = 0;
+    }
     /* Stopped without an ordered shutdown: the waiters learn that the
      * supervisor is gone, not that the child is. */
     answer_waiters(sys, c, ACTO_ECLOSED);

@@ -755,6 +755,92 @@ START_TEST(a_stopped_receiver_fills_the_queue_senders_wait_and_then_all_arrive) 
 }
 END_TEST
 
+/* ---- remote spawn and remote children across processes ------------------------- */
+
+/* A node that does not answer: the link through the proxy stays up (a
+ * heartbeat timeout far longer than the wait) while the proxy drops every
+ * byte, so the spawn request goes nowhere and its deadline passes. */
+START_TEST(a_remote_spawn_over_a_blackholed_link_times_out) {
+  kids[0] = node_start("far", KEYHEX, 0);
+  uint16_t via = proxy_start(kids[0].port);
+  acto_system *s = me();
+  ck_assert_ok(acto_node_connect(s, "far", "127.0.0.1", via, TU_WAIT_MS));
+  acto_ref r;
+  ck_assert_ok(acto_spawn_remote(s, "far", "echo", NULL, 0, NULL, TU_WAIT_MS, &r));
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(s, r, 1, "x", 1, TU_WAIT_MS, &rb)); /* it is an echo there */
+  ck_assert_uint_eq(rb.size, 1);
+  acto_reply_release(&rb);
+  proxy_cmd("mode blackhole both");
+  ck_assert_rc(acto_spawn_remote(s, "far", "echo", NULL, 0, NULL, 300, &r), ACTO_ETIMEDOUT);
+  uint64_t id;
+  ck_assert_ok(acto_node_id(s, "far", &id)); /* still up: only the answer was missing */
+  /* Healed (the dropped bytes break the stream: the link is made again). */
+  proxy_cmd("mode pass both");
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  int rc;
+  while ((rc = acto_spawn_remote(s, "far", "echo", NULL, 0, NULL, 500, &r)) != 0 &&
+         tu_now_ms() < end)
+    tu_sleep_ms(20);
+  ck_assert_ok(rc);
+  tu_shutdown(s);
+  node_reap(&kids[0], SIGTERM);
+  node_reap(&proxy, SIGKILL);
+}
+END_TEST
+
+typedef struct child_on {
+  acto_system *sys;
+  acto_ref sup;
+  uint64_t node;
+  uint32_t restarts;
+  acto_child_info info;
+} child_on;
+
+static int pred_child_on(void *arg) {
+  child_on *w = arg;
+  size_t n = 0;
+  return acto_supervisor_which_children(w->sys, w->sup, &w->info, 1, &n, TU_WAIT_MS) == 0 &&
+         n == 1 && w->info.state == ACTO_CHILD_RUNNING && w->info.node == w->node &&
+         w->info.restarts == w->restarts;
+}
+
+/* The real thing: the node process that runs a supervised child dies
+ * (SIGKILL), and the child runs again on another process. */
+START_TEST(a_remote_child_on_a_killed_node_process_restarts_on_another) {
+  kids[0] = node_start("pb", KEYHEX, 0);
+  kids[1] = node_start("pc", KEYHEX, 0);
+  acto_system *s = me();
+  ck_assert_ok(acto_node_connect(s, "pb", "127.0.0.1", kids[0].port, TU_WAIT_MS));
+  ck_assert_ok(acto_node_connect(s, "pc", "127.0.0.1", kids[1].port, TU_WAIT_MS));
+  child_on w = {.sys = s};
+  ck_assert_ok(acto_node_id(s, "pb", &w.node));
+  acto_child_remote rem = {.behaviour = "echo", .node = "pb", .place = acto_place_elsewhere};
+  acto_child_spec kid = {.id = "e", .kind = ACTO_WORKER, .remote = &rem, .restart = ACTO_PERMANENT};
+  acto_sup_spec spec = {.strategy = ACTO_ONE_FOR_ONE,
+                        .intensity = 5,
+                        .period_ms = 60000,
+                        .children = &kid,
+                        .nchildren = 1};
+  ck_assert_ok(acto_supervisor_start(s, &spec, NULL, &w.sup));
+  ck_assert(tu_wait_until(pred_child_on, &w, TU_WAIT_MS));
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(s, w.info.ref, 1, "x", 1, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  node_reap(&kids[0], SIGKILL);
+  ck_assert_ok(acto_node_id(s, "pc", &w.node));
+  w.restarts = 1;
+  ck_assert_msg(tu_wait_until(pred_child_on, &w, TU_WAIT_MS),
+                "not restarted on pc (state %d, restarts %u)", (int)w.info.state, w.info.restarts);
+  ck_assert_ok(acto_ask(s, w.info.ref, 1, "y", 1, TU_WAIT_MS, &rb));
+  ck_assert_uint_eq(rb.size, 1);
+  acto_reply_release(&rb);
+  ck_assert_ok(acto_supervisor_stop(s, w.sup, TU_WAIT_MS));
+  tu_shutdown(s);
+  node_reap(&kids[1], SIGTERM);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node_procs");
   TCase *tc = tu_tcase("procs", 120);
@@ -768,7 +854,9 @@ int main(void) {
                a_node_with_a_wrong_key_is_refused,
                a_partition_fires_monitors_by_heartbeat_timeout_and_heals_after,
                a_reset_link_fires_monitors_at_once, a_slow_link_keeps_order_and_loses_nothing,
-               a_stopped_receiver_fills_the_queue_senders_wait_and_then_all_arrive);
+               a_stopped_receiver_fills_the_queue_senders_wait_and_then_all_arrive,
+               a_remote_spawn_over_a_blackholed_link_times_out,
+               a_remote_child_on_a_killed_node_process_restarts_on_another);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

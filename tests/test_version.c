@@ -54,7 +54,15 @@ _Static_assert(offsetof(acto_node_config, reserved) == 136, "acto_node_config.re
 _Static_assert(sizeof(acto_node_stats) == 168, "acto_node_stats");
 _Static_assert(sizeof(acto_sup_spec) == 96, "acto_sup_spec");
 _Static_assert(sizeof(acto_child_spec) == 112, "acto_child_spec");
+/* remote took the first of its 4 reserved words (a union with a
+ * uint64_t), node the first of acto_child_info's 2: nothing moved. */
+_Static_assert(offsetof(acto_child_spec, overflow) == 76, "acto_child_spec");
+_Static_assert(offsetof(acto_child_spec, remote) == 80, "acto_child_spec.remote");
+_Static_assert(offsetof(acto_child_spec, reserved) == 88, "acto_child_spec.reserved");
 _Static_assert(sizeof(acto_child_info) == 112, "acto_child_info");
+_Static_assert(offsetof(acto_child_info, node) == 96, "acto_child_info.node");
+_Static_assert(sizeof(acto_child_remote) == 64, "acto_child_remote");
+_Static_assert(sizeof(acto_spawn_arg) == 16, "acto_spawn_arg");
 _Static_assert(sizeof(acto_child_counts) == 64, "acto_child_counts");
 /* acto_msgpack.h (0.3): the buffer and result a program allocates, and
  * the field tables ACTO_MSGPACK_STRUCT compiles into it. */

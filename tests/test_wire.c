@@ -4,6 +4,7 @@
  * documented key, nonces and names: the bytes printed in the guide are
  * the bytes the code produces.  Run with ACTO_WIRE_PRINT=1 to print them.
  */
+#include "docframe.h"
 #include "testutil.h"
 #include "transport/auth.h"
 #include "transport/frame.h"
@@ -144,99 +145,12 @@ END_TEST
       ck_assert_str_eq(got, want);                                                                 \
   } while (0)
 
-static void hex(const char *label, const uint8_t *p, size_t n, char *out, size_t outsz) {
-  size_t k = 0;
-  for (size_t i = 0; i < n && k + 3 < outsz; i++)
-    k += (size_t)snprintf(out + k, outsz - k, "%02x", p[i]);
-  out[k] = 0;
-  if (getenv("ACTO_WIRE_PRINT"))
-    printf("%s (%zu bytes):\n%s\n", label, n, out);
-}
-
 /* ---- the frames as ACTORS.md prints them ---------------------------------------- */
 
-#ifndef ACTO_SOURCE_DIR
-#define ACTO_SOURCE_DIR "."
-#endif
-
-typedef struct doc_frame {
-  char name[32];   /* the first word of its "NAME (...), N bytes:" line */
-  size_t want_len; /* N */
-  uint8_t bytes[512];
-  size_t len;
-} doc_frame;
-
-static int hexdig(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Reads the frames of ACTORS.md's "A worked example": inside its code
- * blocks, a line ending in ':' starts a frame, and the leading tokens of
- * the lines after it that are lower-case hex of even length are its bytes
- * (the first other token starts the comment).  Returns how many. */
+/* The frames of "A worked example", up to its "Remote spawn" subsection
+ * (test_spawn_remote.c reads that one). */
 static int doc_frames(doc_frame *out, int max) {
-  static char text[1 << 20];
-  FILE *f = fopen(ACTO_SOURCE_DIR "/ACTORS.md", "r");
-  ck_assert_msg(f != NULL, "cannot open %s/ACTORS.md", ACTO_SOURCE_DIR);
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  fclose(f);
-  text[n] = '\0';
-  char *p = strstr(text, "\n#### A worked example\n");
-  ck_assert_ptr_nonnull(p);
-  char *end = strstr(p + 1, "\n### ");
-  if (end)
-    *end = '\0';
-  int nf = 0, in_code = 0;
-  for (char *line = strtok(p, "\n"); line; line = strtok(NULL, "\n")) {
-    if (strncmp(line, "```", 3) == 0) {
-      in_code = !in_code;
-      continue;
-    }
-    size_t ll = strlen(line);
-    if (!in_code || ll == 0)
-      continue;
-    if (line[ll - 1] == ':') {
-      ck_assert_int_lt(nf, max);
-      doc_frame *d = &out[nf++];
-      memset(d, 0, sizeof *d);
-      sscanf(line, "%31s", d->name);
-      const char *c = strrchr(line, ',');
-      ck_assert_msg(c && sscanf(c, ", %zu bytes:", &d->want_len) == 1, "bad frame line: %s",
-                    line);
-      continue;
-    }
-    ck_assert_msg(nf > 0, "bytes before the first frame line: %s", line);
-    doc_frame *d = &out[nf - 1];
-    const char *q = line;
-    for (;;) {
-      while (*q == ' ')
-        q++;
-      size_t tl = strcspn(q, " ");
-      size_t k = 0;
-      while (k < tl && hexdig(q[k]) >= 0)
-        k++;
-      if (tl == 0 || k != tl || tl % 2 != 0)
-        break; /* the comment */
-      for (size_t b = 0; b < tl; b += 2) {
-        ck_assert_uint_lt(d->len, sizeof d->bytes);
-        d->bytes[d->len++] = (uint8_t)(hexdig(q[b]) << 4 | hexdig(q[b + 1]));
-      }
-      q += tl;
-    }
-  }
-  return nf;
-}
-
-static void check_doc_frame(const doc_frame *d, const char *name, const uint8_t *p, size_t n) {
-  char got[1100], want[1100];
-  hex(name, p, n, got, sizeof got);
-  hex("", d->bytes, d->len, want, sizeof want);
-  ck_assert_msg(strcmp(d->name, name) == 0, "ACTORS.md shows %s where %s is due", d->name, name);
-  ck_assert_msg(d->want_len == d->len, "ACTORS.md: %s says %zu bytes but shows %zu", name,
-                d->want_len, d->len);
-  ck_assert_msg(n == d->len && memcmp(p, d->bytes, n) == 0,
-                "ACTORS.md's %s frame differs from the code's:\n doc  %s\n code %s", name, want,
-                got);
+  return docframe_read("\n#### A worked example\n", "\n##### Remote spawn", out, max);
 }
 
 static uint32_t fnv1a(const char *s) {

@@ -16,6 +16,8 @@
  *           is answered with that count, a uint64_t, whatever its
  *           payload; a plain message of type 99 is counted like any);
  *   "fail"  fails (reason -77) on any message;
+ * registers both behaviours under the same names for remote spawn
+ * (acto_spawn_remote, ACTORS.md 13.10; the argument is ignored),
  * connects to the given peers, then prints one line on stdout
  *   READY port=<port> node=<hex id>
  * and runs until SIGTERM or SIGINT (clean shutdown, exit 0).  It never
@@ -206,6 +208,8 @@ int main(int argc, char **argv) {
     o.name = "fail";
     r = acto_spawn(sys, &FAIL, NULL, &o, &ref);
   }
+  if (r == 0 && (r = acto_behaviour_register(sys, "echo", &ECHO)) == 0)
+    r = acto_behaviour_register(sys, "fail", &FAIL);
   for (int i = 0; r == 0 && i < nconnects; i++) {
     char name[80], host[64];
     unsigned port;

@@ -1,7 +1,7 @@
 /* deliver.c - the door into actor/: an authenticated frame's batch is
  * checked whole, then each message is delivered by kind (user messages
  * into mailboxes, replies to asks, system signals, the node service's
- * lookups).
+ * lookups, and its spawns, which go to spawn.c).
  *
  * DESIGN
  * Delivery.  A frame is checked whole (every message parsed and held to
@@ -22,6 +22,7 @@
 #include "actor/remote.h"
 #include "transport/cluster.h"
 #include "transport/frame.h"
+#include "transport/spawn_internal.h"
 #include "codec/prescan.h"
 #include "transport/transport.h"
 #include "transport/wire.h"
@@ -65,6 +66,8 @@ static int deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
       /* The node service: answers lookups itself. */
       if (!(flags & ACTO__WF_REQUEST))
         return 0;
+      if (type == ACTO_MSG_NODE_SPAWN)
+        return acto__spawn_service(c, w, reason); /* spawn.c: off this thread */
       acto_ref found = ACTO_REF_NONE;
       char name[ACTO_NAME_MAX + 1];
       int ok = w->payload_len >= 1 && w->payload_len <= ACTO_NAME_MAX;
@@ -284,7 +287,8 @@ static int check_msg(const acto__conn *c, const acto__wmsg *w, int first_of_conn
       return -1;
     }
     if (type >= ACTO_MSG_RESERVED &&
-        !(to == ACTO__REMOTE_SERVICE_ID && type == ACTO_MSG_NODE_LOOKUP)) {
+        !(to == ACTO__REMOTE_SERVICE_ID &&
+          (type == ACTO_MSG_NODE_LOOKUP || type == ACTO_MSG_NODE_SPAWN))) {
       *reason = "SEND of a reserved message type";
       return -1;
     }

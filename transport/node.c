@@ -39,6 +39,7 @@
 #include "transport/auth.h"
 #include "transport/cluster.h"
 #include "transport/frame.h"
+#include "transport/spawn_internal.h"
 #include "transport/transport.h"
 
 static uint64_t get_le64(const void *q) {
@@ -150,6 +151,7 @@ static void node_free(acto__node *n) {
   free(n->rx);
   acto__tls_ctx_clear(&n->tls);
   acto__auth_key_wipe(&n->key);
+  acto__spawn_free(atomic_load_explicit(&n->spawn, memory_order_acquire));
   pthread_mutex_destroy(&n->dir_mtx);
   pthread_mutex_destroy(&n->hook_mtx);
   pthread_mutex_destroy(&n->res_mtx);

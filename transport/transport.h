@@ -257,6 +257,10 @@ typedef struct acto__node {
    * (deliver.c). */
   int (*on_handshake)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
   int (*on_batch)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
+  /* Remote spawn (spawn.c): the behaviour registry and the spawner,
+   * made at the first registration and published by a release CAS;
+   * freed with the node. */
+  _Atomic(struct acto__spawn *) spawn;
   /* Counters: any thread, relaxed (ST_ADD). */
   struct {
     _Atomic uint64_t peers_up, connects, disconnects, refused, frames_in, frames_out, msgs_in,

@@ -83,6 +83,115 @@ ACTO_API int acto_cluster_unsubscribe(acto_system *sys, acto_ref subscriber);
 
 /* ---- remote spawn and remote children (transport/spawn.c) ------------- */
 
+/* Behaviours a node lets other nodes spawn, by name (ACTORS.md 13.10
+ * "Remote spawn").  The registry is per system.  name: 1..ACTO_NAME_MAX
+ * bytes (copied); b: a behaviour with handle and zero reserved words,
+ * borrowed until the system is shut down (a spawn may be under way when
+ * it is unregistered).  ACTO_EEXIST: the name is registered already (to
+ * replace a behaviour, unregister it first); ACTO_EINVAL; ACTO_ENOTCONN:
+ * no node runs.  The first registration starts the node's spawner, a
+ * system actor on which every remote spawn's init runs (never on the
+ * node's I/O thread).  Thread-safe. */
+ACTO_API int acto_behaviour_register(acto_system *sys, const char *name, const acto_behaviour *b);
+/* ACTO_ENOENT when the name is not registered.  Thread-safe. */
+ACTO_API int acto_behaviour_unregister(acto_system *sys, const char *name);
+
+/* What init's `arg` points to in an actor started by a remote spawn: the
+ * argument bytes the spawner sent (data NULL when size is 0).  Borrowed
+ * until init returns: copy what the actor keeps. */
+typedef struct acto_spawn_arg {
+  const void *data;
+  size_t size;
+} acto_spawn_arg;
+
+/* The node service's request type of a remote spawn, and of its answer
+ * (ACTORS.md 13.5, "Messages"). */
+#define ACTO_MSG_NODE_SPAWN 0xF0000011u
+
+/* Spawns an actor of the behaviour registered as `behaviour` on the node
+ * `node_name` (this node's own name spawns here, through the spawner too)
+ * with arg_len bytes of arg (copied; init gets an acto_spawn_arg), and
+ * waits up to timeout_ms for the answer: 0 and *out, the new actor's ref.
+ * opts may be NULL; of it, name (registered on the target node),
+ * capacity, max_bytes and overflow apply; link must be 0 (ACTO_EINVAL).
+ * Errors: ACTO_ENOENT (no behaviour of that name there), ACTO_EINIT (its
+ * init failed), ACTO_EIGNORED (its init answered ACTO_INIT_IGNORE),
+ * ACTO_EEXIST (opts->name is taken there), ACTO_ENOTCONN (no node runs
+ * here, or node_name is unknown or not up; no connection is made on
+ * demand), ACTO_ETIMEDOUT (no answer in time: the actor may still start
+ * there), ACTO_ETOOBIG (the request does not fit a frame), ACTO_EINVAL
+ * (an argument: NULL sys or out, a bad node name, a behaviour name empty
+ * or over ACTO_NAME_MAX, arg NULL with arg_len > 0, a bad option or
+ * deadline), ACTO_EDEADLK (not from a plain thread: use
+ * acto_spawn_remote_async).  Thread-safe; arg, opts and the strings are
+ * borrowed until the call returns. */
+ACTO_API int acto_spawn_remote(acto_system *sys, const char *node_name, const char *behaviour,
+                               const void *arg, size_t arg_len, const acto_spawn_opts *opts,
+                               int64_t timeout_ms, acto_ref *out);
+
+/* The same from inside an actor, without blocking its worker: an ask of
+ * the target node's service (acto_ask_async's rules: timeout_ms > 0 or -1,
+ * the outcome through fn, or with fn NULL as a message whose ask_id is
+ * *ask_id_out).  Read the outcome with acto_spawn_remote_result.  Errors
+ * known at once are returned (then no outcome comes): those of
+ * acto_spawn_remote that need no answer, and ACTO_EWRONGTHREAD outside
+ * the actor.  Only inside the actor; arg, opts and strings copied before
+ * return. */
+ACTO_API int acto_spawn_remote_async(acto_ctx *ctx, const char *node_name, const char *behaviour,
+                                     const void *arg, size_t arg_len, const acto_spawn_opts *opts,
+                                     int64_t timeout_ms, acto_reply_fn fn, void *user,
+                                     uint64_t *ask_id_out);
+
+/* Reads the outcome of acto_spawn_remote_async: a continuation's (status,
+ * reply), or (0, msg) for the message that arrived in handle() (the reply,
+ * or an ACTO_MSG_ASK_TIMEOUT / ACTO_MSG_ASK_FAILED for it).  0 and *out;
+ * a negative status as it is (the errors of acto_spawn_remote); for a
+ * message, ACTO_ETIMEDOUT or the failure it carries; ACTO_EPROTO for an
+ * answer that is not a spawn's; ACTO_EINVAL for out NULL, or reply NULL
+ * with status 0.  Thread-safe; reply is borrowed until the call returns. */
+ACTO_API int acto_spawn_remote_result(int status, const acto_msg *reply, acto_ref *out);
+
+/* The name of the node with id node_id (this node, or a peer this node
+ * knows, up or not, in that incarnation) into buf (cap bytes, NUL
+ * included).  ACTO_ENOENT: unknown; ACTO_ELIMIT: cap too small;
+ * ACTO_ENOTCONN: no node runs.  Thread-safe. */
+ACTO_API int acto_node_name(acto_system *sys, uint64_t node_id, char *buf, size_t cap);
+
+/* Placement of a remote child (acto_child_remote.place): nodes are the
+ * names of the nodes up now, this node's own included (nodes[self]),
+ * sorted by name (n >= 1); previous is the node the child ran on last
+ * (NULL at its first start).  Returns the index of the node to start it
+ * on, or -1 for none (the start fails: ACTORS.md 13.10).  Runs on the
+ * supervisor's worker: quick, no blocking calls.  The arrays are
+ * borrowed until it returns. */
+typedef int (*acto_place_fn)(void *user, const char *child_id, const char *const *nodes, size_t n,
+                             size_t self, const char *previous);
+
+/* Two placements.  spread: the first node after `previous` in name order
+ * (wrapping), or at the first start one chosen by a hash of child_id, so
+ * that siblings spread over the nodes; this node counts like any other.
+ * elsewhere: the same among the nodes other than this one (-1 when no
+ * other is up).  user is unused. */
+ACTO_API int acto_place_spread(void *user, const char *child_id, const char *const *nodes, size_t n,
+                               size_t self, const char *previous);
+ACTO_API int acto_place_elsewhere(void *user, const char *child_id, const char *const *nodes,
+                                  size_t n, size_t self, const char *previous);
+
+/* A supervisor child that runs on another node (acto_child_spec.remote;
+ * acto_supervisor.h and ACTORS.md 13.10 "Remote children of a
+ * supervisor").  It is started by a remote spawn of `behaviour` with the
+ * spec's arg bytes, name, capacity and overflow, on `node` while that is
+ * up, else on the node `place` picks (when both are NULL nothing can
+ * start it).  Copied by the supervisor (the strings too); place_user is
+ * passed as it is. */
+typedef struct acto_child_remote {
+  const char *behaviour; /* the name registered on the target nodes */
+  const char *node;      /* a preferred node, or NULL */
+  acto_place_fn place;   /* NULL: `node` only */
+  void *place_user;
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
+} acto_child_remote;
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,20 @@
  * temporary or dynamic one is not kept), and nothing restarts it but
  * acto_supervisor_restart_child or a later group restart.  ACTORS.md
  * chapter 9 has the table.
+ *
+ * Remote children (acto_child_spec.remote; ACTORS.md 9.7 and 13.10).  A
+ * worker may run on another node: the supervisor starts it with a remote
+ * spawn by behaviour name on the node the spec names or its placement
+ * picks, links to it, and never blocks its worker waiting for the answer.
+ * It is never restarted in place: when it fails, stops or its node goes
+ * down (reason ACTO_REASON_NOCONNECTION, an abnormal end), the strategy
+ * and intensity apply as to any child and a new actor is spawned, on the
+ * node the placement picks among those up then.  A remote start that
+ * fails (no node up, no such behaviour, init failed, no answer within
+ * 10 s) counts as a failed start: retried like a local init that failed,
+ * each try counting toward the intensity.  Remote children start after
+ * acto_supervisor_start has returned (a failing one does not make it
+ * fail), and are stopped, in order, with an exit signal across the wire.
  */
 #ifndef ACTO_SUPERVISOR_H
 #define ACTO_SUPERVISOR_H
@@ -69,6 +83,7 @@ typedef enum acto_child_kind { ACTO_WORKER = 0, ACTO_SUPERVISOR = 1 } acto_child
 #define ACTO_SHUTDOWN_INFINITY (-2) /* wait as long as it takes */
 
 typedef struct acto_sup_spec acto_sup_spec;
+struct acto_child_remote; /* acto_cluster.h */
 
 typedef struct acto_child_spec {
   const char *id;                  /* unique among siblings (copied) */
@@ -86,7 +101,16 @@ typedef struct acto_child_spec {
   const char *name;      /* register the child under this name (copied) */
   uint32_t capacity;     /* its mailbox (0: default) */
   acto_overflow overflow;
-  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
+  /* Non-NULL: the child runs on another node (acto_cluster.h, ACTORS.md
+   * 13.10): a worker started by a remote spawn of remote->behaviour with
+   * arg_size bytes of arg; behaviour is then NULL, and arg_size 0 means
+   * no argument (arg NULL).  Copied.  (A reserved word: the union keeps
+   * the struct's size and layout.) */
+  union {
+    const struct acto_child_remote *remote;
+    uint64_t remote_word_; /* on a 32-bit target, its other bytes: zero */
+  };
+  uint64_t reserved[3]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_child_spec;
 
 /* Auto shutdown counts only a significant child that ends by itself and
@@ -143,8 +167,12 @@ struct acto_sup_spec {
  *   jitter_pct <= 100; children non-NULL when
  *   nchildren > 0; at most 100000 children; nesting at most 32 deep;
  * - every child: a non-empty id, unique among its siblings; a worker has a
- *   behaviour with handle; a supervisor child has its nested spec;
- *   arg non-NULL when arg_size > 0; shutdown_ms > 0 or ACTO_SHUTDOWN_*;
+ *   behaviour with handle, or remote set and behaviour NULL; a supervisor
+ *   child has its nested spec; arg non-NULL when arg_size > 0;
+ *   shutdown_ms > 0 or ACTO_SHUTDOWN_*;
+ * - a remote child: a worker; remote's reserved words zero; a behaviour
+ *   name of 1 to 255 bytes; node (a node name) or place or both; arg NULL
+ *   when arg_size is 0; not the template of a simple_one_for_one;
  * - simple_one_for_one: exactly one child spec (the template), and
  *   auto_shutdown NEVER;
  * - a significant child is transient or temporary (never permanent), and
@@ -265,7 +293,11 @@ typedef struct acto_child_info {
   acto_restart restart;
   acto_child_state state;
   uint32_t restarts;  /* restarts of this child so far */
-  uint64_t reserved[2]; /* zero: room to grow (ACTORS.md "Versions") */
+  /* The node it runs on (a remote child: where it runs, or ran last while
+   * it is not running; acto_node_name gives the name), 0 for a local
+   * child.  (A reserved word.) */
+  uint64_t node;
+  uint64_t reserved[1]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_child_info;
 
 /* Fills up to cap entries in start order; *n gets the number of children.
