@@ -8,43 +8,12 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "testnode.h"
 
-static const uint8_t KEY[32] = "0123456789abcdef0123456789abcdef";
 static const uint8_t OTHER_KEY[32] = "ffffffffffffffffffffffffffffffff";
 
 enum { T_ECHO = 1, T_SEQ = 2, T_FAIL = 3, T_SILENT = 4, T_FORWARD = 5, T_WATCH = 6, T_KEEP = 10,
        T_LINK = 7, T_ASK = 8, T_GOT = 9 };
-
-/* The heartbeat timeout of links that must stay up (2 s, heartbeats every
- * 500 ms), scaled like every deadline: a node whose I/O thread is kept
- * off the CPU that long looks silent. */
-#define LIVE_HBT ((int64_t)2000 * tu_multiplier())
-
-static acto_system *node_sys(const char *name, const uint8_t *key, int64_t hb_timeout) {
-  acto_config c = {0};
-  c.threads = 2;
-  acto_system *s = tu_system_cfg(&c);
-  acto_node_config nc = {0};
-  nc.name = name;
-  nc.key = key;
-  nc.key_len = 32;
-  nc.heartbeat_ms = hb_timeout / 4;
-  nc.heartbeat_timeout_ms = hb_timeout;
-  nc.handshake_timeout_ms = 2000 * tu_multiplier(); /* the default, scaled */
-  ck_assert_ok(acto_node_start(s, &nc));
-  return s;
-}
-
-static uint16_t port_of(acto_system *s) {
-  uint16_t p = 0;
-  ck_assert_ok(acto_node_port(s, &p));
-  ck_assert_uint_ne(p, 0);
-  return p;
-}
-
-static void link_nodes(acto_system *from, const char *to_name, acto_system *to) {
-  ck_assert_ok(acto_node_connect(from, to_name, "127.0.0.1", port_of(to), TU_WAIT_MS));
-}
 
 /* ---- a probe actor --------------------------------------------------------- */
 

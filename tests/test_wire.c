@@ -9,6 +9,7 @@
 #include "transport/frame.h"
 #include "codec/prescan.h"
 #include "transport/wire.h"
+#include "docbytes.h"
 
 static int parse_one(const acto__buf *b, acto__wmsg *w, const char **reason) {
   msgpack_unpacked u;
@@ -138,90 +139,12 @@ static void hex(const char *label, const uint8_t *p, size_t n, char *out, size_t
     printf("%s (%zu bytes):\n%s\n", label, n, out);
 }
 
-/* ---- the frames as ACTORS.md prints them ---------------------------------------- */
-
-#ifndef ACTO_SOURCE_DIR
-#define ACTO_SOURCE_DIR "."
-#endif
-
-typedef struct doc_frame {
-  char name[32];   /* the first word of its "NAME (...), N bytes:" line */
-  size_t want_len; /* N */
-  uint8_t bytes[512];
-  size_t len;
-} doc_frame;
-
-static int hexdig(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Reads the frames of ACTORS.md's "A worked example": inside its code
- * blocks, a line ending in ':' starts a frame, and the leading tokens of
- * the lines after it that are lower-case hex of even length are its bytes
- * (the first other token starts the comment).  Returns how many. */
-static int doc_frames(doc_frame *out, int max) {
-  static char text[1 << 20];
-  FILE *f = fopen(ACTO_SOURCE_DIR "/ACTORS.md", "r");
-  ck_assert_msg(f != NULL, "cannot open %s/ACTORS.md", ACTO_SOURCE_DIR);
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  fclose(f);
-  text[n] = '\0';
-  char *p = strstr(text, "\n#### A worked example\n");
-  ck_assert_ptr_nonnull(p);
-  char *end = strstr(p + 1, "\n### ");
-  if (end)
-    *end = '\0';
-  int nf = 0, in_code = 0;
-  for (char *line = strtok(p, "\n"); line; line = strtok(NULL, "\n")) {
-    if (strncmp(line, "```", 3) == 0) {
-      in_code = !in_code;
-      continue;
-    }
-    size_t ll = strlen(line);
-    if (!in_code || ll == 0)
-      continue;
-    if (line[ll - 1] == ':') {
-      ck_assert_int_lt(nf, max);
-      doc_frame *d = &out[nf++];
-      memset(d, 0, sizeof *d);
-      sscanf(line, "%31s", d->name);
-      const char *c = strrchr(line, ',');
-      ck_assert_msg(c && sscanf(c, ", %zu bytes:", &d->want_len) == 1, "bad frame line: %s",
-                    line);
-      continue;
-    }
-    ck_assert_msg(nf > 0, "bytes before the first frame line: %s", line);
-    doc_frame *d = &out[nf - 1];
-    const char *q = line;
-    for (;;) {
-      while (*q == ' ')
-        q++;
-      size_t tl = strcspn(q, " ");
-      size_t k = 0;
-      while (k < tl && hexdig(q[k]) >= 0)
-        k++;
-      if (tl == 0 || k != tl || tl % 2 != 0)
-        break; /* the comment */
-      for (size_t b = 0; b < tl; b += 2) {
-        ck_assert_uint_lt(d->len, sizeof d->bytes);
-        d->bytes[d->len++] = (uint8_t)(hexdig(q[b]) << 4 | hexdig(q[b + 1]));
-      }
-      q += tl;
-    }
-  }
-  return nf;
-}
+/* ---- the frames as ACTORS.md prints them (docbytes.h) ------------------------------ */
 
 static void check_doc_frame(const doc_frame *d, const char *name, const uint8_t *p, size_t n) {
-  char got[1100], want[1100];
-  hex(name, p, n, got, sizeof got);
-  hex("", d->bytes, d->len, want, sizeof want);
-  ck_assert_msg(strcmp(d->name, name) == 0, "ACTORS.md shows %s where %s is due", d->name, name);
-  ck_assert_msg(d->want_len == d->len, "ACTORS.md: %s says %zu bytes but shows %zu", name,
-                d->want_len, d->len);
-  ck_assert_msg(n == d->len && memcmp(p, d->bytes, n) == 0,
-                "ACTORS.md's %s frame differs from the code's:\n doc  %s\n code %s", name, want,
-                got);
+  char got[1100];
+  hex(name, p, n, got, sizeof got); /* prints them with ACTO_WIRE_PRINT */
+  doc_check(d, name, p, n);
 }
 
 static uint32_t fnv1a(const char *s) {
@@ -241,7 +164,7 @@ static uint32_t fnv1a(const char *s) {
  * and with the hex below (computed independently: HMAC-SHA256 in Python). */
 START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
   doc_frame doc[10];
-  int ndoc = doc_frames(doc, 10);
+  int ndoc = doc_blocks("\n#### A worked example\n", doc, 10);
   ck_assert_int_eq(ndoc, 8);
   acto__auth_key key;
   key.len = 32;
