@@ -7,7 +7,7 @@
  * time that every entry is reserved and that no two collide.
  *
  * Ranges:
- *   0xF0000001..0xF00000FF  public (acto_actor.h, acto_node.h)
+ *   0xF0000001..0xF00000FF  public (acto_actor.h, acto_node.h, acto_cluster.h)
  *   0xF0000100..0xF00001FF  supervision: child events (actor/child.c)
  *   0xF0000200..0xF00002FF  supervision: requests and timers
  *                           (supervisor/supervisor.c)
@@ -17,6 +17,7 @@
 
 #include "acto_actor.h"
 #include "acto_node.h"
+#include "acto_cluster.h"
 
 /* Child events a supervised child sends its supervisor (child.h). */
 #define ACTO__MSG_CHILD_FAILED 0xF0000101u    /* failed; awaits a verdict */
@@ -45,6 +46,8 @@
   X(ACTO_MSG_DOWN)                                                                              \
   X(ACTO_MSG_EXIT)                                                                              \
   X(ACTO_MSG_NODE_LOOKUP)                                                                       \
+  X(ACTO_MSG_GLOBAL_LOST)                                                                       \
+  X(ACTO_MSG_GROUP_CHANGE)                                                                      \
   X(ACTO__MSG_CHILD_FAILED)                                                                     \
   X(ACTO__MSG_CHILD_SUSPENDED)                                                                  \
   X(ACTO__MSG_CHILD_STARTED)                                                                    \

@@ -225,6 +225,10 @@ typedef struct acto__node {
    * (deliver.c). */
   int (*on_handshake)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
   int (*on_batch)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
+  /* The cluster's replicated tables (global.c, group.c): built by
+   * acto_node_start, freed with the node; their own locks inside. */
+  struct acto__global *global;
+  struct acto__groups *groups;
   /* Counters: any thread, relaxed (ST_ADD). */
   struct {
     _Atomic uint64_t peers_up, connects, disconnects, refused, frames_in, frames_out, msgs_in,
