@@ -11,7 +11,9 @@
 #   BENCH_WORKLOADS  workloads to run, separated by spaces
 #                    (default: pingpong ring counting fanin spawn big restart
 #                    remote_pingpong remote_stream remote_pingpong_tls
-#                    remote_stream_tls hol).  A workload NAME_tls runs the
+#                    remote_stream_tls hol global_lookup group_broadcast).
+#                    global_lookup and group_broadcast are cluster workloads
+#                    (2 and 4 node processes).  A workload NAME_tls runs the
 #                    program of NAME with ACTO_BENCH_TLS=1: the same two-node
 #                    run with the link encrypted (TLS 1.3, bench/common.h).
 #   BENCH_TIMEOUT    wall-clock limit per process in seconds (default 240);
@@ -30,7 +32,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$REPO/build}
-ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol"
+ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol global_lookup group_broadcast"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL}
 TMO=${BENCH_TIMEOUT:-240}
 
