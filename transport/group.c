@@ -91,17 +91,23 @@ static uint64_t hash_name(const char *s, size_t n) {
   return h;
 }
 
-/* Grows *v (of *cap elements of size sz) to hold one more; 0 or -1. */
-static int reserve(void **v, size_t *cap, size_t n, size_t sz) {
+/* Grows *v (of *cap elements of size sz) to hold one more; 0 or -1.  rw:
+ * the table's lock, taken for writing around the move when readers may
+ * look at *v (NULL when none do). */
+static int reserve(pthread_rwlock_t *rw, void **v, size_t *cap, size_t n, size_t sz) {
   if (n < *cap)
     return 0;
   size_t nc = *cap ? *cap * 2 : 4;
+  if (rw)
+    pthread_rwlock_wrlock(rw);
   void *nv = realloc(*v, nc * sz);
-  if (!nv)
-    return -1;
-  *v = nv;
-  *cap = nc;
-  return 0;
+  if (nv) {
+    *v = nv;
+    *cap = nc;
+  }
+  if (rw)
+    pthread_rwlock_unlock(rw);
+  return nv ? 0 : -1;
 }
 
 int acto__group_init(acto__node *n) {
@@ -333,7 +339,8 @@ int acto_group_join(acto_system *sys, const char *name, acto_ref ref) {
       i++;
     if (i < gr->nlocal) {
       gr->local[i].joins++;
-    } else if (reserve((void **)&gr->local, &gr->caplocal, gr->nlocal, sizeof *gr->local) != 0) {
+    } else if (reserve(&t->rw, (void **)&gr->local, &gr->caplocal, gr->nlocal, sizeof *gr->local) !=
+               0) {
       r = ACTO_ENOMEM;
       maybe_drop(t, gr);
     } else {
@@ -426,7 +433,7 @@ int acto_group_subscribe(acto_system *sys, const char *name, acto_ref subscriber
     for (size_t i = 0; i < gr->nsubs && r == 0; i++)
       if (acto_ref_eq(gr->subs[i], subscriber))
         r = ACTO_EEXIST;
-    if (r == 0 && reserve((void **)&gr->subs, &gr->capsubs, gr->nsubs, sizeof *gr->subs) != 0)
+    if (r == 0 && reserve(NULL, (void **)&gr->subs, &gr->capsubs, gr->nsubs, sizeof *gr->subs) != 0)
       r = ACTO_ENOMEM;
     if (r == 0)
       gr->subs[gr->nsubs++] = subscriber; /* subs: wmtx alone (readers never look) */
@@ -664,8 +671,9 @@ int acto__group_deliver(acto__conn *c, const acto__wmsg *w, const char **reason)
     if (gr && i < gr->nremote) {
       /* Known already (a sync repeating a JOIN): nothing changes. */
     } else if (!gr ||
-               reserve((void **)&gr->remote, &gr->capremote, gr->nremote, sizeof *gr->remote) ||
-               reserve((void **)&gr->nodes, &gr->capnodes, gr->nnodes, sizeof *gr->nodes)) {
+               reserve(&t->rw, (void **)&gr->remote, &gr->capremote, gr->nremote,
+                       sizeof *gr->remote) ||
+               reserve(&t->rw, (void **)&gr->nodes, &gr->capnodes, gr->nnodes, sizeof *gr->nodes)) {
       *reason = "out of memory for a group member";
       rc = -2;
       if (gr)
