@@ -43,6 +43,8 @@
  * the I/O thread.  An actor's end: the thread that finalises it.  The
  * table lives from acto_node_start to the node's destruction; after the
  * node stopped, the public calls answer ACTO_ENOTCONN.
+ * Limits.  A table holds at most GLOBAL_MAX names: past it a register is
+ * refused (ACTO_ELIMIT) and a GREG closes its connection.
  * Costs.  A lookup: a hash of the name and a read lock.  A registration:
  * one GREG per up peer.  An actor's end and a peer going down: a scan of
  * the whole table (names are few and these are rare).
@@ -55,6 +57,11 @@
 #include "acto_cluster.h"
 #include "transport/cluster.h"
 #include "transport/global.h"
+
+/* The most names one table holds (this node's and its peers'): names
+ * come from the network, and a table without a bound would let a peer
+ * fill this node's memory. */
+#define GLOBAL_MAX ((size_t)1 << 20)
 
 typedef struct gname {
   struct gname *next;
@@ -287,6 +294,8 @@ int acto_global_register(acto_system *sys, const char *name, acto_ref ref) {
   pthread_mutex_lock(&g->wmtx);
   if (*find(g, name, len, h)) {
     r = ACTO_EEXIST;
+  } else if (g->count >= GLOBAL_MAX) {
+    r = refuse(sys, ACTO_ELIMIT, CALL, "the table holds %zu names, its limit", g->count);
   } else if ((r = acto__actor_watch(sys, ref, ACTO__WATCH_GLOBAL, on_actor_end)) == 0) {
     uint64_t stamp = ++g->clock;
     r = insert(g, name, len, h, ref, stamp, n->name);
@@ -424,7 +433,10 @@ int acto__global_deliver(acto__conn *c, const acto__wmsg *w, const char **reason
   if (stamp > g->clock)
     g->clock = stamp;
   if (!e) {
-    if (insert(g, name, len, h, ref, stamp, p->name) != 0) {
+    if (g->count >= GLOBAL_MAX) {
+      *reason = "the peer's names pass the table's limit (1048576 names)";
+      rc = -2;
+    } else if (insert(g, name, len, h, ref, stamp, p->name) != 0) {
       *reason = "out of memory for a global name";
       rc = -2;
     }

@@ -33,6 +33,8 @@
  * Threads.  The public calls: any thread.  JOIN, PART, GCAST, peer up and
  * down: the I/O thread (it alone uses the fan-out scratch array).  An
  * actor's end: the thread that finalises it.
+ * Limits.  At most GROUP_MAX_MEMBERS members over all groups: past it a
+ * join is refused (ACTO_ELIMIT) and a JOIN closes its connection.
  * Costs.  A join or leave that changes the set: one message per up peer
  * and one notice per subscriber.  A broadcast: a hash, a copy of the
  * local member list, one send per local member and one GCAST per node
@@ -46,6 +48,12 @@
 #include "acto_cluster.h"
 #include "transport/cluster.h"
 #include "transport/global.h"
+
+/* The most members (local and remote, over all groups) one table holds:
+ * members come from the network, and a table without a bound would let a
+ * peer fill this node's memory.  Groups are bounded with them (a group
+ * lives only while it has members or local subscribers). */
+#define GROUP_MAX_MEMBERS ((size_t)1 << 20)
 
 typedef struct gmember {
   acto_ref ref;
@@ -77,6 +85,7 @@ typedef struct acto__groups {
   pthread_rwlock_t rw;  /* the table */
   group **buckets;
   size_t nbuckets, count;
+  size_t members; /* over all groups, local and remote; under wmtx and rw */
   /* The I/O thread's: the local members a GCAST goes to. */
   uint64_t *fan;
   size_t capfan;
@@ -262,6 +271,7 @@ static acto_ref remote_del(acto__groups *t, group *gr, size_t i) {
   acto_ref r = gr->remote[i];
   pthread_rwlock_wrlock(&t->rw);
   gr->remote[i] = gr->remote[--gr->nremote];
+  t->members--;
   for (size_t k = 0; k < gr->nnodes; k++) {
     if (gr->nodes[k].node == r.node) {
       if (--gr->nodes[k].members == 0)
@@ -331,7 +341,9 @@ int acto_group_join(acto_system *sys, const char *name, acto_ref ref) {
   acto__groups *t = n->groups;
   pthread_mutex_lock(&t->wmtx);
   group *gr = NULL;
-  if ((r = watch(sys, n, CALL, ref)) == 0 && !(gr = get_group(t, name, len)))
+  if (t->members >= GROUP_MAX_MEMBERS)
+    r = refuse(sys, ACTO_ELIMIT, CALL, "the groups hold %zu members, their limit", t->members);
+  else if ((r = watch(sys, n, CALL, ref)) == 0 && !(gr = get_group(t, name, len)))
     r = ACTO_ENOMEM;
   if (r == 0) {
     size_t i = 0;
@@ -346,6 +358,7 @@ int acto_group_join(acto_system *sys, const char *name, acto_ref ref) {
     } else {
       pthread_rwlock_wrlock(&t->rw);
       gr->local[gr->nlocal++] = (gmember){ref, 1};
+      t->members++;
       pthread_rwlock_unlock(&t->rw);
       send_member(n, ACTO__W_JOIN, ref.id, gr, NULL);
       notify(sys, gr, ref, ACTO_GROUP_JOINED);
@@ -361,6 +374,7 @@ static void local_del(acto__node *n, group *gr, size_t i) {
   acto_ref ref = gr->local[i].ref;
   pthread_rwlock_wrlock(&t->rw);
   gr->local[i] = gr->local[--gr->nlocal];
+  t->members--;
   pthread_rwlock_unlock(&t->rw);
   send_member(n, ACTO__W_PART, ref.id, gr, NULL);
   notify(n->sys, gr, ref, ACTO_GROUP_LEFT);
@@ -661,7 +675,10 @@ int acto__group_deliver(acto__conn *c, const acto__wmsg *w, const char **reason)
   size_t len = w->payload_len;
   int rc = 0;
   pthread_mutex_lock(&t->wmtx);
-  if (w->kind == ACTO__W_JOIN) {
+  if (w->kind == ACTO__W_JOIN && t->members >= GROUP_MAX_MEMBERS) {
+    *reason = "the peer's members pass the groups' limit (1048576 members)";
+    rc = -2;
+  } else if (w->kind == ACTO__W_JOIN) {
     group *gr = get_group(t, name, len);
     size_t i = 0, k = 0;
     while (gr && i < gr->nremote && !acto_ref_eq(gr->remote[i], ref))
@@ -681,6 +698,7 @@ int acto__group_deliver(acto__conn *c, const acto__wmsg *w, const char **reason)
     } else {
       pthread_rwlock_wrlock(&t->rw);
       gr->remote[gr->nremote++] = ref;
+      t->members++;
       if (k == gr->nnodes)
         gr->nodes[gr->nnodes++] = (gnode){ref.node, 0};
       gr->nodes[k].members++;

@@ -57,8 +57,9 @@ typedef struct acto_global_lost {
  * NULL or bad name, a ref of another node: one log line says which);
  * ACTO_ESTALE (ref is not a live actor); ACTO_EEXIST (the name is held,
  * here or by any node this node knows, also by ref itself);
- * ACTO_ENOTCONN (no node started, or it stopped); ACTO_ENOMEM.
- * Thread-safe; the name is copied before return. */
+ * ACTO_ENOTCONN (no node started, or it stopped); ACTO_ELIMIT (the table
+ * holds 1,048,576 names); ACTO_ENOMEM.  Thread-safe; the name is copied
+ * before return. */
 ACTO_API int acto_global_register(acto_system *sys, const char *name, acto_ref ref);
 /* Drops a global name this node registered.  0; ACTO_EINVAL; ACTO_ENOENT
  * (unknown here, or held by another node: only its own node drops it,
@@ -102,7 +103,8 @@ typedef struct acto_group_notice {
 
 /* Local actor ref joins group (once more, if it is a member already).  0;
  * ACTO_EINVAL (a bad group name, a ref of another node); ACTO_ESTALE;
- * ACTO_ENOTCONN; ACTO_ENOMEM.  Thread-safe; the name is copied. */
+ * ACTO_ENOTCONN; ACTO_ELIMIT (the groups hold 1,048,576 members, local
+ * and remote); ACTO_ENOMEM.  Thread-safe; the name is copied. */
 ACTO_API int acto_group_join(acto_system *sys, const char *group, acto_ref ref);
 /* Undoes one join of local actor ref.  0; ACTO_ENOENT (ref is not a
  * member); ACTO_EINVAL; ACTO_ENOTCONN.  Thread-safe. */
