@@ -101,6 +101,8 @@ void acto__actor_release(acto__actor *a) {
     actor_destroy(a);
 }
 
+uint64_t acto__actor_id(const acto__actor *a) { return a->id; }
+
 acto__actor_ext *acto__actor_ext_get(acto__actor *a) {
   acto__actor_ext *e = acto__actor_ext_peek(a);
   if (e)

@@ -34,6 +34,9 @@ typedef struct acto__mon {
 
 typedef struct acto__actor_ext {
   char *name;                 /* registered name (registry mutex), or NULL */
+  /* Watchers of its end outside actor/ (acto__actor_watch): a bit per
+   * slot of the registry's exit table; registry mutex. */
+  uint8_t exit_watch;
   /* The rest belongs to the thread running the actor. */
   struct acto__ask_table *asks; /* pending asks of this actor */
   acto_ref *links;

@@ -8,7 +8,7 @@
  * time that every entry is reserved and that no two collide.
  *
  * Ranges:
- *   0xF0000001..0xF00000FF  public (acto_actor.h, acto_node.h)
+ *   0xF0000001..0xF00000FF  public (acto_actor.h, acto_node.h, acto_cluster.h)
  *   0xF0000100..0xF00001FF  supervision: child events (actor/child.c)
  *   0xF0000200..0xF00002FF  supervision: requests and timers
  *                           (supervisor/supervisor.c)
@@ -49,6 +49,9 @@
   X(ACTO_MSG_EXIT)                                                                              \
   X(ACTO_MSG_NODE_LOOKUP)                                                                       \
   X(ACTO_MSG_NODE_SPAWN)                                                                        \
+  X(ACTO_MSG_MEMBER)                                                                            \
+  X(ACTO_MSG_GLOBAL_LOST)                                                                       \
+  X(ACTO_MSG_GROUP_CHANGE)                                                                      \
   X(ACTO__MSG_CHILD_FAILED)                                                                     \
   X(ACTO__MSG_CHILD_SUSPENDED)                                                                  \
   X(ACTO__MSG_CHILD_STARTED)                                                                    \

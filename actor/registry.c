@@ -9,6 +9,11 @@
  * A name whose actor is no longer alive counts as released at once (lookup
  * and register check liveness), so that it is free as soon as
  * acto_alive says the actor is gone, not only after finalisation.
+ * Watches of an actor's end (acto__actor_watch, for the cluster layers
+ * outside actor/) live here for the same reason: watch and finalisation
+ * both look at the closed flag and the actor's watch bits under the
+ * registry mutex, so an actor is either refused (ESTALE) or its watcher
+ * is called exactly once; the calls happen after the mutex is released.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +39,8 @@ static uint64_t hash_name(const char *s, size_t n) {
 int acto__registry_init(acto__registry *r) {
   r->nbuckets = 64;
   r->count = 0;
+  for (unsigned i = 0; i < ACTO__EXIT_SLOTS; i++)
+    r->exit_fn[i] = NULL;
   r->buckets = calloc(r->nbuckets, sizeof(*r->buckets));
   if (!r->buckets)
     return -1;
@@ -198,13 +205,41 @@ int acto_lookup(acto_system *sys, const char *name, acto_ref *out) {
   return rc;
 }
 
+int acto__actor_watch(acto_system *sys, acto_ref ref, unsigned slot, acto__exit_fn fn) {
+  if (!sys || slot >= ACTO__EXIT_SLOTS || !fn || !acto__ref_local(sys, ref))
+    return ACTO_EINVAL;
+  acto__actor *a = acto__actor_acquire(sys, ref);
+  if (!a)
+    return ACTO_ESTALE;
+  acto__registry *r = &sys->registry;
+  int rc = 0;
+  pthread_mutex_lock(&r->mtx);
+  acto__actor_ext *ext = NULL;
+  if (atomic_load_explicit(&a->mb.closed, memory_order_seq_cst)) {
+    rc = ACTO_ESTALE; /* seq_cst: as acto_register's check (actor_close's store) */
+  } else if (!(ext = acto__actor_ext_get(a))) {
+    rc = ACTO_ENOMEM;
+  } else {
+    r->exit_fn[slot] = fn;
+    ext->exit_watch |= (uint8_t)(1u << slot);
+  }
+  pthread_mutex_unlock(&r->mtx);
+  acto__actor_release(a);
+  return rc;
+}
+
 void acto__registry_drop_actor(acto_system *sys, acto__actor *a) {
   acto__actor_ext *ext = acto__actor_ext_peek(a);
   if (!ext)
     return;
   acto__registry *r = &sys->registry;
   acto__reg_entry *e = NULL;
+  acto__exit_fn fns[ACTO__EXIT_SLOTS] = {0};
   pthread_mutex_lock(&r->mtx);
+  for (unsigned i = 0; i < ACTO__EXIT_SLOTS; i++)
+    if (ext->exit_watch & (1u << i))
+      fns[i] = r->exit_fn[i];
+  ext->exit_watch = 0;
   char *name = ext->name;
   ext->name = NULL;
   if (name) {
@@ -220,4 +255,7 @@ void acto__registry_drop_actor(acto_system *sys, acto__actor *a) {
   pthread_mutex_unlock(&r->mtx);
   free(name);
   free(e);
+  for (unsigned i = 0; i < ACTO__EXIT_SLOTS; i++)
+    if (fns[i])
+      fns[i](sys, acto__actor_ref(a));
 }

@@ -9,11 +9,15 @@
 
 typedef struct acto__reg_entry acto__reg_entry;
 
+#define ACTO__EXIT_SLOTS 2 /* acto__actor_watch's layers (remote.h) */
+
 typedef struct acto__registry {
   pthread_mutex_t mtx;
   acto__reg_entry **buckets;
   size_t nbuckets;
   size_t count;
+  /* What acto__actor_watch calls per slot; under mtx. */
+  void (*exit_fn[ACTO__EXIT_SLOTS])(acto_system *sys, acto_ref ref);
 } acto__registry;
 
 int acto__registry_init(acto__registry *r);

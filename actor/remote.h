@@ -140,6 +140,8 @@ void acto__system_count_dead(acto_system *sys, acto_ref to, uint32_t type, size_
 
 /* actor.c.  Drops a reference (acto__send_from_node's *held). */
 void acto__actor_release(acto__actor *a);
+/* actor.c.  The id of actor a (the id half of its ref). */
+uint64_t acto__actor_id(const acto__actor *a);
 
 /* send.c */
 /* The transport delivers message m (from another node) to local `to`
@@ -182,6 +184,16 @@ void acto__send_dead_letter_to(acto_system *sys, acto__msg *m, acto_ref to, acto
  * freed, and a request in it gets no answer message, because the sender's
  * error return is its answer. */
 void acto__send_refused_to(acto_system *sys, acto__msg *m, acto_ref to, acto_dead_reason why);
+
+/* registry.c.  Watches local actor ref's end for a layer outside actor/
+ * (the cluster's global names and groups): fn(sys, ref) is called once,
+ * on the thread that finalises the actor, after its mailbox closed and
+ * with no lock of actor/ held.  slot (0..ACTO__EXIT_SLOTS-1) names the
+ * layer; each slot has one fn for the whole system, and watching an
+ * actor twice in one slot still calls fn once.  0, ACTO_ESTALE (not a
+ * live local actor: fn will not be called), ACTO_EINVAL, ACTO_ENOMEM. */
+typedef void (*acto__exit_fn)(acto_system *sys, acto_ref ref);
+int acto__actor_watch(acto_system *sys, acto_ref ref, unsigned slot, acto__exit_fn fn);
 
 /* link.c */
 /* Sends a system-lane signal of `kind` to `to`, local or remote. */

@@ -19,7 +19,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 DIR=$(cd "$(dirname "$0")" && pwd)
 PEERS_DIR=${PEERS_DIR:-$DIR/../../shared/bench/peers}
-WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect"}
+WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"}
 PEER_WL=""
 for w in $WL; do
   case $w in
@@ -60,7 +60,7 @@ awk '
   }
   END {
     printf "\n%-20s %14s %14s %-8s %7s %10s %10s\n", "workload", "acto msgs/s", "best peer", "peer", "ratio", "acto rss", "peer rss"
-    n = split("pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls join", order, " ")
+    n = split("pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls join global_lookup group_broadcast", order, " ")
     for (k = 1; k <= n; k++) {
       w = order[k]; if (!(w in seen)) continue
       pw = w; sub(/_tls$/, "", pw)   # the peers run NAME_tls unencrypted, as NAME

@@ -11,7 +11,10 @@
 #   BENCH_WORKLOADS  workloads to run, separated by spaces
 #                    (default: pingpong ring counting fanin spawn big restart
 #                    remote_pingpong remote_stream remote_pingpong_tls
-#                    remote_stream_tls hol join detect).  A workload NAME_tls runs the
+#                    remote_stream_tls hol join detect global_lookup
+#                    group_broadcast).  join, detect, global_lookup and
+#                    group_broadcast are cluster workloads (16, 8, 2 and 4
+#                    node processes).  A workload NAME_tls runs the
 #                    program of NAME with ACTO_BENCH_TLS=1: the same two-node
 #                    run with the link encrypted (TLS 1.3, bench/common.h).
 #   BENCH_TIMEOUT    wall-clock limit per process in seconds (default 240);
@@ -30,7 +33,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$REPO/build}
-ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect"
+ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL}
 TMO=${BENCH_TIMEOUT:-240}
 

@@ -7,7 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nodeutil.h"
+#include "testutil.h"
+#include "testnode.h"
 
 static const uint8_t OTHER_KEY[32] = "ffffffffffffffffffffffffffffffff";
 

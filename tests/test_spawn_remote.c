@@ -3,8 +3,8 @@
  * TCP; the registry, both forms of the call, every answer, and the
  * request and reply bytes that ACTORS.md prints.
  */
-#include "docframe.h"
-#include "nodeutil.h"
+#include "docbytes.h"
+#include "testnode.h"
 #include "transport/buf.h"
 #include "transport/spawn_internal.h"
 #include "transport/wire.h"
@@ -399,7 +399,7 @@ END_TEST
  * "nobody" (ask id 10) is answered ACTO_ENOENT (a failure has `from` 0). */
 START_TEST(the_remote_spawn_example_in_actors_md_is_what_the_code_sends) {
   doc_frame doc[4];
-  int ndoc = docframe_read("\n##### Remote spawn, byte by byte\n", "\n#### Encryption", doc, 4);
+  int ndoc = doc_blocks("\n##### Remote spawn, byte by byte\n", doc, 4);
   ck_assert_int_eq(ndoc, 3);
   acto__spawn_req q = {0};
   q.behaviour = "worker";
@@ -415,7 +415,7 @@ START_TEST(the_remote_spawn_example_in_actors_md_is_what_the_code_sends) {
   ck_assert_ok(acto__buf_append(&b, pre, pn));
   ck_assert_ok(acto__wire_send(&b, UINT64_MAX, 0x0000000100000002ull, ACTO_MSG_NODE_SPAWN, 1, 9,
                                pl.p, pl.len));
-  check_doc_frame(&doc[0], "SPAWN", b.p, b.len);
+  doc_check(&doc[0], "SPAWN", b.p, b.len);
   /* The page's request decodes to what was encoded. */
   acto__spawn_req d;
   ck_assert_ok(acto__spawn_decode(pl.p, pl.len, &d));
@@ -430,7 +430,7 @@ START_TEST(the_remote_spawn_example_in_actors_md_is_what_the_code_sends) {
   ck_assert_ok(acto__buf_append(&b, pre, pn));
   ck_assert_ok(acto__wire_reply(&b, 0x0000000100000002ull, 9, 0, 0, ACTO_MSG_NODE_SPAWN,
                                 0x0000000100000001ull, ref16, sizeof ref16));
-  check_doc_frame(&doc[1], "SPAWNED", b.p, b.len);
+  doc_check(&doc[1], "SPAWNED", b.p, b.len);
   acto_msg m = {.type = ACTO_MSG_NODE_SPAWN, .size = 16, .data = ref16};
   acto_ref r;
   ck_assert_ok(acto_spawn_remote_result(0, &m, &r));
@@ -439,7 +439,7 @@ START_TEST(the_remote_spawn_example_in_actors_md_is_what_the_code_sends) {
   b.len = 0;
   ck_assert_ok(acto__buf_append(&b, pre, pn));
   ck_assert_ok(acto__wire_reply(&b, 0x0000000100000002ull, 10, 0, ACTO_ENOENT, 0, 0, NULL, 0));
-  check_doc_frame(&doc[2], "REFUSED", b.p, b.len);
+  doc_check(&doc[2], "REFUSED", b.p, b.len);
   acto__buf_free(&pl);
   acto__buf_free(&b);
 }

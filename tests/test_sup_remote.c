@@ -4,7 +4,7 @@
  * node that stops closes its connections, so the supervisor's node sees
  * it down at once; the child's link then fires ACTO_REASON_NOCONNECTION.
  */
-#include "nodeutil.h"
+#include "testnode.h"
 
 enum { T_ARG = 1, T_FAIL = 2 };
 

@@ -4,12 +4,12 @@
  * documented key, nonces and names: the bytes printed in the guide are
  * the bytes the code produces.  Run with ACTO_WIRE_PRINT=1 to print them.
  */
-#include "docframe.h"
 #include "testutil.h"
 #include "transport/auth.h"
 #include "transport/frame.h"
 #include "codec/prescan.h"
 #include "transport/wire.h"
+#include "docbytes.h"
 
 static int parse_one(const acto__buf *b, acto__wmsg *w, const char **reason) {
   msgpack_unpacked u;
@@ -145,12 +145,21 @@ END_TEST
       ck_assert_str_eq(got, want);                                                                 \
   } while (0)
 
-/* ---- the frames as ACTORS.md prints them ---------------------------------------- */
+static void hex(const char *label, const uint8_t *p, size_t n, char *out, size_t outsz) {
+  size_t k = 0;
+  for (size_t i = 0; i < n && k + 3 < outsz; i++)
+    k += (size_t)snprintf(out + k, outsz - k, "%02x", p[i]);
+  out[k] = 0;
+  if (getenv("ACTO_WIRE_PRINT"))
+    printf("%s (%zu bytes):\n%s\n", label, n, out);
+}
 
-/* The frames of "A worked example", up to its "Remote spawn" subsection
- * (test_spawn_remote.c reads that one). */
-static int doc_frames(doc_frame *out, int max) {
-  return docframe_read("\n#### A worked example\n", "\n##### Remote spawn", out, max);
+/* ---- the frames as ACTORS.md prints them (docbytes.h) ------------------------------ */
+
+static void check_doc_frame(const doc_frame *d, const char *name, const uint8_t *p, size_t n) {
+  char got[1100];
+  hex(name, p, n, got, sizeof got); /* prints them with ACTO_WIRE_PRINT */
+  doc_check(d, name, p, n);
 }
 
 static uint32_t fnv1a(const char *s) {
@@ -170,7 +179,7 @@ static uint32_t fnv1a(const char *s) {
  * and with the hex below (computed independently: HMAC-SHA256 in Python). */
 START_TEST(the_worked_example_in_actors_md_is_what_the_code_sends) {
   doc_frame doc[12];
-  int ndoc = doc_frames(doc, 12);
+  int ndoc = doc_blocks("\n#### A worked example\n", doc, 12);
   ck_assert_int_eq(ndoc, 10);
   acto__auth_key key;
   key.len = 32;

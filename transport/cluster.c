@@ -45,6 +45,7 @@
 
 #include "acto_error.h"
 #include "actor/remote.h"
+#include "transport/global.h"
 
 #define FORGET_MIN_NS (60ull * 1000000000ull)
 
@@ -362,6 +363,13 @@ int acto__cluster_check(const acto__conn *c, const acto__wmsg *w, const char **r
       return -1;
     }
     return 0;
+  case ACTO__W_GREG:
+  case ACTO__W_GUNREG:
+    return acto__global_check(w, reason);
+  case ACTO__W_JOIN:
+  case ACTO__W_PART:
+  case ACTO__W_GCAST:
+    return acto__group_check(w, reason);
   default:
     *reason = "unknown message kind";
     return -1;
@@ -369,7 +377,6 @@ int acto__cluster_check(const acto__conn *c, const acto__wmsg *w, const char **r
 }
 
 int acto__cluster_deliver(acto__conn *c, const acto__wmsg *w, const char **reason) {
-  (void)reason;
   acto__node *n = c->node;
   switch (w->kind) {
   case ACTO__W_MEMBER: {
@@ -388,6 +395,13 @@ int acto__cluster_deliver(acto__conn *c, const acto__wmsg *w, const char **reaso
     pthread_mutex_unlock(&p->mtx);
     return 0;
   }
+  case ACTO__W_GREG:
+  case ACTO__W_GUNREG:
+    return acto__global_deliver(c, w, reason);
+  case ACTO__W_JOIN:
+  case ACTO__W_PART:
+  case ACTO__W_GCAST:
+    return acto__group_deliver(c, w, reason);
   default: /* acto__cluster_check let nothing else through */
     return 0;
   }
@@ -404,6 +418,8 @@ void acto__cluster_peer_up(acto__peer *p, uint64_t node_id) {
   pthread_mutex_unlock(&p->mtx);
   gossip_up(n, p);
   notify_peer(p, ACTO_MEMBER_EV_JOINED);
+  acto__global_peer_up(p);
+  acto__group_peer_up(p);
 }
 
 void acto__cluster_peer_down(acto__peer *p, uint64_t node_id, const char *reason) {
@@ -413,6 +429,10 @@ void acto__cluster_peer_down(acto__peer *p, uint64_t node_id, const char *reason
   if (left)
     p->member = 0; /* gone: not reconnected (an explicit peer still is) */
   pthread_mutex_unlock(&p->mtx);
+  /* Its names and group members go first: whoever hears of the member
+   * event finds the tables without them already. */
+  acto__global_peer_down(p, node_id);
+  acto__group_peer_down(p, node_id);
   notify_peer(p, left ? ACTO_MEMBER_EV_LEFT : ACTO_MEMBER_EV_DOWN);
 }
 

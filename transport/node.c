@@ -40,6 +40,7 @@
 #include "transport/cluster.h"
 #include "transport/frame.h"
 #include "transport/spawn_internal.h"
+#include "transport/global.h"
 #include "transport/transport.h"
 
 static uint64_t get_le64(const void *q) {
@@ -147,6 +148,8 @@ static void node_free(acto__node *n) {
   acto__addr_resolver_free(n);
   if (n->base)
     event_base_free(n->base);
+  acto__global_free(n);
+  acto__group_free(n);
   free(n->peers);
   free(n->rx);
   acto__tls_ctx_clear(&n->tls);
@@ -297,7 +300,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->peers = calloc(n->max_peers, sizeof *n->peers);
   n->base = event_base_new();
   r = ACTO_ENOMEM;
-  if (!n->peers || !n->base)
+  if (!n->peers || !n->base || acto__global_init(n) != 0 || acto__group_init(n) != 0)
     goto fail;
   if (cfg->encryption == ACTO_NODE_ENCRYPT_TLS_PSK) {
     n->rx = malloc(READ_CHUNK);

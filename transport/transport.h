@@ -261,6 +261,10 @@ typedef struct acto__node {
    * made at the first registration and published by a release CAS;
    * freed with the node. */
   _Atomic(struct acto__spawn *) spawn;
+  /* The cluster's replicated tables (global.c, group.c): built by
+   * acto_node_start, freed with the node; their own locks inside. */
+  struct acto__global *global;
+  struct acto__groups *groups;
   /* Counters: any thread, relaxed (ST_ADD). */
   struct {
     _Atomic uint64_t peers_up, connects, disconnects, refused, frames_in, frames_out, msgs_in,

@@ -128,6 +128,39 @@ int acto__wire_leave(acto__buf *b, uint64_t node_id) {
   END();
 }
 
+int acto__wire_greg(acto__buf *b, uint64_t actor, uint64_t stamp, const char *name, size_t len) {
+  BEGIN(4);
+  msgpack_pack_uint32(&pk, ACTO__W_GREG);
+  msgpack_pack_uint64(&pk, actor);
+  msgpack_pack_uint64(&pk, stamp);
+  msgpack_pack_bin(&pk, len);
+  msgpack_pack_bin_body(&pk, name, len);
+  END();
+}
+
+int acto__wire_gname(acto__buf *b, uint32_t kind, uint64_t actor, const char *name, size_t len) {
+  BEGIN(3);
+  msgpack_pack_uint32(&pk, kind);
+  msgpack_pack_uint64(&pk, actor);
+  msgpack_pack_bin(&pk, len);
+  msgpack_pack_bin_body(&pk, name, len);
+  END();
+}
+
+int acto__wire_gcast(acto__buf *b, uint64_t from, uint32_t type, const char *group, size_t glen,
+                     const void *payload, size_t len) {
+  BEGIN(5);
+  msgpack_pack_uint32(&pk, ACTO__W_GCAST);
+  msgpack_pack_uint64(&pk, from);
+  msgpack_pack_uint32(&pk, type);
+  msgpack_pack_bin(&pk, glen);
+  msgpack_pack_bin_body(&pk, group, glen);
+  msgpack_pack_bin(&pk, len);
+  if (len)
+    msgpack_pack_bin_body(&pk, payload, len);
+  END();
+}
+
 size_t acto__wire_batch_prefix(uint8_t out[6], uint32_t n) {
   uint32_t e = n + 1;
   size_t k;
@@ -164,6 +197,9 @@ static const struct {
     {ACTO__W_PING, "u", "PING"},         {ACTO__W_PONG, "u", "PONG"},
     {ACTO__W_BUSY, "u", "BUSY"},         {ACTO__W_ROOM, "u", "ROOM"},
     {ACTO__W_MEMBER, "uubb", "MEMBER"},  {ACTO__W_LEAVE, "u", "LEAVE"},
+    {ACTO__W_GREG, "uub", "GREG"},       {ACTO__W_GUNREG, "ub", "GUNREG"},
+    {ACTO__W_JOIN, "ub", "JOIN"},        {ACTO__W_PART, "ub", "PART"},
+    {ACTO__W_GCAST, "uubb", "GCAST"},
 };
 
 int acto__wire_parse(const msgpack_object *o, acto__wmsg *out, const char **reason) {

@@ -19,7 +19,11 @@
  *   ROOM   [8, target]
  *   MEMBER [9, node_id, listen_port, name:bin, host:bin]   membership
  *   LEAVE  [10, node_id]                                   (cluster.c)
- *   11..12 global names (global.c), 13..15 process groups (group.c)
+ *   GREG   [11, actor, stamp, name:bin]                     global names
+ *   GUNREG [12, actor, name:bin]                            (global.c)
+ *   JOIN   [13, actor, group:bin]                           process groups
+ *   PART   [14, actor, group:bin]                           (group.c)
+ *   GCAST  [15, from, type, group:bin, payload:bin]
  *
  * Every field without a type is a non-negative integer (any msgpack uint
  * or positive int encoding); status is any integer in int32 range.
@@ -50,7 +54,11 @@ enum {
   /* The cluster (ACTORS.md 13.10). */
   ACTO__W_MEMBER = 9, /* cluster.c */
   ACTO__W_LEAVE = 10,
-  /* 11, 12: global names (global.c); 13..15: process groups (group.c) */
+  ACTO__W_GREG = 11, /* global.c */
+  ACTO__W_GUNREG = 12,
+  ACTO__W_JOIN = 13, /* group.c */
+  ACTO__W_PART = 14,
+  ACTO__W_GCAST = 15,
 };
 
 /* SEND and REPLY flags. */
@@ -103,6 +111,15 @@ int acto__wire_flow(acto__buf *b, uint32_t kind, uint64_t target);
 int acto__wire_member(acto__buf *b, uint64_t node_id, uint32_t port, const char *name,
                       size_t name_len, const char *host, size_t host_len);
 int acto__wire_leave(acto__buf *b, uint64_t node_id);
+
+/* GREG: the sender's actor holds global name (len bytes) since stamp. */
+int acto__wire_greg(acto__buf *b, uint64_t actor, uint64_t stamp, const char *name, size_t len);
+/* GUNREG, JOIN or PART (kind): actor and a name (len bytes). */
+int acto__wire_gname(acto__buf *b, uint32_t kind, uint64_t actor, const char *name, size_t len);
+/* GCAST: a user message of type from actor `from` for every member of
+ * group (glen bytes) on the receiving node. */
+int acto__wire_gcast(acto__buf *b, uint64_t from, uint32_t type, const char *group, size_t glen,
+                     const void *payload, size_t len);
 
 /* The prefix of a batch payload holding n messages: the array header of
  * n + 1 elements and the batch kind.  Writes at most 6 bytes to out and

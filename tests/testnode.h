@@ -1,9 +1,10 @@
-/* nodeutil.h - nodes in one test process: a system with its node on
- * 127.0.0.1 (an ephemeral port), its port, a connection between two.
- * Shared by test_node.c, test_spawn_remote.c and test_sup_remote.c.
- * Header-only, static, over testutil.h. */
-#ifndef ACTO_NODEUTIL_H
-#define ACTO_NODEUTIL_H
+/* testnode.h - nodes in one process for the suites that need several
+ * (test_node.c, test_global.c, test_group.c): a system with its node on
+ * 127.0.0.1 (an ephemeral port), its port, and a connection between two.
+ * Include after testutil.h.
+ */
+#ifndef ACTO_TESTNODE_H
+#define ACTO_TESTNODE_H
 
 #include "testutil.h"
 
@@ -40,4 +41,4 @@ static inline void link_nodes(acto_system *from, const char *to_name, acto_syste
   ck_assert_ok(acto_node_connect(from, to_name, "127.0.0.1", port_of(to), TU_WAIT_MS));
 }
 
-#endif /* ACTO_NODEUTIL_H */
+#endif /* ACTO_TESTNODE_H */
