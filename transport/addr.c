@@ -12,9 +12,10 @@
  *   resolver:   takes it, resolves, queues the answer (res_done) and
  *     wakes the loop (event_active on res_ev, the one libevent call made
  *     from this thread, which evthread_use_pthreads makes safe).
- *   I/O thread: on_resolved takes every answer: the peer (pin held, so
- *     its slot is the same name unless the identity check below fails)
- *     gets the address and connects, or its attempt fails ("cannot
+ *   I/O thread: on_resolved hands every answer to the node's
+ *     on_resolved (conn.c, above this file): the peer (pin held, so its
+ *     slot is the same name unless the identity check there fails) gets
+ *     the address and connects, or its attempt fails ("cannot
  *     resolve"), as a refused connection would; then the pin is dropped.
  * The stop sets res_stop and joins the thread (a lookup under way is
  * waited for: the system resolver's own timeout bounds it); answers and
@@ -162,22 +163,7 @@ static void on_resolved(evutil_socket_t fd, short ev, void *arg) {
   pthread_mutex_unlock(&n->res_mtx);
   while (q) {
     struct acto__resq *next = q->next;
-    acto__peer *p = q->p;
-    pthread_mutex_lock(&p->mtx);
-    p->resolving = 0;
-    int same = acto__peer_hash(p) == q->hash && strcmp(p->host, q->host) == 0;
-    if (same && q->ok) {
-      p->addr = q->ss;
-      p->addr_len = q->len;
-      p->resolved = 1;
-    }
-    int want = same && p->state == P_DOWN;
-    pthread_mutex_unlock(&p->mtx);
-    if (want && q->ok)
-      acto__conn_start_connect(p);
-    else if (want)
-      acto__peer_down(p, "cannot resolve the host", ACTO_ENOTCONN, 0);
-    acto__peer_unpin(p);
+    n->on_resolved(q->p, q->hash, q->host, q->ok, &q->ss, q->len);
     free(q);
     q = next;
   }
@@ -197,7 +183,7 @@ int acto__addr_resolve(acto__peer *p) {
   p->resolving = 1;
   p->pins++;
   q->p = p;
-  q->hash = acto__peer_hash(p);
+  q->hash = atomic_load_explicit(&p->hash, memory_order_relaxed); /* under p->mtx */
   snprintf(q->host, sizeof q->host, "%s", p->host);
   q->port = p->port;
   q->pick = p->addr_try;
@@ -224,8 +210,9 @@ int acto__addr_resolve(acto__peer *p) {
   if (r != 0) {
     pthread_mutex_lock(&p->mtx);
     p->resolving = 0;
+    if (--p->pins == 0) /* the pin taken above (peer.c's unpin, inline) */
+      p->idle_ns = acto__transport_now_ns();
     pthread_mutex_unlock(&p->mtx);
-    acto__peer_unpin(p);
     free(q);
   }
   return r;

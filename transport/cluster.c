@@ -54,15 +54,6 @@ static uint64_t forget_ns(const acto__node *n) {
   return f > FORGET_MIN_NS ? f : FORGET_MIN_NS;
 }
 
-void acto__cluster_set_addr_locked(acto__peer *p, const char *host, uint16_t port) {
-  if (!p->has_addr || p->port != port || strcmp(p->host, host) != 0) {
-    snprintf(p->host, sizeof p->host, "%s", host);
-    p->port = port;
-    p->resolved = 0;
-  }
-  p->has_addr = 1;
-}
-
 /* ---- the member list -------------------------------------------------------- */
 
 static int listed_locked(const acto__node *n, const acto__peer *p, uint64_t now) {
@@ -294,7 +285,7 @@ static void learn(acto__node *n, const char *name, uint64_t id, const char *host
   int go = p->state == P_DOWN && !(p->left_inc && p->left_inc == inc) && !p->resolving;
   if (p->state == P_DOWN && !(p->left_inc && p->left_inc == inc)) {
     if (!p->explicit_peer || !p->has_addr)
-      acto__cluster_set_addr_locked(p, host, port);
+      acto__peer_set_addr_locked(p, host, port);
     if (!p->member && !p->explicit_peer)
       p->member_since_ns = acto__transport_now_ns();
     p->member = 1;

@@ -20,10 +20,6 @@ int acto__cluster_deliver(acto__conn *c, const acto__wmsg *w, const char **reaso
 void acto__cluster_peer_up(acto__peer *p, uint64_t node_id);
 void acto__cluster_peer_down(acto__peer *p, uint64_t node_id, const char *reason);
 
-/* The address a peer listens at (host copied; a change makes it resolve
- * again).  Caller holds p->mtx. */
-void acto__cluster_set_addr_locked(acto__peer *p, const char *host, uint16_t port);
-
 /* The node stops: LEAVE to every up peer, written at once.  I/O thread. */
 void acto__cluster_leave(acto__node *n);
 

@@ -51,6 +51,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -668,6 +669,26 @@ void acto__conn_start_connect(acto__peer *p) {
     return;
   }
   event_add(c->wev, NULL);
+}
+
+/* The resolver's answer for p (addr.c DESIGN), with the request's pin. */
+void acto__conn_on_resolved(acto__peer *p, uint32_t hash, const char *host, int ok,
+                            const struct sockaddr_storage *ss, socklen_t len) {
+  pthread_mutex_lock(&p->mtx);
+  p->resolving = 0;
+  int same = acto__peer_hash(p) == hash && strcmp(p->host, host) == 0;
+  if (same && ok) {
+    p->addr = *ss;
+    p->addr_len = len;
+    p->resolved = 1;
+  }
+  int want = same && p->state == P_DOWN;
+  pthread_mutex_unlock(&p->mtx);
+  if (want && ok)
+    acto__conn_start_connect(p);
+  else if (want)
+    acto__peer_down(p, "cannot resolve the host", ACTO_ENOTCONN, 0);
+  acto__peer_unpin(p);
 }
 
 /* A sender asked for a write (or a connection). */

@@ -256,6 +256,9 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
   n->sys = sys;
   n->on_handshake = acto__handshake_feed;
   n->on_batch = acto__deliver_batch;
+  n->on_peer_up = acto__cluster_peer_up;
+  n->on_peer_down = acto__cluster_peer_down;
+  n->on_resolved = acto__conn_on_resolved;
   n->lfd = -1;
   snprintf(n->name, sizeof n->name, "%s", cfg->name);
   char why[256];
@@ -372,7 +375,7 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
       goto fail;
     }
     pthread_mutex_lock(&p->mtx);
-    acto__cluster_set_addr_locked(p, sd->host, sd->port);
+    acto__peer_set_addr_locked(p, sd->host, sd->port);
     p->explicit_peer = 1;
     p->connect_req = 1;
     acto__outq_kick_locked(p);
@@ -538,7 +541,7 @@ int acto_node_connect(acto_system *sys, const char *name, const char *host, uint
                         "%s: a known node or this node has a name with the same hash", name)
                : err;
   pthread_mutex_lock(&p->mtx);
-  acto__cluster_set_addr_locked(p, host, port);
+  acto__peer_set_addr_locked(p, host, port);
   p->explicit_peer = 1;
   acto__peer_unpin_locked(p); /* an explicit peer keeps its slot without a pin */
   uint64_t attempts = p->attempts;
@@ -598,20 +601,7 @@ int acto_node_id(acto_system *sys, const char *name, uint64_t *out) {
   acto__node *n = acto__transport_node(sys);
   if (!n)
     return ACTO_ENOTCONN;
-  if (strcmp(name, n->name) == 0) {
-    *out = n->id;
-    return 0;
-  }
-  acto__peer *p = acto__peer_lock(n, acto__peer_name_hash(name, strlen(name)), name);
-  if (!p)
-    return ACTO_ENOENT;
-  int up = p->state == P_UP;
-  uint64_t id = ((uint64_t)acto__peer_hash(p) << 32) | p->inc;
-  pthread_mutex_unlock(&p->mtx);
-  if (!up)
-    return ACTO_ENOTCONN;
-  *out = id;
-  return 0;
+  return acto__peer_id_up(n, name, out);
 }
 
 int acto_node_service(acto_system *sys, const char *node_name, acto_ref *out) {

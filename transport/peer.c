@@ -67,7 +67,6 @@
 #include <openssl/rand.h>
 
 #include "actor/remote.h"
-#include "transport/cluster.h"
 #include "transport/transport.h"
 
 uint32_t acto__peer_name_hash(const char *s, size_t n) {
@@ -352,7 +351,8 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
   free(rels);
   if (was_up) {
     fire_hook(n, ACTO_NODE_DOWN, p, inc, reason);
-    acto__cluster_peer_down(p, ((uint64_t)acto__peer_hash(p) << 32) | inc, reason);
+    if (n->on_peer_down)
+      n->on_peer_down(p, ((uint64_t)acto__peer_hash(p) << 32) | inc, reason);
   }
   uint64_t jitter = 0;
   RAND_bytes((unsigned char *)&jitter, sizeof jitter);
@@ -366,6 +366,32 @@ void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up) {
     p->backoff_ms = b * 2 > n->rc_max_ms ? n->rc_max_ms : b * 2;
   }
   pthread_mutex_unlock(&p->mtx);
+}
+
+void acto__peer_set_addr_locked(acto__peer *p, const char *host, uint16_t port) {
+  if (!p->has_addr || p->port != port || strcmp(p->host, host) != 0) {
+    snprintf(p->host, sizeof p->host, "%s", host);
+    p->port = port;
+    p->resolved = 0;
+  }
+  p->has_addr = 1;
+}
+
+int acto__peer_id_up(acto__node *n, const char *name, uint64_t *out) {
+  if (strcmp(name, n->name) == 0) {
+    *out = n->id;
+    return 0;
+  }
+  acto__peer *p = acto__peer_lock(n, acto__peer_name_hash(name, strlen(name)), name);
+  if (!p)
+    return ACTO_ENOENT;
+  int up = p->state == P_UP;
+  uint64_t id = ((uint64_t)acto__peer_hash(p) << 32) | p->inc;
+  pthread_mutex_unlock(&p->mtx);
+  if (!up)
+    return ACTO_ENOTCONN;
+  *out = id;
+  return 0;
 }
 
 void acto__peer_up(acto__conn *c) {
@@ -397,7 +423,7 @@ void acto__peer_up(acto__conn *c) {
     char host[INET6_ADDRSTRLEN];
     uint16_t ignored;
     acto__addr_format(&c->remote, host, sizeof host, &ignored);
-    acto__cluster_set_addr_locked(p, host, (uint16_t)c->peer_port);
+    acto__peer_set_addr_locked(p, host, (uint16_t)c->peer_port);
   }
   p->member_since_ns = acto__transport_now_ns();
   c->state = C_UP;
@@ -408,5 +434,6 @@ void acto__peer_up(acto__conn *c) {
   ST_ADD(n, connects, 1);
   ST_ADD(n, peers_up, 1);
   fire_hook(n, ACTO_NODE_UP, p, p->inc, "connected");
-  acto__cluster_peer_up(p, ((uint64_t)acto__peer_hash(p) << 32) | p->inc);
+  if (n->on_peer_up)
+    n->on_peer_up(p, ((uint64_t)acto__peer_hash(p) << 32) | p->inc);
 }

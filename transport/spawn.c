@@ -444,7 +444,7 @@ static int target(acto_system *sys, const char *node_name, acto_ref *to) {
     return 0;
   }
   uint64_t id;
-  int r = acto_node_id(sys, node_name, &id);
+  int r = acto__peer_id_up(n, node_name, &id);
   if (r != 0)
     return r == ACTO_ENOENT ? ACTO_ENOTCONN : r;
   *to = (acto_ref){ACTO__REMOTE_SERVICE_ID, id};

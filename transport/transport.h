@@ -4,16 +4,22 @@
  *
  * The files form a stack; each calls only files on lower lines:
  *   node.c                    the API, start and stop, the I/O loop
+ *   spawn.c                   remote spawn (the node service's spawner)
  *   heartbeat.c  deliver.c    the tick; the door into actor/
+ *   cluster.c                 membership; the door of the cluster layers
+ *   global.c  group.c         global names, process groups
  *   handshake.c  route.c      pre-auth and INFO; the door from actor/
  *   conn.c                    sockets, frames, pauses, close and reap
  *   area.c                    the waiting area of a conn (flow control)
  *   peer.c                    the directory, up and down, relations
+ *   addr.c                    hosts and the resolver thread
  *   outq.c                    a peer's outgoing queue
  *   tls.c                     TLS 1.3 sessions; every write of a socket
  *   this header; buf, wire, frame, prescan, auth (pure layers)
  * conn.c hands frames up through the node's on_handshake and on_batch
- * pointers, set by acto_node_start, instead of calling up.
+ * pointers, peer.c its ups and downs through on_peer_up and on_peer_down,
+ * addr.c its resolver's answers through on_resolved, all set by
+ * acto_node_start, instead of calling up.
  *
  * Ownership, in one line each (the fields say more):
  *   acto__node  built by acto_node_start before the I/O thread starts and
@@ -257,6 +263,13 @@ typedef struct acto__node {
    * (deliver.c). */
   int (*on_handshake)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
   int (*on_batch)(struct acto__conn *c, const uint8_t *pl, size_t len, const char **reason);
+  /* The same for peer.c, whose up and down the cluster layers hear
+   * (cluster.c), and for addr.c, whose resolver's answers conn.c takes
+   * (it connects, or fails the attempt; it drops the request's pin). */
+  void (*on_peer_up)(struct acto__peer *p, uint64_t node_id);
+  void (*on_peer_down)(struct acto__peer *p, uint64_t node_id, const char *reason);
+  void (*on_resolved)(struct acto__peer *p, uint32_t hash, const char *host, int ok,
+                      const struct sockaddr_storage *ss, socklen_t len);
   /* Remote spawn (spawn.c): the behaviour registry and the spawner,
    * made at the first registration and published by a release CAS;
    * freed with the node. */
@@ -300,6 +313,12 @@ int acto__peer_rel_add(acto__peer *p, uint8_t kind, uint8_t future, uint64_t loc
 void acto__peer_rel_del(acto__peer *p, uint8_t kind, uint64_t local, uint64_t remote, uint64_t id);
 void acto__peer_down(acto__peer *p, const char *reason, int err, int was_up);
 void acto__peer_up(acto__conn *c);
+/* The address p listens at (host copied; a change makes it resolve
+ * again).  Caller holds p->mtx. */
+void acto__peer_set_addr_locked(acto__peer *p, const char *host, uint16_t port);
+/* The id of node `name` (this node's own, or a peer's while up): 0,
+ * ACTO_ENOENT (unknown), ACTO_ENOTCONN (not up).  Any thread. */
+int acto__peer_id_up(acto__node *n, const char *name, uint64_t *out);
 
 /* outq.c */
 size_t acto__outq_bytes_locked(acto__peer *p);
@@ -352,6 +371,8 @@ void acto__conn_on_accept(evutil_socket_t lfd, short ev, void *arg);
 void acto__conn_start_connect(acto__peer *p);
 void acto__conn_on_wake(evutil_socket_t fd, short ev, void *arg);
 acto__peer *acto__conn_peer_ready(acto__node *n, const char *name, int *err);
+void acto__conn_on_resolved(acto__peer *p, uint32_t hash, const char *host, int ok,
+                            const struct sockaddr_storage *ss, socklen_t len);
 
 /* handshake.c */
 int acto__handshake_info(acto__conn *c, const struct acto__wmsg *w, const char **reason);
