@@ -228,3 +228,16 @@ int acto_set_log_level(acto_system *sys, acto_log_level level) {
   pthread_mutex_unlock(&sys->log.mtx);
   return 0;
 }
+
+int acto__log_refuse(acto_system *sys, int code, const char *component, const char *call,
+                     const char *fmt, ...) {
+  if (sys && acto__log_on(sys, ACTO_LOG_ERROR)) {
+    char text[ACTO_LOG_LINE_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    acto__log(sys, ACTO_LOG_ERROR, component, "%s: %s (%s)", call, text, acto_err_name(code));
+  }
+  return code;
+}

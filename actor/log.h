@@ -42,4 +42,11 @@ __attribute__((format(printf, 4, 5))) void acto__log(acto_system *sys, acto_log_
 /* 1 if a line of `level` would be produced (to skip costly formatting). */
 int acto__log_on(acto_system *sys, acto_log_level level);
 
+/* A public call refuses its arguments: one ACTO_LOG_ERROR line of
+ * `component`, "call: <text> (ACTO_E...)", that says which rule when the
+ * code alone does not.  Returns code. */
+__attribute__((format(printf, 5, 6))) int acto__log_refuse(acto_system *sys, int code,
+                                                           const char *component,
+                                                           const char *call, const char *fmt, ...);
+
 #endif /* ACTO_LOG_H */

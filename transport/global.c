@@ -242,18 +242,8 @@ static void tell_loser(acto_system *sys, acto_ref loser, acto_ref winner, const 
 
 /* ---- the public calls --------------------------------------------------------- */
 
-static __attribute__((format(printf, 4, 5))) int refuse(acto_system *sys, int code,
-                                                        const char *call, const char *fmt, ...) {
-  if (sys && acto__log_on(sys, ACTO_LOG_ERROR)) {
-    char text[ACTO_LOG_LINE_MAX + 1];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    acto__log(sys, ACTO_LOG_ERROR, "global", "%s: %s (%s)", call, text, acto_err_name(code));
-  }
-  return code;
-}
+/* A refusal of a public call: one line that names the rule (log.h). */
+#define refuse(sys, code, call, ...) acto__log_refuse(sys, code, "global", call, __VA_ARGS__)
 
 /* The node of sys if it runs (else NULL): the calls' common check. */
 static acto__node *running(acto_system *sys) {

@@ -285,18 +285,8 @@ static acto_ref remote_del(acto__groups *t, group *gr, size_t i) {
 
 /* ---- the public calls --------------------------------------------------------- */
 
-static __attribute__((format(printf, 4, 5))) int refuse(acto_system *sys, int code,
-                                                        const char *call, const char *fmt, ...) {
-  if (sys && acto__log_on(sys, ACTO_LOG_ERROR)) {
-    char text[ACTO_LOG_LINE_MAX + 1];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    acto__log(sys, ACTO_LOG_ERROR, "group", "%s: %s (%s)", call, text, acto_err_name(code));
-  }
-  return code;
-}
+/* A refusal of a public call: one line that names the rule (log.h). */
+#define refuse(sys, code, call, ...) acto__log_refuse(sys, code, "group", call, __VA_ARGS__)
 
 static acto__node *running(acto_system *sys) {
   acto__node *n = acto__transport_node(sys);

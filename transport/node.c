@@ -76,20 +76,8 @@ static const char *name_problem(const char *s, char *buf, size_t size) {
   return NULL;
 }
 
-/* A public call refuses its arguments: one line (ACTO_LOG_ERROR, "node")
- * that says which rule, when the code alone does not; returns code. */
-static __attribute__((format(printf, 4, 5))) int refuse(acto_system *sys, int code,
-                                                        const char *call, const char *fmt, ...) {
-  if (sys && acto__log_on(sys, ACTO_LOG_ERROR)) {
-    char text[ACTO_LOG_LINE_MAX + 1];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    acto__log(sys, ACTO_LOG_ERROR, "node", "%s: %s (%s)", call, text, acto_err_name(code));
-  }
-  return code;
-}
+/* A refusal of a public call: one line that names the rule (log.h). */
+#define refuse(sys, code, call, ...) acto__log_refuse(sys, code, "node", call, __VA_ARGS__)
 
 /* Checks a node name argument of `call`: 0 or ACTO_EINVAL with a line. */
 static int check_name(acto_system *sys, const char *call, const char *name) {
