@@ -57,6 +57,7 @@
 #include "acto_cluster.h"
 #include "transport/cluster.h"
 #include "transport/global.h"
+#include "transport/nametab.h"
 
 /* The most names one table holds (this node's and its peers'): names
  * come from the network, and a table without a bound would let a peer
@@ -64,20 +65,17 @@
 #define GLOBAL_MAX ((size_t)1 << 20)
 
 typedef struct gname {
-  struct gname *next;
-  uint64_t hash;
+  acto__nament ent; /* first: the table's link, key = name */
   acto_ref ref;
   uint64_t stamp;
   char node[ACTO__AUTH_NAME_MAX + 1]; /* the holder's node name (ties) */
-  size_t len;
   char name[];
 } gname;
 
 typedef struct acto__global {
   pthread_mutex_t wmtx; /* changes and what they send (DESIGN: Locks) */
   pthread_rwlock_t rw;  /* the table */
-  gname **buckets;
-  size_t nbuckets, count;
+  acto__nametab tab;
   uint64_t clock; /* the Lamport clock; under wmtx */
 } acto__global;
 
@@ -85,22 +83,11 @@ int acto__global_name_ok(const void *name, size_t len) {
   return name && len >= 1 && len <= ACTO_NAME_MAX && memchr(name, 0, len) == NULL;
 }
 
-static uint64_t hash_name(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 int acto__global_init(acto__node *n) {
   acto__global *g = calloc(1, sizeof *g);
   if (!g)
     return ACTO_ENOMEM;
-  g->nbuckets = 64;
-  g->buckets = calloc(g->nbuckets, sizeof *g->buckets);
-  if (!g->buckets) {
+  if (acto__nametab_init(&g->tab) != 0) {
     free(g);
     return ACTO_ENOMEM;
   }
@@ -110,19 +97,13 @@ int acto__global_init(acto__node *n) {
   return 0;
 }
 
+static void free_gname(acto__nament *e) { free(e); }
+
 void acto__global_free(acto__node *n) {
   acto__global *g = n->global;
   if (!g)
     return;
-  for (size_t i = 0; i < g->nbuckets; i++) {
-    gname *e = g->buckets[i];
-    while (e) {
-      gname *next = e->next;
-      free(e);
-      e = next;
-    }
-  }
-  free(g->buckets);
+  acto__nametab_free(&g->tab, free_gname);
   pthread_rwlock_destroy(&g->rw);
   pthread_mutex_destroy(&g->wmtx);
   free(g);
@@ -131,30 +112,9 @@ void acto__global_free(acto__node *n) {
 
 /* ---- the table (writers hold wmtx) ------------------------------------------ */
 
-static gname **find(acto__global *g, const char *name, size_t len, uint64_t h) {
-  gname **pp = &g->buckets[h & (g->nbuckets - 1)];
-  while (*pp && ((*pp)->hash != h || (*pp)->len != len || memcmp((*pp)->name, name, len) != 0))
-    pp = &(*pp)->next;
-  return pp;
-}
-
-static void grow_locked(acto__global *g) {
-  size_t nb = g->nbuckets * 2;
-  gname **b = calloc(nb, sizeof *b);
-  if (!b)
-    return; /* longer chains: slower, still correct */
-  for (size_t i = 0; i < g->nbuckets; i++) {
-    gname *e = g->buckets[i];
-    while (e) {
-      gname *next = e->next;
-      e->next = b[e->hash & (nb - 1)];
-      b[e->hash & (nb - 1)] = e;
-      e = next;
-    }
-  }
-  free(g->buckets);
-  g->buckets = b;
-  g->nbuckets = nb;
+/* The entry of name, or NULL.  Caller holds wmtx or rw. */
+static gname *lookup(acto__global *g, const char *name, size_t len, uint64_t h) {
+  return (gname *)*acto__nametab_find(&g->tab, name, len, h);
 }
 
 /* Links a new entry.  Caller holds wmtx. */
@@ -163,29 +123,24 @@ static int insert(acto__global *g, const char *name, size_t len, uint64_t h, act
   gname *e = malloc(sizeof *e + len + 1);
   if (!e)
     return ACTO_ENOMEM;
-  e->hash = h;
+  e->ent.hash = h;
+  e->ent.len = len;
+  e->ent.key = e->name;
   e->ref = ref;
   e->stamp = stamp;
   snprintf(e->node, sizeof e->node, "%s", node);
-  e->len = len;
   memcpy(e->name, name, len);
   e->name[len] = '\0';
   pthread_rwlock_wrlock(&g->rw);
-  gname **b = &g->buckets[h & (g->nbuckets - 1)];
-  e->next = *b;
-  *b = e;
-  if (++g->count > g->nbuckets)
-    grow_locked(g);
+  acto__nametab_link(&g->tab, &e->ent);
   pthread_rwlock_unlock(&g->rw);
   return 0;
 }
 
 /* Unlinks *pp (caller holds wmtx) and returns it, for the caller to free. */
-static gname *unlink_entry(acto__global *g, gname **pp) {
+static gname *unlink_entry(acto__global *g, acto__nament **pp) {
   pthread_rwlock_wrlock(&g->rw);
-  gname *e = *pp;
-  *pp = e->next;
-  g->count--;
+  gname *e = (gname *)acto__nametab_unlink(&g->tab, pp);
   pthread_rwlock_unlock(&g->rw);
   return e;
 }
@@ -208,7 +163,7 @@ static void to_peers(acto__node *n, const acto__buf *b, const acto__peer *skip) 
 
 static void send_greg(acto__node *n, const gname *e, acto__peer *only) {
   acto__buf b = {0};
-  if (acto__wire_greg(&b, e->ref.id, e->stamp, e->name, e->len) == 0) {
+  if (acto__wire_greg(&b, e->ref.id, e->stamp, e->name, e->ent.len) == 0) {
     if (only)
       (void)acto__outq_control(only, b.p, b.len);
     else
@@ -280,17 +235,17 @@ int acto_global_register(acto_system *sys, const char *name, acto_ref ref) {
     return refuse(sys, ACTO_EINVAL, CALL,
                   "the ref is not of this node: an actor registers on its own node");
   acto__global *g = n->global;
-  uint64_t h = hash_name(name, len);
+  uint64_t h = acto__nametab_hash(name, len);
   pthread_mutex_lock(&g->wmtx);
-  if (*find(g, name, len, h)) {
+  if (lookup(g, name, len, h)) {
     r = ACTO_EEXIST;
-  } else if (g->count >= GLOBAL_MAX) {
-    r = refuse(sys, ACTO_ELIMIT, CALL, "the table holds %zu names, its limit", g->count);
+  } else if (g->tab.count >= GLOBAL_MAX) {
+    r = refuse(sys, ACTO_ELIMIT, CALL, "the table holds %zu names, its limit", g->tab.count);
   } else if ((r = acto__actor_watch(sys, ref, ACTO__WATCH_GLOBAL, on_actor_end)) == 0) {
     uint64_t stamp = ++g->clock;
     r = insert(g, name, len, h, ref, stamp, n->name);
     if (r == 0)
-      send_greg(n, *find(g, name, len, h), NULL);
+      send_greg(n, lookup(g, name, len, h), NULL);
   }
   pthread_mutex_unlock(&g->wmtx);
   return r;
@@ -309,15 +264,16 @@ int acto_global_unregister(acto_system *sys, const char *name) {
     return ACTO_ENOTCONN;
   acto__global *g = n->global;
   pthread_mutex_lock(&g->wmtx);
-  gname **pp = find(g, name, len, hash_name(name, len));
-  if (!*pp) {
+  acto__nament **pp = acto__nametab_find(&g->tab, name, len, acto__nametab_hash(name, len));
+  gname *held = (gname *)*pp;
+  if (!held) {
     r = ACTO_ENOENT;
-  } else if ((*pp)->ref.node != n->id) {
+  } else if (held->ref.node != n->id) {
     r = refuse(sys, ACTO_ENOENT, CALL, "\"%s\" is held by node %s: only its own node drops it",
-               (*pp)->name, (*pp)->node);
+               held->name, held->node);
   } else {
     gname *e = unlink_entry(g, pp);
-    send_gunreg(n, e->ref.id, e->name, e->len);
+    send_gunreg(n, e->ref.id, e->name, e->ent.len);
     free(e);
   }
   pthread_mutex_unlock(&g->wmtx);
@@ -335,10 +291,10 @@ int acto_global_whereis(acto_system *sys, const char *name, acto_ref *out) {
   if (!n)
     return ACTO_ENOTCONN;
   acto__global *g = n->global;
-  uint64_t h = hash_name(name, len);
+  uint64_t h = acto__nametab_hash(name, len);
   int r = ACTO_ENOENT;
   pthread_rwlock_rdlock(&g->rw);
-  gname *e = *find(g, name, len, h);
+  gname *e = lookup(g, name, len, h);
   if (e) {
     *out = e->ref;
     r = 0;
@@ -354,7 +310,7 @@ int acto_global_count(acto_system *sys) {
   if (!n)
     return ACTO_ENOTCONN;
   pthread_rwlock_rdlock(&n->global->rw);
-  size_t c = n->global->count;
+  size_t c = n->global->tab.count;
   pthread_rwlock_unlock(&n->global->rw);
   return c > INT32_MAX ? INT32_MAX : (int)c;
 }
@@ -366,12 +322,12 @@ static void on_actor_end(acto_system *sys, acto_ref ref) {
     return;
   acto__global *g = n->global;
   pthread_mutex_lock(&g->wmtx);
-  for (size_t i = 0; i < g->nbuckets; i++) {
-    gname **pp = &g->buckets[i];
+  for (size_t i = 0; i < g->tab.nbuckets; i++) {
+    acto__nament **pp = &g->tab.buckets[i];
     while (*pp) {
-      if (acto_ref_eq((*pp)->ref, ref)) {
+      if (acto_ref_eq(((gname *)*pp)->ref, ref)) {
         gname *e = unlink_entry(g, pp);
-        send_gunreg(n, e->ref.id, e->name, e->len);
+        send_gunreg(n, e->ref.id, e->name, e->ent.len);
         free(e);
       } else {
         pp = &(*pp)->next;
@@ -408,11 +364,11 @@ int acto__global_deliver(acto__conn *c, const acto__wmsg *w, const char **reason
   acto_ref ref = {w->f[0], ((uint64_t)acto__peer_hash(p) << 32) | p->inc};
   const char *name = (const char *)w->payload;
   size_t len = w->payload_len;
-  uint64_t h = hash_name(name, len);
+  uint64_t h = acto__nametab_hash(name, len);
   int rc = 0;
   pthread_mutex_lock(&g->wmtx);
-  gname **pp = find(g, name, len, h);
-  gname *e = *pp;
+  acto__nament **pp = acto__nametab_find(&g->tab, name, len, h);
+  gname *e = (gname *)*pp;
   if (w->kind == ACTO__W_GUNREG) {
     if (e && acto_ref_eq(e->ref, ref))
       free(unlink_entry(g, pp));
@@ -423,7 +379,7 @@ int acto__global_deliver(acto__conn *c, const acto__wmsg *w, const char **reason
   if (stamp > g->clock)
     g->clock = stamp;
   if (!e) {
-    if (g->count >= GLOBAL_MAX) {
+    if (g->tab.count >= GLOBAL_MAX) {
       *reason = "the peer's names pass the table's limit (1048576 names)";
       rc = -2;
     } else if (insert(g, name, len, h, ref, stamp, p->name) != 0) {
@@ -454,10 +410,10 @@ void acto__global_peer_up(acto__peer *p) {
   acto__node *n = p->node;
   acto__global *g = n->global;
   pthread_mutex_lock(&g->wmtx);
-  for (size_t i = 0; i < g->nbuckets; i++)
-    for (gname *e = g->buckets[i]; e; e = e->next)
-      if (e->ref.node == n->id)
-        send_greg(n, e, p);
+  for (size_t i = 0; i < g->tab.nbuckets; i++)
+    for (acto__nament *x = g->tab.buckets[i]; x; x = x->next)
+      if (((gname *)x)->ref.node == n->id)
+        send_greg(n, (gname *)x, p);
   pthread_mutex_unlock(&g->wmtx);
 }
 
@@ -466,11 +422,11 @@ void acto__global_peer_down(acto__peer *p, uint64_t node_id) {
   acto__global *g = n->global;
   (void)p;
   pthread_mutex_lock(&g->wmtx);
-  for (size_t i = 0; i < g->nbuckets; i++) {
-    gname **pp = &g->buckets[i];
+  for (size_t i = 0; i < g->tab.nbuckets; i++) {
+    acto__nament **pp = &g->tab.buckets[i];
     while (*pp) {
       /* Every incarnation of that node: none of its names outlive it. */
-      if (((*pp)->ref.node >> 32) == (node_id >> 32))
+      if ((((gname *)*pp)->ref.node >> 32) == (node_id >> 32))
         free(unlink_entry(g, pp));
       else
         pp = &(*pp)->next;

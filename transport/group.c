@@ -48,6 +48,7 @@
 #include "acto_cluster.h"
 #include "transport/cluster.h"
 #include "transport/global.h"
+#include "transport/nametab.h"
 
 /* The most members (local and remote, over all groups) one table holds:
  * members come from the network, and a table without a bound would let a
@@ -66,8 +67,7 @@ typedef struct gnode {
 } gnode;
 
 typedef struct group {
-  struct group *next;
-  uint64_t hash;
+  acto__nament ent; /* first: the table's link, key = name */
   gmember *local;
   size_t nlocal, caplocal;
   acto_ref *remote;
@@ -76,29 +76,18 @@ typedef struct group {
   size_t nnodes, capnodes;
   acto_ref *subs;
   size_t nsubs, capsubs;
-  size_t len;
   char name[];
 } group;
 
 typedef struct acto__groups {
   pthread_mutex_t wmtx; /* changes, what they send (DESIGN: Locks) */
   pthread_rwlock_t rw;  /* the table */
-  group **buckets;
-  size_t nbuckets, count;
+  acto__nametab tab;
   size_t members; /* over all groups, local and remote; under wmtx and rw */
   /* The I/O thread's: the local members a GCAST goes to. */
   uint64_t *fan;
   size_t capfan;
 } acto__groups;
-
-static uint64_t hash_name(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 /* Grows *v (of *cap elements of size sz) to hold one more; 0 or -1.  rw:
  * the table's lock, taken for writing around the move when readers may
@@ -123,9 +112,7 @@ int acto__group_init(acto__node *n) {
   acto__groups *t = calloc(1, sizeof *t);
   if (!t)
     return ACTO_ENOMEM;
-  t->nbuckets = 64;
-  t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
-  if (!t->buckets) {
+  if (acto__nametab_init(&t->tab) != 0) {
     free(t);
     return ACTO_ENOMEM;
   }
@@ -143,19 +130,13 @@ static void group_free(group *gr) {
   free(gr);
 }
 
+static void free_entry(acto__nament *e) { group_free((group *)e); }
+
 void acto__group_free(acto__node *n) {
   acto__groups *t = n->groups;
   if (!t)
     return;
-  for (size_t i = 0; i < t->nbuckets; i++) {
-    group *gr = t->buckets[i];
-    while (gr) {
-      group *next = gr->next;
-      group_free(gr);
-      gr = next;
-    }
-  }
-  free(t->buckets);
+  acto__nametab_free(&t->tab, free_entry);
   free(t->fan);
   pthread_rwlock_destroy(&t->rw);
   pthread_mutex_destroy(&t->wmtx);
@@ -165,50 +146,25 @@ void acto__group_free(acto__node *n) {
 
 /* ---- the table ---------------------------------------------------------------- */
 
-static group **find(acto__groups *t, const char *name, size_t len, uint64_t h) {
-  group **pp = &t->buckets[h & (t->nbuckets - 1)];
-  while (*pp && ((*pp)->hash != h || (*pp)->len != len || memcmp((*pp)->name, name, len) != 0))
-    pp = &(*pp)->next;
-  return pp;
-}
-
-static void grow_locked(acto__groups *t) {
-  size_t nb = t->nbuckets * 2;
-  group **b = calloc(nb, sizeof *b);
-  if (!b)
-    return;
-  for (size_t i = 0; i < t->nbuckets; i++) {
-    group *gr = t->buckets[i];
-    while (gr) {
-      group *next = gr->next;
-      gr->next = b[gr->hash & (nb - 1)];
-      b[gr->hash & (nb - 1)] = gr;
-      gr = next;
-    }
-  }
-  free(t->buckets);
-  t->buckets = b;
-  t->nbuckets = nb;
+/* The group of name, or NULL.  Caller holds wmtx or rw. */
+static group *lookup(acto__groups *t, const char *name, size_t len) {
+  return (group *)*acto__nametab_find(&t->tab, name, len, acto__nametab_hash(name, len));
 }
 
 /* The group `name`, created if absent (NULL: out of memory).  wmtx held. */
 static group *get_group(acto__groups *t, const char *name, size_t len) {
-  uint64_t h = hash_name(name, len);
-  group *gr = *find(t, name, len, h);
+  group *gr = lookup(t, name, len);
   if (gr)
     return gr;
   gr = calloc(1, sizeof *gr + len + 1);
   if (!gr)
     return NULL;
-  gr->hash = h;
-  gr->len = len;
+  gr->ent.hash = acto__nametab_hash(name, len);
+  gr->ent.len = len;
+  gr->ent.key = gr->name;
   memcpy(gr->name, name, len);
   pthread_rwlock_wrlock(&t->rw);
-  group **b = &t->buckets[h & (t->nbuckets - 1)];
-  gr->next = *b;
-  *b = gr;
-  if (++t->count > t->nbuckets)
-    grow_locked(t);
+  acto__nametab_link(&t->tab, &gr->ent);
   pthread_rwlock_unlock(&t->rw);
   return gr;
 }
@@ -218,9 +174,8 @@ static void maybe_drop(acto__groups *t, group *gr) {
   if (gr->nlocal || gr->nremote || gr->nsubs)
     return;
   pthread_rwlock_wrlock(&t->rw);
-  group **pp = find(t, gr->name, gr->len, gr->hash);
-  *pp = gr->next;
-  t->count--;
+  (void)acto__nametab_unlink(&t->tab,
+                              acto__nametab_find(&t->tab, gr->name, gr->ent.len, gr->ent.hash));
   pthread_rwlock_unlock(&t->rw);
   group_free(gr);
 }
@@ -238,7 +193,7 @@ static void to_peers(acto__node *n, const acto__buf *b) {
 static void send_member(acto__node *n, uint32_t kind, uint64_t id, const group *gr,
                         acto__peer *only) {
   acto__buf b = {0};
-  if (acto__wire_gname(&b, kind, id, gr->name, gr->len) == 0) {
+  if (acto__wire_gname(&b, kind, id, gr->name, gr->ent.len) == 0) {
     if (only)
       (void)acto__outq_control(only, b.p, b.len);
     else
@@ -254,8 +209,8 @@ static void notify(acto_system *sys, const group *gr, acto_ref member, uint32_t 
   memset(&nt, 0, sizeof nt);
   nt.member = member;
   nt.event = event;
-  nt.group_len = (uint32_t)gr->len;
-  memcpy(nt.group, gr->name, gr->len);
+  nt.group_len = (uint32_t)gr->ent.len;
+  memcpy(nt.group, gr->name, gr->ent.len);
   for (size_t i = 0; i < gr->nsubs; i++) {
     acto__msg *m = acto__msg_new(ACTO_MSG_GROUP_CHANGE, &nt, sizeof nt, NULL);
     if (!m)
@@ -378,7 +333,7 @@ int acto_group_leave(acto_system *sys, const char *name, acto_ref ref) {
     return r;
   acto__groups *t = n->groups;
   pthread_mutex_lock(&t->wmtx);
-  group *gr = *find(t, name, len, hash_name(name, len));
+  group *gr = lookup(t, name, len);
   size_t i = 0;
   while (gr && i < gr->nlocal && !acto_ref_eq(gr->local[i].ref, ref))
     i++;
@@ -407,7 +362,7 @@ int acto_group_members(acto_system *sys, const char *name, unsigned flags, acto_
   acto__groups *t = n->groups;
   size_t total = 0;
   pthread_rwlock_rdlock(&t->rw);
-  group *gr = *find(t, name, len, hash_name(name, len));
+  group *gr = lookup(t, name, len);
   if (gr) {
     for (size_t i = 0; i < gr->nlocal; i++, total++)
       if (total < cap)
@@ -456,7 +411,7 @@ int acto_group_unsubscribe(acto_system *sys, const char *name, acto_ref subscrib
     return r;
   acto__groups *t = n->groups;
   pthread_mutex_lock(&t->wmtx);
-  group *gr = *find(t, name, len, hash_name(name, len));
+  group *gr = lookup(t, name, len);
   r = ACTO_ENOENT;
   for (size_t i = 0; gr && i < gr->nsubs; i++) {
     if (acto_ref_eq(gr->subs[i], subscriber)) {
@@ -504,7 +459,7 @@ int acto_group_broadcast(acto_system *sys, const char *name, uint32_t type, cons
   uint64_t *nodes = small_nodes;
   size_t nlocal = 0, nnodes = 0;
   pthread_rwlock_rdlock(&t->rw);
-  group *gr = *find(t, name, len, hash_name(name, len));
+  group *gr = lookup(t, name, len);
   if (gr) {
     nlocal = gr->nlocal;
     nnodes = gr->nnodes;
@@ -560,10 +515,10 @@ static void on_actor_end(acto_system *sys, acto_ref ref) {
     return;
   acto__groups *t = n->groups;
   pthread_mutex_lock(&t->wmtx);
-  for (size_t b = 0; b < t->nbuckets; b++) {
-    group *gr = t->buckets[b];
+  for (size_t b = 0; b < t->tab.nbuckets; b++) {
+    group *gr = (group *)t->tab.buckets[b];
     while (gr) {
-      group *next = gr->next;
+      group *next = (group *)gr->ent.next;
       for (size_t i = 0; i < gr->nsubs; i++) {
         if (acto_ref_eq(gr->subs[i], ref)) {
           gr->subs[i] = gr->subs[--gr->nsubs];
@@ -612,7 +567,7 @@ static int fan_out(acto__conn *c, const acto__wmsg *w, const char **reason) {
   const char *name = (const char *)w->payload;
   size_t nf = 0;
   pthread_rwlock_rdlock(&t->rw);
-  group *gr = *find(t, name, w->payload_len, hash_name(name, w->payload_len));
+  group *gr = lookup(t, name, w->payload_len);
   if (gr && gr->nlocal > t->capfan) {
     uint64_t *nv = realloc(t->fan, gr->nlocal * sizeof *nv);
     if (nv) {
@@ -696,7 +651,7 @@ int acto__group_deliver(acto__conn *c, const acto__wmsg *w, const char **reason)
       notify(n->sys, gr, ref, ACTO_GROUP_JOINED);
     }
   } else {
-    group *gr = *find(t, name, len, hash_name(name, len));
+    group *gr = lookup(t, name, len);
     for (size_t i = 0; gr && i < gr->nremote; i++) {
       if (acto_ref_eq(gr->remote[i], ref)) {
         remote_del(t, gr, i);
@@ -714,8 +669,8 @@ void acto__group_peer_up(acto__peer *p) {
   acto__node *n = p->node;
   acto__groups *t = n->groups;
   pthread_mutex_lock(&t->wmtx);
-  for (size_t b = 0; b < t->nbuckets; b++)
-    for (group *gr = t->buckets[b]; gr; gr = gr->next)
+  for (size_t b = 0; b < t->tab.nbuckets; b++)
+    for (group *gr = (group *)t->tab.buckets[b]; gr; gr = (group *)gr->ent.next)
       for (size_t i = 0; i < gr->nlocal; i++)
         send_member(n, ACTO__W_JOIN, gr->local[i].ref.id, gr, p);
   pthread_mutex_unlock(&t->wmtx);
@@ -725,10 +680,10 @@ void acto__group_peer_down(acto__peer *p, uint64_t node_id) {
   acto__node *n = p->node;
   acto__groups *t = n->groups;
   pthread_mutex_lock(&t->wmtx);
-  for (size_t b = 0; b < t->nbuckets; b++) {
-    group *gr = t->buckets[b];
+  for (size_t b = 0; b < t->tab.nbuckets; b++) {
+    group *gr = (group *)t->tab.buckets[b];
     while (gr) {
-      group *next = gr->next;
+      group *next = (group *)gr->ent.next;
       size_t i = 0;
       while (i < gr->nremote) {
         /* Every incarnation of that node: none of its members outlive it. */
