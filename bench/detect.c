@@ -20,24 +20,11 @@
  * nodes, rounds.  Every detection must come: a member that never reports
  * a victim down fails the run (the watchdog, or the 30 s wait per round).
  */
-#include "common.h"
+#include "cluster.h"
 
-#include <arpa/inet.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #define MAX_NODES 64
-
-static int64_t wall_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int hexval(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* ---- a member: reports every member event on the result pipe ----------------- */
 
@@ -49,7 +36,7 @@ static void on_member(void *user, acto_member_event ev, const acto_member *m) {
   char line[160];
   int n = snprintf(line, sizeof line, "%c %s %016" PRIx64 " %" PRId64 " %s\n",
                    ev == ACTO_MEMBER_EV_JOINED ? 'J' : ev == ACTO_MEMBER_EV_DOWN ? 'D' : 'L',
-                   m->name, m->node_id, wall_ns(), g_name);
+                   m->name, m->node_id, bench_wall_ns(), g_name);
   /* One write of less than PIPE_BUF bytes: never interleaved with another
    * member's. */
   if (write(g_res_fd, line, (size_t)n) != n)
@@ -69,8 +56,7 @@ static int member_main(char **argv) {
   snprintf(g_name, sizeof g_name, "%s", name);
   bench_cur.workload = "detect_member";
   uint8_t key[32];
-  for (int i = 0; i < 32; i++)
-    key[i] = (uint8_t)(hexval(keyhex[2 * i]) * 16 + hexval(keyhex[2 * i + 1]));
+  bench_key_parse(keyhex, key);
   acto_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.threads = threads;
@@ -148,7 +134,7 @@ typedef struct event {
 static int next_event(event *e, int64_t deadline_ns) {
   char line[200];
   int fd = fileno(g_in);
-  while (wall_ns() < deadline_ns) {
+  while (bench_wall_ns() < deadline_ns) {
     struct pollfd p = {fd, POLLIN, 0};
     if (poll(&p, 1, 50) <= 0)
       continue;
@@ -167,7 +153,7 @@ static int next_event(event *e, int64_t deadline_ns) {
  * events of other kinds meanwhile are skipped. */
 static void await_all(char kind, const char *name, uint64_t id, int64_t *out, int *nout) {
   int got = 0;
-  int64_t deadline = wall_ns() + 30ll * 1000000000;
+  int64_t deadline = bench_wall_ns() + 30ll * 1000000000;
   while (got < g_k - 1) {
     event e;
     if (!next_event(&e, deadline)) {
@@ -205,7 +191,7 @@ static int phase(int sig, int rounds, int64_t *lat, uint64_t *ids) {
     snprintf(name, sizeof name, "det%d", v);
     int64_t t[MAX_NODES];
     int nt = 0;
-    int64_t t0 = wall_ns();
+    int64_t t0 = bench_wall_ns();
     kill(g_pid[v], sig);
     await_all('D', name, ids[v], t, &nt);
     for (int i = 0; i < nt; i++)
@@ -215,7 +201,7 @@ static int phase(int sig, int rounds, int64_t *lat, uint64_t *ids) {
     start_member(v);
     /* Every other member sees the new incarnation join; its id is the
      * one the next round's DOWN must carry. */
-    int64_t deadline = wall_ns() + 30ll * 1000000000;
+    int64_t deadline = bench_wall_ns() + 30ll * 1000000000;
     int got = 0;
     uint64_t nid = 0;
     while (got < g_k - 1) {
@@ -248,19 +234,8 @@ int main(int argc, char **argv) {
   if (rounds < 5)
     rounds = 5;
   snprintf(g_self, sizeof g_self, "%s", argv[0]);
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t sl = sizeof sa;
-  BENCH_EXPECT(s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-                   getsockname(s, (struct sockaddr *)&sa, &sl) == 0,
-               "cannot reserve a port: %s", strerror(errno));
-  snprintf(g_port, sizeof g_port, "%u", (unsigned)ntohs(sa.sin_port));
-  close(s);
-  uint8_t key[32];
-  BENCH_EXPECT(getrandom(key, sizeof key, 0) == (ssize_t)sizeof key, "getrandom");
-  for (int i = 0; i < 32; i++)
-    snprintf(g_key + 2 * i, 3, "%02x", key[i]);
+  snprintf(g_port, sizeof g_port, "%u", (unsigned)bench_reserve_port());
+  bench_key_hex(g_key);
   snprintf(g_thr, sizeof g_thr, "%u", bench_cur.threads);
   snprintf(g_tmo, sizeof g_tmo, "%ld", tmo);
   int res[2];
@@ -274,7 +249,7 @@ int main(int argc, char **argv) {
   /* The mesh: every member saw every other join. */
   uint64_t ids[MAX_NODES] = {0};
   int joined = 0;
-  int64_t deadline = wall_ns() + 60ll * 1000000000;
+  int64_t deadline = bench_wall_ns() + 60ll * 1000000000;
   int want = g_k * (g_k - 1);
   while (joined < want) {
     event e;

@@ -25,30 +25,16 @@
  * K is 16 whatever the scale (as in the Erlang peer); JOIN_NODES overrides
  * it (2..200) for the scaling measurements of ACTORS.md 13.10.
  */
-#include "common.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
+#include "cluster.h"
 
 #define JOIN_DEFAULT_NODES 16
 #define JOIN_MAX_NODES 200
-
-static int64_t wall_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int hexval(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* ---- a member ------------------------------------------------------------ */
 
 /* argv: self --member idx nodes port keyhex threads steady_ms result_fd ctl_fd */
 static int member_main(char **argv) {
-  int64_t start = wall_ns();
+  int64_t start = bench_wall_ns();
   int idx = atoi(argv[2]), k = atoi(argv[3]);
   uint16_t port = (uint16_t)atoi(argv[4]);
   const char *keyhex = argv[5];
@@ -60,8 +46,7 @@ static int member_main(char **argv) {
   bench_cur.workload = idx == 0 ? "join" : "join_member";
   bench_cur.threads = threads;
   uint8_t key[32];
-  for (int i = 0; i < 32; i++)
-    key[i] = (uint8_t)(hexval(keyhex[2 * i]) * 16 + hexval(keyhex[2 * i + 1]));
+  bench_key_parse(keyhex, key);
 
   acto_config cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -84,16 +69,16 @@ static int member_main(char **argv) {
   }
   BENCH_CHECK(acto_node_start(sys, &nc));
   acto_node_stats st;
-  int64_t deadline = wall_ns() + 60ll * 1000000000;
+  int64_t deadline = bench_wall_ns() + 60ll * 1000000000;
   for (;;) {
     BENCH_CHECK(acto_node_get_stats(sys, &st));
     if (st.peers_up >= (uint64_t)(k - 1))
       break;
-    BENCH_EXPECT(wall_ns() < deadline, "%s: no full mesh after 60 s (%" PRIu64 " of %d up)", name,
+    BENCH_EXPECT(bench_wall_ns() < deadline, "%s: no full mesh after 60 s (%" PRIu64 " of %d up)", name,
                  st.peers_up, k - 1);
     usleep(200);
   }
-  int64_t meshed = wall_ns();
+  int64_t meshed = bench_wall_ns();
   /* At rest: what the mesh costs this node (heartbeats only). */
   BENCH_CHECK(acto_node_get_stats(sys, &st));
   uint64_t b0 = st.bytes_out;
@@ -149,20 +134,9 @@ int main(int argc, char **argv) {
   }
   long steady_ms = getenv("JOIN_STEADY_MS") ? atol(getenv("JOIN_STEADY_MS")) : 1000;
   /* The first node's port: bound here, released just before it starts. */
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t sl = sizeof sa;
-  BENCH_EXPECT(s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-                   getsockname(s, (struct sockaddr *)&sa, &sl) == 0,
-               "cannot reserve a port: %s", strerror(errno));
-  uint16_t port = ntohs(sa.sin_port);
-  close(s);
-  uint8_t key[32];
-  BENCH_EXPECT(getrandom(key, sizeof key, 0) == (ssize_t)sizeof key, "getrandom");
+  uint16_t port = bench_reserve_port();
   char keyhex[65];
-  for (int i = 0; i < 32; i++)
-    snprintf(keyhex + 2 * i, 3, "%02x", key[i]);
+  bench_key_hex(keyhex);
   int res[2];
   BENCH_EXPECT(pipe(res) == 0, "pipe: %s", strerror(errno));
   int ctl[JOIN_MAX_NODES];
