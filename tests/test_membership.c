@@ -27,6 +27,7 @@
 #include <acto/acto.h>
 
 #include "testutil.h"
+#include "nodeproc.h"
 
 static const uint8_t KEY[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
                                 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
@@ -208,36 +209,8 @@ static pid_t proc_start(const char *name, const char *seed, uint16_t port, uint6
   char *argv[] = {g_prog,         "--name",     (char *)name, "--key-hex",   KEYHEX,
                   "--seed",       seedarg,      "--heartbeat-ms", "200",     "--timeout-ms",
                   to,             "--log-level", "off",        NULL};
-  int fds[2];
-  ck_assert_int_eq(pipe(fds), 0);
-  pid_t parent = getpid();
-  pid_t pid = tu_fork();
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test, even on its timeout */
-    if (getppid() != parent)
-      _exit(125);
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    execv(g_prog, argv);
-    _exit(127);
-  }
-  close(fds[1]);
   char line[128];
-  size_t len = 0;
-  int64_t end = tu_now_ms() + TU_WAIT_MS;
-  fcntl(fds[0], F_SETFL, O_NONBLOCK);
-  while (len < sizeof line - 1 && tu_now_ms() < end && !memchr(line, '\n', len)) {
-    ssize_t k = read(fds[0], line + len, sizeof line - 1 - len);
-    if (k > 0)
-      len += (size_t)k;
-    else if (k == 0)
-      break;
-    else
-      tu_sleep_ms(5);
-  }
-  close(fds[0]);
-  line[len] = 0;
+  pid_t pid = np_start(argv, line, sizeof line); /* dies with this process */
   unsigned p = 0;
   unsigned long long nid = 0;
   if (sscanf(line, "READY port=%u node=%llx", &p, &nid) != 2) {
@@ -429,33 +402,10 @@ START_TEST(a_partition_and_its_heal_reconverge) {
                         NULL);
   char target[64];
   snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)port_of(a));
-  int fds[2];
-  ck_assert_int_eq(pipe(fds), 0);
-  pid_t parent = getpid();
-  pid_t px = tu_fork();
-  if (px == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(125);
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    execl(prog, prog, "--listen", "127.0.0.1:0", "--target", target, "--control", "127.0.0.1:0",
-          (char *)NULL);
-    _exit(127);
-  }
-  close(fds[1]);
+  char *pargv[] = {prog, "--listen", "127.0.0.1:0", "--target", target, "--control",
+                   "127.0.0.1:0", NULL};
   char line[256];
-  size_t len = 0;
-  int64_t end = tu_now_ms() + TU_WAIT_MS;
-  while (len < sizeof line - 1 && tu_now_ms() < end && !memchr(line, '\n', len)) {
-    ssize_t k = read(fds[0], line + len, sizeof line - 1 - len);
-    if (k <= 0)
-      break;
-    len += (size_t)k;
-  }
-  close(fds[0]);
-  line[len] = 0;
+  pid_t px = np_start(pargv, line, sizeof line);
   int lport = 0, cport = 0;
   ck_assert_msg(sscanf(line, "faultproxy listen=127.0.0.1:%d control=127.0.0.1:%d", &lport,
                        &cport) == 2,

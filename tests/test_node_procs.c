@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "nodeproc.h"
 
 static const char *KEYHEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 static const char *BADHEX = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
@@ -71,8 +72,6 @@ typedef struct child {
  * may_fail, a child with pid 0 is returned; otherwise the test fails. */
 static child node_try_start(const char *name, const char *keyhex, uint16_t port, bool may_fail) {
   ck_assert_msg(access(g_prog, X_OK) == 0, "%s is missing: build the acto_node target", g_prog);
-  int fds[2];
-  ck_assert_int_eq(pipe(fds), 0);
   char portbuf[16], hb[16], to[24];
   snprintf(portbuf, sizeof portbuf, "%u", port);
   snprintf(hb, sizeof hb, "%d", HB_MS);
@@ -83,40 +82,9 @@ static child node_try_start(const char *name, const char *keyhex, uint16_t port,
   char *argv[] = {g_prog, "--name", (char *)name, "--key-hex", (char *)keyhex, "--port", portbuf,
                   "--heartbeat-ms", hb, "--timeout-ms", to, "--log-level", "off", "--encryption",
                   enc, NULL};
-  pid_t parent = getpid();
-  pid_t pid = tu_fork();
-  if (pid == 0) {
-    /* Dies with the test process, even one killed by its timeout. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(125);
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    execv(g_prog, argv);
-    _exit(127);
-  }
-  close(fds[1]);
-  child c = {pid, 0, 0};
   char line[128];
-  size_t len = 0;
-  int64_t end = tu_now_ms() + TU_WAIT_MS;
-  fcntl(fds[0], F_SETFL, O_NONBLOCK);
-  while (len < sizeof line - 1 && tu_now_ms() < end) {
-    ssize_t k = read(fds[0], line + len, sizeof line - 1 - len);
-    if (k > 0) {
-      len += (size_t)k;
-      line[len] = 0;
-      if (strchr(line, '\n'))
-        break;
-    } else if (k == 0) {
-      break;
-    } else {
-      tu_sleep_ms(5);
-    }
-  }
-  close(fds[0]);
-  line[len] = 0;
+  pid_t pid = np_start(argv, line, sizeof line); /* dies with this process */
+  child c = {pid, 0, 0};
   unsigned p = 0;
   unsigned long long id = 0;
   if (sscanf(line, "READY port=%u node=%llx", &p, &id) != 2) {
