@@ -35,7 +35,9 @@ static void on_member(void *user, acto_member_event ev, const acto_member *m) {
   (void)user;
   char line[160];
   int n = snprintf(line, sizeof line, "%c %s %016" PRIx64 " %" PRId64 " %s\n",
-                   ev == ACTO_MEMBER_EV_JOINED ? 'J' : ev == ACTO_MEMBER_EV_DOWN ? 'D' : 'L',
+                   ev == ACTO_MEMBER_EV_JOINED ? 'J'
+                   : ev == ACTO_MEMBER_EV_DOWN ? 'D'
+                                               : 'L',
                    m->name, m->node_id, bench_wall_ns(), g_name);
   /* One write of less than PIPE_BUF bytes: never interleaved with another
    * member's. */

@@ -74,8 +74,8 @@ static int member_main(char **argv) {
     BENCH_CHECK(acto_node_get_stats(sys, &st));
     if (st.peers_up >= (uint64_t)(k - 1))
       break;
-    BENCH_EXPECT(bench_wall_ns() < deadline, "%s: no full mesh after 60 s (%" PRIu64 " of %d up)", name,
-                 st.peers_up, k - 1);
+    BENCH_EXPECT(bench_wall_ns() < deadline, "%s: no full mesh after 60 s (%" PRIu64 " of %d up)",
+                 name, st.peers_up, k - 1);
     usleep(200);
   }
   int64_t meshed = bench_wall_ns();
@@ -198,8 +198,7 @@ int main(int argc, char **argv) {
     int stt = 0;
     waitpid(g_pids[i], &stt, 0);
     g_pids[i] = 0;
-    BENCH_EXPECT(WIFEXITED(stt) && WEXITSTATUS(stt) == 0, "member %d ended with status %d", i,
-                 stt);
+    BENCH_EXPECT(WIFEXITED(stt) && WEXITSTATUS(stt) == 0, "member %d ended with status %d", i, stt);
   }
   int64_t smax = r[0].start, smin = r[0].start, mmax = r[0].meshed, mmin = r[0].meshed;
   long peer_rss = 0;

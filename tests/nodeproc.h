@@ -4,7 +4,7 @@
  * fault proxy's ports) is read with a deadline.  Used by
  * test_node_procs.c and test_membership.c, whose children are
  * tools/acto_node and tools/faultproxy.  The caller kills and reaps the
- * child by its pid.  Include after testutil.h.
+ * child by its pid.
  */
 #ifndef ACTO_NODEPROC_H
 #define ACTO_NODEPROC_H
@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#include "testutil.h"
 
 /* Starts argv[0] with argv, stdout on a pipe, and reads its first line
  * (without the newline) into line[cap] within TU_WAIT_MS: line is empty

@@ -10,15 +10,15 @@
  * pid.  Nothing here asserts a timing: every wait is for a condition,
  * with a deadline scaled by CK_TIMEOUT_MULTIPLIER.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <limits.h>
-#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -26,8 +26,8 @@
 
 #include <acto/acto.h>
 
-#include "testutil.h"
 #include "nodeproc.h"
+#include "testutil.h"
 
 static const uint8_t KEY[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
                                 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
@@ -36,7 +36,7 @@ static const uint8_t KEY[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 
 /* ---- member events, as the hook and a subscriber see them -------------------- */
 
 typedef struct seen {
-  int observer; /* the index of the system that saw it */
+  int observer;   /* the index of the system that saw it */
   int via_notice; /* 1: a subscriber's ACTO_MSG_MEMBER, 0: the hook */
   acto_member_event ev;
   acto_member m;
@@ -206,9 +206,9 @@ static pid_t proc_start(const char *name, const char *seed, uint16_t port, uint6
   char seedarg[128], to[24];
   snprintf(seedarg, sizeof seedarg, "%s@127.0.0.1:%u", seed, (unsigned)port);
   snprintf(to, sizeof to, "%ld", 4000L * tu_multiplier());
-  char *argv[] = {g_prog,         "--name",     (char *)name, "--key-hex",   KEYHEX,
-                  "--seed",       seedarg,      "--heartbeat-ms", "200",     "--timeout-ms",
-                  to,             "--log-level", "off",        NULL};
+  char *argv[] = {
+      g_prog,           "--name", (char *)name,   "--key-hex", KEYHEX,        "--seed", seedarg,
+      "--heartbeat-ms", "200",    "--timeout-ms", to,          "--log-level", "off",    NULL};
   char line[128];
   pid_t pid = np_start(argv, line, sizeof line); /* dies with this process */
   unsigned p = 0;
@@ -398,22 +398,26 @@ START_TEST(a_partition_and_its_heal_reconverge) {
   char prog[PATH_MAX];
   tu_find_program(prog, sizeof prog, "ACTO_FAULTPROXY", "faultproxy");
   ck_assert_msg(access(prog, X_OK) == 0, "%s is missing: build the faultproxy target", prog);
-  acto_system *a = node(0, "p0", &(opts){.hb_ms = 100, .hb_timeout_ms = 600 * tu_multiplier()},
-                        NULL);
+  acto_system *a =
+      node(0, "p0", &(opts){.hb_ms = 100, .hb_timeout_ms = 600 * tu_multiplier()}, NULL);
   char target[64];
   snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)port_of(a));
-  char *pargv[] = {prog, "--listen", "127.0.0.1:0", "--target", target, "--control",
-                   "127.0.0.1:0", NULL};
+  char *pargv[] = {prog,   "--listen",  "127.0.0.1:0", "--target",
+                   target, "--control", "127.0.0.1:0", NULL};
   char line[256];
   pid_t px = np_start(pargv, line, sizeof line);
   int lport = 0, cport = 0;
-  ck_assert_msg(sscanf(line, "faultproxy listen=127.0.0.1:%d control=127.0.0.1:%d", &lport,
-                       &cport) == 2,
-                "faultproxy said '%s'", line);
+  ck_assert_msg(
+      sscanf(line, "faultproxy listen=127.0.0.1:%d control=127.0.0.1:%d", &lport, &cport) == 2,
+      "faultproxy said '%s'", line);
   /* b does not listen: the proxy is the only way between the two. */
   acto_node_seed via = {"p0", "127.0.0.1", (uint16_t)lport};
-  acto_system *b = node(1, "p1", &(opts){.no_listen = 1, .seeds = &via, .nseeds = 1, .hb_ms = 100,
-                                         .hb_timeout_ms = 600 * tu_multiplier()},
+  acto_system *b = node(1, "p1",
+                        &(opts){.no_listen = 1,
+                                .seeds = &via,
+                                .nseeds = 1,
+                                .hb_ms = 100,
+                                .hb_timeout_ms = 600 * tu_multiplier()},
                         NULL);
   WAIT_FOR(peers_up(a) == 1 && peers_up(b) == 1, "p0 and p1 up through the proxy");
   uint64_t ida = id_of(a), idb = id_of(b);
@@ -482,8 +486,8 @@ START_TEST(bad_arguments_get_clear_codes) {
   nc.nseeds = 1; /* and no seeds */
   ck_assert_rc(acto_node_start(s, &nc), ACTO_EINVAL);
   acto_node_seed bad[] = {
-      {"bad name", "127.0.0.1", 1}, {"args", "127.0.0.1", 1}, {"x", "no host", 1},
-      {"x", NULL, 1},               {"x", "127.0.0.1", 0},
+      {"bad name", "127.0.0.1", 1}, {"args", "127.0.0.1", 1}, {"x", "no host", 1}, {"x", NULL, 1},
+      {"x", "127.0.0.1", 0},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     nc.seeds = &bad[i];
@@ -513,8 +517,7 @@ int main(void) {
                a_stopped_node_has_left_and_is_not_down,
                a_killed_node_is_down_and_its_restart_rejoins_as_a_new_incarnation,
                seeds_by_hostname_and_by_ipv6_address, a_partition_and_its_heal_reconverge,
-               encrypted_nodes_mesh_and_leave_too,
-               bad_arguments_get_clear_codes);
+               encrypted_nodes_mesh_and_leave_too, bad_arguments_get_clear_codes);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

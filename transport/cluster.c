@@ -63,8 +63,7 @@ static int listed_locked(const acto__node *n, const acto__peer *p, uint64_t now)
   return p->inc && now - p->member_since_ns < forget_ns(n);
 }
 
-static void describe_locked(const acto__node *n, acto__peer *p, uint64_t now,
-                            acto_member *m) {
+static void describe_locked(const acto__node *n, acto__peer *p, uint64_t now, acto_member *m) {
   memset(m, 0, sizeof *m);
   snprintf(m->name, sizeof m->name, "%s", p->name);
   if (p->has_addr) {
@@ -260,7 +259,8 @@ static void gossip_up(acto__node *n, acto__peer *np) {
     int up = q->state == P_UP;
     if (up)
       nto += (uint32_t)member_msg_locked(q, &to_np);
-    if (up && np_listens && q->active && acto__buf_append(&q->batch, about_np.p, about_np.len) == 0) {
+    if (up && np_listens && q->active &&
+        acto__buf_append(&q->batch, about_np.p, about_np.len) == 0) {
       acto__outq_added_locked(q);
       acto__outq_kick_locked(q);
     }
@@ -334,7 +334,8 @@ int acto__cluster_check(const acto__conn *c, const acto__wmsg *w, const char **r
       *reason = "MEMBER name is not a node name";
       return -1;
     }
-    if ((uint32_t)(w->f[0] >> 32) != acto__peer_name_hash((const char *)w->payload, w->payload_len) ||
+    if ((uint32_t)(w->f[0] >> 32) !=
+            acto__peer_name_hash((const char *)w->payload, w->payload_len) ||
         (uint32_t)w->f[0] == 0) {
       *reason = "MEMBER node id does not belong to its name";
       return -1;

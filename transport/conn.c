@@ -82,8 +82,9 @@ static void conn_log(acto__node *n, acto_log_level level, const char *peer,
     uint16_t port = 0;
     if (addr)
       acto__addr_format(addr, ip, sizeof ip, &port);
-    snprintf(who, sizeof who, addr && addr->ss_family == AF_INET6 ? "[%s]:%u (unauthenticated)"
-                                                                  : "%s:%u (unauthenticated)",
+    snprintf(who, sizeof who,
+             addr && addr->ss_family == AF_INET6 ? "[%s]:%u (unauthenticated)"
+                                                 : "%s:%u (unauthenticated)",
              ip, (unsigned)port);
   }
   acto__log(n->sys, level, "node", "%s: %s %s: %s", n->name, what, who, reason);

@@ -175,7 +175,7 @@ static void maybe_drop(acto__groups *t, group *gr) {
     return;
   pthread_rwlock_wrlock(&t->rw);
   (void)acto__nametab_unlink(&t->tab,
-                              acto__nametab_find(&t->tab, gr->name, gr->ent.len, gr->ent.hash));
+                             acto__nametab_find(&t->tab, gr->name, gr->ent.len, gr->ent.hash));
   pthread_rwlock_unlock(&t->rw);
   group_free(gr);
 }

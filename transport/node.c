@@ -39,8 +39,8 @@
 #include "transport/auth.h"
 #include "transport/cluster.h"
 #include "transport/frame.h"
-#include "transport/spawn_internal.h"
 #include "transport/global.h"
+#include "transport/spawn_internal.h"
 #include "transport/transport.h"
 
 static uint64_t get_le64(const void *q) {
@@ -310,8 +310,8 @@ int acto_node_start(acto_system *sys, const acto_node_config *cfg) {
     socklen_t salen;
     const char *host = cfg->listen_host ? cfg->listen_host : "127.0.0.1";
     if (acto__addr_numeric(host, cfg->listen_port, &sa, &salen) != 0) {
-      r = refuse(sys, ACTO_EINVAL, CALL,
-                 "listen_host \"%s\" is not a numeric IPv4 or IPv6 address", host);
+      r = refuse(sys, ACTO_EINVAL, CALL, "listen_host \"%s\" is not a numeric IPv4 or IPv6 address",
+                 host);
       goto fail;
     }
     n->lfd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
