@@ -20,8 +20,10 @@
  * (SIGKILL), the seed too, the users of the others keep the room and are
  * told once who left, and the killed server, started again under its
  * name, rejoins and its new users share the room; a server with the wrong
- * key never joins; and a session ignores messages that do not fit, forged
- * over a node from this process.
+ * key never joins; a nick held on both sides of a partition is given up,
+ * with its rooms, by the session that loses it when the sides meet; and a
+ * session ignores messages that do not fit, forged over a node from this
+ * process.
  *
  * The program is the `chat` binary built next to this test (or $ACTO_CHAT).
  * Each server runs as a child process with its output in a temporary file;
@@ -1600,6 +1602,49 @@ START_TEST(a_session_ignores_messages_that_do_not_fit) {
 }
 END_TEST
 
+/* A nick held on two sides of a partition: when the sides meet, the
+ * cluster keeps one registration (equal stamps here, so the node name
+ * that sorts first: the probe's "aa" before "cb"), and the losing session
+ * gives up its nick and its rooms, and says so once. */
+START_TEST(a_nick_lost_when_a_partition_heals_is_given_up_with_its_rooms) {
+  server b;
+  start_node(&b, "cb", NULL, NULL, NULL, NULL, 0);
+  client *z = user(&b, "zed"), *y = user(&b, NULL);
+  cl_send(z, "JOIN #r");
+  expect_reply(z, "ok join #r");
+  cl_send(y, "NICK yan");
+  expect_reply(y, "ok nick yan");
+  cl_send(y, "JOIN #r");
+  expect_reply(y, "ok join #r");
+  expect_event(z, "* yan joined #r");
+  /* The other side: a node of this process that took "zed" alone. */
+  acto_ref probe;
+  acto_system *sys = probe_start("aa", NULL, &probe);
+  ck_assert_ok(acto_global_register(sys, CHAT_NICK_PREFIX "zed", probe));
+  ck_assert_ok(acto_node_connect(sys, "cb", "127.0.0.1", (uint16_t)b.node_port, TU_WAIT_MS));
+  expect_event(z, "! your nick zed is now another user's (two servers had it while apart): NICK "
+                  "and JOIN again");
+  expect_event(y, "* zed left #r (nick lost)");
+  cl_send(z, "MSG #r still me?");
+  expect_reply(z, "error: choose a nick first: NICK <nick>");
+  cl_send(z, "NICK zed");
+  expect_reply(z, "error: nick zed is taken");
+  cl_send(z, "NICK zoe");
+  expect_reply(z, "ok nick zoe");
+  cl_send(y, "USERS");
+  expect_reply(y, "= yan");
+  expect_reply(y, "= zoe");
+  expect_reply(y, "ok users 2");
+  cl_send(y, "ROOMS");
+  expect_reply(y, "= #r 1");
+  expect_reply(y, "ok rooms 1");
+  ck_assert_ok(acto_system_shutdown(sys));
+  cl_close(z);
+  cl_close(y);
+  server_stop(&b);
+}
+END_TEST
+
 int main(void) {
   find_chat();
   snprintf(g_base, sizeof g_base, "/tmp/acto_chat_test.XXXXXX");
@@ -1628,6 +1673,7 @@ int main(void) {
   tu_add_tests(tc, three_servers_share_a_room_survive_a_kill_and_take_the_server_back,
                when_the_seed_server_dies_the_others_keep_the_room,
                a_server_with_the_wrong_key_never_joins_and_bad_seeds_are_refused,
+               a_nick_lost_when_a_partition_heals_is_given_up_with_its_rooms,
                a_session_ignores_messages_that_do_not_fit);
   suite_add_tcase(s, tc);
   int rc = tu_run(s);
