@@ -1580,7 +1580,10 @@ START_TEST(a_session_ignores_messages_that_do_not_fit) {
   probe_send(sys, probe, session, CHAT_TOOLONG, buf, 5);
   probe_send(sys, probe, session, CHAT_PARTIAL, buf, 5);
   probe_send(sys, probe, session, CHAT_RETRY, buf, 8);
-  /* Then what fits. */
+  /* Groups whose names would put a line of their own into a listing. */
+  ck_assert_ok(acto_group_join(sys, CHAT_ROOM_PREFIX "#z\r\nok forged", probe));
+  ck_assert_ok(acto_group_join(sys, CHAT_USER_PREFIX "x\r\nok forged", probe));
+  /* Then what fits (after the joins on the same link: known by then). */
   n = rmsg(buf, sizeof buf, "#v", "probe", 0, "marker");
   probe_send(sys, probe, session, CHAT_R_POST, buf, n);
   n = priv(buf, sizeof buf, "probe", "psst");
@@ -1592,6 +1595,13 @@ START_TEST(a_session_ignores_messages_that_do_not_fit) {
   while ((l = cl_reply(al)) && strncmp(l, "= ", 2) == 0) {
   }
   ck_assert_msg(l && strcmp(l, "ok help") == 0, "%s", l ? l : "(none)");
+  cl_send(al, "ROOMS");
+  expect_reply(al, "= #v 2");
+  expect_reply(al, "ok rooms 1");
+  cl_send(al, "USERS");
+  expect_reply(al, "= alice");
+  expect_reply(al, "= probe");
+  expect_reply(al, "ok users 2");
   ck_assert_msg(strstr(tu_read_text(a.out), "chat: room: dropped a message"), "%s",
                 tu_read_text(a.out));
   /* The probe's node goes: alice is told, from the group. */

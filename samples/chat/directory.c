@@ -182,10 +182,15 @@ int chat_dir_rooms(acto_system *sys, char **text, size_t *len) {
   sbuf b = {0};
   size_t shown = 0, skip = strlen(CHAT_ROOM_PREFIX);
   for (int i = 0; i < n; i++) {
+    const char *room = v[i].name + skip;
+    /* Names come from the network: only a valid room name is listed (a
+     * forged one might hold a CR LF and fake a reply line). */
+    if (!chat_valid_room(room, strlen(room)))
+      continue;
     int members = acto_group_members(sys, v[i].name, 0, NULL, 0);
     if (members <= 0)
       continue; /* emptied meanwhile */
-    sb_printf(&b, "= %s %d\n", v[i].name + skip, members);
+    sb_printf(&b, "= %s %d\n", room, members);
     shown++;
   }
   sb_printf(&b, "ok rooms %zu", shown);
@@ -212,11 +217,14 @@ int chat_dir_users(acto_system *sys, const char *room, char **text, size_t *len)
       sb_printf(&b, "error: no such room %s", room);
       return done_text(&b, text, len);
     }
-    if (!(in = malloc(((size_t)nin + 1) * sizeof *in)))
+    size_t cap = (size_t)nin + 1;
+    if (!(in = malloc(cap * sizeof *in)))
       return ACTO_ENOMEM;
-    nin = acto_group_members(sys, rname, 0, in, (size_t)nin + 1);
+    nin = acto_group_members(sys, rname, 0, in, cap);
     if (nin < 0)
       nin = 0;
+    if ((size_t)nin > cap) /* it grew meanwhile: those copied */
+      nin = (int)cap;
   }
   acto_group_name *v = NULL;
   int n = groups(sys, CHAT_USER_PREFIX, &v);
@@ -227,9 +235,12 @@ int chat_dir_users(acto_system *sys, const char *room, char **text, size_t *len)
   size_t shown = 0, skip = strlen(CHAT_USER_PREFIX);
   for (int i = 0; i < n; i++) {
     acto_ref who;
+    const char *nick = v[i].name + skip;
+    if (!chat_valid_nick(nick, strlen(nick))) /* from the network: see chat_dir_rooms */
+      continue;
     if (room && (acto_group_members(sys, v[i].name, 0, &who, 1) < 1 || !has_ref(in, nin, who)))
       continue;
-    sb_printf(&b, "= %s\n", v[i].name + skip);
+    sb_printf(&b, "= %s\n", nick);
     shown++;
   }
   char lower[CHAT_ROOM_MAX + 1];
