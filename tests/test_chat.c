@@ -629,9 +629,10 @@ START_TEST(rooms_and_users_are_listed_and_empty_rooms_close) {
 }
 END_TEST
 
-/* The last one out closes the room, and the one who left gets "ok part"
- * and nothing else: never "! you left #t: the room went away" (the room's
- * DOWN can reach the session before the directory's answer does). */
+/* The last one out closes the room (its group is gone), and the one who
+ * left gets "ok part" and nothing else: no notice of its own departure
+ * (with the hub, a room's DOWN could overtake the directory's answer and
+ * say "the room went away"; the check stays). */
 START_TEST(the_last_one_out_of_a_room_gets_ok_part_and_no_room_went_away_notice) {
   server s;
   server_start(&s, fast_args);

@@ -60,10 +60,6 @@ typedef struct pending_line {
   char text[CHAT_LINE_MAX + 1];
 } pending_line;
 
-enum cmd {
-  CMD_NONE, CMD_NICK, CMD_JOIN, CMD_PART, CMD_MSG_ROOM, CMD_MSG_NICK, CMD_ROOMS, CMD_USERS
-};
-
 typedef struct session {
   chat_conn *conn;
   chat_server *srv;
@@ -76,7 +72,6 @@ typedef struct session {
   unsigned qhead, qn;
   /* The current command. */
   int busy;
-  int cmd;
   char arg[CHAT_ROOM_MAX + 1]; /* its nick or room */
   /* A private line on its way: to out_to, retried while the mailbox is full. */
   acto_ref out_to;
@@ -196,7 +191,6 @@ static void reply_end(session *s, const char *line, size_t len) {
 static void done(acto_ctx *ctx, session *s) {
   (void)ctx;
   s->busy = 0;
-  s->cmd = CMD_NONE;
   s->retrying = 0;
   chat_conn_done(s->conn);
 }
@@ -321,7 +315,6 @@ static void listing(acto_ctx *ctx, session *s, int rc, char *text, size_t len) {
 
 static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
   s->busy = 1; /* until finish() */
-  s->cmd = CMD_NONE;
   if (l->type == CHAT_TOOLONG) {
     finish(ctx, s, "error: line too long (more than %u bytes); ignored", CHAT_LINE_MAX);
     return;
@@ -411,7 +404,6 @@ static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
       if (!chat_valid_nick(a, an))
         REPLY_AND_RETURN("error: no such nick %.*s", (int)(an > 40 ? 40 : an), a);
       chat_lower(s->arg, a, an);
-      s->cmd = CMD_MSG_NICK;
       if (chat_dir_lookup(acto_ctx_system(ctx), s->arg, &s->out_to) != 0)
         REPLY_AND_RETURN("error: no such nick %s", s->arg);
       chat_priv pv;
