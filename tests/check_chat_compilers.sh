@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Two chat servers built by different compilers link and share rooms: the
-# chat sample (samples/chat) is compiled a second time with another
-# compiler (clang, when the build's is gcc) against the same acto archive,
-# then each build runs once as the hub and once as the linked server, with
-# a client on each that says a line in a room the other is in, both ways.
+# Two chat servers built by different compilers join one cluster and share
+# rooms: the chat sample (samples/chat) is compiled a second time with
+# another compiler (clang, when the build's is gcc) against the same acto
+# archive, then each build runs once as the first server and once as the
+# one that joins it by --seed, with a client on each that says a line in a
+# room the other is in, both ways.
 # The servers exchange msgpack payloads (ACTORS.md 13.8, 13.9), so nothing
 # depends on both being the same binary.  (gcc -m32 would be the stronger
 # test; this machine has no i386 libraries for it.)
@@ -84,8 +85,8 @@ round() {
   local np cp1 cp2
   np=$(wait_line "$TMP/hub$label.out" "node-port ")
   cp1=$(wait_line "$TMP/hub$label.out" "chat-port ")
-  start "$sat_bin" "sat$label" --link "hub$label@127.0.0.1:$np"
-  grep -q "^link hub$label up" "$TMP/sat$label.out" || fail "sat$label did not link"
+  start "$sat_bin" "sat$label" --seed "hub$label@127.0.0.1:$np"
+  grep -q "^seed hub$label up" "$TMP/sat$label.out" || fail "sat$label did not join hub$label"
   cp2=$(wait_line "$TMP/sat$label.out" "chat-port ")
   exec 3<>"/dev/tcp/127.0.0.1/$cp1" || fail "connect to hub$label"
   exec 4<>"/dev/tcp/127.0.0.1/$cp2" || fail "connect to sat$label"
@@ -93,10 +94,30 @@ round() {
   expect 3 "ok nick alice"
   printf 'NICK bob\r\n' >&4
   expect 4 "ok nick bob"
-  printf 'NICK Alice\r\n' >&4 # nicks are the hub's, for both
-  expect 4 "error: nick alice is taken"
+  # Nicks are the cluster's: once the other server knows alice (global
+  # names replicate within moments), bob's server refuses her nick.
+  local end=$((SECONDS + TIMEOUT)) line
+  while :; do
+    printf 'NICK Alice\r\n' >&4
+    IFS= read -r -t "$TIMEOUT" -u 4 line || fail "no answer to NICK Alice"
+    line=${line%$'\r'}
+    [ "$line" = "error: nick alice is taken" ] && break
+    [ "$line" = "ok nick Alice" ] && { printf 'NICK bob\r\n' >&4; expect 4 "ok nick bob"; }
+    [ $SECONDS -lt $end ] || fail "sat$label never learnt that alice is taken"
+    sleep 0.05
+  done
   printf 'JOIN #mixed\r\n' >&3
   expect 3 "ok join #mixed"
+  # bob joins once his server knows alice is in the room (her join
+  # replicated), so that she hears of him.
+  while :; do
+    printf 'USERS #mixed\r\n' >&4
+    IFS= read -r -t "$TIMEOUT" -u 4 line || fail "no answer to USERS"
+    line=${line%$'\r'}
+    [ "$line" = "= alice" ] && { expect 4 "ok users #mixed 1"; break; }
+    [ $SECONDS -lt $end ] || fail "sat$label never learnt of #mixed"
+    sleep 0.05
+  done
   printf 'JOIN #mixed\r\n' >&4
   expect 4 "ok join #mixed"
   expect 3 "* bob joined #mixed"
@@ -123,7 +144,7 @@ round() {
   if grep -q "dropped a message" "$TMP"/*"$label".err; then fail "a server dropped a message"; fi
 }
 
-round "$CHAT" "$TMP/chat_other" 1     # the build's compiler as the hub
-round "$TMP/chat_other" "$CHAT" 2     # the other compiler as the hub
-echo "check_chat_compilers: the chat built by the build's compiler and by $OTHER link and" \
-  "share rooms, each as the hub and as the linked server"
+round "$CHAT" "$TMP/chat_other" 1     # the build's compiler as the first server
+round "$TMP/chat_other" "$CHAT" 2     # the other compiler as the first server
+echo "check_chat_compilers: the chat built by the build's compiler and by $OTHER join one" \
+  "cluster and share rooms, each as the first server and as the one that joins"

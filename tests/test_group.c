@@ -138,6 +138,66 @@ START_TEST(members_join_and_leave_and_every_node_sees_them) {
 }
 END_TEST
 
+static int has_name(const acto_group_name *v, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(v[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
+typedef struct which_arg {
+  acto_system *sys;
+  const char *prefix;
+  int want;
+} which_arg;
+
+static int pred_which(void *p) {
+  which_arg *a = p;
+  return acto_group_which(a->sys, a->prefix, NULL, 0) == a->want;
+}
+
+/* acto_group_which lists the groups with members, local or remote, by
+ * prefix; a group held only by a subscriber, or left by everyone, is not
+ * listed; a list cut at cap still counts every group. */
+START_TEST(which_lists_the_groups_with_members_by_prefix) {
+  acto_system *a = node_sys("pa", KEY, LIVE_HBT);
+  acto_system *b = node_sys("pb", KEY, LIVE_HBT);
+  link_nodes(a, "pb", b);
+  acto_ref a1 = member(a), b1 = member(b), sub = member(a);
+  ck_assert_int_eq(acto_group_which(a, NULL, NULL, 0), 0);
+  ck_assert_ok(acto_group_join(a, "room/x", a1));
+  ck_assert_ok(acto_group_join(b, "room/y", b1));
+  ck_assert_ok(acto_group_join(b, "user/bob", b1));
+  ck_assert_ok(acto_group_subscribe(a, "room/z", sub)); /* no members */
+  which_arg w = {a, "", 3};
+  ck_assert_msg(tu_wait_until(pred_which, &w, TU_WAIT_MS), "a lists %d groups",
+                acto_group_which(a, "", NULL, 0));
+  acto_group_name v[4];
+  ck_assert_int_eq(acto_group_which(a, "room/", v, 4), 2);
+  ck_assert(has_name(v, 2, "room/x") && has_name(v, 2, "room/y"));
+  ck_assert_int_eq(acto_group_which(a, "user/", v, 4), 1);
+  ck_assert_str_eq(v[0].name, "user/bob");
+  ck_assert_int_eq(acto_group_which(a, NULL, v, 1), 3); /* cut at cap, all counted */
+  ck_assert_int_eq(acto_group_which(a, "nothing/", v, 4), 0);
+  ck_assert_int_eq(acto_group_which(b, "room/", v, 4), 2);
+  ck_assert_ok(acto_group_leave(b, "room/y", b1));
+  w = (which_arg){a, "room/", 1};
+  ck_assert(tu_wait_until(pred_which, &w, TU_WAIT_MS));
+  ck_assert_int_eq(acto_group_which(a, "room/", v, 4), 1);
+  ck_assert_str_eq(v[0].name, "room/x");
+  char big[ACTO_NAME_MAX + 2];
+  memset(big, 'n', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  ck_assert_rc(acto_group_which(a, big, NULL, 0), ACTO_EINVAL);
+  ck_assert_rc(acto_group_which(a, "", NULL, 1), ACTO_EINVAL);
+  ck_assert_rc(acto_group_which(NULL, "", NULL, 0), ACTO_EINVAL);
+  tu_shutdown(b);
+  ck_assert_ok(acto_node_stop(a));
+  ck_assert_rc(acto_group_which(a, "", NULL, 0), ACTO_ENOTCONN);
+  tu_shutdown(a);
+}
+END_TEST
+
 START_TEST(members_known_before_the_link_came_up_are_sent_when_it_does) {
   acto_system *a = node_sys("pa", KEY, LIVE_HBT);
   acto_system *b = node_sys("pb", KEY, LIVE_HBT);
@@ -465,6 +525,7 @@ int main(void) {
   TCase *tc = tu_tcase("group", TU_TCASE_TIMEOUT);
   tcase_add_checked_fixture(tc, setup, tu_teardown);
   tu_add_tests(tc, members_join_and_leave_and_every_node_sees_them,
+               which_lists_the_groups_with_members_by_prefix,
                members_known_before_the_link_came_up_are_sent_when_it_does,
                a_subscriber_hears_of_every_join_and_leave, a_member_that_stops_leaves_everywhere,
                the_members_of_a_node_that_stops_leave_at_once_on_the_others,

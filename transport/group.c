@@ -38,7 +38,8 @@
  * Costs.  A join or leave that changes the set: one message per up peer
  * and one notice per subscriber.  A broadcast: a hash, a copy of the
  * local member list, one send per local member and one GCAST per node
- * with members.  An actor's end and a peer going down scan every group.
+ * with members.  An actor's end, a peer going down and acto_group_which
+ * scan every group.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -372,6 +373,38 @@ int acto_group_members(acto_system *sys, const char *name, unsigned flags, acto_
         if (total < cap)
           out[total] = gr->remote[i];
   }
+  pthread_rwlock_unlock(&t->rw);
+  return total > INT32_MAX ? INT32_MAX : (int)total;
+}
+
+int acto_group_which(acto_system *sys, const char *prefix, acto_group_name *out, size_t cap) {
+  static const char CALL[] = "acto_group_which";
+  if (!sys)
+    return ACTO_EINVAL;
+  size_t plen = prefix ? strnlen(prefix, ACTO_NAME_MAX + 1) : 0;
+  if (plen > ACTO_NAME_MAX)
+    return refuse(sys, ACTO_EINVAL, CALL, "a prefix is at most %u bytes", ACTO_NAME_MAX);
+  if (cap && !out)
+    return refuse(sys, ACTO_EINVAL, CALL, "out is NULL with cap %zu", cap);
+  acto__node *n = running(sys);
+  if (!n)
+    return ACTO_ENOTCONN;
+  acto__groups *t = n->groups;
+  size_t total = 0;
+  pthread_rwlock_rdlock(&t->rw);
+  for (size_t b = 0; b < t->tab.nbuckets; b++)
+    for (const group *gr = (const group *)t->tab.buckets[b]; gr;
+         gr = (const group *)gr->ent.next) {
+      /* A group held only by subscribers has no members: not listed. */
+      if ((!gr->nlocal && !gr->nremote) || gr->ent.len < plen ||
+          (plen && memcmp(gr->name, prefix, plen) != 0))
+        continue;
+      if (total < cap) {
+        memcpy(out[total].name, gr->name, gr->ent.len);
+        out[total].name[gr->ent.len] = '\0';
+      }
+      total++;
+    }
   pthread_rwlock_unlock(&t->rw);
   return total > INT32_MAX ? INT32_MAX : (int)total;
 }

@@ -168,6 +168,22 @@ ACTO_API int acto_group_leave(acto_system *sys, const char *group, acto_ref ref)
  * unknown group has 0 members.  Thread-safe. */
 ACTO_API int acto_group_members(acto_system *sys, const char *group, unsigned flags, acto_ref *out,
                                 size_t cap);
+/* The name of a group, as acto_group_which writes it (NUL-terminated). */
+typedef struct acto_group_name {
+  char name[ACTO_NAME_MAX + 1];
+} acto_group_name;
+
+/* The groups that have members (on any node, as this node knows them)
+ * and whose name starts with prefix (NULL or "": every group), in no
+ * particular order, as Erlang's pg:which_groups: writes up to cap names
+ * to out (out may be NULL when cap is 0) and returns how many there are
+ * (more than cap: the list was cut).  Cost: one pass over this node's
+ * table under its read lock (every group, with or without the prefix),
+ * so a caller that lists often should keep its groups few or filter by
+ * a prefix of its own.  ACTO_EINVAL (prefix over ACTO_NAME_MAX bytes,
+ * out NULL with cap); ACTO_ENOTCONN.  Thread-safe. */
+ACTO_API int acto_group_which(acto_system *sys, const char *prefix, acto_group_name *out,
+                              size_t cap);
 /* Local actor subscriber receives ACTO_MSG_GROUP_CHANGE for every member
  * that joins or leaves group from now on (on any node, as this node
  * learns of it; not for the members already there: read them with

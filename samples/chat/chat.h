@@ -1,45 +1,53 @@
 /* chat.h - the chat sample (ACTORS.md, "The chat sample"): a chat server
  * speaking a line protocol over TCP (nc or telnet), one actor per
- * connection and one per room, and two or more servers linked into one
- * chat through acto's nodes.
+ * connection, and any number of servers joined into one chat as one acto
+ * cluster, with no hub.
  *
  * The pieces, one file each:
  *   io.c         the TCP side: its own libevent loop on its own thread,
  *                line framing, each connection's bounded outbox
  *   session.c    a session actor per connection: the commands, their
  *                replies, the user's nick and rooms
- *   directory.c  the directory actor: nicks, rooms and who is in them
- *   room.c       a room actor: broadcasts its members' lines in one order
- *   main.c       options, the node, the link, start and shutdown
+ *   directory.c  the user directory on the cluster: nicks as global names,
+ *                the ROOMS and USERS listings from the cluster's groups
+ *   room.c       a room as a process group: join, leave, post, and who is
+ *                in it as a session sees it
+ *   main.c       options, the node, its seeds, start and shutdown
  *
  * DESIGN
- * One directory.  A chat server alone, or the first of a linked group
- * (the hub), runs the directory, registered as "chat.dir".  A server
- * started with --link NAME@HOST:PORT connects its node to the hub NAME and
- * runs no directory: its sessions find the hub's directory through the
- * hub's node service and talk to it and to its rooms with remote refs.  So
- * every nick is unique across all the servers, and every room is one actor
- * on the hub, which gives each room one order of lines that every member,
- * on any server, sees.  When the hub goes down, the sessions of the other
- * servers lose their nick and rooms (they are told) until it is back.
+ * No hub.  Every server runs an acto node; servers join one cluster by
+ * seeds (--seed NAME@HOST:PORT).  A server started without --node runs a
+ * node of its own that listens nowhere, a cluster of one.  There is no
+ * directory actor and no room actor: the cluster's tables are the chat's
+ * state, replicated to every server, so no server is special and any may
+ * go.
+ *   - A nick is the global name "chat.nick/<nick in lower case>" of its
+ *     session (acto_global_register: ACTO_EEXIST means the nick is taken
+ *     anywhere in the cluster), and the session is also the one member of
+ *     the group "chat.user/<nick>", which USERS lists.
+ *   - A room is the group "chat.room/<room in lower case>" of its member
+ *     sessions.  A line is one acto_group_broadcast: one copy per server,
+ *     which that server hands to each of its members.  JOIN and PART are
+ *     announced with broadcasts of their own (HELLO, BYE).
+ *   - Each session subscribes to the groups of its rooms.  A member of a
+ *     server that went down leaves the group at once (ACTO_GROUP_LEFT),
+ *     and every session in the room tells its client, once, that the
+ *     member left "(connection lost)" (room.c).
+ * Order.  Lines and notices of one sender reach every member in the order
+ * sent (the group broadcast's order, per sender and member).  Lines of
+ * different senders may interleave differently for different members:
+ * there is no longer one total order per room.
  *
- * Nobody waits on a session.  Sessions never block and never park: every
- * send of a session uses fail_fast, and one that finds a full mailbox is
- * retried from a timer while the session holds its client's next commands.
- * The directory and the rooms may park on a session's mailbox (block
- * policy), which a session drains quickly whatever its client does: a
- * line for a client that reads too slowly is dropped into a count, not
- * waited for (io.c, "outbox").  Blocking sends thus only go directory ->
- * room -> session and directory -> session, never in a cycle.
+ * Nobody waits on a session.  Sessions never park on each other for
+ * long: a private line uses fail_fast and is retried from a timer when
+ * the mailbox is full; a broadcast may park its sender for a moment on a
+ * full (block policy) session mailbox, which a session drains quickly
+ * whatever its client does: a line for a client that reads too slowly is
+ * dropped into a count, not waited for (io.c, "outbox").
  *
- * One command at a time.  A session handles its client's commands in
- * order, one at a time: while one waits for the directory, later lines
- * wait in the session (at most CHAT_INFLIGHT, the I/O thread's credit), so
- * replies come in the order of the commands.
- *
- * Messages between nodes are msgpack, declared below: servers built by
- * different compilers, or for different machines, link and share rooms.
- * Every handler unpacks each message with its type's checks (field count,
+ * Messages between servers are msgpack, declared below: servers built by
+ * different compilers, or for different machines, share rooms.  Every
+ * handler unpacks each message with its type's checks (field count,
  * types, ranges, lengths) and ignores, after a log line, one that does not
  * fit, and text that becomes a client's line must be one line
  * (chat_one_line): a peer node holds the key, but a bug or a forged
@@ -53,6 +61,7 @@
 #include <stdint.h>
 
 #include <acto/acto.h>
+#include <acto/acto_cluster.h>
 #include <acto/acto_msgpack.h>
 
 /* ---- limits --------------------------------------------------------------- */
@@ -61,104 +70,72 @@
 #define CHAT_NICK_MAX 16u         /* bytes of a nick */
 #define CHAT_ROOM_MAX 33u         /* bytes of a room name, '#' included */
 #define CHAT_ROOMS_PER_USER 16u   /* rooms one session may be in */
-#define CHAT_MAX_USERS 4096u      /* nicks in the directory */
-#define CHAT_MAX_ROOMS 1024u      /* rooms in the directory */
+#define CHAT_MAX_MEMBERS 4096u    /* members of a room one session keeps */
 #define CHAT_MAX_CONNS 1024u      /* client connections per server */
 #define CHAT_INFLIGHT 16u         /* commands read but not yet answered */
 #define CHAT_OUTBOX_DEFAULT 65536u /* the outbox bound, bytes (--outbox) */
 #define CHAT_OUTBOX_HARD 4u       /* listing lines may fill the outbox to 4 x bound */
 #define CHAT_OUT_CHUNK 16384u     /* bytes handed to libevent at a time */
 #define CHAT_SNDBUF 32768         /* SO_SNDBUF of client sockets */
-#define CHAT_REQ_TIMEOUT_MS 5000  /* a directory request unanswered: error */
 #define CHAT_RETRY_MS 5           /* retry of a send that found a full mailbox */
 #define CHAT_RETRY_MAX 1000       /* ... at most this many times (5 s) */
 #define CHAT_LINGER_MS 2000       /* a closing connection flushes at most this long */
 #define CHAT_IDLE_DEFAULT_MS 600000 /* --idle-timeout-ms: 10 min without a line */
 #define CHAT_RATE_DEFAULT 10u     /* --line-rate: lines per second per client */
 #define CHAT_BURST_DEFAULT 20u    /* --line-burst: lines at once before the rate */
-#define CHAT_DIR_NAME "chat.dir"
-/* The longest line a room or the directory sends a session (CHAT_DELIVER):
+#define CHAT_SEEDS_MAX 16u        /* --seed options */
+#define CHAT_SEED_WAIT_MS 5000    /* at start, how long to wait for each seed */
+/* The longest line a session writes for its client from a message:
  * "#room <nick> text" and "private <nick> text" with the longest names. */
 #define CHAT_DELIVER_MAX (CHAT_ROOM_MAX + CHAT_NICK_MAX + CHAT_LINE_MAX + 16u)
 
 /* ---- messages ---------------------------------------------------------------- */
 
 /* Each type's payload.  Every payload that may cross nodes is msgpack
- * (acto_msgpack.h), most declared once below with ACTO_MSGPACK_STRUCT: a
- * msgpack array of the fields in order, refs as [id, node].  A payload
- * that does not unpack, or whose fields break the rules below, is logged
- * (chat_bad_payload) and ignored.  Only the I/O thread's lines
- * (CHAT_LINE, CHAT_TOOLONG, CHAT_PARTIAL) are raw bytes: they never leave
- * their server. */
+ * (acto_msgpack.h), declared once below with ACTO_MSGPACK_STRUCT: a
+ * msgpack array of the fields in order.  A payload that does not unpack,
+ * or whose fields break the rules below, is logged (chat_bad_payload) and
+ * ignored.  Only the I/O thread's lines (CHAT_LINE, CHAT_TOOLONG,
+ * CHAT_PARTIAL) and the session's own CHAT_RETRY are raw bytes: they never
+ * leave their server. */
 enum chat_msg {
-  /* to a session */
+  /* to a session, from its own server */
   CHAT_LINE = 1,    /* from the I/O thread: a command line, no newline
                        (0..CHAT_LINE_MAX raw bytes) */
   CHAT_TOOLONG = 2, /* from the I/O thread: a line longer than CHAT_LINE_MAX
                        (no payload) */
-  CHAT_DELIVER = 3, /* chat_line: a line for the client (room line, private,
-                       notice), 1..CHAT_DELIVER_MAX bytes, one line */
-  CHAT_REPLY = 4,   /* the answer to a directory request, see chat_send_reply */
   CHAT_RETRY = 5,   /* from itself: retry the send that found a full mailbox
                        (no payload) */
-  CHAT_TIMEOUT = 6, /* from itself, chat_timeout: a request's deadline */
   CHAT_PARTIAL = 7, /* from the I/O thread: the input ended inside a line
                        (no payload) */
-  /* to the directory: chat_dreq */
-  CHAT_D_NICK = 100,  /* arg: the nick */
-  CHAT_D_JOIN = 101,  /* arg: the room; answered by the room */
-  CHAT_D_PART = 102,  /* arg: the room */
-  CHAT_D_PRIV = 103,  /* arg: the nick; text: the line */
-  CHAT_D_ROOMS = 104, /* no arg */
-  CHAT_D_USERS = 105, /* arg: a room, or empty for everybody */
-  /* to a room */
-  CHAT_R_JOIN = 200,  /* chat_rjoin, from the directory */
-  CHAT_R_PART = 201,  /* chat_rpart, from the directory */
-  CHAT_R_POST = 202,  /* chat_line: the text (1..CHAT_LINE_MAX bytes, one line),
-                         from a member session */
-  CHAT_R_CLOSE = 203  /* from the directory: the room is empty, stop (no
-                         payload) */
+  /* to a session, from a session on any server */
+  CHAT_PRIV = 3,      /* chat_priv: a private line, sent to the nick's session */
+  CHAT_R_HELLO = 200, /* chat_rmsg, broadcast to a room: the sender joined */
+  CHAT_R_HERE = 201,  /* chat_rmsg, to one session: the sender is in the room
+                         (the answer to a HELLO) */
+  CHAT_R_BYE = 202,   /* chat_rmsg, broadcast to a room: the sender leaves,
+                         why (chat_part_why) */
+  CHAT_R_POST = 203   /* chat_rmsg, broadcast to a room: a line (text) */
 };
 
-/* A request to the directory: req identifies the session's request in the
- * reply; arg a nick or a room (empty for ROOMS); text the line of a D_PRIV
- * (1..CHAT_LINE_MAX bytes, one line), empty for the others. */
-#define CHAT_DREQ_FIELDS(F) F(u64, req) F(str, arg, CHAT_ROOM_MAX) F(str, text, CHAT_LINE_MAX)
-ACTO_MSGPACK_STRUCT(chat_dreq, CHAT_DREQ_FIELDS)
+/* A private line: the sender's nick and 1..CHAT_LINE_MAX bytes of one line. */
+#define CHAT_PRIV_FIELDS(F) F(str, nick, CHAT_NICK_MAX) F(str, text, CHAT_LINE_MAX)
+ACTO_MSGPACK_STRUCT(chat_priv, CHAT_PRIV_FIELDS)
 
-/* A line of text: CHAT_DELIVER (to a session) and CHAT_R_POST (to a room). */
-#define CHAT_LINE_FIELDS(F) F(str, text, CHAT_DELIVER_MAX)
-ACTO_MSGPACK_STRUCT(chat_line, CHAT_LINE_FIELDS)
-
-/* The directory asks a room to add a session. */
-#define CHAT_RJOIN_FIELDS(F) F(u64, req) F(ref, session) F(str, nick, CHAT_NICK_MAX)
-ACTO_MSGPACK_STRUCT(chat_rjoin, CHAT_RJOIN_FIELDS)
-
-/* The directory tells a room that a session left, and why (chat_part_why). */
-#define CHAT_RPART_FIELDS(F) F(ref, session) F(i32, why)
-ACTO_MSGPACK_STRUCT(chat_rpart, CHAT_RPART_FIELDS)
-
-/* A session's own deadline for request req. */
-#define CHAT_TIMEOUT_FIELDS(F) F(u64, req)
-ACTO_MSGPACK_STRUCT(chat_timeout, CHAT_TIMEOUT_FIELDS)
-
-/* The answer to a request (CHAT_REPLY) is not declared with the macro,
- * because its text is a listing of any length (up to every nick): the
- * msgpack array [req, ref, status, name, text] - req a uint, ref the room
- * ([id, node]; [0, 0] but for JOIN), status 0 (ok) or 1 (error), name the
- * room's canonical name (JOIN, PART; else "", at most CHAT_ROOM_MAX bytes),
- * text the reply lines for the client, '\n'-separated.  The directory
- * packs it straight into the message (chat_send_reply), the session
- * decodes it with acto_msgpack_decode_msg and checks each element. */
-#define CHAT_REPLY_FIELDS 5u
+/* A room message: the room (its canonical, lower-case name), the sender's
+ * nick, why (BYE: a chat_part_why; 0 otherwise) and text (POST: 1..
+ * CHAT_LINE_MAX bytes of one line; empty otherwise). */
+#define CHAT_RMSG_FIELDS(F)                                                                       \
+  F(str, room, CHAT_ROOM_MAX) F(str, nick, CHAT_NICK_MAX) F(i32, why) F(str, text, CHAT_LINE_MAX)
+ACTO_MSGPACK_STRUCT(chat_rmsg, CHAT_RMSG_FIELDS)
 
 /* Logs a message whose payload did not fit and is dropped: the first
  * CHAT_BAD_LOGGED of a process, then every 1000th (session.c). */
 #define CHAT_BAD_LOGGED 20
 void chat_bad_payload(const char *who, const acto_msg *msg, const char *why);
 
-/* Why a session stopped, as its exit reason (what the directory's monitor
- * sees): ACTO_REASON_NORMAL only after QUIT (acto_stop_self); the I/O
+/* Why a session stopped, as its exit reason (what its terminate tells
+ * its rooms): ACTO_REASON_NORMAL only after QUIT (acto_stop_self); the I/O
  * thread stops a session whose connection ended any other way with
  * CHAT_REASON_LOST (acto_exit).  A positive reason of the user's range
  * (acto_actor.h); nothing is linked to a session, so "abnormal" has no
@@ -173,8 +150,11 @@ enum chat_part_why {
   CHAT_PART_LEFT = 0, /* PART */
   CHAT_PART_QUIT = 1, /* QUIT: "(quit)" */
   CHAT_PART_LOST = 2, /* the connection ended otherwise: "(connection lost)" */
-  CHAT_PART_IDLE = 3  /* timed out: "(idle timeout)" */
+  CHAT_PART_IDLE = 3, /* timed out: "(idle timeout)" */
+  CHAT_PART_NICK = 4  /* lost its nick to another server's user when a
+                         partition healed: "(nick lost)" */
 };
+#define CHAT_PART_WHY_MAX 4
 
 /* ---- the server ------------------------------------------------------------------ */
 
@@ -185,20 +165,13 @@ typedef struct chat_conn chat_conn;
  * read-only from then on. */
 typedef struct chat_server {
   acto_system *sys;
-  const char *node;  /* this server's node name; NULL: no node */
-  const char *hub;   /* the hub's node name; NULL: this server has the directory */
-  acto_ref dir;      /* the local directory (hub NULL) */
+  const char *node;  /* this server's node name; NULL: standalone (a node of
+                        its own that listens nowhere) */
   size_t outbox;     /* the outbox bound in bytes */
   int64_t idle_ms;   /* close a client silent this long; 0: never */
   unsigned line_rate;  /* lines per second per client; 0: no limit */
   unsigned line_burst; /* lines at once before the rate applies (>= 1) */
 } chat_server;
-
-/* Replies are sent with this helper by the directory and the rooms: the
- * CHAT_REPLY array above, packed into an acto_msgpack_buf and handed to
- * the message without a copy.  Returns acto_msgpack_send's code. */
-int chat_send_reply(acto_system *sys, acto_ref to, uint64_t req, int status, acto_ref ref,
-                    const char *name, const char *text, size_t len);
 
 /* Nick and room names (session.c): 1 when valid. */
 int chat_valid_nick(const char *s, size_t n);
@@ -207,11 +180,68 @@ int chat_valid_room(const char *s, size_t n);
  * text that may go into one line for a client (session.c). */
 int chat_one_line(const char *s, size_t n);
 
+/* ---- the directory (directory.c) ----------------------------------------------------- */
+
+/* Global and group names of the directory (what other servers see too). */
+#define CHAT_NICK_PREFIX "chat.nick/" /* + the nick in lower case: a global name */
+#define CHAT_USER_PREFIX "chat.user/" /* + the nick as chosen: a group of one */
+#define CHAT_ROOM_PREFIX "chat.room/" /* + the room in lower case: a group */
+
+/* Copies the n bytes of s in lower case (ASCII) into dst (cap >= n + 1). */
+void chat_lower(char *dst, const char *s, size_t n);
+/* Session self takes nick (valid), giving up old (NULL or "": none).  0;
+ * ACTO_EEXIST when another session holds it anywhere in the cluster; or
+ * another acto code. */
+int chat_dir_claim(acto_system *sys, acto_ref self, const char *old, const char *nick);
+/* Session self gives up nick. */
+void chat_dir_release(acto_system *sys, acto_ref self, const char *nick);
+/* The session holding nick (any case): 0 and *out, or ACTO_ENOENT. */
+int chat_dir_lookup(acto_system *sys, const char *nick, acto_ref *out);
+/* 1 when global name `name` is the one of nick. */
+int chat_dir_is_nick(const char *name, const char *nick);
+/* The reply text of ROOMS, and of USERS [room] (room NULL: every user),
+ * '\n'-separated lines, the last the final one (session.c, finish_text);
+ * malloc'ed into *text (the caller frees it), *len its length.  0, or
+ * ACTO_ENOMEM. */
+int chat_dir_rooms(acto_system *sys, char **text, size_t *len);
+int chat_dir_users(acto_system *sys, const char *room, char **text, size_t *len);
+
+/* ---- rooms (room.c) ---------------------------------------------------------------------- */
+
+/* A member of a room as a session knows it: learned from its HELLO or
+ * HERE, forgotten with its BYE or when its node is gone. */
+typedef struct chat_member {
+  acto_ref ref;
+  char nick[CHAT_NICK_MAX + 1];
+  int gone; /* its group LEFT came; its BYE is on its way */
+} chat_member;
+
+/* A room a session is in. */
+typedef struct chat_room {
+  char name[CHAT_ROOM_MAX + 1]; /* canonical: lower case */
+  chat_member *m;
+  size_t n, cap;
+} chat_room;
+
+/* The session self (nick) enters room r (name canonical): subscribes to
+ * its group, joins it, and says HELLO.  0 or an acto code (then nothing
+ * changed). */
+int chat_room_enter(acto_system *sys, acto_ref self, chat_room *r, const char *nick);
+/* The session leaves r, saying BYE with why first; frees its table. */
+void chat_room_leave(acto_system *sys, acto_ref self, chat_room *r, const char *nick, int why);
+/* Says a line in r: one broadcast.  >= 0 or an acto code. */
+int chat_room_post(acto_system *sys, chat_room *r, const char *nick, const char *text,
+                   size_t len);
+/* A room message (CHAT_R_*) or an ACTO_MSG_GROUP_CHANGE for the session
+ * self (nick) in rooms[0..n): updates the room's members and writes the
+ * line for the client, if any, into line (cap bytes).  Returns its length,
+ * or 0: nothing to show. */
+size_t chat_room_handle(acto_system *sys, acto_ref self, const char *nick, chat_room *rooms,
+                        unsigned n, const acto_msg *msg, char *line, size_t cap);
+
 /* ---- actors ---------------------------------------------------------------------- */
 
 extern const acto_behaviour chat_session_behaviour; /* arg: chat_conn * */
-extern const acto_behaviour chat_directory_behaviour; /* arg: NULL */
-extern const acto_behaviour chat_room_behaviour;    /* arg: the room name (char *) */
 
 /* ---- the I/O thread (io.c) -------------------------------------------------------- */
 

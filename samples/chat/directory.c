@@ -1,28 +1,31 @@
-/* directory.c - the directory actor, registered as "chat.dir" on the hub
- * (or the lone server): the nicks, the rooms and who is in which.
+/* directory.c - the chat's user directory on the cluster: nicks are
+ * global names, and the ROOMS and USERS listings are read from the
+ * cluster's process groups (chat.h, "No hub").
  *
  * DESIGN
- * Every membership change goes through the directory, so it alone decides
- * when a room is created (the first JOIN) and when it closes (the last
- * member leaves), and it tells the room in order: R_JOIN, R_PART, R_CLOSE
- * all come from this one sender.  JOIN is answered by the room itself,
- * after it has added the member, so a session never posts to a room that
- * does not know it yet.  The directory monitors every session with a nick
- * (a session on another node too): when one stops, or its node goes down,
- * the nick is released and it leaves its rooms: "(quit)" after QUIT,
- * "(idle timeout)" when the server timed it out, and "(connection lost)"
- * for any other end (the session's exit reason says which, chat.h).  It
- * also monitors its rooms, so a room that failed is forgotten.
+ * A nick is held by registering its session under the global name
+ * "chat.nick/<nick in lower case>": the cluster's global table makes it
+ * unique without regard to case, on every server at once, and drops it
+ * when the session stops or its server goes down.  So that USERS can
+ * list nicks with their spelling, the session is also the one member of
+ * the group "chat.user/<nick>" (global names cannot be enumerated;
+ * groups can, with acto_group_which).  Rooms are the groups
+ * "chat.room/<room>".
  *
- * Requests from sessions come as chat_dreq (msgpack, chat.h) with a
- * request number, and are answered with a CHAT_REPLY sent to the sender.
- * A malformed request (one that does not unpack, without a sender, with
- * text where none belongs) is logged and ignored, unanswered: the
- * directory never fails because of what it was sent.
+ * The tables are each server's copy, replicated as the cluster tells it:
+ * a nick taken on another server a moment ago may not be known here yet,
+ * and two sessions on the two sides of a partition may hold the same
+ * nick; when the partition heals, the cluster keeps one registration
+ * (ACTORS.md 13.10, "Global names") and the other session is told with
+ * ACTO_MSG_GLOBAL_LOST (session.c gives up the nick and its rooms).
  *
- * Nicks and rooms are compared without regard to case and kept in the
- * spelling they were first given.  The tables are plain arrays searched
- * linearly: CHAT_MAX_USERS and CHAT_MAX_ROOMS keep that cheap.
+ * Costs.  NICK: one global registration and one group join, each one
+ * message per server.  MSG to a nick: a lookup in this server's table,
+ * no round trip.  ROOMS: one pass over this server's group table
+ * (acto_group_which) and one count per room.  USERS: the same for the
+ * users, and for USERS #room a membership test of each user's session
+ * against the room's member list (users x members of the room): fine for
+ * a sample's thousands, not for millions.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,51 +35,79 @@
 
 #include "chat.h"
 
-typedef struct dir_user {
-  char nick[CHAT_NICK_MAX + 1];
-  acto_ref session;
-  uint64_t mon;
-  unsigned nrooms;
-  char rooms[CHAT_ROOMS_PER_USER][CHAT_ROOM_MAX + 1];
-} dir_user;
-
-typedef struct dir_room {
-  char name[CHAT_ROOM_MAX + 1];
-  acto_ref ref;
-  uint64_t mon;
-  unsigned members;
-} dir_room;
-
-typedef struct dir_state {
-  dir_user *users;
-  size_t nusers, capusers;
-  dir_room *rooms;
-  size_t nrooms, caprooms;
-} dir_state;
-
-/* ---- replies ---------------------------------------------------------------------- */
-
-int chat_send_reply(acto_system *sys, acto_ref to, uint64_t req, int status, acto_ref ref,
-                    const char *name, const char *text, size_t len) {
-  /* [req, ref, status, name, text] (chat.h), packed once into a buffer
-   * that becomes the message: a long listing is never copied again. */
-  acto_msgpack_buf b;
-  int rc = acto_msgpack_buf_init(&b);
-  if (rc < 0) return rc;
-  msgpack_packer *pk = acto_msgpack_buf_packer(&b);
-  size_t nlen = name ? strnlen(name, CHAT_ROOM_MAX) : 0;
-  (void)acto_msgpack_buf_reserve(&b, len + nlen + 64); /* one block, no moves */
-  if (msgpack_pack_array(pk, CHAT_REPLY_FIELDS) != 0 || msgpack_pack_uint64(pk, req) != 0 ||
-      acto_msgpack_pack_ref(pk, ref) != 0 || msgpack_pack_int32(pk, status) != 0 ||
-      msgpack_pack_str_with_body(pk, name ? name : "", nlen) != 0 ||
-      msgpack_pack_str_with_body(pk, text, len) != 0) {
-    acto_msgpack_buf_free(&b);
-    return ACTO_ENOMEM;
-  }
-  return acto_msgpack_send(sys, to, CHAT_REPLY, &b, NULL);
+void chat_lower(char *dst, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
+  dst[n] = '\0';
 }
 
-/* A growing text for listings. */
+/* "prefix" + name (lower-cased when lower) into out. */
+static void full_name(char *out, size_t cap, const char *prefix, const char *name, int lower) {
+  size_t p = strlen(prefix), n = strnlen(name, CHAT_ROOM_MAX);
+  if (p + n + 1 > cap)
+    n = cap - p - 1;
+  memcpy(out, prefix, p);
+  if (lower)
+    chat_lower(out + p, name, n);
+  else {
+    memcpy(out + p, name, n);
+    out[p + n] = '\0';
+  }
+}
+
+#define NAME_CAP 64 /* the longest prefix and name */
+
+int chat_dir_claim(acto_system *sys, acto_ref self, const char *old, const char *nick) {
+  char gname[NAME_CAP], uname[NAME_CAP];
+  full_name(gname, sizeof gname, CHAT_NICK_PREFIX, nick, 1);
+  full_name(uname, sizeof uname, CHAT_USER_PREFIX, nick, 0);
+  int same = old && old[0] && strcasecmp(old, nick) == 0; /* only the spelling changes */
+  int rc = same ? 0 : acto_global_register(sys, gname, self);
+  if (rc < 0)
+    return rc;
+  if ((rc = acto_group_join(sys, uname, self)) < 0) {
+    if (!same)
+      (void)acto_global_unregister(sys, gname);
+    return rc;
+  }
+  if (old && old[0]) {
+    char oname[NAME_CAP];
+    full_name(oname, sizeof oname, CHAT_USER_PREFIX, old, 0);
+    (void)acto_group_leave(sys, oname, self);
+    if (!same) {
+      full_name(oname, sizeof oname, CHAT_NICK_PREFIX, old, 1);
+      (void)acto_global_unregister(sys, oname);
+    }
+  }
+  return 0;
+}
+
+void chat_dir_release(acto_system *sys, acto_ref self, const char *nick) {
+  char name[NAME_CAP];
+  full_name(name, sizeof name, CHAT_USER_PREFIX, nick, 0);
+  (void)acto_group_leave(sys, name, self);
+  full_name(name, sizeof name, CHAT_NICK_PREFIX, nick, 1);
+  acto_ref holder;
+  /* Only if it is still ours: after a conflict it is the winner's. */
+  if (acto_global_whereis(sys, name, &holder) == 0 && acto_ref_eq(holder, self))
+    (void)acto_global_unregister(sys, name);
+}
+
+int chat_dir_lookup(acto_system *sys, const char *nick, acto_ref *out) {
+  char name[NAME_CAP];
+  full_name(name, sizeof name, CHAT_NICK_PREFIX, nick, 1);
+  return acto_global_whereis(sys, name, out) == 0 ? 0 : ACTO_ENOENT;
+}
+
+int chat_dir_is_nick(const char *name, const char *nick) {
+  char want[NAME_CAP];
+  full_name(want, sizeof want, CHAT_NICK_PREFIX, nick, 1);
+  return strcmp(name, want) == 0;
+}
+
+/* ---- listings --------------------------------------------------------------------- */
+
+/* A growing text. */
 typedef struct sbuf {
   char *p;
   size_t len, cap;
@@ -88,10 +119,12 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  if (n < 0 || b->oom) return;
+  if (n < 0 || b->oom)
+    return;
   if (b->len + (size_t)n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + (size_t)n + 1) cap *= 2;
+    while (cap < b->len + (size_t)n + 1)
+      cap *= 2;
     char *p = realloc(b->p, cap);
     if (!p) {
       b->oom = 1;
@@ -106,301 +139,118 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
   b->len += (size_t)n;
 }
 
-/* Answers a request with one formatted line. */
-static void answer(acto_ctx *ctx, acto_ref to, uint64_t req, int status, const char *name,
-                   const char *fmt, ...) {
-  char line[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n >= sizeof line) n = (int)sizeof line - 1;
-  (void)chat_send_reply(acto_ctx_system(ctx), to, req, status, ACTO_REF_NONE, name, line,
-                        (size_t)n);
-}
-
-/* Inside a request handler: answers and returns. */
-#define ANSWER_RETURN(...) \
-  do {                      \
-    answer(__VA_ARGS__);    \
-    return;                 \
-  } while (0)
-
-/* ---- tables ----------------------------------------------------------------------- */
-
-static dir_user *user_by_ref(dir_state *d, acto_ref ref) {
-  for (size_t i = 0; i < d->nusers; i++)
-    if (acto_ref_eq(d->users[i].session, ref)) return &d->users[i];
-  return NULL;
-}
-
-static dir_user *user_by_nick(dir_state *d, const char *nick) {
-  for (size_t i = 0; i < d->nusers; i++)
-    if (strcasecmp(d->users[i].nick, nick) == 0) return &d->users[i];
-  return NULL;
-}
-
-static dir_room *room_by_name(dir_state *d, const char *name) {
-  for (size_t i = 0; i < d->nrooms; i++)
-    if (strcasecmp(d->rooms[i].name, name) == 0) return &d->rooms[i];
-  return NULL;
-}
-
-static int user_room(const dir_user *u, const char *name) {
-  for (unsigned i = 0; i < u->nrooms; i++)
-    if (strcasecmp(u->rooms[i], name) == 0) return (int)i;
-  return -1;
-}
-
-static void room_delete(dir_state *d, dir_room *r) { *r = d->rooms[--d->nrooms]; }
-
-/* The session leaves the room: the room is told, and closed when empty. */
-static void leave(acto_ctx *ctx, dir_state *d, const char *name, acto_ref session, int why) {
-  acto_system *sys = acto_ctx_system(ctx);
-  dir_room *r = room_by_name(d, name);
-  if (!r) return;
-  chat_rpart p = {session, why};
-  (void)chat_rpart_send(sys, r->ref, CHAT_R_PART, &p, NULL);
-  if (r->members > 0) r->members--;
-  if (r->members == 0) {
-    (void)acto_demonitor(ctx, r->mon);
-    (void)acto_send(sys, r->ref, CHAT_R_CLOSE, NULL, 0);
-    room_delete(d, r);
+static int done_text(sbuf *b, char **text, size_t *len) {
+  if (b->oom) {
+    free(b->p);
+    return ACTO_ENOMEM;
   }
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* ---- requests --------------------------------------------------------------------- */
-
-static void do_nick(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq *q) {
-  const char *nick = q->arg;
-  if (!chat_valid_nick(nick, strlen(nick)))
-    ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: bad nick \"%s\"", nick);
-  dir_user *u = user_by_ref(d, from);
-  dir_user *other = user_by_nick(d, nick);
-  if (other && other != u)
-    ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: nick %s is taken", other->nick);
-  if (u) {
-    if (u->nrooms > 0)
-      ANSWER_RETURN(ctx, from, q->req, 1, NULL,
-                    "error: part your rooms before changing your nick");
-    snprintf(u->nick, sizeof u->nick, "%.*s", (int)CHAT_NICK_MAX, nick);
-    ANSWER_RETURN(ctx, from, q->req, 0, NULL, "ok nick %s", nick);
-  }
-  if (d->nusers >= CHAT_MAX_USERS)
-    ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: the chat is full (%u users)",
-                  CHAT_MAX_USERS);
-  if (d->nusers == d->capusers) {
-    size_t cap = d->capusers ? d->capusers * 2 : 16;
-    dir_user *p = realloc(d->users, cap * sizeof *p);
-    if (!p) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: out of memory");
-    d->users = p;
-    d->capusers = cap;
-  }
-  u = &d->users[d->nusers];
-  memset(u, 0, sizeof *u);
-  snprintf(u->nick, sizeof u->nick, "%.*s", (int)CHAT_NICK_MAX, nick);
-  u->session = from;
-  if (acto_monitor(ctx, from, &u->mon) < 0)
-    ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: cannot watch your session");
-  d->nusers++;
-  answer(ctx, from, q->req, 0, NULL, "ok nick %s", nick);
-}
-
-static void do_join(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq *q) {
-  acto_system *sys = acto_ctx_system(ctx);
-  dir_user *u = user_by_ref(d, from);
-  if (!u) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: choose a nick first: NICK <nick>");
-  if (!chat_valid_room(q->arg, strlen(q->arg)))
-    ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: bad room name \"%s\"", q->arg);
-  int i = user_room(u, q->arg);
-  if (i >= 0)
-    ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: you are already in %s", u->rooms[i]);
-  if (u->nrooms >= CHAT_ROOMS_PER_USER)
-    ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: you are in %u rooms, the most allowed",
-                  CHAT_ROOMS_PER_USER);
-  dir_room *r = room_by_name(d, q->arg);
-  if (!r) {
-    if (d->nrooms >= CHAT_MAX_ROOMS)
-      ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: too many rooms (%u)", CHAT_MAX_ROOMS);
-    if (d->nrooms == d->caprooms) {
-      size_t cap = d->caprooms ? d->caprooms * 2 : 16;
-      dir_room *p = realloc(d->rooms, cap * sizeof *p);
-      if (!p) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: out of memory");
-      d->rooms = p;
-      d->caprooms = cap;
-    }
-    r = &d->rooms[d->nrooms];
-    memset(r, 0, sizeof *r);
-    snprintf(r->name, sizeof r->name, "%s", q->arg);
-    acto_spawn_opts so = {.capacity = 1024, .overflow = ACTO_OVERFLOW_BLOCK};
-    int rc = acto_spawn(sys, &chat_room_behaviour, r->name, &so, &r->ref);
-    if (rc < 0)
-      ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: cannot open %s: %s", q->arg,
-                    acto_strerror(rc));
-    if (acto_monitor(ctx, r->ref, &r->mon) < 0) r->mon = 0;
-    d->nrooms++;
-  }
-  chat_rjoin j;
-  memset(&j, 0, sizeof j);
-  j.req = q->req;
-  j.session = from;
-  snprintf(j.nick, sizeof j.nick, "%s", u->nick);
-  int rc = chat_rjoin_send(sys, r->ref, CHAT_R_JOIN, &j, NULL);
-  if (rc < 0) {
-    answer(ctx, from, q->req, 1, NULL, "error: cannot join %s: %s", r->name, acto_strerror(rc));
-    if (r->members == 0) { /* just opened */
-      (void)acto_demonitor(ctx, r->mon);
-      (void)acto_stop(sys, r->ref);
-      room_delete(d, r);
-    }
-    return;
-  }
-  /* The room answers the session once it has added it. */
-  snprintf(u->rooms[u->nrooms++], CHAT_ROOM_MAX + 1, "%s", r->name);
-  r->members++;
-}
-
-static void do_part(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq *q) {
-  dir_user *u = user_by_ref(d, from);
-  int i = u ? user_room(u, q->arg) : -1;
-  if (i < 0) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: you are not in %s", q->arg);
-  char name[CHAT_ROOM_MAX + 1];
-  snprintf(name, sizeof name, "%s", u->rooms[i]);
-  memcpy(u->rooms[i], u->rooms[--u->nrooms], sizeof u->rooms[i]);
-  leave(ctx, d, name, from, CHAT_PART_LEFT);
-  answer(ctx, from, q->req, 0, name, "ok part %s", name);
-}
-
-static void do_priv(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq *q,
-                    const char *text, size_t tlen) {
-  dir_user *u = user_by_ref(d, from);
-  if (!u) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: choose a nick first: NICK <nick>");
-  if (tlen == 0 || tlen > CHAT_LINE_MAX)
-    ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: usage: MSG <#room|nick> <text>");
-  dir_user *t = user_by_nick(d, q->arg);
-  if (!t) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: no such nick %s", q->arg);
-  chat_line line;
-  snprintf(line.text, sizeof line.text, "private <%s> %.*s", u->nick, (int)tlen, text);
-  int rc = chat_line_send(acto_ctx_system(ctx), t->session, CHAT_DELIVER, &line, NULL);
-  if (rc < 0) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: no such nick %s", q->arg);
-  answer(ctx, from, q->req, 0, NULL, "ok msg %s", t->nick);
-}
-
-static void do_rooms(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq *q) {
-  const char **names = malloc((d->nrooms + 1) * sizeof *names);
-  if (!names) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: out of memory");
-  for (size_t i = 0; i < d->nrooms; i++) names[i] = d->rooms[i].name;
-  qsort(names, d->nrooms, sizeof *names, cmp_str);
-  sbuf b = {0};
-  for (size_t i = 0; i < d->nrooms; i++)
-    sb_printf(&b, "= %s %u\n", names[i], room_by_name(d, names[i])->members);
-  sb_printf(&b, "ok rooms %zu", d->nrooms);
-  free(names);
-  if (b.oom) answer(ctx, from, q->req, 1, NULL, "error: out of memory");
-  else
-    (void)chat_send_reply(acto_ctx_system(ctx), from, q->req, 0, ACTO_REF_NONE, NULL, b.p,
-                          b.len);
-  free(b.p);
-}
-
-static void do_users(acto_ctx *ctx, dir_state *d, acto_ref from, const chat_dreq *q) {
-  const char *room = q->arg[0] ? q->arg : NULL;
-  dir_room *r = room ? room_by_name(d, room) : NULL;
-  if (room && !r) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: no such room %s", room);
-  const char **names = malloc((d->nusers + 1) * sizeof *names);
-  if (!names) ANSWER_RETURN(ctx, from, q->req, 1, NULL, "error: out of memory");
-  size_t n = 0;
-  for (size_t i = 0; i < d->nusers; i++)
-    if (!r || user_room(&d->users[i], r->name) >= 0) names[n++] = d->users[i].nick;
-  qsort(names, n, sizeof *names, cmp_str);
-  sbuf b = {0};
-  for (size_t i = 0; i < n; i++) sb_printf(&b, "= %s\n", names[i]);
-  if (r) sb_printf(&b, "ok users %s %zu", r->name, n);
-  else sb_printf(&b, "ok users %zu", n);
-  free(names);
-  if (b.oom) answer(ctx, from, q->req, 1, NULL, "error: out of memory");
-  else
-    (void)chat_send_reply(acto_ctx_system(ctx), from, q->req, 0, ACTO_REF_NONE, NULL, b.p,
-                          b.len);
-  free(b.p);
-}
-
-/* A session stopped (or its node went down), or a room failed. */
-static void on_down(acto_ctx *ctx, dir_state *d, const acto_msg *msg) {
-  acto_down dn;
-  if (msg->size != sizeof dn) return;
-  memcpy(&dn, msg->data, sizeof dn);
-  for (size_t i = 0; i < d->nusers; i++) {
-    dir_user *u = &d->users[i];
-    if (u->mon != dn.monitor) continue;
-    /* Only a session that got QUIT stops normally (chat.h, CHAT_REASON_LOST);
-     * an idle one is timed out; any other end, its node's too, is a lost
-     * connection. */
-    int why = dn.reason == ACTO_REASON_NORMAL     ? CHAT_PART_QUIT
-              : dn.reason == CHAT_REASON_IDLE     ? CHAT_PART_IDLE
-                                                  : CHAT_PART_LOST;
-    for (unsigned k = 0; k < u->nrooms; k++) leave(ctx, d, u->rooms[k], u->session, why);
-    *u = d->users[--d->nusers];
-    return;
-  }
-  for (size_t i = 0; i < d->nrooms; i++) {
-    dir_room *r = &d->rooms[i];
-    if (r->mon != dn.monitor) continue;
-    for (size_t k = 0; k < d->nusers; k++) { /* its members are told by their own monitor */
-      dir_user *u = &d->users[k];
-      int j = user_room(u, r->name);
-      if (j >= 0) memcpy(u->rooms[j], u->rooms[--u->nrooms], sizeof u->rooms[j]);
-    }
-    room_delete(d, r);
-    return;
-  }
-}
-
-static int dir_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
-  dir_state *d = state;
-  if (msg->type == ACTO_MSG_DOWN) {
-    on_down(ctx, d, msg);
-    return 0;
-  }
-  if (msg->type < CHAT_D_NICK || msg->type > CHAT_D_USERS || acto_ref_is_none(msg->sender))
-    return 0; /* not a request: ignored */
-  chat_dreq q;
-  acto_msgpack_result bad;
-  if (chat_dreq_unpack_msg(msg, &q, &bad) != 0) {
-    chat_bad_payload("directory", msg, bad.detail);
-    return 0;
-  }
-  const char *text = q.text;
-  size_t tlen = strlen(q.text);
-  /* D_PRIV with 1..CHAT_LINE_MAX bytes of one line; the others without. */
-  if (msg->type == CHAT_D_PRIV ? tlen == 0 || !chat_one_line(text, tlen) : tlen != 0) {
-    chat_bad_payload("directory", msg, "a D_PRIV without one line of text, or text elsewhere");
-    return 0;
-  }
-  switch (msg->type) {
-  case CHAT_D_NICK: do_nick(ctx, d, msg->sender, &q); break;
-  case CHAT_D_JOIN: do_join(ctx, d, msg->sender, &q); break;
-  case CHAT_D_PART: do_part(ctx, d, msg->sender, &q); break;
-  case CHAT_D_PRIV: do_priv(ctx, d, msg->sender, &q, text, tlen); break;
-  case CHAT_D_ROOMS: do_rooms(ctx, d, msg->sender, &q); break;
-  case CHAT_D_USERS: do_users(ctx, d, msg->sender, &q); break;
-  }
+  *text = b->p;
+  *len = b->len;
   return 0;
 }
 
-static void dir_terminate(acto_ctx *ctx, void *state, int reason) {
-  (void)ctx, (void)reason;
-  dir_state *d = state;
-  free(d->users);
-  free(d->rooms);
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(((const acto_group_name *)a)->name, ((const acto_group_name *)b)->name);
 }
 
-const acto_behaviour chat_directory_behaviour = {.name = "chat_directory",
-                                                 .state_size = sizeof(dir_state),
-                                                 .handle = dir_handle,
-                                                 .terminate = dir_terminate};
+/* The groups named prefix..., sorted: malloc'ed into *out, their number
+ * returned (or a negative code).  The table may change between the count
+ * and the copy: asked again until the copy holds them all. */
+static int groups(acto_system *sys, const char *prefix, acto_group_name **out) {
+  int n = acto_group_which(sys, prefix, NULL, 0);
+  for (int tries = 0; n >= 0 && tries < 8; tries++) {
+    acto_group_name *v = malloc(((size_t)n + 1) * sizeof *v);
+    if (!v)
+      return ACTO_ENOMEM;
+    int m = acto_group_which(sys, prefix, v, (size_t)n + 1);
+    if (m >= 0 && m <= n + 1) {
+      qsort(v, (size_t)m, sizeof *v, cmp_name);
+      *out = v;
+      return m;
+    }
+    free(v);
+    n = m;
+  }
+  return n < 0 ? n : ACTO_ELIMIT;
+}
+
+int chat_dir_rooms(acto_system *sys, char **text, size_t *len) {
+  acto_group_name *v = NULL;
+  int n = groups(sys, CHAT_ROOM_PREFIX, &v);
+  if (n < 0)
+    return n;
+  sbuf b = {0};
+  size_t shown = 0, skip = strlen(CHAT_ROOM_PREFIX);
+  for (int i = 0; i < n; i++) {
+    const char *room = v[i].name + skip;
+    /* Names come from the network: only a valid room name is listed (a
+     * forged one might hold a CR LF and fake a reply line). */
+    if (!chat_valid_room(room, strlen(room)))
+      continue;
+    int members = acto_group_members(sys, v[i].name, 0, NULL, 0);
+    if (members <= 0)
+      continue; /* emptied meanwhile */
+    sb_printf(&b, "= %s %d\n", room, members);
+    shown++;
+  }
+  sb_printf(&b, "ok rooms %zu", shown);
+  free(v);
+  return done_text(&b, text, len);
+}
+
+static int has_ref(const acto_ref *v, int n, acto_ref r) {
+  for (int i = 0; i < n; i++)
+    if (acto_ref_eq(v[i], r))
+      return 1;
+  return 0;
+}
+
+int chat_dir_users(acto_system *sys, const char *room, char **text, size_t *len) {
+  acto_ref *in = NULL;
+  int nin = 0;
+  char rname[NAME_CAP];
+  sbuf b = {0};
+  if (room) {
+    full_name(rname, sizeof rname, CHAT_ROOM_PREFIX, room, 1);
+    nin = acto_group_members(sys, rname, 0, NULL, 0);
+    if (nin <= 0) {
+      sb_printf(&b, "error: no such room %s", room);
+      return done_text(&b, text, len);
+    }
+    size_t cap = (size_t)nin + 1;
+    if (!(in = malloc(cap * sizeof *in)))
+      return ACTO_ENOMEM;
+    nin = acto_group_members(sys, rname, 0, in, cap);
+    if (nin < 0)
+      nin = 0;
+    if ((size_t)nin > cap) /* it grew meanwhile: those copied */
+      nin = (int)cap;
+  }
+  acto_group_name *v = NULL;
+  int n = groups(sys, CHAT_USER_PREFIX, &v);
+  if (n < 0) {
+    free(in);
+    return n;
+  }
+  size_t shown = 0, skip = strlen(CHAT_USER_PREFIX);
+  for (int i = 0; i < n; i++) {
+    acto_ref who;
+    const char *nick = v[i].name + skip;
+    if (!chat_valid_nick(nick, strlen(nick))) /* from the network: see chat_dir_rooms */
+      continue;
+    if (room && (acto_group_members(sys, v[i].name, 0, &who, 1) < 1 || !has_ref(in, nin, who)))
+      continue;
+    sb_printf(&b, "= %s\n", nick);
+    shown++;
+  }
+  char lower[CHAT_ROOM_MAX + 1];
+  if (room) {
+    chat_lower(lower, room, strnlen(room, CHAT_ROOM_MAX));
+    sb_printf(&b, "ok users %s %zu", lower, shown);
+  } else {
+    sb_printf(&b, "ok users %zu", shown);
+  }
+  free(v);
+  free(in);
+  return done_text(&b, text, len);
+}
