@@ -13,6 +13,8 @@
  *   room.c       a room as a process group: join, leave, post, and who is
  *                in it as a session sees it
  *   main.c       options, the node, its seeds, start and shutdown
+ *   check.c      what all of them check: names, one-line text, and the
+ *                log line of a message that does not fit its type
  *
  * DESIGN
  * No hub.  Every server runs an acto node; servers join one cluster by
@@ -130,7 +132,7 @@ ACTO_MSGPACK_STRUCT(chat_priv, CHAT_PRIV_FIELDS)
 ACTO_MSGPACK_STRUCT(chat_rmsg, CHAT_RMSG_FIELDS)
 
 /* Logs a message whose payload did not fit and is dropped: the first
- * CHAT_BAD_LOGGED of a process, then every 1000th (session.c). */
+ * CHAT_BAD_LOGGED of a process, then every 1000th (check.c). */
 #define CHAT_BAD_LOGGED 20
 void chat_bad_payload(const char *who, const acto_msg *msg, const char *why);
 
@@ -173,11 +175,11 @@ typedef struct chat_server {
   unsigned line_burst; /* lines at once before the rate applies (>= 1) */
 } chat_server;
 
-/* Nick and room names (session.c): 1 when valid. */
+/* Nick and room names (check.c): 1 when valid. */
 int chat_valid_nick(const char *s, size_t n);
 int chat_valid_room(const char *s, size_t n);
 /* 1 when the n bytes hold no control character but tab (no CR, LF, NUL):
- * text that may go into one line for a client (session.c). */
+ * text that may go into one line for a client (check.c). */
 int chat_one_line(const char *s, size_t n);
 
 /* ---- the directory (directory.c) ----------------------------------------------------- */
