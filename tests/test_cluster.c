@@ -327,14 +327,17 @@ START_TEST(a_node_killed_and_started_again_rejoins_and_gets_workers_again) {
   double worked = timeline_ms(text, "n3's workers acknowledged items again from ");
   ck_assert_msg(down <= restarted && again <= rejoined && rejoined <= moved && moved <= worked,
                 "the timeline is out of order:\n%s", text);
-  /* Its share (6 workers / 3 nodes) moved back to it, from the others;
-   * its new workers acknowledged items; the pool at the end (the
-   * supervisor's which_children) has n3 in it. */
-  ck_assert_uint_eq(count_after(text, "n3 got workers again at ", "("), 2);
+  /* Workers moved back to it until it runs its share (6 workers / 3
+   * nodes: 2; a worker still being restarted when it rejoined may be
+   * placed on it too), its new workers acknowledged items, and the pool
+   * at the end (the supervisor's which_children) has all 6, at least 2
+   * on n3. */
+  ck_assert_uint_ge(count_after(text, "n3 got workers again at ", "("), 1);
   ck_assert_uint_gt(count_after(text, "n3's workers acknowledged items again from ", "ms ("), 0);
-  ck_assert_msg(pool_at_end(text, "n3") == 2 && pool_at_end(text, "n1") == 2 &&
-                    pool_at_end(text, "n2") == 2,
-                "the pool at the end is not 2 per node:\n%s", text);
+  unsigned on1 = pool_at_end(text, "n1"), on2 = pool_at_end(text, "n2"),
+           on3 = pool_at_end(text, "n3");
+  ck_assert_msg(on3 >= 2 && on1 + on2 + on3 == 6, "the pool at the end: %u, %u, %u:\n%s", on1, on2,
+                on3, text);
   ck_assert_msg(strstr(text, "the returned node works again"), "%s", text);
   /* No node process outlives the launcher, the new n3 included. */
   pid_t pids[8];

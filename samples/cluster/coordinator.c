@@ -407,14 +407,15 @@ static int open_journal(coord *c) {
   acto_journal_opts jo = {.sync = (acto_journal_sync_mode)(c->a.journal - 1)};
   int rc = acto_journal_open(c->a.journal_dir, &jo, &c->j);
   if (rc < 0) {
-    fprintf(stderr, "cluster: coordinator: journal %s: %s\n", c->a.journal_dir, acto_strerror(rc));
+    fprintf(stderr, "cluster: coordinator: journal %s: %s (%s)\n", c->a.journal_dir,
+            acto_strerror(rc), rc == ACTO_EIO ? strerror(errno) : "");
     return rc;
   }
   acto_journal_replay_info info;
   rc = acto_journal_replay(c->j, NULL, replay_record, c, &info);
   if (rc < 0) {
-    fprintf(stderr, "cluster: coordinator: replaying %s: %s\n", c->a.journal_dir,
-            acto_strerror(rc));
+    fprintf(stderr, "cluster: coordinator: replaying %s: %s (%s)\n", c->a.journal_dir,
+            acto_strerror(rc), rc == ACTO_EIO ? strerror(errno) : "");
     (void)acto_journal_close(c->j);
     c->j = NULL;
     return rc;
