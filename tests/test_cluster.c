@@ -658,6 +658,39 @@ START_TEST(a_coordinator_started_again_answers_from_its_journal) {
 }
 END_TEST
 
+START_TEST(the_placement_takes_the_up_node_with_the_fewest_workers) {
+  cluster_rep.nnodes = 3;
+  for (int i = 0; i < 3; i++)
+    snprintf(cluster_rep.names[i], CLUSTER_NAME_MAX, "n%d", i + 1);
+  memset(cluster_rep.child_node, -1, sizeof cluster_rep.child_node);
+  const char *all[] = {"n1", "n2", "n3"}, *survivors[] = {"n1", "n2"};
+  const char *ids[] = {"w1", "w2", "w3", "w4", "w5", "w6"};
+  /* First starts: spread in name order, ties to the first. */
+  for (int i = 0; i < 6; i++)
+    ck_assert_int_eq(cluster_place_fewest(NULL, ids[i], all, 3, 0, NULL), i % 3);
+  /* n3 is lost: its workers (w3, w6) go to n1 then n2, each counted as
+   * a replacement of a worker lost with n3. */
+  ck_assert_int_eq(cluster_place_fewest(NULL, "w3", survivors, 2, 0, "n3"), 0);
+  ck_assert_int_eq(cluster_place_fewest(NULL, "w6", survivors, 2, 0, "n3"), 1);
+  ck_assert_uint_eq(cluster_rep.node[2].replaced, 2);
+  ck_assert_uint_eq(cluster_rep.node[2].placed[0], 1);
+  ck_assert_uint_eq(cluster_rep.node[2].placed[1], 1);
+  /* n3 is back: a worker moved from n1 (restart_child) goes to it, and
+   * that is not a replacement. */
+  ck_assert_int_eq(cluster_place_fewest(NULL, "w4", all, 3, 0, "n1"), 2);
+  ck_assert_uint_eq(cluster_rep.node[2].replaced, 2);
+  ck_assert_int_eq(cluster_rep.child_node[3], 2);
+  /* Nodes that are not the sample's, or none: nowhere to go. */
+  const char *strangers[] = {"x9"};
+  ck_assert_int_eq(cluster_place_fewest(NULL, "w1", strangers, 1, 0, NULL), -1);
+  ck_assert_int_eq(cluster_place_fewest(NULL, "w1", all, 0, 0, NULL), -1);
+  /* A child id that is not the pool's is placed but not tallied. */
+  ck_assert_int_ge(cluster_place_fewest(NULL, "spawner", all, 3, 0, NULL), 0);
+  ck_assert_int_eq(cluster_place_fewest(NULL, "w99", all, 3, 0, NULL), 2);
+  ck_assert_int_eq(cluster_rep.child_node[0], 0);
+}
+END_TEST
+
 int main(void) {
   find_prog();
   Suite *s = suite_create("cluster");
@@ -674,7 +707,8 @@ int main(void) {
   tu_add_tests(tc, the_actors_refuse_to_start_without_their_argument,
                a_worker_takes_work_that_fits_and_its_own_timer_only,
                a_coordinator_ignores_a_strangers_boot_and_a_plain_submit,
-               a_coordinator_started_again_answers_from_its_journal);
+               a_coordinator_started_again_answers_from_its_journal,
+               the_placement_takes_the_up_node_with_the_fewest_workers);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }
