@@ -95,7 +95,7 @@ typedef struct coord {
   uint32_t *queue; /* a ring of ids, capacity items */
   uint32_t qhead, qlen;
   wslot w[CLUSTER_MAX_WORKERS];
-  uint32_t live, rr;
+  uint32_t live, rr; /* live: the slots in use */
   int crash_armed;
 } coord;
 
@@ -217,8 +217,7 @@ static int worker_down(coord *c, const acto_down *d) {
     return 0;
   wslot *w = &c->w[s];
   int node = w->node;
-  if (w->live)
-    c->live--;
+  c->live--; /* counted while used, also after a failed send cleared live */
   w->used = w->live = 0;
   int gone = d->reason == ACTO_REASON_NOCONNECTION;
   uint32_t again = 0;
