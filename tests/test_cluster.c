@@ -154,6 +154,21 @@ static int node_pids(const char *text, pid_t *pids, int cap) {
   return n;
 }
 
+/* The launcher's temporary journal directory is gone after it ended. */
+static void assert_journal_removed(const char *text) {
+  const char *p = strstr(text, "the coordinator's journal: ");
+  ck_assert_msg(p, "no journal line in:\n%s", text);
+  char dir[512];
+  ck_assert_int_eq(sscanf(p + strlen("the coordinator's journal: "), "%511s", dir), 1);
+  ck_assert_msg(access(dir, F_OK) < 0 && errno == ENOENT, "%s outlived the launcher:\n%s", dir,
+                text);
+  char *slash = strrchr(dir, '/');
+  ck_assert_ptr_nonnull(slash);
+  *slash = '\0';
+  ck_assert_msg(access(dir, F_OK) < 0 && errno == ENOENT, "%s outlived the launcher:\n%s", dir,
+                text);
+}
+
 static void assert_gone(const pid_t *pids, int n, const char *text) {
   for (int i = 0; i < n; i++)
     ck_assert_msg(kill(pids[i], 0) < 0 && errno == ESRCH,
@@ -248,6 +263,7 @@ START_TEST(a_node_killed_with_sigkill_has_its_workers_restarted_elsewhere_and_lo
   pid_t pids[8];
   ck_assert_int_eq(node_pids(text, pids, 8), 3);
   assert_gone(pids, 3, text);
+  assert_journal_removed(text);
 }
 END_TEST
 
@@ -424,6 +440,8 @@ START_TEST(a_launcher_stopped_by_sigterm_leaves_no_node_process) {
   while ((n = node_pids(read_out(), pids, 8)) < 3 && tu_now_ms() < end)
     tu_sleep_ms(10);
   ck_assert_msg(n == 3, "the nodes did not come up:\n%s", read_out());
+  while (!strstr(read_out(), "the coordinator's journal: ") && tu_now_ms() < end)
+    tu_sleep_ms(10);
   tu_sleep_ms(300); /* let the work start */
   ck_assert_int_eq(kill(pid, SIGTERM), 0);
   int st = prog_reap(pid, TU_WAIT_MS);
@@ -431,6 +449,8 @@ START_TEST(a_launcher_stopped_by_sigterm_leaves_no_node_process) {
   unlink(g_out);
   ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGTERM, "status %#x:\n%s", st, text);
   assert_gone(pids, 3, text);
+  /* n1 was killed, and the journal it held open is removed all the same. */
+  assert_journal_removed(text);
 }
 END_TEST
 

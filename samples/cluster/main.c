@@ -19,6 +19,10 @@
  * SIGKILL and reaps each child by its pid.  A node that dies without the
  * launcher killing it (kill -9 by hand) is noticed by the end of its
  * stdout and reported to n1 as a kill at that moment.
+ *
+ * The coordinator's journal lives in a temporary directory that the
+ * launcher makes (unless --journal-dir names one to keep) and removes on
+ * every way out, after n1 is reaped: n1 itself may be killed there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -446,6 +450,34 @@ static int pump(int timeout_ms, line_fn fn, void *user) {
   return 0;
 }
 
+/* The journal's temporary directory: <tmp>/acto_cluster.XXXXXX/journal. */
+static char tmp_top[256], tmp_journal[300];
+
+static const char *make_journal_dir(void) {
+  const char *t = getenv("TMPDIR");
+  snprintf(tmp_top, sizeof tmp_top, "%s/acto_cluster.XXXXXX", t && *t ? t : "/tmp");
+  if (!mkdtemp(tmp_top)) {
+    tmp_top[0] = '\0';
+    return NULL;
+  }
+  snprintf(tmp_journal, sizeof tmp_journal, "%s/journal", tmp_top);
+  return tmp_journal;
+}
+
+static void remove_journal_dir(void) {
+  if (!tmp_top[0])
+    return;
+  const char *files[] = {"journal.log", "journal.snap", "journal.log.tmp", "journal.snap.tmp"};
+  char p[400];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", tmp_journal, files[i]);
+    (void)unlink(p);
+  }
+  (void)rmdir(tmp_journal);
+  (void)rmdir(tmp_top);
+  tmp_top[0] = '\0';
+}
+
 typedef struct launch {
   const cluster_opts *o;
   int64_t started_us; /* from n1's @started */
@@ -557,6 +589,15 @@ static int launcher(const cluster_opts *o, int argc, char **argv) {
   for (uint32_t i = 0; o->kill && i < nkids; i++)
     if (strcmp(kids[i].name, o->kill) == 0)
       victim = &kids[i];
+  if (!o->no_journal && !o->journal_dir) {
+    const char *dir = make_journal_dir();
+    if (!dir || strlen(dir) >= CLUSTER_PATH_MAX) {
+      say("cannot make a temporary directory for the journal: %s", strerror(errno));
+      goto out;
+    }
+    send_line(home, "journal %s\n", dir);
+    say("the coordinator's journal: %s (removed at the end)", dir);
+  }
   send_line(home, "run\n");
   int64_t end = cluster_now_us() + 10000000;
   while (!l.started_us && !home->gone && cluster_now_us() < end)
@@ -643,6 +684,7 @@ out:
   if (stop_signal)
     say("stopped by signal %d", (int)stop_signal);
   stop_all(stop_signal != 0);
+  remove_journal_dir(); /* after every node is reaped */
   if (stop_signal)
     status = 128 + stop_signal;
   return status;

@@ -9,6 +9,7 @@
  *   launcher -> node            node -> launcher
  *   key <hex>                   @port <listening port>
  *   seed n1:<port> | seed -     @ready        (every member is up)
+ *   journal <dir>               (home node: the journal's temporary directory)
  *   run                         @started <t>  (home node: work begins)
  *   killed <name> <t> <signo>   the report, then exit (home node)
  *   restarted <name> <t>
@@ -44,7 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <acto/acto_cluster.h>
@@ -483,10 +483,12 @@ static int start_pool(acto_system *sys, const cluster_opts *o, acto_ref *sup) {
 /* The home node's run: the coordinator, the pool, the client, the log,
  * the moves to a returned node, the report. */
 static int home(acto_system *sys, const cluster_opts *o, int self, linebuf *lb) {
-  char line[512];
+  char line[512], journal_dir[CLUSTER_PATH_MAX] = "";
   int rc;
-  do {
+  do { /* "journal <dir>": the temporary directory the launcher made */
     rc = read_line(0, lb, line, sizeof line, 60000);
+    if (rc == 1 && strncmp(line, "journal ", 8) == 0 && strlen(line + 8) < sizeof journal_dir)
+      memcpy(journal_dir, line + 8, strlen(line + 8) + 1);
   } while (rc == 1 && strcmp(line, "run") != 0);
   if (rc != 1)
     return 2;
@@ -496,7 +498,8 @@ static int home(acto_system *sys, const cluster_opts *o, int self, linebuf *lb) 
   ca.items = o->items;
   ca.nnodes = o->nnodes;
   ca.journal = o->no_journal ? 0 : 1 + (uint32_t)o->journal_sync;
-  snprintf(ca.journal_dir, sizeof ca.journal_dir, "%s", o->journal_dir ? o->journal_dir : "");
+  snprintf(ca.journal_dir, sizeof ca.journal_dir, "%s",
+           o->journal_dir ? o->journal_dir : journal_dir);
   memcpy(ca.names, cluster_rep.names, sizeof ca.names);
   uint32_t cap = 4 * o->window + 256;
   acto_child_spec kid = {.id = "coordinator",
@@ -600,33 +603,6 @@ static int home(acto_system *sys, const cluster_opts *o, int self, linebuf *lb) 
   return report(&r);
 }
 
-/* A journal directory of our own, removed at the end: <tmp>/acto_cluster.XXXXXX/journal. */
-static char tmp_top[256], tmp_journal[300];
-
-static const char *make_journal_dir(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(tmp_top, sizeof tmp_top, "%s/acto_cluster.XXXXXX", t && *t ? t : "/tmp");
-  if (!mkdtemp(tmp_top)) {
-    tmp_top[0] = '\0';
-    return NULL;
-  }
-  snprintf(tmp_journal, sizeof tmp_journal, "%s/journal", tmp_top);
-  return tmp_journal;
-}
-
-static void remove_journal_dir(void) {
-  if (!tmp_top[0])
-    return;
-  const char *files[] = {"journal.log", "journal.snap", "journal.log.tmp", "journal.snap.tmp"};
-  char p[400];
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-    snprintf(p, sizeof p, "%s/%s", tmp_journal, files[i]);
-    (void)unlink(p);
-  }
-  (void)rmdir(tmp_journal);
-  (void)rmdir(tmp_top);
-}
-
 int cluster_node_main(const cluster_opts *o) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   signal(SIGPIPE, SIG_IGN);
@@ -660,20 +636,11 @@ int cluster_node_main(const cluster_opts *o) {
   }
   seed = (acto_node_seed){seed_name, "127.0.0.1", (uint16_t)seed_port};
 
-  cluster_opts mine = *o;
-  if (self == 0 && !o->no_journal && !o->journal_dir) {
-    if (!(mine.journal_dir = make_journal_dir())) {
-      perror("cluster: n1: a temporary journal directory");
-      return 2;
-    }
-  }
-  o = &mine;
   acto_system *sys = NULL;
   acto_config cfg = {.threads = o->threads};
   int rc = acto_system_create(&cfg, &sys);
   if (rc < 0) {
     fprintf(stderr, "cluster: %s: acto_system_create: %s\n", o->node, acto_strerror(rc));
-    remove_journal_dir();
     return 2;
   }
   /* acto's own lines (connections opened and closed) only with --verbose. */
@@ -729,7 +696,6 @@ out:
   rc = acto_system_shutdown(sys);
   if (rc < 0)
     fprintf(stderr, "cluster: %s: shutdown: %s\n", o->node, acto_strerror(rc));
-  remove_journal_dir();
   pthread_mutex_lock(&cluster_rep.mu);
   free(cluster_rep.ack_us);
   free(cluster_rep.acked);
