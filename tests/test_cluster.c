@@ -251,7 +251,10 @@ START_TEST(a_node_killed_with_sigkill_has_its_workers_restarted_elsewhere_and_lo
   const char *found = line_of(text, "node n3 down detected at ");
   ck_assert_msg(!strstr(found, "heartbeat timeout"), "found by the heartbeat timeout:\n%s", text);
   ck_assert_msg(down >= 0 && down < TU_SLACK_MS, "down detected at %+.1f ms:\n%s", down, text);
-  ck_assert_msg(restarted >= down && restarted < 5 * TU_SLACK_MS, "restarted at %+.1f ms:\n%s",
+  /* The supervisor's restart and the coordinator's DOWN come from the
+   * same loss through different actors: neither is ordered before the
+   * other. */
+  ck_assert_msg(restarted >= 0 && restarted < 5 * TU_SLACK_MS, "restarted at %+.1f ms:\n%s",
                 restarted, text);
   ck_assert_msg(resumed >= 0 && resumed < 5 * TU_SLACK_MS, "resumed at %+.1f ms:\n%s", resumed,
                 text);
@@ -341,7 +344,12 @@ START_TEST(a_node_killed_and_started_again_rejoins_and_gets_workers_again) {
   double rejoined = timeline_ms(text, "n3 rejoined at ");
   double moved = timeline_ms(text, "n3 got workers again at ");
   double worked = timeline_ms(text, "n3's workers acknowledged items again from ");
-  ck_assert_msg(down <= restarted && again <= rejoined && rejoined <= moved && moved <= worked,
+  /* Ordered where one event causes the next: the new process exists before
+   * it joins; the move follows the join; its workers' acknowledgements
+   * count from the join (the move's time is that of its last worker, so
+   * the first moved worker may acknowledge before it). */
+  ck_assert_msg(down >= 0 && restarted >= 0 && again <= rejoined && rejoined <= moved &&
+                    rejoined <= worked,
                 "the timeline is out of order:\n%s", text);
   /* Workers moved back to it until it runs its share (6 workers / 3
    * nodes: 2; a worker still being restarted when it rejoined may be

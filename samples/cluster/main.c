@@ -644,12 +644,12 @@ static int launcher(const cluster_opts *o, int argc, char **argv) {
       victim->len = 0;
       victim->port = 0;
       victim->ready = victim->gone = 0;
+      int64_t t = cluster_now_us(); /* before it exists: it cannot join earlier */
       if (start_child(victim, exe, argc, argv) < 0) {
         perror("cluster: starting a node again");
         goto out;
       }
       send_line(victim, "key %s\nseed n1:%u\n", hex, kids[0].port);
-      int64_t t = cluster_now_us();
       send_line(home, "restarted %s %" PRId64 "\n", victim->name, t);
       printf("[%+9.1f ms] cluster: %s started again (pid %d)\n",
              (double)(t - l.started_us) / 1000.0, victim->name, (int)victim->pid);
