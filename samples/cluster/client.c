@@ -70,7 +70,7 @@ static void on_ack(acto_ctx *ctx, void *state, int status, const acto_msg *reply
   } else {
     c->acked[id] = 1;
     c->nacked++;
-    cluster_rep.acked++;
+    cluster_rep.nacked++;
     cluster_rep.ack_us[id] = now;
     if (a.node >= 0 && a.node < CLUSTER_MAX_NODES) cluster_rep.acked_on[a.node]++;
   }

@@ -1,39 +1,47 @@
-/* cluster.h - the cluster sample: a pool of workers spread over three node
- * processes on loopback, kept at full size by a coordinator that places
- * replacements for lost workers on surviving nodes, and a client whose
- * every work item is acknowledged exactly once, even when a node is killed
- * with SIGKILL (`cluster --help`; the design is described below).
+/* cluster.h - the cluster sample: node processes on loopback that join one
+ * cluster by seeds, a pool of workers placed on them by a supervisor with
+ * remote children, a coordinator that journals what it acknowledged, and
+ * a client whose every work item is acknowledged exactly once, even when
+ * a node is killed (and brought back) or the coordinator fails
+ * (`cluster --help`; ACTORS.md 13.7).
  *
  * The pieces, one file each:
  *   main.c         options and the launcher: starts the node processes,
- *                  wires them up, kills one on schedule, reaps them all
- *   node.c         a node process: its acto system and node, the control
- *                  channel to the launcher, supervisors, the final report
- *   worker.c       the spawner service (one per node) and the workers
- *   coordinator.c  the pool's coordinator: placement, dispatch, failover
+ *                  kills one on schedule, starts it again, reaps them all
+ *   node.c         a node process: its acto system and node (joined by
+ *                  seeds), the control channel to the launcher, the home
+ *                  node's supervisors, the final report
+ *   placement.c    where workers run: the placement function of the
+ *                  pool's remote children, and the move of workers to a
+ *                  node that came back
+ *   worker.c       the workers (a behaviour registered by name on every
+ *                  node, spawned there by the pool's supervisor on n1)
+ *   coordinator.c  the pool's coordinator: dispatch, failover, journal
  *   client.c       the client: numbered items at a steady rate, retries
  *
  * DESIGN
- * Two kinds of restart.  acto's supervisors are local: they restart
- * children in their own process (in place, keeping the ref).  Each node
- * runs a supervisor over its spawner, and the home node (n1) another over
- * the coordinator.  A worker on a node that died cannot be restarted by
- * anything on that node; the coordinator monitors every worker, and a
- * DOWN - ACTO_REASON_NOCONNECTION when the node went away, a negative
- * reason when the worker failed - makes it ask a surviving node's spawner
- * for a replacement.  Placement across nodes is the coordinator's job,
- * with monitors; local restarts are the supervisors' job.
+ * Who restarts what.  The pool's supervisor on n1 has one remote child
+ * per worker (acto_child_remote, behaviour CLUSTER_WORKER_BEHAVIOUR).  A
+ * worker that fails, or whose node goes down (ACTO_REASON_NOCONNECTION),
+ * is restarted by that supervisor on the node its placement function
+ * picks among those up: the one running the fewest of the pool's workers.
+ * A node that comes back (a new incarnation that rejoins through its
+ * seed) is given workers by the home node's main thread, which moves
+ * some from the busiest nodes with terminate_child + restart_child (the
+ * placement then picks the returned node).  The coordinator places
+ * nothing: it learns the workers from the process group CLUSTER_GROUP,
+ * which every worker joins, and monitors each one.
  *
  * Delivery.  The client asks the coordinator with an item id and retries
  * the same id after a failed or timed-out ask.  The coordinator keeps the
- * request (acto_reply_later), sends the item to a worker and answers the
- * client only when a worker's result arrived; the items a worker held when
- * its DOWN arrived are sent again to another worker.  Processing is at
- * least once (a worker killed after computing but before its result left
- * its node has done the work for nothing), acknowledgement exactly once:
- * the coordinator keeps the set of acknowledged ids and their results,
- * answers a retried id from it, and counts a second result for an
- * acknowledged id as a duplicate instead of acknowledging it again.
+ * request (acto_reply_later), sends the item to a worker and, when a
+ * worker's result arrives, appends it to its journal and only then
+ * answers.  The items a worker held when its DOWN arrived are sent again
+ * to another worker.  Dispatch is at least once (a worker lost after
+ * computing but before its result reached n1 has worked for nothing);
+ * an item acknowledged is never dispatched again, also across a restart
+ * of the coordinator, which replays its journal (ACTORS.md 13.7 says
+ * exactly what this relies on).
  */
 #ifndef CLUSTER_H
 #define CLUSTER_H
@@ -49,10 +57,12 @@
 #include <acto/acto_msgpack.h>
 
 #define CLUSTER_MAX_NODES 8
-#define CLUSTER_NAME_MAX 16                 /* node names: "n1" ... "n8" */
-#define CLUSTER_MAX_WORKERS 64              /* the pool, over all nodes */
+#define CLUSTER_NAME_MAX 16    /* node names: "n1" ... "n8" */
+#define CLUSTER_MAX_WORKERS 64 /* the pool, over all nodes */
 #define CLUSTER_MAX_ITEMS 1000000u
-#define CLUSTER_SPAWNER "cluster.spawner"   /* registered on every node */
+#define CLUSTER_PATH_MAX 200                      /* the journal's directory */
+#define CLUSTER_WORKER_BEHAVIOUR "cluster.worker" /* registered on every node */
+#define CLUSTER_GROUP "cluster.workers"           /* the process group of the workers */
 #define CLUSTER_COORDINATOR "cluster.coordinator" /* registered on n1 */
 
 /* ---- messages -------------------------------------------------------------- */
@@ -62,21 +72,26 @@
  * so nodes built by different compilers or for different machines read
  * each other.  Each handler unpacks with the type's _unpack_msg, which
  * checks the field count, every type and range; a payload that does not
- * fit is logged (cluster_bad_payload) and dropped. */
+ * fit is logged (cluster_bad_payload) and dropped.  The workers' spawn
+ * argument and the journal's records are msgpack too. */
 enum cluster_msg {
-  CLUSTER_SPAWN = 1,   /* ask a spawner (no payload); reply CLUSTER_SPAWNED */
-  CLUSTER_SPAWNED = 2, /* cluster_spawned; empty: no worker could start */
-  CLUSTER_WORK = 3,    /* coordinator -> worker: cluster_item */
-  CLUSTER_RESULT = 4,  /* worker -> coordinator: cluster_result */
-  CLUSTER_SUBMIT = 5,  /* ask the coordinator: cluster_item; reply CLUSTER_ACK */
-  CLUSTER_ACK = 6,     /* cluster_ack; empty: a malformed request */
-  CLUSTER_BOOT = 7,    /* the coordinator to itself: build the pool (no payload) */
-  CLUSTER_RESPAWN = 8, /* the coordinator to itself, later: cluster_respawn */
-  CLUSTER_TICK = 9,    /* the client's timer (no payload) */
-  CLUSTER_CRASH = 10,  /* makes the coordinator fail (restarted in place) */
-  CLUSTER_DONE = 11    /* a worker to itself when an item's work time is over:
-                          cluster_done */
+  CLUSTER_WORK = 3,   /* coordinator -> worker: cluster_item */
+  CLUSTER_RESULT = 4, /* worker -> coordinator: cluster_result */
+  CLUSTER_SUBMIT = 5, /* ask the coordinator: cluster_item; reply CLUSTER_ACK */
+  CLUSTER_ACK = 6,    /* cluster_ack; empty: a malformed request */
+  CLUSTER_BOOT = 7,   /* the coordinator to itself: find the workers (no payload) */
+  CLUSTER_TICK = 9,   /* the client's timer (no payload) */
+  CLUSTER_CRASH = 10, /* makes the coordinator fail after journaling its next
+                         acknowledgement, before answering it (restarted in place) */
+  CLUSTER_DONE = 11,  /* a worker to itself when an item's work time is over:
+                         cluster_done */
+  CLUSTER_JOIN = 12   /* a worker to itself: join CLUSTER_GROUP (no payload) */
 };
+
+/* The workers' spawn argument (the spec's arg bytes, sent with the remote
+ * spawn): how often a worker fails, how long an item takes. */
+#define CLUSTER_WORKER_ARG_FIELDS(F) F(u32, faults) F(u32, work_ms)
+ACTO_MSGPACK_STRUCT(cluster_worker_arg, CLUSTER_WORKER_ARG_FIELDS)
 
 #define CLUSTER_ITEM_FIELDS(F) F(u64, id)
 ACTO_MSGPACK_STRUCT(cluster_item, CLUSTER_ITEM_FIELDS)
@@ -87,13 +102,6 @@ ACTO_MSGPACK_STRUCT(cluster_result, CLUSTER_RESULT_FIELDS)
 /* node: the index of the node whose worker computed it */
 #define CLUSTER_ACK_FIELDS(F) F(u64, id) F(u64, value) F(i32, node)
 ACTO_MSGPACK_STRUCT(cluster_ack, CLUSTER_ACK_FIELDS)
-
-#define CLUSTER_SPAWNED_FIELDS(F) F(ref, worker)
-ACTO_MSGPACK_STRUCT(cluster_spawned, CLUSTER_SPAWNED_FIELDS)
-
-/* for_node: a replacement for a worker lost on node index + 1, or 0 */
-#define CLUSTER_RESPAWN_FIELDS(F) F(u32, for_node)
-ACTO_MSGPACK_STRUCT(cluster_respawn, CLUSTER_RESPAWN_FIELDS)
 
 /* An item being worked on, and whom to answer. */
 #define CLUSTER_DONE_FIELDS(F) F(u64, id) F(ref, reply_to)
@@ -108,8 +116,8 @@ static inline void cluster_bad_payload(const char *who, const acto_msg *msg,
   static _Atomic unsigned long seen;
   unsigned long n = atomic_fetch_add_explicit(&seen, 1, memory_order_relaxed) + 1;
   if (n <= CLUSTER_BAD_LOGGED || n % 1000 == 0)
-    fprintf(stderr, "cluster: %s: dropped a message of type %u (%zu bytes): %s [%lu so far]\n",
-            who, msg->type, msg->size, r->detail, n);
+    fprintf(stderr, "cluster: %s: dropped a message of type %u (%zu bytes): %s [%lu so far]\n", who,
+            msg->type, msg->size, r->detail, n);
 }
 
 /* Packs *v (of the type whose schema is s) into a stack buffer and sends
@@ -150,20 +158,16 @@ static inline int64_t cluster_now_us(void) {
 
 /* ---- behaviours ---------------------------------------------------------- */
 
-/* worker.c.  The spawner's init argument: how often its workers fail. */
-typedef struct cluster_spawner_arg {
-  uint32_t faults;  /* a worker fails on about one item in `faults` (0: never) */
-  uint32_t work_ms; /* how long an item takes */
-} cluster_spawner_arg;
-extern const acto_behaviour cluster_spawner_behaviour;
+/* worker.c.  init's argument: an acto_spawn_arg holding a packed
+ * cluster_worker_arg (it is started by a remote spawn). */
 extern const acto_behaviour cluster_worker_behaviour;
 
 /* coordinator.c.  Its init argument, copied by its supervisor. */
 typedef struct cluster_coord_arg {
-  uint32_t items;    /* ids 1..items */
-  uint32_t per_node; /* workers per node at the start */
+  uint32_t items; /* ids 1..items */
   uint32_t nnodes;
-  uint32_t self;     /* this node's index */
+  uint32_t journal; /* 0: no journal (--no-journal), else 1 + acto_journal_sync_mode */
+  char journal_dir[CLUSTER_PATH_MAX];
   char names[CLUSTER_MAX_NODES][CLUSTER_NAME_MAX];
 } cluster_coord_arg;
 extern const acto_behaviour cluster_coord_behaviour;
@@ -180,30 +184,38 @@ extern const acto_behaviour cluster_client_behaviour;
 /* ---- the report (home node only) -------------------------------------------- */
 
 /* What the actors of the home node observed, for the final report: written
- * by the coordinator, the client and the node event hook (under mu), read
- * by the node's main thread.  It lives outside the actors' state so that
- * it survives a restart of the coordinator.  Times are cluster_now_us(),
- * 0 when the event did not happen. */
+ * by the coordinator, the client, the placement function and the node
+ * hooks (under mu), read by the node's main thread.  It lives outside the
+ * actors' state so that it survives a restart of the coordinator: that is
+ * what makes `duplicates` an independent check of the journal (acked[]
+ * remembers what any incarnation acknowledged).  Times are
+ * cluster_now_us(), 0 when the event did not happen. */
 typedef struct cluster_node_rep {
-  int64_t hook_down_us;   /* the first node-down event after it was up */
+  int64_t hook_down_us; /* the first node-down event after it was up */
   char hook_reason[64];
-  int64_t detect_us;      /* the coordinator's first DOWN (NOCONNECTION) */
-  uint32_t workers;       /* the pool's workers there now */
-  uint32_t initial;       /* ... when the pool was first complete */
-  uint32_t lost;          /* workers lost there with their node (NOCONNECTION) */
-  uint32_t replaced;      /* replacements started for them */
+  int64_t detect_us;                  /* the coordinator's first DOWN (NOCONNECTION) */
+  uint32_t workers;                   /* the pool's workers there now (the coordinator's view) */
+  uint32_t initial;                   /* ... when the pool was first complete */
+  uint32_t lost;                      /* workers lost there with their node (NOCONNECTION) */
+  uint32_t replaced;                  /* of those, placed elsewhere by the supervisor */
   uint32_t placed[CLUSTER_MAX_NODES]; /* ... on each node */
-  int64_t replaced_us;    /* when the last replacement was monitored */
-  uint32_t redispatched;  /* items its workers held, sent again */
-  int64_t redisp_ack_us;  /* the first of those acknowledged */
+  int64_t replaced_us;                /* when the last of them was placed */
+  uint32_t redispatched;              /* items its workers held, sent again */
+  int64_t redisp_ack_us;              /* the first of those acknowledged */
   int redisp_ack_node;
-  int64_t repl_ack_us;    /* the first result of a replacement */
-  int repl_ack_node;
+  /* Its return (a new incarnation, --restart-after-ms). */
+  int64_t restarted_us; /* the launcher started it again */
+  int64_t rejoined_us;  /* the member event JOINED on n1 after it was down */
+  int64_t moved_us;     /* workers moved to it (the last move answered) */
+  uint32_t moved;
+  uint32_t moved_from[CLUSTER_MAX_NODES];
+  int64_t back_ack_us; /* the first item acknowledged by its workers after */
+  uint64_t back_acked; /* items its workers acknowledged after it rejoined */
 } cluster_node_rep;
 
 typedef struct cluster_event {
   int64_t at_us;
-  int node;     /* index, -1 for a node outside the cluster */
+  int node; /* index, -1 for a node outside the cluster */
   int up;
   char reason[48];
 } cluster_event;
@@ -215,18 +227,30 @@ typedef struct cluster_report {
   uint32_t nnodes;
   char names[CLUSTER_MAX_NODES][CLUSTER_NAME_MAX];
   cluster_node_rep node[CLUSTER_MAX_NODES];
-  int64_t pool_ready_us;   /* the pool was first complete */
-  uint64_t duplicates;     /* results for an already acknowledged id */
-  uint64_t from_set;       /* retries answered from the acknowledged set */
-  uint64_t worker_failures; /* DOWNs other than NOCONNECTION */
+  int64_t pool_ready_us; /* the pool was first complete */
+  uint32_t pool_size;
+  /* The placement function's tally: the node index each child ("w1" ..)
+   * was last placed on, -1 none (placement.c). */
+  int8_t child_node[CLUSTER_MAX_WORKERS];
+  /* The coordinator, over all its incarnations. */
+  uint8_t *acked;               /* [items + 1]: journaled and acknowledged */
+  uint64_t duplicates;          /* items dispatched to a worker after they were acknowledged */
+  uint64_t late_results;        /* results for an item acknowledged already */
+  uint64_t from_set;            /* retries answered from the acknowledged set */
+  uint64_t replayed;            /* acknowledged items read back from the journal */
+  uint64_t journaled;           /* records appended */
+  uint64_t worker_failures;     /* DOWNs other than NOCONNECTION and moves */
   uint64_t failed_redispatched; /* items their workers held, sent again */
-  uint64_t coord_starts;   /* coordinator incarnations */
+  uint64_t moved_redispatched;  /* items held by workers moved away, sent again */
+  uint64_t retry_redispatched;  /* items sent again because the client retried */
+  uint64_t coord_starts;        /* coordinator incarnations */
+  uint32_t crash_item;          /* journaled, then the coordinator failed before answering */
   /* The client. */
   uint32_t items;
-  int64_t *ack_us;         /* [items + 1]: when each id was acknowledged */
-  uint64_t acked, dup_acks, wrong, retries, sent;
+  int64_t *ack_us; /* [items + 1]: when each id was acknowledged */
+  uint64_t nacked, dup_acks, wrong, retries, sent;
   uint64_t acked_on[CLUSTER_MAX_NODES]; /* by the node of the worker */
-  int done;               /* every item acknowledged */
+  int done;                             /* every item acknowledged */
   /* Node events as the hook saw them, for the live log (the first
    * CLUSTER_EVENTS). */
   uint32_t nevents;
@@ -237,17 +261,35 @@ extern cluster_report cluster_rep;
 
 /* The index of a node name in cluster_rep.names, or -1. */
 int cluster_node_index(const char *name);
+/* The index of the node a ref lives on (by its node id's name), or -1. */
+int cluster_ref_node(acto_system *sys, acto_ref ref);
+
+/* ---- placement (placement.c) ------------------------------------------------- */
+
+/* The pool's placement function (acto_place_fn): the up node running the
+ * fewest of the pool's workers, ties to the first by name.  user unused. */
+int cluster_place_fewest(void *user, const char *child_id, const char *const *nodes, size_t n,
+                         size_t self, const char *previous);
+
+/* Moves workers of the pool's supervisor `sup` to node index `to` until it
+ * runs its share (pool / up nodes, rounded down), taking them from the
+ * busiest nodes.  Plain thread only (it waits for the supervisor).
+ * Returns the number moved, or a negative ACTO_E* code. */
+int cluster_rebalance(acto_system *sys, acto_ref sup, int to, uint32_t nup);
 
 /* ---- the programs ------------------------------------------------------------ */
 
 typedef struct cluster_opts {
-  const char *node;     /* --node NAME: run as that node process */
+  const char *node; /* --node NAME: run as that node process */
   uint32_t nnodes, per_node, items, rate, window, faults, work_ms;
   unsigned threads;
-  int64_t after_ms, crash_coord_ms, timeout_ms;
+  int64_t after_ms, crash_coord_ms, timeout_ms, restart_after_ms;
   int64_t heartbeat_ms, heartbeat_timeout_ms;
-  const char *kill;     /* the node to kill (launcher), expected killed (n1) */
-  int sig;              /* SIGKILL or SIGSTOP */
+  const char *kill;        /* the node to kill (launcher), expected killed (n1) */
+  int sig;                 /* SIGKILL or SIGSTOP */
+  const char *journal_dir; /* --journal-dir: kept; NULL: a temporary one */
+  int no_journal;
+  int journal_sync; /* acto_journal_sync_mode */
   int verbose, quiet;
 } cluster_opts;
 

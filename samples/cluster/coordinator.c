@@ -1,61 +1,72 @@
-/* coordinator.c - the pool's coordinator: builds a pool of workers spread
- * over the nodes, dispatches the client's items to them, and keeps the
- * pool whole when workers or whole nodes are lost.
+/* coordinator.c - the pool's coordinator: dispatches the client's items to
+ * the workers it finds in the process group CLUSTER_GROUP, sends again
+ * the items of a worker that is lost, and journals every acknowledgement
+ * before it answers, so that an item acknowledged is never dispatched
+ * again, also by its next incarnation.
  *
  * DESIGN
- * Placement.  At boot the coordinator finds each node's spawner (locally
- * with acto_lookup, remotely by asking the node's service with
- * ACTO_MSG_NODE_LOOKUP) and asks every spawner for per_node workers.  It
- * monitors each worker.  A DOWN removes the worker; with reason
- * ACTO_REASON_NOCONNECTION its node is marked down and never chosen again.
- * The replacement is asked of the up node with the fewest workers (those
- * being started count), so a lost node's workers spread over the rest.
- * A spawn that fails (node unreachable, spawner restarting) is tried again
- * 50 ms later, on whichever node is then the best.
+ * Workers.  The coordinator places nothing: the pool's supervisor starts
+ * and restarts the workers (placement.c).  At boot it subscribes to
+ * CLUSTER_GROUP and reads its members; each member it did not know is
+ * monitored and becomes a live worker.  A DOWN removes the worker and
+ * puts the items it held back in the queue; its reason says why, for the
+ * report: ACTO_REASON_NOCONNECTION (its node was lost), SHUTDOWN (its
+ * supervisor stopped it to move it), anything else (it failed).
  *
  * Items.  Each id is NEW, QUEUED (waiting for a worker), SENT (to one
- * worker, whose slot it records) or ACKED (its result kept).  A SUBMIT
- * keeps the client's request (acto_reply_later; a retry replaces the kept
- * token, whose asker has given up) and queues a NEW item; an ACKED one is
- * answered at once from the kept result, and a SENT one is sent again (the
- * client waited past its deadline: its result may have been lost).  Items go to the live worker
- * with the fewest items in flight.  A RESULT acknowledges the item if it
- * is not ACKED yet (whoever computed it: a result from a worker the item
- * was taken away from is as good as any) and is counted as a duplicate
- * otherwise.  A worker's DOWN puts every item SENT to it back in the
- * queue, in front of nothing: at-least-once processing.  DOWN travels on
- * the system lane and may overtake results already queued, which is one
- * way a duplicate arises; a result that never left a killed node is the
- * other (it cannot be counted: the item is "re-dispatched").
+ * worker, whose slot it records) or ACKED (its result journaled).  A
+ * SUBMIT keeps the client's request (acto_reply_later; a retry replaces
+ * the kept token, whose asker has given up) and queues a NEW item; an
+ * ACKED one is answered at once from the kept result, and a SENT one is
+ * sent again (the client waited past its deadline: its result may have
+ * been lost).  Items go to the live worker with the fewest items in
+ * flight.  A RESULT for an item not ACKED yet (from whichever worker:
+ * one the item was taken away from is as good as any) is appended to the
+ * journal, then the item is ACKED and the kept request answered; a
+ * result for an ACKED item is counted as late and dropped.  So dispatch
+ * is at least once (a DOWN may overtake results on their way, a result
+ * may die with its node) and the answer exactly once.
  *
- * Failure.  The coordinator runs under a supervisor on its node.  When it
- * fails it is restarted in place: terminate stops the workers it knew
- * (their results would find an empty item table), init boots a new pool,
- * and the client's requests kept by the old state time out and are asked
- * again.  Its acknowledged set goes with the old state, so a retried item
- * may be processed again; the client still acknowledges it once.
+ * The journal.  A record (a packed cluster_ack) is appended before the
+ * answer leaves and before the item counts as ACKED; an append that fails
+ * fails the coordinator (nothing was answered).  init replays the journal
+ * into the item table: an incarnation starts with every item any earlier
+ * one acknowledged, and answers their retries from it.  The sync mode is
+ * the launcher's --journal-sync, SYNC_NONE by default: the failures this
+ * sample makes (the coordinator failing, n1's processes killed) keep
+ * every record that write() accepted; SYNC_EACH adds power loss at the
+ * price of one device flush per acknowledgement.  The journal is not
+ * shared: its lock lets one coordinator at a time open it.
+ *
+ * Failure.  The coordinator runs under a supervisor on n1 and is restarted
+ * in place (the same ref: the client's ref and the workers' reply_to stay
+ * right).  terminate closes the journal; init opens and replays it; the
+ * workers keep running, and results of items the old incarnation sent
+ * reach the new one and are acknowledged like any (journaled, answered
+ * when the client retries).  The requests the old incarnation kept die
+ * with it: the client's asks time out and are asked again.
+ * CLUSTER_CRASH makes it fail right after journaling its next
+ * acknowledgement, before answering it: the worst moment, which only the
+ * journal covers (that item's retry is answered from it).
  *
  * What does not fit.  Every payload is msgpack (cluster.h) and is
  * unpacked with its type's checks before it is used (one that does not
- * unpack is logged and dropped), and every id and node index is checked
- * before it is used.  A SUBMIT is a request
- * (its answer is the acknowledgement): one sent without ask is ignored,
- * one that does not fit is answered with an empty CLUSTER_ACK.  BOOT and
- * RESPAWN come from the coordinator itself (RESPAWN by a timer, whose
- * messages come from the actor that set it): from anyone else they would
- * grow the pool past its size, so they are ignored, like a RESULT that
- * does not fit, a reply to one of its asks that is not a ref, and any
- * unknown type.  CLUSTER_CRASH is chaos and means it.
+ * unpack is logged and dropped), and every id is checked before it is
+ * used.  A SUBMIT is a request (its answer is the acknowledgement): one
+ * sent without ask is ignored, one that does not fit is answered with an
+ * empty CLUSTER_ACK.  BOOT comes from the coordinator itself: from anyone
+ * else it is ignored, like a RESULT that does not fit and any unknown
+ * type.  CLUSTER_CRASH is chaos and means it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
+#include <acto/acto_cluster.h>
+#include <acto/acto_journal.h>
 
-#define COORD_SPAWN_TIMEOUT_MS 2000
-#define COORD_LOOKUP_TIMEOUT_MS 2000
-#define COORD_RESPAWN_MS 50
+#include "cluster.h"
 
 enum { IT_NEW = 0, IT_QUEUED = 1, IT_SENT = 2, IT_ACKED = 3 };
 
@@ -63,10 +74,9 @@ typedef struct item {
   acto_reply_token tok; /* the client's request, when has_tok */
   uint64_t value;       /* ACKED: the result */
   int16_t worker;       /* SENT: the slot */
-  uint8_t state;
-  uint8_t has_tok;
-  int8_t lost_from;     /* node index + 1 of a lost worker that held it, or 0 */
-  int8_t node;          /* ACKED: the node that computed it */
+  int8_t node;          /* ACKED: the node of the worker that computed it */
+  int8_t lost_from;     /* 1 + the node whose loss made it be sent again */
+  uint8_t state, has_tok;
 } item;
 
 typedef struct wslot {
@@ -74,165 +84,68 @@ typedef struct wslot {
   uint64_t mon;
   uint32_t inflight;
   int8_t node;
-  int8_t for_node; /* a replacement for a worker lost on node index + 1, or 0 */
-  uint8_t used;
-  uint8_t live;    /* may be sent items */
+  uint8_t used, live;
 } wslot;
-
-typedef struct cnode {
-  acto_ref spawner;
-  uint32_t workers; /* live and being started */
-  uint8_t up;
-} cnode;
 
 typedef struct coord {
   cluster_coord_arg a;
   acto_system *sys;
+  acto_journal *j;
   item *items;     /* [items + 1] */
   uint32_t *queue; /* a ring of ids, capacity items */
   uint32_t qhead, qlen;
   wslot w[CLUSTER_MAX_WORKERS];
-  cnode n[CLUSTER_MAX_NODES];
-  uint32_t target, live, rr;
-  int complete;    /* the pool reached its target once */
+  uint32_t live, rr; /* live: the slots in use */
+  int crash_armed;
 } coord;
 
-static void spawn_on(coord *c, acto_ctx *ctx, int node, int for_node);
+static void drain(coord *c);
 
-/* ---- the pool ------------------------------------------------------------------ */
+/* ---- workers --------------------------------------------------------------------- */
 
-/* The up node with the fewest workers, or -1. */
-static int pick_node(const coord *c) {
-  int best = -1;
-  for (uint32_t i = 0; i < c->a.nnodes; i++) {
-    if (!c->n[i].up || acto_ref_is_none(c->n[i].spawner)) continue;
-    if (best < 0 || c->n[i].workers < c->n[best].workers) best = (int)i;
-  }
-  return best;
-}
-
-static void respawn_later(coord *c, acto_ctx *ctx, int for_node) {
-  cluster_respawn r = {(uint32_t)for_node};
-  (void)cluster_send_after(c->sys, acto_self(ctx), CLUSTER_RESPAWN, cluster_respawn_schema(), &r,
-                           COORD_RESPAWN_MS);
-}
-
-static void drain(coord *c, acto_ctx *ctx);
-
-static void add_worker(coord *c, acto_ctx *ctx, acto_ref ref, int node, int for_node) {
+static void add_worker(coord *c, acto_ctx *ctx, acto_ref ref) {
   wslot *w = NULL;
-  for (int i = 0; i < CLUSTER_MAX_WORKERS && !w; i++)
-    if (!c->w[i].used) w = &c->w[i];
-  if (!w) {
-    (void)acto_stop(c->sys, ref);
-    return;
+  for (int i = 0; i < CLUSTER_MAX_WORKERS; i++) {
+    if (c->w[i].used && acto_ref_eq(c->w[i].ref, ref))
+      return; /* known */
+    if (!w && !c->w[i].used)
+      w = &c->w[i];
   }
+  if (!w)
+    return;
+  int node = cluster_ref_node(c->sys, ref);
+  if (node < 0)
+    return; /* not one of the sample's nodes */
   memset(w, 0, sizeof *w);
+  /* A worker that is already gone gives a DOWN (NOPROC) like any other. */
+  if (acto_monitor(ctx, ref, &w->mon) < 0)
+    return;
   w->ref = ref;
   w->node = (int8_t)node;
-  w->for_node = (int8_t)for_node;
   w->used = w->live = 1;
-  /* A worker that is already gone gives a DOWN (NOPROC) like any other;
-   * one that cannot be monitored is not kept. */
-  if (acto_monitor(ctx, ref, &w->mon) < 0) {
-    w->used = w->live = 0;
-    (void)acto_stop(c->sys, ref);
-    respawn_later(c, ctx, for_node);
-    return;
-  }
-  c->n[node].workers++;
   c->live++;
-  int64_t now = cluster_now_us();
   pthread_mutex_lock(&cluster_rep.mu);
   cluster_rep.node[node].workers++;
-  if (for_node) {
-    cluster_node_rep *lost = &cluster_rep.node[for_node - 1];
-    lost->replaced++;
-    lost->placed[node]++;
-    lost->replaced_us = now;
-  }
-  if (!c->complete && c->live == c->target) {
-    c->complete = 1;
-    if (!cluster_rep.pool_ready_us) {
-      cluster_rep.pool_ready_us = now;
-      for (uint32_t i = 0; i < c->a.nnodes; i++)
-        cluster_rep.node[i].initial = cluster_rep.node[i].workers;
-    }
+  if (!cluster_rep.pool_ready_us && c->live == cluster_rep.pool_size) {
+    cluster_rep.pool_ready_us = cluster_now_us();
+    for (uint32_t i = 0; i < c->a.nnodes; i++)
+      cluster_rep.node[i].initial = cluster_rep.node[i].workers;
   }
   pthread_mutex_unlock(&cluster_rep.mu);
-  drain(c, ctx);
-}
-
-static void on_spawned(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
-  coord *c = state;
-  int node = (int)((uintptr_t)user & 0xff), for_node = (int)((uintptr_t)user >> 8);
-  c->n[node].workers--;
-  cluster_spawned sp;
-  acto_msgpack_result bad;
-  if (status == 0 && reply->size > 0) {
-    if (cluster_spawned_unpack_msg(reply, &sp, &bad) == 0) {
-      add_worker(c, ctx, sp.worker, node, for_node);
-      return;
-    }
-    cluster_bad_payload("coordinator", reply, &bad);
-  }
-  if (status == ACTO_ENOTCONN) c->n[node].up = 0;
-  respawn_later(c, ctx, for_node);
-}
-
-/* Asks `node`'s spawner for a worker (a replacement for one lost on node
- * for_node - 1 when for_node > 0); node < 0: none is up, try later. */
-static void spawn_on(coord *c, acto_ctx *ctx, int node, int for_node) {
-  if (node < 0) {
-    respawn_later(c, ctx, for_node);
-    return;
-  }
-  void *user = (void *)(uintptr_t)((unsigned)node | ((unsigned)for_node << 8));
-  int rc = acto_ask_async(ctx, c->n[node].spawner, CLUSTER_SPAWN, NULL, 0,
-                          COORD_SPAWN_TIMEOUT_MS, on_spawned, user, NULL);
-  if (rc < 0) {
-    if (rc == ACTO_ENOTCONN || rc == ACTO_ESTALE) c->n[node].up = 0;
-    respawn_later(c, ctx, for_node);
-    return;
-  }
-  c->n[node].workers++;
-}
-
-static void on_lookup(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
-  coord *c = state;
-  int node = (int)(uintptr_t)user;
-  /* The node service's answer: the ref as two little-endian u64s. */
-  if (status == 0 && acto_node_lookup_result(reply->data, reply->size, &c->n[node].spawner) == 0) {
-    c->n[node].up = 1;
-    for (uint32_t k = 0; k < c->a.per_node; k++) spawn_on(c, ctx, node, 0);
-    return;
-  }
-  /* The node is unreachable or runs no spawner: its share goes elsewhere. */
-  fprintf(stderr, "cluster: no spawner on %s (%s): its workers go elsewhere\n",
-          c->a.names[node], status ? acto_strerror(status) : "not registered");
-  c->n[node].up = 0;
-  for (uint32_t k = 0; k < c->a.per_node; k++) respawn_later(c, ctx, 0);
+  drain(c);
 }
 
 static void boot(coord *c, acto_ctx *ctx) {
-  for (uint32_t i = 0; i < c->a.nnodes; i++) {
-    if (i == c->a.self) {
-      if (acto_lookup(c->sys, CLUSTER_SPAWNER, &c->n[i].spawner) == 0) {
-        c->n[i].up = 1;
-        for (uint32_t k = 0; k < c->a.per_node; k++) spawn_on(c, ctx, (int)i, 0);
-        continue;
-      }
-    } else {
-      acto_ref svc;
-      if (acto_node_service(c->sys, c->a.names[i], &svc) == 0 &&
-          acto_ask_async(ctx, svc, ACTO_MSG_NODE_LOOKUP, CLUSTER_SPAWNER,
-                         strlen(CLUSTER_SPAWNER), COORD_LOOKUP_TIMEOUT_MS, on_lookup,
-                         (void *)(uintptr_t)i, NULL) >= 0)
-        continue;
-    }
-    fprintf(stderr, "cluster: %s is not reachable: its workers go elsewhere\n", c->a.names[i]);
-    for (uint32_t k = 0; k < c->a.per_node; k++) respawn_later(c, ctx, 0);
+  int rc = acto_group_subscribe(c->sys, CLUSTER_GROUP, acto_self(ctx));
+  if (rc < 0 && rc != ACTO_EEXIST) { /* no node (an in-process test): no workers */
+    if (rc != ACTO_ENOTCONN)
+      fprintf(stderr, "cluster: coordinator: acto_group_subscribe: %s\n", acto_strerror(rc));
+    return;
   }
+  acto_ref m[CLUSTER_MAX_WORKERS];
+  int n = acto_group_members(c->sys, CLUSTER_GROUP, 0, m, CLUSTER_MAX_WORKERS);
+  for (int i = 0; i < n && i < CLUSTER_MAX_WORKERS; i++)
+    add_worker(c, ctx, m[i]);
 }
 
 /* ---- items ------------------------------------------------------------------- */
@@ -251,9 +164,11 @@ static int dispatch(coord *c, uint32_t id) {
     int best = -1;
     for (uint32_t k = 0; k < CLUSTER_MAX_WORKERS; k++) {
       uint32_t i = (c->rr + k) % CLUSTER_MAX_WORKERS;
-      if (c->w[i].live && (best < 0 || c->w[i].inflight < c->w[best].inflight)) best = (int)i;
+      if (c->w[i].live && (best < 0 || c->w[i].inflight < c->w[best].inflight))
+        best = (int)i;
     }
-    if (best < 0) return 0;
+    if (best < 0)
+      return 0;
     c->rr = (uint32_t)best + 1;
     cluster_item it = {id};
     int rc = cluster_item_send(c->sys, c->w[best].ref, CLUSTER_WORK, &it, NULL);
@@ -261,6 +176,13 @@ static int dispatch(coord *c, uint32_t id) {
       c->w[best].live = 0;
       continue;
     }
+    /* The check the journal is for, made against a record that outlives
+     * this incarnation: an item any incarnation acknowledged is never
+     * dispatched again. */
+    pthread_mutex_lock(&cluster_rep.mu);
+    if (cluster_rep.acked && cluster_rep.acked[id])
+      cluster_rep.duplicates++;
+    pthread_mutex_unlock(&cluster_rep.mu);
     c->items[id].state = IT_SENT;
     c->items[id].worker = (int16_t)best;
     c->w[best].inflight++;
@@ -268,13 +190,13 @@ static int dispatch(coord *c, uint32_t id) {
   }
 }
 
-static void drain(coord *c, acto_ctx *ctx) {
-  (void)ctx;
+static void drain(coord *c) {
   while (c->qlen) {
     uint32_t id = c->queue[c->qhead];
     if (c->items[id].state == IT_QUEUED) {
       int rc = dispatch(c, id);
-      if (rc == 0) return; /* no worker: wait for one */
+      if (rc == 0)
+        return; /* no worker: wait for one */
       if (rc == ACTO_PARKED) {
         c->qhead = (c->qhead + 1) % c->a.items;
         c->qlen--;
@@ -286,24 +208,24 @@ static void drain(coord *c, acto_ctx *ctx) {
   }
 }
 
-static int worker_down(coord *c, acto_ctx *ctx, const acto_down *d) {
+static int worker_down(coord *c, const acto_down *d) {
   int s = -1;
   for (int i = 0; i < CLUSTER_MAX_WORKERS && s < 0; i++)
-    if (c->w[i].used && c->w[i].mon == d->monitor) s = i;
-  if (s < 0) return 0;
+    if (c->w[i].used && c->w[i].mon == d->monitor)
+      s = i;
+  if (s < 0)
+    return 0;
   wslot *w = &c->w[s];
   int node = w->node;
+  c->live--; /* counted while used, also after a failed send cleared live */
   w->used = w->live = 0;
-  c->n[node].workers--;
-  c->live--;
-  /* A node lost: its items and its replacement are accounted to it (the
-   * timeline).  A worker that failed is replaced just the same. */
   int gone = d->reason == ACTO_REASON_NOCONNECTION;
   uint32_t again = 0;
   for (uint32_t id = 1; id <= c->a.items; id++) {
     item *it = &c->items[id];
     if (it->state == IT_SENT && it->worker == s) {
-      if (gone) it->lost_from = (int8_t)(node + 1);
+      if (gone)
+        it->lost_from = (int8_t)(node + 1);
       enqueue(c, id);
       again++;
     }
@@ -315,24 +237,27 @@ static int worker_down(coord *c, acto_ctx *ctx, const acto_down *d) {
   if (gone) {
     r->lost++;
     r->redispatched += again;
-    if (!r->detect_us) r->detect_us = now;
+    if (!r->detect_us)
+      r->detect_us = now;
+  } else if (d->reason == ACTO_REASON_SHUTDOWN) {
+    cluster_rep.moved_redispatched += again;
   } else {
     cluster_rep.worker_failures++;
     cluster_rep.failed_redispatched += again;
   }
   pthread_mutex_unlock(&cluster_rep.mu);
-  if (gone) c->n[node].up = 0;
-  spawn_on(c, ctx, pick_node(c), gone ? node + 1 : 0);
-  drain(c, ctx);
+  drain(c);
   return 0;
 }
 
 static int submit(coord *c, acto_ctx *ctx, const acto_msg *msg) {
   cluster_item in;
   acto_msgpack_result bad;
-  if (!(msg->flags & ACTO_MSG_FLAG_REQUEST)) return 0; /* nobody to acknowledge */
+  if (!(msg->flags & ACTO_MSG_FLAG_REQUEST))
+    return 0; /* nobody to acknowledge */
   int rc = cluster_item_unpack_msg(msg, &in, &bad);
-  if (rc != 0) cluster_bad_payload("coordinator", msg, &bad);
+  if (rc != 0)
+    cluster_bad_payload("coordinator", msg, &bad);
   if (rc != 0 || in.id == 0 || in.id > c->a.items) {
     (void)acto_reply(ctx, CLUSTER_ACK, NULL, 0); /* empty: a malformed request */
     return 0;
@@ -347,26 +272,40 @@ static int submit(coord *c, acto_ctx *ctx, const acto_msg *msg) {
     pthread_mutex_unlock(&cluster_rep.mu);
     return 0;
   }
-  if (acto_reply_later(ctx, &it->tok) == 0) it->has_tok = 1;
+  if (acto_reply_later(ctx, &it->tok) == 0)
+    it->has_tok = 1;
   if (it->state == IT_SENT) {
     /* The client gave up waiting: its result may be lost (a timer dropped
      * by a full mailbox, a message gone with a connection), so send it
      * again; whichever result comes first acknowledges it. */
     c->w[it->worker].inflight--;
     it->state = IT_NEW;
+    pthread_mutex_lock(&cluster_rep.mu);
+    cluster_rep.retry_redispatched++;
+    pthread_mutex_unlock(&cluster_rep.mu);
   }
   if (it->state == IT_NEW) {
     enqueue(c, id);
-    drain(c, ctx);
+    drain(c);
   }
   return 0;
 }
 
-/* The node a ref lives on, by its spawner's node id; -1 if unknown. */
-static int node_of(const coord *c, acto_ref ref) {
-  for (uint32_t i = 0; i < c->a.nnodes; i++)
-    if (!acto_ref_is_none(c->n[i].spawner) && c->n[i].spawner.node == ref.node) return (int)i;
-  return -1;
+/* Appends the acknowledgement to the journal (when there is one). */
+static int journal_ack(coord *c, const cluster_ack *a) {
+  if (!c->j)
+    return 0;
+  acto_msgpack_buf b;
+  int rc = acto_msgpack_buf_init(&b);
+  if (rc == 0)
+    rc = cluster_ack_pack(acto_msgpack_buf_packer(&b), a);
+  if (rc == 0) {
+    rc = acto_journal_append(c->j, b.data, b.size, NULL);
+    if (rc > 0)
+      rc = 0; /* SNAPSHOT_DUE: never asked for (no snapshot_every) */
+  }
+  acto_msgpack_buf_free(&b);
+  return rc;
 }
 
 static int result(coord *c, acto_ctx *ctx, const acto_msg *msg) {
@@ -376,37 +315,59 @@ static int result(coord *c, acto_ctx *ctx, const acto_msg *msg) {
     cluster_bad_payload("coordinator", msg, &bad);
     return 0;
   }
-  if (r.id == 0 || r.id > c->a.items) return 0;
+  if (r.id == 0 || r.id > c->a.items)
+    return 0;
   item *it = &c->items[r.id];
   if (it->state == IT_ACKED) {
     pthread_mutex_lock(&cluster_rep.mu);
-    cluster_rep.duplicates++;
+    cluster_rep.late_results++;
     pthread_mutex_unlock(&cluster_rep.mu);
     return 0;
   }
-  if (it->state == IT_SENT) c->w[it->worker].inflight--;
   int s = -1;
   for (int i = 0; i < CLUSTER_MAX_WORKERS && s < 0; i++)
-    if (c->w[i].used && acto_ref_eq(c->w[i].ref, msg->sender)) s = i;
-  int node = s >= 0 ? c->w[s].node : node_of(c, msg->sender);
+    if (c->w[i].used && acto_ref_eq(c->w[i].ref, msg->sender))
+      s = i;
+  int node = s >= 0 ? c->w[s].node : cluster_ref_node(c->sys, msg->sender);
+  cluster_ack a = {r.id, r.value, node};
+  int rc = journal_ack(c, &a);
+  if (rc < 0) {
+    fprintf(stderr, "cluster: coordinator: journal append: %s (errno %d): failing\n",
+            acto_strerror(rc), errno);
+    return -1; /* nothing answered; the next incarnation replays what is there */
+  }
+  if (it->state == IT_SENT)
+    c->w[it->worker].inflight--;
   it->state = IT_ACKED;
   it->value = r.value;
   it->node = (int8_t)node;
   int64_t now = cluster_now_us();
-  if (it->lost_from || (s >= 0 && c->w[s].for_node)) {
-    pthread_mutex_lock(&cluster_rep.mu);
-    if (it->lost_from) {
-      cluster_node_rep *lost = &cluster_rep.node[it->lost_from - 1];
-      if (!lost->redisp_ack_us) lost->redisp_ack_us = now, lost->redisp_ack_node = node;
-    }
-    if (s >= 0 && c->w[s].for_node) {
-      cluster_node_rep *lost = &cluster_rep.node[c->w[s].for_node - 1];
-      if (!lost->repl_ack_us) lost->repl_ack_us = now, lost->repl_ack_node = node;
-    }
-    pthread_mutex_unlock(&cluster_rep.mu);
+  pthread_mutex_lock(&cluster_rep.mu);
+  if (cluster_rep.acked)
+    cluster_rep.acked[r.id] = 1;
+  if (c->j)
+    cluster_rep.journaled++;
+  if (it->lost_from) {
+    cluster_node_rep *lost = &cluster_rep.node[it->lost_from - 1];
+    if (!lost->redisp_ack_us)
+      lost->redisp_ack_us = now, lost->redisp_ack_node = node;
+  }
+  if (node >= 0 && node < CLUSTER_MAX_NODES && cluster_rep.node[node].rejoined_us &&
+      now > cluster_rep.node[node].rejoined_us) {
+    cluster_node_rep *back = &cluster_rep.node[node];
+    if (!back->back_ack_us)
+      back->back_ack_us = now;
+    back->back_acked++;
+  }
+  if (c->crash_armed)
+    cluster_rep.crash_item = (uint32_t)r.id;
+  pthread_mutex_unlock(&cluster_rep.mu);
+  if (c->crash_armed) {
+    fprintf(stderr, "cluster: the coordinator fails after journaling item %u, before answering\n",
+            (unsigned)r.id);
+    return -1;
   }
   if (it->has_tok) {
-    cluster_ack a = {r.id, r.value, node};
     acto_msgpack_buf b;
     if (acto_msgpack_buf_init(&b) == 0 && cluster_ack_pack(acto_msgpack_buf_packer(&b), &a) == 0)
       (void)acto_msgpack_reply_to(c->sys, &it->tok, CLUSTER_ACK, &b);
@@ -414,7 +375,53 @@ static int result(coord *c, acto_ctx *ctx, const acto_msg *msg) {
       acto_msgpack_buf_free(&b);
     it->has_tok = 0;
   }
-  drain(c, ctx);
+  (void)ctx;
+  drain(c);
+  return 0;
+}
+
+/* ---- the journal's replay ----------------------------------------------------- */
+
+static int replay_record(void *user, uint64_t seq, const void *data, size_t len) {
+  (void)seq;
+  coord *c = user;
+  cluster_ack a;
+  acto_msgpack_result bad;
+  if (cluster_ack_unpack(data, len, &a, &bad) != 0 || a.id == 0 || a.id > c->a.items) {
+    fprintf(stderr, "cluster: coordinator: a journal record that does not fit: %s\n", bad.detail);
+    return ACTO_EPROTO; /* not this sample's journal: refuse to start */
+  }
+  item *it = &c->items[a.id];
+  it->state = IT_ACKED;
+  it->value = a.value;
+  it->node = (int8_t)(a.node >= 0 && a.node < CLUSTER_MAX_NODES ? a.node : -1);
+  pthread_mutex_lock(&cluster_rep.mu);
+  if (cluster_rep.acked)
+    cluster_rep.acked[a.id] = 1; /* by an earlier incarnation */
+  pthread_mutex_unlock(&cluster_rep.mu);
+  return 0;
+}
+
+static int open_journal(coord *c) {
+  acto_journal_opts jo = {.sync = (acto_journal_sync_mode)(c->a.journal - 1)};
+  int rc = acto_journal_open(c->a.journal_dir, &jo, &c->j);
+  if (rc < 0) {
+    fprintf(stderr, "cluster: coordinator: journal %s: %s (%s)\n", c->a.journal_dir,
+            acto_strerror(rc), rc == ACTO_EIO ? strerror(errno) : "");
+    return rc;
+  }
+  acto_journal_replay_info info;
+  rc = acto_journal_replay(c->j, NULL, replay_record, c, &info);
+  if (rc < 0) {
+    fprintf(stderr, "cluster: coordinator: replaying %s: %s (%s)\n", c->a.journal_dir,
+            acto_strerror(rc), rc == ACTO_EIO ? strerror(errno) : "");
+    (void)acto_journal_close(c->j);
+    c->j = NULL;
+    return rc;
+  }
+  pthread_mutex_lock(&cluster_rep.mu);
+  cluster_rep.replayed += info.records;
+  pthread_mutex_unlock(&cluster_rep.mu);
   return 0;
 }
 
@@ -422,82 +429,91 @@ static int result(coord *c, acto_ctx *ctx, const acto_msg *msg) {
 
 static int coord_init(acto_ctx *ctx, void *state, const void *arg) {
   coord *c = state;
-  if (!arg) return ACTO_EINVAL;
+  if (!arg)
+    return ACTO_EINVAL;
   memcpy(&c->a, arg, sizeof c->a);
   c->sys = acto_ctx_system(ctx);
-  c->target = c->a.per_node * c->a.nnodes;
-  if (c->a.items == 0 || c->a.items > CLUSTER_MAX_ITEMS || c->a.per_node > CLUSTER_MAX_WORKERS ||
-      c->target > CLUSTER_MAX_WORKERS || c->a.nnodes > CLUSTER_MAX_NODES ||
-      c->a.self >= c->a.nnodes)
+  if (c->a.items == 0 || c->a.items > CLUSTER_MAX_ITEMS || c->a.nnodes > CLUSTER_MAX_NODES ||
+      c->a.journal > 1 + ACTO_JOURNAL_SYNC_NONE)
     return ACTO_EINVAL;
   for (uint32_t i = 0; i < c->a.nnodes; i++) /* the names are strings */
-    if (!memchr(c->a.names[i], '\0', sizeof c->a.names[i])) return ACTO_EINVAL;
+    if (!memchr(c->a.names[i], '\0', sizeof c->a.names[i]))
+      return ACTO_EINVAL;
+  if (!memchr(c->a.journal_dir, '\0', sizeof c->a.journal_dir) ||
+      (c->a.journal && !c->a.journal_dir[0]))
+    return ACTO_EINVAL;
   c->items = calloc((size_t)c->a.items + 1, sizeof *c->items);
   c->queue = calloc(c->a.items, sizeof *c->queue);
-  if (!c->items || !c->queue) {
+  int rc = !c->items || !c->queue ? ACTO_ENOMEM : 0;
+  if (rc == 0 && c->a.journal)
+    rc = open_journal(c);
+  if (rc == 0 && acto_send(c->sys, acto_self(ctx), CLUSTER_BOOT, NULL, 0) < 0)
+    rc = ACTO_EINIT;
+  if (rc < 0) {
+    if (c->j)
+      (void)acto_journal_close(c->j);
     free(c->items);
     free(c->queue);
-    return ACTO_ENOMEM;
+    return rc;
   }
   pthread_mutex_lock(&cluster_rep.mu);
   cluster_rep.coord_starts++;
   pthread_mutex_unlock(&cluster_rep.mu);
-  return acto_send(c->sys, acto_self(ctx), CLUSTER_BOOT, NULL, 0) < 0 ? ACTO_EINIT : 0;
+  return 0;
 }
 
 static int coord_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   coord *c = state;
-  if ((msg->type == CLUSTER_BOOT || msg->type == CLUSTER_RESPAWN) &&
-      !acto_ref_eq(msg->sender, acto_self(ctx)))
-    return 0; /* only the coordinator builds its pool */
   switch (msg->type) {
   case CLUSTER_BOOT:
-    boot(c, ctx);
+    if (acto_ref_eq(msg->sender, acto_self(ctx)))
+      boot(c, ctx);
     return 0;
   case CLUSTER_SUBMIT:
     return submit(c, ctx, msg);
   case CLUSTER_RESULT:
     return result(c, ctx, msg);
-  case ACTO_MSG_DOWN:
-    if (msg->size != sizeof(acto_down)) return 0;
+  case ACTO_MSG_GROUP_CHANGE: {
+    acto_group_notice g;
+    if (msg->size != sizeof g)
+      return 0;
+    memcpy(&g, msg->data, sizeof g);
+    if (g.event == ACTO_GROUP_JOINED && strcmp(g.group, CLUSTER_GROUP) == 0)
+      add_worker(c, ctx, g.member);
+    return 0; /* a member that left: its DOWN says what to do */
+  }
+  case ACTO_MSG_DOWN: {
+    if (msg->size != sizeof(acto_down))
+      return 0;
     acto_down d;
     memcpy(&d, msg->data, sizeof d);
-    return worker_down(c, ctx, &d);
-  case CLUSTER_RESPAWN: { /* payload: cluster_respawn, for_node 0..nnodes */
-    cluster_respawn rs;
-    acto_msgpack_result bad;
-    if (cluster_respawn_unpack_msg(msg, &rs, &bad) != 0) {
-      cluster_bad_payload("coordinator", msg, &bad);
-      return 0;
-    }
-    uint32_t f = rs.for_node;
-    if (f > c->a.nnodes) return 0;
-    /* This node never goes away; its spawner may have been replaced. */
-    cnode *self = &c->n[c->a.self];
-    if (!self->up && acto_lookup(c->sys, CLUSTER_SPAWNER, &self->spawner) == 0) self->up = 1;
-    spawn_on(c, ctx, pick_node(c), (int)f);
-    return 0;
+    return worker_down(c, &d);
   }
   case CLUSTER_CRASH:
-    fprintf(stderr, "cluster: the coordinator fails (CLUSTER_CRASH)\n");
-    return -1;
+    fprintf(stderr, "cluster: the coordinator will fail at its next acknowledgement "
+                    "(CLUSTER_CRASH)\n");
+    c->crash_armed = 1;
+    return 0;
   default:
     return 0;
   }
 }
 
 static void coord_terminate(acto_ctx *ctx, void *state, int reason) {
-  (void)ctx;
+  (void)ctx, (void)reason;
   coord *c = state;
+  /* The workers belong to their supervisor and keep running; the next
+   * incarnation finds them in the group. */
   pthread_mutex_lock(&cluster_rep.mu);
-  for (int i = 0; i < CLUSTER_MAX_WORKERS; i++) {
-    if (!c->w[i].used) continue;
-    cluster_rep.node[c->w[i].node].workers--;
-    /* On a restart the next incarnation builds its own pool; at shutdown
-     * the node is stopped already and the workers go with their systems. */
-    if (reason != ACTO_REASON_SHUTDOWN) (void)acto_stop(c->sys, c->w[i].ref);
-  }
+  for (int i = 0; i < CLUSTER_MAX_WORKERS; i++)
+    if (c->w[i].used)
+      cluster_rep.node[c->w[i].node].workers--;
   pthread_mutex_unlock(&cluster_rep.mu);
+  if (c->j) {
+    int rc = acto_journal_close(c->j);
+    if (rc < 0)
+      fprintf(stderr, "cluster: coordinator: journal close: %s\n", acto_strerror(rc));
+  }
   free(c->items);
   free(c->queue);
 }
