@@ -580,7 +580,9 @@ START_TEST(order_per_sender_holds_under_load_with_a_small_mailbox_and_queue) {
   }
   for (int i = 0; i < P; i++)
     pthread_join(th[i], NULL);
-  ck_assert_counter_reaches(&got, P * n);
+  /* Its speed is the machine's (a loaded CI host: minutes); what is
+   * guaranteed is that every message arrives, in order. */
+  ck_assert_counter_progresses_to(&got, P * n);
   ck_assert_int_eq(atomic_load(&out_of_order), 0);
   for (int i = 0; i < P; i++)
     ck_assert_uint_eq(next_seq[i], (uint64_t)n);
