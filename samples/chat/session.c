@@ -316,7 +316,9 @@ static void exec_line(acto_ctx *ctx, session *s, const pending_line *l) {
     chat_lower(lower, s->arg, strlen(s->arg));
     if (rc == ACTO_EEXIST) REPLY_AND_RETURN("error: nick %s is taken", lower);
     if (rc < 0) REPLY_AND_RETURN("error: cannot take nick %s: %s", s->arg, acto_strerror(rc));
-    snprintf(s->nick, sizeof s->nick, "%s", s->arg);
+    /* The nick is valid (at most CHAT_NICK_MAX bytes): the precision only
+     * tells the compiler so. */
+    snprintf(s->nick, sizeof s->nick, "%.*s", (int)(sizeof s->nick - 1), s->arg);
     finish(ctx, s, "ok nick %s", s->nick);
   } else if (is_cmd(w, wn, "JOIN") || is_cmd(w, wn, "PART")) {
     int join = is_cmd(w, wn, "JOIN");
