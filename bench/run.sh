@@ -9,7 +9,7 @@
 #
 # Environment (optional):
 #   BENCH_WORKLOADS  workloads to run, separated by spaces
-#                    (default: pingpong ring counting fanin spawn big restart
+#                    (default: pingpong ring counting fanin spawn big ask restart
 #                    remote_pingpong remote_stream remote_pingpong_tls
 #                    remote_stream_tls hol join detect global_lookup
 #                    group_broadcast).  join, detect, global_lookup and
@@ -33,7 +33,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$REPO/build}
-ALL="pingpong ring counting fanin spawn big restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"
+ALL="pingpong ring counting fanin spawn big ask restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL}
 TMO=${BENCH_TIMEOUT:-240}
 
