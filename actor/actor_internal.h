@@ -84,6 +84,9 @@ typedef struct acto__actor {
   uint8_t trap_exit;
   uint8_t terminated;      /* terminate already ran (supervised suspend) */
   uint8_t suspend_req;     /* a SUSPEND command asks to await a verdict */
+  uint8_t home;            /* 1 + the worker of its last turn (0: none or >= 255);
+                              written in its turns, read by whoever resumes it
+                              after a parked send (ordered by the park word) */
   alignas(16) unsigned char state[];
 } acto__actor;
 
@@ -256,6 +259,9 @@ int64_t acto__sched_det_run(acto_system *sys, int (*done)(void *), void *arg, ui
  * (no actor can run, no timer is left). */
 int acto__sched_det_wait(acto_system *sys, int (*done)(void *), void *arg, int64_t timeout_ms);
 void acto__sched_schedule(acto_system *sys, acto__actor *a);
+/* Schedules an actor resumed after its parked sends were delivered: on the
+ * queue of the worker it last ran on (scheduler.c, "Resumed parkers"). */
+void acto__sched_resume(acto_system *sys, acto__actor *a);
 int acto__sched_start(acto_system *sys);
 void acto__sched_stop(acto_system *sys);
 

@@ -10,10 +10,31 @@
  * runnable by a send from inside a turn goes into the sending worker's
  * run-next slot (the previous occupant moves to the queue tail), so a pair
  * of actors talking to each other stays on one core and never pays for a
- * cross-core hand-off.  Run-next cannot starve the queue: after 16
- * consecutive run-next turns the worker takes from its queue first.
+ * cross-core hand-off.  Run-next cannot starve the queue: after 4
+ * consecutive run-next turns the worker takes from its queue first.  The
+ * streak sets the latency tail when many request-reply chains share a
+ * worker: each chain runs a streak, then waits for every other chain's, so
+ * a round trip's worst wait grows with the streak (bench/ask, 16 chains on
+ * 2 workers: p99 72 us with 16, 47 with 8, 30 with 4, 20 with 2, at the
+ * same rate; the median rose from 0.6 to 0.8 us at 4 and to 4.6 us at 2).
+ * 4 is where the tail falls most for the least median (Tokio's LIFO slot
+ * stops at 3 polls for the same reason).  A pair alone on a worker
+ * (pingpong) never ends a streak: the queue is empty.
  * Actors made runnable by plain threads (and timers) go round-robin into
  * the workers' queues.
+ *
+ * Resumed parkers.  An actor whose parked sends were all delivered is
+ * resumed by whoever delivered the last one - usually the target's worker,
+ * draining after a release.  It goes back to the worker it last ran on
+ * (acto__actor.home): into that worker's queue, or through
+ * acto__sched_schedule when the resumer is that worker.  Before, it always
+ * went to the resumer's run-next slot: under fan-in every producer was
+ * pulled onto the collector's worker, the other worker went idle and stole
+ * them back, and bench/fanin flipped between runs of ~15 M/s and of ~3 M/s
+ * with ~200,000 steals (half the parks moved an actor across cores).  Now
+ * producers stay where they ran (a few hundred steals a run), and a
+ * producer that shares the consumer's worker (bench/counting: one
+ * producer, one counter, both on one core) still resumes on that core.
  *
  * Parking.  A worker that found nothing spins briefly (spinners), then
  * takes park_mtx, announces itself in `sleepers`, looks at every queue
@@ -36,7 +57,7 @@
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
 
-#define RUNNEXT_STREAK_MAX 16
+#define RUNNEXT_STREAK_MAX 4
 #define SPIN_ROUNDS 64
 #define PARK_MS 50
 
@@ -74,6 +95,18 @@ void acto__sched_schedule(acto_system *sys, acto__actor *a) {
   }
   unsigned i = atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) % sys->nworkers;
   acto__runq_push(&sys->workers[i].q, a);
+  wake_one(sys);
+}
+
+/* See "Resumed parkers" in the file comment. */
+void acto__sched_resume(acto_system *sys, acto__actor *a) {
+  unsigned home = a->home;
+  acto__worker *w = acto__tls_worker;
+  if (sys->det || home == 0 || home > sys->nworkers || (w && w->sys == sys && w->idx + 1 == home)) {
+    acto__sched_schedule(sys, a);
+    return;
+  }
+  acto__runq_push(&sys->workers[home - 1].q, a);
   wake_one(sys);
 }
 

@@ -59,7 +59,7 @@ void acto__send_unpark(acto__actor *p) {
     /* The parker's turn has ended and this was its last parked send: it
      * is ours to resume.  Nobody else writes park while it is suspended. */
     atomic_store_explicit(&p->park, 0, memory_order_relaxed);
-    acto__sched_schedule(p->sys, p);
+    acto__sched_resume(p->sys, p);
   }
 }
 

@@ -157,6 +157,7 @@ int acto__turn_run(acto__worker *w, acto__actor *a) {
                         memory_order_relaxed);
   acto_ref self = acto__ref_of(sys, a);
   acto_ctx ctx = {sys, a, w, NULL, 0, NULL, ACTO__PHASE_HANDLE};
+  a->home = w->idx < 255 ? (uint8_t)(w->idx + 1) : 0;
   if (a->carry) {
     /* Resumed after a suspension: release the units kept since then. */
     uint64_t units = a->carry;

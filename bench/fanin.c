@@ -13,7 +13,9 @@
  * reaches S x N.
  *
  * msgs = S x N.  Correctness: every producer's count must be exactly N.
- * Extra fields: producers=S per_producer=N conts= parks=.
+ * Extra fields: producers=S per_producer=N conts= parks=, and the
+ * scheduler's steals= and worker_sleeps= (acto_stats): many steals mean
+ * actors moved between cores during the run.
  */
 #include "common.h"
 
@@ -169,7 +171,9 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < FANIN_PRODUCERS; i++)
     all_conts += conts[i];
 
-  bench_report(got, secs, " producers=%u per_producer=%" PRIu64 " conts=%" PRIu64 " parks=%" PRIu64,
-               FANIN_PRODUCERS, n, all_conts, st.parks);
+  bench_report(got, secs,
+               " producers=%u per_producer=%" PRIu64 " conts=%" PRIu64 " parks=%" PRIu64
+               " steals=%" PRIu64 " worker_sleeps=%" PRIu64,
+               FANIN_PRODUCERS, n, all_conts, st.parks, st.steals, st.worker_sleeps);
   return 0;
 }
