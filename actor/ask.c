@@ -733,6 +733,20 @@ static void outcome(acto_ctx *ctx, acto__actor *a, const ask_entry *entry, int s
   ctx->cur = NULL;
 }
 
+/* Runs the continuations of entries taken out of the table with
+ * ACTO_ECANCELED, as acto__ask_cancel_all does (no new asks from them). */
+static void cancel_entries(acto_ctx *ctx, acto__actor *a, const ask_entry *e, size_t n) {
+  uint8_t phase = ctx->phase;
+  ctx->phase = ACTO__PHASE_CLOSING;
+  acto__msg *cur = ctx->cur;
+  ctx->cur = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (e[i].fn)
+      e[i].fn(ctx, a->state, ACTO_ECANCELED, NULL, e[i].user);
+  ctx->cur = cur;
+  ctx->phase = phase;
+}
+
 static int due_order(const void *x, const void *y) {
   const ask_entry *p = x, *q = y;
   if (p->due != q->due)
@@ -775,8 +789,21 @@ static void sweep(acto_ctx *ctx, acto__actor *a, struct acto__ask_table *t, acto
     while (i < nd && !a->failed)
       outcome(ctx, a, &due[i++], ACTO_ETIMEDOUT, m);
     /* An outcome that failed the actor ends its incarnation: the asks not
-     * yet reported go back to the table, whose room they left, and are
-     * cancelled with the others (acto__ask_cancel_all). */
+     * yet reported go back to the table and are cancelled with the others
+     * (acto__ask_cancel_all).  The outcomes before may have asked again
+     * and taken the room these left: grow the table first.  Without
+     * memory for it, they are cancelled here, as cancel_all would. */
+    size_t rest = nd - i;
+    if (rest > 0 && t->n + rest > t->cap) {
+      ask_entry *ne = realloc(t->e, (t->n + rest) * sizeof *ne);
+      if (ne) {
+        t->e = ne;
+        t->cap = t->n + rest;
+      } else {
+        cancel_entries(ctx, a, &due[i], rest);
+        i = nd;
+      }
+    }
     for (; i < nd; i++)
       t->e[t->n++] = due[i];
     free(due);

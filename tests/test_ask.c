@@ -1082,6 +1082,483 @@ START_TEST(deterministic_ask_that_nothing_can_answer_returns_edeadlk) {
 }
 END_TEST
 
+/* ---- deadlines: one sweep timer per asking actor ------------------------------------ */
+
+/* An actor's asks share one armed "sweep" for the earliest deadline
+ * (actor/ask.c, "Deadlines").  What must hold whatever the timer does:
+ * each accepted ask gets exactly one outcome, and a timeout comes at or
+ * after its deadline, never before.  The planner below makes the asks a
+ * test lays out in g_plan and records every outcome, with the virtual
+ * time it ran at, in g_outs. */
+
+enum { ACT_NONE, ACT_FAIL, ACT_ASK_THEN_FAIL };
+#define PLAN_MAX 16
+#define PLAN_EXTRA 4 /* asks made by an ACT_ASK_THEN_FAIL outcome: indices PLAN_MAX.. */
+#define OUT_MAX 64
+
+typedef struct plan_ask {
+  int64_t timeout_ms;
+  int use_fn;  /* 0: message form (the outcome arrives in handle) */
+  int action;  /* what its timeout does: nothing, fail the actor, ask more then fail */
+} plan_ask;
+
+typedef struct outcome_rec {
+  int idx;          /* the plan index of the ask */
+  int status;       /* 0, ACTO_ETIMEDOUT, ACTO_ECANCELED, ... */
+  uint32_t type;    /* the reply's or the message's type (0: none) */
+  uint64_t ask_id;  /* message form: msg->ask_id */
+  int64_t at_ms;    /* acto_now_ms when it ran */
+} outcome_rec;
+
+static acto_ref g_plan_target;
+static plan_ask g_plan[PLAN_MAX];
+static uint64_t g_plan_id[PLAN_MAX + PLAN_EXTRA];
+static int64_t g_plan_due[PLAN_MAX + PLAN_EXTRA]; /* acto_now_ms when asked + timeout */
+static outcome_rec g_outs[OUT_MAX];
+static atomic_int g_nouts;
+
+static void init_plan(void) {
+  init_keeper();
+  g_plan_target = ACTO_REF_NONE;
+  memset(g_plan, 0, sizeof g_plan);
+  memset(g_plan_id, 0, sizeof g_plan_id);
+  memset(g_plan_due, 0, sizeof g_plan_due);
+  memset(g_outs, 0, sizeof g_outs);
+  atomic_store(&g_nouts, 0);
+}
+
+static void plan_set(int i, int64_t timeout_ms, int use_fn, int action) {
+  g_plan[i].timeout_ms = timeout_ms;
+  g_plan[i].use_fn = use_fn;
+  g_plan[i].action = action;
+}
+
+static void plan_record(acto_ctx *ctx, int idx, int status, uint32_t type, uint64_t ask_id) {
+  int i = atomic_fetch_add(&g_nouts, 1);
+  TU_EXPECT(i < OUT_MAX, "more than %d outcomes", OUT_MAX);
+  if (i >= OUT_MAX) return;
+  g_outs[i] = (outcome_rec){idx, status, type, ask_id, acto_now_ms(acto_ctx_system(ctx))};
+}
+
+static void plan_on_outcome(acto_ctx *ctx, void *state, int status, const acto_msg *reply,
+                            void *user);
+
+static void plan_ask_one(acto_ctx *ctx, int i, int64_t timeout_ms, int use_fn) {
+  g_plan_due[i] = acto_now_ms(acto_ctx_system(ctx)) + timeout_ms;
+  TU_EXPECT_RC(acto_ask_async(ctx, g_plan_target, MSG_Q, NULL, 0, timeout_ms,
+                              use_fn ? plan_on_outcome : NULL, (void *)(intptr_t)i, &g_plan_id[i]),
+               0);
+}
+
+/* What the timeout of ask idx does next: a negative return fails the actor. */
+static int plan_act(acto_ctx *ctx, int idx) {
+  if (idx >= PLAN_MAX) return 0;
+  switch (g_plan[idx].action) {
+  case ACT_FAIL:
+    return -5;
+  case ACT_ASK_THEN_FAIL:
+    for (int k = 0; k < PLAN_EXTRA; k++)
+      plan_ask_one(ctx, PLAN_MAX + k, 1000, 1);
+    return -5;
+  default:
+    return 0;
+  }
+}
+
+static void plan_on_outcome(acto_ctx *ctx, void *state, int status, const acto_msg *reply,
+                            void *user) {
+  (void)state;
+  int idx = (int)(intptr_t)user;
+  TU_EXPECT((status == 0) == (reply != NULL), "status %d with reply %p", status, (void *)reply);
+  plan_record(ctx, idx, status, reply ? reply->type : 0, 0);
+  if (status == ACTO_ETIMEDOUT) {
+    int r = plan_act(ctx, idx);
+    if (r < 0) TU_EXPECT_RC(acto_exit_self(ctx, r), 0);
+  }
+}
+
+static int plan_index(uint64_t ask_id) {
+  for (int i = 0; i < PLAN_MAX + PLAN_EXTRA; i++)
+    if (g_plan_id[i] == ask_id) return i;
+  return -1;
+}
+
+/* MSG_START (payload: int first, count) makes the asks g_plan[first ..
+ * first + count); MSG_FAIL fails; a message with an ask_id is an outcome. */
+static int planner_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  (void)state;
+  if (msg->ask_id != 0) {
+    int idx = plan_index(msg->ask_id);
+    TU_EXPECT(idx >= 0, "an outcome for unknown ask %" PRIu64, msg->ask_id);
+    int32_t st = 0;
+    if (msg->type == ACTO_MSG_ASK_TIMEOUT) {
+      st = ACTO_ETIMEDOUT;
+    } else if (msg->type == ACTO_MSG_ASK_FAILED) {
+      TU_EXPECT(msg->size == sizeof st, "ASK_FAILED of %zu bytes", msg->size);
+      if (msg->size == sizeof st) memcpy(&st, msg->data, sizeof st);
+    }
+    plan_record(ctx, idx, st, msg->type, msg->ask_id);
+    return st == ACTO_ETIMEDOUT ? plan_act(ctx, idx) : 0;
+  }
+  if (msg->type == MSG_START && msg->size == 2 * sizeof(int)) {
+    int fc[2];
+    memcpy(fc, msg->data, sizeof fc);
+    for (int i = fc[0]; i < fc[0] + fc[1]; i++)
+      plan_ask_one(ctx, i, g_plan[i].timeout_ms, g_plan[i].use_fn);
+  } else if (msg->type == MSG_FAIL) {
+    return -5;
+  }
+  return 0;
+}
+static const acto_behaviour planner = {.name = "planner", .handle = planner_handle};
+
+static void start_plan(acto_system *sys, acto_ref p, int first, int count) {
+  int fc[2] = {first, count};
+  ck_assert_ok(acto_send(sys, p, MSG_START, fc, sizeof fc));
+}
+
+/* The outcomes recorded for ask idx, and the last of them in *out. */
+static int outcomes_of(int idx, outcome_rec *out) {
+  int n = 0;
+  int total = atomic_load(&g_nouts);
+  for (int i = 0; i < total && i < OUT_MAX; i++) {
+    if (g_outs[i].idx == idx) {
+      n++;
+      if (out) *out = g_outs[i];
+    }
+  }
+  return n;
+}
+
+/* Runs a deterministic system for ms of virtual time. */
+static void det_run(acto_system *sys, int64_t ms) {
+  int64_t n = acto_system_run(sys, ms);
+  ck_assert_msg(n >= 0, "acto_system_run returned %" PRId64 " (%s)", n, tu_name((int)n));
+}
+
+START_TEST(deterministic_asks_time_out_in_deadline_order_each_at_its_deadline) {
+  init_plan();
+  acto_system *sys = det_sys();
+  g_plan_target = spawn(sys, &silent);
+  /* Not in deadline order, and two with the same deadline. */
+  plan_set(0, 300, 1, ACT_NONE);
+  plan_set(1, 100, 1, ACT_NONE);
+  plan_set(2, 200, 1, ACT_NONE);
+  plan_set(3, 100, 1, ACT_NONE);
+  acto_ref p = spawn(sys, &planner);
+  int64_t t0 = acto_now_ms(sys);
+  start_plan(sys, p, 0, 4);
+  tu_quiesce(sys); /* until no timer is left: nothing more can come */
+
+  ck_assert_int_eq(tu_counter_get(&g_silent_got), 4);
+  ck_assert_int_eq(atomic_load(&g_nouts), 4);
+  static const int want[] = {1, 3, 2, 0}; /* deadline order, ties in ask order */
+  for (int i = 0; i < 4; i++) {
+    outcome_rec r = g_outs[i];
+    ck_assert_int_eq(r.idx, want[i]);
+    ck_assert_rc(r.status, ACTO_ETIMEDOUT);
+    ck_assert_int_eq(g_plan_due[r.idx], t0 + g_plan[r.idx].timeout_ms);
+    /* Never before its deadline; and in deterministic mode the clock
+     * jumps to the sweep, which is armed for exactly the earliest
+     * deadline left: each runs at its deadline, not at a later sweep's. */
+    ck_assert_int_ge(r.at_ms, g_plan_due[r.idx]);
+    ck_assert_int_eq(r.at_ms, g_plan_due[r.idx]);
+  }
+  /* Answers that come now are late: counted, and they run nothing. */
+  for (int i = 0; i < 4; i++)
+    ck_assert_ok(acto_reply_to(sys, &g_kept[i], MSG_Q, NULL, 0));
+  tu_quiesce(sys);
+  ck_assert_dead_stat(sys, ACTO_DEAD_LATE_REPLY, 4);
+  ck_assert_int_eq(atomic_load(&g_nouts), 4);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(deterministic_a_shorter_ask_after_a_long_one_times_out_at_its_own_deadline) {
+  init_plan();
+  acto_system *sys = det_sys();
+  g_plan_target = spawn(sys, &silent);
+  plan_set(0, 10000, 1, ACT_NONE);
+  plan_set(1, 50, 1, ACT_NONE);
+  acto_ref p = spawn(sys, &planner);
+  int64_t t0 = acto_now_ms(sys);
+  start_plan(sys, p, 0, 2);
+  det_run(sys, 1000);
+
+  /* The short one re-armed the sweep: it timed out at 50 ms, not at 10 s. */
+  ck_assert_int_eq(atomic_load(&g_nouts), 1);
+  outcome_rec r;
+  ck_assert_int_eq(outcomes_of(1, &r), 1);
+  ck_assert_rc(r.status, ACTO_ETIMEDOUT);
+  ck_assert_int_eq(r.at_ms, t0 + 50);
+  ck_assert_int_eq(outcomes_of(0, NULL), 0); /* the long one still waits */
+
+  /* Its reply arrives, and the sweep still armed for 10 s fires later for
+   * nothing. */
+  ck_assert_int_eq(atomic_load(&g_nkept), 2);
+  ck_assert_ok(acto_reply_to(sys, &g_kept[0], MSG_Q + REPLY_OFFSET, NULL, 0));
+  tu_quiesce(sys);
+  ck_assert_int_ge(acto_now_ms(sys), t0 + 1000);
+  ck_assert_int_eq(atomic_load(&g_nouts), 2);
+  ck_assert_int_eq(outcomes_of(0, &r), 1);
+  ck_assert_rc(r.status, 0);
+  ck_assert_uint_eq(r.type, MSG_Q + REPLY_OFFSET);
+  ck_assert_int_eq(r.at_ms, t0 + 1000);
+  ck_assert_uint_eq(tu_stats(sys).dead_letters_total, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+START_TEST(deterministic_timeout_messages_and_continuations_each_get_their_own_ask_id) {
+  init_plan();
+  acto_system *sys = det_sys();
+  g_plan_target = spawn(sys, &silent);
+  plan_set(0, 100, 0, ACT_NONE);  /* message */
+  plan_set(1, 150, 1, ACT_NONE);  /* continuation */
+  plan_set(2, 50, 0, ACT_NONE);   /* message */
+  plan_set(3, 100, 1, ACT_NONE);  /* continuation, same deadline as 0 */
+  plan_set(4, 1000, 0, ACT_NONE); /* message, answered at 500 ms */
+  acto_ref p = spawn(sys, &planner);
+  int64_t t0 = acto_now_ms(sys);
+  start_plan(sys, p, 0, 5);
+  det_run(sys, 500);
+  ck_assert_int_eq(atomic_load(&g_nkept), 5);
+  ck_assert_ok(acto_reply_to(sys, &g_kept[4], MSG_Q + REPLY_OFFSET, NULL, 0));
+  tu_quiesce(sys);
+
+  ck_assert_int_eq(atomic_load(&g_nouts), 5);
+  static const int want[] = {2, 0, 3, 1, 4};
+  for (int i = 0; i < 5; i++) {
+    outcome_rec r = g_outs[i];
+    int idx = want[i];
+    ck_assert_int_eq(r.idx, idx);
+    ck_assert_int_eq(outcomes_of(idx, NULL), 1);
+    if (idx == 4) { /* the reply, as a message with its ask id */
+      ck_assert_rc(r.status, 0);
+      ck_assert_uint_eq(r.type, MSG_Q + REPLY_OFFSET);
+      ck_assert_uint_eq(r.ask_id, g_plan_id[4]);
+      ck_assert_int_eq(r.at_ms, t0 + 500);
+      continue;
+    }
+    ck_assert_rc(r.status, ACTO_ETIMEDOUT);
+    ck_assert_int_eq(r.at_ms, g_plan_due[idx]);
+    if (g_plan[idx].use_fn) {
+      ck_assert_uint_eq(r.type, 0);
+    } else {
+      ck_assert_uint_eq(r.type, ACTO_MSG_ASK_TIMEOUT);
+      ck_assert_uint_ne(r.ask_id, 0);
+      ck_assert_uint_eq(r.ask_id, g_plan_id[idx]);
+    }
+  }
+  ck_assert_uint_ne(g_plan_id[0], g_plan_id[2]);
+  ck_assert_uint_eq(tu_stats(sys).dead_letters_total, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* Two asks expire in one sweep; the first one's outcome fails the actor:
+ * the second is not reported as timed out, it is cancelled - its
+ * continuation runs once, with ACTO_ECANCELED - as is the ask whose
+ * deadline had not come. */
+static void check_fail_mid_sweep(int first_use_fn) {
+  init_plan();
+  acto_system *sys = det_sys();
+  g_plan_target = spawn(sys, &silent);
+  plan_set(0, 100, first_use_fn, ACT_FAIL);
+  plan_set(1, 100, 1, ACT_NONE);
+  plan_set(2, 500, 1, ACT_NONE);
+  acto_ref p = spawn(sys, &planner);
+  int64_t t0 = acto_now_ms(sys);
+  start_plan(sys, p, 0, 3);
+  tu_quiesce(sys);
+  ck_assert_becomes_dead(sys, p);
+
+  ck_assert_int_eq(atomic_load(&g_nouts), 3);
+  outcome_rec r = g_outs[0];
+  ck_assert_int_eq(r.idx, 0);
+  ck_assert_rc(r.status, ACTO_ETIMEDOUT);
+  ck_assert_uint_eq(r.type, first_use_fn ? 0 : ACTO_MSG_ASK_TIMEOUT);
+  ck_assert_int_eq(r.at_ms, t0 + 100);
+  for (int idx = 1; idx <= 2; idx++) {
+    ck_assert_int_eq(outcomes_of(idx, &r), 1);
+    ck_assert_rc(r.status, ACTO_ECANCELED);
+    ck_assert_int_eq(r.at_ms, t0 + 100); /* as the actor failed, not later */
+  }
+  ck_assert_uint_eq(tu_stats(sys).actors_failed, 1);
+  tu_shutdown(sys);
+  ck_assert_int_eq(atomic_load(&g_nouts), 3);
+}
+
+START_TEST(a_continuation_that_fails_its_actor_mid_sweep_leaves_the_other_asks_cancelled_once) {
+  check_fail_mid_sweep(1);
+}
+END_TEST
+
+START_TEST(a_timeout_message_whose_handler_fails_mid_sweep_leaves_the_other_asks_cancelled_once) {
+  check_fail_mid_sweep(0);
+}
+END_TEST
+
+/* Four asks (the table's first allocation holds four) expire in one
+ * sweep; the first one's continuation asks four times more, then fails
+ * the actor.  The three expired asks not yet reported go back to the
+ * table next to the four new ones: each of the seven is cancelled once
+ * (and the table must have grown to hold them - ASan's check). */
+START_TEST(an_outcome_that_asks_again_then_fails_mid_sweep_cancels_every_other_ask_once) {
+  init_plan();
+  acto_system *sys = det_sys();
+  g_plan_target = spawn(sys, &silent);
+  plan_set(0, 100, 1, ACT_ASK_THEN_FAIL);
+  for (int i = 1; i < 4; i++) plan_set(i, 100, 1, ACT_NONE);
+  acto_ref p = spawn(sys, &planner);
+  int64_t t0 = acto_now_ms(sys);
+  start_plan(sys, p, 0, 4);
+  tu_quiesce(sys);
+  ck_assert_becomes_dead(sys, p);
+
+  ck_assert_int_eq(atomic_load(&g_nouts), 1 + 3 + PLAN_EXTRA);
+  outcome_rec r = g_outs[0];
+  ck_assert_int_eq(r.idx, 0);
+  ck_assert_rc(r.status, ACTO_ETIMEDOUT);
+  ck_assert_int_eq(r.at_ms, t0 + 100);
+  for (int idx = 1; idx < PLAN_MAX + PLAN_EXTRA; idx++) {
+    if (idx >= 4 && idx < PLAN_MAX) continue;
+    ck_assert_msg(outcomes_of(idx, &r) == 1, "ask %d has %d outcomes", idx, outcomes_of(idx, NULL));
+    ck_assert_rc(r.status, ACTO_ECANCELED);
+  }
+  tu_shutdown(sys);
+  ck_assert_int_eq(atomic_load(&g_nouts), 1 + 3 + PLAN_EXTRA);
+}
+END_TEST
+
+/* A restart in place, then a stop, while a sweep is armed: the old ask
+ * ends once (cancelled), and the new incarnation's ask, whose deadline is
+ * after the old sweep's, times out at its own deadline, not at the old
+ * sweep's. */
+START_TEST(deterministic_restart_or_stop_with_a_sweep_armed_delivers_each_outcome_once) {
+  init_plan();
+  acto_system *sys = det_sys();
+  g_plan_target = spawn(sys, &silent);
+  plan_set(0, 100, 1, ACT_NONE); /* the first incarnation's */
+  plan_set(1, 200, 1, ACT_NONE); /* the second's, asked at 50 ms: due at 250 */
+  plan_set(2, 100, 1, ACT_NONE); /* the second's, asked at 300: the stop comes first */
+  acto_child_spec cs = {.id = "p", .behaviour = &planner, .restart = ACTO_PERMANENT, .name = "p"};
+  acto_sup_spec sp = {.strategy = ACTO_ONE_FOR_ONE, .intensity = 5, .period_ms = 60000,
+                      .children = &cs, .nchildren = 1};
+  acto_ref sup, p;
+  ck_assert_ok(acto_supervisor_start(sys, &sp, NULL, &sup));
+  ck_assert_ok(acto_lookup(sys, "p", &p));
+  int64_t t0 = acto_now_ms(sys);
+  start_plan(sys, p, 0, 1);
+  det_run(sys, 50);
+  ck_assert_int_eq(acto_now_ms(sys), t0 + 50);
+  ck_assert_ok(acto_send(sys, p, MSG_FAIL, NULL, 0));
+  det_run(sys, 0);
+  outcome_rec r;
+  ck_assert_int_eq(outcomes_of(0, &r), 1);
+  ck_assert_rc(r.status, ACTO_ECANCELED);
+  ck_assert_int_eq(r.at_ms, t0 + 50);
+
+  acto_ref p2;
+  ck_assert_ok(acto_lookup(sys, "p", &p2));
+  ck_assert(acto_ref_eq(p, p2)); /* in place: the same ref */
+  start_plan(sys, p, 1, 1);
+  det_run(sys, 250);
+  ck_assert_int_eq(atomic_load(&g_nouts), 2);
+  ck_assert_int_eq(outcomes_of(1, &r), 1);
+  ck_assert_rc(r.status, ACTO_ETIMEDOUT);
+  ck_assert_int_ge(r.at_ms, g_plan_due[1]);
+  ck_assert_int_eq(g_plan_due[1], t0 + 250);
+  ck_assert_int_eq(r.at_ms, t0 + 250);
+  ck_assert_int_eq(outcomes_of(0, NULL), 1);
+
+  /* A stop before the sweep for ask 2 fires: cancelled once; the timer
+   * that fires after finds no one to time out. */
+  start_plan(sys, p, 2, 1);
+  det_run(sys, 50);
+  ck_assert_ok(acto_supervisor_stop(sys, sup, TU_WAIT_MS));
+  ck_assert_becomes_dead(sys, p);
+  det_run(sys, 1000);
+  ck_assert_int_eq(atomic_load(&g_nouts), 3);
+  ck_assert_int_eq(outcomes_of(2, &r), 1);
+  ck_assert_rc(r.status, ACTO_ECANCELED);
+  ck_assert_int_lt(r.at_ms, g_plan_due[2]);
+  ck_assert_int_eq(outcomes_of(0, NULL), 1);
+  ck_assert_int_eq(outcomes_of(1, NULL), 1);
+  tu_shutdown(sys);
+}
+END_TEST
+
+/* As a client does: each continuation makes the next ask.  Two clients,
+ * 1,000 asks each, answered at once, 5 s deadlines: every reply arrives
+ * (to the ask it answers), none times out, none is late. */
+#define CHAIN_N 1000
+typedef struct chain_state {
+  acto_ref target;
+  uint64_t n; /* replies so far */
+} chain_state;
+static tu_counter g_chain_replies;
+static tu_counter g_chain_other;
+static atomic_int g_chain_status = 0;
+
+static void chain_ask(acto_ctx *ctx, chain_state *st);
+
+static void on_chain(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
+  (void)user;
+  chain_state *st = state;
+  uint64_t v = 0;
+  if (status == 0 && reply->type == MSG_Q + REPLY_OFFSET && reply->size == sizeof v)
+    memcpy(&v, reply->data, sizeof v);
+  if (status != 0 || v != st->n + 1) { /* echo answers n + 1 to the ask that sent n */
+    atomic_store(&g_chain_status, status ? status : -1);
+    tu_counter_add(&g_chain_other, 1);
+    return;
+  }
+  st->n++;
+  tu_counter_add(&g_chain_replies, 1);
+  if (st->n < CHAIN_N) chain_ask(ctx, st);
+}
+
+static void chain_ask(acto_ctx *ctx, chain_state *st) {
+  uint64_t v = st->n;
+  TU_EXPECT_RC(acto_ask_async(ctx, st->target, MSG_Q, &v, sizeof v, 5000, on_chain, NULL, NULL), 0);
+}
+
+static int chain_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
+  chain_state *st = state;
+  if (msg->type == MSG_START && msg->size == sizeof(acto_ref)) {
+    memcpy(&st->target, msg->data, sizeof st->target);
+    chain_ask(ctx, st);
+  }
+  return 0;
+}
+static const acto_behaviour chain = {.name = "chain", .state_size = sizeof(chain_state),
+                                     .handle = chain_handle};
+
+START_TEST(chained_asks_answered_promptly_never_time_out) {
+  tu_counter_init(&g_chain_replies);
+  tu_counter_init(&g_chain_other);
+  atomic_store(&g_chain_status, 0);
+  acto_system *sys = setup_system(2);
+  acto_ref e1 = spawn(sys, &echo), e2 = spawn(sys, &echo);
+  acto_ref c1 = spawn(sys, &chain), c2 = spawn(sys, &chain);
+  ck_assert_ok(acto_send(sys, c1, MSG_START, &e1, sizeof e1));
+  ck_assert_ok(acto_send(sys, c2, MSG_START, &e2, sizeof e2));
+  ck_assert_counter_progresses_to(&g_chain_replies, 2 * CHAIN_N);
+  ck_assert_int_eq(tu_counter_get(&g_chain_other), 0);
+  ck_assert_rc(atomic_load(&g_chain_status), 0);
+  /* Nothing pending: a stop with the sweep still armed cancels nothing. */
+  ck_assert_ok(acto_stop(sys, c1));
+  ck_assert_ok(acto_stop(sys, c2));
+  ck_assert_becomes_dead(sys, c1);
+  ck_assert_becomes_dead(sys, c2);
+  ck_assert_int_eq(tu_counter_get(&g_chain_replies), 2 * CHAIN_N);
+  ck_assert_int_eq(tu_counter_get(&g_chain_other), 0);
+  ck_assert_uint_eq(tu_stats(sys).dead_letters_total, 0);
+  tu_shutdown(sys);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ask");
   TCase *tc = tu_tcase("blocking", TU_TCASE_TIMEOUT);
@@ -1125,6 +1602,17 @@ int main(void) {
                negative_deadlines_other_than_minus_one_are_einval,
                deterministic_ask_deadlines_are_virtual,
                deterministic_ask_that_nothing_can_answer_returns_edeadlk);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("sweep", TU_TCASE_TIMEOUT);
+  tu_add_tests(tc, deterministic_asks_time_out_in_deadline_order_each_at_its_deadline,
+               deterministic_a_shorter_ask_after_a_long_one_times_out_at_its_own_deadline,
+               deterministic_timeout_messages_and_continuations_each_get_their_own_ask_id,
+               a_continuation_that_fails_its_actor_mid_sweep_leaves_the_other_asks_cancelled_once,
+               a_timeout_message_whose_handler_fails_mid_sweep_leaves_the_other_asks_cancelled_once,
+               an_outcome_that_asks_again_then_fails_mid_sweep_cancels_every_other_ask_once,
+               deterministic_restart_or_stop_with_a_sweep_armed_delivers_each_outcome_once,
+               chained_asks_answered_promptly_never_time_out);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }
