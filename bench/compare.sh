@@ -6,8 +6,9 @@
 #
 #   bench/compare.sh [scale] [threads]      (defaults 1.0 and 2)
 #
-# The peers live in ../shared/bench/peers (PEERS_DIR overrides); their
-# run.sh installs and builds what they need on first use.  The peer
+# The peers live in ../shared/bench/peers (PEERS_DIR overrides); they are
+# copied to build/shared-peers and run there, where their run.sh installs
+# and builds what they need on first use.  The peer
 # versions of the workloads the shared peers do not have (ask) live in
 # bench/peers (`bench/peers/run.sh --list` names them); they run after the
 # shared ones, with the same scale and threads.  Every workload is
@@ -23,7 +24,14 @@ set -u
 SCALE=${1:-1.0}
 THREADS=${2:-2}
 DIR=$(cd "$(dirname "$0")" && pwd)
-PEERS_DIR=${PEERS_DIR:-$DIR/../../shared/bench/peers}
+PEERS_SRC=${PEERS_DIR:-$DIR/../../shared/bench/peers}
+# The peers build into their own directory: run a copy in the build tree,
+# so that the shared sources (read-only by intent) are never written.
+PEERS_DIR=${BENCH_BUILD_DIR:-$DIR/../build}/shared-peers
+if [[ -d $PEERS_SRC ]]; then
+  mkdir -p "$PEERS_DIR" && cp -r "$PEERS_SRC/." "$PEERS_DIR/" && chmod -R u+w "$PEERS_DIR" ||
+    { echo "compare.sh: cannot copy the peers to $PEERS_DIR" >&2; exit 1; }
+fi
 WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart ask remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"}
 LOCAL_PEERS=$DIR/peers/run.sh
 LOCAL_IMPL=" $("$LOCAL_PEERS" --list 2>/dev/null) "   # e.g. " ask "
