@@ -116,6 +116,10 @@ typedef struct acto__worker {
   /* Turns begun (owner writes, thieves read): a thief takes a lone queued
    * actor only from a worker stuck in one turn for its whole spin. */
   _Atomic uint64_t turns;
+  /* Owner only, while idle: each worker's turn counter as last seen, and
+   * when it was seen to move (scheduler.c, "Lone actors"). */
+  uint64_t seen_turns[64];
+  uint64_t seen_at[64];
   char pad[64];
 } acto__worker;
 

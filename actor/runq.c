@@ -4,11 +4,11 @@
  * A FIFO linked through acto__actor.rq_next under a one-byte lock.  The
  * owner pushes at the tail and pops at the head; a thief takes half the
  * queue from the head in one critical section.  A queue holding a single
- * actor is left to its owner unless the owner is parked, or a thief has
- * spun for a while (~40 us) and the owner has still not taken it (a long
- * turn must not starve it): the owner will normally run it within a turn, and moving it would split a producer from its
- * consumer across cores (a cross-core hand-off costs ~850 ns here, a
- * local one ~17 ns).  len is kept beside the
+ * actor is left to its owner unless the owner is parked, or has stayed in
+ * one turn for 0.5 ms (a long turn must not starve it; scheduler.c, "Lone
+ * actors"): the owner will normally run it within a turn, and moving it
+ * would split a producer from its consumer across cores (a cross-core
+ * hand-off costs ~850 ns here, a local one ~17 ns).  len is kept beside the
  * list so that parking workers and thieves can look without the lock; it
  * is seq_cst because the parking protocol (scheduler.c) orders "len went
  * up" against "sleepers went up".

@@ -25,7 +25,7 @@ struct acto__actor *acto__runq_pop(acto__runq *q);
 /* Moves half of victim's actors into q and returns the first of them to
  * run now (not put in q), or NULL.  A lone actor is left to its worker
  * (it keeps a producer and its consumer on one core) unless that worker
- * is parked or lone_ok says the thief has waited long enough. */
+ * is parked or lone_ok says its worker has stayed in one turn too long. */
 struct acto__actor *acto__runq_steal(acto__runq *victim, acto__runq *q, int lone_ok);
 
 #endif /* ACTO_RUNQ_H */

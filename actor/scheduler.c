@@ -4,9 +4,8 @@
  * DESIGN
  * Where work comes from.  A worker takes, in order: its run-next slot, its
  * own run queue, then steals half of another worker's queue (a lone actor,
- * and the run-next slot itself, only from a worker that stayed inside one
- * turn for the thief's whole spin, so locality wins unless a long handler
- * would make them wait).  An actor made
+ * and the run-next slot itself, only from a worker that has stayed inside
+ * one turn for LONE_WAIT_NS: see "Lone actors").  An actor made
  * runnable by a send from inside a turn goes into the sending worker's
  * run-next slot (the previous occupant moves to the queue tail), so a pair
  * of actors talking to each other stays on one core and never pays for a
@@ -36,14 +35,38 @@
  * producer that shares the consumer's worker (bench/counting: one
  * producer, one counter, both on one core) still resumes on that core.
  *
+ * Lone actors.  An actor alone in a worker's queue (or in its run-next
+ * slot) is that worker's: it will run it after the current turn, on the
+ * core where its messages are warm.  A thief takes it only when the owner
+ * has stayed in one turn for LONE_WAIT_NS (0.5 ms), so that a long handler
+ * cannot hold it up for longer than about that.  The thief tells a long
+ * turn by the owner's turn counter: it notes the counter and the time when
+ * it saw it move (watch_turns), and takes the lone actor once the counter
+ * has stood still for LONE_WAIT_NS.  Before, the rule was "still for the
+ * thief's whole spin" (64 rounds, ~40 us, set by how long a pause
+ * instruction takes): shorter than one burst of a producer's turn
+ * (bench/counting sends up to 1,024 messages a turn), so the idle worker
+ * kept taking the consumer away from its producer; each such steal put the
+ * pair on two cores for a while, where every message costs a cache-line
+ * transfer.  counting ran at 10-11 M/s with 2 workers against 20-26 M/s
+ * with 1, with ~6,000 steals a run; with the time rule it steals none
+ * and runs at 28 M/s.
+ *
  * Parking.  A worker that found nothing spins briefly (spinners), then
- * takes park_mtx, announces itself in `sleepers`, looks at every queue
- * once more and only then waits on park_cv.  A producer that pushed into a
- * queue wakes one sleeper when nobody spins.  sleepers, spinners and the
- * queues' len are seq_cst, so either the producer sees the sleeper or the
- * sleeper's last look sees the work: no lost wake-up.  A sleeper also
- * wakes every PARK_MS (50 ms) to take an actor left behind a worker stuck
- * in one long turn (find_work); otherwise an idle system does nothing.
+ * takes park_mtx, announces itself in `sleepers`, looks once more for
+ * work it may take at once (a queue of two or more, or anything behind a
+ * parked owner) and only then waits on park_cv.  A producer that pushed
+ * into a queue wakes one sleeper when nobody spins, except a worker that
+ * pushed onto its own queue leaving one actor there (wake_if_stealable):
+ * that one is its own to run, no thief may take it yet, and the wake would
+ * cost a futex call on the busy worker's time for nothing.  sleepers,
+ * spinners and the queues' len are seq_cst, so either the producer sees
+ * the sleeper or the sleeper's last look sees the work: no lost wake-up.
+ * While another worker is busy, a sleeper wakes after LONE_WAIT_NS to look
+ * for a lone actor held up behind a long turn (about 2,000 cheap wake-ups
+ * a second; they read the other workers' counters, nothing they write);
+ * when every worker sleeps, after PARK_MS (50 ms).  An idle system does
+ * nothing else.
  *
  * Deterministic mode.  No threads: acto__sched_det_run drives worker 0
  * on the calling thread, and when no actor can run it moves the virtual
@@ -60,6 +83,9 @@
 #define RUNNEXT_STREAK_MAX 4
 #define SPIN_ROUNDS 64
 #define PARK_MS 50
+/* A lone actor is taken from a worker that has stayed in one turn this
+ * long (see "Lone actors" in the file comment). */
+#define LONE_WAIT_NS 500000u
 
 static void wake_one(acto_system *sys) {
   if (atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) > 0 &&
@@ -70,12 +96,21 @@ static void wake_one(acto_system *sys) {
   }
 }
 
+/* After this worker pushed onto its own queue: a lone actor there is this
+ * worker's to run next, and no thief may take it before LONE_WAIT_NS (a
+ * watching thief looks again by then): waking one would only cost a futex
+ * call on this worker's time.  Two or more can be stolen: wake. */
+static void wake_if_stealable(acto__worker *w) {
+  if (atomic_load_explicit(&w->q.len, memory_order_seq_cst) >= 2)
+    wake_one(w->sys);
+}
+
 /* Runs a's turn (turn.c); an actor that used its whole batch and still has
  * messages goes to the tail of this worker's queue. */
 static void run_turn(acto__worker *w, acto__actor *a) {
   if (acto__turn_run(w, a)) {
     acto__runq_push(&w->q, a);
-    wake_one(w->sys);
+    wake_if_stealable(w);
   }
 }
 
@@ -87,9 +122,7 @@ void acto__sched_schedule(acto_system *sys, acto__actor *a) {
     acto__actor *old = atomic_exchange_explicit(&w->runnext, a, memory_order_acq_rel);
     if (old) {
       acto__runq_push(&w->q, old);
-      /* A woken thief leaves a lone actor to this worker unless this turn
-       * runs long (runq.c), so locality survives the wake-up. */
-      wake_one(sys);
+      wake_if_stealable(w);
     }
     return;
   }
@@ -110,14 +143,9 @@ void acto__sched_resume(acto_system *sys, acto__actor *a) {
   wake_one(sys);
 }
 
-static int any_queued(acto_system *sys) {
-  for (unsigned i = 0; i < sys->nworkers; i++)
-    if (atomic_load_explicit(&sys->workers[i].q.len, memory_order_seq_cst) > 0)
-      return 1;
-  return 0;
-}
-
 #define MAX_SNAPSHOT 64
+_Static_assert(sizeof(((acto__worker *)0)->seen_turns) == MAX_SNAPSHOT * sizeof(uint64_t),
+               "a note per worker for the first MAX_SNAPSHOT workers");
 
 /* Takes w's run-next actor (the owner, or a thief): NULL if it is empty
  * or another party took it first. */
@@ -130,10 +158,10 @@ static acto__actor *take_runnext(acto__worker *w) {
   return a;
 }
 
-/* turns_seen: NULL, or each worker's turn counter when the thief began to
- * spin; a worker whose counter has not moved since is stuck in one long
- * turn and loses even a lone queued actor. */
-static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
+/* stuck: NULL, or a flag per worker (the first MAX_SNAPSHOT): that worker
+ * has been in one turn for LONE_WAIT_NS and loses even a lone queued
+ * actor, and its run-next actor. */
+static acto__actor *find_work(acto__worker *w, const uint8_t *stuck) {
   acto__actor *a = atomic_load_explicit(&w->runnext, memory_order_relaxed);
   if (a && w->sys->det && atomic_load_explicit(&w->q.len, memory_order_relaxed) > 0 &&
       (acto_random(w->sys) & 1)) {
@@ -166,8 +194,8 @@ static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
       if (v == w)
         continue;
       unsigned vi = (start + k) % n;
-      int lone_ok = turns_seen && vi < MAX_SNAPSHOT &&
-                    atomic_load_explicit(&v->turns, memory_order_relaxed) == turns_seen[vi];
+      int lone_ok = stuck && vi < MAX_SNAPSHOT && stuck[vi] &&
+                    atomic_load_explicit(&v->turns, memory_order_relaxed) == w->seen_turns[vi];
       a = acto__runq_steal(&v->q, &w->q, lone_ok);
       /* A worker stuck in one long turn cannot run its run-next actor
        * either: take that one too rather than let it wait. */
@@ -184,20 +212,81 @@ static acto__actor *find_work(acto__worker *w, const uint64_t *turns_seen) {
 }
 
 
+/* Notes, for each other worker, when its turn counter last moved as seen
+ * by this idle worker (w->seen_turns, w->seen_at).  fresh: the idle
+ * period starts now, forget the old notes. */
+static void watch_turns(acto__worker *w, uint64_t now, int fresh) {
+  acto_system *sys = w->sys;
+  for (unsigned i = 0; i < sys->nworkers && i < MAX_SNAPSHOT; i++) {
+    uint64_t t = atomic_load_explicit(&sys->workers[i].turns, memory_order_relaxed);
+    if (fresh || t != w->seen_turns[i]) {
+      w->seen_turns[i] = t;
+      w->seen_at[i] = now;
+    }
+  }
+}
+
+/* Whether another worker has an actor a thief may not take yet (alone in
+ * its queue, or in its run-next slot): sets stuck[] for those whose turn
+ * has lasted LONE_WAIT_NS, and *wake_at to when the next one will have.
+ * Returns 1 if any is stuck now. */
+static int lone_work(acto__worker *w, uint64_t now, uint8_t *stuck, uint64_t *wake_at) {
+  acto_system *sys = w->sys;
+  int any = 0;
+  for (unsigned i = 0; i < sys->nworkers && i < MAX_SNAPSHOT; i++) {
+    acto__worker *v = &sys->workers[i];
+    stuck[i] = 0;
+    if (v == w || (atomic_load_explicit(&v->q.len, memory_order_relaxed) == 0 &&
+                   atomic_load_explicit(&v->runnext, memory_order_relaxed) == NULL))
+      continue;
+    uint64_t due = w->seen_at[i] + LONE_WAIT_NS;
+    if (now >= due) {
+      stuck[i] = 1;
+      any = 1;
+    } else if (due < *wake_at) {
+      *wake_at = due;
+    }
+  }
+  return any;
+}
+
+/* Whether another worker is not parked (running turns, or about to). */
+static int others_busy(acto__worker *w) {
+  acto_system *sys = w->sys;
+  for (unsigned i = 0; i < sys->nworkers; i++)
+    if (&sys->workers[i] != w &&
+        !atomic_load_explicit(&sys->workers[i].q.owner_parked, memory_order_relaxed))
+      return 1;
+  return 0;
+}
+
+/* Whether some queue holds work a thief may take at once: two actors or
+ * more, or any number behind a parked owner. */
+static int stealable(acto_system *sys) {
+  for (unsigned i = 0; i < sys->nworkers; i++) {
+    size_t len = atomic_load_explicit(&sys->workers[i].q.len, memory_order_seq_cst);
+    if (len >= 2 ||
+        (len == 1 && atomic_load_explicit(&sys->workers[i].q.owner_parked, memory_order_relaxed)))
+      return 1;
+  }
+  return 0;
+}
+
 static void *worker_main(void *arg) {
   acto__worker *w = arg;
   acto_system *sys = w->sys;
   acto__tls_worker = w;
   acto__tls_msgcache = sys->msgcaches[w->idx];
+  int idle = 0; /* the notes of watch_turns are of this idle period */
   for (;;) {
     acto__actor *a = find_work(w, NULL);
     if (a) {
+      idle = 0;
       run_turn(w, a);
       continue;
     }
-    uint64_t seen[MAX_SNAPSHOT];
-    for (unsigned i = 0; i < sys->nworkers && i < MAX_SNAPSHOT; i++)
-      seen[i] = atomic_load_explicit(&sys->workers[i].turns, memory_order_relaxed);
+    watch_turns(w, acto__clock_now_ns(), !idle);
+    idle = 1;
     atomic_fetch_add_explicit(&sys->spinners, 1, memory_order_seq_cst);
     /* With a node running, the node's I/O thread needs this CPU to hand
      * us the next message: spin politely (yield) instead of hogging it. */
@@ -208,11 +297,17 @@ static void *worker_main(void *arg) {
       else
         for (int k = 0; k < 16; k++)
           acto__cpu_relax();
-      /* The last round may take an actor left waiting behind a long turn. */
-      a = find_work(w, i == SPIN_ROUNDS - 1 ? seen : NULL);
+      a = find_work(w, NULL);
     }
     atomic_fetch_sub_explicit(&sys->spinners, 1, memory_order_seq_cst);
+    uint64_t now = acto__clock_now_ns();
+    watch_turns(w, now, 0);
+    uint8_t stuck[MAX_SNAPSHOT];
+    uint64_t wake_at = ACTO__NEVER;
+    if (!a && lone_work(w, now, stuck, &wake_at))
+      a = find_work(w, stuck); /* an actor waiting behind a long turn */
     if (a) {
+      idle = 0;
       run_turn(w, a);
       continue;
     }
@@ -222,20 +317,21 @@ static void *worker_main(void *arg) {
       break;
     }
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
-    if (!any_queued(sys)) {
+    if (!stealable(sys)) {
       acto__msgcache_flush(acto__tls_msgcache);
       /* seq_cst: a producer that pushes after this sees the flag and a
        * woken thief may take the lone actor it left here. */
       atomic_store_explicit(&w->q.owner_parked, 1, memory_order_seq_cst);
       atomic_store_explicit(&w->sleeps, atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
                             memory_order_relaxed);
-      /* At most PARK_MS at a time: a worker stuck in one long turn wakes
-       * nobody, and its run-next actor would wait for the whole turn; a
-       * sleeper that looks now and then bounds that wait (~20 wake-ups a
-       * second per idle worker: no measurable CPU). */
-      struct timespec ts;
-      acto__clock_deadline(&ts, PARK_MS);
-      pthread_cond_timedwait(&sys->park_cv, &sys->park_mtx, &ts);
+      /* Until woken, or until a lone actor seen elsewhere may be taken,
+       * or at most PARK_MS: a worker stuck in one long turn wakes nobody,
+       * and an actor made runnable there later waits for this look (~20
+       * wake-ups a second per idle worker: no measurable CPU). */
+      uint64_t park_end = acto__sat_add(now, (uint64_t)PARK_MS * 1000000u);
+      if (others_busy(w))
+        park_end = now + LONE_WAIT_NS; /* look again: a turn there may run long */
+      acto__clock_wait(&sys->park_cv, &sys->park_mtx, wake_at < park_end ? wake_at : park_end);
       atomic_store_explicit(&w->q.owner_parked, 0, memory_order_relaxed);
     }
     atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);

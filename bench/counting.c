@@ -16,7 +16,8 @@
  *
  * msgs = N inc + 1 get + 1 reply = N + 2, as in the peers; the producer's
  * own `cont` messages are control flow and are reported apart (conts=).
- * Extra fields: count_ok=true, conts=, parks= (acto_stats.parks).
+ * Extra fields: count_ok=true, conts=, parks= (acto_stats.parks), steals=
+ * and worker_sleeps= (acto_stats).
  */
 #include "common.h"
 
@@ -155,7 +156,9 @@ int main(int argc, char **argv) {
   bench_shutdown(sys);
   bench_latch_destroy(&done);
 
-  bench_report(n + 2, secs, " count_ok=true conts=%" PRIu64 " parks=%" PRIu64, out.conts,
-               st.parks);
+  bench_report(n + 2, secs,
+               " count_ok=true conts=%" PRIu64 " parks=%" PRIu64 " steals=%" PRIu64
+               " worker_sleeps=%" PRIu64,
+               out.conts, st.parks, st.steals, st.worker_sleeps);
   return 0;
 }
