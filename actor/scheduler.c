@@ -9,16 +9,19 @@
  * runnable by a send from inside a turn goes into the sending worker's
  * run-next slot (the previous occupant moves to the queue tail), so a pair
  * of actors talking to each other stays on one core and never pays for a
- * cross-core hand-off.  Run-next cannot starve the queue: after 4
+ * cross-core hand-off.  Run-next cannot starve the queue: after 8
  * consecutive run-next turns the worker takes from its queue first.  The
  * streak sets the latency tail when many request-reply chains share a
  * worker: each chain runs a streak, then waits for every other chain's, so
  * a round trip's worst wait grows with the streak (bench/ask, 16 chains on
- * 2 workers: p99 72 us with 16, 47 with 8, 30 with 4, 20 with 2, at the
- * same rate; the median rose from 0.6 to 0.8 us at 4 and to 4.6 us at 2).
- * 4 is where the tail falls most for the least median (Tokio's LIFO slot
- * stops at 3 polls for the same reason).  A pair alone on a worker
- * (pingpong) never ends a streak: the queue is empty.
+ * 2 workers, one sitting: p99 72 us with 16, 43 with 8, 28 with 4, 20 with
+ * 2, at the same rate; the median rose from 0.6 to 0.8 us at 4 and to
+ * 4.6 us at 2).  Each streak's end costs a queue push and a colder actor,
+ * though: bench/big (1,000 chains) lost 1% at 16, 2-6% at 8 and 4-10% at 4
+ * against the same runs at 16 before issue 12.  8 halves the tail for
+ * little of that (Tokio's LIFO slot stops at 3 polls, for the tail).  A
+ * pair alone on a worker (pingpong) never ends a streak: the queue is
+ * empty.
  * Actors made runnable by plain threads (and timers) go round-robin into
  * the workers' queues.
  *
@@ -64,9 +67,11 @@
  * the sleeper or the sleeper's last look sees the work: no lost wake-up.
  * While another worker is busy, a sleeper wakes after LONE_WAIT_NS to look
  * for a lone actor held up behind a long turn (about 2,000 cheap wake-ups
- * a second; they read the other workers' counters, nothing they write);
- * when every worker sleeps, after PARK_MS (50 ms).  An idle system does
- * nothing else.
+ * a second; they read the other workers' counters, nothing they write, and
+ * a worker woken by its timeout looks once and parks again without
+ * spinning: its spin would take CPU from the busy ones); when every
+ * worker sleeps, after PARK_MS (50 ms).  An idle system does nothing
+ * else.
  *
  * Deterministic mode.  No threads: acto__sched_det_run drives worker 0
  * on the calling thread, and when no actor can run it moves the virtual
@@ -80,7 +85,7 @@
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
 
-#define RUNNEXT_STREAK_MAX 4
+#define RUNNEXT_STREAK_MAX 8
 #define SPIN_ROUNDS 64
 #define PARK_MS 50
 /* A lone actor is taken from a worker that has stayed in one turn this
@@ -277,7 +282,8 @@ static void *worker_main(void *arg) {
   acto_system *sys = w->sys;
   acto__tls_worker = w;
   acto__tls_msgcache = sys->msgcaches[w->idx];
-  int idle = 0; /* the notes of watch_turns are of this idle period */
+  int idle = 0;   /* the notes of watch_turns are of this idle period */
+  int looked = 0; /* woken by the park timeout, not by work: look, don't spin */
   for (;;) {
     acto__actor *a = find_work(w, NULL);
     if (a) {
@@ -287,19 +293,22 @@ static void *worker_main(void *arg) {
     }
     watch_turns(w, acto__clock_now_ns(), !idle);
     idle = 1;
-    atomic_fetch_add_explicit(&sys->spinners, 1, memory_order_seq_cst);
-    /* With a node running, the node's I/O thread needs this CPU to hand
-     * us the next message: spin politely (yield) instead of hogging it. */
-    int yield = atomic_load_explicit(&sys->remote, memory_order_relaxed) != NULL;
-    for (int i = 0; i < SPIN_ROUNDS && !a; i++) {
-      if (yield && (i & 7) == 7)
-        sched_yield();
-      else
-        for (int k = 0; k < 16; k++)
-          acto__cpu_relax();
-      a = find_work(w, NULL);
+    if (!looked) {
+      atomic_fetch_add_explicit(&sys->spinners, 1, memory_order_seq_cst);
+      /* With a node running, the node's I/O thread needs this CPU to hand
+       * us the next message: spin politely (yield) instead of hogging it. */
+      int yield = atomic_load_explicit(&sys->remote, memory_order_relaxed) != NULL;
+      for (int i = 0; i < SPIN_ROUNDS && !a; i++) {
+        if (yield && (i & 7) == 7)
+          sched_yield();
+        else
+          for (int k = 0; k < 16; k++)
+            acto__cpu_relax();
+        a = find_work(w, NULL);
+      }
+      atomic_fetch_sub_explicit(&sys->spinners, 1, memory_order_seq_cst);
     }
-    atomic_fetch_sub_explicit(&sys->spinners, 1, memory_order_seq_cst);
+    looked = 0;
     uint64_t now = acto__clock_now_ns();
     watch_turns(w, now, 0);
     uint8_t stuck[MAX_SNAPSHOT];
@@ -331,7 +340,8 @@ static void *worker_main(void *arg) {
       uint64_t park_end = acto__sat_add(now, (uint64_t)PARK_MS * 1000000u);
       if (others_busy(w))
         park_end = now + LONE_WAIT_NS; /* look again: a turn there may run long */
-      acto__clock_wait(&sys->park_cv, &sys->park_mtx, wake_at < park_end ? wake_at : park_end);
+      looked = acto__clock_wait(&sys->park_cv, &sys->park_mtx,
+                                wake_at < park_end ? wake_at : park_end) != 0;
       atomic_store_explicit(&w->q.owner_parked, 0, memory_order_relaxed);
     }
     atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
