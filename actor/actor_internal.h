@@ -103,7 +103,12 @@ typedef struct acto__worker {
   pthread_t thread;
   unsigned idx;
   acto__runq q;
+  /* Actors resumed here after their parked sends were delivered: bound to
+   * this worker, never stolen but from a worker stuck in one turn
+   * (scheduler.c, "Resumed parkers"). */
+  acto__runq bound;
   /* Owner only. */
+  unsigned bound_turn; /* find_work: the bound queue's turn next */
   /* Owner writes (exchange); a thief may take it (CAS) only from a worker
    * stuck in one long turn (scheduler.c). */
   _Atomic(acto__actor *) runnext;

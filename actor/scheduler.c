@@ -26,17 +26,25 @@
  * the workers' queues.
  *
  * Resumed parkers.  An actor whose parked sends were all delivered is
- * resumed by whoever delivered the last one - usually the target's worker,
- * draining after a release.  It goes back to the worker it last ran on
- * (acto__actor.home): into that worker's queue, or through
- * acto__sched_schedule when the resumer is that worker.  Before, it always
- * went to the resumer's run-next slot: under fan-in every producer was
- * pulled onto the collector's worker, the other worker went idle and stole
- * them back, and bench/fanin flipped between runs of ~15 M/s and of ~3 M/s
- * with ~200,000 steals (half the parks moved an actor across cores).  Now
- * producers stay where they ran (a few hundred steals a run), and a
- * producer that shares the consumer's worker (bench/counting: one
- * producer, one counter, both on one core) still resumes on that core.
+ * resumed by whoever delivered the last one: usually the target's worker,
+ * draining after a release.  It goes to that worker's bound queue, which
+ * the worker serves in turn with its queue (after its run-next streak) and
+ * which thieves leave alone unless the worker has stayed in one turn for
+ * LONE_WAIT_NS.  A parked sender waits on a consumer that is slower than
+ * its producers: running them on another core does not make the consumer
+ * faster, and makes every message a cache-line transfer between cores.
+ * Measured (bench/fanin, 8 producers, one collector, 2 workers): when the
+ * resumed producer went to the resumer's run-next slot and could be
+ * stolen, the idle worker stole producers back and runs flipped between
+ * ~15 M/s and ~3 M/s (~200,000 steals); sent back to the worker they last
+ * ran on, they stayed spread over both cores, at ~3.3 M/s on a host where
+ * a line transfer is slow and ~11-16 M/s where it is fast; bound to the
+ * collector's worker, 20-26 M/s on both, with the second worker idle.
+ * bench/counting (one producer) resumes on its consumer's core as before.
+ * The cost: producers that do much work of their own per message share
+ * the consumer's core while they keep finding its mailbox full.  A
+ * resume from a thread that is not a worker goes to the queue of the
+ * worker the actor last ran on (acto__actor.home) and wakes a sleeper.
  *
  * Lone actors.  An actor alone in a worker's queue (or in its run-next
  * slot) is that worker's: it will run it after the current turn, on the
@@ -138,13 +146,24 @@ void acto__sched_schedule(acto_system *sys, acto__actor *a) {
 
 /* See "Resumed parkers" in the file comment. */
 void acto__sched_resume(acto_system *sys, acto__actor *a) {
-  unsigned home = a->home;
   acto__worker *w = acto__tls_worker;
-  if (sys->det || home == 0 || home > sys->nworkers || (w && w->sys == sys && w->idx + 1 == home)) {
+  if (sys->det) {
     acto__sched_schedule(sys, a);
     return;
   }
-  acto__runq_push(&sys->workers[home - 1].q, a);
+  if (w && w->sys == sys) {
+    /* This worker is running (it is us), so it will look at its bound
+     * queue before it parks: no wake-up is needed, and no thief may take
+     * a bound actor anyway. */
+    acto__runq_push(&w->bound, a);
+    return;
+  }
+  unsigned home = a->home;
+  unsigned i = home > 0 && home <= sys->nworkers
+                   ? home - 1
+                   : atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) %
+                         sys->nworkers;
+  acto__runq_push(&sys->workers[i].q, a);
   wake_one(sys);
 }
 
@@ -175,7 +194,8 @@ static acto__actor *find_work(acto__worker *w, const uint8_t *stuck) {
     w->runnext_streak = RUNNEXT_STREAK_MAX;
   }
   if (a && (w->runnext_streak < RUNNEXT_STREAK_MAX ||
-            atomic_load_explicit(&w->q.len, memory_order_relaxed) == 0)) {
+            (atomic_load_explicit(&w->q.len, memory_order_relaxed) == 0 &&
+             atomic_load_explicit(&w->bound.len, memory_order_relaxed) == 0))) {
     a = take_runnext(w);
     if (a) {
       w->runnext_streak++;
@@ -183,7 +203,12 @@ static acto__actor *find_work(acto__worker *w, const uint8_t *stuck) {
     }
   }
   w->runnext_streak = 0;
-  a = acto__runq_pop(&w->q);
+  /* The queue and the bound queue take turns, so neither starves. */
+  w->bound_turn = !w->bound_turn;
+  a = acto__runq_pop(w->bound_turn ? &w->bound : &w->q);
+  if (a)
+    return a;
+  a = acto__runq_pop(w->bound_turn ? &w->q : &w->bound);
   if (a)
     return a;
   a = take_runnext(w);
@@ -202,10 +227,12 @@ static acto__actor *find_work(acto__worker *w, const uint8_t *stuck) {
       int lone_ok = stuck && vi < MAX_SNAPSHOT && stuck[vi] &&
                     atomic_load_explicit(&v->turns, memory_order_relaxed) == w->seen_turns[vi];
       a = acto__runq_steal(&v->q, &w->q, lone_ok);
-      /* A worker stuck in one long turn cannot run its run-next actor
-       * either: take that one too rather than let it wait. */
+      /* A worker stuck in one long turn cannot run its run-next actor or
+       * its bound ones either: take them rather than let them wait. */
       if (!a && lone_ok)
         a = take_runnext(v);
+      if (!a && lone_ok)
+        a = acto__runq_steal(&v->bound, &w->q, 1);
       if (a) {
         atomic_store_explicit(&w->steals, atomic_load_explicit(&w->steals, memory_order_relaxed) + 1,
                               memory_order_relaxed);
@@ -242,6 +269,7 @@ static int lone_work(acto__worker *w, uint64_t now, uint8_t *stuck, uint64_t *wa
     acto__worker *v = &sys->workers[i];
     stuck[i] = 0;
     if (v == w || (atomic_load_explicit(&v->q.len, memory_order_relaxed) == 0 &&
+                   atomic_load_explicit(&v->bound.len, memory_order_relaxed) == 0 &&
                    atomic_load_explicit(&v->runnext, memory_order_relaxed) == NULL))
       continue;
     uint64_t due = w->seen_at[i] + LONE_WAIT_NS;
@@ -405,6 +433,7 @@ int acto__sched_start(acto_system *sys) {
     w->idx = i;
     w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
     acto__runq_init(&w->q);
+    acto__runq_init(&w->bound);
   }
   if (sys->det)
     return 0; /* the driving thread is the worker */

@@ -304,12 +304,83 @@ START_TEST(scheduler_hundred_thousand_actors_each_handle_one_message) {
 }
 END_TEST
 
+/* ---- a resumed producer is not stuck behind its consumer's long turn ---- */
+
+/* P sends C (capacity 1, block) two messages: the second parks P, which
+ * then sends itself T_COUNT.  C's first handler returns, its release
+ * delivers P's parked message and resumes P in C's worker's bound queue;
+ * C's second handler then holds that worker until P has run again (at
+ * most TU_WAIT_MS).  P must run on the other worker meanwhile. */
+static _Atomic int g_resumed_ran;
+static _Atomic int g_resumed_ran_while_held;
+static _Atomic int g_producer_parked;
+
+static int slow_consumer_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)ctx;
+  long *n = state;
+  if (++*n < 2)
+    return 0;
+  int64_t end = tu_now_ms() + TU_WAIT_MS;
+  while (!atomic_load(&g_resumed_ran) && tu_now_ms() < end)
+    tu_sleep_ms(1);
+  atomic_store(&g_resumed_ran_while_held, atomic_load(&g_resumed_ran));
+  (void)m;
+  signal_main();
+  return 0;
+}
+static const acto_behaviour slow_consumer_b = {
+    .name = "slow_consumer", .state_size = sizeof(long), .handle = slow_consumer_handle};
+
+static int parking_producer_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  (void)state;
+  acto_system *sys = acto_ctx_system(ctx);
+  if (m->type == T_COUNT) {
+    atomic_store(&g_resumed_ran, 1);
+    return 0;
+  }
+  acto_ref c;
+  memcpy(&c, m->data, sizeof c);
+  if (acto_send(sys, c, T_BALL, NULL, 0) != 0)
+    return -1;
+  if (acto_send(sys, c, T_BALL, NULL, 0) != ACTO_PARKED)
+    return -1;
+  atomic_store(&g_producer_parked, 1);
+  return acto_send(sys, acto_self(ctx), T_COUNT, NULL, 0) == 0 ? 0 : -1;
+}
+static const acto_behaviour parking_producer_b = {.name = "parking_producer",
+                                                  .handle = parking_producer_handle};
+
+START_TEST(scheduler_resumed_producer_runs_while_its_consumer_holds_the_worker) {
+  acto_system *sys;
+  acto_config cfg = {.threads = 2};
+  ck_assert_int_eq(acto_system_create(&cfg, &sys), 0);
+  acto_spawn_opts o = {.capacity = 1, .overflow = ACTO_OVERFLOW_BLOCK};
+  acto_ref c, p;
+  ck_assert_int_eq(acto_spawn(sys, &slow_consumer_b, NULL, &o, &c), 0);
+  ck_assert_int_eq(acto_spawn(sys, &parking_producer_b, NULL, NULL, &p), 0);
+  ck_assert_int_eq(acto_send(sys, p, T_PEER, &c, sizeof c), 0);
+  ck_assert_int_eq(wait_signals(1, 30), 1);
+  ck_assert_int_eq(atomic_load(&g_producer_parked), 1);
+  /* The other worker took P from the held worker's bound queue: it ran
+   * while C still held its worker. */
+  ck_assert_int_eq(atomic_load(&g_resumed_ran_while_held), 1);
+  acto_stats st;
+  ck_assert_int_eq(acto_get_stats(sys, &st), 0);
+  ck_assert_uint_eq(st.actors_failed, 0);
+  ck_assert_uint_ge(st.parks, 1);
+  ck_assert_int_eq(acto_system_shutdown(sys), 0);
+}
+END_TEST
+
 static void reset(void) {
   signalled = 0;
   atomic_store(&g_woken_ran, 0);
   atomic_store(&g_woken_ran_while_held, 0);
   atomic_store(&g_busy_started, 0);
   atomic_store(&balls, 0);
+  atomic_store(&g_resumed_ran, 0);
+  atomic_store(&g_resumed_ran_while_held, 0);
+  atomic_store(&g_producer_parked, 0);
 }
 
 static Suite *scheduler_suite(void) {
@@ -320,6 +391,7 @@ static Suite *scheduler_suite(void) {
   tu_add_tests(tc, scheduler_talking_pair_does_not_starve_others_on_one_worker,
                scheduler_idle_worker_steals_from_a_busy_one,
                scheduler_actor_woken_behind_a_long_handler_runs_on_another_worker,
+               scheduler_resumed_producer_runs_while_its_consumer_holds_the_worker,
                scheduler_batch_one_capacity_one_keeps_order_from_a_thread,
                scheduler_hundred_thousand_actors_each_handle_one_message);
   suite_add_tcase(s, tc);
