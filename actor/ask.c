@@ -99,7 +99,7 @@ typedef struct ask_entry {
 struct acto__ask_table {
   size_t n, cap;
   ask_entry *e;
-  uint64_t armed_due; /* when the armed sweep fires; ACTO__NEVER: none armed */
+  uint64_t armed_due;   /* when the armed sweep fires; ACTO__NEVER: none armed */
   uint64_t armed_timer; /* its timer id (0: none) */
   uint64_t gen;         /* the armed sweep's generation; older sweeps are stale */
   int need_arm;         /* a re-arm failed (no memory): try again (rearm_if_needed) */
@@ -674,8 +674,8 @@ int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, acto__msg *m, int64_t timeou
     t->cap = nc;
   }
   rearm_if_needed(sys, a, t);
-  uint64_t due = timeout_ms > 0 ? acto__deadline_after(acto__system_now_ns(sys), timeout_ms)
-                                : ACTO__NEVER;
+  uint64_t due =
+      timeout_ms > 0 ? acto__deadline_after(acto__system_now_ns(sys), timeout_ms) : ACTO__NEVER;
   if (arm_sweep(sys, a, t, due) != 0)
     return refuse(m, ACTO_ENOMEM);
   uint64_t id = atomic_fetch_add_explicit(&sys->next_ask_id, 1, memory_order_relaxed) + 1;
@@ -758,8 +758,9 @@ static int due_order(const void *x, const void *y) {
  * earliest deadline first, and the sweep is armed again for the rest. */
 static void sweep(acto_ctx *ctx, acto__actor *a, struct acto__ask_table *t, acto__msg *m) {
   acto_system *sys = ctx->sys;
+  /* A stale sweep: one replaced or cancelled after it fired. */
   if (!t || (m->req_id & ~SWEEP_BIT) != t->gen)
-    return; /* stale: a sweep replaced or cancelled after it fired */
+    return;
   t->armed_timer = 0; /* fired: its record is finished (timer.c) */
   t->armed_due = ACTO__NEVER;
   uint64_t now = acto__system_now_ns(sys);

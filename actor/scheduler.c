@@ -159,10 +159,10 @@ void acto__sched_resume(acto_system *sys, acto__actor *a) {
     return;
   }
   unsigned home = a->home;
-  unsigned i = home > 0 && home <= sys->nworkers
-                   ? home - 1
-                   : atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) %
-                         sys->nworkers;
+  unsigned i =
+      home > 0 && home <= sys->nworkers
+          ? home - 1
+          : atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) % sys->nworkers;
   acto__runq_push(&sys->workers[i].q, a);
   wake_one(sys);
 }

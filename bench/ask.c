@@ -34,7 +34,8 @@ static int server_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   uint64_t v;
 
   (void)state;
-  BENCH_EXPECT(msg->type == MSG_REQ && msg->size == sizeof v && (msg->flags & ACTO_MSG_FLAG_REQUEST),
+  BENCH_EXPECT(msg->type == MSG_REQ && msg->size == sizeof v &&
+                   (msg->flags & ACTO_MSG_FLAG_REQUEST),
                "server: unexpected message type %" PRIu32 " size %zu", msg->type, msg->size);
   memcpy(&v, msg->data, sizeof v);
   v++;
@@ -43,8 +44,8 @@ static int server_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 }
 
 static const acto_behaviour server_behaviour = {
-  .name = "ask_server",
-  .handle = server_handle,
+    .name = "ask_server",
+    .handle = server_handle,
 };
 
 /* ---- the client ---------------------------------------------------------- */
@@ -59,9 +60,9 @@ typedef struct client_args {
 
 typedef struct client {
   client_args a;
-  uint64_t x;    /* MINSTD state */
-  uint64_t v;    /* answered asks */
-  uint64_t t0;   /* ns, just before the ask in flight */
+  uint64_t x;  /* MINSTD state */
+  uint64_t v;  /* answered asks */
+  uint64_t t0; /* ns, just before the ask in flight */
 } client;
 
 static uint64_t now_ns(void) {
@@ -77,8 +78,8 @@ static void ask_next(acto_ctx *ctx, client *c) {
   c->x = c->x * 48271u % 2147483647u;
   acto_ref to = c->a.servers[c->x % SERVERS];
   c->t0 = now_ns();
-  BENCH_CHECK(acto_ask_async(ctx, to, MSG_REQ, &c->v, sizeof c->v, DEADLINE_MS, on_reply, NULL,
-                             NULL));
+  BENCH_CHECK(
+      acto_ask_async(ctx, to, MSG_REQ, &c->v, sizeof c->v, DEADLINE_MS, on_reply, NULL, NULL));
 }
 
 static void on_reply(acto_ctx *ctx, void *state, int status, const acto_msg *reply, void *user) {
@@ -121,10 +122,10 @@ static int client_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
 }
 
 static const acto_behaviour client_behaviour = {
-  .name = "ask_client",
-  .state_size = sizeof(client),
-  .init = client_init,
-  .handle = client_handle,
+    .name = "ask_client",
+    .state_size = sizeof(client),
+    .init = client_init,
+    .handle = client_handle,
 };
 
 /* ---- main ---------------------------------------------------------------- */
@@ -169,8 +170,8 @@ int main(int argc, char **argv) {
   bench_latch_destroy(&done);
   free(servers);
 
-  bench_report(2 * n, secs, " asks=%" PRIu64 " p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f",
-               n, bench_hist_quantile_us(&all, 0.50), bench_hist_quantile_us(&all, 0.99),
+  bench_report(2 * n, secs, " asks=%" PRIu64 " p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f", n,
+               bench_hist_quantile_us(&all, 0.50), bench_hist_quantile_us(&all, 0.99),
                bench_hist_quantile_us(&all, 0.999), (double)all.max / 1000.0);
   free(hists);
   return 0;

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BENCH_HIST_SUB_BITS 7 /* 128 buckets per power of two */
+#define BENCH_HIST_SUB_BITS 7                        /* 128 buckets per power of two */
 #define BENCH_HIST_EXACT (2u << BENCH_HIST_SUB_BITS) /* 256: exact below */
 #define BENCH_HIST_BUCKETS                                                                         \
   (BENCH_HIST_EXACT + (64 - BENCH_HIST_SUB_BITS - 1) * (1u << BENCH_HIST_SUB_BITS))
