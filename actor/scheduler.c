@@ -50,7 +50,7 @@
  * slot) is that worker's: it will run it after the current turn, on the
  * core where its messages are warm.  A thief takes it only when the owner
  * has stayed in one turn for LONE_WAIT_NS (0.5 ms), so that a long handler
- * cannot hold it up for longer than about that.  The thief tells a long
+ * cannot hold it up for long (see Parking for the bound).  The thief tells a long
  * turn by the owner's turn counter: it notes the counter and the time when
  * it saw it move (watch_turns), and takes the lone actor once the counter
  * has stood still for LONE_WAIT_NS.  Before, the rule was "still for the
@@ -73,13 +73,16 @@
  * cost a futex call on the busy worker's time for nothing.  sleepers,
  * spinners and the queues' len are seq_cst, so either the producer sees
  * the sleeper or the sleeper's last look sees the work: no lost wake-up.
- * While another worker is busy, a sleeper wakes after LONE_WAIT_NS to look
- * for a lone actor held up behind a long turn (about 2,000 cheap wake-ups
- * a second; they read the other workers' counters, nothing they write, and
- * a worker woken by its timeout looks once and parks again without
- * spinning: its spin would take CPU from the busy ones); when every
- * worker sleeps, after PARK_MS (50 ms).  An idle system does nothing
- * else.
+ * A sleeper that saw a lone actor elsewhere wakes when that actor may be
+ * taken (LONE_WAIT_NS after its worker's turn counter last moved), looks,
+ * and sleeps again if the counter moved; otherwise it wakes every PARK_MS
+ * (50 ms).  A worker woken by its timeout looks once and parks again
+ * without spinning: its spin would take CPU from the busy ones.  (Waking
+ * every 0.5 ms whenever another worker was busy cost group_broadcast,
+ * whose 4 processes keep 12 threads on 2 cores, a quarter of its rate.)
+ * So an actor left alone behind a long turn waits about 0.5 to 1 ms when
+ * an idle worker had seen it, and at most 50 ms when it came after every
+ * idle worker had gone to sleep.  An idle system does nothing else.
  *
  * Deterministic mode.  No threads: acto__sched_det_run drives worker 0
  * on the calling thread, and when no actor can run it moves the virtual
@@ -283,16 +286,6 @@ static int lone_work(acto__worker *w, uint64_t now, uint8_t *stuck, uint64_t *wa
   return any;
 }
 
-/* Whether another worker is not parked (running turns, or about to). */
-static int others_busy(acto__worker *w) {
-  acto_system *sys = w->sys;
-  for (unsigned i = 0; i < sys->nworkers; i++)
-    if (&sys->workers[i] != w &&
-        !atomic_load_explicit(&sys->workers[i].q.owner_parked, memory_order_relaxed))
-      return 1;
-  return 0;
-}
-
 /* Whether some queue holds work a thief may take at once: two actors or
  * more, or any number behind a parked owner. */
 static int stealable(acto_system *sys) {
@@ -366,8 +359,6 @@ static void *worker_main(void *arg) {
        * and an actor made runnable there later waits for this look (~20
        * wake-ups a second per idle worker: no measurable CPU). */
       uint64_t park_end = acto__sat_add(now, (uint64_t)PARK_MS * 1000000u);
-      if (others_busy(w))
-        park_end = now + LONE_WAIT_NS; /* look again: a turn there may run long */
       looked = acto__clock_wait(&sys->park_cv, &sys->park_mtx,
                                 wake_at < park_end ? wake_at : park_end) != 0;
       atomic_store_explicit(&w->q.owner_parked, 0, memory_order_relaxed);
