@@ -65,8 +65,8 @@
  *
  * Parking.  A worker that found nothing spins briefly (spinners), then
  * takes park_mtx, announces itself in `sleepers`, looks once more for
- * work it may take at once (a queue of two or more, or anything behind a
- * parked owner) and only then waits on park_cv.  A producer that pushed
+ * work (its own queues, or elsewhere a queue of two or more, or anything
+ * behind a parked owner: work_for) and only then waits on park_cv.  A producer that pushed
  * into a queue wakes one sleeper when nobody spins, except a worker that
  * pushed onto its own queue leaving one actor there (wake_if_stealable):
  * that one is its own to run, no thief may take it yet, and the wake would
@@ -286,9 +286,15 @@ static int lone_work(acto__worker *w, uint64_t now, uint8_t *stuck, uint64_t *wa
   return any;
 }
 
-/* Whether some queue holds work a thief may take at once: two actors or
- * more, or any number behind a parked owner. */
-static int stealable(acto_system *sys) {
+/* Whether w may not sleep: its own queues hold an actor (pushed by a
+ * thread that is not a worker after w last looked), or another queue holds
+ * work w may take at once (two actors or more, or any behind a parked
+ * owner). */
+static int work_for(acto__worker *w) {
+  acto_system *sys = w->sys;
+  if (atomic_load_explicit(&w->q.len, memory_order_seq_cst) > 0 ||
+      atomic_load_explicit(&w->bound.len, memory_order_seq_cst) > 0)
+    return 1;
   for (unsigned i = 0; i < sys->nworkers; i++) {
     size_t len = atomic_load_explicit(&sys->workers[i].q.len, memory_order_seq_cst);
     if (len >= 2 ||
@@ -347,7 +353,7 @@ static void *worker_main(void *arg) {
       break;
     }
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
-    if (!stealable(sys)) {
+    if (!work_for(w)) {
       acto__msgcache_flush(acto__tls_msgcache);
       /* seq_cst: a producer that pushes after this sees the flag and a
        * woken thief may take the lone actor it left here. */
