@@ -585,29 +585,6 @@ static inline void bench_pair_finish(void) {
                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
-/* Sorts n latencies (ns) and returns the nearest-rank q-quantile in us:
- * the value at rank ceil(q n), as the peers compute it. */
-static inline int bench_cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-  return x < y ? -1 : x > y;
-}
-
-static inline double bench_quantile_us(const uint64_t *sorted, uint64_t n, double q) {
-  uint64_t rank;
-  double r;
-
-  if (n == 0)
-    return 0.0;
-  r = q * (double)n;
-  rank = (uint64_t)r;
-  if ((double)rank < r)
-    rank++; /* ceil */
-  if (rank < 1)
-    rank = 1;
-  if (rank > n)
-    rank = n;
-  return (double)sorted[rank - 1] / 1000.0;
-}
+/* Latency percentiles: bench/hist.h. */
 
 #endif /* BENCH_COMMON_H */
