@@ -113,9 +113,10 @@ static void wake_one(acto_system *sys) {
 }
 
 /* After this worker pushed onto its own queue: a lone actor there is this
- * worker's to run next, and no thief may take it before LONE_WAIT_NS (a
- * watching thief looks again by then): waking one would only cost a futex
- * call on this worker's time.  Two or more can be stolen: wake. */
+ * worker's to run next, and no thief may take it before LONE_WAIT_NS
+ * (see Parking for when a sleeping thief looks again): waking one would
+ * only cost a futex call on this worker's time.  Two or more can be
+ * stolen: wake. */
 static void wake_if_stealable(acto__worker *w) {
   if (atomic_load_explicit(&w->q.len, memory_order_seq_cst) >= 2)
     wake_one(w->sys);
