@@ -27,7 +27,7 @@ struct acto__reg_entry {
   char name[];
 };
 
-static uint64_t hash_name(const char *s, size_t n) {
+uint64_t acto__name_hash(const char *s, size_t n) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
   for (size_t i = 0; i < n; i++) {
     h ^= (unsigned char)s[i];
@@ -71,7 +71,7 @@ static int valid_name(const char *name, size_t *len) {
 }
 
 static acto__reg_entry **find(acto__registry *r, const char *name, size_t len) {
-  acto__reg_entry **pp = &r->buckets[hash_name(name, len) % r->nbuckets];
+  acto__reg_entry **pp = &r->buckets[acto__name_hash(name, len) % r->nbuckets];
   while (*pp && ((*pp)->len != len || memcmp((*pp)->name, name, len) != 0))
     pp = &(*pp)->next;
   return pp;
@@ -86,7 +86,7 @@ static void grow(acto__registry *r) {
     acto__reg_entry *e = r->buckets[i];
     while (e) {
       acto__reg_entry *next = e->next;
-      size_t k = hash_name(e->name, e->len) % nb;
+      size_t k = acto__name_hash(e->name, e->len) % nb;
       e->next = b[k];
       b[k] = e;
       e = next;
@@ -151,7 +151,7 @@ int acto_register(acto_system *sys, const char *name, acto_ref ref) {
       memcpy(copy, name, len + 1);
       e->len = len;
       e->ref = ref;
-      acto__reg_entry **b = &r->buckets[hash_name(name, len) % r->nbuckets];
+      acto__reg_entry **b = &r->buckets[acto__name_hash(name, len) % r->nbuckets];
       e->next = *b;
       *b = e;
       ext->name = copy;

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "acto_actor.h"
 
@@ -19,6 +20,10 @@ typedef struct acto__registry {
   /* What acto__actor_watch calls per slot; under mtx. */
   void (*exit_fn[ACTO__EXIT_SLOTS])(acto_system *sys, acto_ref ref);
 } acto__registry;
+
+/* FNV-1a, 64 bits, of a name's n bytes: the registry's buckets, and the
+ * cluster's name tables (transport/nametab.h). */
+uint64_t acto__name_hash(const char *s, size_t n);
 
 int acto__registry_init(acto__registry *r);
 void acto__registry_destroy(acto__registry *r);

@@ -235,7 +235,7 @@ int acto_global_register(acto_system *sys, const char *name, acto_ref ref) {
     return refuse(sys, ACTO_EINVAL, CALL,
                   "the ref is not of this node: an actor registers on its own node");
   acto__global *g = n->global;
-  uint64_t h = acto__nametab_hash(name, len);
+  uint64_t h = acto__name_hash(name, len);
   pthread_mutex_lock(&g->wmtx);
   if (lookup(g, name, len, h)) {
     r = ACTO_EEXIST;
@@ -264,7 +264,7 @@ int acto_global_unregister(acto_system *sys, const char *name) {
     return ACTO_ENOTCONN;
   acto__global *g = n->global;
   pthread_mutex_lock(&g->wmtx);
-  acto__nament **pp = acto__nametab_find(&g->tab, name, len, acto__nametab_hash(name, len));
+  acto__nament **pp = acto__nametab_find(&g->tab, name, len, acto__name_hash(name, len));
   gname *held = (gname *)*pp;
   if (!held) {
     r = ACTO_ENOENT;
@@ -291,7 +291,7 @@ int acto_global_whereis(acto_system *sys, const char *name, acto_ref *out) {
   if (!n)
     return ACTO_ENOTCONN;
   acto__global *g = n->global;
-  uint64_t h = acto__nametab_hash(name, len);
+  uint64_t h = acto__name_hash(name, len);
   int r = ACTO_ENOENT;
   pthread_rwlock_rdlock(&g->rw);
   gname *e = lookup(g, name, len, h);
@@ -364,7 +364,7 @@ int acto__global_deliver(acto__conn *c, const acto__wmsg *w, const char **reason
   acto_ref ref = {w->f[0], ((uint64_t)acto__peer_hash(p) << 32) | p->inc};
   const char *name = (const char *)w->payload;
   size_t len = w->payload_len;
-  uint64_t h = acto__nametab_hash(name, len);
+  uint64_t h = acto__name_hash(name, len);
   int rc = 0;
   pthread_mutex_lock(&g->wmtx);
   acto__nament **pp = acto__nametab_find(&g->tab, name, len, h);

@@ -149,7 +149,7 @@ void acto__group_free(acto__node *n) {
 
 /* The group of name, or NULL.  Caller holds wmtx or rw. */
 static group *lookup(acto__groups *t, const char *name, size_t len) {
-  return (group *)*acto__nametab_find(&t->tab, name, len, acto__nametab_hash(name, len));
+  return (group *)*acto__nametab_find(&t->tab, name, len, acto__name_hash(name, len));
 }
 
 /* The group `name`, created if absent (NULL: out of memory).  wmtx held. */
@@ -160,7 +160,7 @@ static group *get_group(acto__groups *t, const char *name, size_t len) {
   gr = calloc(1, sizeof *gr + len + 1);
   if (!gr)
     return NULL;
-  gr->ent.hash = acto__nametab_hash(name, len);
+  gr->ent.hash = acto__name_hash(name, len);
   gr->ent.len = len;
   gr->ent.key = gr->name;
   memcpy(gr->name, name, len);

@@ -9,15 +9,6 @@
 
 #define FIRST_BUCKETS 64u
 
-uint64_t acto__nametab_hash(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 int acto__nametab_init(acto__nametab *t) {
   t->count = 0;
   t->nbuckets = FIRST_BUCKETS;

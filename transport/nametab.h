@@ -11,9 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actor/registry.h"
+
 typedef struct acto__nament {
   struct acto__nament *next;
-  uint64_t hash; /* acto__nametab_hash(key, len) */
+  uint64_t hash; /* acto__name_hash(key, len), actor/registry.h */
   size_t len;
   const char *key; /* len bytes, owned by the entry */
 } acto__nament;
@@ -24,8 +26,6 @@ typedef struct acto__nametab {
   size_t count;
 } acto__nametab;
 
-/* FNV-1a, 64 bits. */
-uint64_t acto__nametab_hash(const char *s, size_t n);
 /* 0 or ACTO_ENOMEM. */
 int acto__nametab_init(acto__nametab *t);
 /* The link that holds the entry of key (h its hash), or the empty link
