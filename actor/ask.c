@@ -734,15 +734,18 @@ static void outcome(acto_ctx *ctx, acto__actor *a, const ask_entry *entry, int s
 }
 
 /* Runs the continuations of entries taken out of the table with
- * ACTO_ECANCELED, as acto__ask_cancel_all does (no new asks from them). */
+ * ACTO_ECANCELED, the last first.  In the closing phase, so that no
+ * continuation can ask again (and the array stays as it is). */
 static void cancel_entries(acto_ctx *ctx, acto__actor *a, const ask_entry *e, size_t n) {
   uint8_t phase = ctx->phase;
   ctx->phase = ACTO__PHASE_CLOSING;
   acto__msg *cur = ctx->cur;
   ctx->cur = NULL;
-  for (size_t i = 0; i < n; i++)
-    if (e[i].fn)
-      e[i].fn(ctx, a->state, ACTO_ECANCELED, NULL, e[i].user);
+  while (n > 0) {
+    n--;
+    if (e[n].fn)
+      e[n].fn(ctx, a->state, ACTO_ECANCELED, NULL, e[n].user);
+  }
   ctx->cur = cur;
   ctx->phase = phase;
 }
@@ -809,12 +812,12 @@ static void sweep(acto_ctx *ctx, acto__actor *a, struct acto__ask_table *t, acto
       t->e[t->n++] = due[i];
     free(due);
   } else if (k) {
-    ask_entry first = t->e[0];
+    size_t f = 0;
     for (size_t i = 1; i < t->n; i++)
-      if (due_order(&t->e[i], &first) < 0)
-        first = t->e[i];
-    ask_entry *e = table_find(t, first.id);
-    table_remove(t, e);
+      if (due_order(&t->e[i], &t->e[f]) < 0)
+        f = i;
+    ask_entry first = t->e[f];
+    table_remove(t, &t->e[f]);
     outcome(ctx, a, &first, ACTO_ETIMEDOUT, m);
   }
 }
@@ -861,18 +864,10 @@ void acto__ask_cancel_all(acto_ctx *ctx, acto__actor *a) {
   struct acto__ask_table *t = ext ? ext->asks : NULL;
   if (!t)
     return;
-  uint8_t phase = ctx->phase;
-  ctx->phase = ACTO__PHASE_CLOSING; /* no new asks from the continuations */
-  acto__msg *cur = ctx->cur;
-  ctx->cur = NULL;
   disarm(sys, t);
-  while (t->n > 0) {
-    ask_entry entry = t->e[--t->n];
-    if (entry.fn)
-      entry.fn(ctx, a->state, ACTO_ECANCELED, NULL, entry.user);
-  }
-  ctx->cur = cur;
-  ctx->phase = phase;
+  size_t n = t->n;
+  t->n = 0;
+  cancel_entries(ctx, a, t->e, n);
 }
 
 void acto__ask_table_free(acto_system *sys, acto__actor *a) {
