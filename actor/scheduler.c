@@ -163,11 +163,11 @@ void acto__sched_resume(acto_system *sys, acto__actor *a) {
     return;
   }
   unsigned home = a->home;
-  unsigned i =
-      home > 0 && home <= sys->nworkers
-          ? home - 1
-          : atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) % sys->nworkers;
-  acto__runq_push(&sys->workers[i].q, a);
+  if (home == 0 || home > sys->nworkers) {
+    acto__sched_schedule(sys, a); /* not from a worker: round-robin */
+    return;
+  }
+  acto__runq_push(&sys->workers[home - 1].q, a);
   wake_one(sys);
 }
 
@@ -248,14 +248,15 @@ static acto__actor *find_work(acto__worker *w, const uint8_t *stuck) {
 }
 
 
-/* Notes, for each other worker, when its turn counter last moved as seen
- * by this idle worker (w->seen_turns, w->seen_at).  fresh: the idle
- * period starts now, forget the old notes. */
-static void watch_turns(acto__worker *w, uint64_t now, int fresh) {
+/* Notes, for each other worker, when its turn counter was last seen to
+ * move by this worker when idle (w->seen_turns, w->seen_at).  A counter
+ * that still has the value noted has not moved since, whatever this
+ * worker did meanwhile, so the notes stay true across its busy spells. */
+static void watch_turns(acto__worker *w, uint64_t now) {
   acto_system *sys = w->sys;
   for (unsigned i = 0; i < sys->nworkers && i < MAX_SNAPSHOT; i++) {
     uint64_t t = atomic_load_explicit(&sys->workers[i].turns, memory_order_relaxed);
-    if (fresh || t != w->seen_turns[i]) {
+    if (t != w->seen_turns[i]) {
       w->seen_turns[i] = t;
       w->seen_at[i] = now;
     }
@@ -310,17 +311,13 @@ static void *worker_main(void *arg) {
   acto_system *sys = w->sys;
   acto__tls_worker = w;
   acto__tls_msgcache = sys->msgcaches[w->idx];
-  int idle = 0;   /* the notes of watch_turns are of this idle period */
   int looked = 0; /* woken by the park timeout, not by work: look, don't spin */
   for (;;) {
     acto__actor *a = find_work(w, NULL);
     if (a) {
-      idle = 0;
       run_turn(w, a);
       continue;
     }
-    watch_turns(w, acto__clock_now_ns(), !idle);
-    idle = 1;
     if (!looked) {
       atomic_fetch_add_explicit(&sys->spinners, 1, memory_order_seq_cst);
       /* With a node running, the node's I/O thread needs this CPU to hand
@@ -338,13 +335,12 @@ static void *worker_main(void *arg) {
     }
     looked = 0;
     uint64_t now = acto__clock_now_ns();
-    watch_turns(w, now, 0);
+    watch_turns(w, now);
     uint8_t stuck[MAX_SNAPSHOT];
     uint64_t wake_at = ACTO__NEVER;
     if (!a && lone_work(w, now, stuck, &wake_at))
       a = find_work(w, stuck); /* an actor waiting behind a long turn */
     if (a) {
-      idle = 0;
       run_turn(w, a);
       continue;
     }
