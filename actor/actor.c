@@ -161,6 +161,7 @@ static int valid_overflow(int p) {
 static int spawn_impl(acto_system *sys, const acto_behaviour *b, const void *arg,
                       const acto_spawn_opts *opts, acto_ctx *parent, int hold, acto_ref *out) {
   if (!sys || !b || !b->handle || !out || !ACTO__RESERVED_CLEAR(b) ||
+      (b->flags & ~(uint64_t)ACTO_BEHAVIOUR_IO_TURNS) != 0 ||
       (opts && !ACTO__RESERVED_CLEAR(opts)))
     return ACTO_EINVAL;
   acto_ctx *linker = NULL;

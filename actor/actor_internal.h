@@ -168,6 +168,11 @@ struct acto_system {
   _Atomic int spinners;
   _Atomic int workers_stop;
   _Atomic unsigned inject_rr;
+  /* Turns on the node's I/O thread (scheduler.c, "I/O turns"): the I/O
+   * thread's worker is workers[nworkers]; behaviours whose turn there
+   * took longer than IO_TURN_MAX_NS, and how many (I/O thread only). */
+  const acto_behaviour *io_slow[16];
+  unsigned io_nslow;
 
   acto__table table;
   acto__pool pool;

@@ -218,4 +218,12 @@ int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, acto__msg *m, int64_t timeou
 int acto__ask_reply_msg(acto_ctx *ctx, acto__msg *rm);
 int acto__ask_reply_status(acto_ctx *ctx, int status);
 
+/* scheduler.c, "I/O turns": the node's I/O thread brackets the delivery
+ * of what it read with these.  Between them, an idle actor whose behaviour
+ * has ACTO_BEHAVIOUR_IO_TURNS, made runnable by a delivery, is kept for
+ * the I/O thread (the first one only); acto__sched_io_end runs its turn
+ * there, then hands anything else that became runnable to the workers. */
+void acto__sched_io_begin(acto_system *sys);
+void acto__sched_io_end(acto_system *sys);
+
 #endif /* ACTO_REMOTE_H */

@@ -84,6 +84,30 @@
  * an idle worker had seen it, and at most 50 ms when it came after every
  * idle worker had gone to sleep.  An idle system does nothing else.
  *
+ * I/O turns.  A message from another node is read and delivered by the
+ * node's I/O thread.  Handed to a worker, its turn costs that thread a
+ * wake-up and the worker a second core's view of the actor: measured on
+ * bench/remote_pingpong (2 processes, 2 workers each, 2 cores), the time
+ * from the read to the reply's send was 10-24 us, against 13-17 us when
+ * the I/O thread ran the turn itself, and the spinning workers it woke
+ * took the cores the other process's I/O thread needed.  So a behaviour
+ * may say, with ACTO_BEHAVIOUR_IO_TURNS, that its handlers are short and
+ * never block; then, between acto__sched_io_begin and _end (around one
+ * read of one connection), the first such actor that a delivery makes
+ * runnable is not queued: it waits in the run-next slot of an extra
+ * worker, workers[nworkers], that only the I/O thread uses and no thief
+ * sees, and acto__sched_io_end runs one turn of it there, with that
+ * worker as acto__tls_worker (calls that may not block on a worker are
+ * refused there too).  Whatever else becomes runnable meanwhile (other
+ * deliveries, the actor's own local sends, its next turn if its batch
+ * ran out) goes round-robin to the real workers when the turn ends, so
+ * nothing waits behind the I/O thread.  Not by default: a handler that
+ * blocks there (bench/hol's stuck actor waits for a release that must
+ * come over the network) stops the node's reads and heartbeats.  A
+ * behaviour whose turn there took longer than IO_TURN_MAX_NS (1 ms) is
+ * logged once and runs on workers from then on (io_slow, up to 16
+ * behaviours; after that no more I/O turns).
+ *
  * Deterministic mode.  No threads: acto__sched_det_run drives worker 0
  * on the calling thread, and when no actor can run it moves the virtual
  * clock to the earliest timer and fires what is due.  The one choice the
@@ -91,7 +115,9 @@
  */
 #include <stdlib.h>
 
+#include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 
 #include "actor/actor_internal.h"
 #include "actor/clock.h"
@@ -102,6 +128,13 @@
 /* A lone actor is taken from a worker that has stayed in one turn this
  * long (see "Lone actors" in the file comment). */
 #define LONE_WAIT_NS 500000u
+
+/* A turn on the I/O thread longer than this retires its behaviour from
+ * I/O turns (see "I/O turns" in the file comment). */
+#define IO_TURN_MAX_NS 1000000u
+
+/* The I/O thread, between acto__sched_io_begin and _end. */
+static _Thread_local acto_system *io_sys;
 
 static void wake_one(acto_system *sys) {
   if (atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) > 0 &&
@@ -131,6 +164,22 @@ static void run_turn(acto__worker *w, acto__actor *a) {
   }
 }
 
+/* On the I/O thread inside a delivery: keeps a for acto__sched_io_end if
+ * its behaviour asks for I/O turns and none is kept yet.  The I/O worker's
+ * run-next slot is the I/O thread's alone (no thief looks at it). */
+static int io_keep(acto_system *sys, acto__actor *a) {
+  acto__worker *io = &sys->workers[sys->nworkers];
+  if (!(a->b->flags & ACTO_BEHAVIOUR_IO_TURNS) ||
+      atomic_load_explicit(&io->runnext, memory_order_relaxed) != NULL ||
+      sys->io_nslow == sizeof sys->io_slow / sizeof sys->io_slow[0])
+    return 0;
+  for (unsigned k = 0; k < sys->io_nslow; k++)
+    if (sys->io_slow[k] == a->b)
+      return 0;
+  atomic_store_explicit(&io->runnext, a, memory_order_relaxed);
+  return 1;
+}
+
 void acto__sched_schedule(acto_system *sys, acto__actor *a) {
   acto__worker *w = acto__tls_worker;
   if (w && w->sys == sys) {
@@ -143,6 +192,8 @@ void acto__sched_schedule(acto_system *sys, acto__actor *a) {
     }
     return;
   }
+  if (io_sys == sys && io_keep(sys, a))
+    return;
   unsigned i = atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) % sys->nworkers;
   acto__runq_push(&sys->workers[i].q, a);
   wake_one(sys);
@@ -311,6 +362,9 @@ static void *worker_main(void *arg) {
   acto_system *sys = w->sys;
   acto__tls_worker = w;
   acto__tls_msgcache = sys->msgcaches[w->idx];
+  char name[16];
+  snprintf(name, sizeof name, "acto-w%u", w->idx);
+  (void)pthread_setname_np(pthread_self(), name); /* for debuggers and top -H */
   int looked = 0; /* woken by the park timeout, not by work: look, don't spin */
   for (;;) {
     acto__actor *a = find_work(w, NULL);
@@ -417,11 +471,62 @@ int acto__sched_det_wait(acto_system *sys, int (*done)(void *), void *arg, int64
   return ACTO_ETIMEDOUT;
 }
 
+void acto__sched_io_begin(acto_system *sys) {
+  if (!sys->det)
+    io_sys = sys;
+}
+
+/* Moves every actor in the I/O worker's slot and queues to the real
+ * workers' queues, round-robin, waking sleepers as any injection does. */
+static void io_hand_over(acto_system *sys, acto__worker *io) {
+  acto__actor *a = atomic_exchange_explicit(&io->runnext, NULL, memory_order_relaxed);
+  for (;;) {
+    if (!a && !(a = acto__runq_pop(&io->q)) && !(a = acto__runq_pop(&io->bound)))
+      return;
+    unsigned i =
+        atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) % sys->nworkers;
+    acto__runq_push(&sys->workers[i].q, a);
+    wake_one(sys);
+    a = NULL;
+  }
+}
+
+void acto__sched_io_end(acto_system *sys) {
+  if (io_sys != sys)
+    return;
+  io_sys = NULL;
+  acto__worker *io = &sys->workers[sys->nworkers];
+  acto__actor *a = atomic_exchange_explicit(&io->runnext, NULL, memory_order_relaxed);
+  if (!a)
+    return;
+  /* a is ours until its turn ends: read what the check needs now. */
+  const acto_behaviour *b = a->b;
+  acto__worker *saved = acto__tls_worker;
+  acto__tls_worker = io;
+  io->runnext_streak = 0;
+  uint64_t t0 = acto__clock_now_ns();
+  if (acto__turn_run(io, a))
+    acto__runq_push(&io->q, a); /* its batch ran out: a worker goes on */
+  uint64_t took = acto__clock_now_ns() - t0;
+  acto__tls_worker = saved;
+  io_hand_over(sys, io);
+  if (took > IO_TURN_MAX_NS &&
+      sys->io_nslow < sizeof sys->io_slow / sizeof sys->io_slow[0]) {
+    sys->io_slow[sys->io_nslow++] = b;
+    acto__log(sys, ACTO_LOG_WARN, "scheduler",
+              "behaviour %s: a turn on the node's I/O thread took %llu us (limit %u us): "
+              "its turns run on workers from now on",
+              b->name ? b->name : "(unnamed)", (unsigned long long)(took / 1000u),
+              IO_TURN_MAX_NS / 1000u);
+  }
+}
+
 int acto__sched_start(acto_system *sys) {
   sys->msgcaches = acto__msgcache_create(sys->nworkers);
   if (!sys->msgcaches)
     return ACTO_ENOMEM;
-  for (unsigned i = 0; i < sys->nworkers; i++) {
+  /* workers[nworkers] is the I/O thread's ("I/O turns"): no thread. */
+  for (unsigned i = 0; i <= sys->nworkers; i++) {
     acto__worker *w = &sys->workers[i];
     w->sys = sys;
     w->idx = i;

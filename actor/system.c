@@ -261,10 +261,12 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
   sys->det = c.deterministic != 0;
   atomic_init(&sys->vnow_ns, 0);
   atomic_init(&sys->rng, c.deterministic ? c.seed : acto__clock_now_ns() ^ (uintptr_t)sys);
-  sys->workers = aligned_alloc(64, ((sizeof(acto__worker) * c.threads + 63) / 64) * 64);
+  /* One more than the threads: the node's I/O thread's (scheduler.c,
+   * "I/O turns"). */
+  sys->workers = aligned_alloc(64, ((sizeof(acto__worker) * (c.threads + 1) + 63) / 64) * 64);
   if (!sys->workers)
     goto fail_inc;
-  memset(sys->workers, 0, sizeof(acto__worker) * c.threads);
+  memset(sys->workers, 0, sizeof(acto__worker) * (c.threads + 1));
   if (pthread_mutex_init(&sys->park_mtx, NULL) != 0)
     goto fail_workers;
   if (acto__clock_cond_init(&sys->park_cv) != 0) /* CLOCK_MONOTONIC waits */
@@ -451,7 +453,7 @@ int acto_get_stats(acto_system *sys, acto_stats *out) {
   out->actors_failed = atomic_load_explicit(&sys->failed, memory_order_relaxed);
   out->parks = atomic_load_explicit(&sys->parks, memory_order_relaxed);
   out->no_replies = atomic_load_explicit(&sys->noreply, memory_order_relaxed);
-  for (unsigned i = 0; i < sys->nworkers; i++) {
+  for (unsigned i = 0; i <= sys->nworkers; i++) { /* [nworkers]: the I/O thread's turns */
     acto__worker *w = &sys->workers[i];
     out->messages_handled += atomic_load_explicit(&w->handled, memory_order_relaxed);
     out->steals += atomic_load_explicit(&w->steals, memory_order_relaxed);

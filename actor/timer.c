@@ -276,6 +276,7 @@ void acto__timers_fire_due(acto__timers *t, uint64_t now) {
 
 static void *timer_main(void *arg) {
   acto__timers *t = arg;
+  (void)pthread_setname_np(pthread_self(), "acto-timer"); /* for debuggers and top -H */
   pthread_mutex_lock(&t->mtx);
   while (!t->stop) {
     acto__timer_rec *r = take_due(t, acto__clock_now_ns());

@@ -14,12 +14,14 @@
 # shared ones, with the same scale and threads.  Every workload is
 # compared, the two-node ones included; BENCH_WORKLOADS narrows them (it
 # is passed to the peers as PEER_WORKLOADS, less the workloads only acto
-# runs: hol, detect, and the *_tls ones).  The latency block says for ask
+# runs: hol, detect, and the *_tls and *_noio ones).  The latency block says for ask
 # and remote_pingpong whether acto's p99 is at most the best peer's and its
 # rate at least twice the best peer's.  An encrypted workload NAME_tls is
 # set beside the peers' unencrypted NAME, and against acto's own NAME: the
 # targets of issue 10 (rate at least 70% of plain and twice the best
-# peer's; remote_pingpong p50 within 10 us of plain).
+# peer's; remote_pingpong p50 within 10 us of plain).  remote_pingpong_noio
+# (its behaviours without I/O turns) is set beside the peers'
+# remote_pingpong.
 set -u
 SCALE=${1:-1.0}
 THREADS=${2:-2}
@@ -32,14 +34,14 @@ if [[ -d $PEERS_SRC ]]; then
   mkdir -p "$PEERS_DIR" && cp -r "$PEERS_SRC/." "$PEERS_DIR/" && chmod -R u+w "$PEERS_DIR" ||
     { echo "compare.sh: cannot copy the peers to $PEERS_DIR" >&2; exit 1; }
 fi
-WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart ask remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"}
+WL=${BENCH_WORKLOADS:-"pingpong ring counting fanin spawn big restart ask remote_pingpong remote_pingpong_noio remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"}
 LOCAL_PEERS=$DIR/peers/run.sh
 LOCAL_IMPL=" $("$LOCAL_PEERS" --list 2>/dev/null) "   # e.g. " ask "
 PEER_WL=""        # for the shared peers
 LOCAL_WL=""       # for bench/peers
 for w in $WL; do
   case $w in
-    hol|detect|*_tls) ;;
+    hol|detect|*_tls|*_noio) ;;
     *) if [[ $LOCAL_IMPL == *" $w "* ]]; then LOCAL_WL="$LOCAL_WL $w"
        else PEER_WL="$PEER_WL $w"; fi ;;
   esac
@@ -86,10 +88,11 @@ awk '
   }
   END {
     printf "\n%-20s %14s %14s %-8s %7s %10s %10s\n", "workload", "acto msgs/s", "best peer", "peer", "ratio", "acto rss", "peer rss"
-    n = split("pingpong ring counting fanin spawn big restart ask remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls join global_lookup group_broadcast", order, " ")
+    n = split("pingpong ring counting fanin spawn big restart ask remote_pingpong remote_pingpong_noio remote_stream remote_pingpong_tls remote_stream_tls join global_lookup group_broadcast", order, " ")
     for (k = 1; k <= n; k++) {
       w = order[k]; if (!(w in seen)) continue
       pw = w; sub(/_tls$/, "", pw)   # the peers run NAME_tls unencrypted, as NAME
+      sub(/_noio$/, "", pw)          # and NAME_noio as NAME
       b = best[pw]; a = rate[w, "acto"]
       printf "%-20s %14.0f %14.0f %-8s %7.2f %10s %10s\n", w, a, b, bestimpl[pw], (b > 0 ? a / b : 0), rss[w, "acto"], rss[pw, bestimpl[pw]]
     }

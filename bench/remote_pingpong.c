@@ -15,7 +15,10 @@
  * msgs = pings handled + pongs handled in the timed section = 2N.  The
  * pinger counts its pongs; after the run the client asks the ponger (over
  * the network) for the pings it handled, which must be warm-up + N, and
- * for the server's peak RSS.  Extra fields: round_trips=N, p50_us, p99_us,
+ * for the server's peak RSS.  Both behaviours ask for I/O turns
+ * (ACTO_BEHAVIOUR_IO_TURNS: a ping or pong is handled on the node's I/O
+ * thread that read it); ACTO_BENCH_IO_TURNS=0 runs them on workers and
+ * reports the workload as remote_pingpong_noio.  Extra fields: round_trips=N, p50_us, p99_us,
  * p999_us, max_us, peer_rss_kb (the server's peak RSS).
  */
 #include "common.h"
@@ -62,10 +65,12 @@ static int ponger_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   }
 }
 
-static const acto_behaviour ponger_behaviour = {
+/* Not const: main clears ACTO_BEHAVIOUR_IO_TURNS for ACTO_BENCH_IO_TURNS=0. */
+static acto_behaviour ponger_behaviour = {
   .name = "ponger",
   .state_size = sizeof(ponger),
   .handle = ponger_handle,
+  .flags = ACTO_BEHAVIOUR_IO_TURNS,
 };
 
 /* Runs the server process to its end: 0 after a clean run. */
@@ -157,11 +162,12 @@ static int pinger_handle(acto_ctx *ctx, void *state, const acto_msg *msg) {
   }
 }
 
-static const acto_behaviour pinger_behaviour = {
+static acto_behaviour pinger_behaviour = {
   .name = "pinger",
   .state_size = sizeof(pinger),
   .init = pinger_init,
   .handle = pinger_handle,
+  .flags = ACTO_BEHAVIOUR_IO_TURNS,
 };
 
 /* Runs `round_trips` round trips (recording them or not) and waits for
@@ -181,7 +187,17 @@ static double phase(acto_system *sys, acto_ref pinger_ref, uint64_t round_trips,
 }
 
 int main(int argc, char **argv) {
-  if (bench_pair_start("remote_pingpong", "remote_pingpong_server", argc, argv))
+  /* Both handlers are short and never block: they ask for I/O turns
+   * (ACTORS.md 3.2).  ACTO_BENCH_IO_TURNS=0 measures them on workers, as
+   * "remote_pingpong_noio". */
+  const char *io = getenv("ACTO_BENCH_IO_TURNS");
+  int noio = io != NULL && strcmp(io, "0") == 0;
+  if (noio) {
+    ponger_behaviour.flags = 0;
+    pinger_behaviour.flags = 0;
+  }
+  if (bench_pair_start(noio ? "remote_pingpong_noio" : "remote_pingpong",
+                       noio ? "remote_pingpong_noio_server" : "remote_pingpong_server", argc, argv))
     return server_main();
 
   uint64_t n = bench_scaled(100000, bench_cur.scale);

@@ -10,13 +10,16 @@
 # Environment (optional):
 #   BENCH_WORKLOADS  workloads to run, separated by spaces
 #                    (default: pingpong ring counting fanin spawn big ask restart
-#                    remote_pingpong remote_stream remote_pingpong_tls
-#                    remote_stream_tls hol join detect global_lookup
-#                    group_broadcast).  join, detect, global_lookup and
+#                    remote_pingpong remote_pingpong_noio remote_stream
+#                    remote_pingpong_tls remote_stream_tls hol join detect
+#                    global_lookup group_broadcast).  join, detect, global_lookup and
 #                    group_broadcast are cluster workloads (16, 8, 2 and 4
 #                    node processes).  A workload NAME_tls runs the
 #                    program of NAME with ACTO_BENCH_TLS=1: the same two-node
 #                    run with the link encrypted (TLS 1.3, bench/common.h).
+#                    remote_pingpong_noio runs remote_pingpong with
+#                    ACTO_BENCH_IO_TURNS=0: its two behaviours without
+#                    ACTO_BEHAVIOUR_IO_TURNS, their turns on workers.
 #   BENCH_TIMEOUT    wall-clock limit per process in seconds (default 240);
 #                    each program's own watchdog fires 10 s earlier
 #   BENCH_BUILD_DIR  the build directory (default: <repo>/build, configured
@@ -33,7 +36,7 @@ SCALE=${1:-1.0}
 THREADS=${2:-2}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$REPO/build}
-ALL="pingpong ring counting fanin spawn big ask restart remote_pingpong remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"
+ALL="pingpong ring counting fanin spawn big ask restart remote_pingpong remote_pingpong_noio remote_stream remote_pingpong_tls remote_stream_tls hol join detect global_lookup group_broadcast"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL}
 TMO=${BENCH_TIMEOUT:-240}
 
@@ -55,7 +58,12 @@ INNER=$((TMO > 20 ? TMO - 10 : TMO))   # the programs' watchdogs fire first
 # in the tree cannot stop the benchmarks; stdout too goes to stderr, since
 # stdout carries only RESULT lines.
 # program WORKLOAD: the program that runs it (NAME_tls: NAME's).
-program() { local p=$1; [[ $p == *_tls && -f $REPO/bench/${p%_tls}.c ]] && p=${p%_tls}; echo "$p"; }
+program() {
+  local p=$1
+  [[ $p == *_tls && -f $REPO/bench/${p%_tls}.c ]] && p=${p%_tls}
+  [[ $p == *_noio && -f $REPO/bench/${p%_noio}.c ]] && p=${p%_noio}
+  echo "$p"
+}
 targets=()
 for w in $WORKLOADS; do
   p=$(program "$w")
@@ -82,13 +90,15 @@ for w in $WORKLOADS; do
   exe="$BUILD/bench_$(program "$w")"
   tls=0
   [[ $w == *_tls ]] && tls=1
+  io=1
+  [[ $w == *_noio ]] && io=0
   t0=$(date +%s.%N)
   if [[ ! $w =~ ^[a-z_]+$ || ! -x $exe ]]; then
     out=""
     rc=127
     echo "run.sh: no benchmark program $exe" >&2
   else
-    out=$(ACTO_BENCH_TLS=$tls timeout -k 5 "$TMO" "$exe" "$SCALE" "$THREADS" "$INNER")
+    out=$(ACTO_BENCH_TLS=$tls ACTO_BENCH_IO_TURNS=$io timeout -k 5 "$TMO" "$exe" "$SCALE" "$THREADS" "$INNER")
     rc=$?
   fi
   t1=$(date +%s.%N)

@@ -13,7 +13,16 @@
 static const uint8_t OTHER_KEY[32] = "ffffffffffffffffffffffffffffffff";
 
 enum { T_ECHO = 1, T_SEQ = 2, T_FAIL = 3, T_SILENT = 4, T_FORWARD = 5, T_WATCH = 6, T_KEEP = 10,
-       T_LINK = 7, T_ASK = 8, T_GOT = 9 };
+       T_LINK = 7, T_ASK = 8, T_GOT = 9, T_WHERE = 11, T_SLOW = 12, T_SETFWD = 13 };
+
+/* Answers T_WHERE with the name of the thread that runs the handler
+ * (acto names its threads: "acto-w<i>" workers, "acto-node" the node's
+ * I/O thread). */
+static int reply_where(acto_ctx *ctx) {
+  char name[16] = {0};
+  TU_EXPECT_RC(pthread_getname_np(pthread_self(), name, sizeof name), 0);
+  return acto_reply(ctx, T_WHERE, name, sizeof name);
+}
 
 /* ---- a probe actor --------------------------------------------------------- */
 
@@ -50,6 +59,8 @@ static int probe_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
   switch (m->type) {
   case T_ECHO:
     return acto_reply(ctx, T_ECHO, m->data, m->size);
+  case T_WHERE:
+    return reply_where(ctx);
   case T_SEQ: {
     seq_msg s;
     memcpy(&s, m->data, sizeof s);
@@ -1097,6 +1108,143 @@ START_TEST(sends_to_a_busy_target_wait_or_fail_while_others_flow) {
 }
 END_TEST
 
+/* ---- I/O turns ------------------------------------------------------------------ */
+
+/* An actor whose behaviour asks for I/O turns (ACTO_BEHAVIOUR_IO_TURNS):
+ * checks the order of T_SEQ and forwards each to `fwd`, a local PROBE. */
+typedef struct iot {
+  acto_ref fwd;
+  uint64_t next;
+} iot;
+
+static _Atomic long iot_got, iot_out_of_order;
+
+static int iot_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
+  iot *st = state;
+  switch (m->type) {
+  case T_WHERE:
+    return reply_where(ctx);
+  case T_SLOW:
+    usleep(5000); /* a handler that runs 5 ms: too long for the I/O thread */
+    return reply_where(ctx);
+  case T_SETFWD:
+    memcpy(&st->fwd, m->data, sizeof st->fwd);
+    return acto_reply(ctx, T_SETFWD, NULL, 0);
+  case T_SEQ: {
+    seq_msg q;
+    memcpy(&q, m->data, sizeof q);
+    if (q.seq != st->next++)
+      atomic_fetch_add(&iot_out_of_order, 1);
+    atomic_fetch_add(&iot_got, 1);
+    /* A local send from the turn: handed to a worker when it ends. */
+    TU_EXPECT_SENT(acto_send(acto_ctx_system(ctx), st->fwd, T_SEQ, &q, sizeof q));
+    return 0;
+  }
+  default:
+    return 0;
+  }
+}
+
+static const acto_behaviour IOT = {.name = "iot",
+                                   .state_size = sizeof(iot),
+                                   .handle = iot_handle,
+                                   .flags = ACTO_BEHAVIOUR_IO_TURNS};
+
+static void where(acto_system *from, acto_ref to, uint32_t type, char name[16]) {
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(from, to, type, NULL, 0, TU_WAIT_MS, &rb));
+  ck_assert_uint_eq(rb.size, 16);
+  memcpy(name, rb.data, 16);
+  name[15] = 0;
+  acto_reply_release(&rb);
+}
+
+/* A message from another node to an idle actor of such a behaviour is
+ * handled on the node's I/O thread; an actor without the flag is handled
+ * on a worker; order holds across turns on both, and the local sends of a
+ * turn on the I/O thread reach their target.  (Only the first message of
+ * the behaviour is sure to run on the I/O thread: a turn there that a
+ * loaded machine stretches past 1 ms sends the behaviour to the workers.) */
+START_TEST(io_turns_run_remote_messages_on_the_node_thread_in_order) {
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT), *b = node_sys("beta", KEY, LIVE_HBT);
+  acto_ref x, sink = spawn_named(b, "sink");
+  ck_assert_ok(acto_spawn(b, &IOT, NULL, NULL, &x));
+  link_nodes(a, "beta", b);
+  atomic_store(&iot_got, 0);
+  atomic_store(&iot_out_of_order, 0);
+  char name[16];
+  where(a, x, T_WHERE, name);
+  ck_assert_str_eq(name, "acto-node");
+  where(a, sink, T_WHERE, name);
+  ck_assert_msg(strncmp(name, "acto-w", 6) == 0, "a PROBE ran on %s", name);
+  /* From b itself (a plain thread): a worker, whatever the flag. */
+  where(b, x, T_WHERE, name);
+  ck_assert_msg(strncmp(name, "acto-w", 6) == 0, "a local ask ran on %s", name);
+
+  acto_reply_buf rb;
+  ck_assert_ok(acto_ask(a, x, T_SETFWD, &sink, sizeof sink, TU_WAIT_MS, &rb));
+  acto_reply_release(&rb);
+  long n = TU_N(20000, 5000, 2000);
+  producer_arg pa = {a, x, 0, n};
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, producer, &pa), 0);
+  pthread_join(th, NULL);
+  ck_assert_counter_progresses_to(&got, n);
+  ck_assert_int_eq(atomic_load(&iot_got), n);
+  ck_assert_int_eq(atomic_load(&iot_out_of_order), 0);
+  ck_assert_int_eq(atomic_load(&out_of_order), 0);
+  ck_assert_uint_eq(next_seq[0], (uint64_t)n);
+  acto_stats st;
+  ck_assert_ok(acto_get_stats(b, &st));
+  ck_assert_uint_ge(st.messages_handled, (uint64_t)(2 * n + 4)); /* turns on the I/O thread count */
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
+static pthread_mutex_t io_log_mtx = PTHREAD_MUTEX_INITIALIZER;
+static char io_log_line[ACTO_LOG_LINE_MAX + 1];
+static int io_log_lines;
+
+static void io_log(void *user, acto_log_level level, const char *component, const char *text) {
+  (void)user;
+  if (level != ACTO_LOG_WARN || strcmp(component, "scheduler") != 0)
+    return;
+  pthread_mutex_lock(&io_log_mtx);
+  snprintf(io_log_line, sizeof io_log_line, "%s", text);
+  io_log_lines++;
+  pthread_mutex_unlock(&io_log_mtx);
+}
+
+/* A turn on the I/O thread that runs longer than 1 ms is logged once, and
+ * the behaviour's later turns run on workers. */
+START_TEST(a_long_io_turn_sends_its_behaviour_to_the_workers) {
+  acto_system *a = node_sys("alpha", KEY, LIVE_HBT), *b = node_sys("beta", KEY, LIVE_HBT);
+  io_log_lines = 0;
+  ck_assert_ok(acto_set_log_hook(b, io_log, NULL));
+  ck_assert_ok(acto_set_log_level(b, ACTO_LOG_WARN));
+  acto_ref x, y;
+  ck_assert_ok(acto_spawn(b, &IOT, NULL, NULL, &x));
+  ck_assert_ok(acto_spawn(b, &IOT, NULL, NULL, &y));
+  link_nodes(a, "beta", b);
+  char name[16];
+  where(a, x, T_SLOW, name);
+  ck_assert_str_eq(name, "acto-node"); /* the first turn: where it came */
+  where(a, x, T_WHERE, name);
+  ck_assert_msg(strncmp(name, "acto-w", 6) == 0, "after a long turn: %s", name);
+  where(a, y, T_WHERE, name); /* every actor of the behaviour */
+  ck_assert_msg(strncmp(name, "acto-w", 6) == 0, "another actor of it: %s", name);
+  where(a, x, T_SLOW, name);
+  pthread_mutex_lock(&io_log_mtx);
+  ck_assert_int_eq(io_log_lines, 1);
+  ck_assert_msg(strstr(io_log_line, "behaviour iot: a turn on the node's I/O thread took") != NULL,
+                "log: %s", io_log_line);
+  pthread_mutex_unlock(&io_log_mtx);
+  tu_shutdown(a);
+  tu_shutdown(b);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("node");
   TCase *tc = tu_tcase("start", TU_TCASE_TIMEOUT);
@@ -1119,6 +1267,12 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, tu_teardown);
   tu_add_tests(tc, order_per_sender_holds_under_load_with_a_small_mailbox_and_queue,
                refs_travel_inside_payloads_and_actors_ask_remote_actors);
+  suite_add_tcase(s, tc);
+
+  tc = tu_tcase("io_turns", 60);
+  tcase_add_checked_fixture(tc, setup, tu_teardown);
+  tu_add_tests(tc, io_turns_run_remote_messages_on_the_node_thread_in_order,
+               a_long_io_turn_sends_its_behaviour_to_the_workers);
   suite_add_tcase(s, tc);
 
   tc = tu_tcase("flow", 120);

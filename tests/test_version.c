@@ -94,9 +94,12 @@ START_TEST(a_struct_from_a_newer_acto_is_refused) {
 
   acto_behaviour b = {.name = "v", .handle = v_handle};
   acto_ref r = ACTO_REF_NONE;
-  b.reserved[3] = 1;
+  b.reserved[2] = 1;
   ck_assert_int_eq(acto_spawn(sys, &b, NULL, NULL, &r), ACTO_EINVAL);
-  b.reserved[3] = 0;
+  b.reserved[2] = 0;
+  b.flags = 2; /* a flag this acto does not know */
+  ck_assert_int_eq(acto_spawn(sys, &b, NULL, NULL, &r), ACTO_EINVAL);
+  b.flags = 0;
   acto_spawn_opts so = {.capacity = 4};
   so.reserved[0] = 1;
   ck_assert_int_eq(acto_spawn(sys, &b, NULL, &so, &r), ACTO_EINVAL);

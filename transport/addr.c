@@ -107,6 +107,7 @@ void acto__addr_format(const struct sockaddr_storage *ss, char *host, size_t cap
 
 static void *resolver_main(void *arg) {
   acto__node *n = arg;
+  (void)pthread_setname_np(pthread_self(), "acto-resolve"); /* for debuggers and top -H */
   pthread_mutex_lock(&n->res_mtx);
   for (;;) {
     while (!n->res_todo && !n->res_stop)

@@ -475,10 +475,22 @@ static void plain_meets_tls(acto__conn *c, uint8_t first) {
                    0);
 }
 
+static void read_some(acto__conn *c);
+
+/* A read, with the delivery of what it brought bracketed for I/O turns
+ * (actor/scheduler.c): one actor it made runnable may have its turn here
+ * once the reading is done.  n outlives c (which the read may close). */
 static void on_read(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
   (void)ev;
   acto__conn *c = arg;
+  acto_system *sys = c->node->sys;
+  acto__sched_io_begin(sys);
+  read_some(c);
+  acto__sched_io_end(sys);
+}
+
+static void read_some(acto__conn *c) {
   size_t budget = READ_BUDGET;
   while (budget > 0 && c->state != C_CLOSED && !c->area_paused && !c->out_paused) {
     /* Plain: straight into the frame buffer; TLS: into the loop's
@@ -503,6 +515,12 @@ static void on_read(evutil_socket_t fd, short ev, void *arg) {
       } else {
         c->in.len += (size_t)k;
         conn_process(c);
+        /* A short read emptied the socket: the event is level-triggered
+         * and comes again for more, so the recv that would only say
+         * EAGAIN is saved (one system call per message in a
+         * request-reply).  TLS may hold decrypted bytes: it reads on. */
+        if ((size_t)k < room)
+          return;
       }
       continue;
     }

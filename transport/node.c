@@ -112,6 +112,7 @@ static void on_stop(evutil_socket_t fd, short ev, void *arg) {
 
 static void *io_main(void *arg) {
   acto__node *n = arg;
+  (void)pthread_setname_np(pthread_self(), "acto-node"); /* for debuggers and top -H */
   event_base_dispatch(n->base);
   /* Zombies whose verdict never came (the system is going away). */
   return NULL;

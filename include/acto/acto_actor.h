@@ -106,8 +106,15 @@ typedef struct acto_behaviour {
   int (*init)(acto_ctx *ctx, void *state, const void *arg);
   int (*handle)(acto_ctx *ctx, void *state, const acto_msg *msg);
   void (*terminate)(acto_ctx *ctx, void *state, int reason);
-  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
+  uint64_t flags;       /* ACTO_BEHAVIOUR_* bits; 0: none */
+  uint64_t reserved[3]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_behaviour;
+
+/* acto_behaviour.flags.  ACTO_BEHAVIOUR_IO_TURNS: every handle() is short
+ * (microseconds) and never blocks, so a turn begun by a message that came
+ * from another node may run at once on the node's I/O thread instead of
+ * being handed to a worker (ACTORS.md 3.2).  Other bits: ACTO_EINVAL. */
+#define ACTO_BEHAVIOUR_IO_TURNS 1u
 
 /* ---- the system ------------------------------------------------------- */
 

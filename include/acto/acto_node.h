@@ -85,7 +85,8 @@ typedef struct acto_node_config {
 #define ACTO_NODE_ENCRYPT_TLS_PSK 1u
 
 /* Starts this system's node: loads the key, binds and listens, and starts
- * the node's I/O thread (libevent; it never runs behaviour code).  Must
+ * the node's I/O thread (libevent; it runs behaviour code only for
+ * behaviours with ACTO_BEHAVIOUR_IO_TURNS).  Must
  * come before the first acto_spawn (ACTO_EALREADY after a spawn or a
  * second start): every ref then carries the node id.  Not in deterministic
  * mode (ACTO_EINVAL).  A key file that is refused: ACTO_ENOENT (missing),
