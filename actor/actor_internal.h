@@ -169,10 +169,16 @@ struct acto_system {
   _Atomic int workers_stop;
   _Atomic unsigned inject_rr;
   /* Turns on the node's I/O thread (scheduler.c, "I/O turns"): the I/O
-   * thread's worker is workers[nworkers]; behaviours whose turn there
-   * took longer than IO_TURN_MAX_NS, and how many (I/O thread only). */
-  const acto_behaviour *io_slow[16];
-  unsigned io_nslow;
+   * thread's worker is workers[nworkers]; the behaviours that had a turn
+   * there longer than IO_TURN_MAX_NS (I/O thread only). */
+  struct acto__io_watch {
+    const acto_behaviour *b;
+    uint32_t slow;      /* its turns over IO_TURN_MAX_NS */
+    uint8_t retired;    /* its turns run on workers for good */
+    uint64_t since;     /* the I/O worker's turn count at its first one */
+  } io_watch[16];
+  unsigned io_nwatch;
+  int io_off;           /* io_watch overflowed: no more I/O turns */
 
   acto__table table;
   acto__pool pool;
