@@ -224,6 +224,7 @@ int acto__ask_reply_status(acto_ctx *ctx, int status);
  * the I/O thread (the first one only); acto__sched_io_end runs its turn
  * there, then hands anything else that became runnable to the workers. */
 void acto__sched_io_begin(acto_system *sys);
-void acto__sched_io_end(acto_system *sys);
+/* Returns 1 when it ran a turn on the I/O thread, else 0. */
+int acto__sched_io_end(acto_system *sys);
 
 #endif /* ACTO_REMOTE_H */

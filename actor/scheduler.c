@@ -537,14 +537,14 @@ static void io_slow_turn(acto_system *sys, acto__worker *io, const acto_behaviou
             (unsigned long long)(took / 1000u));
 }
 
-void acto__sched_io_end(acto_system *sys) {
+int acto__sched_io_end(acto_system *sys) {
   if (io_sys != sys)
-    return;
+    return 0;
   io_sys = NULL;
   acto__worker *io = &sys->workers[sys->nworkers];
   acto__actor *a = atomic_exchange_explicit(&io->runnext, NULL, memory_order_relaxed);
   if (!a)
-    return;
+    return 0;
   /* a is ours until its turn ends: read what the check needs now. */
   const acto_behaviour *b = a->b;
   acto__worker *saved = acto__tls_worker;
@@ -558,6 +558,7 @@ void acto__sched_io_end(acto_system *sys) {
   io_hand_over(sys, io);
   if (took > IO_TURN_MAX_NS)
     io_slow_turn(sys, io, b, took);
+  return 1;
 }
 
 int acto__sched_start(acto_system *sys) {

@@ -479,15 +479,18 @@ static void read_some(acto__conn *c);
 
 /* A read, with the delivery of what it brought bracketed for I/O turns
  * (actor/scheduler.c): one actor it made runnable may have its turn here
- * once the reading is done.  n outlives c (which the read may close). */
+ * once the reading is done, and then the loop polls for a while (node.c,
+ * io_main).  n outlives c (which the read may close). */
 static void on_read(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
   (void)ev;
   acto__conn *c = arg;
   acto_system *sys = c->node->sys;
+  acto__node *n = c->node;
   acto__sched_io_begin(sys);
   read_some(c);
-  acto__sched_io_end(sys);
+  if (acto__sched_io_end(sys))
+    n->poll_until_ns = acto__transport_now_ns() + ACTO__IO_POLL_NS;
 }
 
 static void read_some(acto__conn *c) {

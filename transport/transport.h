@@ -227,6 +227,9 @@ typedef struct acto__node {
   pthread_t thread;
   int lfd;
   struct event *lev, *tick_ev, *wake_ev, *stop_ev;
+  /* I/O thread: after a turn on it, the loop polls instead of sleeping
+   * until this time (node.c, io_main). */
+  uint64_t poll_until_ns;
   acto__conn *conns; /* I/O thread */
   acto__conn *dead;  /* closed, freed by acto__conn_reap() */
   struct event *reap_ev;
@@ -292,6 +295,10 @@ typedef struct acto__node {
 /* ---- small helpers ---------------------------------------------------------- */
 
 static inline uint64_t acto__transport_now_ns(void) { return acto__clock_now_ns(); }
+
+/* How long the I/O thread polls its sockets after a turn on it (node.c,
+ * io_main). */
+#define ACTO__IO_POLL_NS 50000u
 
 static inline acto__node *acto__transport_node(acto_system *sys) {
   /* The port is the node's first member. */
