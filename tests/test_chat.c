@@ -1306,6 +1306,14 @@ START_TEST(when_the_seed_server_dies_the_others_keep_the_room) {
   expect_reply(ca, "ok join #x");
   expect_event(al, "* carol joined #x");
   expect_event(bo, "* carol joined #x");
+  /* carol learns alice's nick from alice's HERE, the answer to her HELLO
+   * (room.c), and a HERE still on its way when a dies is lost with it
+   * (then carol has no nick to say "left" for).  A private line from
+   * alice to carol travels behind it (order per sender): once carol has
+   * it, the HERE is in. */
+  cl_send(al, "MSG carol hi");
+  expect_reply(al, "ok msg carol");
+  expect_event(ca, "private <alice> hi");
   server_kill(&a);
   cl_close(al);
   expect_event(bo, "* alice left #x (connection lost)");
