@@ -179,6 +179,10 @@ START_TEST(which_lists_the_groups_with_members_by_prefix) {
   ck_assert_str_eq(v[0].name, "user/bob");
   ck_assert_int_eq(acto_group_which(a, NULL, v, 1), 3); /* cut at cap, all counted */
   ck_assert_int_eq(acto_group_which(a, "nothing/", v, 4), 0);
+  /* b hears of a's join in its own time (a's wait above was for b's). */
+  which_arg wb = {b, "room/", 2};
+  ck_assert_msg(tu_wait_until(pred_which, &wb, TU_WAIT_MS), "b lists %d room groups",
+                acto_group_which(b, "room/", NULL, 0));
   ck_assert_int_eq(acto_group_which(b, "room/", v, 4), 2);
   ck_assert_ok(acto_group_leave(b, "room/y", b1));
   w = (which_arg){a, "room/", 1};
