@@ -121,6 +121,15 @@ typedef struct acto__worker {
   /* Turns begun (owner writes, thieves read): a thief takes a lone queued
    * actor only from a worker stuck in one turn for its whole spin. */
   _Atomic uint64_t turns;
+  /* Metrics (metrics.c; not kept with ACTO_CONFIG_NO_METRICS but for
+   * the asks): owner writes, readers load relaxed; steals_given is added
+   * to by thieves.  busy_since: when it last woke (0 while asleep). */
+  _Atomic uint64_t runnext_hits;
+  _Atomic uint64_t steals_given;
+  _Atomic uint64_t busy_ns;
+  _Atomic uint64_t busy_since;
+  _Atomic uint64_t asks_sent; /* by actors running here (ask.c) */
+  _Atomic uint64_t asks_done;
   /* Owner only, while idle: each worker's turn counter as last seen, and
    * when it was seen to move (scheduler.c, "Lone actors"). */
   uint64_t seen_turns[64];
@@ -207,6 +216,12 @@ struct acto_system {
   /* Statistics (relaxed counters). */
   _Atomic uint64_t dead[ACTO_DEAD_REASON_COUNT];
   _Atomic uint64_t spawned, stopped, failed, parks, noreply;
+  _Atomic uint64_t restarts;
+  /* Asks begun and ended off the workers (ask.c): by actors whose init
+   * runs on a plain thread, and the dropped entries of a freed table;
+   * asks_plain counts plain threads waiting in acto_ask. */
+  _Atomic uint64_t asks_sent, asks_done, asks_plain;
+  int metrics; /* !(cfg.flags & ACTO_CONFIG_NO_METRICS) */
 
   /* Log lines (log.c): the hook, the level, the rate limit. */
   acto__logstate log;
@@ -266,6 +281,13 @@ static inline acto_ref acto__ref_of(acto_system *sys, const acto__actor *a) {
 
 /* system.c: the system's clock (virtual in deterministic mode). */
 uint64_t acto__system_now_ns(acto_system *sys);
+
+/* system.c: a thread acto starts names itself and calls the embedder's
+ * hooks (acto_config.thread_start/stop) with these. */
+void acto__thread_begin(acto_system *sys, const char *name);
+void acto__thread_end(acto_system *sys, const char *name);
+/* supervisor/: a child was restarted. */
+void acto__system_count_restart(acto_system *sys);
 
 /* scheduler.c */
 /* Deterministic mode: runs the single worker on the calling thread until

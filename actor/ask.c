@@ -235,6 +235,7 @@ int acto__ask_sync_msg(acto_system *sys, acto_ref to, acto__msg *m, int64_t time
     return r;
   }
   uint64_t deadline = acto__deadline_after(acto__clock_now_ns(), timeout_ms);
+  atomic_fetch_add_explicit(&sys->asks_plain, 1, memory_order_relaxed); /* acto_stats */
   acto__future f;
   memset(&f, 0, sizeof(f));
   f.id = atomic_fetch_add_explicit(&sys->next_ask_id, 1, memory_order_relaxed) + 1;
@@ -296,6 +297,7 @@ int acto__ask_sync_msg(acto_system *sys, acto_ref to, acto__msg *m, int64_t time
   }
   pthread_cond_destroy(&f.cv);
   pthread_mutex_destroy(&f.mtx);
+  atomic_fetch_sub_explicit(&sys->asks_plain, 1, memory_order_relaxed);
   acto__system_wait_leave(sys);
   return result;
 }
@@ -574,6 +576,21 @@ void acto__ask_kept_close(acto_system *sys, acto__actor *a, int status) {
 
 /* ---- asks of actors ------------------------------------------------------------ */
 
+/* Counts asks begun (sent) and ended (done) for acto_stats.asks_pending:
+ * on the worker running the asker (its own counter: a load and a store),
+ * or the system's (an RMW) off the workers. */
+static void ask_count(acto_ctx *ctx, int sent, uint64_t k) {
+  acto__worker *w = ctx->worker;
+  if (!w) {
+    atomic_fetch_add_explicit(sent ? &ctx->sys->asks_sent : &ctx->sys->asks_done, k,
+                              memory_order_relaxed);
+    return;
+  }
+  _Atomic uint64_t *c = sent ? &w->asks_sent : &w->asks_done;
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + k,
+                        memory_order_relaxed);
+}
+
 static ask_entry *table_find(struct acto__ask_table *t, uint64_t id) {
   if (!t)
     return NULL;
@@ -696,6 +713,7 @@ int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, acto__msg *m, int64_t timeou
       table_remove(t, again);
     return r;
   }
+  ask_count(ctx, 1, 1);
   if (ask_id_out)
     *ask_id_out = id;
   return r;
@@ -706,6 +724,7 @@ int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, acto__msg *m, int64_t timeou
  * that brought it (a reply or a sweep); the caller frees it. */
 static void outcome(acto_ctx *ctx, acto__actor *a, const ask_entry *entry, int status,
                     acto__msg *m) {
+  ask_count(ctx, 0, 1);
   ctx->cur = m;
   ctx->cur_type = m->pub.type;
   if (entry->fn) {
@@ -737,6 +756,7 @@ static void outcome(acto_ctx *ctx, acto__actor *a, const ask_entry *entry, int s
  * ACTO_ECANCELED, the last first.  In the closing phase, so that no
  * continuation can ask again (and the array stays as it is). */
 static void cancel_entries(acto_ctx *ctx, acto__actor *a, const ask_entry *e, size_t n) {
+  ask_count(ctx, 0, n);
   uint8_t phase = ctx->phase;
   ctx->phase = ACTO__PHASE_CLOSING;
   acto__msg *cur = ctx->cur;
@@ -876,6 +896,8 @@ void acto__ask_table_free(acto_system *sys, acto__actor *a) {
     return;
   struct acto__ask_table *t = ext->asks;
   disarm(sys, t);
+  /* Entries nobody will answer now (none after acto__ask_cancel_all). */
+  atomic_fetch_add_explicit(&sys->asks_done, t->n, memory_order_relaxed);
   free(t->e);
   free(t);
   ext->asks = NULL;

@@ -218,6 +218,11 @@ int acto__ask_async_msg(acto_ctx *ctx, acto_ref to, acto__msg *m, int64_t timeou
 int acto__ask_reply_msg(acto_ctx *ctx, acto__msg *rm);
 int acto__ask_reply_status(acto_ctx *ctx, int status);
 
+/* system.c: a thread the transport starts names itself and calls the
+ * embedder's hooks (acto_config.thread_start/stop) with these. */
+void acto__thread_begin(acto_system *sys, const char *name);
+void acto__thread_end(acto_system *sys, const char *name);
+
 /* scheduler.c, "I/O turns": the node's I/O thread brackets the delivery
  * of what it read with these.  Between them, an idle actor whose behaviour
  * has ACTO_BEHAVIOUR_IO_TURNS, made runnable by a delivery, is kept for

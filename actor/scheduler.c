@@ -234,6 +234,31 @@ void acto__sched_resume(acto_system *sys, acto__actor *a) {
 _Static_assert(sizeof(((acto__worker *)0)->seen_turns) == MAX_SNAPSHOT * sizeof(uint64_t),
                "a note per worker for the first MAX_SNAPSHOT workers");
 
+/* Adds one to a counter of w's that only w's thread writes (a plain
+ * load and store: readers load it relaxed), when metrics are kept. */
+static inline void count(acto__worker *w, _Atomic uint64_t *c) {
+  if (w->sys->metrics)
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* Busy time (metrics.c): w woke at `at` (waking) or goes to sleep at
+ * `at`.  Owner only. */
+static void busy_mark(acto__worker *w, uint64_t at, int waking) {
+  if (!w->sys->metrics)
+    return;
+  if (waking) {
+    atomic_store_explicit(&w->busy_since, at, memory_order_relaxed);
+    return;
+  }
+  uint64_t since = atomic_load_explicit(&w->busy_since, memory_order_relaxed);
+  if (since && at > since)
+    atomic_store_explicit(&w->busy_ns,
+                          atomic_load_explicit(&w->busy_ns, memory_order_relaxed) + (at - since),
+                          memory_order_relaxed);
+  atomic_store_explicit(&w->busy_since, 0, memory_order_relaxed);
+}
+
 /* Takes w's run-next actor (the owner, or a thief): NULL if it is empty
  * or another party took it first. */
 static acto__actor *take_runnext(acto__worker *w) {
@@ -262,6 +287,7 @@ static acto__actor *find_work(acto__worker *w, const uint8_t *stuck) {
     a = take_runnext(w);
     if (a) {
       w->runnext_streak++;
+      count(w, &w->runnext_hits);
       return a;
     }
   }
@@ -275,8 +301,10 @@ static acto__actor *find_work(acto__worker *w, const uint8_t *stuck) {
   if (a)
     return a;
   a = take_runnext(w);
-  if (a)
+  if (a) {
+    count(w, &w->runnext_hits);
     return a;
+  }
   acto_system *sys = w->sys;
   unsigned n = sys->nworkers;
   if (n > 1) {
@@ -299,6 +327,8 @@ static acto__actor *find_work(acto__worker *w, const uint8_t *stuck) {
       if (a) {
         atomic_store_explicit(&w->steals, atomic_load_explicit(&w->steals, memory_order_relaxed) + 1,
                               memory_order_relaxed);
+        if (sys->metrics) /* v's line, written by every thief: an RMW */
+          atomic_fetch_add_explicit(&v->steals_given, 1, memory_order_relaxed);
         return a;
       }
     }
@@ -372,7 +402,8 @@ static void *worker_main(void *arg) {
   acto__tls_msgcache = sys->msgcaches[w->idx];
   char name[16];
   snprintf(name, sizeof name, "acto-w%u", w->idx);
-  (void)pthread_setname_np(pthread_self(), name); /* for debuggers and top -H */
+  acto__thread_begin(sys, name);
+  busy_mark(w, acto__clock_now_ns(), 1);
   int looked = 0; /* woken by the park timeout, not by work: look, don't spin */
   for (;;) {
     acto__actor *a = find_work(w, NULL);
@@ -424,16 +455,21 @@ static void *worker_main(void *arg) {
        * and an actor made runnable there later waits for this look (~20
        * wake-ups a second per idle worker: no measurable CPU). */
       uint64_t park_end = acto__sat_add(now, (uint64_t)PARK_MS * 1000000u);
+      busy_mark(w, now, 0);
       looked = acto__clock_wait(&sys->park_cv, &sys->park_mtx,
                                 wake_at < park_end ? wake_at : park_end) != 0;
+      if (sys->metrics)
+        busy_mark(w, acto__clock_now_ns(), 1);
       atomic_store_explicit(&w->q.owner_parked, 0, memory_order_relaxed);
     }
     atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->park_mtx);
   }
+  busy_mark(w, acto__clock_now_ns(), 0);
   acto__msgcache_flush(acto__tls_msgcache);
   acto__tls_msgcache = NULL;
   acto__tls_worker = NULL;
+  acto__thread_end(sys, name);
   return NULL;
 }
 
@@ -554,6 +590,10 @@ int acto__sched_io_end(acto_system *sys) {
   if (acto__turn_run(io, a))
     acto__runq_push(&io->q, a); /* its batch ran out: a worker goes on */
   uint64_t took = acto__clock_now_ns() - t0;
+  if (sys->metrics) /* the I/O row's busy time: its turns */
+    atomic_store_explicit(&io->busy_ns,
+                          atomic_load_explicit(&io->busy_ns, memory_order_relaxed) + took,
+                          memory_order_relaxed);
   acto__tls_worker = saved;
   io_hand_over(sys, io);
   if (took > IO_TURN_MAX_NS)

@@ -13,6 +13,7 @@
  *    reference goes), then stop the timer thread and the workers, and
  *    free what is left.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -229,7 +230,7 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
   acto_config c = {0};
   if (cfg)
     c = *cfg;
-  if (!ACTO__RESERVED_CLEAR(&c))
+  if (!ACTO__RESERVED_CLEAR(&c) || (c.flags & ~(uint64_t)ACTO_CONFIG_NO_METRICS) != 0)
     return ACTO_EINVAL;
   if (c.threads > 1024 || c.batch > 1000000 || c.default_capacity > ACTO_MAILBOX_MAX_CAPACITY ||
       c.max_actors > ACTO__TABLE_MAX_CHUNKS * ACTO__TABLE_CHUNK)
@@ -253,6 +254,7 @@ int acto_system_create(const acto_config *cfg, acto_system **out) {
   if (!sys)
     return ACTO_ENOMEM;
   sys->cfg = c;
+  sys->metrics = !(c.flags & ACTO_CONFIG_NO_METRICS);
   sys->nworkers = c.threads;
   uint32_t inc = incarnation_take();
   if (!inc)
@@ -439,6 +441,21 @@ stopped:
   return 0;
 }
 
+void acto__thread_begin(acto_system *sys, const char *name) {
+  (void)pthread_setname_np(pthread_self(), name); /* for debuggers, top -H, perf */
+  if (sys->cfg.thread_start)
+    sys->cfg.thread_start(sys->cfg.thread_user, name);
+}
+
+void acto__thread_end(acto_system *sys, const char *name) {
+  if (sys->cfg.thread_stop)
+    sys->cfg.thread_stop(sys->cfg.thread_user, name);
+}
+
+void acto__system_count_restart(acto_system *sys) {
+  atomic_fetch_add_explicit(&sys->restarts, 1, memory_order_relaxed);
+}
+
 int acto_get_stats(acto_system *sys, acto_stats *out) {
   if (!sys || !out)
     return ACTO_EINVAL;
@@ -453,11 +470,21 @@ int acto_get_stats(acto_system *sys, acto_stats *out) {
   out->actors_failed = atomic_load_explicit(&sys->failed, memory_order_relaxed);
   out->parks = atomic_load_explicit(&sys->parks, memory_order_relaxed);
   out->no_replies = atomic_load_explicit(&sys->noreply, memory_order_relaxed);
+  uint64_t sent = atomic_load_explicit(&sys->asks_sent, memory_order_relaxed);
+  uint64_t done = atomic_load_explicit(&sys->asks_done, memory_order_relaxed);
   for (unsigned i = 0; i <= sys->nworkers; i++) { /* [nworkers]: the I/O thread's turns */
     acto__worker *w = &sys->workers[i];
     out->messages_handled += atomic_load_explicit(&w->handled, memory_order_relaxed);
     out->steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
     out->worker_sleeps += atomic_load_explicit(&w->sleeps, memory_order_relaxed);
+    sent += atomic_load_explicit(&w->asks_sent, memory_order_relaxed);
+    done += atomic_load_explicit(&w->asks_done, memory_order_relaxed);
   }
+  /* The counters are read one after another: an ask that ended between
+   * two reads may be counted done and not sent. */
+  out->asks_pending = (sent > done ? sent - done : 0) +
+                      atomic_load_explicit(&sys->asks_plain, memory_order_relaxed);
+  out->timers_pending = acto__timers_pending(&sys->timers);
+  out->restarts = atomic_load_explicit(&sys->restarts, memory_order_relaxed);
   return 0;
 }

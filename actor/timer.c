@@ -274,9 +274,16 @@ void acto__timers_fire_due(acto__timers *t, uint64_t now) {
   pthread_mutex_unlock(&t->mtx);
 }
 
+uint64_t acto__timers_pending(acto__timers *t) {
+  pthread_mutex_lock(&t->mtx);
+  uint64_t n = t->count; /* registered: armed, neither cancelled nor done */
+  pthread_mutex_unlock(&t->mtx);
+  return n;
+}
+
 static void *timer_main(void *arg) {
   acto__timers *t = arg;
-  (void)pthread_setname_np(pthread_self(), "acto-timer"); /* for debuggers and top -H */
+  acto__thread_begin(t->sys, "acto-timer");
   pthread_mutex_lock(&t->mtx);
   while (!t->stop) {
     acto__timer_rec *r = take_due(t, acto__clock_now_ns());
@@ -289,6 +296,7 @@ static void *timer_main(void *arg) {
     acto__clock_wait(&t->cv, &t->mtx, t->n == 0 ? ACTO__NEVER : t->heap[0]->due);
   }
   pthread_mutex_unlock(&t->mtx);
+  acto__thread_end(t->sys, "acto-timer");
   return NULL;
 }
 

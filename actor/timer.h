@@ -27,6 +27,9 @@ typedef struct acto__timers {
 } acto__timers;
 
 int acto__timers_init(acto__timers *t, acto_system *sys);
+/* Timers registered: armed, and neither cancelled nor done (a one-shot
+ * timer is done once its message was handled; a periodic one, never). */
+uint64_t acto__timers_pending(acto__timers *t);
 int acto__timers_start(acto__timers *t);
 void acto__timers_stop(acto__timers *t);
 void acto__timers_destroy(acto__timers *t);

@@ -259,6 +259,11 @@ static inline acto_system *bench_system(unsigned max_actors) {
   memset(&cfg, 0, sizeof cfg);
   cfg.threads = bench_cur.threads;
   cfg.max_actors = max_actors;
+  /* ACTO_BENCH_NO_METRICS=1: what the per-worker metrics cost (ACTORS.md
+   * 3.18) is measured against this. */
+  const char *nm = getenv("ACTO_BENCH_NO_METRICS");
+  if (nm != NULL && strcmp(nm, "1") == 0)
+    cfg.flags = ACTO_CONFIG_NO_METRICS;
   BENCH_CHECK(acto_system_create(&cfg, &sys));
   BENCH_EXPECT(sys != NULL, "acto_system_create returned 0 but no system");
   /* Connections closing at teardown are expected here: warnings only. */

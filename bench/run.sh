@@ -22,6 +22,9 @@
 #                    ACTO_BEHAVIOUR_IO_TURNS, their turns on workers.
 #   BENCH_TIMEOUT    wall-clock limit per process in seconds (default 240);
 #                    each program's own watchdog fires 10 s earlier
+#   ACTO_BENCH_NO_METRICS=1  every program's system is made with
+#                    ACTO_CONFIG_NO_METRICS (passed through to them): what
+#                    the per-worker metrics cost is measured against it
 #   BENCH_BUILD_DIR  the build directory (default: <repo>/build, configured
 #                    by `make build/Makefile`, which also installs missing
 #                    packages; any other directory is configured by cmake)

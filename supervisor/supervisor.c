@@ -608,7 +608,9 @@ static acto_sup_spec *unflat_sup(flat_r *r, int depth) {
 static uint64_t now_ns(acto_ctx *ctx) { return acto__system_now_ns(acto_ctx_system(ctx)); }
 
 static void event(acto_ctx *ctx, sup *s, const sup_child *c, acto_sup_event ev, int reason) {
-  (void)ctx; /* NULL when a parent's init tears a held nested tree down */
+  /* ctx is NULL when a parent's init tears a held nested tree down. */
+  if (ev == ACTO_SUP_CHILD_RESTARTED && ctx)
+    acto__system_count_restart(acto_ctx_system(ctx));
   if (s->spec->on_event)
     s->spec->on_event(s->spec->event_user, s->self, c ? c->cs.id : "", ev, reason);
 }

@@ -86,10 +86,14 @@ static int v_handle(acto_ctx *ctx, void *state, const acto_msg *m) {
 START_TEST(a_struct_from_a_newer_acto_is_refused) {
   acto_config cfg = {.threads = 1};
   acto_system *sys = NULL;
-  cfg.reserved[7] = 1;
+  cfg.reserved[3] = 1;
   ck_assert_int_eq(acto_system_create(&cfg, &sys), ACTO_EINVAL);
   ck_assert_ptr_null(sys);
-  cfg.reserved[7] = 0;
+  cfg.reserved[3] = 0;
+  cfg.flags = 2; /* a flag this acto does not know */
+  ck_assert_int_eq(acto_system_create(&cfg, &sys), ACTO_EINVAL);
+  ck_assert_ptr_null(sys);
+  cfg.flags = 0;
   ck_assert_int_eq(acto_system_create(&cfg, &sys), 0);
 
   acto_behaviour b = {.name = "v", .handle = v_handle};

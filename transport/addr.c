@@ -107,7 +107,7 @@ void acto__addr_format(const struct sockaddr_storage *ss, char *host, size_t cap
 
 static void *resolver_main(void *arg) {
   acto__node *n = arg;
-  (void)pthread_setname_np(pthread_self(), "acto-resolve"); /* for debuggers and top -H */
+  acto__thread_begin(n->sys, "acto-resolve");
   pthread_mutex_lock(&n->res_mtx);
   for (;;) {
     while (!n->res_todo && !n->res_stop)
@@ -150,6 +150,7 @@ static void *resolver_main(void *arg) {
       event_active(n->res_ev, EV_READ, 0);
   }
   pthread_mutex_unlock(&n->res_mtx);
+  acto__thread_end(n->sys, "acto-resolve");
   return NULL;
 }
 

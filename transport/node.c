@@ -122,7 +122,7 @@ static void on_stop(evutil_socket_t fd, short ev, void *arg) {
  * node that does polls at most that long per such read. */
 static void *io_main(void *arg) {
   acto__node *n = arg;
-  (void)pthread_setname_np(pthread_self(), "acto-node"); /* for debuggers and top -H */
+  acto__thread_begin(n->sys, "acto-node");
   for (;;) {
     int poll = acto__transport_now_ns() < n->poll_until_ns;
     int r = event_base_loop(n->base, poll ? EVLOOP_NONBLOCK : EVLOOP_ONCE);
@@ -132,6 +132,7 @@ static void *io_main(void *arg) {
       break; /* no events left at all (never while the node runs) */
   }
   /* Zombies whose verdict never came (the system is going away). */
+  acto__thread_end(n->sys, "acto-node");
   return NULL;
 }
 

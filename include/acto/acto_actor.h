@@ -132,8 +132,24 @@ typedef struct acto_config {
    * the same way. */
   int deterministic;
   uint64_t seed;
-  uint64_t reserved[8]; /* zero: room to grow (ACTORS.md "Versions") */
+  /* Called on every thread acto starts (workers, the timer thread, a
+   * node's I/O and resolver threads): thread_start first thing on it,
+   * thread_stop last, with the thread's name ("acto-w0", "acto-timer",
+   * "acto-node", "acto-resolve"; borrowed for the call).  For embedding:
+   * set a CPU affinity, register with a profiler.  They must not call
+   * acto.  NULL: none. */
+  void (*thread_start)(void *user, const char *name);
+  void (*thread_stop)(void *user, const char *name);
+  void *thread_user;
+  uint64_t flags;       /* ACTO_CONFIG_* bits; others: ACTO_EINVAL */
+  uint64_t reserved[4]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_config;
+
+/* acto_config.flags.  ACTO_CONFIG_NO_METRICS: keep only the counters of
+ * acto_stats, not the per-worker ones of acto_metrics_workers beyond them
+ * (runnext hits, steals given, busy time): for measuring what metrics
+ * cost (ACTORS.md 3.18). */
+#define ACTO_CONFIG_NO_METRICS 1u
 
 /* Creates a system and starts its workers and timer thread.  cfg may be
  * NULL for defaults.  Thread-safe; cfg is borrowed until the call returns. */
@@ -460,7 +476,12 @@ typedef struct acto_stats {
   uint64_t worker_sleeps;
   uint64_t no_replies; /* requests whose handler returned without replying
                           (their askers got ACTO_ENOREPLY) */
-  uint64_t reserved[8]; /* zero: room to grow (ACTORS.md "Versions") */
+  uint64_t timers_pending; /* timers armed and not yet fired or cancelled
+                              (acto_send_after, periodic, ask deadlines) */
+  uint64_t asks_pending;   /* asks sent and not yet answered, timed out
+                              or cancelled (actors' and plain threads') */
+  uint64_t restarts;       /* children restarted by supervisors */
+  uint64_t reserved[5]; /* zero: room to grow (ACTORS.md "Versions") */
 } acto_stats;
 
 /* A snapshot of the counters (each read atomically, not all at one
