@@ -366,27 +366,20 @@ static pthread_mutex_t names_mtx = PTHREAD_MUTEX_INITIALIZER;
 static char started[MAXNAMES][16], stopped[MAXNAMES][16];
 static int nstarted, nstopped, misnamed;
 
-static void on_start(void *user, const char *name) {
+/* Notes a hook's call in v: the thread must bear the name it is told. */
+static void note_thread(void *user, const char *name, char (*v)[16], int *n) {
   char self[16] = {0};
   pthread_getname_np(pthread_self(), self, sizeof self);
   pthread_mutex_lock(&names_mtx);
   if (*(int *)user != 42 || strcmp(self, name) != 0)
     misnamed++;
-  if (nstarted < MAXNAMES)
-    snprintf(started[nstarted++], 16, "%s", name);
+  if (*n < MAXNAMES)
+    snprintf(v[(*n)++], 16, "%s", name);
   pthread_mutex_unlock(&names_mtx);
 }
 
-static void on_stop(void *user, const char *name) {
-  char self[16] = {0};
-  pthread_getname_np(pthread_self(), self, sizeof self);
-  pthread_mutex_lock(&names_mtx);
-  if (*(int *)user != 42 || strcmp(self, name) != 0)
-    misnamed++;
-  if (nstopped < MAXNAMES)
-    snprintf(stopped[nstopped++], 16, "%s", name);
-  pthread_mutex_unlock(&names_mtx);
-}
+static void on_start(void *user, const char *name) { note_thread(user, name, started, &nstarted); }
+static void on_stop(void *user, const char *name) { note_thread(user, name, stopped, &nstopped); }
 
 static int count_name(char (*v)[16], int n, const char *name) {
   int k = 0;
