@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -115,16 +116,23 @@ static void on_stop(evutil_socket_t fd, short ev, void *arg) {
  * (an I/O turn, actor/scheduler.c): then it polls without sleeping, since
  * the answer of a request-reply partner usually comes back sooner, and a
  * sleeping thread's wake-up (an IPI to an idle vCPU, a context switch)
- * costs more than the poll.  Measured on bench/remote_pingpong (2
- * processes, 2 cores): about 120,000 messages/s polling, 45,000-65,000
- * sleeping, in the same sitting.  Reads that ran no turn buy no polling,
- * so nodes whose behaviours do not ask for I/O turns never poll, and a
- * node that does polls at most that long per such read. */
+ * costs more than the poll.  Between two looks it yields its core
+ * (sched_yield): on a loaded machine the thread that will send the answer
+ * may be waiting for that very core.  Measured on bench/remote_pingpong
+ * (2 processes, 2 cores), same sittings: quiet, 95,000 messages/s
+ * polling without yielding, 90,000 yielding, 45,000-65,000 sleeping;
+ * with a `yes` running, 17,000 without yielding (each poll held the core
+ * its partner needed for a whole time slice: p50 128 us), 49,000-53,000
+ * yielding, 27,000-29,000 without I/O turns.  Reads that ran no turn buy
+ * no polling, so nodes whose behaviours do not ask for I/O turns never
+ * poll, and a node that does polls at most that long per such read. */
 static void *io_main(void *arg) {
   acto__node *n = arg;
   acto__thread_begin(n->sys, "acto-node");
   for (;;) {
     int poll = acto__transport_now_ns() < n->poll_until_ns;
+    if (poll)
+      sched_yield(); /* see above: a polling thread gives its core away */
     int r = event_base_loop(n->base, poll ? EVLOOP_NONBLOCK : EVLOOP_ONCE);
     if (r < 0 || event_base_got_exit(n->base) || event_base_got_break(n->base))
       break;
