@@ -135,8 +135,9 @@ START_TEST(rows_count_the_turns_and_messages_of_a_talking_pair) {
   acto_stats st = tu_stats(sys);
   ck_assert_uint_eq(s.messages, st.messages_handled);
   ck_assert_uint_ge(s.messages, (uint64_t)(2 * n));
+  /* (Not turns <= messages: a turn can find its message's producer
+   * between its two steps and end with none handled, then run again.) */
   ck_assert_uint_ge(s.turns, 2);
-  ck_assert_uint_le(s.turns, s.messages); /* at least one message per turn */
   ck_assert_uint_gt(s.hits, 0);
   ck_assert_uint_eq(s.depth, 0);
   ck_assert_uint_eq(s.taken, st.steals);
