@@ -521,18 +521,15 @@ void acto__sched_io_begin(acto_system *sys) {
 }
 
 /* Moves every actor in the I/O worker's slot and queues to the real
- * workers' queues, round-robin, waking sleepers as any injection does. */
+ * workers: called with acto__tls_worker and io_sys cleared, so
+ * acto__sched_schedule injects each one round-robin and wakes a sleeper,
+ * as for any thread that is not a worker. */
 static void io_hand_over(acto_system *sys, acto__worker *io) {
   acto__actor *a = atomic_exchange_explicit(&io->runnext, NULL, memory_order_relaxed);
-  for (;;) {
-    if (!a && !(a = acto__runq_pop(&io->q)) && !(a = acto__runq_pop(&io->bound)))
-      return;
-    unsigned i =
-        atomic_fetch_add_explicit(&sys->inject_rr, 1, memory_order_relaxed) % sys->nworkers;
-    acto__runq_push(&sys->workers[i].q, a);
-    wake_one(sys);
-    a = NULL;
-  }
+  if (a)
+    acto__sched_schedule(sys, a);
+  while ((a = acto__runq_pop(&io->q)) || (a = acto__runq_pop(&io->bound)))
+    acto__sched_schedule(sys, a);
 }
 
 /* A turn of b on the I/O thread took `took` ns, over IO_TURN_MAX_NS:
